@@ -1,0 +1,250 @@
+"""The differential operator d and its rules, one table keyed on the SymPy class.
+
+``MatrixDifferential(A)`` (matrix) and ``ScalarDifferential(a)`` (scalar) are
+unevaluated nodes.  ``expand_once`` applies one rule to every outermost node of
+one class, which is one step of a derivation.  A sub-expression that does not
+contain the variable is a constant: its differential is zero and is dropped.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import sympy
+from sympy import (
+    Basic, Determinant, Expr, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr,
+    MatrixSymbol, OneMatrix, Trace, Transpose, ZeroMatrix,
+)
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from derive.elementwise import elementwise_derivative
+
+__all__ = ["MatrixDifferential", "ScalarDifferential", "d", "expand_once", "DIFFERENTIAL_RULES",
+           "has_differential", "UnsupportedExpressionError"]
+
+
+class UnsupportedExpressionError(NotImplementedError):
+    """No differential rule for a SymPy class."""
+
+
+class MatrixDifferential(MatrixExpr):
+    """d(A) for a matrix expression A, left unevaluated."""
+
+    def __new__(cls, arg: MatrixExpr):
+        return Basic.__new__(cls, arg)
+
+    @property
+    def arg(self) -> MatrixExpr:
+        return self.args[0]
+
+    @property
+    def shape(self):
+        return self.arg.shape
+
+    def doit(self, **hints):
+        return self
+
+    def _eval_transpose(self):
+        return None
+
+    def _sympystr(self, printer):
+        return _str_d(self.arg, printer)
+
+
+class ScalarDifferential(Expr):
+    """d(a) for a scalar expression a, left unevaluated."""
+
+    is_commutative = True
+
+    def __new__(cls, arg: Expr):
+        return Expr.__new__(cls, arg)
+
+    @property
+    def arg(self) -> Expr:
+        return self.args[0]
+
+    def doit(self, **hints):
+        return self
+
+    def _sympystr(self, printer):
+        return _str_d(self.arg, printer)
+
+
+def _str_d(arg, printer) -> str:
+    inner = printer._print(arg)
+    return f"d{inner}" if isinstance(arg, (MatrixSymbol, sympy.Symbol)) else f"d({inner})"
+
+
+def d(e: Basic, wrt: frozenset) -> Basic:
+    """d(e), or zero when e holds none of the symbols in ``wrt`` (a constant)."""
+    if not any(e.has(x) for x in wrt):
+        return ZeroMatrix(*e.shape) if isinstance(e, MatrixExpr) else sympy.Integer(0)
+    if isinstance(e, MatrixExpr):
+        return MatrixDifferential(e)
+    return ScalarDifferential(e)
+
+
+def has_differential(e: Basic) -> bool:
+    return e.has(MatrixDifferential) or e.has(ScalarDifferential)
+
+
+Rule = Callable[[Basic, Callable[[Basic], Basic]], Basic]
+
+
+def _product_rule(e: Basic, dd: Callable[[Basic], Basic], cls: type) -> Basic:
+    args = list(e.args)
+    terms = []
+    for i, a in enumerate(args):
+        da = dd(a)
+        if _is_zero(da):
+            continue
+        terms.append(cls(*args[:i], da, *args[i + 1:]))
+    return _add(terms, e)
+
+
+def _add(terms: list[Basic], like: Basic) -> Basic:
+    if not terms:
+        return ZeroMatrix(*like.shape) if isinstance(like, MatrixExpr) else sympy.Integer(0)
+    if len(terms) == 1:
+        return terms[0]
+    if isinstance(like, MatrixExpr):
+        return MatAdd(*terms)
+    return sympy.Add(*terms, evaluate=False)
+
+
+def _is_zero(e: Basic) -> bool:
+    return isinstance(e, ZeroMatrix) or e == 0
+
+
+def _d_sum(e, dd):
+    return _add([t for t in (dd(a) for a in e.args) if not _is_zero(t)], e)
+
+
+def _d_matpow(e, dd):
+    base, p = e.args
+    if not (p.is_Integer):
+        raise UnsupportedExpressionError(
+            f"MatPow with a non-integer exponent {p} is not supported; use an integer power")
+    if p < 0:
+        return _d_inverse(Inverse(MatPow(base, -p)), dd)
+    terms = [MatMul(*([MatPow(base, i)] if i else []), dd(base), *([MatPow(base, p - 1 - i)] if p - 1 - i else []))
+             for i in range(int(p))]
+    return _add([MatMul(*[a for a in t.args]) for t in terms], e)
+
+
+def _d_inverse(e, dd):
+    A = e.args[0]
+    return MatMul(-1, Inverse(A), dd(A), Inverse(A))
+
+
+def _d_scalar_function(e, dd):
+    (a,) = e.args
+    x = sympy.Dummy("x")
+    gprime = sympy.diff(type(e)(x), x).subs(x, a)
+    return sympy.Mul(gprime, dd(a), evaluate=False)
+
+
+def _d_pow(e, dd):
+    base, p = e.args
+    if p.has(*_free_matrix_symbols(e)) and any(True for _ in [0]) and not _is_const_exponent(p, dd):
+        # d(a^b) = a^b (b' log a + b a'/a)
+        return sympy.Add(sympy.Mul(e, sympy.log(base), dd(p), evaluate=False),
+                         sympy.Mul(p, sympy.Pow(base, p - 1), dd(base), evaluate=False), evaluate=False)
+    return sympy.Mul(p, sympy.Pow(base, p - 1), dd(base), evaluate=False)
+
+
+def _is_const_exponent(p, dd):
+    return _is_zero(dd(p))
+
+
+def _free_matrix_symbols(e):
+    return list(e.atoms(MatrixSymbol)) or [sympy.Dummy()]
+
+
+def _d_entry(e, dd):
+    parent = e.parent
+    if parent.shape != (1, 1):
+        raise UnsupportedExpressionError(
+            f"MatrixElement {e} of a {parent.shape[0]}x{parent.shape[1]} matrix: only entries of "
+            "1x1 matrices (aᵀXb) are supported as scalars")
+    return Trace(dd(parent))
+
+
+# The table: SymPy class -> (rule key, rule).  Looked up along type(e).__mro__.
+DIFFERENTIAL_RULES: dict[type, tuple[str, Rule]] = {
+    MatAdd:                   ("d_sum",            _d_sum),
+    MatMul:                   ("d_product",        lambda e, dd: _product_rule(e, dd, MatMul)),
+    HadamardProduct:          ("d_hadamard",       lambda e, dd: _product_rule(e, dd, HadamardProduct)),
+    Transpose:                ("d_transpose",      lambda e, dd: Transpose(dd(e.arg))),
+    Trace:                    ("d_trace",          lambda e, dd: Trace(dd(e.arg))),
+    ElementwiseApplyFunction: ("d_elementwise",    lambda e, dd: HadamardProduct(elementwise_derivative(e), dd(e.expr))),
+    Inverse:                  ("d_inverse",        _d_inverse),
+    Determinant:              ("d_determinant",    lambda e, dd: MatMul(e, Trace(MatMul(Inverse(e.arg), dd(e.arg))))
+                                                   if False else e * Trace(MatMul(Inverse(e.arg), dd(e.arg)))),
+    MatPow:                   ("d_matpow",         _d_matpow),
+    HadamardPower:            ("d_hadamard_power", lambda e, dd: HadamardProduct(
+                                                       e.exp * HadamardPower(e.base, e.exp - 1), dd(e.base))),
+    MatrixElement:            ("d_entry",          _d_entry),
+    sympy.Add:                ("d_scalar_sum",     _d_sum),
+    sympy.Mul:                ("d_scalar_product", lambda e, dd: _product_rule(e, dd, lambda *a: sympy.Mul(*a, evaluate=False))),
+    sympy.Pow:                ("d_scalar_function", _d_pow),
+    sympy.Function:           ("d_scalar_function", _d_scalar_function),
+}
+
+# Leaves: a variable's own differential stays as it is.
+LEAVES = (MatrixSymbol, sympy.Symbol)
+CONSTANTS = (OneMatrix, Identity, ZeroMatrix)
+
+
+def rule_for(e: Basic) -> tuple[str, Rule]:
+    for cls in type(e).__mro__:
+        if cls in DIFFERENTIAL_RULES:
+            return DIFFERENTIAL_RULES[cls]
+    supported = ", ".join(sorted(c.__name__ for c in DIFFERENTIAL_RULES))
+    raise UnsupportedExpressionError(
+        f"no differential rule for the SymPy class {type(e).__name__} (in {e}); "
+        f"supported: {supported}, and MatrixSymbol, OneMatrix, Identity, ZeroMatrix")
+
+
+def outermost_differentials(e: Basic) -> list[Basic]:
+    """MatrixDifferential nodes not inside another one, in pre-order."""
+    found: list[Basic] = []
+
+    def walk(x: Basic) -> None:
+        if isinstance(x, (MatrixDifferential, ScalarDifferential)):
+            found.append(x)
+            return
+        for a in x.args:
+            walk(a)
+
+    walk(e)
+    return found
+
+
+def pending(e: Basic) -> list[Basic]:
+    """Outermost differentials whose argument is not a leaf (still to expand)."""
+    return [x for x in outermost_differentials(e) if not isinstance(x.arg, LEAVES)]
+
+
+def expand_once(e: Basic, wrt: frozenset) -> tuple[str, Basic] | None:
+    """Apply one rule to every pending differential whose argument has the first one's rule.
+
+    Returns (rule key, new expression), or None when every differential is at a leaf.
+
+    >>> from sympy import MatrixSymbol, Trace
+    >>> X = MatrixSymbol("X", 3, 3)
+    >>> expand_once(ScalarDifferential(Trace(X.T)), frozenset({X}))
+    ('d_trace', Trace(MatrixDifferential(X.T)))
+    """
+    todo = pending(e)
+    if not todo:
+        return None
+    key, _ = rule_for(todo[0].arg)
+    dd = lambda x: d(x, wrt)  # noqa: E731
+    mapping = {}
+    for node in todo:
+        k, rule = rule_for(node.arg)
+        if k == key:
+            mapping[node] = rule(node.arg, dd)
+    return key, e.xreplace(mapping)

@@ -1,0 +1,147 @@
+"""A derivation as data: steps (rule + equation) and the result.
+
+Nothing here renders; ``derive.render`` reads these objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy
+from sympy import Basic, MatrixExpr, MatrixSymbol
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named rule: a key (used by the renderers' locales) and its law in LaTeX."""
+
+    key: str
+    law: str
+
+
+# Every rule a step can name.  The renderers translate ``key``; ``law`` is the identity.
+RULES: dict[str, Rule] = {r.key: r for r in (
+    Rule("definition", r"f = \operatorname{tr}(A^T A) \text{ for } \|A\|_F^2"),
+    Rule("scalar_as_trace", r"a = \operatorname{tr}(a) \text{ for a } 1\times 1 \text{ matrix } a"),
+    Rule("differential", r"\mathrm{d}f"),
+    Rule("substitute", r"Z = g(\dots)"),
+    Rule("chain", r"\mathrm{d}f = \operatorname{tr}(G_Z^T\, \mathrm{d}Z)"),
+    # differential rules
+    Rule("d_sum", r"\mathrm{d}(A + B) = \mathrm{d}A + \mathrm{d}B"),
+    Rule("d_product", r"\mathrm{d}(AB) = \mathrm{d}A\,B + A\,\mathrm{d}B"),
+    Rule("d_hadamard", r"\mathrm{d}(A \odot B) = \mathrm{d}A \odot B + A \odot \mathrm{d}B"),
+    Rule("d_transpose", r"\mathrm{d}(A^T) = (\mathrm{d}A)^T"),
+    Rule("d_trace", r"\mathrm{d}\operatorname{tr}A = \operatorname{tr}\mathrm{d}A"),
+    Rule("d_elementwise", r"\mathrm{d}\,\varphi(A) = \varphi'(A) \odot \mathrm{d}A"),
+    Rule("d_inverse", r"\mathrm{d}(X^{-1}) = -X^{-1}\,\mathrm{d}X\,X^{-1}"),
+    Rule("d_determinant", r"\mathrm{d}\det X = \det X \operatorname{tr}(X^{-1}\mathrm{d}X)"),
+    Rule("d_matpow", r"\mathrm{d}(X^p) = \sum_{i=0}^{p-1} X^i\,\mathrm{d}X\,X^{p-1-i}"),
+    Rule("d_hadamard_power", r"\mathrm{d}(A^{\circ p}) = p A^{\circ (p-1)} \odot \mathrm{d}A"),
+    Rule("d_scalar_sum", r"\mathrm{d}(a + b) = \mathrm{d}a + \mathrm{d}b"),
+    Rule("d_scalar_product", r"\mathrm{d}(ab) = \mathrm{d}a\,b + a\,\mathrm{d}b"),
+    Rule("d_scalar_function", r"\mathrm{d}\,g(a) = g'(a)\,\mathrm{d}a"),
+    Rule("d_entry", r"\mathrm{d}(a_{11}) = \operatorname{tr}(\mathrm{d}a) \text{ for } 1\times 1 \; a"),
+    # trace identities
+    Rule("trace_linearity", r"\operatorname{tr}(A + B) = \operatorname{tr}A + \operatorname{tr}B,\; \operatorname{tr}(cA) = c\operatorname{tr}A"),
+    Rule("distribute", r"A(B + C)D = ABD + ACD"),
+    Rule("transpose_product", r"(AB)^T = B^T A^T"),
+    Rule("trace_transpose", r"\operatorname{tr}(A^T) = \operatorname{tr}(A)"),
+    Rule("trace_cyclic", r"\operatorname{tr}(ABC) = \operatorname{tr}(CAB)"),
+    Rule("trace_hadamard", r"\operatorname{tr}(A^T(B \odot C)) = \operatorname{tr}((A \odot B)^T C)"),
+    Rule("collect", r"\operatorname{tr}(A^T\mathrm{d}X) + \operatorname{tr}(B^T\mathrm{d}X) = \operatorname{tr}((A + B)^T\mathrm{d}X)"),
+    Rule("read_off", r"\mathrm{d}f = \operatorname{tr}(G^T\mathrm{d}X) \iff \frac{\partial f}{\partial X} = G"),
+    Rule("simplify", r"\text{simplify}"),
+    Rule("softmax_rows", r"Y\mathbf{1} = \mathbf{1} \;\text{(rows of } Y \text{ sum to 1)}"),
+)}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: ``lhs = rhs``, obtained by ``rule``.
+
+    ``lhs`` is usually the differential ``df``; for the final step it is the
+    gradient symbol ∂f/∂X.
+    """
+
+    rule: str
+    lhs: Basic
+    rhs: Basic
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise KeyError(f"unknown rule {self.rule!r}; known: {sorted(RULES)}")
+
+    @property
+    def law(self) -> str:
+        return RULES[self.rule].law
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """The steps that take ``f`` to ``∂f/∂wrt = result``.
+
+    ``definitions`` maps intermediate symbols (kept as symbols in the steps) to
+    what they stand for; ``upstream`` names the gradient a staged section starts from.
+    """
+
+    function: Basic
+    wrt: MatrixSymbol
+    steps: tuple[Step, ...]
+    result: MatrixExpr
+    definitions: tuple[tuple[MatrixSymbol, MatrixExpr], ...] = ()
+    upstream: tuple[MatrixSymbol, MatrixExpr] | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def to_latex(self, lang: str = "en") -> str:
+        from derive.render.latex import derivation_latex
+
+        return derivation_latex(self, lang=lang)
+
+    def to_markdown(self, lang: str = "en") -> str:
+        from derive.render.markdown import derivation_markdown
+
+        return derivation_markdown(self, lang=lang)
+
+    def to_text(self, lang: str = "en") -> str:
+        from derive.render.text import derivation_text
+
+        return derivation_text(self, lang=lang)
+
+    def _repr_latex_(self) -> str:
+        from derive.render.latex import derivation_latex
+
+        return "$\\displaystyle " + derivation_latex(self, lang="en", inline=True) + "$"
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.to_text())
+
+
+
+class Gradient(MatrixExpr):
+    """The symbol ∂f/∂X (shape of X), used on the left of the read-off step."""
+
+    def __new__(cls, f: sympy.Symbol, wrt: MatrixSymbol):
+        return Basic.__new__(cls, f, wrt)
+
+    @property
+    def wrt(self) -> MatrixSymbol:
+        return self.args[1]
+
+    @property
+    def shape(self):
+        return self.wrt.shape
+
+    def doit(self, **hints):
+        return self
+
+    def _sympystr(self, printer) -> str:
+        return f"∂{printer._print(self.args[0])}/∂{printer._print(self.wrt)}"
+
+
+F = sympy.Symbol("f")
