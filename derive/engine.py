@@ -1,0 +1,205 @@
+"""The trace-differential engine: f → df → Σ tr(Gᵢᵀ dX) → ∂f/∂X = G.
+
+1. take the differential of f and expand it one rule at a time
+   (``derive.differential``);
+2. rewrite the traces with the named identities of ``derive.trace_rules`` until
+   every term reads tr(Rᵢ dX);
+3. collect the terms and read off G = Σ Rᵢᵀ, tidied (``derive.simplify``).
+Every rewrite that changes the equation is a ``Step``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy
+from sympy import (
+    Basic, Identity, Lambda, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace,
+    Transpose, ZeroMatrix,
+)
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardProduct
+
+from derive.differential import (
+    DIFFERENTIAL_RULES, MatrixDifferential, ScalarDifferential, UnsupportedExpressionError,
+    expand_once, has_differential,
+)
+from derive.simplify import scale, split_coeff, tidy, transpose
+from derive.steps import F, Derivation, Gradient, Step
+from derive.trace_rules import TRACE_RULES, read_off
+
+__all__ = ["gradient", "derivation", "derive_from", "validate"]
+
+_LEAF_CLASSES = (MatrixSymbol, OneMatrix, Identity, ZeroMatrix, sympy.Symbol, sympy.Number,
+                 sympy.NumberSymbol, sympy.Dummy)
+_MAX_STEPS = 400
+
+
+def _fmt_shape(e: MatrixExpr) -> str:
+    return f"{e.shape[0]}×{e.shape[1]}"
+
+
+def _shape_error(e: Basic, parts: list[MatrixExpr], what: str) -> ValueError:
+    shapes = ", ".join(f"{p} ({_fmt_shape(p)})" for p in parts)
+    return ValueError(f"non-conformable shapes in {type(e).__name__} {e}: {what}: {shapes}")
+
+
+def _check_node(e: Basic) -> None:
+    if isinstance(e, _LEAF_CLASSES) or isinstance(e, (MatrixDifferential, ScalarDifferential)):
+        return
+    if not any(cls in DIFFERENTIAL_RULES for cls in type(e).__mro__):
+        supported = ", ".join(sorted(c.__name__ for c in DIFFERENTIAL_RULES))
+        raise UnsupportedExpressionError(
+            f"unsupported SymPy class {type(e).__name__} in {e}; supported: {supported}, "
+            "MatrixSymbol, OneMatrix, Identity, ZeroMatrix and numbers")
+    mats = [a for a in e.args if isinstance(a, MatrixExpr)]
+    if isinstance(e, MatMul):
+        for a, b in zip(mats, mats[1:]):
+            if a.shape[1] != b.shape[0]:
+                raise _shape_error(e, [a, b], "columns of the left factor must equal rows of the right")
+    elif isinstance(e, (MatAdd, HadamardProduct)):
+        if any(m.shape != mats[0].shape for m in mats):
+            raise _shape_error(e, mats, "all terms must have the same shape")
+    elif isinstance(e, Trace) and e.arg.shape[0] != e.arg.shape[1]:
+        raise ValueError(f"trace of a non-square matrix {e.arg} ({_fmt_shape(e.arg)})")
+
+
+def validate(f: Basic, X: MatrixSymbol) -> Basic:
+    """Check ``f`` and ``X``; return f as a scalar (a 1×1 matrix becomes its trace).
+
+    >>> from sympy import MatrixSymbol, Trace
+    >>> X = MatrixSymbol("X", 4, 3)
+    >>> validate(Trace(X.T * X), X)
+    Trace(X.T*X)
+    """
+    if not isinstance(X, MatrixSymbol):
+        raise TypeError(f"the variable must be a sympy MatrixSymbol, got {type(X).__name__} {X!r}")
+    if not isinstance(f, Basic):
+        raise TypeError(f"f must be a SymPy expression, got {type(f).__name__}")
+    if isinstance(f, MatrixExpr):
+        if f.shape != (1, 1):
+            raise TypeError(f"f must be scalar-valued, got a {_fmt_shape(f)} matrix expression {f}")
+    elif not isinstance(f, sympy.Expr):
+        raise TypeError(f"f must be a scalar SymPy expression, got {type(f).__name__}")
+    names = {s.name: s for s in f.atoms(MatrixSymbol)}
+    if X not in names.values():
+        if X.name in names:
+            other = names[X.name]
+            raise ValueError(f"{X.name} appears in f with shape {_fmt_shape(other)}, "
+                             f"not {_fmt_shape(X)}")
+        raise ValueError(f"{X.name} does not appear in f; f depends on {', '.join(sorted(names)) or 'nothing'}")
+    _walk_check(f)
+    return f
+
+
+def _walk_check(e: Basic) -> None:
+    _check_node(e)
+    if isinstance(e, _LEAF_CLASSES):
+        return
+    for a in e.args:
+        if not isinstance(a, Lambda):
+            _walk_check(a)
+
+
+def _trace_terms(df: Basic) -> list[Trace]:
+    return [t for t in df.atoms(Trace) if has_differential(t)
+            and not any(isinstance(a, Trace) and has_differential(a) for a in t.arg.atoms(Trace))]
+
+
+def _display_gradient_form(G: MatrixExpr, dX: MatrixDifferential) -> Basic:
+    """tr(Gᵀ dX) written as a person would: scalar out front, transpose pushed into products."""
+    c, core = split_coeff(G)
+    Gt = transpose(core)
+    return Trace(scale(c, MatMul(*(Gt.args if isinstance(Gt, MatMul) else (Gt,)), dX)))
+
+
+def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
+                wrt: frozenset | None = None) -> MatrixExpr:
+    """Continue a derivation from ``df`` (which holds unevaluated differentials) to G.
+
+    Appends the steps to ``steps`` and returns G.
+    """
+    wrt = wrt or frozenset({X})
+    dF = ScalarDifferential(F)
+    while (out := expand_once(df, wrt)) is not None:
+        key, df = out
+        steps.append(Step(key, dF, df))
+        if len(steps) > _MAX_STEPS:
+            raise RuntimeError("derivation did not terminate")
+    if df == 0:
+        return ZeroMatrix(*X.shape)
+    progressed = True
+    while progressed:
+        progressed = False
+        for key, rule in TRACE_RULES:
+            new = df.xreplace({t: rule(t) for t in _trace_terms(df)})
+            if new != df:
+                df = new
+                steps.append(Step(key, dF, df))
+                progressed = True
+                break
+        if len(steps) > _MAX_STEPS:
+            raise RuntimeError("trace rewriting did not terminate")
+    G = _collect(df, X)
+    dX = MatrixDifferential(X)
+    final = _display_gradient_form(G, dX)
+    if final != df and not isinstance(G, ZeroMatrix):
+        steps.append(Step("collect", dF, final))
+    steps.append(Step("read_off", Gradient(F, X), G))
+    return G
+
+
+def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
+    parts: list[MatrixExpr] = []
+    for term in sympy.Add.make_args(sympy.expand(df, deep=False, mul=True, multinomial=False,
+                                                 power_exp=False, power_base=False, log=False)):
+        traces = [a for a in sympy.Mul.make_args(term) if isinstance(a, Trace) and has_differential(a)]
+        coeff = sympy.Mul(*[a for a in sympy.Mul.make_args(term) if a not in traces])
+        if len(traces) != 1 or has_differential(coeff):
+            raise RuntimeError(f"could not bring the term {term} into the form tr(Gᵀ dX)")
+        G = read_off(traces[0])
+        if G is None:
+            raise RuntimeError(f"could not bring the term {term} into the form tr(Gᵀ dX)")
+        parts.append(scale(coeff, G))
+    G = tidy(MatAdd(*parts)) if len(parts) > 1 else tidy(parts[0])
+    if G.shape != X.shape:
+        raise RuntimeError(f"internal error: gradient shape {G.shape} differs from {X} {X.shape}")
+    return G
+
+
+def derivation(f: Basic, X: MatrixSymbol) -> Derivation:
+    """The step-by-step derivation of ∂f/∂X by trace differentials.
+
+    >>> from sympy import MatrixSymbol
+    >>> from derive import frobenius_sq
+    >>> X, A = MatrixSymbol("X", 4, 3), MatrixSymbol("A", 4, 3)
+    >>> dv = derivation(frobenius_sq(X - A), X)
+    >>> [s.rule for s in dv.steps][:3]
+    ['definition', 'differential', 'd_trace']
+    >>> dv.result
+    2*(-A + X)
+    """
+    return _derivation(f, X)
+
+
+@lru_cache(maxsize=256)
+def _derivation(f: Basic, X: MatrixSymbol) -> Derivation:
+    f = validate(f, X)
+    steps: list[Step] = [Step("definition", F, f)]
+    if isinstance(f, MatrixExpr):
+        f = Trace(f)
+        steps.append(Step("scalar_as_trace", F, f))
+    df = ScalarDifferential(f)
+    steps.append(Step("differential", ScalarDifferential(F), df))
+    G = derive_from(df, X, steps)
+    return Derivation(function=f, wrt=X, steps=tuple(steps), result=G)
+
+
+def gradient(f: Basic, X: MatrixSymbol) -> MatrixExpr:
+    """∂f/∂X: the G with df = tr(Gᵀ dX), of the shape of X.
+
+    >>> from sympy import MatrixSymbol, Trace
+    >>> X, A = MatrixSymbol("X", 4, 3), MatrixSymbol("A", 3, 4)
+    >>> gradient(Trace(A * X), X)
+    A.T
+    """
+    return _derivation(f, X).result

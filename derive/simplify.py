@@ -1,0 +1,187 @@
+"""Tidy a matrix expression into the form people write.
+
+Scalars to the front, transposes pushed into products, no double transposes,
+X⁻ᵀ for (X⁻¹)ᵀ, like terms combined, and a leading minus sign absorbed into a
+difference: −2(Y − Ŷ) becomes 2(Ŷ − Y).
+"""
+from __future__ import annotations
+
+import sympy
+from sympy import (
+    Basic, Identity, Inverse, MatAdd, MatMul, MatrixExpr, OneMatrix, Transpose, ZeroMatrix,
+)
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+
+__all__ = ["tidy", "transpose", "negate", "split_coeff"]
+
+
+def split_coeff(e: MatrixExpr) -> tuple[sympy.Expr, MatrixExpr]:
+    """(c, M) with e = c·M, nested products flattened and M carrying no scalar factor."""
+    if isinstance(e, MatMul):
+        coeff, mats = sympy.Integer(1), []
+        for a in e.args:
+            if not isinstance(a, MatrixExpr):
+                coeff *= a
+                continue
+            c, M = split_coeff(a)
+            coeff *= c
+            mats.extend(M.args if isinstance(M, MatMul) else (M,))
+        return coeff, (mats[0] if len(mats) == 1 else MatMul(*mats))
+    return sympy.Integer(1), e
+
+
+def scale(c: sympy.Expr, M: MatrixExpr) -> MatrixExpr:
+    if c == 1:
+        return M
+    if c == 0:
+        return ZeroMatrix(*M.shape)
+    inner_c, inner = split_coeff(M)
+    c = c * inner_c
+    if c == 1:
+        return inner
+    args = inner.args if isinstance(inner, MatMul) else (inner,)
+    return MatMul(c, *args)
+
+
+def transpose(e: MatrixExpr) -> MatrixExpr:
+    """eᵀ, pushed through products; sums and Hadamard products stay grouped as (…)ᵀ.
+
+    >>> from sympy import MatrixSymbol
+    >>> A, B = MatrixSymbol("A", 4, 3), MatrixSymbol("B", 3, 5)
+    >>> transpose(2*A*B)
+    2*B.T*A.T
+    """
+    if isinstance(e, Transpose):
+        return e.arg
+    if isinstance(e, MatMul):
+        c, M = split_coeff(e)
+        mats = M.args if isinstance(M, MatMul) else (M,)
+        return scale(c, _matmul([transpose(a) for a in reversed(mats)]))
+    if isinstance(e, (Identity, ZeroMatrix, OneMatrix)):
+        return e.T
+    if isinstance(e, Inverse):
+        return Inverse(transpose(e.arg))
+    return Transpose(e)
+
+
+def _matmul(mats: list[MatrixExpr]) -> MatrixExpr:
+    return mats[0] if len(mats) == 1 else MatMul(*mats)
+
+
+def negate(e: MatrixExpr) -> MatrixExpr:
+    """−e, cancelling a leading −1."""
+    c, M = split_coeff(e)
+    return scale(-c, M)
+
+
+def _flip_difference(e: MatrixExpr) -> MatrixExpr | None:
+    """−e rewritten by negating a difference inside a product, or None if there is none."""
+    if isinstance(e, MatAdd):
+        return MatAdd(*[negate(t) for t in e.args])
+    if isinstance(e, Transpose):
+        inner = _flip_difference(e.arg)
+        return None if inner is None else Transpose(inner)
+    if isinstance(e, (MatMul, HadamardProduct)):
+        for i, a in enumerate(e.args):
+            if isinstance(a, MatrixExpr):
+                flipped = _flip_difference(a)
+                if flipped is not None:
+                    return type(e)(*e.args[:i], flipped, *e.args[i + 1:])
+    return None
+
+
+def _absorb_sign(e: MatrixExpr) -> MatrixExpr:
+    c, M = split_coeff(e)
+    if c.could_extract_minus_sign():
+        flipped = _flip_difference(M)
+        if flipped is not None:
+            return scale(-c, flipped)
+    return e
+
+
+def tidy(e: Basic) -> Basic:
+    """The tidy form of ``e`` (bottom-up; SymPy's doit is not used, so σ(h) stays σ(h)).
+
+    >>> from sympy import MatrixSymbol
+    >>> Y, P = MatrixSymbol("Y", 4, 2), MatrixSymbol("Ypred", 4, 2)
+    >>> tidy(-2*(Y - P))
+    2*(-Y + Ypred)
+    """
+    if not isinstance(e, Basic) or not e.args or not isinstance(e, MatrixExpr):
+        if isinstance(e, sympy.Expr) and not isinstance(e, MatrixExpr) and e.args:
+            return e.func(*[tidy(a) for a in e.args])
+        return e
+    args = [tidy(a) for a in e.args]
+    if isinstance(e, Transpose):
+        return _tidy_transpose(args[0])
+    if isinstance(e, MatMul):
+        return _tidy_matmul(args)
+    if isinstance(e, HadamardProduct):
+        return _tidy_hadamard(args)
+    if isinstance(e, MatAdd):
+        return _tidy_matadd(args)
+    if isinstance(e, HadamardPower) and args[1] == 1:
+        return args[0]
+    return e.func(*args)
+
+
+def _tidy_transpose(a: MatrixExpr) -> MatrixExpr:
+    if isinstance(a, HadamardProduct):
+        return _tidy_hadamard([_tidy_transpose(x) for x in a.args])
+    if isinstance(a, MatAdd):
+        inner = [t for t in a.args]
+        if all(isinstance(split_coeff(t)[1], Transpose) for t in inner):
+            return _tidy_matadd([_tidy_transpose(t) for t in inner])
+        return Transpose(a)
+    if isinstance(a, MatMul):
+        c, M = split_coeff(a)
+        mats = M.args if isinstance(M, MatMul) else (M,)
+        return _tidy_matmul([c, *[_tidy_transpose(x) for x in reversed(mats)]])
+    return transpose(a)
+
+
+def _tidy_matmul(args: list[Basic]) -> MatrixExpr:
+    coeff = sympy.Integer(1)
+    mats: list[MatrixExpr] = []
+    for a in args:
+        if not isinstance(a, MatrixExpr):
+            coeff *= a
+            continue
+        c, M = split_coeff(a)
+        coeff *= c
+        mats.extend(M.args if isinstance(M, MatMul) else (M,))
+    shape = (mats[0].shape[0], mats[-1].shape[1])
+    if coeff == 0 or any(isinstance(m, ZeroMatrix) for m in mats):
+        return ZeroMatrix(*shape)
+    kept = [m for m in mats if not isinstance(m, Identity)] or [Identity(shape[0])]
+    return _absorb_sign(scale(coeff, _matmul(kept)))
+
+
+def _tidy_hadamard(args: list[MatrixExpr]) -> MatrixExpr:
+    coeff = sympy.Integer(1)
+    factors: list[MatrixExpr] = []
+    for a in args:
+        c, M = split_coeff(a)
+        coeff *= c
+        factors.extend(M.args if isinstance(M, HadamardProduct) else (M,))
+    if coeff == 0 or any(isinstance(f, ZeroMatrix) for f in factors):
+        return ZeroMatrix(*args[0].shape)
+    kept = [f for f in factors if not isinstance(f, OneMatrix)] or [OneMatrix(*args[0].shape)]
+    core = kept[0] if len(kept) == 1 else HadamardProduct(*kept)
+    return _absorb_sign(scale(coeff, core))
+
+
+def _tidy_matadd(args: list[MatrixExpr]) -> MatrixExpr:
+    terms: dict[MatrixExpr, sympy.Expr] = {}
+    for a in args:
+        for t in (a.args if isinstance(a, MatAdd) else (a,)):
+            if isinstance(t, ZeroMatrix):
+                continue
+            c, M = split_coeff(t)
+            terms[M] = terms.get(M, 0) + c
+    kept = [scale(c, M) for M, c in terms.items() if c != 0]
+    if not kept:
+        return ZeroMatrix(*args[0].shape)
+    if len(kept) == 1:
+        return kept[0]
+    return MatAdd(*kept)
