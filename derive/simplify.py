@@ -77,7 +77,7 @@ def negate(e: MatrixExpr) -> MatrixExpr:
 def _flip_difference(e: MatrixExpr) -> MatrixExpr | None:
     """−e rewritten by negating a difference inside a product, or None if there is none."""
     if isinstance(e, MatAdd):
-        return MatAdd(*[negate(t) for t in e.args])
+        return MatAdd(*[negate(t) for t in e.args]).doit(deep=False)
     if isinstance(e, Transpose):
         inner = _flip_difference(e.arg)
         return None if inner is None else Transpose(inner)
@@ -184,4 +184,4 @@ def _tidy_matadd(args: list[MatrixExpr]) -> MatrixExpr:
         return ZeroMatrix(*args[0].shape)
     if len(kept) == 1:
         return kept[0]
-    return MatAdd(*kept)
+    return MatAdd(*kept).doit(deep=False)

@@ -120,7 +120,8 @@ def trace_hadamard(t: Trace) -> Basic:
     left = mats[:-1]
     R = transpose(left[0] if len(left) == 1 else MatMul(*left)) if left else Identity(had.shape[0])
     rc, Rcore = split_coeff(R)
-    weight = HadamardProduct(Rcore, *rest)
+    flat = [x for a in (Rcore, *rest) for x in (a.args if isinstance(a, HadamardProduct) else (a,))]
+    weight = HadamardProduct(*flat)
     inner = had.args[j]
     inner_c, inner_mats = factors(inner)
     return Trace(_product(c * rc * inner_c, [Transpose(weight), *inner_mats]))

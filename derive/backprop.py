@@ -1,0 +1,115 @@
+"""The staged derivation: one section per variable, as the seed document is written.
+
+Each section starts from the gradient of the stage just downstream,
+df = tr(G_Zᵀ dZ), substitutes Z's definition and derives on, keeping the
+intermediates (Ŷ, H, h) as symbols.  The summary expands the results in the inputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sympy import MatMul, MatrixExpr, MatrixSymbol, Trace
+
+from derive.differential import MatrixDifferential, ScalarDifferential
+from derive.engine import derivation, derive_from, validate
+from derive.networks import Network
+from derive.simplify import scale, split_coeff, tidy, transpose
+from derive.steps import F, Derivation, Step
+
+__all__ = ["Backprop", "backprop", "staged_section"]
+
+
+@dataclass(frozen=True)
+class Backprop:
+    """The sections of a staged derivation and the summary of the parameter gradients."""
+
+    network: Network
+    sections: tuple[Derivation, ...]
+    summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr], ...]
+
+    def section(self, name: str) -> Derivation:
+        for s in self.sections:
+            if s.wrt.name == name:
+                return s
+        raise KeyError(f"no section for {name}; sections: {[s.wrt.name for s in self.sections]}")
+
+    def gradients(self, expanded: bool = True) -> dict[MatrixSymbol, MatrixExpr]:
+        """Parameter → gradient, in the inputs (``expanded``) or with the intermediates."""
+        return {p: (full if expanded else staged) for p, staged, full in self.summary}
+
+    def to_latex(self, lang: str = "en", standalone: bool = True) -> str:
+        from derive.render import backprop_latex
+
+        return backprop_latex(self, lang=lang, standalone=standalone)
+
+    def to_markdown(self, lang: str = "en") -> str:
+        from derive.render import backprop_markdown
+
+        return backprop_markdown(self, lang=lang)
+
+    def to_text(self, lang: str = "en") -> str:
+        from derive.render import backprop_text
+
+        return backprop_text(self, lang=lang)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.to_text())
+
+
+def _gradient_form(G: MatrixExpr, dZ: MatrixExpr) -> Trace:
+    """tr(Gᵀ dZ) as a person writes it: the scalar in front, transposes pushed into products."""
+    c, core = split_coeff(G)
+    Gt = transpose(core)
+    return Trace(scale(c, MatMul(*(Gt.args if isinstance(Gt, MatMul) else (Gt,)), dZ)))
+
+
+def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymbol) -> Derivation:
+    """∂f/∂X from the downstream gradient G_Z = ∂f/∂Z, where Z's definition holds X."""
+    definition = dict(net.stages)[Z]
+    dF = ScalarDifferential(F)
+    start = _gradient_form(G_Z, MatrixDifferential(Z))
+    steps = [Step("chain", dF, start),
+             Step("substitute", dF, start.xreplace({MatrixDifferential(Z): MatrixDifferential(definition)}))]
+    G = derive_from(steps[-1].rhs, X, steps)
+    return Derivation(function=net.loss, wrt=X, steps=tuple(steps), result=G,
+                      definitions=net.stages, upstream=(Z, G_Z))
+
+
+def backprop(net: Network) -> Backprop:
+    """The staged derivation of every parameter gradient of ``net``.
+
+    >>> from derive import seed_network
+    >>> bp = backprop(seed_network())
+    >>> [s.wrt.name for s in bp.sections]
+    ['Y', 'Ypred', 'W2', 'b2', 'H', 'h', 'W1', 'b1']
+    >>> bp.section("W2").result
+    2*H.T*(-Y + Ypred)
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"backprop() takes a derive.Network (e.g. seed_network()), got {type(net).__name__}")
+    stage_symbols = [s for s, _ in net.stages]
+    last = stage_symbols[-1]
+    validate(net.loss, last)
+    sections: list[Derivation] = []
+    known: dict[MatrixSymbol, MatrixExpr] = {}
+    for v in [x for x in net.inputs if net.loss.has(x)] + [last]:
+        dv = derivation(net.loss, v)
+        sections.append(Derivation(function=dv.function, wrt=v, steps=dv.steps, result=dv.result,
+                                   definitions=net.stages))
+        known[v] = dv.result
+    for Z, definition in reversed(net.stages):
+        params = [p for p in net.params if definition.has(p)]
+        upstream = [s for s in stage_symbols if s != Z and definition.has(s)]
+        for X in params + upstream:
+            section = staged_section(net, Z, known[Z], X)
+            sections.append(section)
+            known[X] = section.result
+    summary = tuple((p, known[p], tidy(net.expand(known[p]))) for p in net.params if p in known)
+    return Backprop(network=net, sections=tuple(sections), summary=summary)

@@ -1,0 +1,58 @@
+"""Bad input gets a clear error naming the offender, never a wrong number."""
+from __future__ import annotations
+
+import pytest
+import sympy
+from sympy import KroneckerProduct, MatrixSymbol, Trace
+
+import derive
+
+X = MatrixSymbol("X", 4, 3)
+A = MatrixSymbol("A", 3, 4)
+
+
+def test_matrix_valued_f_is_rejected() -> None:
+    with pytest.raises(TypeError, match=r"scalar-valued.*4×4"):
+        derive.gradient(X * A, X)
+
+
+def test_variable_must_be_a_matrix_symbol() -> None:
+    with pytest.raises(TypeError, match="MatrixSymbol"):
+        derive.gradient(Trace(X * A), X.T)
+
+
+def test_variable_absent_from_f() -> None:
+    W = MatrixSymbol("W", 2, 2)
+    with pytest.raises(ValueError, match=r"W does not appear in f; f depends on A, X"):
+        derive.gradient(Trace(X * A), W)
+
+
+def test_same_name_other_shape() -> None:
+    with pytest.raises(ValueError, match=r"X appears in f with shape 4×3, not 3×3"):
+        derive.gradient(Trace(X * A), MatrixSymbol("X", 3, 3))
+
+
+def test_non_conformable_shapes_named() -> None:
+    n, d, m = sympy.symbols("n d m", integer=True, positive=True)
+    Xs, Ws = MatrixSymbol("X", n, d), MatrixSymbol("W", m, m)
+    bad = sympy.Basic.__new__(sympy.MatMul, Xs, Ws)  # bypass SymPy's own check
+    with pytest.raises(ValueError, match=r"non-conformable shapes in MatMul .*: W.T \(m×m\), X.T \(d×n\)"):
+        derive.gradient(Trace(bad.T * bad), Ws)
+
+
+def test_unsupported_class_names_it_and_lists_supported() -> None:
+    B = MatrixSymbol("B", 2, 2)
+    with pytest.raises(NotImplementedError, match=r"KroneckerProduct.*supported: .*HadamardProduct"):
+        derive.gradient(Trace(KroneckerProduct(X, B).T * KroneckerProduct(X, B)), X)
+
+
+def test_elementwise_helpers_reject_non_matrices() -> None:
+    with pytest.raises(TypeError, match=r"sigmoid\(\) takes a SymPy matrix expression"):
+        derive.sigmoid(sympy.Symbol("x"))
+
+
+def test_seed_network_rejects_bad_options() -> None:
+    with pytest.raises(ValueError, match="bias"):
+        derive.seed_network(bias="column")
+    with pytest.raises(ValueError, match="dimension n"):
+        derive.seed_network(n=0)
