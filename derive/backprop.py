@@ -9,13 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import sympy
 from sympy import MatMul, MatrixExpr, MatrixSymbol, Trace
 
 from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.engine import derivation, derive_from, validate
 from derive.networks import Network
 from derive.simplify import scale, split_coeff, tidy, transpose
-from derive.steps import F, Derivation, Step
+from derive.steps import F, Derivation, Gradient, Step
+
+# An upstream gradient larger than this (in SymPy nodes) is written as the symbol ∂f/∂Z,
+# which keeps every section of a deep network the same size.
+INLINE_UPSTREAM_NODES = 60
 
 __all__ = ["Backprop", "backprop", "staged_section"]
 
@@ -70,11 +75,22 @@ def _gradient_form(G: MatrixExpr, dZ: MatrixExpr) -> Trace:
     return Trace(scale(c, MatMul(*(Gt.args if isinstance(Gt, MatMul) else (Gt,)), dZ)))
 
 
-def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymbol) -> Derivation:
-    """∂f/∂X from the downstream gradient G_Z = ∂f/∂Z, where Z's definition holds X."""
+def _size(e: sympy.Basic) -> int:
+    return sum(1 for _ in sympy.preorder_traversal(e))
+
+
+def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymbol,
+                   direct: sympy.Expr = sympy.Integer(0)) -> Derivation:
+    """∂f/∂X from the downstream gradient G_Z = ∂f/∂Z, where Z's definition holds X.
+
+    ``direct`` is the part of the loss that holds X itself (a weight-decay term).
+    """
     definition = dict(net.stages)[Z]
     dF = ScalarDifferential(F)
-    start = _gradient_form(G_Z, MatrixDifferential(Z))
+    shown = G_Z if _size(G_Z) <= INLINE_UPSTREAM_NODES else Gradient(F, Z)
+    start = _gradient_form(shown, MatrixDifferential(Z))
+    if direct != 0:
+        start = start + ScalarDifferential(direct)
     steps = [Step("chain", dF, start),
              Step("substitute", dF, start.xreplace({MatrixDifferential(Z): MatrixDifferential(definition)}))]
     G = derive_from(steps[-1].rhs, X, steps)
@@ -97,10 +113,11 @@ def backprop(net: Network) -> Backprop:
     stage_symbols = [s for s, _ in net.stages]
     last = stage_symbols[-1]
     validate(net.loss, last)
+    data_loss = sympy.Add(*[t for t in sympy.Add.make_args(net.loss) if t.has(last)])
     sections: list[Derivation] = []
     known: dict[MatrixSymbol, MatrixExpr] = {}
-    for v in [x for x in net.inputs if net.loss.has(x)] + [last]:
-        dv = derivation(net.loss, v)
+    for v in [x for x in net.inputs if data_loss.has(x)] + [last]:
+        dv = derivation(data_loss, v, net.assumptions)
         sections.append(Derivation(function=dv.function, wrt=v, steps=dv.steps, result=dv.result,
                                    definitions=net.stages))
         known[v] = dv.result
@@ -108,8 +125,19 @@ def backprop(net: Network) -> Backprop:
         params = [p for p in net.params if definition.has(p)]
         upstream = [s for s in stage_symbols if s != Z and definition.has(s)]
         for X in params + upstream:
-            section = staged_section(net, Z, known[Z], X)
+            direct = sympy.Add(*[t for t in sympy.Add.make_args(net.loss) if t.has(X) and not t.has(last)])
+            section = staged_section(net, Z, known[Z], X, direct)
             sections.append(section)
             known[X] = section.result
-    summary = tuple((p, known[p], tidy(net.expand(known[p]))) for p in net.params if p in known)
+    expanded = {}
+    for p in net.params:
+        if p in known:
+            G = known[p]
+            # ∂f/∂Z symbols of deep sections stand for gradients derived above
+            while G.has(Gradient):
+                G = G.xreplace({g: known[g.wrt] for g in G.atoms(Gradient)})
+            expanded[p] = net.expand(G)
+    summary = tuple((p, known[p], expanded[p]) for p in net.params if p in known)
     return Backprop(network=net, sections=tuple(sections), summary=summary)
+
+

@@ -112,8 +112,29 @@ def _display_gradient_form(G: MatrixExpr, dX: MatrixDifferential) -> Basic:
     return Trace(scale(c, MatMul(*(Gt.args if isinstance(Gt, MatMul) else (Gt,)), dX)))
 
 
+def _replace_product(e: Basic, pattern: tuple[MatrixExpr, ...], replacement: MatrixExpr) -> Basic:
+    """Replace the run of factors ``pattern`` inside any product of ``e``."""
+    if not e.args or isinstance(e, (MatrixSymbol, Lambda)):
+        return e
+    args = [_replace_product(a, pattern, replacement) for a in e.args]
+    if isinstance(e, MatMul):
+        c, core = split_coeff(MatMul(*args))
+        mats = list(core.args) if isinstance(core, MatMul) else [core]
+        p = len(pattern)
+        i = 0
+        while i + p <= len(mats):
+            if tuple(mats[i:i + p]) == pattern:
+                mats[i:i + p] = [replacement]
+            i += 1
+        return scale(c, mats[0] if len(mats) == 1 else MatMul(*mats))
+    return e.func(*args)
+
+
+Assumption = tuple[tuple[MatrixExpr, ...], MatrixExpr, str]
+
+
 def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
-                wrt: frozenset | None = None) -> MatrixExpr:
+                wrt: frozenset | None = None, assumptions: tuple[Assumption, ...] = ()) -> MatrixExpr:
     """Continue a derivation from ``df`` (which holds unevaluated differentials) to G.
 
     Appends the steps to ``steps`` and returns G.
@@ -145,6 +166,11 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
     if final != df and not isinstance(G, ZeroMatrix):
         steps.append(Step("collect", dF, final))
     steps.append(Step("read_off", Gradient(F, X), G))
+    for pattern, replacement, rule in assumptions:
+        simpler = tidy(_replace_product(G, pattern, replacement))
+        if simpler != G:
+            G = simpler
+            steps.append(Step(rule, Gradient(F, X), G))
     return G
 
 
@@ -166,7 +192,7 @@ def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
     return G
 
 
-def derivation(f: Basic, X: MatrixSymbol) -> Derivation:
+def derivation(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()) -> Derivation:
     """The step-by-step derivation of ∂f/∂X by trace differentials.
 
     >>> from sympy import MatrixSymbol
@@ -178,11 +204,11 @@ def derivation(f: Basic, X: MatrixSymbol) -> Derivation:
     >>> dv.result
     2*(-A + X)
     """
-    return _derivation(f, X)
+    return _derivation(f, X, tuple(assumptions))
 
 
 @lru_cache(maxsize=256)
-def _derivation(f: Basic, X: MatrixSymbol) -> Derivation:
+def _derivation(f: Basic, X: MatrixSymbol, assumptions: tuple = ()) -> Derivation:
     f = validate(f, X)
     steps: list[Step] = [Step("definition", F, f)]
     if isinstance(f, MatrixExpr):
@@ -190,11 +216,11 @@ def _derivation(f: Basic, X: MatrixSymbol) -> Derivation:
         steps.append(Step("scalar_as_trace", F, f))
     df = ScalarDifferential(f)
     steps.append(Step("differential", ScalarDifferential(F), df))
-    G = derive_from(df, X, steps)
+    G = derive_from(df, X, steps, assumptions=assumptions)
     return Derivation(function=f, wrt=X, steps=tuple(steps), result=G)
 
 
-def gradient(f: Basic, X: MatrixSymbol) -> MatrixExpr:
+def gradient(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()) -> MatrixExpr:
     """∂f/∂X: the G with df = tr(Gᵀ dX), of the shape of X.
 
     >>> from sympy import MatrixSymbol, Trace
@@ -202,4 +228,4 @@ def gradient(f: Basic, X: MatrixSymbol) -> MatrixExpr:
     >>> gradient(Trace(A * X), X)
     A.T
     """
-    return _derivation(f, X).result
+    return _derivation(f, X, tuple(assumptions)).result

@@ -7,13 +7,17 @@ the previous stages, so that ``net.f`` is the loss in terms of the inputs alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy
 from sympy import MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace, Transpose
 
-from derive.elementwise import sigmoid
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
-__all__ = ["Network", "seed_network", "frobenius_sq"]
+from derive.elementwise import exp, log, relu, sigmoid, softplus, tanh
+
+__all__ = ["Network", "seed_network", "mlp", "frobenius_sq", "softmax_rows", "log_softmax_rows",
+           "softmax_cross_entropy", "ACTIVATIONS", "LOSSES"]
 
 
 def frobenius_sq(M: MatrixExpr) -> sympy.Expr:
@@ -42,12 +46,11 @@ class Network:
     loss: sympy.Expr
     bias: str = "row"
     name: str = "network"
+    assumptions: tuple[tuple[tuple[MatrixExpr, ...], MatrixExpr, str], ...] = ()
 
     def expand(self, e: sympy.Basic) -> sympy.Basic:
         """``e`` with every stage symbol replaced by its definition, recursively."""
-        for sym, definition in reversed(self.stages):
-            e = e.xreplace({sym: definition})
-        return e
+        return e.xreplace(_expanded_stages(self))
 
     @property
     def f(self) -> sympy.Expr:
@@ -80,6 +83,15 @@ class Network:
         if name in symbols:
             return symbols[name]
         raise AttributeError(name)
+
+
+@lru_cache(maxsize=64)
+def _expanded_stages(net: Network) -> dict[MatrixSymbol, MatrixExpr]:
+    """Each stage symbol → its definition in the inputs (built once, sharing sub-trees)."""
+    out: dict[MatrixSymbol, MatrixExpr] = {}
+    for sym, definition in net.stages:
+        out[sym] = definition.xreplace(out)
+    return out
 
 
 def _dim(value, name: str):
@@ -123,3 +135,102 @@ def seed_network(n="n", d="d", m="m", k="k", bias: str = "row") -> Network:
     )
     return Network(inputs=(X, Y), params=(W1, b1, W2, b2), stages=stages,
                    loss=frobenius_sq(Y - Ypred), bias=bias, name="seed")
+
+
+def softmax_rows(Z: MatrixExpr) -> MatrixExpr:
+    """Row-wise softmax exp(Z) ⊙ [(exp(Z)𝟏ₖ)^∘−1 𝟏ₖᵀ]: each row of the result sums to 1.
+
+    >>> from sympy import MatrixSymbol
+    >>> softmax_rows(MatrixSymbol("Z", 4, 3)).shape
+    (4, 3)
+    """
+    k = Z.shape[1]
+    E = exp(Z)
+    return HadamardProduct(E, MatMul(HadamardPower(MatMul(E, OneMatrix(k, 1)), -1), OneMatrix(1, k)))
+
+
+def log_softmax_rows(Z: MatrixExpr) -> MatrixExpr:
+    """Row-wise log-softmax Z − log(exp(Z)𝟏ₖ)𝟏ₖᵀ.
+
+    >>> from sympy import MatrixSymbol
+    >>> log_softmax_rows(MatrixSymbol("Z", 4, 3)).shape
+    (4, 3)
+    """
+    k = Z.shape[1]
+    return Z - MatMul(log(MatMul(exp(Z), OneMatrix(k, 1))), OneMatrix(1, k))
+
+
+def softmax_cross_entropy(Y: MatrixExpr, Z: MatrixExpr) -> sympy.Expr:
+    """−tr(Yᵀ log softmax(Z)), summed over the rows (the batch).
+
+    >>> from sympy import MatrixSymbol
+    >>> softmax_cross_entropy(MatrixSymbol("Y", 4, 3), MatrixSymbol("Z", 4, 3)).is_commutative
+    True
+    """
+    return -Trace(MatMul(Transpose(Y), log_softmax_rows(Z)))
+
+
+ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu, "softplus": softplus, "identity": None}
+LOSSES = ("frobenius", "mse", "softmax_cross_entropy")
+
+
+def mlp(widths, activation="sigmoid", bias: str = "row", loss: str = "frobenius",
+        weight_decay=None, n="n") -> Network:
+    """A fully connected network of any depth.
+
+    ``widths = [d, m₁, …, k]`` (integers or names); layer l computes
+    Z_l = A_{l−1}W_l + 𝟏b_l and A_l = φ_l(Z_l); the last layer is linear.
+    ``activation`` is one name for every hidden layer or a list, one per hidden layer.
+    ``loss``: "frobenius" ‖Y − Ŷ‖²_F, "mse" the same over n·k, or
+    "softmax_cross_entropy" (row-wise, Y one-hot or with rows summing to 1).
+    ``weight_decay`` λ adds λ Σ_l ‖W_l‖²_F.
+
+    >>> net = mlp([3, 5, 5, 2], activation=["tanh", "relu"], loss="softmax_cross_entropy")
+    >>> [s.name for s, _ in net.stages]
+    ['Z1', 'A1', 'Z2', 'A2', 'Z3']
+    """
+    widths = list(widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths needs at least an input and an output width, got {widths!r}")
+    if bias not in ("row", "full"):
+        raise ValueError(f"bias must be 'row' or 'full', got {bias!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    L = len(widths) - 1
+    acts = [activation] * (L - 1) if isinstance(activation, str) else list(activation)
+    if len(acts) != L - 1:
+        raise ValueError(f"{L - 1} hidden layers need {L - 1} activations, got {len(acts)}")
+    for a in acts:
+        if a not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {a!r}; choose from {', '.join(ACTIVATIONS)}")
+    nn = _dim(n, "n")
+    dims = [_dim(w, f"widths[{i}]") for i, w in enumerate(widths)]
+    X = MatrixSymbol("X", nn, dims[0])
+    Y = MatrixSymbol("Y", nn, dims[-1])
+    params, stages = [], []
+    A: MatrixExpr = X
+    for l in range(1, L + 1):
+        W = MatrixSymbol(f"W{l}", dims[l - 1], dims[l])
+        b = MatrixSymbol(f"b{l}", 1, dims[l]) if bias == "row" else MatrixSymbol(f"b{l}", nn, dims[l])
+        params += [W, b]
+        out_name = f"Z{l}" if (l < L or loss == "softmax_cross_entropy") else "Ypred"
+        Z = MatrixSymbol(out_name, nn, dims[l])
+        stages.append((Z, MatMul(A, W) + (MatMul(OneMatrix(nn, 1), b) if bias == "row" else b)))
+        A = Z
+        if l < L and ACTIVATIONS[acts[l - 1]] is not None:
+            A = MatrixSymbol(f"A{l}", nn, dims[l])
+            stages.append((A, ACTIVATIONS[acts[l - 1]](Z)))
+    out = stages[-1][0]
+    assumptions: tuple = ()
+    if loss == "softmax_cross_entropy":
+        f = softmax_cross_entropy(Y, out)
+        assumptions = (((Y, OneMatrix(dims[-1], 1)), OneMatrix(nn, 1), "rows_sum_to_one"),)
+    else:
+        f = frobenius_sq(Y - out)
+        if loss == "mse":
+            f = f / (nn * dims[-1])
+    if weight_decay is not None:
+        lam = sympy.Symbol(weight_decay) if isinstance(weight_decay, str) else sympy.sympify(weight_decay)
+        f = f + lam * sympy.Add(*[frobenius_sq(W) for W in params[::2]])
+    return Network(inputs=(X, Y), params=tuple(params), stages=tuple(stages), loss=f, bias=bias,
+                   name="mlp", assumptions=assumptions)

@@ -54,7 +54,7 @@ def fd_directional(f: sympy.Basic, X: MatrixSymbol, values: dict, direction: np.
     plus, minus = dict(values), dict(values)
     plus[X] = values[X] + eps * direction
     minus[X] = values[X] - eps * direction
-    return float((evaluate(f, plus, dims) - evaluate(f, minus, dims)) / (2 * eps))
+    return float(np.squeeze(evaluate(f, plus, dims) - evaluate(f, minus, dims))) / (2 * eps)
 
 
 def check_against_fd(f, X, G, values, rng, directions: int = 2, dims=None) -> float:
