@@ -235,7 +235,7 @@ def expand_once(e: Basic, wrt: frozenset) -> tuple[str, Basic] | None:
     >>> from sympy import MatrixSymbol, Trace
     >>> X = MatrixSymbol("X", 3, 3)
     >>> expand_once(ScalarDifferential(Trace(X.T)), frozenset({X}))
-    ('d_trace', Trace(MatrixDifferential(X.T)))
+    ('d_trace', Trace(d(X.T)))
     """
     todo = pending(e)
     if not todo:

@@ -23,6 +23,7 @@ from derive.differential import (
     DIFFERENTIAL_RULES, MatrixDifferential, ScalarDifferential, UnsupportedExpressionError,
     expand_once, has_differential,
 )
+from derive.elementwise import canonicalize
 from derive.simplify import scale, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
 from derive.trace_rules import TRACE_RULES, read_off
@@ -88,7 +89,7 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
                              f"not {_fmt_shape(X)}")
         raise ValueError(f"{X.name} does not appear in f; f depends on {', '.join(sorted(names)) or 'nothing'}")
     _walk_check(f)
-    return f
+    return canonicalize(f)
 
 
 def _walk_check(e: Basic) -> None:

@@ -104,7 +104,8 @@ def tidy(e: Basic) -> Basic:
 
     >>> from sympy import MatrixSymbol
     >>> Y, P = MatrixSymbol("Y", 4, 2), MatrixSymbol("Ypred", 4, 2)
-    >>> tidy(-2*(Y - P))
+    >>> from sympy import MatMul
+    >>> tidy(MatMul(-2, Y - P))
     2*(-Y + Ypred)
     """
     if not isinstance(e, Basic) or not e.args or not isinstance(e, MatrixExpr):

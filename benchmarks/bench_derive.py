@@ -1,0 +1,75 @@
+"""Derivation cost against depth.
+
+For L = 1, 2, 4, 8, 16, 32 hidden layers (tanh, row biases, Frobenius loss): the
+time of the full staged derivation (every section, all parameter gradients) and of
+rendering it as a LaTeX document, and the ratio to L = 1 (target: ≤ 1.5·L, and
+L = 32 under 30 s).  SymPy's own ``MatrixExpr.diff`` is timed on the same loss for
+∂f/∂W₁, with what it returns (an error, or a result we check numerically).
+
+    python benchmarks/bench_derive.py [--max-depth 32] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import derive  # noqa: E402
+from derive.networks import mlp  # noqa: E402
+
+
+def network(L: int):
+    return mlp(["d"] + [f"m{i}" for i in range(1, L + 1)] + ["k"], activation="tanh")
+
+
+def time_derivation(L: int, repeat: int) -> tuple[float, float, int]:
+    best_derive = best_total = float("inf")
+    size = 0
+    for _ in range(repeat):
+        derive.engine._derivation.cache_clear()
+        net = network(L)
+        t0 = time.perf_counter()
+        bp = derive.backprop(net)
+        t1 = time.perf_counter()
+        tex = bp.to_latex(lang="en")
+        t2 = time.perf_counter()
+        best_derive = min(best_derive, t1 - t0)
+        best_total = min(best_total, t2 - t0)
+        size = len(tex)
+    return best_derive, best_total, size
+
+
+def sympy_diff(L: int) -> str:
+    net = network(L)
+    t0 = time.perf_counter()
+    try:
+        out = net.f.diff(net.W1)
+    except Exception as exc:  # noqa: BLE001 - we report what SymPy does
+        return f"{type(exc).__name__} after {time.perf_counter() - t0:.2f} s"
+    return f"returned {type(out).__name__} in {time.perf_counter() - t0:.2f} s"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--max-depth", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+    depths = [L for L in (1, 2, 4, 8, 16, 32) if L <= args.max_depth]
+    print(f"# tracegrad derivation cost vs depth — Python {platform.python_version()}, {platform.machine()}")
+    print("| L | sections | derive (s) | derive + LaTeX (s) | ratio to L=1 | target 1.5·L | LaTeX chars | SymPy .diff ∂f/∂W1 |")
+    print("|---|---|---|---|---|---|---|---|")
+    base = None
+    for L in depths:
+        t_derive, t_total, size = time_derivation(L, args.repeat)
+        base = base or t_total
+        sections = len(derive.backprop(network(L)).sections)
+        print(f"| {L} | {sections} | {t_derive:.3f} | {t_total:.3f} | {t_total / base:.1f} | {1.5 * L:.1f} | "
+              f"{size} | {sympy_diff(L) if L <= 4 else 'not run'} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

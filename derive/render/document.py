@@ -1,0 +1,187 @@
+"""What a rendered derivation consists of, independent of the output format.
+
+The LaTeX, Markdown and text renderers all lay out the same parts, read here from
+:class:`~derive.steps.Derivation` and ``Backprop`` objects: a section's heading gradient, the
+upstream gradient it starts from, the definitions it substitutes, the lines of its step block
+and its result; a network's equations and shapes.  Nothing here does algebra.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol, Sequence
+
+from sympy import Basic, MatrixExpr, MatrixSymbol, OneMatrix
+
+from derive.render.locale import Locale
+from derive.steps import F, Derivation, Gradient, Step
+
+__all__ = [
+    "BackpropLike", "NetworkLike", "Line", "Section", "Problem", "section", "section_intro", "problem",
+    "step_lines", "rules_used", "ones_matrices",
+]
+
+
+class NetworkLike(Protocol):
+    inputs: tuple[MatrixSymbol, ...]
+    params: tuple[MatrixSymbol, ...]
+    stages: tuple[tuple[MatrixSymbol, MatrixExpr], ...]
+    loss: Basic
+
+
+class BackpropLike(Protocol):
+    """What the renderers read from ``derive.backprop.Backprop``."""
+
+    network: NetworkLike
+    sections: tuple[Derivation, ...]
+    summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr], ...]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a step block: ``lhs = rhs`` (``lhs`` None: the same as the line above)."""
+
+    lhs: Basic | None
+    rhs: Basic
+    rule: str
+    is_result: bool
+
+
+@dataclass(frozen=True)
+class Section:
+    """A derivation laid out as the seed document does.
+
+    "Derive ∂f/∂X" · "From ∂f/∂Z = G_Z, where Z = …" (staged) or "Taking the differential
+    of both sides" (from f) · the step block · "We obtain ∂f/∂X" · ⇒ ∂f/∂X = G.
+    """
+
+    gradient: Gradient
+    upstream: tuple[Gradient, Basic] | None
+    definitions: tuple[tuple[MatrixSymbol, MatrixExpr], ...]  # those the section substitutes
+    from_function: bool
+    lead: tuple[Line, ...]  # lines before "take the differential" (f = …), shown before the intro
+    body: tuple[Line, ...]
+    result: Line
+    notes: tuple[str, ...]
+
+
+def section_intro(sec: Section, loc: Locale, equation: Callable[[Basic, Basic], str],
+                  escape: Callable[[str], str] | None = None) -> str:
+    """"From ∂f/∂Z = G, where Z = …:" for a staged section, else "Taking the differential…".
+
+    ``equation(lhs, rhs)`` renders an equation in the output format; ``escape`` the words.
+    """
+    def defs() -> str:
+        return loc.say("list_sep").join(equation(s, e) for s, e in sec.definitions)
+
+    if sec.upstream is not None:
+        eq = equation(*sec.upstream)
+        if sec.definitions:
+            return loc.say("from_where", escape=escape, eq=eq, defs=defs())
+        return loc.say("from", escape=escape, eq=eq)
+    intro = loc.say("differentiate", escape=escape)
+    if sec.definitions:
+        intro = loc.say("where", escape=escape, defs=defs()) + " " + intro
+    return intro
+
+
+def step_lines(steps: Sequence[Step]) -> list[Line]:
+    """The lines of a step block; a left-hand side equal to the one above is left out.
+
+    >>> from sympy import MatrixSymbol
+    >>> from derive.differential import ScalarDifferential
+    >>> Y = MatrixSymbol("Y", 2, 2)
+    >>> df = ScalarDifferential(F)
+    >>> [l.lhs for l in step_lines([Step("chain", df, Y), Step("collect", df, Y)])]
+    [df, None]
+    """
+    lines: list[Line] = []
+    prev: Basic | None = None
+    for s in steps:
+        lines.append(Line(None if s.lhs == prev else s.lhs, s.rhs, s.rule, s.rule == "read_off"))
+        prev = s.lhs
+    return lines
+
+
+def section(d: Derivation) -> Section:
+    """The parts of ``d`` in document order.
+
+    >>> from sympy import MatrixSymbol
+    >>> Y = MatrixSymbol("Y", 2, 2)
+    >>> s = section(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y))
+    >>> s.lead, s.body, s.result.rhs
+    ((), (), 2*Y)
+    """
+    steps = list(d.steps)
+    lead: list[Step] = []
+    if d.upstream is None:
+        first_d = next((i for i, s in enumerate(steps) if s.rule == "differential"), 0)
+        lead, steps = steps[:first_d], steps[first_d:]
+    if steps and steps[-1].rule == "read_off":
+        last = steps.pop()
+        result = Line(last.lhs, last.rhs, last.rule, True)
+    else:
+        result = Line(Gradient(F, d.wrt), d.result, "read_off", True)
+    upstream = None
+    definitions: tuple[tuple[MatrixSymbol, MatrixExpr], ...] = ()
+    if d.upstream is not None:
+        z, g = d.upstream
+        upstream = (Gradient(F, z), g)
+        # the one definition a staged section substitutes; the others are in the problem statement
+        definitions = tuple((s, e) for s, e in d.definitions if s == z) or tuple(d.definitions)
+    return Section(
+        gradient=Gradient(F, d.wrt),
+        upstream=upstream,
+        definitions=definitions,
+        from_function=d.upstream is None,
+        lead=tuple(step_lines(lead)),
+        body=tuple(step_lines(steps)),
+        result=result,
+        notes=tuple(d.notes),
+    )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A network's statement: its equations, the loss, every symbol's shape once, the parameters."""
+
+    equations: tuple[tuple[MatrixSymbol, MatrixExpr], ...]
+    loss: Basic
+    inputs: tuple[MatrixSymbol, ...]
+    params: tuple[MatrixSymbol, ...]
+    intermediates: tuple[MatrixSymbol, ...]
+
+
+def problem(net: NetworkLike) -> Problem:
+    """The statement of ``net``."""
+    return Problem(
+        equations=tuple(net.stages),
+        loss=net.loss,
+        inputs=tuple(net.inputs),
+        params=tuple(net.params),
+        intermediates=tuple(s for s, _ in net.stages),
+    )
+
+
+def rules_used(derivations: Iterable[Derivation]) -> list[str]:
+    """The rule keys the derivations name, in order of first use."""
+    seen: dict[str, None] = {}
+    for d in derivations:
+        for s in d.steps:
+            seen.setdefault(s.rule, None)
+    return list(seen)
+
+
+def ones_matrices(exprs: Iterable[Basic]) -> tuple[list[Basic], bool]:
+    """(lengths of the ones columns/rows, whether a full ones matrix occurs) in ``exprs``."""
+    lengths: list[Basic] = []
+    full = False
+    for e in exprs:
+        for o in sorted(e.atoms(OneMatrix), key=str):
+            rows, cols = o.shape
+            if cols == 1 or rows == 1:
+                n = rows if cols == 1 else cols
+                if n not in lengths:
+                    lengths.append(n)
+            else:
+                full = True
+    return lengths, full

@@ -1,0 +1,581 @@
+"""Printers for matrix expressions: LaTeX for documents, unicode text for the terminal.
+
+Both follow one set of conventions, kept in :class:`_MatrixConventions`:
+
+* the differential is an upright d: ``\\mathrm{d}X``, ``\\mathrm{d}(A + B)`` / ``dX``, ``d(A + B)``;
+* a sum lists its positive terms first: ``Y_{pred} - Y``, never ``-Y + Y_{pred}``;
+* brackets make precedence explicit: a sum inside a product, a product or a sum inside ⊙, and
+  a transposed sum or product get parentheses; a Hadamard product that is a factor of a matrix
+  product (or is transposed) gets square brackets;
+* elementwise functions by name: σ, tanh, relu, softplus, step, exp, log.
+
+The printers only read expressions; they never rewrite them.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+import sympy
+from sympy import (
+    Basic, Determinant, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol,
+    OneMatrix, Trace, Transpose, ZeroMatrix,
+)
+from sympy.core.function import FunctionClass
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.pretty.pretty_symbology import greek_unicode
+from sympy.printing.str import StrPrinter
+
+from derive.differential import MatrixDifferential
+from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_function
+from derive.steps import Gradient
+
+__all__ = [
+    "TracegradLatexPrinter", "TextPrinter", "math_latex", "math_text", "symbol_latex",
+    "shape_latex", "shape_text", "frobenius_operand", "loss_latex", "loss_text", "text_width",
+]
+
+# Elementwise function names, keyed on the scalar function (recovered by elementwise_function).
+_FUNCTION_LATEX: dict[Any, str] = {
+    Sigmoid: r"\sigma",
+    sympy.tanh: r"\tanh",
+    Relu: r"\operatorname{relu}",
+    Softplus: r"\operatorname{softplus}",
+    Step: r"\operatorname{step}",
+    sympy.exp: r"\exp",
+    sympy.log: r"\log",
+}
+_FUNCTION_TEXT: dict[Any, str] = {
+    Sigmoid: "σ", sympy.tanh: "tanh", Relu: "relu", Softplus: "softplus", Step: "step",
+    sympy.exp: "exp", sympy.log: "log",
+}
+
+_LEAVES = (MatrixSymbol, sympy.Symbol)
+
+
+def _matmul_parts(e: MatMul) -> tuple[sympy.Expr, list[Basic]]:
+    """(scalar coefficient, matrix factors) of a product, as stored."""
+    coeff, mats = e.as_coeff_matrices()
+    return coeff, list(mats)
+
+
+def _is_negative_term(t: Basic) -> bool:
+    if isinstance(t, MatMul):
+        coeff, _ = _matmul_parts(t)
+        return bool(coeff.could_extract_minus_sign())
+    return isinstance(t, sympy.Expr) and not isinstance(t, MatrixExpr) and t.could_extract_minus_sign()
+
+
+def _positive_first(terms: list[Basic]) -> list[Basic]:
+    # stable: the stored order is kept within each group
+    return [t for t in terms if not _is_negative_term(t)] + [t for t in terms if _is_negative_term(t)]
+
+
+def _lambda_power(fn: Any) -> sympy.Expr | None:
+    """p when ``fn`` is ``x ↦ x**p`` with a number p (an elementwise power), else None."""
+    if isinstance(fn, sympy.Lambda) and len(fn.variables) == 1:
+        body = fn.expr
+        if isinstance(body, sympy.Pow) and body.base == fn.variables[0] and body.exp.is_Number:
+            return body.exp
+    return None
+
+
+def frobenius_operand(e: Basic) -> MatrixExpr | None:
+    """M when ``e`` is tr(MᵀM) (how ‖M‖²_F is stored), else None.
+
+    >>> Y = MatrixSymbol("Y", 3, 2)
+    >>> frobenius_operand(Trace(Transpose(Y) * Y))
+    Y
+    >>> frobenius_operand(Trace(Y * Transpose(Y))) is None
+    True
+    """
+    if isinstance(e, Trace) and isinstance(e.arg, MatMul):
+        coeff, mats = _matmul_parts(e.arg)
+        if coeff == 1 and len(mats) == 2:
+            a, b = mats
+            if isinstance(a, Transpose) and a.arg == b:
+                return b
+    return None
+
+
+class _MatrixConventions:
+    """Structure shared by both printers; subclasses supply the notation.
+
+    Subclass hooks: ``_bracket(expr, kind)`` prints ``expr`` inside ``(`` or ``[`` brackets,
+    ``_call(name, expr)`` a function applied to ``expr``, and the tokens below.
+    """
+
+    ODOT: str
+    T: str  # transpose
+    INV: str
+    INV_T: str
+    TR: str
+    DET: str
+    D: str  # the differential
+    D_SEP: str  # between d and tr
+    _FUNCTIONS: dict[Any, str]  # elementwise function → its name
+    BRACKET_GRADIENT = False  # ∂f/∂Z as a factor of a product: (∂f/∂Z) in text, where "/" binds loosely
+    MINUS: str = " - "
+    PLUS: str = " + "
+
+    # --- precedence -------------------------------------------------------
+    def _factor(self, a: Basic) -> str:
+        """``a`` as a factor of a matrix product."""
+        if isinstance(a, Gradient) and self.BRACKET_GRADIENT:
+            return self._bracket(a, "(")
+        if isinstance(a, HadamardProduct):
+            return self._bracket(a, "[")
+        if isinstance(a, (MatAdd, MatMul, sympy.Add)):
+            return self._bracket(a, "(")
+        return self._print(a)
+
+    def _hadamard_operand(self, a: Basic) -> str:
+        # a nested ⊙ needs none: it is associative
+        return self._bracket(a, "(") if isinstance(a, (MatAdd, MatMul)) else self._print(a)
+
+    def _postfix_base(self, a: Basic) -> str:
+        """The base of a postfix operator: ᵀ, ⁻¹, a power."""
+        if isinstance(a, HadamardProduct):
+            return self._bracket(a, "[")
+        if isinstance(a, (*_LEAVES, OneMatrix, Identity, ZeroMatrix, ElementwiseApplyFunction)):
+            return self._print(a)
+        return self._bracket(a, "(")
+
+    # --- sums and products ------------------------------------------------
+    def _print_MatAdd(self, expr: MatAdd) -> str:
+        out = ""
+        for i, t in enumerate(_positive_first(list(expr.args))):
+            neg = _is_negative_term(t)
+            body = self._signed_term(t, negate=neg)
+            if i == 0:
+                out = ("-" + body) if neg else body
+            else:
+                out += (self.MINUS if neg else self.PLUS) + body
+        return out
+
+    def _signed_term(self, t: Basic, negate: bool) -> str:
+        # only a product carries a sign (its coefficient)
+        return self._matmul(t, negate=negate) if isinstance(t, MatMul) else self._print(t)
+
+    def _print_MatMul(self, expr: MatMul) -> str:
+        return self._matmul(expr, negate=False)
+
+    def _matmul(self, expr: MatMul, negate: bool) -> str:
+        coeff, mats = _matmul_parts(expr)
+        if negate:
+            coeff = -coeff
+        prefix = ""
+        if coeff.could_extract_minus_sign():
+            prefix, coeff = "-", -coeff
+        if coeff != 1:
+            prefix += self._coefficient(coeff)
+        parts = [self._factor(a) for a in mats]
+        return self._join(prefix, parts, mats)
+
+    def _print_HadamardProduct(self, expr: HadamardProduct) -> str:
+        return self.ODOT.join(self._hadamard_operand(a) for a in expr.args)
+
+    # --- postfix operators -----------------------------------------------
+    def _print_Transpose(self, expr: Transpose) -> str:
+        a = expr.arg
+        if isinstance(a, Inverse):
+            return self._postfix_base(a.arg) + self.INV_T
+        if isinstance(a, OneMatrix):
+            return self._print(a) + self.T
+        return self._postfix_base(a) + self.T
+
+    def _print_Inverse(self, expr: Inverse) -> str:
+        if isinstance(expr.arg, Transpose):
+            return self._postfix_base(expr.arg.arg) + self.INV_T
+        return self._postfix_base(expr.arg) + self.INV
+
+    # --- functions ---------------------------------------------------------
+    def _print_ElementwiseApplyFunction(self, expr: ElementwiseApplyFunction) -> str:
+        fn = elementwise_function(expr)
+        p = _lambda_power(fn)
+        if p is not None:
+            return self._hadamard_power(expr.expr, p)
+        names = self._FUNCTIONS
+        if fn in names:
+            return self._call(names[fn], expr.expr)
+        if isinstance(fn, FunctionClass):
+            return self._call(self._function_name(fn.__name__), expr.expr)
+        return self._lambda_call(fn, expr.expr)
+
+    def _print_HadamardPower(self, expr: HadamardPower) -> str:
+        return self._hadamard_power(expr.base, expr.exp)
+
+    def _print_Trace(self, expr: Trace) -> str:
+        return self._call(self.TR, expr.arg)
+
+    def _print_Determinant(self, expr: Determinant) -> str:
+        return self._call(self.DET, expr.arg)
+
+    # --- differentials -----------------------------------------------------
+    def _print_MatrixDifferential(self, expr: Basic) -> str:
+        a = expr.args[0]
+        if isinstance(a, _LEAVES):
+            return self.D + self._print(a)
+        if isinstance(a, Trace):
+            return self.D + self.D_SEP + self._print(a)
+        return self.D + self._bracket(a, "(")
+
+    _print_ScalarDifferential = _print_MatrixDifferential
+
+
+class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
+    r"""SymPy's LaTeX printer with tracegrad's notation.
+
+    >>> X, W = MatrixSymbol("X", 4, 3), MatrixSymbol("W1", 3, 2)
+    >>> TracegradLatexPrinter().doprint(X.T * MatrixDifferential(X * W))
+    'X^T\\,\\mathrm{d}(XW_1)'
+    """
+
+    printmethod = "_tracegrad_latex"
+    ODOT = r" \odot "
+    T = "^T"
+    INV = "^{-1}"
+    INV_T = "^{-T}"
+    TR = r"\operatorname{tr}"
+    DET = r"\det"
+    D = r"\mathrm{d}"
+    D_SEP = ""
+    _FUNCTIONS = _FUNCTION_LATEX
+
+    def __init__(self, settings: dict | None = None) -> None:
+        super().__init__(settings)
+        # set while printing inside a bracket when a precedence bracket was printed within it
+        self._nested = False
+
+    def _bracket(self, expr: Basic, kind: str) -> str:
+        self._nested = False
+        inner = self._print(expr)
+        nested = self._nested
+        self._nested = True  # whatever encloses this now holds a bracket
+        if kind == "[":
+            return rf"\left[{inner}\right]"
+        if nested or r"\frac" in inner:
+            return rf"\left({inner}\right)"
+        return f"({inner})"
+
+    def _call(self, name: str, arg: Basic) -> str:
+        saved, self._nested = self._nested, False
+        inner = self._print(arg)
+        nested = self._nested
+        self._nested = saved or nested
+        if nested:
+            return rf"{name}\left({inner}\right)"
+        return f"{name}({inner})"
+
+    def _function_name(self, name: str) -> str:
+        from sympy.printing.latex import accepted_latex_functions
+
+        return "\\" + name if name in accepted_latex_functions else rf"\operatorname{{{name}}}"
+
+    def _lambda_call(self, fn: sympy.Lambda, arg: Basic) -> str:
+        x = sympy.Symbol("x")
+        body = self._print(fn.expr.xreplace({fn.variables[0]: x}))
+        return rf"\left(x \mapsto {body}\right)\left[{self._print(arg)}\right]"
+
+    def _hadamard_power(self, base: Basic, p: sympy.Expr) -> str:
+        return rf"{self._postfix_base(base)}^{{\circ {self._print(p)}}}"
+
+    def _coefficient(self, c: sympy.Expr) -> str:
+        if isinstance(c, sympy.Add):
+            return self._bracket(c, "(")
+        return self._print(c)
+
+    def _join(self, prefix: str, parts: list[str], mats: list[Basic]) -> str:
+        out = prefix
+        prev: Basic | None = None
+        for s, a in zip(parts, mats):
+            if prev is not None and MatrixDifferential in (type(a), type(prev)):
+                out += r"\,"
+            elif re.search(r"\\[A-Za-z]+$", out) and s[:1].isalpha():
+                out += " "
+            out += s
+            prev = a
+        return out
+
+    # --- leaves -------------------------------------------------------------
+    def _print_MatrixSymbol(self, expr: MatrixSymbol, style: str = "plain") -> str:
+        return symbol_latex(expr.name, self)
+
+    def _print_OneMatrix(self, expr: OneMatrix) -> str:
+        rows, cols = expr.shape
+        if cols == 1:
+            return rf"\mathbf{{1}}_{{{self._print(rows)}}}"
+        if rows == 1:
+            return rf"\mathbf{{1}}_{{{self._print(cols)}}}^T"
+        return r"\mathbf{1}"
+
+    def _print_Identity(self, expr: Identity) -> str:
+        return "I"
+
+    def _print_ZeroMatrix(self, expr: ZeroMatrix) -> str:
+        return "0"
+
+    def _print_MatPow(self, expr: MatPow) -> str:
+        base, p = expr.args
+        if p == -1:
+            return self._postfix_base(base) + self.INV
+        return f"{self._postfix_base(base)}^{{{self._print(p)}}}"
+
+    def _print_Gradient(self, expr: Gradient) -> str:
+        f, wrt = expr.args
+        return rf"\frac{{\partial {self._print(f)}}}{{\partial {self._print(wrt)}}}"
+
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
+        terms = _positive_first(list(self._as_ordered_terms(expr, order=order)))
+        tex = ""
+        for i, term in enumerate(terms):
+            if term.could_extract_minus_sign():
+                tex += "-" if i == 0 else " - "
+                term = -term
+            elif i:
+                tex += " + "
+            term_tex = self._print(term)
+            if self._needs_add_brackets(term):
+                term_tex = rf"\left({term_tex}\right)"
+            tex += term_tex
+        return tex
+
+    # scalar activations, when they appear outside a matrix
+    def _print_Sigmoid(self, expr: Basic, exp: Any = None) -> str:
+        return self._scalar_call(r"\sigma", expr, exp)
+
+    def _print_Relu(self, expr: Basic, exp: Any = None) -> str:
+        return self._scalar_call(r"\operatorname{relu}", expr, exp)
+
+    def _print_Softplus(self, expr: Basic, exp: Any = None) -> str:
+        return self._scalar_call(r"\operatorname{softplus}", expr, exp)
+
+    def _print_Step(self, expr: Basic, exp: Any = None) -> str:
+        return self._scalar_call(r"\operatorname{step}", expr, exp)
+
+    def _scalar_call(self, name: str, expr: Basic, exp: Any) -> str:
+        s = self._call(name, expr.args[0])
+        return f"{s}^{{{exp}}}" if exp is not None else s
+
+
+def symbol_latex(name: str, printer: LatexPrinter | None = None) -> str:
+    r"""A matrix symbol's name in LaTeX: W1 → W_1, W12 → W_{12}, Ypred → Y_{pred}.
+
+    Other names follow SymPy (``h_sigmoid`` → ``h_{sigmoid}``, ``alpha`` → ``\alpha``).
+
+    >>> [symbol_latex(s) for s in ("X", "W1", "b12", "Ypred", "h_sigmoid")]
+    ['X', 'W_1', 'b_{12}', 'Y_{pred}', 'h_{sigmoid}']
+    """
+    m = re.fullmatch(r"([A-Za-z])(\d+)", name)
+    if m:
+        sub = m.group(2)
+        return f"{m.group(1)}_{sub}" if len(sub) == 1 else f"{m.group(1)}_{{{sub}}}"
+    m = re.fullmatch(r"([A-Z])([a-z]{2,}\d*)", name)
+    if m:
+        return f"{m.group(1)}_{{{m.group(2)}}}"
+    return (printer or LatexPrinter())._deal_with_super_sub(name)
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-+()n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺⁽⁾ⁿ")
+_SUBSCRIPT = str.maketrans("0123456789aehijklmnoprstuvx",
+                           "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
+
+
+def _script(s: str, table: dict, fallback: str) -> str:
+    """``s`` in unicode super/subscript characters, or ``^s``/``_s`` where one is missing."""
+    if s and all(ch.translate(table) != ch for ch in s):
+        return s.translate(table)
+    return f"{fallback}{s}" if len(s) == 1 else f"{fallback}({s})"
+
+
+class TextPrinter(_MatrixConventions, StrPrinter):
+    """A unicode printer for the terminal: dX, ⊙, σ, ᵀ, 𝟏ₙ, ∂f/∂W1, tr.
+
+    >>> h = MatrixSymbol("h", 4, 3)
+    >>> from derive.elementwise import sigmoid
+    >>> TextPrinter().doprint(OneMatrix(4, 3) - sigmoid(h))
+    '𝟏 - σ(h)'
+    """
+
+    printmethod = "_tracegrad_text"
+    BRACKET_GRADIENT = True
+    ODOT = " ⊙ "
+    T = "ᵀ"
+    INV = "⁻¹"
+    INV_T = "⁻ᵀ"
+    TR = "tr"
+    DET = "det"
+    D = "d"
+    D_SEP = " "
+    _FUNCTIONS = _FUNCTION_TEXT
+
+    def doprint(self, expr: Basic) -> str:
+        # scalar products and powers from StrPrinter: x*y → x·y, x**2 → x^2
+        return super().doprint(expr).replace("**", "^").replace("*", "·")
+
+    def _bracket(self, expr: Basic, kind: str) -> str:
+        inner = self._print(expr)
+        return f"[{inner}]" if kind == "[" else f"({inner})"
+
+    def _call(self, name: str, arg: Basic) -> str:
+        return f"{name}({self._print(arg)})"
+
+    def _function_name(self, name: str) -> str:
+        return name
+
+    def _lambda_call(self, fn: sympy.Lambda, arg: Basic) -> str:
+        x = sympy.Symbol("x")
+        return f"(x ↦ {self._print(fn.expr.xreplace({fn.variables[0]: x}))})[{self._print(arg)}]"
+
+    def _hadamard_power(self, base: Basic, p: sympy.Expr) -> str:
+        return f"{self._postfix_base(base)}∘{_script(str(p), _SUPERSCRIPT, '^')}"
+
+    def _coefficient(self, c: sympy.Expr) -> str:
+        if isinstance(c, (sympy.Add, sympy.Rational)) and not c.is_Integer:
+            return f"({self._print(c)})"
+        if not c.is_Number:
+            return self._print(c) + "·"  # λW1 would read as one name: λ·W1
+        return self._print(c)
+
+    def _print_Symbol(self, expr: sympy.Symbol) -> str:
+        return greek_unicode.get(expr.name, expr.name)
+
+    def _join(self, prefix: str, parts: list[str], mats: list[Basic]) -> str:
+        out = prefix
+        prev: Basic | None = None
+        for s, a in zip(parts, mats):
+            if prev is not None and MatrixDifferential in (type(a), type(prev)):
+                out += " "
+            elif prev is not None and out[-1:].isalnum() and s[:1].isalpha() and (
+                    _long_name(prev) or _long_name(a)):
+                out += " "
+            out += s
+            prev = a
+        return out
+
+    def _print_MatrixSymbol(self, expr: MatrixSymbol) -> str:
+        return expr.name
+
+    def _print_OneMatrix(self, expr: OneMatrix) -> str:
+        rows, cols = expr.shape
+        if cols == 1:
+            return "𝟏" + _script(self._print(rows), _SUBSCRIPT, "_")
+        if rows == 1:
+            return "𝟏" + _script(self._print(cols), _SUBSCRIPT, "_") + "ᵀ"
+        return "𝟏"
+
+    def _print_Identity(self, expr: Identity) -> str:
+        return "I"
+
+    def _print_ZeroMatrix(self, expr: ZeroMatrix) -> str:
+        return "0"
+
+    def _print_MatPow(self, expr: MatPow) -> str:
+        base, p = expr.args
+        if p == -1:
+            return self._postfix_base(base) + self.INV
+        return self._postfix_base(base) + _script(str(p), _SUPERSCRIPT, "^")
+
+    def _print_Gradient(self, expr: Gradient) -> str:
+        f, wrt = expr.args
+        return f"∂{self._print(f)}/∂{self._print(wrt)}"
+
+    # scalar activations, when they appear outside a matrix
+    def _print_Sigmoid(self, expr: Basic) -> str:
+        return self._call("σ", expr.args[0])
+
+    def _print_Relu(self, expr: Basic) -> str:
+        return self._call("relu", expr.args[0])
+
+    def _print_Softplus(self, expr: Basic) -> str:
+        return self._call("softplus", expr.args[0])
+
+    def _print_Step(self, expr: Basic) -> str:
+        return self._call("step", expr.args[0])
+
+
+def _long_name(a: Basic) -> bool:
+    """A symbol whose name has more than one letter (Ypred): keep it apart from its neighbours."""
+    while isinstance(a, (Transpose, Inverse)):
+        a = a.args[0]
+    return isinstance(a, MatrixSymbol) and sum(ch.isalpha() for ch in a.name) > 1
+
+
+_TEXT = TextPrinter()
+
+
+def math_latex(expr: Basic) -> str:
+    r"""``expr`` in tracegrad's LaTeX notation.
+
+    >>> Y, P = MatrixSymbol("Y", 4, 2), MatrixSymbol("Ypred", 4, 2)
+    >>> math_latex(MatMul(2, Transpose(P - Y)))
+    '2(Y_{pred} - Y)^T'
+    """
+    return TracegradLatexPrinter().doprint(expr)
+
+
+def math_text(expr: Basic) -> str:
+    """``expr`` as unicode text for the terminal.
+
+    >>> Y, P = MatrixSymbol("Y", 4, 2), MatrixSymbol("Ypred", 4, 2)
+    >>> math_text(MatMul(2, Transpose(P - Y), MatrixDifferential(P)))
+    '2(Ypred - Y)ᵀ dYpred'
+    """
+    return _TEXT.doprint(expr)
+
+
+def loss_latex(loss: Basic) -> str:
+    r"""The loss as written: ‖M‖²_F when it is tr(MᵀM), otherwise as stored.
+
+    >>> Y, P = MatrixSymbol("Y", 4, 2), MatrixSymbol("Ypred", 4, 2)
+    >>> loss_latex(Trace(MatMul(Transpose(Y - P), Y - P)))
+    '\\|Y - Y_{pred}\\|_F^2'
+    """
+    m = frobenius_operand(loss)
+    return rf"\|{math_latex(m)}\|_F^2" if m is not None else math_latex(loss)
+
+
+def loss_text(loss: Basic) -> str:
+    """The loss as unicode text: ‖M‖_F² when it is tr(MᵀM).
+
+    >>> Y, P = MatrixSymbol("Y", 4, 2), MatrixSymbol("Ypred", 4, 2)
+    >>> loss_text(Trace(MatMul(Transpose(Y - P), Y - P)))
+    '‖Y - Ypred‖_F²'
+    """
+    m = frobenius_operand(loss)
+    return f"‖{math_text(m)}‖_F²" if m is not None else math_text(loss)
+
+
+def shape_latex(shape: tuple[Basic, Basic]) -> str:
+    r"""``n \times d`` for the shape (n, d).
+
+    >>> shape_latex((sympy.Symbol("n"), 3))
+    'n \\times 3'
+    """
+    return rf"{math_latex(sympy.sympify(shape[0]))} \times {math_latex(sympy.sympify(shape[1]))}"
+
+
+def shape_text(shape: tuple[Basic, Basic]) -> str:
+    """``n×d`` for the shape (n, d).
+
+    >>> shape_text((sympy.Symbol("n"), 3))
+    'n×3'
+    """
+    return f"{math_text(sympy.sympify(shape[0]))}×{math_text(sympy.sympify(shape[1]))}"
+
+
+def text_width(s: str) -> int:
+    """Columns ``s`` takes in a terminal (CJK characters take two, combining marks none).
+
+    >>> text_width("推导 ∂f/∂W2")
+    11
+    """
+    w = 0
+    for ch in s:
+        if unicodedata.combining(ch):
+            continue
+        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return w
