@@ -129,14 +129,14 @@ def backprop(net: Network) -> Backprop:
             section = staged_section(net, Z, known[Z], X, direct)
             sections.append(section)
             known[X] = section.result
-    expanded = {}
-    for p in net.params:
-        if p in known:
-            G = known[p]
-            # ∂f/∂Z symbols of deep sections stand for gradients derived above
-            while G.has(Gradient):
-                G = G.xreplace({g: known[g.wrt] for g in G.atoms(Gradient)})
-            expanded[p] = net.expand(G)
+    # ∂f/∂Z symbols in deep sections stand for gradients derived before them (downstream first)
+    resolved: dict[MatrixSymbol, MatrixExpr] = {}
+    for section in sections:
+        G = section.result
+        if G.has(Gradient):
+            G = G.xreplace({g: resolved[g.wrt] for g in G.atoms(Gradient)})
+        resolved[section.wrt] = G
+    expanded = {p: net.expand(resolved[p]) for p in net.params if p in known}
     summary = tuple((p, known[p], expanded[p]) for p in net.params if p in known)
     return Backprop(network=net, sections=tuple(sections), summary=summary)
 

@@ -36,6 +36,20 @@ class BackpropLike(Protocol):
     summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr], ...]
 
 
+# The summary also shows the gradients written in the inputs, when they are short enough to read.
+EXPANDED_SUMMARY_MAX_NODES = 400
+
+
+def show_expanded(bp: BackpropLike) -> bool:
+    """Whether the summary adds the gradients in terms of the inputs (small networks only)."""
+    import sympy
+
+    if all(staged == expanded for _, staged, expanded in bp.summary):
+        return False
+    return all(sum(1 for _ in sympy.preorder_traversal(e)) <= EXPANDED_SUMMARY_MAX_NODES
+               for _, _, e in bp.summary)
+
+
 @dataclass(frozen=True)
 class Line:
     """One line of a step block: ``lhs = rhs`` (``lhs`` None: the same as the line above)."""

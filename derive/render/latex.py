@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 from sympy import Basic, MatrixSymbol, OneMatrix
 
 from derive.render.document import (
+    show_expanded,
     BackpropLike, Line, ones_matrices, problem, rules_used, section, section_intro, step_lines,
 )
 from derive.render.locale import Locale, get_locale
@@ -255,7 +256,7 @@ def _summary_latex(bp: BackpropLike, loc: Locale) -> str:
     stages = tuple(bp.network.stages)
     if stages:
         parts.append(loc.say("intermediates", escape=esc, defs=definitions_list(stages, loc)))
-    if any(staged != expanded for _, staged, expanded in bp.summary):
+    if show_expanded(bp):
         rows_x = [f"{math_latex(Gradient(F, x))} &= {math_latex(expanded)}" for x, _, expanded in bp.summary]
         parts.append(esc(loc.say("expanded")) + "\n\\begin{align*}\n" + " \\\\\n".join(rows_x)
                      + "\n\\end{align*}")

@@ -5,7 +5,7 @@ MathJax and KaTeX (Jupyter, GitHub) render it.
 """
 from __future__ import annotations
 
-from derive.render.document import BackpropLike, rules_used, section, section_intro
+from derive.render.document import show_expanded, BackpropLike, rules_used, section, section_intro
 from derive.render.latex import (
     definitions_list, equation_rows, inline_equation, loss_equation, notation_notes, shape_rows,
     step_block_latex, task_line,
@@ -84,7 +84,7 @@ def backprop_markdown(bp: BackpropLike, lang: str = "en") -> str:
     out.append("\n".join(rows))
     if bp.network.stages:
         out.append(loc.say("intermediates", defs=definitions_list(tuple(bp.network.stages), loc)))
-    if any(staged != expanded for _, staged, expanded in bp.summary):
+    if show_expanded(bp):
         out.append(loc.say("expanded"))
         rows_x = [f"{math_latex(Gradient(F, x))} &= {math_latex(e)}" for x, _, e in bp.summary]
         out.append(_display("\\begin{aligned}\n" + " \\\\\n".join(rows_x) + "\n\\end{aligned}"))

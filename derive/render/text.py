@@ -8,7 +8,7 @@ from typing import Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix
 
-from derive.render.document import BackpropLike, Line, ones_matrices, problem, section, section_intro
+from derive.render.document import show_expanded, BackpropLike, Line, ones_matrices, problem, section, section_intro
 from derive.render.locale import Locale, get_locale
 from derive.render.printer import loss_text, math_text, shape_text, text_width
 from derive.steps import F, Derivation, Gradient
@@ -142,7 +142,7 @@ def backprop_text(bp: BackpropLike, lang: str = "en") -> str:
     out += ["", _heading(loc.say("summary")), gradient_table_text(bp.summary, lang)]
     if bp.network.stages:
         out.append(INDENT + loc.say("intermediates", defs=_defs(tuple(bp.network.stages), loc)))
-    if any(staged != full for _, staged, full in bp.summary):
+    if show_expanded(bp):
         out.append(INDENT + loc.say("expanded"))
         out += [f"{INDENT * 2}{math_text(Gradient(F, x))} = {math_text(full)}" for x, _, full in bp.summary]
     return "\n".join(out) + "\n"
