@@ -121,16 +121,19 @@ def _d_sum(e, dd):
     return _add([t for t in (dd(a) for a in e.args) if not _is_zero(t)], e)
 
 
+def _power(base, i: int) -> list:
+    return [] if i == 0 else [base] if i == 1 else [MatPow(base, i)]
+
+
 def _d_matpow(e, dd):
     base, p = e.args
-    if not (p.is_Integer):
+    if not p.is_Integer:
         raise UnsupportedExpressionError(
             f"MatPow with a non-integer exponent {p} is not supported; use an integer power")
     if p < 0:
-        return _d_inverse(Inverse(MatPow(base, -p)), dd)
-    terms = [MatMul(*([MatPow(base, i)] if i else []), dd(base), *([MatPow(base, p - 1 - i)] if p - 1 - i else []))
-             for i in range(int(p))]
-    return _add([MatMul(*[a for a in t.args]) for t in terms], e)
+        return _d_inverse(Inverse(MatPow(base, -p) if p != -1 else base), dd)
+    terms = [MatMul(*_power(base, i), dd(base), *_power(base, int(p) - 1 - i)) for i in range(int(p))]
+    return _add([t if len(t.args) > 1 else t.args[0] for t in terms], e)
 
 
 def _d_inverse(e, dd):

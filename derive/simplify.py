@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy
 from sympy import (
-    Basic, Identity, Inverse, MatAdd, MatMul, MatrixExpr, OneMatrix, Transpose, ZeroMatrix,
+    Basic, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr, OneMatrix, Transpose, ZeroMatrix,
 )
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
@@ -61,6 +61,8 @@ def transpose(e: MatrixExpr) -> MatrixExpr:
         return e.T
     if isinstance(e, Inverse):
         return Inverse(transpose(e.arg))
+    if isinstance(e, MatPow):
+        return MatPow(transpose(e.base), e.exp)
     return Transpose(e)
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 import sympy
 from sympy import ImmutableMatrix, MatrixExpr, MatrixSymbol
+from sympy.matrices.expressions.hadamard import HadamardPower
+
+_t = sympy.Dummy("t")
 
 DIMS = {"n": 4, "d": 3, "m": 5, "k": 2}
 
@@ -41,6 +44,8 @@ def evaluate(expr: sympy.Basic, values: dict[MatrixSymbol, np.ndarray],
     for s, v in values.items():
         concrete[s.subs(subs_dims) if subs_dims else s] = ImmutableMatrix(v)
     e = expr.subs(subs_dims) if subs_dims else expr
+    e = e.replace(lambda x: isinstance(x, HadamardPower),
+                  lambda x: x.base.applyfunc(sympy.Lambda(_t, _t ** x.exp)))
     for special in e.atoms(sympy.OneMatrix, sympy.Identity, sympy.ZeroMatrix):
         concrete[special] = ImmutableMatrix(special.as_explicit())
     e = e.xreplace(concrete).doit()
