@@ -46,8 +46,6 @@ def hand_backprop(X, Y, W1, b1, W2, b2):
 
 
 def seed_kernel():
-    import sympy  # noqa: F401
-
     import numeric
     from derive.networks import seed_network
 
@@ -62,8 +60,7 @@ def seed_kernel():
         origin = "hand-typed expressions"
     args = [*net.inputs, *net.params]
     kernel = numeric.compile([net.f, *grads], args, name="seed_step")
-    order = [net.params.index(p) for p in net.params]  # W1, b1, W2, b2
-    return kernel, origin, order
+    return kernel, origin
 
 
 def make_data(size, dtype, seed=0):
@@ -219,6 +216,9 @@ def machine_info():
     return {
         "cpu": cpu, "cores": cores, "python": platform.python_version(), "numpy": np.__version__,
         "sympy": sympy.__version__, "blas": blas, "os": f"{platform.system()} {platform.release()}",
+        "load average at the end of the run (1, 5, 15 min)":
+            ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " (other processes share the cores; "
+            "best-of times are the least disturbed)",
     }
 
 
@@ -228,9 +228,9 @@ def main(argv=None):
     ap.add_argument("--markdown", type=Path, help="write the result table to this Markdown file")
     ap.add_argument("--no-frameworks", action="store_true", help="skip PyTorch and JAX")
     ns = ap.parse_args(argv)
-    repeat = 3 if ns.quick else 9
+    repeat = 3 if ns.quick else 15
 
-    kernel, origin, _ = seed_kernel()
+    kernel, origin = seed_kernel()
     rows = []
     for size in SIZES:
         for dt in DTYPES:
@@ -252,13 +252,13 @@ def main(argv=None):
             frameworks[name] = (version, times)
             print(f"{name}: {version or 'not installed'}", flush=True)
 
-    table = render(rows, frameworks, machine_info(), origin, kernel)
+    table = render(rows, frameworks, machine_info(), origin, kernel, repeat)
     print(table)
     if ns.markdown:
         ns.markdown.write_text(table, encoding="utf-8")
 
 
-def render(rows, frameworks, info, origin, kernel) -> str:
+def render(rows, frameworks, info, origin, kernel, repeat) -> str:
     head = ["n, d, m, k", "dtype", "kernel (ms)", "hand NumPy (ms)", "time ratio", "peak MiB kernel / hand",
             "memory ratio"]
     fw_cols = [name for name, (v, t) in frameworks.items() if t]
@@ -306,7 +306,7 @@ def render(rows, frameworks, info, origin, kernel) -> str:
         ```python
         {body}
         ```
-        """).format(origin=origin, repeat="9", fw_note=fw_note, table="\n".join(lines),
+        """).format(origin=origin, repeat=repeat, fw_note=fw_note, table="\n".join(lines),
                     info=info_lines, body=body.rstrip().replace("\n", "\n"))
 
 

@@ -1,0 +1,72 @@
+"""Argument checking for generated kernels: NumPy only.
+
+Its source is copied verbatim into every generated module (compiled or
+exported), so an exported kernel checks its arguments exactly as a compiled one.
+"""
+import numpy
+
+
+def _shape_text(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _prepare(arrays, spec, signature, dtype):
+    """Check ``arrays`` against ``spec`` and return them as arrays of one float dtype.
+
+    ``spec`` is ``((name, (dim0, dim1)), ...)``; a dimension is an int or a name
+    shared between arguments.  Floats keep their dtype when all agree; integers
+    and mixed dtypes become float64; ``dtype`` (if not None) overrides.
+    """
+    if len(arrays) != len(spec):
+        raise TypeError(f"{signature} takes {len(spec)} array{'s' if len(spec) != 1 else ''}, "
+                        f"got {len(arrays)}")
+    dims = {}
+    out = []
+    floats = set()
+    for a, (name, shape) in zip(arrays, spec):
+        if not isinstance(a, numpy.ndarray):
+            a = numpy.asarray(a)
+        kind = a.dtype.kind
+        if kind == "f":
+            floats.add(a.dtype)
+        elif kind in "iub":
+            floats.add(numpy.dtype(numpy.float64))
+        elif kind == "c":
+            raise TypeError(f"argument {name}: complex arrays are not supported (dtype {a.dtype})")
+        else:
+            raise TypeError(f"argument {name}: expected a real numeric array, got dtype {a.dtype}")
+        if a.ndim != 2:
+            raise ValueError(f"argument {name}: expected a 2-D array of shape {_shape_text(shape)}, "
+                             f"got a {a.ndim}-D array of shape {a.shape}")
+        bad = False
+        for d, size in zip(shape, a.shape):
+            if d.__class__ is int:
+                bad = bad or size != d
+            elif d in dims:
+                bad = bad or dims[d][0] != size
+        if bad:
+            expected = []
+            sources = []
+            for d, size in zip(shape, a.shape):
+                if d.__class__ is int:
+                    expected.append(d)
+                elif d in dims:
+                    expected.append(dims[d][0])
+                    if dims[d][0] != size and dims[d][1] not in sources:
+                        sources.append(dims[d][1])
+                else:
+                    expected.append(size)
+            where = f" from {', '.join(sources)}" if sources else ""
+            raise ValueError(f"argument {name}: expected shape {_shape_text(shape)} = "
+                             f"{_shape_text(expected)}{where}, got {_shape_text(a.shape)}")
+        for d, size in zip(shape, a.shape):
+            if d.__class__ is not int and d not in dims:
+                dims[d] = (size, name)
+        out.append(a)
+    if dtype is None:
+        dtype = floats.pop() if len(floats) == 1 else numpy.dtype(numpy.float64)
+    return [a if a.dtype == dtype else a.astype(dtype) for a in out], dtype
+
+
+def _cast(x, dtype):
+    return x if x.dtype == dtype else x.astype(dtype)

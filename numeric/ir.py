@@ -1,0 +1,645 @@
+"""Lowering of SymPy matrix expressions to a small hash-consed dataflow graph.
+
+Every SymPy subexpression becomes a :class:`Node`.  Nodes are built by smart
+constructors on a :class:`Builder` that fold constants, pull scalar coefficients
+to the outside of products, cancel double transposes and give sums a canonical
+sign, then look the result up in a table: equal computations are one node, which
+is the common-subexpression elimination across all outputs.
+
+A node records two shapes.  ``shape`` is the true (symbolic) shape of the value;
+``rt`` is the shape of the array that holds it at run time, where an axis of
+size 1 may stand for a longer axis along which the value is constant (``1·b``
+is held as the row ``b``; ``OneMatrix(n, m)`` as the float ``1.0``, ``rt=None``).
+NumPy broadcasting makes such values correct in every elementwise operation;
+products and reductions are rewritten so that they never need the full array:
+
+* ``A·B`` with A constant along its columns (A = a·1ᵀ): ``a * B.sum(axis=0)``;
+* ``A·B`` with B constant along its rows (B = 1·b): ``A.sum(axis=1) * b``;
+* both: ``p * a * b`` where p is the inner dimension;
+* inner dimension literally 1: the outer product ``a * b``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import sympy
+from sympy import (
+    Basic, Determinant, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol, OneMatrix,
+    Trace, Transpose, ZeroMatrix,
+)
+from sympy.core.function import FunctionClass
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+__all__ = ["Node", "Builder", "UnsupportedExpression", "FUNCTIONS"]
+
+Shape = tuple  # (rows, cols) of SymPy integers/symbols, or None for a scalar
+
+
+class UnsupportedExpression(NotImplementedError):
+    """A construct that ``numeric`` cannot compile; the message names it."""
+
+
+@dataclass(eq=False)
+class Node:
+    op: str
+    args: tuple["Node", ...]
+    attr: Any
+    shape: Shape | None
+    rt: Shape | None
+    serial: int = field(default=0)
+
+    @property
+    def is_scalar_rt(self) -> bool:
+        return self.rt is None
+
+    def collapsed(self, axis: int) -> bool:
+        """True when the run-time array has size 1 along ``axis`` but the value does not."""
+        if self.shape is None:
+            return False
+        true = self.shape[axis]
+        run = 1 if self.rt is None else self.rt[axis]
+        return run == 1 and true != 1
+
+    @property
+    def full(self) -> bool:
+        return self.rt is not None and not self.collapsed(0) and not self.collapsed(1)
+
+    def __repr__(self) -> str:
+        return f"Node#{self.serial}({self.op}, {self.attr!r}, shape={self.shape}, rt={self.rt})"
+
+
+# Scalar functions applied elementwise, with a value at a constant (for folding).
+# The NumPy code for each lives in numeric/printer.py.
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+FUNCTIONS: dict[str, Callable[[float], float]] = {
+    "exp": math.exp, "log": math.log, "tanh": math.tanh, "sin": math.sin, "cos": math.cos,
+    "tan": math.tan, "abs": abs, "sinh": math.sinh, "cosh": math.cosh, "atan": math.atan,
+    "asin": math.asin, "acos": math.acos, "sign": lambda x: float((x > 0) - (x < 0)),
+    "sigmoid": _sigmoid,
+    "softplus": lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
+    "relu": lambda x: max(x, 0.0),
+    "step": lambda x: 1.0 if x > 0 else 0.0,
+}
+
+# SymPy function name (class __name__) → our name.
+_SYMPY_FUNCTIONS = {
+    "exp": "exp", "log": "log", "tanh": "tanh", "sin": "sin", "cos": "cos", "tan": "tan",
+    "Abs": "abs", "sinh": "sinh", "cosh": "cosh", "atan": "atan", "asin": "asin", "acos": "acos",
+    "sign": "sign", "Sigmoid": "sigmoid", "Softplus": "softplus", "Relu": "relu", "Step": "step",
+    "Heaviside": "step",
+}
+
+
+def _is_one(d) -> bool:
+    return d == 1
+
+
+def _bshape(shapes: Sequence[Shape | None]) -> Shape | None:
+    """Broadcast of 2-D shapes (None = scalar); an axis is 1 only if it is 1 everywhere."""
+    shapes = [s for s in shapes if s is not None]
+    if not shapes:
+        return None
+    out = []
+    for axis in range(2):
+        sizes = [s[axis] for s in shapes if not _is_one(s[axis])]
+        out.append(sizes[0] if sizes else sympy.Integer(1))
+    return tuple(out)
+
+
+def _fmt_shape(shape: Shape | None) -> str:
+    return "scalar" if shape is None else f"{shape[0]}×{shape[1]}"
+
+
+class Builder:
+    """Builds the graph for expressions over the matrix symbols ``args``.
+
+    >>> from sympy import MatrixSymbol, Symbol
+    >>> n = Symbol("n", integer=True, positive=True)
+    >>> A = MatrixSymbol("A", n, 3)
+    >>> b = Builder([A])
+    >>> b.lower(A - A + A).op, b.lower(2*A).attr
+    ('arg', 2.0)
+    """
+
+    def __init__(self, args: Sequence[MatrixSymbol]):
+        self._table: dict[tuple, Node] = {}
+        self._memo: dict[Basic, Node] = {}
+        self._serial = 0
+        self.args = list(args)
+        self.arg_nodes: dict[MatrixSymbol, Node] = {}
+        for a in self.args:
+            self.arg_nodes[a] = self._make("arg", (), a.name, tuple(a.shape), tuple(a.shape))
+
+    # ----- hash-consing -------------------------------------------------------------------
+    def _make(self, op: str, args: tuple[Node, ...], attr: Any, shape: Shape | None,
+              rt: Shape | None) -> Node:
+        key = (op, tuple(a.serial for a in args), attr, shape)
+        node = self._table.get(key)
+        if node is None:
+            node = Node(op, args, attr, shape, rt, self._serial)
+            self._serial += 1
+            self._table[key] = node
+        return node
+
+    # ----- leaves ---------------------------------------------------------------------------
+    def const(self, value: float, shape: Shape | None = None) -> Node:
+        return self._make("const", (), float(value), shape, None)
+
+    def dim(self, d: Basic) -> Node:
+        d = sympy.sympify(d)
+        if d.is_Integer:
+            return self.const(int(d))
+        return self._make("dim", (), d, None, None)
+
+    def eye(self, n: Basic) -> Node:
+        return self._make("eye", (), None, (n, n), (n, n))
+
+    # ----- elementwise ------------------------------------------------------------------
+    def add(self, terms: Sequence[Node], shape: Shape | None = None) -> Node:
+        """Σ terms, as a canonical ``add`` node: constant + Σ cᵢ·tᵢ, first cᵢ positive."""
+        if shape is None:
+            shape = _bshape([t.shape for t in terms])
+        const = 0.0
+        coefs: dict[Node, float] = {}
+
+        def collect(t: Node, c: float) -> None:
+            nonlocal const
+            if t.op == "const":
+                const += c * t.attr
+            elif t.op == "add":
+                const += c * t.attr[0]
+                for sub, sc in zip(t.args, t.attr[1]):
+                    collect(sub, c * sc)
+            elif t.op == "mul" and t.attr != 1.0:
+                collect(self.mul(t.args, t.shape), c * t.attr)
+            else:
+                coefs[t] = coefs.get(t, 0.0) + c
+
+        for t in terms:
+            collect(t, 1.0)
+        items = sorted(((t, c) for t, c in coefs.items() if c != 0.0), key=lambda tc: tc[0].serial)
+        if not items:
+            return self.const(const, shape)
+        if const == 0.0 and len(items) == 1:
+            t, c = items[0]
+            return self.mul([t], shape, coef=c)
+        if shape is not None and all(t.op == "T" for t, _ in items):
+            # Aᵀ + Bᵀ = (A + B)ᵀ: SymPy pushes transposes inwards, we pull them out
+            inner = [self.mul([t.args[0]], coef=c) for t, c in items]
+            if const != 0.0:
+                inner.append(self.const(const))
+            return self.T(self.add(inner, (shape[1], shape[0])))
+        sign = 1.0
+        if const == 0.0 and items[0][1] < 0:
+            # Y − Ŷ and Ŷ − Y are one node: −1 moves into the enclosing product
+            sign = -1.0
+            items = [(t, -c) for t, c in items]
+        rt = _bshape([t.rt for t, _ in items])
+        node = self._make("add", tuple(t for t, _ in items), (const, tuple(c for _, c in items)), shape, rt)
+        return node if sign == 1.0 else self.mul([node], shape, coef=-1.0)
+
+    def mul(self, factors: Sequence[Node], shape: Shape | None = None, coef: float = 1.0) -> Node:
+        """coef · Π factors, elementwise (scalars broadcast); constants folded into coef."""
+        if shape is None:
+            shape = _bshape([f.shape for f in factors])
+        flat: list[Node] = []
+
+        def collect(f: Node) -> None:
+            nonlocal coef
+            if f.op == "const":
+                coef *= f.attr
+            elif f.op == "mul":
+                coef *= f.attr
+                for sub in f.args:
+                    collect(sub)
+            else:
+                flat.append(f)
+
+        for f in factors:
+            collect(f)
+        if not flat or coef == 0.0:
+            return self.const(coef if flat == [] else 0.0, shape)
+        flat.sort(key=lambda f: f.serial)
+        shaped = [f for f in flat if f.shape is not None]
+        if shape is not None and shaped and all(f.op == "T" for f in shaped):
+            # Aᵀ ⊙ Bᵀ = (A ⊙ B)ᵀ
+            inner = [f.args[0] if f.op == "T" else f for f in flat]
+            return self.T(self.mul(inner, (shape[1], shape[0]), coef))
+        if coef == 1.0 and len(flat) == 1 and flat[0].shape == shape:
+            return flat[0]
+        rt = _bshape([f.rt for f in flat])
+        return self._make("mul", tuple(flat), coef, shape, rt)
+
+    def split_scalar(self, x: Node) -> tuple[float, list[Node], Node]:
+        """x = c · (scalar-valued factors) · core, for pulling scalars out of products."""
+        if x.op != "mul":
+            return 1.0, [], x
+        scalars = [f for f in x.args if f.shape is None]
+        rest = [f for f in x.args if f.shape is not None]
+        if not rest:
+            return x.attr, scalars, self.const(1.0, x.shape)
+        if len(rest) == 1 and rest[0].shape == x.shape:
+            core = rest[0]
+        else:
+            core = self.mul(rest, x.shape)
+        return x.attr, scalars, core
+
+    def pow(self, base: Node, p: float) -> Node:
+        if p == 1.0:
+            return base
+        if p == 0.0:
+            return self.const(1.0, base.shape)
+        if base.op == "const":
+            return self.const(base.attr ** p, base.shape)
+        if base.op == "T":
+            return self.T(self.pow(base.args[0], p))
+        return self._make("pow", (base,), float(p), base.shape, base.rt)
+
+    def powv(self, base: Node, p: Node) -> Node:
+        if p.op == "const":
+            return self.pow(base, p.attr)
+        shape = _bshape([base.shape, p.shape])
+        return self._make("powv", (base, p), None, shape, _bshape([base.rt, p.rt]))
+
+    def fn(self, name: str, x: Node) -> Node:
+        if x.op == "const" and name in FUNCTIONS:
+            return self.const(FUNCTIONS[name](x.attr), x.shape)
+        if name == "log" and x.op == "fn" and x.attr == "sigmoid":
+            # log σ(a) = −softplus(−a): finite where σ(a) underflows
+            return self.mul([self.fn("softplus", self.mul([x.args[0]], coef=-1.0))], coef=-1.0)
+        if name == "log" and x.op == "add" and x.attr[0] == 1.0 and len(x.args) == 1 \
+                and x.attr[1][0] == -1.0 and x.args[0].op == "fn" and x.args[0].attr == "sigmoid":
+            # log(1 − σ(a)) = −softplus(a)
+            return self.mul([self.fn("softplus", x.args[0].args[0])], coef=-1.0)
+        if x.op == "T":
+            return self.T(self.fn(name, x.args[0]))
+        return self._make("fn", (x,), name, x.shape, x.rt)
+
+    # ----- structure ------------------------------------------------------------------------
+    def T(self, x: Node) -> Node:
+        if x.shape is None:
+            return x
+        shape = (x.shape[1], x.shape[0])
+        if x.op == "T":
+            return x.args[0]
+        if x.op == "const":
+            return self.const(x.attr, shape)
+        if x.op == "eye":
+            return x
+        if x.op == "mul" and any(f.shape is None for f in x.args):
+            c, scalars, core = self.split_scalar(x)
+            return self.mul([*scalars, self.T(core)], shape, coef=c)
+        rt = None if x.rt is None else (x.rt[1], x.rt[0])
+        return self._make("T", (x,), None, shape, rt)
+
+    def _reduce(self, op: str, x: Node) -> Node:
+        axis = 0 if op == "sum0" else 1
+        shape = (sympy.Integer(1), x.shape[1]) if axis == 0 else (x.shape[0], sympy.Integer(1))
+        c, scalars, core = self.split_scalar(x)
+        if c != 1.0 or scalars:
+            return self.mul([*scalars, self._reduce(op, core)], shape, coef=c)
+        if x.op == "T":
+            # 1ᵀAᵀ = (A 1)ᵀ
+            return self.T(self._reduce("sum1" if axis == 0 else "sum0", x.args[0]))
+        rt = (sympy.Integer(1), x.rt[1]) if axis == 0 else (x.rt[0], sympy.Integer(1))
+        return self._make(op, (x,), None, shape, rt)
+
+    def matmul(self, a: Node, b: Node) -> Node:
+        """a·b for nodes of true shapes (r, p), (p, c), never expanding broadcast values."""
+        r, p = a.shape
+        p2, c = b.shape
+        if p != p2:
+            raise ValueError(f"matrix product of {_fmt_shape(a.shape)} and {_fmt_shape(b.shape)}")
+        shape = (r, c)
+        ca, sa, a_core = self.split_scalar(a)
+        cb, sb, b_core = self.split_scalar(b)
+        if ca != 1.0 or cb != 1.0 or sa or sb:
+            return self.mul([*sa, *sb, self.matmul(a_core, b_core)], shape, coef=ca * cb)
+        if a.op == "const" and b.op == "const":
+            return self.mul([self.dim(p)], shape, coef=a.attr * b.attr)
+        if a.op == "eye":
+            return b
+        if b.op == "eye":
+            return a
+        if a.op == "T" and b.op == "T":
+            # Aᵀ Bᵀ = (B A)ᵀ
+            return self.T(self.matmul(b.args[0], a.args[0]))
+        if _is_one(p):
+            # outer product: (r×1)(1×c) is a broadcast product
+            return self.mul([a, b], shape)
+        a_col = a.collapsed(1) or a.rt is None  # a = ã·1ᵀ
+        b_row = b.collapsed(0) or b.rt is None  # b = 1·b̃
+        # a constant along its columns is held as its first column ã (n×1 or a scalar):
+        # a·b = ã·(1ᵀb); likewise b constant along its rows is held as its first row b̃
+        if a_col and b_row:
+            return self.mul([self.dim(p), a, b], shape)
+        if a_col:
+            return self.mul([a, self._reduce("sum0", b)], shape)
+        if b_row:
+            return self.mul([self._reduce("sum1", a), b], shape)
+        return self._make("matmul", (a, b), None, shape, (a.rt[0], b.rt[1]))
+
+    def multidot(self, factors: Sequence[Node]) -> Node:
+        shape = (factors[0].shape[0], factors[-1].shape[1])
+        return self._make("multidot", tuple(factors), None, shape, (factors[0].rt[0], factors[-1].rt[1]))
+
+    def materialize(self, x: Node) -> Node:
+        """x as an array of its true shape (a view where x is a broadcast value)."""
+        if x.full:
+            return x
+        return self._make("bcast", (x,), None, x.shape, x.shape)
+
+    def sumall(self, x: Node) -> Node:
+        """Σ of all entries of x (true shape), summing the run-time array once."""
+        if x.op == "const":
+            return self.mul([self.dim(x.shape[0]), self.dim(x.shape[1])], None, coef=x.attr)
+        extra = [self.dim(x.shape[a]) for a in range(2) if x.collapsed(a)]
+        if x.rt is None:
+            return self.mul([*extra, x], None)
+        c, scalars, core = self.split_scalar(x)
+        if c != 1.0 or scalars:
+            return self.mul([*scalars, self.sumall(core)], None, coef=c)
+        return self.mul([*extra, self._make("sumall", (x,), None, None, None)], None)
+
+    def inner(self, a: Node, b: Node) -> Node:
+        """Σᵢⱼ aᵢⱼ bᵢⱼ = tr(aᵀ b), without forming the matrix product."""
+        ca, sa, a_core = self.split_scalar(a)
+        cb, sb, b_core = self.split_scalar(b)
+        if ca != 1.0 or cb != 1.0 or sa or sb:
+            return self.mul([*sa, *sb, self.inner(a_core, b_core)], None, coef=ca * cb)
+        if a.op == "T" and b.op == "T":
+            # Σ aᵀ ⊙ bᵀ = Σ a ⊙ b: use the untransposed (contiguous) arrays
+            return self.inner(a.args[0], b.args[0])
+        if a.full and b.full:
+            if b.serial < a.serial:
+                a, b = b, a
+            return self._make("vdot", (a, b), None, None, None)
+        return self.sumall(self.mul([a, b], a.shape))
+
+    def trace_of(self, x: Node) -> Node:
+        n = x.shape[0]
+        if x.op == "const":
+            return self.mul([self.dim(n)], None, coef=x.attr)
+        if x.op == "eye":
+            return self.dim(n)
+        if x.op == "T":
+            return self.trace_of(x.args[0])
+        c, scalars, core = self.split_scalar(x)
+        if c != 1.0 or scalars:
+            return self.mul([*scalars, self.trace_of(core)], None, coef=c)
+        if x.op == "add":
+            terms = [self.mul([self.trace_of(t)], None, coef=cf) for t, cf in zip(x.args, x.attr[1])]
+            return self.add([*terms, self.mul([self.dim(n)], None, coef=x.attr[0])], None)
+        if x.rt is None:
+            return self.mul([self.dim(n), x], None)
+        if x.collapsed(0) or x.collapsed(1):
+            # constant along an axis: the diagonal is the stored row (column)
+            return self._make("sumall", (x,), None, None, None)
+        return self._make("trace", (x,), None, None, None)
+
+    def solve(self, A: Node, B: Node) -> Node:
+        A = self.materialize(A)
+        cb, sb, b_core = self.split_scalar(B)
+        if cb != 1.0 or sb:
+            return self.mul([*sb, self.solve(A, b_core)], (A.shape[0], B.shape[1]), coef=cb)
+        B = self.materialize(B)
+        return self._make("solve", (A, B), None, (A.shape[0], B.shape[1]), (A.shape[0], B.shape[1]))
+
+    def unary_matrix(self, op: str, A: Node, shape: Shape | None, attr: Any = None) -> Node:
+        return self._make(op, (self.materialize(A),), attr, shape, shape)
+
+    def item(self, x: Node, i: int, j: int | None = None) -> Node:
+        if x.op == "slogdet":
+            return self._make("item", (x,), (i,), None, None)
+        if x.rt is None:
+            return x
+        i = 0 if x.collapsed(0) else i
+        j = 0 if x.collapsed(1) else j
+        return self._make("item", (x,), (i, j), None, None)
+
+    def output(self, x: Node) -> Node:
+        """x prepared to be returned: full shape, never an alias of an argument."""
+        if x.shape is None:
+            return x
+        if x.rt is None:
+            return self._make("full", (x,), None, x.shape, x.shape)
+        if not x.full:
+            return self._make("bcastcopy", (x,), None, x.shape, x.shape)
+        if x.op == "arg" or (x.op == "T" and x.args[0].op == "arg"):
+            return self._make("copy", (x,), None, x.shape, x.rt)
+        return x
+
+    # ----- SymPy → nodes ----------------------------------------------------------------
+    def lower(self, e: Basic) -> Node:
+        node = self._memo.get(e)
+        if node is None:
+            node = self._lower(e)
+            self._memo[e] = node
+        return node
+
+    def _lower(self, e: Basic) -> Node:
+        if isinstance(e, MatrixExpr):
+            return self._lower_matrix(e)
+        return self._lower_scalar(e)
+
+    def _lower_matrix(self, e: MatrixExpr) -> Node:
+        shape = tuple(e.shape)
+        if isinstance(e, MatrixSymbol):
+            if e not in self.arg_nodes:
+                names = ", ".join(a.name for a in self.args)
+                raise ValueError(f"matrix symbol {e.name} ({_fmt_shape(shape)}) is not among the "
+                                 f"arguments ({names})")
+            return self.arg_nodes[e]
+        if isinstance(e, OneMatrix):
+            return self.const(1.0, shape)
+        if isinstance(e, ZeroMatrix):
+            return self.const(0.0, shape)
+        if isinstance(e, Identity):
+            return self.eye(shape[0])
+        if isinstance(e, Transpose):
+            return self.T(self.lower(e.arg))
+        if isinstance(e, MatAdd):
+            return self.add([self.lower(a) for a in e.args], shape)
+        if isinstance(e, HadamardProduct):
+            return self.mul([self.lower(a) for a in e.args], shape)
+        if isinstance(e, HadamardPower):
+            base, p = self.lower(e.base), self.lower(e.exp)
+            return self.powv(base, p)
+        if isinstance(e, ElementwiseApplyFunction):
+            return self._lower_elementwise(e.function, self.lower(e.expr))
+        if isinstance(e, MatMul):
+            return self._lower_matmul(e)
+        if isinstance(e, Inverse):
+            return self.unary_matrix("inv", self.lower(e.arg), shape)
+        if isinstance(e, MatPow):
+            p = e.exp
+            if not (p.is_Integer):
+                raise UnsupportedExpression(f"matrix power with exponent {p} (only integers)")
+            if p == -1:
+                return self.unary_matrix("inv", self.lower(e.base), shape)
+            if p < 0:
+                return self.unary_matrix("matpow", self.unary_matrix("inv", self.lower(e.base), shape),
+                                         shape, int(-p))
+            return self.unary_matrix("matpow", self.lower(e.base), shape, int(p))
+        raise UnsupportedExpression(f"cannot compile {type(e).__name__}: {e}")
+
+    def _lower_elementwise(self, fn: Basic, x: Node) -> Node:
+        if isinstance(fn, sympy.Lambda):
+            (var,) = fn.variables
+            body = fn.expr
+            if isinstance(body, sympy.Function) and body.args == (var,):
+                return self._lower_elementwise(type(body), x)
+            saved = self._memo.get(var)
+            self._memo[var] = x
+            try:
+                return self._lower_scalar(body, fresh=True)
+            finally:
+                if saved is None:
+                    del self._memo[var]
+                else:
+                    self._memo[var] = saved
+        if isinstance(fn, FunctionClass):
+            return self._function(fn.__name__, x, fn)
+        raise UnsupportedExpression(f"elementwise function {fn}")
+
+    def _function(self, name: str, x: Node, cls: Any = None) -> Node:
+        ours = _SYMPY_FUNCTIONS.get(name)
+        if ours is None:
+            raise UnsupportedExpression(f"function {name} has no NumPy translation in numeric")
+        return self.fn(ours, x)
+
+    def _lower_matmul(self, e: MatMul) -> Node:
+        scalars = [self.lower(a) for a in e.args if not isinstance(a, MatrixExpr)]
+        mats = [a for a in e.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)]
+        shape = tuple(e.shape)
+        if not mats:
+            return self.mul([*scalars, self.eye(shape[0])], shape)
+        return self.mul([*scalars, self._chain(mats)], shape)
+
+    def _chain(self, mats: list[MatrixExpr]) -> Node:
+        def inverse_of(m: MatrixExpr) -> MatrixExpr | None:
+            if isinstance(m, Inverse) or (isinstance(m, MatPow) and m.exp == -1):
+                return m.args[0]
+            if isinstance(m, Transpose) and isinstance(m.arg, (Inverse, MatPow)):
+                inner = inverse_of(m.arg)
+                return None if inner is None else Transpose(inner)
+            return None
+
+        first = inverse_of(mats[0])
+        if first is not None and len(mats) > 1:
+            return self.solve(self.lower(first), self._chain(mats[1:]))
+        # split at inverses: A·M⁻¹ = (M⁻ᵀ Aᵀ)ᵀ
+        for i in range(1, len(mats)):
+            inv = inverse_of(mats[i])
+            if inv is not None:
+                left = self._chain(mats[:i])
+                acc = self.T(self.solve(self.T(self.lower(inv)), self.T(left)))
+                if i + 1 < len(mats):
+                    acc = self._product([acc, *self._lower_all(mats[i + 1:])])
+                return acc
+        return self._product(self._lower_all(mats))
+
+    def _lower_all(self, mats: list[MatrixExpr]) -> list[Node]:
+        return [self.lower(m) for m in mats]
+
+    def _product(self, nodes: list[Node]) -> Node:
+        nodes = [n for n in nodes if n.op != "eye"] or nodes[:1]
+        # fold broadcast factors into their neighbours first: those products are sums
+        while len(nodes) > 1:
+            idx = next((i for i, n in enumerate(nodes) if not n.full or not self._plain(n)), None)
+            if idx is None:
+                break
+            j = idx if idx + 1 < len(nodes) else idx - 1
+            nodes[j:j + 2] = [self.matmul(nodes[j], nodes[j + 1])]
+        if len(nodes) == 1:
+            return nodes[0]
+        if len(nodes) == 2:
+            return self.matmul(nodes[0], nodes[1])
+        return self.multidot(nodes)
+
+    @staticmethod
+    def _plain(n: Node) -> bool:
+        return not (n.op == "mul" and any(f.shape is None for f in n.args)) and \
+            not (n.op == "mul" and n.attr != 1.0)
+
+    def _lower_scalar(self, e: Basic, fresh: bool = False) -> Node:
+        if fresh:
+            # a Lambda body: its variable is bound in _memo; do not cache the body's nodes by
+            # SymPy expression (the same body may be applied to other arguments)
+            saved = dict(self._memo)
+            try:
+                return self._lower_scalar_inner(e)
+            finally:
+                keep = {k: v for k, v in saved.items()}
+                self._memo.clear()
+                self._memo.update(keep)
+        return self._lower_scalar_inner(e)
+
+    def _lower_scalar_inner(self, e: Basic) -> Node:
+        if e in self._memo:
+            return self._memo[e]
+        if isinstance(e, MatrixExpr):
+            return self._lower_matrix(e)
+        if e.is_Number or isinstance(e, sympy.NumberSymbol):
+            if e.is_real is False or e.is_finite is False:
+                raise UnsupportedExpression(f"constant {e}")
+            return self.const(float(e))
+        if isinstance(e, sympy.Symbol):
+            if e.is_integer and e.is_positive:
+                return self.dim(e)
+            raise UnsupportedExpression(f"scalar symbol {e} (only dimensions may appear as symbols)")
+        if isinstance(e, sympy.Add):
+            return self.add([self._lower_scalar_inner(a) for a in e.args])
+        if isinstance(e, sympy.Mul):
+            return self.mul([self._lower_scalar_inner(a) for a in e.args])
+        if isinstance(e, sympy.Pow):
+            base = self._lower_scalar_inner(e.base)
+            if e.exp.is_Number:
+                return self.pow(base, float(e.exp))
+            if e.base == sympy.E:
+                return self.fn("exp", self._lower_scalar_inner(e.exp))
+            return self.powv(base, self._lower_scalar_inner(e.exp))
+        if isinstance(e, Trace):
+            return self._lower_trace(e.arg)
+        if isinstance(e, Determinant):
+            return self.unary_matrix("det", self.lower(e.arg), None)
+        if isinstance(e, MatrixElement):
+            M = self.lower(e.parent)
+            if not (e.i.is_Integer and e.j.is_Integer):
+                raise UnsupportedExpression(f"matrix element with symbolic index {e}")
+            return self.item(M, int(e.i), int(e.j))
+        if isinstance(e, sympy.log) and isinstance(e.args[0], Determinant):
+            s = self.unary_matrix("slogdet", self.lower(e.args[0].arg), None)
+            # log det A = log(sign) + log|det A|: NaN when det A < 0, as log of a negative is
+            return self.add([self.fn("log", self.item(s, 0)), self.item(s, 1)])
+        if isinstance(e, sympy.log) and isinstance(e.args[0], sympy.Abs) \
+                and isinstance(e.args[0].args[0], Determinant):
+            s = self.unary_matrix("slogdet", self.lower(e.args[0].args[0].arg), None)
+            return self.item(s, 1)
+        if isinstance(e, sympy.Function) and len(e.args) == 1:
+            return self._function(type(e).__name__, self._lower_scalar_inner(e.args[0]))
+        raise UnsupportedExpression(f"cannot compile {type(e).__name__}: {e}")
+
+    def _lower_trace(self, M: MatrixExpr) -> Node:
+        if isinstance(M, Transpose):
+            return self._lower_trace(M.arg)
+        if isinstance(M, MatAdd):
+            return self.add([self._lower_trace(a) for a in M.args])
+        if isinstance(M, MatMul):
+            scalars = [self.lower(a) for a in M.args if not isinstance(a, MatrixExpr)]
+            mats = [a for a in M.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)]
+            if len(mats) >= 2:
+                # tr(P Q) = Σ Pᵀ ⊙ Q with P the first factor: never form the product
+                P = self.lower(mats[0])
+                Q = self._chain(mats[1:])
+                return self.mul([*scalars, self.inner(self.T(P), Q)], None)
+            if len(mats) == 1:
+                return self.mul([*scalars, self._lower_trace(mats[0])], None)
+        return self.trace_of(self.lower(M))

@@ -1,0 +1,287 @@
+"""A NumPy printer for matrix expressions: ``NumericPrinter``.
+
+It subclasses SymPy's ``NumPyPrinter``.  Matrix expressions (and scalars built
+from traces and determinants) are first lowered to the graph of
+:mod:`numeric.ir`, then printed node by node; nodes that
+``numeric.compile`` binds to temporaries print as their names.  Used on its own
+(``sympy.lambdify(..., printer=NumericPrinter)``) it prints one inline
+expression.
+
+Numerical choices, one per function:
+
+* σ(x) = ½ tanh(x/2) + ½: one transcendental pass, no overflow for any x, so no
+  warning at ±1e4, and float32 stays float32.  Its error is absolute (≤ 1 ulp of
+  1), not relative, in the far tails; log σ(x) and log(1 − σ(x)) are rewritten to
+  −softplus(∓x) so that the logistic loss stays finite.
+* softplus(x) = logaddexp(0, x); relu = maximum(x, 0); step = heaviside(x, 0)
+  (0 at 0, NaN stays NaN).
+* tr(AᵀB) is ``vdot(A, B)``; tr(A) of a sum is the sum of traces; 1ᵀG is
+  ``G.sum(axis=0, keepdims=True)``; ``Inverse(A)*B`` is ``solve(A, B)``;
+  log det is ``slogdet``.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy
+from sympy import MatrixExpr, MatrixSymbol
+from sympy.printing.numpy import NumPyPrinter
+
+from numeric.ir import Builder, Node
+
+__all__ = ["NumericPrinter", "ATOM"]
+
+ATOM, POW, UNARY, MUL, ADD = 100, 15, 14, 12, 11
+
+# f(x) templates for elementwise functions: (template, precedence of the result).
+_FUNCTION_CODE = {
+    "exp": ("numpy.exp({x})", ATOM),
+    "log": ("numpy.log({x})", ATOM),
+    "tanh": ("numpy.tanh({x})", ATOM),
+    "sin": ("numpy.sin({x})", ATOM),
+    "cos": ("numpy.cos({x})", ATOM),
+    "tan": ("numpy.tan({x})", ATOM),
+    "sinh": ("numpy.sinh({x})", ATOM),
+    "cosh": ("numpy.cosh({x})", ATOM),
+    "atan": ("numpy.arctan({x})", ATOM),
+    "asin": ("numpy.arcsin({x})", ATOM),
+    "acos": ("numpy.arccos({x})", ATOM),
+    "abs": ("numpy.abs({x})", ATOM),
+    "sign": ("numpy.sign({x})", ATOM),
+    "sigmoid": ("0.5 * numpy.tanh(0.5 * {x}) + 0.5", ADD),
+    "softplus": ("numpy.logaddexp(0, {x})", ATOM),
+    "relu": ("numpy.maximum({x}, 0)", ATOM),
+    "step": ("numpy.heaviside({x}, 0)", ATOM),
+}
+# precedence the argument must exceed not to need parentheses inside the template
+_FUNCTION_ARG_PREC = {"sigmoid": MUL}
+
+
+def _num(c: float) -> str:
+    if c == c and abs(c) < 1e15 and c == int(c):
+        return str(int(c))
+    return repr(c)
+
+
+class NumericPrinter(NumPyPrinter):
+    """NumPy code for SymPy matrix expressions and for ``numeric.ir`` nodes.
+
+    >>> from sympy import MatrixSymbol, OneMatrix, Symbol
+    >>> n = Symbol("n", integer=True, positive=True)
+    >>> G = MatrixSymbol("G", n, 3)
+    >>> NumericPrinter().doprint(2 * OneMatrix(1, n) * G)
+    '2 * G.sum(axis=0, keepdims=True)'
+    """
+
+    printmethod = "_numericcode"
+
+    def __init__(self, settings: dict | None = None, *, names: dict[Node, str] | None = None,
+                 dim_code: dict[sympy.Basic, str] | None = None, dtype_code: str = "float"):
+        super().__init__(settings)
+        self.names: dict[Node, str] = names if names is not None else {}
+        self.dim_code: dict[sympy.Basic, str] = dim_code or {}
+        self.dtype_code = dtype_code
+
+    # ----- nodes ----------------------------------------------------------------------------
+    def emit(self, node: Node) -> str:
+        """Code for ``node``: its temporary's name if it has one, else the expression."""
+        return self._code(node)[0]
+
+    def define(self, node: Node) -> str:
+        """The expression that computes ``node`` (ignoring its own temporary name)."""
+        return getattr(self, f"_op_{node.op}")(node)[0]
+
+    def _print_Node(self, node: Node) -> str:
+        return self.emit(node)
+
+    def _code(self, node: Node) -> tuple[str, int]:
+        name = self.names.get(node)
+        if name is not None:
+            return name, ATOM
+        return getattr(self, f"_op_{node.op}")(node)
+
+    def _wrap(self, node: Node, prec: int, strict: bool = False) -> str:
+        text, p = self._code(node)
+        return f"({text})" if (p < prec or (strict and p == prec)) else text
+
+    def _np(self, name: str) -> str:
+        return self._module_format(f"numpy.{name}")
+
+    def _dim(self, d: sympy.Basic) -> str:
+        if d in self.dim_code:
+            return self.dim_code[d]
+        return self._print(d.xreplace({s: sympy.Symbol(c) for s, c in self.dim_code.items()}))
+
+    def _shape(self, shape) -> str:
+        return f"({self._dim(shape[0])}, {self._dim(shape[1])})"
+
+    def _op_arg(self, node: Node) -> tuple[str, int]:
+        return node.attr, ATOM
+
+    def _op_const(self, node: Node) -> tuple[str, int]:
+        c = node.attr
+        if c != c:
+            return self._np("nan"), ATOM
+        if c in (float("inf"), float("-inf")):
+            return ("" if c > 0 else "-") + self._np("inf"), (ATOM if c > 0 else UNARY)
+        text = _num(c)
+        return text, (UNARY if c < 0 else ATOM)
+
+    def _op_dim(self, node: Node) -> tuple[str, int]:
+        return self._dim(node.attr), ATOM
+
+    def _op_eye(self, node: Node) -> tuple[str, int]:
+        return f"{self._np('eye')}({self._dim(node.shape[0])}, dtype={self.dtype_code})", ATOM
+
+    def _op_add(self, node: Node) -> tuple[str, int]:
+        const, coefs = node.attr
+        parts: list[tuple[bool, str]] = []  # (negative, text)
+        if const != 0.0:
+            parts.append((const < 0, _num(abs(const))))
+        for t, c in zip(node.args, coefs):
+            if abs(c) == 1.0:
+                parts.append((c < 0, self._wrap(t, ADD, strict=True)))
+            else:
+                parts.append((c < 0, f"{_num(abs(c))} * {self._wrap(t, MUL, strict=True)}"))
+        # start with a positive term where there is one
+        first = next((i for i, (neg, _) in enumerate(parts) if not neg), 0)
+        parts.insert(0, parts.pop(first))
+        neg0, text = parts[0]
+        out = f"-{text}" if neg0 else text
+        for neg, t in parts[1:]:
+            out += f" - {t}" if neg else f" + {t}"
+        return out, ADD
+
+    def _op_mul(self, node: Node) -> tuple[str, int]:
+        # scalars first, then broadcast (small) arrays, then full arrays: the small
+        # products are formed before the big ones; among full arrays, fresh results
+        # first, so that NumPy multiplies into that temporary instead of a new array
+        order = sorted(node.args, key=lambda f: (f.rt is not None, f.full,
+                                                 f in self.names or f.op in ("arg", "T")))
+        c = node.attr
+        if len(order) == 1 and c == 1.0:
+            return self._code(order[0])
+        texts = [self._wrap(order[0], MUL)] + [self._wrap(f, MUL, strict=True) for f in order[1:]]
+        if c == -1.0:
+            if len(texts) == 1:
+                return f"-{self._wrap(order[0], UNARY)}", UNARY
+            texts[0] = f"-{self._wrap(order[0], POW)}"
+        elif c != 1.0:
+            texts[0] = self._wrap(order[0], MUL, strict=True)
+            texts.insert(0, _num(c))
+        return " * ".join(texts), (MUL if len(texts) > 1 else ATOM if c == 1.0 else UNARY)
+
+    def _op_pow(self, node: Node) -> tuple[str, int]:
+        (x,), p = node.args, node.attr
+        if p == 0.5:
+            return f"{self._np('sqrt')}({self.emit(x)})", ATOM
+        if p == -0.5:
+            return f"1 / {self._np('sqrt')}({self.emit(x)})", MUL
+        if p == -1.0:
+            return f"1 / {self._wrap(x, MUL, strict=True)}", MUL
+        exponent = _num(p) if p >= 0 else f"({_num(p)})"
+        return f"{self._wrap(x, POW, strict=True)}**{exponent}", POW
+
+    def _op_powv(self, node: Node) -> tuple[str, int]:
+        a, b = node.args
+        return f"{self._np('power')}({self.emit(a)}, {self.emit(b)})", ATOM
+
+    def _op_fn(self, node: Node) -> tuple[str, int]:
+        template, prec = _FUNCTION_CODE[node.attr]
+        template = re.sub(r"numpy\.(\w+)", lambda m: self._np(m.group(1)), template)
+        arg_prec = _FUNCTION_ARG_PREC.get(node.attr)
+        x = self.emit(node.args[0]) if arg_prec is None else self._wrap(node.args[0], arg_prec, True)
+        return template.format(x=x), prec
+
+    def _op_T(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.T", ATOM
+
+    def _op_matmul(self, node: Node) -> tuple[str, int]:
+        a, b = node.args
+        return f"{self._wrap(a, MUL)} @ {self._wrap(b, MUL, strict=True)}", MUL
+
+    def _op_multidot(self, node: Node) -> tuple[str, int]:
+        return f"{self._np('linalg.multi_dot')}([{', '.join(self.emit(a) for a in node.args)}])", ATOM
+
+    def _op_sum0(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.sum(axis=0, keepdims=True)", ATOM
+
+    def _op_sum1(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.sum(axis=1, keepdims=True)", ATOM
+
+    def _op_sumall(self, node: Node) -> tuple[str, int]:
+        return f"{self._np('sum')}({self.emit(node.args[0])})", ATOM
+
+    def _op_vdot(self, node: Node) -> tuple[str, int]:
+        a, b = node.args
+        return f"{self._np('vdot')}({self.emit(a)}, {self.emit(b)})", ATOM
+
+    def _op_trace(self, node: Node) -> tuple[str, int]:
+        return f"{self._np('trace')}({self.emit(node.args[0])})", ATOM
+
+    def _op_solve(self, node: Node) -> tuple[str, int]:
+        A, B = node.args
+        return f"{self._np('linalg.solve')}({self.emit(A)}, {self.emit(B)})", ATOM
+
+    def _op_inv(self, node: Node) -> tuple[str, int]:
+        return f"{self._np('linalg.inv')}({self.emit(node.args[0])})", ATOM
+
+    def _op_det(self, node: Node) -> tuple[str, int]:
+        return f"{self._np('linalg.det')}({self.emit(node.args[0])})", ATOM
+
+    def _op_slogdet(self, node: Node) -> tuple[str, int]:
+        return f"{self._np('linalg.slogdet')}({self.emit(node.args[0])})", ATOM
+
+    def _op_matpow(self, node: Node) -> tuple[str, int]:
+        return f"{self._np('linalg.matrix_power')}({self.emit(node.args[0])}, {node.attr})", ATOM
+
+    def _op_item(self, node: Node) -> tuple[str, int]:
+        index = ", ".join(str(i) for i in node.attr)
+        return f"{self._wrap(node.args[0], ATOM)}[{index}]", ATOM
+
+    def _op_bcast(self, node: Node) -> tuple[str, int]:
+        x = node.args[0]
+        if x.rt is None:
+            return self._op_full(node)
+        return f"{self._np('broadcast_to')}({self.emit(x)}, {self._shape(node.shape)})", ATOM
+
+    def _op_bcastcopy(self, node: Node) -> tuple[str, int]:
+        return f"{self._op_bcast(node)[0]}.copy()", ATOM
+
+    def _op_full(self, node: Node) -> tuple[str, int]:
+        x = node.args[0]
+        return f"{self._np('full')}({self._shape(node.shape)}, {self.emit(x)}, dtype={self.dtype_code})", ATOM
+
+    def _op_copy(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.copy()", ATOM
+
+    # ----- SymPy expressions: lower, then print inline ----------------------------------------
+    def _print_matrix_calculus(self, expr: sympy.Basic) -> str:
+        symbols = sorted(expr.atoms(MatrixSymbol), key=lambda s: s.name)
+        builder = Builder(symbols)
+        dim_code = dict(self.dim_code)
+        for s in symbols:
+            for axis, d in enumerate(s.shape):
+                if not d.is_Integer:
+                    dim_code.setdefault(d, f"{self._print(s)}.shape[{axis}]")
+        node = builder.lower(expr)
+        if isinstance(expr, MatrixExpr):
+            node = builder.output(node)
+        sub = NumericPrinter(self._settings, dim_code=dim_code, dtype_code=self.dtype_code)
+        sub.module_imports = self.module_imports
+        arg_names = {builder.arg_nodes[s]: self._print(s) for s in symbols}
+        sub.names.update(arg_names)
+        return sub.emit(node)
+
+    def _print_Function(self, expr: sympy.Basic) -> str:
+        if type(expr).__name__ in ("Sigmoid", "Softplus", "Relu", "Step", "Heaviside") \
+                or expr.has(MatrixSymbol):
+            return self._print_matrix_calculus(expr)
+        return super()._print_Function(expr)
+
+
+for _cls in ("MatMul", "MatAdd", "Transpose", "HadamardProduct", "HadamardPower",
+             "ElementwiseApplyFunction", "Trace", "Inverse", "Determinant", "OneMatrix", "ZeroMatrix",
+             "Identity", "MatPow", "MatrixElement", "Sigmoid", "Softplus", "Relu", "Step"):
+    setattr(NumericPrinter, f"_print_{_cls}", NumericPrinter._print_matrix_calculus)
+del _cls

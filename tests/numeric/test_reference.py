@@ -1,0 +1,78 @@
+"""The audit of the seed document: each verdict pinned, each number independent of SymPy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from numeric import reference
+from tests.numeric.helpers import fd_gradient, rel_err, seed_loss
+
+EXPECTED = [
+    ("∂f/∂Y = 2(Y − Ypred)", "as written", True, "correct"),
+    ("∂f/∂Ypred = 2(Ypred − Y)", "as written (f as a function of Ypred)", True, "correct"),
+    ("∂f/∂W2 = 2 h_sigmoidᵀ(Ypred − Y)", "as written", True, "correct"),
+    ("∂f/∂b2 = 2(Ypred − Y)", "as written", True, "correct for bias n×k only"),
+    ("∂f/∂b2 = 2·1ᵀ(Ypred − Y)", "corrected: summed over the batch", True, "correct for row bias only"),
+    ("∂f/∂h_sigmoid = 2(Ypred − Y)W2ᵀ", "as written (f as a function of h_sigmoid)", True, "correct"),
+    ("∂f/∂h = 2(Ypred − Y)W2ᵀ ⊙ sigmoid'(h)", "⊙ looser than product: [2(Ypred − Y)W2ᵀ] ⊙ σ'(h)", True, "correct"),
+    ("∂f/∂h = 2(Ypred − Y)W2ᵀ ⊙ sigmoid'(h)", "⊙ tighter than product: 2(Ypred − Y)[W2ᵀ ⊙ σ'(h)]", False,
+     "shapes do not conform"),
+    ("∂f/∂W1 = 2Xᵀ(Ypred − Y)W2ᵀ ⊙ sigmoid'(h)", "⊙ looser than product: [2Xᵀ(Ypred − Y)W2ᵀ] ⊙ σ'(h)", False,
+     "shapes do not conform"),
+    ("∂f/∂W1 = 2Xᵀ(Ypred − Y)W2ᵀ ⊙ sigmoid'(h)", "⊙ tighter than product: 2Xᵀ(Ypred − Y)[W2ᵀ ⊙ σ'(h)]", False,
+     "shapes do not conform"),
+    ("∂f/∂W1 = 2Xᵀ(Ypred − Y)W2ᵀ ⊙ sigmoid'(h)",
+     "as the derivation's line before it: 2Xᵀ[((Ypred − Y)W2ᵀ) ⊙ σ'(h)]", True, "correct"),
+    ("∂f/∂b1 = 2(Ypred − Y)W2ᵀ ⊙ sigmoid'(h)", "⊙ looser than product: [2(Ypred − Y)W2ᵀ] ⊙ σ'(h)", True,
+     "correct for bias n×m only"),
+    ("∂f/∂b1 = 2(Ypred − Y)W2ᵀ ⊙ sigmoid'(h)", "⊙ tighter than product: 2(Ypred − Y)[W2ᵀ ⊙ σ'(h)]", False,
+     "shapes do not conform"),
+    ("∂f/∂b1 = 2·1ᵀ[(Ypred − Y)W2ᵀ ⊙ sigmoid'(h)]", "corrected: summed over the batch", True,
+     "correct for row bias only"),
+]
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return reference.audit(seed=0, dims=(4, 3, 5, 2), compiled=True)
+
+
+def test_each_verdict(rows):
+    got = [(r.formula, r.reading, r.conforms, r.verdict) for r in rows[:len(EXPECTED)]]
+    assert got == EXPECTED
+    for r in rows[:len(EXPECTED)]:
+        if r.conforms:
+            assert r.max_error is not None and r.max_error < 1e-6
+        else:
+            assert r.max_error is None
+
+
+def test_compiled_kernel_rows(rows):
+    kernel_rows = rows[len(EXPECTED):]
+    assert len(kernel_rows) == 8
+    assert all(r.verdict == "correct" and r.max_error < 1e-6 for r in kernel_rows)
+
+
+def test_reference_loss_and_fd_against_helpers():
+    # the reference's NumPy f and finite differences agree with an independent transcription
+    rng = np.random.default_rng(3)
+    v = reference.random_values(rng, (4, 3, 5, 2), "row")
+    arrays = [v[s] for s in ("X", "Y", "W1", "b1", "W2", "b2")]
+    assert abs(reference.loss(v) - seed_loss(*arrays)) < 1e-12
+    g = reference.fd_gradient(reference.loss, v, "W1")
+    assert rel_err(g, fd_gradient(seed_loss, arrays, 2)) < 1e-8
+
+
+def test_other_seed_changes_no_verdict():
+    rows = reference.audit(seed=7, dims=(6, 2, 3, 4))
+    assert [r.verdict for r in rows] == [e[3] for e in EXPECTED]
+
+
+def test_format_audit_languages(rows):
+    en = reference.format_audit(rows)
+    zh = reference.format_audit(rows, lang="zh")
+    assert en.count("\n") == zh.count("\n") == len(rows) + 1
+    assert "shapes do not conform" in en and "correct for bias n×m only" in en
+    assert "形状不相容" in zh and "仅当偏置为 n×m 时正确" in zh and "正确" in zh
+    with pytest.raises(ValueError):
+        reference.format_audit(rows, lang="fr")
