@@ -1,0 +1,86 @@
+"""derive.check_answer: right answers pass, the seed's own formulas get the audit's verdicts,
+and typical wrong answers get the diagnosis a teacher would give."""
+from __future__ import annotations
+
+import pytest
+
+from derive.check import check_answer
+
+SIG_PRIME = "sigmoid(h) .* (1 - sigmoid(h))"
+W1_RIGHT = f"2*X'*(((Ypred - Y)*W2') .* {SIG_PRIME})"
+
+
+@pytest.mark.parametrize("answer,wrt", [
+    (W1_RIGHT, "W1"),
+    (f"2*ones(1, n)*(((Ypred - Y)*W2') .* {SIG_PRIME})", "b1"),
+    ("2*H'*(Ypred - Y)", "W2"),
+    ("2*ones(1, n)*(Ypred - Y)", "b2"),
+    ("2*sigmoid(X*W1 + b1)'*(sigmoid(X*W1 + b1)*W2 + b2 - Y)", "W2"),   # in the inputs alone
+    ("2*(Y - Ypred)", "Y"),
+])
+def test_right_answers(answer: str, wrt: str) -> None:
+    result = check_answer(answer, wrt)
+    assert result.correct, str(result)
+    assert result.max_error < 1e-8
+
+
+# The seed document's formulas in the expression language, with the audit's verdict per bias reading
+# (numeric.reference.audit: "correct", "correct for bias n×m only", "correct for row bias only",
+# "shapes do not conform").
+SEED_FORMULAS = [
+    ("2*(Y - Ypred)", "Y", {"row": True, "full": True}),
+    ("2*H'*(Ypred - Y)", "W2", {"row": True, "full": True}),
+    ("2*(Ypred - Y)", "b2", {"row": False, "full": True}),
+    ("2*ones(1, n)*(Ypred - Y)", "b2", {"row": True, "full": False}),
+    (f"2*(Ypred - Y)*W2' .* {SIG_PRIME}", "b1", {"row": False, "full": True}),
+    (f"2*ones(1, n)*((Ypred - Y)*W2' .* {SIG_PRIME})", "b1", {"row": True, "full": False}),
+    (f"2*X'*(Ypred - Y)*W2' .* {SIG_PRIME}", "W1", {"row": False, "full": False}),   # ⊙ looser: no conform
+    (f"2*X'*(Ypred - Y)*(W2' .* {SIG_PRIME})", "W1", {"row": False, "full": False}),  # ⊙ tighter: no conform
+]
+
+
+@pytest.mark.parametrize("answer,wrt,verdicts", SEED_FORMULAS, ids=[f"{w}:{a}" for a, w, _ in SEED_FORMULAS])
+def test_seed_formulas_agree_with_the_audit(answer: str, wrt: str, verdicts: dict) -> None:
+    for bias, right in verdicts.items():
+        assert check_answer(answer, wrt, bias=bias).correct is right, (bias, str(check_answer(answer, wrt, bias=bias)))
+
+
+def test_missing_transpose_is_a_shape_error_naming_the_operator() -> None:
+    r = check_answer(f"2*X*(((Ypred - Y)*W2') .* {SIG_PRIME})", "W1")
+    assert not r.correct
+    assert "does not conform: ∂f/∂W1 is d×m" in r.verdict
+    assert "'*' joins 2*X (n×d) with" in r.verdict and "(n×m)" in r.verdict
+
+
+def test_missing_ones_vector_for_a_bias() -> None:
+    r = check_answer(f"2*(((Ypred - Y)*W2') .* {SIG_PRIME})", "b1")
+    assert r.verdict == "wrong shape: ∂f/∂b1 is 1×m, the answer is n×m"
+    assert any("row broadcast over the batch" in d and "𝟏ᵀ" in d for d in r.details)
+
+
+def test_hadamard_and_product_swapped() -> None:
+    r = check_answer(f"2*X'*(((Ypred - Y) .* W2') * {SIG_PRIME})", "W1")
+    assert not r.correct
+    assert "'.*' joins (Ypred - Y) (n×k) with W2' (k×m)" in r.verdict
+
+
+def test_wrong_sigmoid_derivative_is_located_at_the_h_section() -> None:
+    r = check_answer("2*X'*(((Ypred - Y)*W2') .* sigmoid(h))", "W1")
+    assert not r.correct
+    text = "\n".join(r.details)
+    assert "∂f/∂H is right" in text
+    assert "no part of the answer equals ∂f/∂h" in text
+    assert "counterexample (" in text and "entry (1,1)" in text
+
+
+def test_missing_factor_two() -> None:
+    r = check_answer(f"X'*(((Ypred - Y)*W2') .* {SIG_PRIME})", "W1")
+    assert not r.correct
+    assert any("is 1/2 times ∂f/∂W1" in d for d in r.details)
+
+
+def test_unknown_variable_and_bad_syntax() -> None:
+    with pytest.raises(ValueError, match="not a variable of the network"):
+        check_answer("2*X", "W3")
+    r = check_answer("2*X'*(Ypred - ", "W1")
+    assert not r.correct and "column" in r.verdict
