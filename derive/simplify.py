@@ -132,9 +132,10 @@ def _tidy_transpose(a: MatrixExpr) -> MatrixExpr:
     if isinstance(a, HadamardProduct):
         return _tidy_hadamard([_tidy_transpose(x) for x in a.args])
     if isinstance(a, MatAdd):
-        inner = [t for t in a.args]
-        if all(isinstance(split_coeff(t)[1], Transpose) for t in inner):
-            return _tidy_matadd([_tidy_transpose(t) for t in inner])
+        pushed = [_tidy_transpose(t) for t in a.args]
+        # (A + B)ᵀ stays grouped unless pushing it in removes transposes: (bᵀXᵀ + cᵀ)ᵀ = Xb + c
+        if sum(_transposes(t) for t in pushed) < sum(_transposes(t) for t in a.args):
+            return _tidy_matadd(pushed)
         return Transpose(a)
     if isinstance(a, MatMul):
         c, M = split_coeff(a)
@@ -156,8 +157,47 @@ def _tidy_matmul(args: list[Basic]) -> MatrixExpr:
     shape = (mats[0].shape[0], mats[-1].shape[1])
     if coeff == 0 or any(isinstance(m, ZeroMatrix) for m in mats):
         return ZeroMatrix(*shape)
-    kept = [m for m in mats if not isinstance(m, Identity)] or [Identity(shape[0])]
+    kept = _merge_powers([m for m in mats if not isinstance(m, Identity)]) or [Identity(shape[0])]
     return _absorb_sign(scale(coeff, _matmul(kept)))
+
+
+def _transposes(e: Basic) -> int:
+    return sum(1 for x in sympy.preorder_traversal(e) if isinstance(x, Transpose))
+
+
+def _base_exp(m: MatrixExpr) -> tuple[MatrixExpr, sympy.Expr]:
+    if isinstance(m, MatPow):
+        return m.base, m.exp
+    if isinstance(m, Inverse):
+        return m.arg, sympy.Integer(-1)
+    return m, sympy.Integer(1)
+
+
+def _power_of(base: MatrixExpr, p: sympy.Expr) -> list[MatrixExpr]:
+    if p == 0:
+        return []
+    if p == 1:
+        return [base]
+    if p == -1:
+        return [base.arg] if isinstance(base, Inverse) else [Inverse(base)]
+    return [MatPow(base, p)]
+
+
+def _merge_powers(mats: list[MatrixExpr]) -> list[MatrixExpr]:
+    """Aᵖ Aᵍ = Aᵖ⁺ᵍ for neighbours with the same base: X Xᵀ stays, Xᵀ Xᵀ = (Xᵀ)², X⁻¹ X = I."""
+    out: list[MatrixExpr] = []
+    for m in mats:
+        if out:
+            b1, p1 = _base_exp(out[-1])
+            b2, p2 = _base_exp(m)
+            if b1 == b2 and b1.is_square:
+                out.pop()
+                out.extend(_power_of(b1, p1 + p2))
+                continue
+        if isinstance(m, Inverse) and isinstance(m.arg, Inverse):
+            m = m.arg.arg
+        out.append(m)
+    return out
 
 
 def _tidy_hadamard(args: list[MatrixExpr]) -> MatrixExpr:
@@ -187,4 +227,33 @@ def _tidy_matadd(args: list[MatrixExpr]) -> MatrixExpr:
         return ZeroMatrix(*args[0].shape)
     if len(kept) == 1:
         return kept[0]
+    if len(kept) == 2:
+        factored = _factor_common_sum(*kept)
+        if factored is not None:
+            return factored
     return MatAdd(*kept).doit(deep=False)
+
+
+def _factors(e: MatrixExpr) -> tuple[sympy.Expr, list[MatrixExpr]]:
+    c, M = split_coeff(e)
+    return c, list(M.args) if isinstance(M, MatMul) else [M]
+
+
+def _factor_common_sum(a: MatrixExpr, b: MatrixExpr) -> MatrixExpr | None:
+    """PS + QS = (P + Q)S (and SP + SQ = S(P + Q)) when the shared S holds a sum, as the Cookbook writes
+    (D + Dᵀ)(Xb + c)bᵀ; products without a shared sum stay expanded (BX + BᵀX)."""
+    (ca, fa), (cb, fb) = _factors(a), _factors(b)
+    for suffix in (True, False):
+        n = 0
+        while n < min(len(fa), len(fb)) - 0 and (fa[-1 - n] == fb[-1 - n] if suffix else fa[n] == fb[n]):
+            n += 1
+        if n == 0 or n >= min(len(fa), len(fb)):
+            continue
+        shared = fa[len(fa) - n:] if suffix else fa[:n]
+        if not any(isinstance(x, MatAdd) for x in shared):
+            continue
+        ra = fa[:len(fa) - n] if suffix else fa[n:]
+        rb = fb[:len(fb) - n] if suffix else fb[n:]
+        inner = _tidy_matadd([scale(ca, _matmul(ra)), scale(cb, _matmul(rb))])
+        return _tidy_matmul([inner, *shared] if suffix else [*shared, inner])
+    return None
