@@ -4,6 +4,8 @@ With no command it derives the seed network's gradients step by step and prints 
 
     tracegrad                                  # text in the terminal, then the gradient table
     tracegrad --lang zh --format latex -o seed.tex
+    tracegrad --format pdf -o seed.pdf             # runs pdflatex (xelatex for --lang zh)
+    tracegrad -o seed.html                         # one self-contained page, mathematics as MathML
     tracegrad --bias full --dims n=64,d=32,m=16,k=4
 
 Subcommands are registered in :data:`COMMANDS`, one :class:`Command` each; a command reuses
@@ -21,13 +23,14 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
 __all__ = ["main", "build_parser", "Command", "COMMANDS", "parse_dims", "add_output_options",
-           "add_network_options", "seed_network_from", "emit", "render", "CliError"]
+           "add_network_options", "seed_network_from", "emit", "emit_backprop", "render", "CliError"]
 
 PROG = "tracegrad"
-FORMATS = ("text", "markdown", "latex")
+FORMATS = ("text", "markdown", "latex", "html", "pdf")
 LANGS = ("en", "zh")
 SEED_DIMS = ("n", "d", "m", "k")
-_SUFFIX_FORMATS = {".tex": "latex", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
+_SUFFIX_FORMATS = {".tex": "latex", ".md": "markdown", ".markdown": "markdown", ".txt": "text",
+                   ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
 
 class CliError(Exception):
@@ -94,7 +97,8 @@ def _default(value: Any, inherit: bool) -> Any:
 def add_output_options(p: argparse.ArgumentParser, inherit: bool = False) -> None:
     """``--format``, ``--lang``, ``-o FILE``."""
     p.add_argument("--format", choices=FORMATS, default=_default(None, inherit),
-                   help="output format (default: text, or from the suffix of -o: .tex, .md)")
+                   help="output format (default: text, or from the suffix of -o: .tex, .md, .html, .pdf); "
+                        "pdf needs -o and a TeX engine (pdflatex, or xelatex with ctex for --lang zh)")
     p.add_argument("--lang", choices=LANGS, default=_default("en", inherit),
                    help="language of the prose (default: en)")
     p.add_argument("-o", "--output", metavar="FILE", default=_default(None, inherit),
@@ -133,11 +137,35 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def render(bp: Any, fmt: str, lang: str) -> str:
-    """A ``Backprop`` in one of :data:`FORMATS`."""
+    """A ``Backprop`` in one of the text :data:`FORMATS` (all but pdf, which :func:`emit_backprop` writes)."""
     from derive.render import backprop_latex, backprop_markdown, backprop_text
+    from derive.render.html import backprop_html
 
-    renderers = {"text": backprop_text, "markdown": backprop_markdown, "latex": backprop_latex}
+    if fmt == "pdf":
+        raise CliError("the pdf format is written to a file: give -o FILE.pdf")
+    renderers = {"text": backprop_text, "markdown": backprop_markdown, "latex": backprop_latex,
+                 "html": backprop_html}
     return renderers[fmt](bp, lang=lang)
+
+
+def emit_backprop(bp: Any, args: argparse.Namespace) -> None:
+    """Write ``bp`` in the format of ``args`` (``--format`` or the suffix of ``-o``)."""
+    fmt = _format(args)
+    if fmt != "pdf":
+        emit(render(bp, fmt, args.lang), args)
+        return
+    if not args.output:
+        raise CliError("the pdf format is written to a file: give -o FILE.pdf")
+    from derive.render.pdf import TexCompileError, TexNotFoundError, write_pdf
+
+    try:
+        write_pdf(bp, args.output, lang=args.lang)
+    except TexNotFoundError as e:
+        raise CliError(str(e)) from e
+    except TexCompileError as e:
+        raise RuntimeError(str(e)) from e
+    except OSError as e:
+        raise CliError(str(e)) from e
 
 
 def emit(text: str, args: argparse.Namespace) -> None:
@@ -158,8 +186,17 @@ def emit(text: str, args: argparse.Namespace) -> None:
 
 
 def _run_seed(args: argparse.Namespace) -> int:
-    bp = _backprop()(seed_network_from(args))
-    emit(render(bp, _format(args), args.lang), args)
+    net = seed_network_from(args)
+    bp = _backprop()(net)
+    emit_backprop(bp, args)
+    if _format(args) == "text" and not args.output:
+        # the terminal run ends with the numbers: a gradient check and the audit of the seed's formulas
+        from derive.commands import audit_intro, seed_gradient_check
+        from numeric.reference import audit, format_audit
+
+        heading = {"en": ("Checks", "------"), "zh": ("检验", "----")}[args.lang]
+        emit("\n" + "\n".join(heading) + "\n" + seed_gradient_check(net, args.lang) + "\n"
+             + audit_intro(args.lang) + format_audit(audit(compiled=False), lang=args.lang) + "\n", args)
     return 0
 
 
@@ -204,3 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e) or type(e).__name__)
     except RuntimeError as e:
         return _fail(str(e), status=1)
+
+
+def _register_commands() -> None:
+    from derive.commands import COMMANDS as subcommands
+
+    COMMANDS.extend(c for c in subcommands if c.name not in {x.name for x in COMMANDS})
+
+
+_register_commands()

@@ -632,6 +632,20 @@ def _mm(*args: sympy.Basic) -> MatrixExpr:
     return out
 
 
+def _hadamard(a: MatrixExpr, b: MatrixExpr) -> MatrixExpr:
+    """A Hadamard product, canonical: SymPy's canonicaliser needs a second pass at times
+    (A.*(A.*(A.*A)) first becomes A.^2 .* A.^2)."""
+    out = _hadamard_canonical(HadamardProduct(a, b))
+    for _ in range(8):
+        if not isinstance(out, HadamardProduct):
+            break
+        again = _hadamard_canonical(out)
+        if again == out:
+            break
+        out = again
+    return out
+
+
 def _ma(*args: sympy.Basic) -> MatrixExpr:
     """A matrix sum as ``+`` builds it (canonical, args not evaluated further)."""
     return MatAdd(*args).doit(deep=False)
@@ -758,7 +772,7 @@ class _Builder:
                                   f"{what} needs equal shapes")
         if op == "./":
             b = HadamardPower(b, -1)
-        return _hadamard_canonical(HadamardProduct(a, b))
+        return _hadamard(a, b)
 
     def add(self, node: _Node, ln: _Node, rn: _Node, a: sympy.Basic, b: sympy.Basic,
             minus: bool) -> sympy.Basic:
@@ -1176,9 +1190,9 @@ def _implicit(term: MatrixExpr, shape: tuple) -> sympy.Basic | None:
 
 
 def _fmt_mul(e: sympy.Mul) -> tuple[str, int]:
-    """A scalar product.  SymPy distributes a number over a sum only in a product of
-    exactly those two (``2*(c + 1)`` is ``2*c + 2``), so where a factor is a sum the
-    number is written last, after the other factors: ``(c + 1)*t*2``, ``-((c + 1)/t)``.
+    """A scalar product.  SymPy distributes a number over a sum in a product of exactly
+    those two (``2*(c + 1)`` is ``2*c + 2``), so where a factor is a sum the text keeps
+    every partial product clear of that: ``(c + 1)*t*2``, ``1/(c + t)/2``, ``-((c + 1)/t)``.
     """
     coeff, rest = e.as_coeff_Mul()
     num: list[sympy.Basic] = []
@@ -1188,26 +1202,29 @@ def _fmt_mul(e: sympy.Mul) -> tuple[str, int]:
             den.append(sympy.Pow(f.base, -f.exp))
         else:
             num.append(f)
-    has_sum = any(isinstance(f, sympy.Add) for f in num + den)
-    negative = coeff.is_negative
+    negative = bool(coeff.is_negative)
     coeff = -coeff if negative else coeff
-    p, q = (coeff.p, coeff.q) if isinstance(coeff, sympy.Rational) else (coeff, 1)
-    if p != 1 and not has_sum:
-        num.insert(0, p if isinstance(p, sympy.Basic) else sympy.Integer(p))
-    if q != 1:
-        den.insert(0, sympy.Integer(q))
-    text = "*".join(_wrap(f, _UNARY) for f in num) if num else "1"
-    if den:
-        text += "/" + (_wrap(den[0], _UNARY) if len(den) == 1 else
-                       f"({'*'.join(_wrap(f, _UNARY) for f in den)})")
-    if p != 1 and has_sum:
-        text += f"*{_wrap(sympy.Integer(p) if not isinstance(p, sympy.Basic) else p, _UNARY)}"
-    level = _MUL if (len(num) + len(den) > 1 or den) else _fmt(num[0])[1]
+    p, q = (sympy.Integer(coeff.p), sympy.Integer(coeff.q)) if isinstance(coeff, sympy.Rational) \
+        else (coeff, sympy.Integer(1))
+    has_sum = any(isinstance(f, sympy.Add) for f in num + den)
+    if has_sum:
+        text = "*".join(_wrap(f, _UNARY) for f in num) if num else "1"
+        text += "".join(f"/{_wrap(f, _UNARY)}" for f in den)
+        text += (f"*{_wrap(p, _UNARY)}" if p != 1 else "") + (f"/{q}" if q != 1 else "")
+    else:
+        front = ([p] if p != 1 else []) + num
+        text = "*".join(_wrap(f, _UNARY) for f in front) if front else "1"
+        below = ([q] if q != 1 else []) + den
+        if below:
+            text += "/" + (_wrap(below[0], _UNARY) if len(below) == 1 else
+                           f"({'*'.join(_wrap(f, _UNARY) for f in below)})")
+    single = len(num) + (p != 1) == 1 and not den and q == 1
+    level = _fmt(num[0] if num else p)[1] if single else _MUL
     if not negative:
         return text, level
     if has_sum:
         return f"-({text})", _UNARY
-    return f"-{text}" if level >= _MUL else f"-({text})", (_MUL if level == _MUL else _UNARY)
+    return (f"-{text}", _MUL if level == _MUL else _UNARY) if level >= _MUL else (f"-({text})", _UNARY)
 
 
 def _fmt(e: sympy.Basic) -> tuple[str, int]:  # noqa: C901 - one case per node type

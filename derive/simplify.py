@@ -214,15 +214,21 @@ def _tidy_hadamard(args: list[MatrixExpr]) -> MatrixExpr:
     return _absorb_sign(scale(coeff, core))
 
 
-def _tidy_matadd(args: list[MatrixExpr]) -> MatrixExpr:
+def _combine(terms_in: list[MatrixExpr]) -> list[MatrixExpr]:
     terms: dict[MatrixExpr, sympy.Expr] = {}
-    for a in args:
-        for t in (a.args if isinstance(a, MatAdd) else (a,)):
-            if isinstance(t, ZeroMatrix):
-                continue
-            c, M = split_coeff(t)
-            terms[M] = terms.get(M, 0) + c
-    kept = [scale(c, M) for M, c in terms.items() if c != 0]
+    for t in terms_in:
+        if isinstance(t, ZeroMatrix):
+            continue
+        c, M = split_coeff(t)
+        terms[M] = terms.get(M, 0) + c
+    return [scale(c, M) for M, c in terms.items() if c != 0]
+
+
+def _tidy_matadd(args: list[MatrixExpr]) -> MatrixExpr:
+    # (Ŷ − Y) + (Ŷ − Y) is 2(Ŷ − Y): combine whole sums first, and flatten only if that leaves several terms
+    kept = _combine(list(args))
+    if len(kept) > 1:
+        kept = _combine([t for a in kept for t in (a.args if isinstance(a, MatAdd) else (a,))])
     if not kept:
         return ZeroMatrix(*args[0].shape)
     if len(kept) == 1:

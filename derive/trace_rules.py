@@ -80,7 +80,7 @@ def distribute(t: Trace) -> Basic:
 def trace_linearity(t: Trace) -> Basic:
     """tr(A + B) = tr A + tr B, and tr(cA) = c tr A for a sum or a scalar that holds the differential."""
     c, core = split_coeff(t.arg)
-    if has_differential(c):
+    if has_differential(c) or c.could_extract_minus_sign():
         return c * Trace(core)
     if isinstance(t.arg, MatAdd):
         parts = []
@@ -92,7 +92,7 @@ def trace_linearity(t: Trace) -> Basic:
 
 
 def trace_transpose(t: Trace) -> Basic:
-    """tr(M) = tr(Mᵀ) when the differential appears transposed: tr(A dXᵀ) = tr(X... ) → tr(dX Aᵀ)."""
+    """tr(M) = tr(Mᵀ) when the factor holding the differential is transposed: tr(P Dᵀ Q) = tr(Qᵀ D Pᵀ)."""
     c, mats = factors(t.arg)
     i = _diff_index(mats)
     if i < 0 or not isinstance(mats[i], Transpose):
@@ -131,11 +131,11 @@ TraceRule = Callable[[Trace], Basic]
 
 # Tried in this order; each application that changes df is one step.
 TRACE_RULES: tuple[tuple[str, TraceRule], ...] = (
-    ("transpose_product", transpose_product),
     ("distribute", distribute),
     ("trace_linearity", trace_linearity),
-    ("trace_hadamard", trace_hadamard),
     ("trace_transpose", trace_transpose),
+    ("transpose_product", transpose_product),
+    ("trace_hadamard", trace_hadamard),
     ("trace_cyclic", trace_cyclic),
 )
 

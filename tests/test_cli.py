@@ -187,3 +187,72 @@ def test_python_m_derive_bad_dims() -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     _one_error_line(proc.stderr)
+
+
+# --- web page and PDF ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_html_output(capsys, tmp_path, lang) -> None:
+    out = tmp_path / "seed.html"
+    assert main(["-o", str(out), "--lang", lang]) == 0  # the format from the suffix
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and f'<html lang="{lang}">' in page
+    assert page.count("<details") == 8 and "<math" in page and "<script" not in page
+    assert main(["--format", "html", "--lang", lang]) == 0
+    assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
+    assert main(["-o", str(tmp_path / "seed.htm"), "--dims", "n=4"]) == 0
+    assert (tmp_path / "seed.htm").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_pdf_needs_an_output_file(capsys) -> None:
+    assert main(["--format", "pdf"]) == 2
+    assert "give -o FILE.pdf" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_pdf_output(capsys, tmp_path, lang) -> None:
+    from derive.render import latex_engine
+    from tests.derive.render.conftest import tex_engine
+
+    tex_engine(latex_engine(lang))
+    out = tmp_path / "seed.pdf"
+    assert main(["-o", str(out), "--lang", lang]) == 0, capsys.readouterr().err
+    assert out.read_bytes()[:5] == b"%PDF-"
+    assert capsys.readouterr().out == ""
+
+
+def test_pdf_without_tex_is_one_line_naming_the_packages(monkeypatch, capsys, tmp_path) -> None:
+    import derive.render.pdf as pdf
+
+    monkeypatch.setattr(pdf.shutil, "which", lambda name: None)
+    assert main(["--format", "pdf", "-o", str(tmp_path / "seed.pdf")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == ("tracegrad: error: pdflatex not found; install the Debian packages texlive-latex-base "
+                    "texlive-latex-recommended (and texlive-xetex texlive-lang-chinese fonts-noto-cjk "
+                    "for --lang zh)")
+    assert main(["--lang", "zh", "-o", str(tmp_path / "seed.pdf")]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith("tracegrad: error: xelatex not found; install")
+    assert not (tmp_path / "seed.pdf").exists()
+
+
+def test_pdf_compile_failure_is_one_line(monkeypatch, capsys, tmp_path) -> None:
+    import derive.render.pdf as pdf
+
+    def fail(*args, **kwargs):
+        raise pdf.TexCompileError("pdflatex failed: Undefined control sequence.")
+
+    monkeypatch.setattr(pdf, "write_pdf", fail)
+    assert main(["-o", str(tmp_path / "seed.pdf")]) == 1
+    assert _one_error_line(capsys.readouterr().err) == \
+        "tracegrad: error: pdflatex failed: Undefined control sequence."
+
+
+def test_pdf_unwritable_output(capsys, tmp_path) -> None:
+    from derive.render.latex import latex_engine
+    from tests.derive.render.conftest import tex_engine
+
+    tex_engine(latex_engine("en"))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["-o", str(blocker / "seed.pdf")]) == 2
+    assert "cannot write" in _one_error_line(capsys.readouterr().err)

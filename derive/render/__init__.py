@@ -1,4 +1,4 @@
-"""Rendering of derivations: LaTeX, Markdown and terminal text, in English or Chinese.
+"""Rendering of derivations: LaTeX, PDF, HTML (MathML), Markdown and terminal text, in English or Chinese.
 
 Renderers only read :class:`~derive.steps.Derivation` and ``Backprop`` objects.
 
@@ -8,15 +8,18 @@ Renderers only read :class:`~derive.steps.Derivation` and ``Backprop`` objects.
 """
 from __future__ import annotations
 
+from derive.render.html import backprop_html
 from derive.render.latex import backprop_latex, derivation_latex, latex_engine, section_latex
 from derive.render.locale import LANGUAGES, Locale, get_locale
 from derive.render.markdown import backprop_markdown, derivation_markdown
 from derive.render.printer import TextPrinter, TracegradLatexPrinter, math_latex, math_text
+from derive.render.pdf import write_pdf
 from derive.render.text import backprop_text, derivation_text, gradient_table_text
 
 __all__ = [
     "derivation_latex", "derivation_markdown", "derivation_text", "section_latex",
     "backprop_latex", "backprop_markdown", "backprop_text", "gradient_table_text", "latex_engine",
+    "backprop_html", "write_pdf",
     "TracegradLatexPrinter", "TextPrinter", "math_latex", "math_text",
     "Locale", "get_locale", "LANGUAGES",
 ]

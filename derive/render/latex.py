@@ -299,3 +299,21 @@ def backprop_latex(bp: BackpropLike, lang: str = "en", standalone: bool = True) 
     magic = f"% !TEX program = {engine}\n% Written by tracegrad; compile with {engine}.\n"
     return (magic + _preamble(loc) + "\n\n\\begin{document}\n\\maketitle\n\n" + text
             + "\n\n\\end{document}\n")
+
+
+def derivation_document_latex(derivs: Sequence[Derivation], lang: str = "en", title: str = "") -> str:
+    r"""Several derivations as a standalone LaTeX document (one subsection each), for ``tracegrad grad``.
+
+    >>> from sympy import MatrixSymbol, Trace
+    >>> import derive
+    >>> X = MatrixSymbol("X", 4, 3)
+    >>> tex = derivation_document_latex([derive.derivation(Trace(X.T * X), X)], "en", "f = tr(X'X)")
+    >>> tex.count(r"\begin{document}"), "subsection" in tex
+    (1, True)
+    """
+    loc = get_locale(lang)
+    engine = latex_engine(lang)
+    body = "\n\n".join(section_latex(d, lang) for d in derivs)
+    head = (r"\section*{" + latex_escape(title, unicode_ok=True) + "}\n\n") if title else ""
+    return (f"% !TEX program = {engine}\n% Written by tracegrad; compile with {engine}.\n" + _preamble(loc)
+            + "\n\n\\begin{document}\n" + head + body + "\n\\end{document}\n")

@@ -108,6 +108,19 @@ PROSE: dict[str, dict[str, str]] = {
         "intermediates": "with the intermediates {defs}.",
         "rules": "Rules used",
         "note": "Note: {text}",
+        # the web page
+        "contents": "Contents",
+        "kind_inputs": "Inputs",
+        "kind_params": "Parameters",
+        "kind_intermediates": "Intermediates",
+        "equation": "Equation",
+        "rule": "Rule",
+        "law": "Law",
+        "audit": "Audit of the seed document's formulas",
+        "audit_intro": "Each formula of the seed document, under each reading of its notation, "
+                       "evaluated on random data (n, d, m, k = {dims}) under both readings of the "
+                       "bias and compared with central finite differences of f.",
+        "generated": "Written by tracegrad.",
     },
     "zh": {
         "title": "导数表达式",
@@ -133,6 +146,18 @@ PROSE: dict[str, dict[str, str]] = {
         "intermediates": "其中中间变量 {defs}。",
         "rules": "所用法则",
         "note": "注：{text}",
+        # the web page
+        "contents": "目录",
+        "kind_inputs": "输入",
+        "kind_params": "参数",
+        "kind_intermediates": "中间变量",
+        "equation": "等式",
+        "rule": "法则",
+        "law": "公式",
+        "audit": "原文公式核查",
+        "audit_intro": "原文的每个公式按其记号的每种解读，在随机数据（n, d, m, k = {dims}）上、"
+                       "按偏置的两种解读求值，并与 f 的中心差分比较。",
+        "generated": "由 tracegrad 生成。",
     },
 }
 

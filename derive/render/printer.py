@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Iterable
 
 import sympy
 from sympy import (
@@ -36,6 +36,8 @@ from derive.steps import Gradient
 __all__ = [
     "TracegradLatexPrinter", "TextPrinter", "math_latex", "math_text", "symbol_latex",
     "shape_latex", "shape_text", "frobenius_operand", "loss_latex", "loss_text", "text_width",
+    "subscripted_name", "factor_bracket", "hadamard_operand_bracket", "postfix_bracket", "postfix_layout",
+    "signed_terms", "product_layout", "differential_layout", "FUNCTION_NAMES",
 ]
 
 # Elementwise function names, keyed on the scalar function (recovered by elementwise_function).
@@ -48,10 +50,12 @@ _FUNCTION_LATEX: dict[Any, str] = {
     sympy.exp: r"\exp",
     sympy.log: r"\log",
 }
-_FUNCTION_TEXT: dict[Any, str] = {
+FUNCTION_NAMES: dict[Any, str] = {
     Sigmoid: "σ", sympy.tanh: "tanh", Relu: "relu", Softplus: "softplus", Step: "step",
     sympy.exp: "exp", sympy.log: "log",
 }
+"""The unicode name of each elementwise function (keyed on the scalar function)."""
+_FUNCTION_TEXT = FUNCTION_NAMES
 
 _LEAVES = (MatrixSymbol, sympy.Symbol)
 
@@ -101,11 +105,98 @@ def frobenius_operand(e: Basic) -> MatrixExpr | None:
     return None
 
 
-class _MatrixConventions:
-    """Structure shared by both printers; subclasses supply the notation.
+# --- layout decisions, shared by every printer (LaTeX, text, MathML) ------------------------------
+# Each answers one question about an expression's structure; the printers supply the notation.
 
-    Subclass hooks: ``_bracket(expr, kind)`` prints ``expr`` inside ``(`` or ``[`` brackets,
-    ``_call(name, expr)`` a function applied to ``expr``, and the tokens below.
+def factor_bracket(a: Basic, bracket_gradient: bool = False) -> str | None:
+    """The bracket ``a`` takes as a factor of a matrix product: ``"["``, ``"("`` or None.
+
+    A Hadamard product gets square brackets, a sum or product parentheses (and ∂f/∂Z when
+    ``bracket_gradient``, for notations where "/" binds loosely).
+
+    >>> A, B = MatrixSymbol("A", 2, 2), MatrixSymbol("B", 2, 2)
+    >>> factor_bracket(HadamardProduct(A, B)), factor_bracket(A + B), factor_bracket(A) is None
+    ('[', '(', True)
+    """
+    if isinstance(a, Gradient) and bracket_gradient:
+        return "("
+    if isinstance(a, HadamardProduct):
+        return "["
+    if isinstance(a, (MatAdd, MatMul, sympy.Add)):
+        return "("
+    return None
+
+
+def hadamard_operand_bracket(a: Basic) -> str | None:
+    """``"("`` for a sum or product inside ⊙; a nested ⊙ needs none (it is associative)."""
+    return "(" if isinstance(a, (MatAdd, MatMul)) else None
+
+
+def postfix_bracket(a: Basic) -> str | None:
+    """The bracket the base of a postfix operator (ᵀ, ⁻¹, a power) takes.
+
+    >>> A = MatrixSymbol("A", 2, 2)
+    >>> postfix_bracket(A) is None, postfix_bracket(A * A), postfix_bracket(HadamardProduct(A, A))
+    (True, '(', '[')
+    """
+    if isinstance(a, HadamardProduct):
+        return "["
+    if isinstance(a, (*_LEAVES, OneMatrix, Identity, ZeroMatrix, ElementwiseApplyFunction)):
+        return None
+    return "("
+
+
+def postfix_layout(expr: Transpose | Inverse) -> tuple[Basic, str]:
+    """(base, operator) of a transpose or inverse: the operator is ``"T"``, ``"INV"`` or ``"INV_T"``.
+
+    (X⁻¹)ᵀ and (Xᵀ)⁻¹ are both written X⁻ᵀ.
+    """
+    a = expr.arg
+    if isinstance(expr, Transpose):
+        return (a.arg, "INV_T") if isinstance(a, Inverse) else (a, "T")
+    return (a.arg, "INV_T") if isinstance(a, Transpose) else (a, "INV")
+
+
+def signed_terms(terms: Iterable[Basic]) -> list[tuple[bool, Basic]]:
+    """(is negative, term) for the terms of a sum, positive terms first (stable within each group).
+
+    >>> Y, P = MatrixSymbol("Y", 2, 2), MatrixSymbol("Ypred", 2, 2)
+    >>> signed_terms((-Y + P).args)
+    [(False, Ypred), (True, -Y)]
+    """
+    return [(_is_negative_term(t), t) for t in _positive_first(list(terms))]
+
+
+def product_layout(expr: MatMul, negate: bool = False) -> tuple[bool, sympy.Expr, list[Basic]]:
+    """(leading minus, positive coefficient, matrix factors) of a product (``negate``: of its negation).
+
+    >>> A = MatrixSymbol("A", 2, 2)
+    >>> product_layout(MatMul(-2, A.T, A))
+    (True, 2, [A.T, A])
+    """
+    coeff, mats = _matmul_parts(expr)
+    if negate:
+        coeff = -coeff
+    minus = bool(coeff.could_extract_minus_sign())
+    return minus, (-coeff if minus else coeff), mats
+
+
+def differential_layout(a: Basic) -> str:
+    """How d applies to ``a``: ``"leaf"`` (dX), ``"trace"`` (d tr(…)) or ``"bracket"`` (d(…))."""
+    if isinstance(a, _LEAVES):
+        return "leaf"
+    if isinstance(a, Trace):
+        return "trace"
+    return "bracket"
+
+
+class _MatrixConventions:
+    """Structure shared by the string printers; subclasses supply the notation.
+
+    The decisions themselves (which bracket, which sign, which order) are the module's layout
+    functions, which the MathML printer uses as well.  Subclass hooks: ``_bracket(expr, kind)``
+    prints ``expr`` inside ``(`` or ``[`` brackets, ``_call(name, expr)`` a function applied to
+    ``expr``, and the tokens below.
     """
 
     ODOT: str
@@ -122,33 +213,24 @@ class _MatrixConventions:
     PLUS: str = " + "
 
     # --- precedence -------------------------------------------------------
+    def _bracketed(self, a: Basic, kind: str | None) -> str:
+        return self._print(a) if kind is None else self._bracket(a, kind)
+
     def _factor(self, a: Basic) -> str:
         """``a`` as a factor of a matrix product."""
-        if isinstance(a, Gradient) and self.BRACKET_GRADIENT:
-            return self._bracket(a, "(")
-        if isinstance(a, HadamardProduct):
-            return self._bracket(a, "[")
-        if isinstance(a, (MatAdd, MatMul, sympy.Add)):
-            return self._bracket(a, "(")
-        return self._print(a)
+        return self._bracketed(a, factor_bracket(a, self.BRACKET_GRADIENT))
 
     def _hadamard_operand(self, a: Basic) -> str:
-        # a nested ⊙ needs none: it is associative
-        return self._bracket(a, "(") if isinstance(a, (MatAdd, MatMul)) else self._print(a)
+        return self._bracketed(a, hadamard_operand_bracket(a))
 
     def _postfix_base(self, a: Basic) -> str:
         """The base of a postfix operator: ᵀ, ⁻¹, a power."""
-        if isinstance(a, HadamardProduct):
-            return self._bracket(a, "[")
-        if isinstance(a, (*_LEAVES, OneMatrix, Identity, ZeroMatrix, ElementwiseApplyFunction)):
-            return self._print(a)
-        return self._bracket(a, "(")
+        return self._bracketed(a, postfix_bracket(a))
 
     # --- sums and products ------------------------------------------------
     def _print_MatAdd(self, expr: MatAdd) -> str:
         out = ""
-        for i, t in enumerate(_positive_first(list(expr.args))):
-            neg = _is_negative_term(t)
+        for i, (neg, t) in enumerate(signed_terms(expr.args)):
             body = self._signed_term(t, negate=neg)
             if i == 0:
                 out = ("-" + body) if neg else body
@@ -164,12 +246,8 @@ class _MatrixConventions:
         return self._matmul(expr, negate=False)
 
     def _matmul(self, expr: MatMul, negate: bool) -> str:
-        coeff, mats = _matmul_parts(expr)
-        if negate:
-            coeff = -coeff
-        prefix = ""
-        if coeff.could_extract_minus_sign():
-            prefix, coeff = "-", -coeff
+        minus, coeff, mats = product_layout(expr, negate)
+        prefix = "-" if minus else ""
         if coeff != 1:
             prefix += self._coefficient(coeff)
         parts = [self._factor(a) for a in mats]
@@ -180,17 +258,10 @@ class _MatrixConventions:
 
     # --- postfix operators -----------------------------------------------
     def _print_Transpose(self, expr: Transpose) -> str:
-        a = expr.arg
-        if isinstance(a, Inverse):
-            return self._postfix_base(a.arg) + self.INV_T
-        if isinstance(a, OneMatrix):
-            return self._print(a) + self.T
-        return self._postfix_base(a) + self.T
+        base, op = postfix_layout(expr)
+        return self._postfix_base(base) + getattr(self, op)
 
-    def _print_Inverse(self, expr: Inverse) -> str:
-        if isinstance(expr.arg, Transpose):
-            return self._postfix_base(expr.arg.arg) + self.INV_T
-        return self._postfix_base(expr.arg) + self.INV
+    _print_Inverse = _print_Transpose
 
     # --- functions ---------------------------------------------------------
     def _print_ElementwiseApplyFunction(self, expr: ElementwiseApplyFunction) -> str:
@@ -217,9 +288,10 @@ class _MatrixConventions:
     # --- differentials -----------------------------------------------------
     def _print_MatrixDifferential(self, expr: Basic) -> str:
         a = expr.args[0]
-        if isinstance(a, _LEAVES):
+        layout = differential_layout(a)
+        if layout == "leaf":
             return self.D + self._print(a)
-        if isinstance(a, Trace):
+        if layout == "trace":
             return self.D + self.D_SEP + self._print(a)
         return self.D + self._bracket(a, "(")
 
@@ -369,14 +441,24 @@ def symbol_latex(name: str, printer: LatexPrinter | None = None) -> str:
     >>> [symbol_latex(s) for s in ("X", "W1", "b12", "Ypred", "h_sigmoid")]
     ['X', 'W_1', 'b_{12}', 'Y_{pred}', 'h_{sigmoid}']
     """
-    m = re.fullmatch(r"([A-Za-z])(\d+)", name)
-    if m:
-        sub = m.group(2)
-        return f"{m.group(1)}_{sub}" if len(sub) == 1 else f"{m.group(1)}_{{{sub}}}"
-    m = re.fullmatch(r"([A-Z])([a-z]{2,}\d*)", name)
-    if m:
-        return f"{m.group(1)}_{{{m.group(2)}}}"
+    parts = subscripted_name(name)
+    if parts is not None:
+        base, sub = parts
+        return f"{base}_{sub}" if len(sub) == 1 else f"{base}_{{{sub}}}"
     return (printer or LatexPrinter())._deal_with_super_sub(name)
+
+
+def subscripted_name(name: str) -> tuple[str, str] | None:
+    """(base, subscript) for the names tracegrad writes with a subscript, else None.
+
+    A letter and digits (W1, b12) or a capital and lower-case letters (Ypred); other names are
+    left to SymPy's own ``x_sub`` / ``x^sup`` convention.
+
+    >>> [subscripted_name(s) for s in ("W1", "Ypred", "h_sigmoid", "X")]
+    [('W', '1'), ('Y', 'pred'), None, None]
+    """
+    m = re.fullmatch(r"([A-Za-z])(\d+)", name) or re.fullmatch(r"([A-Z])([a-z]{2,}\d*)", name)
+    return (m.group(1), m.group(2)) if m else None
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-+()n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺⁽⁾ⁿ")

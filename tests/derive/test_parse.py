@@ -79,6 +79,7 @@ CONSTRUCTS = [
     # Hadamard
     ("A .* B", hadamard_product(A, B)), ("A ./ B", hadamard_product(A, HadamardPower(B, -1))),
     ("A .* B .* A", hadamard_product(A, B, A)),
+    ("A .* (A .* (A .* A))", HadamardPower(HadamardPower(A, 2), 2)),
     ("c .* A", mul(c, A)), ("A ./ c", mul(1 / c, A)), ("c ./ A", mul(c, HadamardPower(A, -1))),
     ("A .^ 2", HadamardPower(A, 2)), ("X.^c", HadamardPower(X, c)), ("c.^2", c**2),
     # powers

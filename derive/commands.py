@@ -1,0 +1,212 @@
+"""The ``tracegrad`` subcommands: ``grad``, ``check``, ``audit`` and ``codegen``.
+
+Each is a :class:`derive.cli.Command`; ``derive.cli`` registers :data:`COMMANDS`.  They
+parse, derive and render through the library; the only thing here is the plumbing.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+import sympy
+
+from derive.cli import CliError, Command, add_network_options, add_output_options, emit, seed_network_from
+
+__all__ = ["COMMANDS", "parse_shapes", "seed_gradient_check", "derivations_document"]
+
+_SHAPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_]+),([A-Za-z0-9_]+)$")
+
+
+def parse_shapes(items: list[str]) -> dict[str, tuple]:
+    """``["X=n,d", "b1=1,m", "c="]`` → ``{"X": ("n", "d"), "b1": (1, "m"), "c": ()}``.
+
+    >>> parse_shapes(["X=n,d", "b1=1,m", "lam="])
+    {'X': ('n', 'd'), 'b1': (1, 'm'), 'lam': ()}
+    """
+    out: dict[str, tuple] = {}
+    for item in items:
+        for part in item.split():
+            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=", part):
+                out[part[:-1]] = ()
+                continue
+            m = _SHAPE.match(part)
+            if not m:
+                raise CliError(f"--shape: expected NAME=ROWS,COLS such as X=n,d or b1=1,m (NAME= for a "
+                               f"scalar), got {part!r}")
+            name, r, c = m.groups()
+            out[name] = tuple(int(x) if x.isdigit() else x for x in (r, c))
+    return out
+
+
+def derivations_document(derivs: list, fmt: str, lang: str, title: str) -> str:
+    """Several derivations as one document in ``fmt`` (text, markdown, latex or html)."""
+    from derive.render.latex import derivation_document_latex
+    from derive.render.markdown import derivation_markdown
+    from derive.render.text import derivation_text
+
+    if fmt == "text":
+        return title + "\n\n" + "\n\n".join(d.to_text(lang) for d in derivs) + "\n"
+    if fmt == "markdown":
+        return f"# {title}\n\n" + "\n\n".join(derivation_markdown(d, lang, heading="## ") for d in derivs) + "\n"
+    if fmt == "latex":
+        return derivation_document_latex(derivs, lang, title)
+    if fmt == "html":
+        from derive.render.html import derivations_html
+
+        return derivations_html(derivs, lang, title)
+    raise CliError(f"the {fmt} format is not available for this command")
+
+
+# ----------------------------------------------------------------------------- grad
+
+def _grad_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("expression", help="the scalar function, e.g. \"norm2(Y - X*W)^2\"")
+    p.add_argument("--wrt", required=True, help="comma-separated variables, e.g. W1,b1")
+    p.add_argument("--shape", nargs="+", default=[], metavar="NAME=ROWS,COLS",
+                   help="shapes, e.g. X=n,d W1=d,m b1=1,m (NAME= for a scalar); others are inferred")
+    p.add_argument("--codegen", metavar="FILE.py", help="also write a NumPy module computing f and the gradients")
+    add_output_options(p, inherit=True)
+
+
+def _run_grad(args: argparse.Namespace) -> int:
+    import derive
+    from derive.parse import parse
+
+    parsed = parse(args.expression, parse_shapes(args.shape))
+    f = parsed.expr
+    if isinstance(f, sympy.MatrixExpr) and f.shape != (1, 1):
+        raise CliError(f"the expression is a {f.shape[0]}×{f.shape[1]} matrix; a gradient needs a scalar function")
+    names = [w.strip() for w in args.wrt.split(",") if w.strip()]
+    unknown = [w for w in names if w not in parsed.symbols or not isinstance(parsed.symbols[w], sympy.MatrixSymbol)]
+    if unknown:
+        matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
+        raise CliError(f"--wrt {', '.join(unknown)}: not a matrix in the expression; it has {', '.join(matrices)}")
+    notes = tuple(str(n) for n in parsed.notes)
+    derivs = []
+    for name in names:
+        dv = derive.derivation(f, parsed.symbols[name])
+        derivs.append(type(dv)(function=dv.function, wrt=dv.wrt, steps=dv.steps, result=dv.result,
+                               notes=notes))
+    fmt = _format_of(args)
+    text = derivations_document(derivs, fmt, args.lang, f"f = {args.expression}")
+    if fmt == "text":
+        from derive.render.printer import math_text, shape_text
+
+        rows = [(math_text(d.steps[-1].lhs), shape_text(d.wrt.shape), math_text(d.result)) for d in derivs]
+        width = [max(len(r[i]) for r in rows) for i in range(2)]
+        text += "\n" + "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows) + "\n"
+    emit(text, args)
+    if args.codegen:
+        from numeric import export
+
+        args_order = list(parsed.symbols.values())
+        matrices = [s for s in args_order if isinstance(s, sympy.MatrixSymbol)]
+        if len(matrices) != len(args_order):
+            raise CliError("--codegen needs every name to be a matrix (scalars cannot be kernel arguments)")
+        export([f] + [d.result for d in derivs], matrices, args.codegen, name="f_and_gradients")
+    return 0
+
+
+def _format_of(args: argparse.Namespace) -> str:
+    from derive.cli import _format
+
+    fmt = _format(args)
+    if fmt == "pdf":
+        raise CliError("the pdf format is available for the seed network only; use --format latex")
+    return fmt
+
+
+# ---------------------------------------------------------------------------- check
+
+def _check_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("answer", help="your formula, e.g. \"2*X'*(((Ypred - Y)*W2') .* sigmoid(h) .* (1 - sigmoid(h)))\"")
+    p.add_argument("--wrt", required=True, help="the variable, e.g. W1")
+    p.add_argument("--net", default="seed", choices=("seed",), help="the network (default: seed)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
+    add_network_options(p, inherit=True)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from derive.check import check_answer
+
+    result = check_answer(args.answer, args.wrt, seed_network_from(args), seed=args.seed)
+    emit(str(result) + "\n", argparse.Namespace(output=None))
+    return 0 if result.correct else 1
+
+
+# ---------------------------------------------------------------------------- audit
+
+def _audit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
+    add_output_options(p, inherit=True)
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    from numeric.reference import audit, format_audit
+
+    emit(audit_intro(args.lang) + format_audit(audit(seed=args.seed, compiled=True), lang=args.lang) + "\n", args)
+    return 0
+
+
+def audit_intro(lang: str) -> str:
+    if lang == "zh":
+        return ("源文档手写公式的核查：每个公式按其记号允许的每种读法（⊙ 与矩阵乘法的优先级；偏置为广播的 1×m 行"
+                "或 n×m 矩阵）在随机非方阵数据上与有限差分比较。\n\n")
+    return ("Audit of the seed document's hand-written formulas: each formula, under every reading its "
+            "notation allows (⊙ binding looser or tighter than the product; the bias a 1×m row broadcast "
+            "over the batch, or an n×m matrix), against central finite differences on random non-square data.\n\n")
+
+
+# -------------------------------------------------------------------------- codegen
+
+def _codegen_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True, metavar="FILE.py", help="the module to write")
+    p.add_argument("--name", default="seed_loss_and_gradients", help="the function's name")
+    add_network_options(p, inherit=True)
+
+
+def _run_codegen(args: argparse.Namespace) -> int:
+    from derive.backprop import backprop
+    from numeric import export
+
+    net = seed_network_from(args)
+    grads = backprop(net).gradients(expanded=True)
+    params = list(net.params)
+    path = export([net.f] + [grads[p] for p in params], list(net.inputs) + params, args.output, name=args.name)
+    print(f"wrote {path}: {args.name}({', '.join(s.name for s in list(net.inputs) + params)}) -> "
+          f"(f, {', '.join('∂f/∂' + p.name for p in params)})")
+    return 0
+
+
+def seed_gradient_check(net: Any, lang: str = "en", seed: int = 0) -> str:
+    """The closing check of the default run: the compiled gradients against central differences."""
+    import numpy as np
+
+    from numeric import check_gradient
+
+    rng = np.random.default_rng(seed)
+    sizes = dict(zip(("n", "d", "m", "k"), (4, 3, 5, 2)))
+    values = {}
+    for s in list(net.inputs) + list(net.params):
+        shape = tuple(int(x) if x.is_Integer else sizes[str(x)] for x in s.shape)
+        values[s] = rng.standard_normal(shape)
+    err = check_gradient(net.f, list(net.params), values, seed=seed)
+    dims = ", ".join(f"{k}={v}" for k, v in sizes.items())
+    verdict = ("passed" if err < 1e-5 else "FAILED") if lang == "en" else ("通过" if err < 1e-5 else "未通过")
+    if lang == "zh":
+        return (f"梯度检验（随机非方阵数据 {dims}，中心差分，沿随机方向）：最大相对误差 {err:.1e}，{verdict}。\n")
+    return (f"Gradient check (random non-square data {dims}, central differences along random directions): "
+            f"max relative error {err:.1e}, {verdict}.\n")
+
+
+COMMANDS: list[Command] = [
+    Command("grad", "derive the gradients of an expression typed in tracegrad's expression language",
+            _grad_arguments, _run_grad),
+    Command("check", "check a hand-written gradient of the seed network and say where it goes wrong",
+            _check_arguments, _run_check),
+    Command("audit", "audit the seed document's hand-written formulas under every reading",
+            _audit_arguments, _run_audit),
+    Command("codegen", "write the seed network's loss and gradients as a standalone NumPy module",
+            _codegen_arguments, _run_codegen),
+]

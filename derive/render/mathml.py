@@ -1,0 +1,506 @@
+r"""MathML output: tracegrad's notation as presentation MathML, for web pages.
+
+:class:`TracegradMathMLPrinter` is SymPy's ``MathMLPresentationPrinter`` with the conventions of
+:mod:`derive.render.printer` (the same layout functions decide brackets, signs and term order):
+
+* the differential is an upright d, ``<mi mathvariant="normal">d</mi>``;
+* ⊙ for the Hadamard product, σ for the sigmoid, ``tr``, ``det``;
+* ᵀ is a superscript T, 𝟏ₙ a bold 1 with a subscript, ∂f/∂W₁ a fraction;
+* W1 → W₁, Ypred → Y_pred (``msub``).
+
+:func:`tex_mathml` converts the small LaTeX of the rule laws (:data:`derive.steps.RULES`) and of
+the audit formulas, so that a page holds no TeX source.
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+from xml.dom.minidom import Element
+
+import sympy
+from sympy import (
+    Basic, Determinant, Identity, MatAdd, MatMul, MatPow, MatrixSymbol, OneMatrix, Trace,
+    Transpose, ZeroMatrix,
+)
+from sympy.core.function import FunctionClass
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.printing.mathml import MathMLPresentationPrinter
+
+from derive.differential import MatrixDifferential
+from derive.render.printer import (
+    FUNCTION_NAMES, _lambda_power, differential_layout, factor_bracket, frobenius_operand,
+    hadamard_operand_bracket, postfix_bracket, postfix_layout, product_layout, signed_terms,
+    subscripted_name,
+)
+from derive.elementwise import elementwise_function
+from derive.steps import Gradient
+
+__all__ = ["TracegradMathMLPrinter", "math_mathml", "equation_mathml", "loss_mathml",
+           "shape_mathml", "tex_mathml", "TexSyntaxError"]
+
+_MINUS = "\u2212"
+_NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+
+
+def _numeric_entity(m: re.Match) -> str:
+    ch = {"dd": "\u2146"}.get(m.group(1)) or html.unescape(m.group(0))
+    return f"&#{ord(ch)};" if len(ch) == 1 else m.group(0)
+
+_THIN = "0.167em"
+
+
+class TracegradMathMLPrinter(MathMLPresentationPrinter):
+    """Presentation MathML in tracegrad's notation (the LaTeX printer's conventions).
+
+    >>> X, W = MatrixSymbol("X", 4, 3), MatrixSymbol("W1", 3, 2)
+    >>> print(TracegradMathMLPrinter().doprint(MatrixDifferential(X * W)))
+    <mrow><mi mathvariant="normal">d</mi><mrow><mo stretchy="false">(</mo><mrow><mi>X</mi><mo>&#8290;</mo><msub><mi>W</mi><mn>1</mn></msub></mrow><mo stretchy="false">)</mo></mrow></mrow>
+    >>> print(TracegradMathMLPrinter().doprint(W.T))
+    <msubsup><mi>W</mi><mn>1</mn><mi>T</mi></msubsup>
+    """
+
+    printmethod = "_tracegrad_mathml"
+
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        super().__init__(settings)
+        self._brackets: dict[int, Element] = {}  # the precedence brackets printed so far
+
+    def doprint(self, expr: Basic) -> str:
+        """The MathML of ``expr``, ASCII only: characters and SymPy's named entities
+        (``&InvisibleTimes;``) as numeric references, so that it is well-formed XML as well as HTML."""
+        return _NAMED_ENTITY.sub(_numeric_entity, super().doprint(expr))
+
+    # --- building blocks ---------------------------------------------------
+    def _el(self, tag: str, *children: Element | str, **attrs: str) -> Element:
+        """An element; a str child becomes escaped text."""
+        e = self.dom.createElement(tag)
+        for k, v in attrs.items():
+            e.setAttribute(k.rstrip("_").replace("_", "-"), v)
+        for c in children:
+            e.appendChild(self.dom.createTextNode(html.escape(c, quote=False)) if isinstance(c, str) else c)
+        return e
+
+    def _mo(self, op: str, **attrs: str) -> Element:
+        return self._el("mo", op, **attrs)
+
+    def _mi(self, name: str, upright: bool = False) -> Element:
+        return self._el("mi", name, mathvariant="normal") if upright else self._el("mi", name)
+
+    def _row(self, *children: Element) -> Element:
+        return self._el("mrow", *children)
+
+    def _bracket(self, expr: Basic | Element, kind: str, precedence: bool = True) -> Element:
+        """``(…)`` or ``[…]``.  As in the LaTeX printer, square brackets always grow with their
+        content, parentheses only around a fraction or a precedence bracket (not a function's)."""
+        inner = expr if isinstance(expr, Element) else self._print(expr)
+        if kind == "[":
+            row = self._row(self._mo("["), inner, self._mo("]"))
+        else:
+            grow = bool(inner.getElementsByTagName("mfrac")) or any(
+                id(r) in self._brackets for r in [inner, *inner.getElementsByTagName("mrow")])
+            attrs = {} if grow else {"stretchy": "false"}
+            row = self._row(self._mo("(", **attrs), inner, self._mo(")", **attrs))
+        if precedence:
+            self._brackets[id(row)] = row  # kept alive, so that the id stays unique
+        return row
+
+    def _bracketed(self, a: Basic, kind: str | None) -> Element:
+        return self._print(a) if kind is None else self._bracket(a, kind)
+
+    def _call(self, name: str, arg: Basic | Element, upright: bool = False) -> Element:
+        """``name(arg)``: a function applied to its argument."""
+        return self._row(self._mi(name, upright), self._mo("\u2061"),
+                         self._bracket(arg, "(", precedence=False))
+
+    # --- leaves ---------------------------------------------------------------
+    def _print_MatrixSymbol(self, expr: MatrixSymbol) -> Element:
+        parts = subscripted_name(expr.name)
+        if parts is None:
+            return self._print_Symbol(sympy.Symbol(expr.name))
+        base, sub = parts
+        return self._el("msub", self._mi(base), self._el("mn", sub) if sub.isdigit() else self._mi(sub))
+
+    def _print_OneMatrix(self, expr: OneMatrix) -> Element:
+        one = self._el("mn", "1", mathvariant="bold")
+        rows, cols = expr.shape
+        if cols == 1:
+            return self._el("msub", one, self._print(rows))
+        if rows == 1:
+            return self._el("msubsup", one, self._print(cols), self._mi("T"))
+        return one
+
+    def _print_Identity(self, expr: Identity) -> Element:
+        return self._mi("I")
+
+    def _print_ZeroMatrix(self, expr: ZeroMatrix) -> Element:
+        return self._el("mn", "0")
+
+    def _print_Gradient(self, expr: Gradient) -> Element:
+        f, wrt = expr.args
+        return self._el("mfrac", self._row(self._mi("∂"), self._print(f)),
+                        self._row(self._mi("∂"), self._print(wrt)))
+
+    # --- sums and products ------------------------------------------------------
+    def _print_MatAdd(self, expr: MatAdd) -> Element:
+        row = self._row()
+        for i, (neg, t) in enumerate(signed_terms(expr.args)):
+            if neg or i:
+                row.appendChild(self._mo(_MINUS if neg else "+"))
+            row.appendChild(self._product(t, negate=neg) if isinstance(t, MatMul) else self._print(t))
+        return row
+
+    def _print_MatMul(self, expr: MatMul) -> Element:
+        return self._product(expr, negate=False)
+
+    def _product(self, expr: MatMul, negate: bool) -> Element:
+        minus, coeff, mats = product_layout(expr, negate)
+        row = self._row()
+        if minus:
+            row.appendChild(self._mo(_MINUS))
+        if coeff != 1:
+            row.appendChild(self._bracket(coeff, "(") if isinstance(coeff, sympy.Add) else self._print(coeff))
+            if not coeff.is_Number:
+                row.appendChild(self._mo("\u2062"))
+        prev: Basic | None = None
+        for a in mats:
+            if prev is not None:
+                if MatrixDifferential in (type(a), type(prev)):
+                    row.appendChild(self._el("mspace", width=_THIN))
+                else:
+                    row.appendChild(self._mo("\u2062"))  # invisible times
+            row.appendChild(self._bracketed(a, factor_bracket(a)))
+            prev = a
+        return row
+
+    def _print_HadamardProduct(self, expr: HadamardProduct) -> Element:
+        row = self._row()
+        for i, a in enumerate(expr.args):
+            if i:
+                row.appendChild(self._mo("⊙"))
+            row.appendChild(self._bracketed(a, hadamard_operand_bracket(a)))
+        return row
+
+    # --- postfix operators -----------------------------------------------------
+    def _postfix(self, base: Basic, script: Element) -> Element:
+        b = self._bracketed(base, postfix_bracket(base))
+        if b.tagName == "msub":  # W₂ᵀ: the T above the 2
+            return self._el("msubsup", *b.childNodes[:], script)
+        return self._el("msup", b, script)
+
+    def _print_Transpose(self, expr: Transpose) -> Element:
+        base, op = postfix_layout(expr)
+        if op == "T":
+            script = self._mi("T")
+        elif op == "INV":
+            script = self._row(self._mo(_MINUS), self._el("mn", "1"))
+        else:
+            script = self._row(self._mo(_MINUS), self._mi("T"))
+        return self._postfix(base, script)
+
+    _print_Inverse = _print_Transpose
+
+    def _print_MatPow(self, expr: MatPow) -> Element:
+        base, p = expr.args
+        if p == -1:
+            return self._postfix(base, self._row(self._mo(_MINUS), self._el("mn", "1")))
+        return self._postfix(base, self._print(p))
+
+    def _print_HadamardPower(self, expr: HadamardPower) -> Element:
+        return self._hadamard_power(expr.base, expr.exp)
+
+    def _hadamard_power(self, base: Basic, p: sympy.Expr) -> Element:
+        return self._postfix(base, self._row(self._mo("∘"), self._print(p)))
+
+    # --- functions ----------------------------------------------------------------
+    def _print_ElementwiseApplyFunction(self, expr: ElementwiseApplyFunction) -> Element:
+        fn = elementwise_function(expr)
+        p = _lambda_power(fn)
+        if p is not None:
+            return self._hadamard_power(expr.expr, p)
+        if fn in FUNCTION_NAMES:
+            return self._call(FUNCTION_NAMES[fn], expr.expr)
+        if isinstance(fn, FunctionClass):
+            return self._call(fn.__name__, expr.expr)
+        x = sympy.Symbol("x")
+        body = self._print(fn.expr.xreplace({fn.variables[0]: x}))
+        return self._row(self._bracket(self._row(self._mi("x"), self._mo("↦"), body), "("),
+                         self._bracket(expr.expr, "["))
+
+    def _print_Trace(self, expr: Trace) -> Element:
+        return self._call("tr", expr.arg)
+
+    def _print_Determinant(self, expr: Determinant) -> Element:
+        return self._call("det", expr.arg)
+
+    def _scalar_function(self, expr: Basic) -> Element:
+        return self._call(FUNCTION_NAMES[type(expr)], expr.args[0])
+
+    _print_Sigmoid = _print_Relu = _print_Softplus = _print_Step = _scalar_function
+
+    # --- differentials ------------------------------------------------------------
+    def _print_MatrixDifferential(self, expr: Basic) -> Element:
+        a = expr.args[0]
+        d = self._mi("d", upright=True)
+        layout = differential_layout(a)
+        if layout == "leaf":
+            return self._row(d, self._print(a))
+        if layout == "trace":
+            return self._row(d, self._el("mspace", width=_THIN), self._print(a))
+        return self._row(d, self._bracket(a, "("))
+
+    _print_ScalarDifferential = _print_MatrixDifferential
+
+    # --- scalars ------------------------------------------------------------------
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> Element:
+        row = self._row()
+        terms = self._as_ordered_terms(expr, order=order)
+        for i, (neg, t) in enumerate(signed_terms(terms)):
+            if neg or i:
+                row.appendChild(self._mo(_MINUS if neg else "+"))
+            row.appendChild(self._print(-t if neg else t))
+        return row
+
+    def _print_exp(self, expr: sympy.exp) -> Element:
+        # a scalar exponential, as the LaTeX printer writes it: e^{x}
+        return self._el("msup", self._mi("e", upright=True), self._print(expr.args[0]))
+
+    def _print_Exp1(self, expr: Basic) -> Element:
+        return self._mi("e", upright=True)
+
+    def _print_Integer(self, expr: sympy.Integer) -> Element:
+        if expr < 0:
+            return self._row(self._mo(_MINUS), self._el("mn", str(-expr)))
+        return self._el("mn", str(expr))
+
+    def _print_Mul(self, expr: sympy.Mul) -> Element:
+        # a coefficient times traces or determinants: 2 tr(…), without a dot
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_Integer and rest.is_Mul is False and not rest.is_Number:
+            if coeff == -1:
+                return self._row(self._mo(_MINUS), self._print(rest))
+            # 2 tr(…): a thin space before an operator name, as TeX puts one before \operatorname
+            operator = isinstance(rest, (Trace, Determinant))
+            gap = self._el("mspace", width=_THIN) if operator else self._mo("\u2062")
+            if coeff < 0:
+                return self._row(self._mo(_MINUS), self._print(-coeff), gap, self._print(rest))
+            return self._row(self._print(coeff), gap, self._print(rest))
+        return super()._print_Mul(expr)
+
+
+_PRINTER_SETTINGS: dict[str, Any] = {}
+
+
+def _math(node_xml: str, display: bool) -> str:
+    attrs = ' display="block"' if display else ""
+    return f'<math xmlns="http://www.w3.org/1998/Math/MathML"{attrs}>{node_xml}</math>'
+
+
+def math_mathml(expr: Basic, display: bool = False) -> str:
+    """``expr`` as a ``<math>`` element.
+
+    >>> Y, P = MatrixSymbol("Y", 4, 2), MatrixSymbol("Ypred", 4, 2)
+    >>> print(math_mathml(P - Y))
+    <math xmlns="http://www.w3.org/1998/Math/MathML"><mrow><msub><mi>Y</mi><mi>pred</mi></msub><mo>&#8722;</mo><mrow><mi>Y</mi></mrow></mrow></math>
+    """
+    return _math(TracegradMathMLPrinter(_PRINTER_SETTINGS).doprint(expr), display)
+
+
+def equation_mathml(lhs: Basic, rhs: Basic, display: bool = False) -> str:
+    """``lhs = rhs`` as one ``<math>`` element."""
+    p = TracegradMathMLPrinter(_PRINTER_SETTINGS)
+    return _math(p.doprint(lhs) + "<mo>=</mo>" + p.doprint(rhs), display)
+
+
+def loss_mathml(loss: Basic) -> str:
+    """The loss as written, without the ``<math>`` wrapper: ‖M‖²_F when it is tr(MᵀM)."""
+    p = TracegradMathMLPrinter(_PRINTER_SETTINGS)
+    m = frobenius_operand(loss)
+    if m is None:
+        return p.doprint(loss)
+    bar = '<mo stretchy="false">‖</mo>'
+    return ("<msubsup><mrow>" + bar + p.doprint(m) + bar + "</mrow>"
+            "<mi>F</mi><mn>2</mn></msubsup>")
+
+
+def shape_mathml(shape: tuple[Basic, Basic]) -> str:
+    """``n × d`` for the shape (n, d), as a ``<math>`` element."""
+    p = TracegradMathMLPrinter(_PRINTER_SETTINGS)
+    rows, cols = (p.doprint(sympy.sympify(s)) for s in shape)
+    return _math(f"{rows}<mo>×</mo>{cols}", False)
+
+
+# --- a small LaTeX → MathML converter, for the rule laws and the audit's formulas --------------
+
+class TexSyntaxError(ValueError):
+    """LaTeX that :func:`tex_mathml` does not understand."""
+
+
+_TEX_SYMBOLS = {
+    "odot": ("mo", "⊙"), "circ": ("mo", "∘"), "times": ("mo", "×"), "cdot": ("mo", "⋅"),
+    "iff": ("mo", "⟺"), "Rightarrow": ("mo", "⇒"), "to": ("mo", "→"), "mapsto": ("mo", "↦"),
+    "partial": ("mi", "∂"), "varphi": ("mi", "φ"), "sigma": ("mi", "σ"), "lambda": ("mi", "λ"),
+    "alpha": ("mi", "α"), "beta": ("mi", "β"), "dots": ("mo", "…"), "ldots": ("mo", "…"),
+    "|": ("mo", "‖"), "sum": ("mo", "∑"), "neq": ("mo", "≠"), "leq": ("mo", "≤"), "geq": ("mo", "≥"),
+    "in": ("mo", "∈"), "{": ("mo", "{"), "}": ("mo", "}"), "det": ("mi", "det"), "log": ("mi", "log"),
+    "exp": ("mi", "exp"), "tanh": ("mi", "tanh"), "Vert": ("mo", "‖"), "vert": ("mo", "|"),
+}
+_TEX_SPACES = {",": "0.167em", ";": "0.278em", ":": "0.222em", "quad": "1em", "qquad": "2em", " ": "0.25em"}
+_TEX_STYLES = {"mathrm": "normal", "operatorname": "normal", "mathbf": "bold", "bm": "bold",
+               "boldsymbol": "bold"}
+_TEX_TOKEN = re.compile(r"\\([A-Za-z]+|.)|([A-Za-z])|(\d+(?:\.\d+)?)|(\s+)|(.)", re.S)
+
+
+class _TexParser:
+    """Recursive descent over a token list: group := atom*, atom := base [^ x] [_ y]."""
+
+    def __init__(self, tex: str) -> None:
+        self.tokens = list(_TEX_TOKEN.finditer(tex))
+        self.i = 0
+
+    def peek(self) -> re.Match | None:
+        """The next token that is not white space (white space counts only inside ``\\text``)."""
+        while self.i < len(self.tokens) and self.tokens[self.i].group(4):
+            self.i += 1
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self) -> re.Match:
+        t = self.peek()
+        if t is None:
+            raise TexSyntaxError("unexpected end of input")
+        self.i += 1
+        return t
+
+    def parse(self) -> str:
+        out = self.row(stop=None)
+        if self.peek() is not None:
+            raise TexSyntaxError(f"unexpected {self.peek().group(0)!r}")
+        return out
+
+    def row(self, stop: str | None) -> str:
+        items: list[str] = []
+        while (t := self.peek()) is not None and t.group(0) != stop:
+            if t.group(0) in "^_" and t.group(5):
+                raise TexSyntaxError(f"{t.group(0)} without a base")
+            items.append(self.scripted())
+        return items[0] if len(items) == 1 else "<mrow>" + "".join(items) + "</mrow>"
+
+    def argument(self) -> str:
+        t = self.take()
+        if t.group(0) == "{":
+            inner = self.row(stop="}")
+            self.take()
+            return inner
+        self.i -= 1
+        return self.atom()
+
+    def text_argument(self) -> str:
+        t = self.take()
+        if t.group(0) != "{":
+            raise TexSyntaxError("expected {")
+        depth, parts = 1, []
+        while True:
+            if self.i >= len(self.tokens):
+                raise TexSyntaxError("unexpected end of input")
+            t = self.tokens[self.i]
+            self.i += 1
+            g = t.group(0)
+            depth += (g == "{") - (g == "}")
+            if depth == 0:
+                return "".join(parts)
+            parts.append(g if not t.group(1) else t.group(1))
+
+    def scripted(self) -> str:
+        base = self.atom()
+        sub = sup = None
+        while (t := self.peek()) is not None and t.group(0) in ("^", "_"):
+            self.take()
+            if t.group(0) == "^":
+                sup = self.argument()
+            else:
+                sub = self.argument()
+        if sub is not None and sup is not None:
+            return f"<msubsup>{base}{sub}{sup}</msubsup>"
+        if sub is not None:
+            return f"<msub>{base}{sub}</msub>"
+        if sup is not None:
+            return f"<msup>{base}{sup}</msup>"
+        return base
+
+    def atom(self) -> str:
+        t = self.take()
+        cmd, letter, number, _, other = t.groups()
+        if letter:
+            return f"<mi>{letter}</mi>"
+        if number:
+            return f"<mn>{number}</mn>"
+        if other == "{":
+            inner = self.row(stop="}")
+            self.take()
+            return f"<mrow>{inner}</mrow>"
+        if other is not None:
+            if other in "}^_&$":
+                raise TexSyntaxError(f"unexpected {other!r}")
+            op = {"-": _MINUS, "'": "′"}.get(other, other)
+            fixed = ' stretchy="false"' if op in "()[]" else ""  # \left( … \right) grows, ( does not
+            return f"<mo{fixed}>{html.escape(op, quote=False)}</mo>"
+        return self.command(cmd)
+
+    def operator_name(self, name: str) -> str:
+        """tr, det, log …: upright, with TeX's thin space around it (none before a parenthesis)."""
+        space = f'<mspace width="{_THIN}"/>'
+        nxt = self.peek()
+        after = "" if nxt is None or nxt.group(0) in "([" else space
+        return f"<mrow>{space}<mi>{html.escape(name, quote=False)}</mi>{after}</mrow>"
+
+    def command(self, cmd: str) -> str:
+        if cmd in _TEX_SPACES:
+            return f'<mspace width="{_TEX_SPACES[cmd]}"/>'
+        if cmd in _TEX_SYMBOLS:
+            tag, ch = _TEX_SYMBOLS[cmd]
+            if tag == "mi" and len(ch) > 1:
+                return self.operator_name(ch)
+            attr = ' mathvariant="normal"' if tag == "mi" and len(ch) == 1 and ch not in "∂φσλαβ" else ""
+            return f"<{tag}{attr}>{html.escape(ch, quote=False)}</{tag}>"
+        if cmd == "frac":
+            return f"<mfrac>{self.argument()}{self.argument()}</mfrac>"
+        if cmd == "text":
+            # spaces at the ends of a token would be trimmed: keep them as no-break spaces
+            text = self.text_argument().replace("~", " ").replace(" ", "\u00a0")
+            return f"<mtext>{html.escape(text, quote=False)}</mtext>"
+        if cmd in _TEX_STYLES:
+            variant = _TEX_STYLES[cmd]
+            text = self.text_argument()
+            if cmd == "operatorname" or (variant == "normal" and len(text) > 1):
+                return self.operator_name(text)
+            if re.fullmatch(r"\d+", text):
+                return f'<mn mathvariant="{variant}">{text}</mn>'
+            if re.fullmatch(r"[A-Za-z]", text):
+                return f'<mi mathvariant="{variant}">{text}</mi>'
+            raise TexSyntaxError(f"\\{cmd}{{{text}}}")
+        if cmd in ("left", "right"):
+            t = self.take()
+            fence = t.group(1) if t.group(1) else t.group(0)
+            ch = {"|": "‖", "{": "{", "}": "}", ".": ""}.get(fence, fence)
+            return f"<mo>{html.escape(ch, quote=False)}</mo>" if ch else ""
+        if cmd in ("big", "Big", "bigl", "bigr", "Bigl", "Bigr"):
+            return ""
+        raise TexSyntaxError(f"unknown command \\{cmd}")
+
+
+def tex_mathml(tex: str, display: bool = False) -> str:
+    r"""The small LaTeX of a rule law or a formula as a ``<math>`` element.
+
+    Understands letters, digits, operators, ``^``/``_``, ``\frac``, ``\text``, ``\mathrm``,
+    ``\operatorname``, ``\mathbf``, spaces and the symbols of :data:`derive.steps.RULES`;
+    anything else raises :class:`TexSyntaxError`.
+
+    >>> print(tex_mathml(r"\mathrm{d}X^T"))
+    <math xmlns="http://www.w3.org/1998/Math/MathML"><mrow><mi mathvariant="normal">d</mi><msup><mi>X</mi><mi>T</mi></msup></mrow></math>
+    >>> tex_mathml(r"\foo")
+    Traceback (most recent call last):
+    ...
+    derive.render.mathml.TexSyntaxError: unknown command \foo
+    """
+    return _math(_TexParser(tex).parse(), display)
