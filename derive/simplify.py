@@ -209,7 +209,8 @@ def _tidy_hadamard(args: list[MatrixExpr]) -> MatrixExpr:
         factors.extend(M.args if isinstance(M, HadamardProduct) else (M,))
     if coeff == 0 or any(isinstance(f, ZeroMatrix) for f in factors):
         return ZeroMatrix(*args[0].shape)
-    kept = [f for f in factors if not isinstance(f, OneMatrix)] or [OneMatrix(*args[0].shape)]
+    kept = [f for f in _merge_hadamard_powers(factors) if not isinstance(f, OneMatrix)] \
+        or [OneMatrix(*args[0].shape)]
     core = kept[0] if len(kept) == 1 else HadamardProduct(*kept)
     return _absorb_sign(scale(coeff, core))
 
@@ -222,6 +223,24 @@ def _combine(terms_in: list[MatrixExpr]) -> list[MatrixExpr]:
         c, M = split_coeff(t)
         terms[M] = terms.get(M, 0) + c
     return [scale(c, M) for M, c in terms.items() if c != 0]
+
+
+def _merge_hadamard_powers(factors: list[MatrixExpr]) -> list[MatrixExpr]:
+    """A^∘p ⊙ A^∘q = A^∘(p+q), in the place of the first; A^∘−1 ⊙ A drops out."""
+    exps: dict[MatrixExpr, sympy.Expr] = {}
+    order: list[MatrixExpr] = []
+    for f in factors:
+        base, p = (f.base, f.exp) if isinstance(f, HadamardPower) else (f, sympy.Integer(1))
+        if base not in exps:
+            order.append(base)
+            exps[base] = sympy.Integer(0)
+        exps[base] += p
+    out = []
+    for base in order:
+        p = exps[base]
+        if p != 0:
+            out.append(base if p == 1 else HadamardPower(base, p))
+    return out
 
 
 def _tidy_matadd(args: list[MatrixExpr]) -> MatrixExpr:
