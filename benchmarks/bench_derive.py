@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import derive  # noqa: E402
-from derive.networks import mlp  # noqa: E402
+import derive
+from derive.networks import mlp
 
 
 def network(L: int):
@@ -54,7 +54,7 @@ def sympy_diff(L: int) -> str:
     t0 = time.perf_counter()
     try:
         out = net.f.diff(net.W1)
-    except Exception as exc:  # noqa: BLE001 - we report what SymPy does
+    except Exception as exc:
         return f"{type(exc).__name__} after {time.perf_counter() - t0:.2f} s"
     elapsed = time.perf_counter() - t0
     ours = derive.backprop(net).gradients()[net.W1]
@@ -67,7 +67,7 @@ def sympy_diff(L: int) -> str:
     values = [rng.standard_normal(tuple(sizes[x] for x in a.shape)) for a in args]
     try:
         theirs, mine = numeric.compile([sympy.sympify(out), ours], args)(*values)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"returned {type(out).__name__} in {elapsed:.2f} s; not evaluable ({type(exc).__name__})"
     if theirs.shape != mine.shape:
         return f"returned {type(out).__name__} of shape {theirs.shape}, expected {mine.shape}"
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-depth", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
-    depths = [L for L in (1, 2, 4, 8, 16, 32) if L <= args.max_depth]
+    depths = [L for L in (1, 2, 4, 8, 16, 32) if args.max_depth >= L]
     print(f"# tracegrad derivation cost vs depth — Python {platform.python_version()}, {platform.machine()}")
     print("| L | sections | derive (s) | derive + LaTeX (s) | ratio to L=1 | target 1.5·L | LaTeX chars | SymPy .diff ∂f/∂W1 |")
     print("|---|---|---|---|---|---|---|---|")

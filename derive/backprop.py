@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sympy
-from sympy import MatMul, MatrixExpr, MatrixSymbol, Trace
+from sympy import MatrixExpr, MatrixSymbol
 
 from derive.differential import MatrixDifferential, ScalarDifferential
-from derive.engine import derivation, derive_from, validate
+from derive.engine import derivation, derive_from, gradient_form, validate
 from derive.networks import Network
-from derive.simplify import scale, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
 
 # An upstream gradient larger than this (in SymPy nodes) is written as the symbol ∂f/∂Z,
@@ -68,19 +67,12 @@ class Backprop:
         p.text(self.to_text())
 
 
-def _gradient_form(G: MatrixExpr, dZ: MatrixExpr) -> Trace:
-    """tr(Gᵀ dZ) as a person writes it: the scalar in front, transposes pushed into products."""
-    c, core = split_coeff(G)
-    Gt = transpose(core)
-    return Trace(scale(c, MatMul(*(Gt.args if isinstance(Gt, MatMul) else (Gt,)), dZ)))
-
-
 def _size(e: sympy.Basic) -> int:
     return sum(1 for _ in sympy.preorder_traversal(e))
 
 
 def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymbol,
-                   direct: sympy.Expr = sympy.Integer(0)) -> Derivation:
+                   direct: sympy.Expr = sympy.S.Zero) -> Derivation:
     """∂f/∂X from the downstream gradient G_Z = ∂f/∂Z, where Z's definition holds X.
 
     ``direct`` is the part of the loss that holds X itself (a weight-decay term).
@@ -88,7 +80,7 @@ def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymb
     definition = dict(net.stages)[Z]
     dF = ScalarDifferential(F)
     shown = G_Z if _size(G_Z) <= INLINE_UPSTREAM_NODES else Gradient(F, Z)
-    start = _gradient_form(shown, MatrixDifferential(Z))
+    start = gradient_form(shown, MatrixDifferential(Z))
     if direct != 0:
         start = start + ScalarDifferential(direct)
     steps = [Step("chain", dF, start),

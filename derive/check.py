@@ -101,10 +101,10 @@ def _subterms(e: sympy.Basic) -> list[MatrixExpr]:
     """Matrix-valued sub-expressions of ``e``, outermost first."""
     out: list[MatrixExpr] = []
     for node in sympy.preorder_traversal(e):
-        if isinstance(node, MatrixExpr) and not isinstance(node, (MatrixSymbol, sympy.OneMatrix,
-                                                                  sympy.Identity)):
-            if node not in out:
-                out.append(node)
+        if (isinstance(node, MatrixExpr) and not isinstance(node, (MatrixSymbol, sympy.OneMatrix,
+                                                                   sympy.Identity))
+                and node not in out):
+            out.append(node)
     return out
 
 

@@ -20,10 +20,23 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
 
-__all__ = ["main", "build_parser", "Command", "COMMANDS", "parse_dims", "add_output_options",
-           "add_network_options", "seed_network_from", "emit", "emit_backprop", "render", "CliError"]
+__all__ = [
+    "COMMANDS",
+    "CliError",
+    "Command",
+    "add_network_options",
+    "add_output_options",
+    "build_parser",
+    "emit",
+    "emit_backprop",
+    "main",
+    "parse_dims",
+    "render",
+    "seed_network_from",
+]
 
 PROG = "tracegrad"
 FORMATS = ("text", "markdown", "latex", "html", "pdf")

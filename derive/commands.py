@@ -13,7 +13,7 @@ import sympy
 
 from derive.cli import CliError, Command, add_network_options, add_output_options, emit, seed_network_from
 
-__all__ = ["COMMANDS", "parse_shapes", "seed_gradient_check", "derivations_document"]
+__all__ = ["COMMANDS", "derivations_document", "parse_shapes", "seed_gradient_check"]
 
 _SHAPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_]+),([A-Za-z0-9_]+)$")
 
@@ -43,7 +43,6 @@ def derivations_document(derivs: list, fmt: str, lang: str, title: str) -> str:
     """Several derivations as one document in ``fmt`` (text, markdown, latex or html)."""
     from derive.render.latex import derivation_document_latex
     from derive.render.markdown import derivation_markdown
-    from derive.render.text import derivation_text
 
     if fmt == "text":
         return title + "\n\n" + "\n\n".join(d.to_text(lang) for d in derivs) + "\n"

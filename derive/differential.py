@@ -7,7 +7,7 @@ contain the variable is a constant: its differential is zero and is dropped.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sympy
 from sympy import (
@@ -20,8 +20,15 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.elementwise import elementwise_derivative
 
-__all__ = ["MatrixDifferential", "ScalarDifferential", "d", "expand_once", "DIFFERENTIAL_RULES",
-           "has_differential", "UnsupportedExpressionError"]
+__all__ = [
+    "DIFFERENTIAL_RULES",
+    "MatrixDifferential",
+    "ScalarDifferential",
+    "UnsupportedExpressionError",
+    "d",
+    "expand_once",
+    "has_differential",
+]
 
 
 class UnsupportedExpressionError(NotImplementedError):
@@ -244,7 +251,7 @@ def expand_once(e: Basic, wrt: frozenset) -> tuple[str, Basic] | None:
     if not todo:
         return None
     key, _ = rule_for(todo[0].arg)
-    dd = lambda x: d(x, wrt)  # noqa: E731
+    dd = lambda x: d(x, wrt)
     mapping = {}
     for node in todo:
         k, rule = rule_for(node.arg)

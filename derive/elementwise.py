@@ -7,7 +7,7 @@ function; anything else falls back to lifting the scalar derivative.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sympy
 from sympy import Function, Lambda, MatrixExpr, OneMatrix
@@ -16,9 +16,20 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 __all__ = [
-    "Sigmoid", "Relu", "Softplus", "Step",
-    "sigmoid", "tanh", "relu", "softplus", "exp", "log", "step",
-    "elementwise_function", "elementwise_derivative", "ELEMENTWISE_DERIVATIVES",
+    "ELEMENTWISE_DERIVATIVES",
+    "Relu",
+    "Sigmoid",
+    "Softplus",
+    "Step",
+    "elementwise_derivative",
+    "elementwise_function",
+    "exp",
+    "log",
+    "relu",
+    "sigmoid",
+    "softplus",
+    "step",
+    "tanh",
 ]
 
 

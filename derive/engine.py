@@ -14,9 +14,8 @@ from functools import lru_cache
 import sympy
 from sympy import (
     Basic, Identity, Lambda, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace,
-    Transpose, ZeroMatrix,
+    ZeroMatrix,
 )
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardProduct
 
 from derive.differential import (
@@ -28,7 +27,7 @@ from derive.simplify import scale, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
 from derive.trace_rules import TRACE_RULES, read_off
 
-__all__ = ["gradient", "derivation", "derive_from", "validate"]
+__all__ = ["derivation", "derive_from", "gradient", "validate"]
 
 _LEAF_CLASSES = (MatrixSymbol, OneMatrix, Identity, ZeroMatrix, sympy.Symbol, sympy.Number,
                  sympy.NumberSymbol, sympy.Dummy)
@@ -45,7 +44,7 @@ def _shape_error(e: Basic, parts: list[MatrixExpr], what: str) -> ValueError:
 
 
 def _check_node(e: Basic) -> None:
-    if isinstance(e, _LEAF_CLASSES) or isinstance(e, (MatrixDifferential, ScalarDifferential)):
+    if isinstance(e, (*_LEAF_CLASSES, MatrixDifferential, ScalarDifferential)):
         return
     if not any(cls in DIFFERENTIAL_RULES for cls in type(e).__mro__):
         supported = ", ".join(sorted(c.__name__ for c in DIFFERENTIAL_RULES))
@@ -106,7 +105,7 @@ def _trace_terms(df: Basic) -> list[Trace]:
             and not any(isinstance(a, Trace) and has_differential(a) for a in t.arg.atoms(Trace))]
 
 
-def _display_gradient_form(G: MatrixExpr, dX: MatrixDifferential) -> Basic:
+def gradient_form(G: MatrixExpr, dX: MatrixExpr) -> Trace:
     """tr(Gᵀ dX) written as a person would: scalar out front, transpose pushed into products."""
     c, core = split_coeff(G)
     Gt = transpose(core)
@@ -163,7 +162,7 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
             raise RuntimeError("trace rewriting did not terminate")
     G = _collect(df, X)
     dX = MatrixDifferential(X)
-    final = _display_gradient_form(G, dX)
+    final = gradient_form(G, dX)
     if final != df and not isinstance(G, ZeroMatrix):
         steps.append(Step("collect", dF, final))
     steps.append(Step("read_off", Gradient(F, X), G))

@@ -16,8 +16,17 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from derive.elementwise import exp, log, relu, sigmoid, softplus, tanh
 
-__all__ = ["Network", "seed_network", "mlp", "frobenius_sq", "softmax_rows", "log_softmax_rows",
-           "softmax_cross_entropy", "ACTIVATIONS", "LOSSES"]
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "Network",
+    "frobenius_sq",
+    "log_softmax_rows",
+    "mlp",
+    "seed_network",
+    "softmax_cross_entropy",
+    "softmax_rows",
+]
 
 
 def frobenius_sq(M: MatrixExpr) -> sympy.Expr:

@@ -71,7 +71,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterator, Mapping, Sequence, Union
+from typing import Union
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import sympy
 from sympy import (
@@ -87,8 +88,14 @@ from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_functi
 from derive.networks import frobenius_sq
 
 __all__ = [
-    "ExpressionError", "Note", "ParsedExpression", "parse", "parse_expression",
-    "format_expression", "same_structure", "FUNCTIONS",
+    "FUNCTIONS",
+    "ExpressionError",
+    "Note",
+    "ParsedExpression",
+    "format_expression",
+    "parse",
+    "parse_expression",
+    "same_structure",
 ]
 
 Dim = Union[int, str, sympy.Expr]
@@ -106,7 +113,7 @@ _ELEMENTWISE: dict[str, Callable[..., sympy.Expr]] = {
 _DIM_FUNCTIONS = {"ones": 2, "zeros": 2, "eye": 1}
 _MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1}
 FUNCTIONS: tuple[str, ...] = tuple(sorted({**_MATRIX_FUNCTIONS, **_DIM_FUNCTIONS,
-                                           **{k: 1 for k in _ELEMENTWISE}}))
+                                           **dict.fromkeys(_ELEMENTWISE, 1)}))
 
 _MATRIX_ELEMENTWISE: dict[str, Callable[[MatrixExpr], MatrixExpr]] = {
     "sigmoid": ew.sigmoid, "tanh": ew.tanh, "relu": ew.relu, "softplus": ew.softplus,
@@ -223,7 +230,7 @@ def _tokenize(text: str) -> Iterator[_Token]:
             assert m is not None
             yield _Token("name", m.group(), i)
             i = m.end()
-        elif ch.isdigit() and ch in _IDENT_CHARS or (ch == "." and nxt.isdigit() and nxt in _IDENT_CHARS):
+        elif (ch.isdigit() and ch in _IDENT_CHARS) or (ch == "." and nxt.isdigit() and nxt in _IDENT_CHARS):
             m = _NUMBER.match(text, i)
             assert m is not None
             yield _Token("num", m.group(), i)
@@ -268,7 +275,7 @@ class _Node:
     pos: int           # 0-based offset of the token
     start: int         # source span [start, end)
     end: int
-    children: tuple["_Node", ...] = ()
+    children: tuple[_Node, ...] = ()
     value: object = None
     depth: int = 1
 
@@ -1227,7 +1234,7 @@ def _fmt_mul(e: sympy.Mul) -> tuple[str, int]:
     return (f"-{text}", _MUL if level == _MUL else _UNARY) if level >= _MUL else (f"-({text})", _UNARY)
 
 
-def _fmt(e: sympy.Basic) -> tuple[str, int]:  # noqa: C901 - one case per node type
+def _fmt(e: sympy.Basic) -> tuple[str, int]:
     if isinstance(e, sympy.Integer):
         return str(e), (_UNARY if e < 0 else _ATOM)
     if isinstance(e, sympy.Rational):

@@ -12,7 +12,7 @@ from sympy import (
 )
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
-__all__ = ["tidy", "transpose", "negate", "split_coeff"]
+__all__ = ["negate", "split_coeff", "tidy", "transpose"]
 
 
 def split_coeff(e: MatrixExpr) -> tuple[sympy.Expr, MatrixExpr]:
@@ -145,15 +145,8 @@ def _tidy_transpose(a: MatrixExpr) -> MatrixExpr:
 
 
 def _tidy_matmul(args: list[Basic]) -> MatrixExpr:
-    coeff = sympy.Integer(1)
-    mats: list[MatrixExpr] = []
-    for a in args:
-        if not isinstance(a, MatrixExpr):
-            coeff *= a
-            continue
-        c, M = split_coeff(a)
-        coeff *= c
-        mats.extend(M.args if isinstance(M, MatMul) else (M,))
+    coeff, core = split_coeff(MatMul(*args))
+    mats = list(core.args) if isinstance(core, MatMul) else [core]
     shape = (mats[0].shape[0], mats[-1].shape[1])
     if coeff == 0 or any(isinstance(m, ZeroMatrix) for m in mats):
         return ZeroMatrix(*shape)

@@ -7,7 +7,7 @@ the engine tries them; the first that changes the equation makes a step.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sympy
 from sympy import Basic, Identity, MatAdd, MatMul, MatrixExpr, Trace, Transpose
@@ -16,8 +16,17 @@ from derive.differential import MatrixDifferential, has_differential
 from derive.simplify import scale, split_coeff, transpose
 from sympy.matrices.expressions.hadamard import HadamardProduct
 
-__all__ = ["TRACE_RULES", "transpose_product", "distribute", "trace_linearity",
-           "trace_transpose", "trace_cyclic", "trace_hadamard", "factors", "read_off"]
+__all__ = [
+    "TRACE_RULES",
+    "distribute",
+    "factors",
+    "read_off",
+    "trace_cyclic",
+    "trace_hadamard",
+    "trace_linearity",
+    "trace_transpose",
+    "transpose_product",
+]
 
 
 def factors(M: MatrixExpr) -> tuple[sympy.Expr, list[MatrixExpr]]:

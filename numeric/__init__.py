@@ -18,4 +18,4 @@ from numeric.compile import Kernel, compile
 from numeric.export import export
 from numeric.printer import NumericPrinter
 
-__all__ = ["compile", "Kernel", "export", "check_gradient", "NumericPrinter"]
+__all__ = ["Kernel", "NumericPrinter", "check_gradient", "compile", "export"]

@@ -5,7 +5,7 @@ derivative ⟨G, V⟩ = tr(Gᵀ V) must equal (f(X + εV) − f(X − εV)) / 2�
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import sympy

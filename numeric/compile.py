@@ -14,7 +14,8 @@ import keyword
 import linecache
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import sympy
@@ -24,9 +25,9 @@ from numeric import _runtime
 from numeric.ir import Builder, Node
 from numeric.printer import NumericPrinter
 
-__all__ = ["compile", "Kernel", "generate", "Generated"]
+__all__ = ["Generated", "Kernel", "compile", "generate"]
 
-_CACHE: dict[tuple, "Kernel"] = {}
+_CACHE: dict[tuple, Kernel] = {}
 _CACHE_SIZE = 256
 _COUNTER = [0]
 
@@ -221,14 +222,14 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol], *, is_l
     for t, idx in last_use.items():
         if t.shape is not None and t not in outputs:
             deletions.setdefault(idx, []).append(printer.names[t])
-    for idx, (node, var, code) in enumerate(statements):
+    for idx, (_node, var, code) in enumerate(statements):
         body.append(f"{var} = {code}")
         if idx in deletions:
             body.append(f"del {', '.join(sorted(deletions[idx], key=lambda v: int(v[2:])))}")
 
     drift = _may_change_dtype(order)
     results = []
-    for o, e in zip(outputs, exprs):
+    for o in outputs:
         ref = printer.emit(o)
         if o.shape is None:
             results.append(f"_dt.type({ref})")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import sympy
-from sympy import MatrixExpr, MatrixSymbol
+from sympy import MatrixSymbol
 
 from numeric.compile import _default_doc, generate
 

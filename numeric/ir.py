@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import sympy
 from sympy import (
@@ -34,7 +35,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-__all__ = ["Node", "Builder", "UnsupportedExpression", "FUNCTIONS"]
+__all__ = ["FUNCTIONS", "Builder", "Node", "UnsupportedExpression"]
 
 Shape = tuple  # (rows, cols) of SymPy integers/symbols, or None for a scalar
 
@@ -46,7 +47,7 @@ class UnsupportedExpression(NotImplementedError):
 @dataclass(eq=False)
 class Node:
     op: str
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
     attr: Any
     shape: Shape | None
     rt: Shape | None

@@ -29,7 +29,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from numeric.ir import Builder, Node
 
-__all__ = ["NumericPrinter", "ATOM"]
+__all__ = ["ATOM", "NumericPrinter"]
 
 ATOM, POW, UNARY, MUL, ADD = 100, 15, 14, 12, 11
 

@@ -22,12 +22,21 @@ from another exercise; it plays no part in the formulas.)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["AuditRow", "audit", "format_audit", "forward", "loss", "fd_gradient", "FORMULAS",
-           "sigmoid", "sigmoid_prime"]
+__all__ = [
+    "FORMULAS",
+    "AuditRow",
+    "audit",
+    "fd_gradient",
+    "format_audit",
+    "forward",
+    "loss",
+    "sigmoid",
+    "sigmoid_prime",
+]
 
 Arrays = dict[str, np.ndarray]
 
@@ -310,7 +319,6 @@ def _row(text: str, latex: str, reading: str, conforms: bool, errors: dict[str, 
         e = errors.get(bias)
         return e is None or e > WRONG_TOL
 
-    n, d, m, k = dims
     if not conforms:
         verdict = "shapes do not conform"
     elif all(ok(b) for b in errors):

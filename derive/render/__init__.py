@@ -17,9 +17,22 @@ from derive.render.pdf import write_pdf
 from derive.render.text import backprop_text, derivation_text, gradient_table_text
 
 __all__ = [
-    "derivation_latex", "derivation_markdown", "derivation_text", "section_latex",
-    "backprop_latex", "backprop_markdown", "backprop_text", "gradient_table_text", "latex_engine",
-    "backprop_html", "write_pdf",
-    "TracegradLatexPrinter", "TextPrinter", "math_latex", "math_text",
-    "Locale", "get_locale", "LANGUAGES",
+    "LANGUAGES",
+    "Locale",
+    "TextPrinter",
+    "TracegradLatexPrinter",
+    "backprop_html",
+    "backprop_latex",
+    "backprop_markdown",
+    "backprop_text",
+    "derivation_latex",
+    "derivation_markdown",
+    "derivation_text",
+    "get_locale",
+    "gradient_table_text",
+    "latex_engine",
+    "math_latex",
+    "math_text",
+    "section_latex",
+    "write_pdf",
 ]

@@ -8,7 +8,8 @@ and its result; a network's equations and shapes.  Nothing here does algebra.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
 
 from sympy import Basic, MatrixExpr, MatrixSymbol, OneMatrix
 
@@ -16,8 +17,17 @@ from derive.render.locale import Locale
 from derive.steps import F, Derivation, Gradient, Step
 
 __all__ = [
-    "BackpropLike", "NetworkLike", "Line", "Section", "Problem", "section", "section_intro", "problem",
-    "step_lines", "rules_used", "ones_matrices",
+    "BackpropLike",
+    "Line",
+    "NetworkLike",
+    "Problem",
+    "Section",
+    "ones_matrices",
+    "problem",
+    "rules_used",
+    "section",
+    "section_intro",
+    "step_lines",
 ]
 
 
@@ -48,6 +58,15 @@ def show_expanded(bp: BackpropLike) -> bool:
         return False
     return all(sum(1 for _ in sympy.preorder_traversal(e)) <= EXPANDED_SUMMARY_MAX_NODES
                for _, _, e in bp.summary)
+
+
+def all_expressions(bp: BackpropLike) -> list[Basic]:
+    """Every result and step of every section (to see which ones-matrices a document uses)."""
+    out: list[Basic] = []
+    for d in bp.sections:
+        out.append(d.result)
+        out.extend(s.rhs for s in d.steps)
+    return out
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix, sympify
 
 from derive.render.document import (
-    BackpropLike, Line, ones_matrices, problem, rules_used, section, section_intro, show_expanded,
+    BackpropLike, Line, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
+    show_expanded,
 )
 from derive.render.locale import Locale, get_locale
 from derive.render.mathml import (
@@ -25,7 +27,7 @@ from derive.render.mathml import (
 )
 from derive.steps import F, RULES, Derivation, Gradient
 
-__all__ = ["backprop_html", "derivations_html", "derivation_html", "audit_rows_html"]
+__all__ = ["audit_rows_html", "backprop_html", "derivation_html", "derivations_html"]
 
 AUDIT_DIMS = (4, 3, 5, 2)
 
@@ -189,7 +191,7 @@ def _problem_html(bp: BackpropLike, loc: Locale) -> str:
     shape_rows = "\n".join(
         f'<tr><th scope="row">{_e(loc.say(key))}</th><td>{_memberships(g)}</td></tr>' for key, g in groups)
     shapes = f'<div class="wide"><table class="grid shapes">\n{shape_rows}\n</table></div>'
-    columns, full = ones_matrices([e for _, e in p.equations] + [p.loss] + _all_exprs(bp))
+    columns, full = ones_matrices([e for _, e in p.equations] + [p.loss] + all_expressions(bp))
     notes = [_say(loc, "ones_column", one=_m(OneMatrix(n, 1)), n=_m(n)) for n in columns]
     if full:
         notes.append(_say(loc, "ones_matrix", one=_m(OneMatrix(2, 2))))
@@ -212,14 +214,6 @@ def _memberships(symbols: Sequence[MatrixSymbol]) -> str:
         items.append(f"{p.doprint(s)}<mo>∈</mo><msup><mi>ℝ</mi><mrow>{rows}<mo>×</mo>{cols}</mrow></msup>")
     sep = '<mo separator="true">,</mo><mspace width="1em"/>'
     return '<math xmlns="http://www.w3.org/1998/Math/MathML">' + sep.join(items) + "</math>"
-
-
-def _all_exprs(bp: BackpropLike) -> list[Basic]:
-    out: list[Basic] = []
-    for d in bp.sections:
-        out.append(d.result)
-        out.extend(s.rhs for s in d.steps)
-    return out
 
 
 def _derivation_html(bp: BackpropLike, loc: Locale) -> str:

@@ -5,20 +5,26 @@ ones with xelatex (ctexart).  :func:`latex_engine` names the engine for a langua
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix
 
 from derive.render.document import (
-    show_expanded,
-    BackpropLike, Line, ones_matrices, problem, rules_used, section, section_intro, step_lines,
+    BackpropLike, Line, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
+    show_expanded, step_lines,
 )
 from derive.render.locale import Locale, get_locale
 from derive.render.printer import frobenius_operand, loss_latex, math_latex, shape_latex
 from derive.steps import F, RULES, Derivation, Gradient
 
-__all__ = ["derivation_latex", "section_latex", "backprop_latex", "latex_escape", "latex_engine",
-           "step_block_latex"]
+__all__ = [
+    "backprop_latex",
+    "derivation_latex",
+    "latex_engine",
+    "latex_escape",
+    "section_latex",
+    "step_block_latex",
+]
 
 _SPECIALS = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
@@ -190,7 +196,7 @@ def shape_rows(bp: BackpropLike) -> list[str]:
 def notation_notes(bp: BackpropLike, loc: Locale, escape: Callable[[str], str] | None = None) -> list[str]:
     """What 𝟏ₙ and 𝟏 stand for, where they occur."""
     p = problem(bp.network)
-    columns, full = ones_matrices([e for _, e in p.equations] + [p.loss] + _all_exprs(bp))
+    columns, full = ones_matrices([e for _, e in p.equations] + [p.loss] + all_expressions(bp))
     notes = [loc.say("ones_column", escape=escape, one=_m(OneMatrix(n, 1)), n=_m(n)) for n in columns]
     if full:
         notes.append(loc.say("ones_matrix", escape=escape, one=r"$\mathbf{1}$"))
@@ -222,14 +228,6 @@ def _problem_latex(bp: BackpropLike, loc: Locale) -> str:
         parts.append(" ".join(notes))
     parts.append(task_line(bp, loc, esc))
     return "\n\n".join(parts)
-
-
-def _all_exprs(bp: BackpropLike) -> list[Basic]:
-    out: list[Basic] = []
-    for d in bp.sections:
-        out.append(d.result)
-        out.extend(s.rhs for s in d.steps)
-    return out
 
 
 def _derivation_intro(bp: BackpropLike, loc: Locale) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
-__all__ = ["Locale", "get_locale", "LANGUAGES", "RULE_NAMES", "PROSE"]
+__all__ = ["LANGUAGES", "PROSE", "RULE_NAMES", "Locale", "get_locale"]
 
 LANGUAGES = ("en", "zh")
 

@@ -5,7 +5,7 @@ MathJax and KaTeX (Jupyter, GitHub) render it.
 """
 from __future__ import annotations
 
-from derive.render.document import show_expanded, BackpropLike, rules_used, section, section_intro
+from derive.render.document import BackpropLike, rules_used, section, section_intro, show_expanded
 from derive.render.latex import (
     definitions_list, equation_rows, inline_equation, loss_equation, notation_notes, shape_rows,
     step_block_latex, task_line,
@@ -14,7 +14,7 @@ from derive.render.locale import get_locale
 from derive.render.printer import math_latex, shape_latex
 from derive.steps import F, RULES, Derivation, Gradient
 
-__all__ = ["derivation_markdown", "backprop_markdown"]
+__all__ = ["backprop_markdown", "derivation_markdown"]
 
 
 def _display(tex: str) -> str:

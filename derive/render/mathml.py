@@ -37,8 +37,15 @@ from derive.render.printer import (
 from derive.elementwise import elementwise_function
 from derive.steps import Gradient
 
-__all__ = ["TracegradMathMLPrinter", "math_mathml", "equation_mathml", "loss_mathml",
-           "shape_mathml", "tex_mathml", "TexSyntaxError"]
+__all__ = [
+    "TexSyntaxError",
+    "TracegradMathMLPrinter",
+    "equation_mathml",
+    "loss_mathml",
+    "math_mathml",
+    "shape_mathml",
+    "tex_mathml",
+]
 
 _MINUS = "\u2212"
 _NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")

@@ -18,8 +18,15 @@ from pathlib import Path
 from derive.render.document import BackpropLike
 from derive.render.latex import backprop_latex, latex_engine
 
-__all__ = ["write_pdf", "tex_document", "find_engine", "cjk_fontset", "TexNotFoundError",
-           "TexCompileError", "DEBIAN_PACKAGES"]
+__all__ = [
+    "DEBIAN_PACKAGES",
+    "TexCompileError",
+    "TexNotFoundError",
+    "cjk_fontset",
+    "find_engine",
+    "tex_document",
+    "write_pdf",
+]
 
 DEBIAN_PACKAGES = {
     "en": "texlive-latex-base texlive-latex-recommended",

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import sympy
 from sympy import (
@@ -34,10 +35,26 @@ from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_functi
 from derive.steps import Gradient
 
 __all__ = [
-    "TracegradLatexPrinter", "TextPrinter", "math_latex", "math_text", "symbol_latex",
-    "shape_latex", "shape_text", "frobenius_operand", "loss_latex", "loss_text", "text_width",
-    "subscripted_name", "factor_bracket", "hadamard_operand_bracket", "postfix_bracket", "postfix_layout",
-    "signed_terms", "product_layout", "differential_layout", "FUNCTION_NAMES",
+    "FUNCTION_NAMES",
+    "TextPrinter",
+    "TracegradLatexPrinter",
+    "differential_layout",
+    "factor_bracket",
+    "frobenius_operand",
+    "hadamard_operand_bracket",
+    "loss_latex",
+    "loss_text",
+    "math_latex",
+    "math_text",
+    "postfix_bracket",
+    "postfix_layout",
+    "product_layout",
+    "shape_latex",
+    "shape_text",
+    "signed_terms",
+    "subscripted_name",
+    "symbol_latex",
+    "text_width",
 ]
 
 # Elementwise function names, keyed on the scalar function (recovered by elementwise_function).
@@ -529,10 +546,8 @@ class TextPrinter(_MatrixConventions, StrPrinter):
         out = prefix
         prev: Basic | None = None
         for s, a in zip(parts, mats):
-            if prev is not None and MatrixDifferential in (type(a), type(prev)):
-                out += " "
-            elif prev is not None and out[-1:].isalnum() and s[:1].isalpha() and (
-                    _long_name(prev) or _long_name(a)):
+            if (prev is not None and MatrixDifferential in (type(a), type(prev))) or (prev is not None and out[-1:].isalnum() and s[:1].isalpha() and (
+                    _long_name(prev) or _long_name(a))):
                 out += " "
             out += s
             prev = a

@@ -4,16 +4,16 @@ A step block aligns its equals signs and names each step's rule in a column at t
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix
 
-from derive.render.document import show_expanded, BackpropLike, Line, ones_matrices, problem, section, section_intro
+from derive.render.document import BackpropLike, Line, ones_matrices, problem, section, section_intro, show_expanded
 from derive.render.locale import Locale, get_locale
 from derive.render.printer import loss_text, math_text, shape_text, text_width
 from derive.steps import F, Derivation, Gradient
 
-__all__ = ["derivation_text", "backprop_text", "step_block_text", "gradient_table_text"]
+__all__ = ["backprop_text", "derivation_text", "gradient_table_text", "step_block_text"]
 
 RULE_COLUMN_MAX = 80  # a rule name starts at most this far right, or two spaces after a longer line
 INDENT = "  "

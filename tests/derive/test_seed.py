@@ -83,7 +83,7 @@ def test_seed_results_in_the_forms_people_write() -> None:
     c, core = derive.simplify.split_coeff(w1)
     assert c == 2 and core.args[0] == X.T
     had = core.args[1]
-    assert isinstance(had, sympy.HadamardProduct) and had.args[0] == diff * W2.T or diff * W2.T in had.args
+    assert (isinstance(had, sympy.HadamardProduct) and had.args[0] == diff * W2.T) or diff * W2.T in had.args
     b1 = bp.section("b1").result
     assert sympy.OneMatrix(1, net.X.shape[0]) in derive.simplify.split_coeff(b1)[1].args
 

@@ -4,7 +4,7 @@ Nothing here imports ``numeric``.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import sympy

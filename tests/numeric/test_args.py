@@ -107,7 +107,7 @@ def test_sigmoid_and_softplus_extremes_warning_free(dtype):
 
 def test_unknown_symbol_and_bad_args_at_compile_time():
     Z = MatrixSymbol("Z", n, d)
-    with pytest.raises(ValueError, match="matrix symbol Z .* is not among the arguments"):
+    with pytest.raises(ValueError, match=r"matrix symbol Z .* is not among the arguments"):
         numeric.compile(X + Z, [X])
     with pytest.raises(TypeError, match="MatrixSymbols"):
         numeric.compile(X, [X, "Y"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings, strategies as st
 from sympy import MatrixSymbol, OneMatrix, Trace
-from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.hadamard import HadamardPower
 
 import numeric
 from derive.networks import seed_network
-from tests.numeric.helpers import d, fd_directional, k, m, n, np_sigmoid, seed_loss
+from tests.numeric.helpers import d, fd_directional, k, m, n, seed_loss
 from tests.numeric.test_seed import hand_gradients
 
 dims = st.tuples(*[st.integers(1, 6)] * 4)

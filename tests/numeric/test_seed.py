@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import sympy
 from sympy import MatrixSymbol, OneMatrix, Trace
 from sympy.matrices.expressions.hadamard import HadamardProduct
 
@@ -16,7 +15,7 @@ import derive
 import numeric
 from derive.elementwise import sigmoid
 from derive.networks import seed_network
-from tests.numeric.helpers import fd_directional, fd_gradient, rel_err, seed_loss
+from tests.numeric.helpers import fd_gradient, rel_err, seed_loss
 
 
 def hand_gradients(net):
@@ -87,7 +86,7 @@ def test_derive_gradient_seed_network(bias):
     grads = [derive.gradient(net.f, p) for p in net.params]
     kernel = numeric.compile([net.f, *grads], [*net.inputs, *net.params])
     arrays = values(net, np.random.default_rng(5))
-    f, *gs = kernel(*arrays)
+    _, *gs = kernel(*arrays)
     for i, g in zip(range(2, 6), gs):
         assert rel_err(g, fd_gradient(seed_loss, arrays, i)) < 1e-7
     assert kernel.source.count("numpy.tanh") == 1
@@ -105,7 +104,6 @@ def test_check_gradient_with_derive():
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "softplus", "exp", "relu"])
 def test_derive_gradient_other_activations(act):
     # f = ‖φ(XW + 1b) V − Y‖²: the compiled derive.gradient against central differences
-    from sympy import MatrixSymbol
     from tests.numeric.helpers import d, k, m, n
 
     X, Y = MatrixSymbol("X", n, d), MatrixSymbol("Y", n, k)
