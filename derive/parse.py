@@ -71,7 +71,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Union
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import sympy
@@ -98,8 +97,8 @@ __all__ = [
     "same_structure",
 ]
 
-Dim = Union[int, str, sympy.Expr]
-Shape = Union[tuple[()], tuple[Dim, Dim]]
+Dim = int | str | sympy.Expr
+Shape = tuple[()] | tuple[Dim, Dim]
 
 MAX_LENGTH = 2_000       # characters (SymPy's canonicalisers are quadratic in a flat sum)
 MAX_NESTING = 100        # parser recursion and syntax-tree depth
