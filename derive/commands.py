@@ -88,18 +88,27 @@ def _run_grad(args: argparse.Namespace) -> int:
         derivs.append(type(dv)(function=dv.function, wrt=dv.wrt, steps=dv.steps, result=dv.result,
                                notes=notes))
     fmt = _format_of(args)
-    text = derivations_document(derivs, fmt, args.lang, f"f = {args.expression}")
+    title = f"f = {args.expression}"
+    if fmt == "pdf":
+        _write_pdf(derivations_document(derivs, "latex", args.lang, title), args)
+        text = ""
+    else:
+        text = derivations_document(derivs, fmt, args.lang, title)
     if fmt == "text":
         from derive.render.printer import math_text, shape_text
 
         rows = [(math_text(d.steps[-1].lhs), shape_text(d.wrt.shape), math_text(d.result)) for d in derivs]
         width = [max(len(r[i]) for r in rows) for i in range(2)]
         text += "\n" + "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows) + "\n"
-    emit(text, args)
+    if fmt != "pdf":
+        emit(text, args)
     if args.codegen:
         from numeric import export
 
-        args_order = list(parsed.symbols.values())
+        declared = list(parse_shapes(args.shape))
+        # arguments in the order of --shape, then the names whose shapes were inferred, in order of use
+        args_order = sorted(parsed.symbols.values(),
+                            key=lambda s: declared.index(s.name) if s.name in declared else len(declared))
         matrices = [s for s in args_order if isinstance(s, sympy.MatrixSymbol)]
         if len(matrices) != len(args_order):
             raise CliError("--codegen needs every name to be a matrix (scalars cannot be kernel arguments)")
@@ -111,9 +120,20 @@ def _format_of(args: argparse.Namespace) -> str:
     from derive.cli import _format
 
     fmt = _format(args)
-    if fmt == "pdf":
-        raise CliError("the pdf format is available for the seed network only; use --format latex")
+    if fmt == "pdf" and not args.output:
+        raise CliError("the pdf format is written to a file: give -o FILE.pdf")
     return fmt
+
+
+def _write_pdf(tex: str, args: argparse.Namespace) -> None:
+    from derive.render.pdf import TexCompileError, TexNotFoundError, compile_tex, with_fontset
+
+    try:
+        compile_tex(with_fontset(tex, args.lang), args.output, args.lang)
+    except TexNotFoundError as e:
+        raise CliError(str(e)) from e
+    except TexCompileError as e:
+        raise RuntimeError(str(e)) from e
 
 
 # ---------------------------------------------------------------------------- check

@@ -106,7 +106,11 @@ def tex_document(bp: BackpropLike, lang: str = "en", fontset: str = "auto") -> s
 
     ``fontset`` (Chinese only): ``"fandol"``, ``"noto"`` or ``"auto"`` (:func:`cjk_fontset`).
     """
-    tex = backprop_latex(bp, lang=lang, standalone=True)
+    return with_fontset(backprop_latex(bp, lang=lang, standalone=True), lang, fontset)
+
+
+def with_fontset(tex: str, lang: str, fontset: str = "auto") -> str:
+    """``tex`` (a standalone document of ours) with the CJK fonts chosen, for Chinese."""
     if lang != "zh":
         return tex
     if fontset == "auto":
@@ -146,8 +150,12 @@ def write_pdf(bp: BackpropLike, path: str | os.PathLike[str], lang: str = "en",
     >>> ok
     True
     """
+    return compile_tex(tex_document(bp, lang, fontset), path, lang)
+
+
+def compile_tex(tex: str, path: str | os.PathLike[str], lang: str = "en") -> Path:
+    """Compile the standalone document ``tex`` with the engine for ``lang``; the PDF goes to ``path``."""
     engine = find_engine(lang)
-    tex = tex_document(bp, lang, fontset)
     target = Path(path)
     with tempfile.TemporaryDirectory(prefix="tracegrad-tex-") as tmp:
         work = Path(tmp)

@@ -1,0 +1,117 @@
+"""The subcommands grad, check, audit and codegen, end to end through derive.cli.main."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import numpy as np
+import pytest
+
+from derive.cli import main
+
+SEED = "norm2(Y - (sigmoid(X*W1 + b1)*W2 + b2))^2"
+SHAPES = ["X=n,d", "Y=n,k", "W1=d,m", "b1=1,m", "W2=m,k", "b2=1,k"]
+
+
+def _load(path):
+    spec = importlib.util.spec_from_file_location("generated", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _loss(X, Y, W1, b1, W2, b2):
+    return float(np.sum((Y - (_sig(X @ W1 + b1) @ W2 + b2)) ** 2))
+
+
+def test_grad_prints_derivation_broadcast_note_and_table(capsys) -> None:
+    assert main(["grad", SEED, "--wrt", "W1,b1", "--shape", *SHAPES]) == 0
+    out = capsys.readouterr().out
+    assert "Derive ∂f/∂W1" in out and "Derive ∂f/∂b1" in out
+    assert "b1 (1×m) broadcast over the n rows as 1ₙ·b1" in out
+    assert "∂f/∂W1  d×m  2Xᵀ[(" in out
+
+
+def test_grad_codegen_matches_finite_differences(tmp_path, capsys) -> None:
+    target = tmp_path / "grads.py"
+    assert main(["grad", SEED, "--wrt", "W1,b2", "--shape", *SHAPES, "--codegen", str(target)]) == 0
+    capsys.readouterr()
+    module = _load(target)
+    rng = np.random.default_rng(0)
+    n, d, m, k = 4, 3, 5, 2
+    v = dict(Y=rng.standard_normal((n, k)), X=rng.standard_normal((n, d)), W1=rng.standard_normal((d, m)),
+             b1=rng.standard_normal((1, m)), W2=rng.standard_normal((m, k)), b2=rng.standard_normal((1, k)))
+    f, gW1, gb2 = module.f_and_gradients(*(v[name] for name in ("X", "Y", "W1", "b1", "W2", "b2")))
+    assert f == pytest.approx(_loss(**v), rel=1e-12)
+    for name, g in (("W1", gW1), ("b2", gb2)):
+        V = rng.standard_normal(v[name].shape)
+        plus, minus = dict(v), dict(v)
+        plus[name] = v[name] + 1e-6 * V
+        minus[name] = v[name] - 1e-6 * V
+        fd = (_loss(**plus) - _loss(**minus)) / 2e-6
+        assert np.sum(g * V) == pytest.approx(fd, rel=1e-6)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["grad", "tr(X*W", "--wrt", "W", "--shape", "X=n,d"], "column 3: '(' at column 3 is never closed"),
+    (["grad", "tr(X*W)", "--wrt", "W", "--shape", "X=n,d", "W=n,d"], "column 5: '*' joins X (n×d) with W (n×d)"),
+    (["grad", "X*W", "--wrt", "W", "--shape", "X=n,d", "W=d,m"], "is a n×m matrix; a gradient needs a scalar"),
+    (["grad", "tr(X'*X)", "--wrt", "Q", "--shape", "X=n,d"], "--wrt Q: not a matrix in the expression"),
+    (["grad", "tr(X'*X)", "--wrt", "X", "--shape", "X=n"], "--shape: expected NAME=ROWS,COLS"),
+    (["grad", "__import__('os').system('true')", "--wrt", "X"], "column"),
+])
+def test_grad_errors_are_one_line(argv, message, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tracegrad: error: ")
+    assert message in err
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_grad_pdf(tmp_path, capsys) -> None:
+    target = tmp_path / "g.pdf"
+    assert main(["grad", "logdet(X'*C*X)", "--wrt", "X", "--shape", "X=n,d", "C=n,n", "-o", str(target)]) == 0
+    assert target.read_bytes().startswith(b"%PDF")
+
+
+def test_check_exit_status(capsys) -> None:
+    assert main(["check", "2*H'*(Ypred - Y)", "--wrt", "W2"]) == 0
+    assert "correct" in capsys.readouterr().out
+    assert main(["check", "2*(Ypred - Y)", "--wrt", "b2"]) == 1
+    assert "wrong shape: ∂f/∂b2 is 1×k, the answer is n×k" in capsys.readouterr().out
+    assert main(["check", "2*(Ypred - Y)", "--wrt", "b2", "--bias", "full"]) == 0
+
+
+def test_audit_both_languages(capsys) -> None:
+    assert main(["audit"]) == 0
+    out = capsys.readouterr().out
+    assert "correct for row bias only" in out and "shapes do not conform" in out
+    assert main(["audit", "--lang", "zh"]) == 0
+    assert "|" in capsys.readouterr().out
+
+
+def test_codegen_module_computes_the_seed_gradients(tmp_path, capsys) -> None:
+    target = tmp_path / "seed_grads.py"
+    assert main(["codegen", "-o", str(target)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    module = _load(target)
+    rng = np.random.default_rng(1)
+    n, d, m, k = 4, 3, 5, 2
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, k))
+    W1, b1, W2, b2 = (rng.standard_normal(s) for s in ((d, m), (1, m), (m, k), (1, k)))
+    f, gW1, gb1, gW2, gb2 = module.seed_loss_and_gradients(X, Y, W1, b1, W2, b2)
+    H = _sig(X @ W1 + b1)
+    E = H @ W2 + b2 - Y
+    np.testing.assert_allclose(gW2, 2 * H.T @ E, rtol=1e-12)
+    np.testing.assert_allclose(gb1, (2 * (E @ W2.T) * H * (1 - H)).sum(axis=0, keepdims=True), rtol=1e-12)
+
+
+def test_default_run_ends_with_check_and_audit(capsys) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "Gradient check (random non-square data n=4, d=3, m=5, k=2" in out and "passed" in out
+    assert out.rstrip().endswith("correct for row bias only |")
