@@ -106,8 +106,12 @@ def test_codegen_module_computes_the_seed_gradients(tmp_path, capsys) -> None:
     f, gW1, gb1, gW2, gb2 = module.seed_loss_and_gradients(X, Y, W1, b1, W2, b2)
     H = _sig(X @ W1 + b1)
     E = H @ W2 + b2 - Y
+    Gh = 2 * (E @ W2.T) * H * (1 - H)
+    assert f == pytest.approx(np.sum(E ** 2), rel=1e-12)
+    np.testing.assert_allclose(gW1, X.T @ Gh, rtol=1e-10)
+    np.testing.assert_allclose(gb1, Gh.sum(axis=0, keepdims=True), rtol=1e-10)
     np.testing.assert_allclose(gW2, 2 * H.T @ E, rtol=1e-12)
-    np.testing.assert_allclose(gb1, (2 * (E @ W2.T) * H * (1 - H)).sum(axis=0, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(gb2, 2 * E.sum(axis=0, keepdims=True), rtol=1e-12)
 
 
 def test_default_run_ends_with_check_and_audit(capsys) -> None:
