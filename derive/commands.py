@@ -77,6 +77,8 @@ def _run_grad(args: argparse.Namespace) -> int:
     if isinstance(f, sympy.MatrixExpr) and f.shape != (1, 1):
         raise CliError(f"the expression is a {f.shape[0]}×{f.shape[1]} matrix; a gradient needs a scalar function")
     names = [w.strip() for w in args.wrt.split(",") if w.strip()]
+    if not names:
+        raise CliError(f"--wrt: no variable in {args.wrt!r}; give the matrices to differentiate by, e.g. --wrt W1,b1")
     unknown = [w for w in names if w not in parsed.symbols or not isinstance(parsed.symbols[w], sympy.MatrixSymbol)]
     if unknown:
         matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
@@ -103,8 +105,6 @@ def _run_grad(args: argparse.Namespace) -> int:
     if fmt != "pdf":
         emit(text, args)
     if args.codegen:
-        from numeric import export
-
         declared = list(parse_shapes(args.shape))
         # arguments in the order of --shape, then the names whose shapes were inferred, in order of use
         args_order = sorted(parsed.symbols.values(),
@@ -112,8 +112,18 @@ def _run_grad(args: argparse.Namespace) -> int:
         matrices = [s for s in args_order if isinstance(s, sympy.MatrixSymbol)]
         if len(matrices) != len(args_order):
             raise CliError("--codegen needs every name to be a matrix (scalars cannot be kernel arguments)")
-        export([f] + [d.result for d in derivs], matrices, args.codegen, name="f_and_gradients")
+        _export([f] + [d.result for d in derivs], matrices, args.codegen, name="f_and_gradients")
     return 0
+
+
+def _export(exprs: list, args: list, path: str, name: str) -> Any:
+    """``numeric.export``, with a file that cannot be written reported as one line."""
+    from numeric import export
+
+    try:
+        return export(exprs, args, path, name=name)
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror or e}") from e
 
 
 def _format_of(args: argparse.Namespace) -> str:
@@ -187,12 +197,11 @@ def _codegen_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run_codegen(args: argparse.Namespace) -> int:
     from derive.backprop import backprop
-    from numeric import export
 
     net = seed_network_from(args)
     grads = backprop(net).gradients(expanded=True)
     params = list(net.params)
-    path = export([net.f] + [grads[p] for p in params], list(net.inputs) + params, args.output, name=args.name)
+    path = _export([net.f] + [grads[p] for p in params], list(net.inputs) + params, args.output, name=args.name)
     print(f"wrote {path}: {args.name}({', '.join(s.name for s in list(net.inputs) + params)}) -> "
           f"(f, {', '.join('∂f/∂' + p.name for p in params)})")
     return 0

@@ -150,7 +150,7 @@ def _d_inverse(e, dd):
 
 def _d_scalar_function(e, dd):
     (a,) = e.args
-    x = sympy.Dummy("x")
+    x = sympy.Dummy("x", real=True)  # entries are real: d|a| = sign(a) da, not re/im parts
     gprime = sympy.diff(type(e)(x), x).subs(x, a)
     return sympy.Mul(gprime, dd(a), evaluate=False)
 
@@ -158,9 +158,10 @@ def _d_scalar_function(e, dd):
 def _d_pow(e, dd):
     base, p = e.args
     if p.has(*_free_matrix_symbols(e)) and any(True for _ in [0]) and not _is_const_exponent(p, dd):
-        # d(a^b) = a^b (b' log a + b a'/a)
-        return sympy.Add(sympy.Mul(e, sympy.log(base), dd(p), evaluate=False),
-                         sympy.Mul(p, sympy.Pow(base, p - 1), dd(base), evaluate=False), evaluate=False)
+        # d(a^b) = a^b (b' log a + b a'/a); a constant base (2^tr X) has no second term
+        db = dd(base)
+        return _add([sympy.Mul(e, sympy.log(base), dd(p), evaluate=False)]
+                    + ([] if _is_zero(db) else [sympy.Mul(p, sympy.Pow(base, p - 1), db, evaluate=False)]), e)
     return sympy.Mul(p, sympy.Pow(base, p - 1), dd(base), evaluate=False)
 
 

@@ -260,7 +260,7 @@ def elementwise_derivative(e: ElementwiseApplyFunction) -> MatrixExpr:
 
 
 def _scalar_derivative(fn: FunctionClass | Lambda) -> Lambda:
-    x = sympy.Dummy("x")
+    x = sympy.Dummy("x", real=True)  # entries are real: |x|′ = sign(x), not re/im parts
     body = fn(x) if isinstance(fn, FunctionClass) else fn.expr.subs(fn.variables[0], x)
     return Lambda(x, sympy.diff(body, x))
 

@@ -100,9 +100,11 @@ def _walk_check(e: Basic) -> None:
             _walk_check(a)
 
 
-def _trace_terms(df: Basic) -> list[Trace]:
+def _trace_terms(df: Basic, innermost: bool = True) -> list[Trace]:
+    """The traces that hold a differential; with ``innermost``, only those with no such trace inside."""
     return [t for t in df.atoms(Trace) if has_differential(t)
-            and not any(isinstance(a, Trace) and has_differential(a) for a in t.arg.atoms(Trace))]
+            and not (innermost and any(isinstance(a, Trace) and has_differential(a)
+                                       for a in t.arg.atoms(Trace)))]
 
 
 def gradient_form(G: MatrixExpr, dX: MatrixExpr) -> Trace:
@@ -151,12 +153,16 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
     progressed = True
     while progressed:
         progressed = False
-        for key, rule in TRACE_RULES:
-            new = df.xreplace({t: rule(t) for t in _trace_terms(df)})
-            if new != df:
-                df = new
-                steps.append(Step(key, dF, df))
-                progressed = True
+        # innermost traces first; once they are done, the traces around them: tr(tr(dX)·AᵀB) = tr(dX)·tr(AᵀB)
+        for innermost in (True, False):
+            for key, rule in TRACE_RULES:
+                new = df.xreplace({t: rule(t) for t in _trace_terms(df, innermost)})
+                if new != df:
+                    df = new
+                    steps.append(Step(key, dF, df))
+                    progressed = True
+                    break
+            if progressed:
                 break
         if len(steps) > _MAX_STEPS:
             raise RuntimeError("trace rewriting did not terminate")
@@ -174,10 +180,24 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
     return G
 
 
+def _linear_terms(e: Basic) -> list[Basic]:
+    """``e`` as a list of terms, products distributed over every sum that holds the differential:
+    tr(BX)·(tr(AᵀdX) + 2tr(XᵀdX)) is two terms (an expand that does not go deep leaves it one)."""
+    if isinstance(e, sympy.Add):
+        return [t for a in e.args for t in _linear_terms(a)]
+    if isinstance(e, sympy.Mul) and has_differential(e):
+        out: list[Basic] = [sympy.Integer(1)]
+        for factor in e.args:
+            parts = _linear_terms(factor) if has_differential(factor) else [factor]
+            out = [o * p for o in out for p in parts]
+        return out
+    return [e]
+
+
 def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
     parts: list[MatrixExpr] = []
-    for term in sympy.Add.make_args(sympy.expand(df, deep=False, mul=True, multinomial=False,
-                                                 power_exp=False, power_base=False, log=False)):
+    for term in _linear_terms(sympy.expand(df, deep=False, mul=True, multinomial=False,
+                                           power_exp=False, power_base=False, log=False)):
         traces = [a for a in sympy.Mul.make_args(term) if isinstance(a, Trace) and has_differential(a)]
         coeff = sympy.Mul(*[a for a in sympy.Mul.make_args(term) if a not in traces])
         if len(traces) != 1 or has_differential(coeff):
@@ -204,7 +224,13 @@ def derivation(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = 
     >>> dv.result
     2*(-A + X)
     """
-    return _derivation(f, X, tuple(assumptions))
+    return _derivation(*_cache_key(f, X, assumptions))
+
+
+def _cache_key(f: Basic, X: MatrixSymbol, assumptions) -> tuple:
+    if not isinstance(f, Basic) or not isinstance(X, MatrixSymbol):
+        validate(f, X)  # the TypeError naming the argument, before the cache meets an unhashable one
+    return f, X, tuple(assumptions)
 
 
 @lru_cache(maxsize=256)
@@ -228,4 +254,4 @@ def gradient(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()
     >>> gradient(Trace(A * X), X)
     A.T
     """
-    return _derivation(f, X, tuple(assumptions)).result
+    return _derivation(*_cache_key(f, X, assumptions)).result

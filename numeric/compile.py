@@ -152,6 +152,10 @@ def _free_dims(e: sympy.Basic) -> set[sympy.Symbol]:
     return dims | {s for s in e.free_symbols if isinstance(s, sympy.Symbol) and not isinstance(s, sympy.Dummy)}
 
 
+# the globals of a generated module: a kernel of one of these names would shadow it
+_MODULE_NAMES = frozenset({"numpy", "_SPEC", "_DTYPE"} | {n for n in vars(_runtime) if not n.startswith("__")})
+
+
 def _identifier(a: MatrixSymbol, i: int, taken: set[str]) -> str:
     name = a.name
     ok = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_") \
@@ -173,6 +177,8 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol], *, is_l
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"kernel name {name!r} is not a Python identifier")
+    if name in _MODULE_NAMES:
+        raise ValueError(f"kernel name {name!r} is taken by the generated module; choose another name")
     _check_args(args)
     exprs = tuple(sympy.sympify(e) for e in exprs)
     taken: set[str] = set()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import sympy
 from sympy import (
     Basic, Determinant, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol, OneMatrix,
@@ -77,6 +78,18 @@ class Node:
 # The NumPy code for each lives in numeric/printer.py.
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _fold(compute: Callable[[], object], numpy_compute: Callable[[], object]) -> float:
+    """A constant's value; where Python's math fails (log 0, 0⁻¹, exp 1000, (−1)^½) NumPy's value
+    (inf or nan, with NumPy's warning), as the kernel would compute it for an array."""
+    try:
+        value = compute()
+        if isinstance(value, (int, float)):
+            return float(value)
+    except (ArithmeticError, ValueError):
+        pass
+    return float(numpy_compute())
 
 
 FUNCTIONS: dict[str, Callable[[float], float]] = {
@@ -229,8 +242,8 @@ class Builder:
             return self.const(coef if flat == [] else 0.0, shape)
         flat.sort(key=lambda f: f.serial)
         shaped = [f for f in flat if f.shape is not None]
-        if shape is not None and shaped and all(f.op == "T" for f in shaped):
-            # Aᵀ ⊙ Bᵀ = (A ⊙ B)ᵀ
+        if shape is not None and shaped and len(shaped) == len(flat) and all(f.op == "T" for f in shaped):
+            # Aᵀ ⊙ Bᵀ = (A ⊙ B)ᵀ (not with scalar factors: T() would pull them out again, forever)
             inner = [f.args[0] if f.op == "T" else f for f in flat]
             return self.T(self.mul(inner, (shape[1], shape[0]), coef))
         if coef == 1.0 and len(flat) == 1 and flat[0].shape == shape:
@@ -258,7 +271,8 @@ class Builder:
         if p == 0.0:
             return self.const(1.0, base.shape)
         if base.op == "const":
-            return self.const(base.attr ** p, base.shape)
+            return self.const(_fold(lambda: base.attr ** p,
+                                    lambda: np.float64(base.attr) ** np.float64(p)), base.shape)
         if base.op == "T":
             return self.T(self.pow(base.args[0], p))
         return self._make("pow", (base,), float(p), base.shape, base.rt)
@@ -271,7 +285,8 @@ class Builder:
 
     def fn(self, name: str, x: Node) -> Node:
         if x.op == "const" and name in FUNCTIONS:
-            return self.const(FUNCTIONS[name](x.attr), x.shape)
+            return self.const(_fold(lambda: FUNCTIONS[name](x.attr),
+                                    lambda: getattr(np, name)(np.float64(x.attr))), x.shape)
         if name == "log" and x.op == "fn" and x.attr == "sigmoid":
             # log σ(a) = −softplus(−a): finite where σ(a) underflows
             return self.mul([self.fn("softplus", self.mul([x.args[0]], coef=-1.0))], coef=-1.0)

@@ -58,7 +58,9 @@ _FUNCTION_ARG_PREC = {"sigmoid": MUL}
 
 
 def _num(c: float) -> str:
-    if c == c and abs(c) < 1e15 and c == int(c):
+    if c != c or c in (float("inf"), float("-inf")):
+        return f"float('{c}')"  # a folded log 0 or 0⁻¹: a Python float, so float32 stays float32
+    if abs(c) < 1e15 and c == int(c):
         return str(int(c))
     return repr(c)
 

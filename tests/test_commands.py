@@ -63,12 +63,24 @@ def test_grad_codegen_matches_finite_differences(tmp_path, capsys) -> None:
     (["grad", "tr(X'*X)", "--wrt", "Q", "--shape", "X=n,d"], "--wrt Q: not a matrix in the expression"),
     (["grad", "tr(X'*X)", "--wrt", "X", "--shape", "X=n"], "--shape: expected NAME=ROWS,COLS"),
     (["grad", "__import__('os').system('true')", "--wrt", "X"], "column"),
+    (["grad", "tr(X'*X)", "--wrt", ",", "--shape", "X=n,d"], "--wrt: no variable in ','"),
 ])
 def test_grad_errors_are_one_line(argv, message, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("tracegrad: error: ")
     assert message in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["grad", "tr(X'*X)", "--wrt", "X", "--shape", "X=n,d", "--codegen"],
+    ["codegen", "-o"],
+])
+def test_unwritable_module_is_one_line(argv, tmp_path, capsys) -> None:
+    target = tmp_path / "no such folder" / "grads.py"
+    assert main([*argv, str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"tracegrad: error: cannot write {target}: No such file or directory\n"
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")

@@ -84,3 +84,20 @@ def test_unknown_variable_and_bad_syntax() -> None:
         check_answer("2*X", "W3")
     r = check_answer("2*X'*(Ypred - ", "W1")
     assert not r.correct and "column" in r.verdict
+
+
+def test_an_input_without_a_section_is_not_offered() -> None:
+    # X has no section of its own (the loss holds it only through h): a clear error, not a KeyError
+    with pytest.raises(ValueError, match=r"'X' is not a variable of the network; choose from W1, b1, W2, b2, Y$"):
+        check_answer("2*X", "X")
+
+
+def test_an_answer_that_overflows_is_wrong_without_warnings() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = check_answer("2*H'*(Ypred - Y) ./ zeros(m, k)", "W2")
+    assert not r.correct
+    assert not any("times ∂f/∂W2" in d for d in r.details)     # inf is no constant factor
+    assert any("entry (1,1) of the answer is inf" in d for d in r.details)

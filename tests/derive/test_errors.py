@@ -56,3 +56,15 @@ def test_seed_network_rejects_bad_options() -> None:
         derive.seed_network(bias="column")
     with pytest.raises(ValueError, match="dimension n"):
         derive.seed_network(n=0)
+
+
+@pytest.mark.parametrize("f,var,message", [
+    (sympy.Matrix([[1]]), X, "f must be a SymPy expression, got MutableDenseMatrix"),
+    (Trace(X * A), [X], "the variable must be a sympy MatrixSymbol, got list"),
+])
+def test_unhashable_arguments_get_the_type_error(f, var, message) -> None:
+    # checked before the derivation cache, which would say only "unhashable type"
+    with pytest.raises(TypeError, match=message):
+        derive.gradient(f, var)
+    with pytest.raises(TypeError, match=message):
+        derive.derivation(f, var)

@@ -127,3 +127,12 @@ def test_unsupported_construct_is_named():
 
     with pytest.raises(NotImplementedError, match="KroneckerProduct"):
         numeric.compile(KroneckerProduct(X, W), [X, W])
+
+
+@pytest.mark.parametrize("name", ["numpy", "_prepare", "_cast", "_SPEC"])
+def test_kernel_name_that_would_shadow_the_module_is_refused(name):
+    # def numpy(*arrays) would shadow the module it calls: refused when compiled, not an AttributeError per call
+    with pytest.raises(ValueError, match=f"kernel name '{name}' is taken by the generated module"):
+        numeric.compile(2 * X, [X], name=name)
+    kernel = numeric.compile(2 * X, [X], name="X")      # an argument's name is fine: it is local
+    np.testing.assert_array_equal(kernel(np.ones((4, 3))), np.full((4, 3), 2.0))

@@ -175,3 +175,28 @@ def test_dimension_from_a_later_argument():
     out = numeric.compile(Trace(Identity(n)) * OneMatrix(1, d) * Xs, [W, Xs])
     w, xs = np.zeros((3, 5)), np.ones((3, 4))
     np.testing.assert_allclose(out(w, xs), 4 * 3 * np.ones((1, 4)))
+
+
+def test_scalar_times_transposes():
+    # tr(BX)·A + tr(XᵀA)·Bᵀ: a scalar factor beside Aᵀ ⊙ Bᵀ once sent the builder into endless recursion
+    Bt = MatrixSymbol("Bt", d, n)
+    rng = np.random.default_rng(3)
+    xv, zv, bv = rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng.standard_normal((3, 4))
+    out = numeric.compile([Trace(Bt * X) * Z + Trace(X.T * Z) * Bt.T, Trace(X.T * Z) * Bt.T * X.T],
+                          [X, Z, Bt])(xv, zv, bv)
+    np.testing.assert_allclose(out[0], np.trace(bv @ xv) * zv + np.sum(xv * zv) * bv.T, rtol=1e-12)
+    np.testing.assert_allclose(out[1], np.sum(xv * zv) * bv.T @ xv.T, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_constants_folded_as_numpy_computes_them(dtype):
+    # 0^∘−1, log 0, exp 1000 are inf as NumPy gives them, not a Python ZeroDivisionError or math error
+    zeros, ones = ZeroMatrix(n, d), OneMatrix(n, d)
+    exprs = [X + HadamardPower(zeros, -1), X + ew(log, zeros), X + ew(exp, 1000 * ones),
+             X + HadamardPower(-ones, sympy.Rational(1, 2))]
+    xv = np.ones((4, 3), dtype=dtype)
+    with np.errstate(all="ignore"):
+        out = numeric.compile(exprs, [X])(xv)
+    assert all(o.dtype == dtype for o in out)
+    assert np.all(out[0] == np.inf) and np.all(out[1] == -np.inf) and np.all(out[2] == np.inf)
+    assert np.all(np.isnan(out[3]))
