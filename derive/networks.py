@@ -206,7 +206,13 @@ def mlp(widths, activation="sigmoid", bias: str = "row", loss: str = "frobenius"
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     L = len(widths) - 1
-    acts = [activation] * (L - 1) if isinstance(activation, str) else list(activation)
+    if isinstance(activation, str):
+        acts = [activation] * (L - 1)
+    elif isinstance(activation, (list, tuple)):
+        acts = list(activation)
+    else:
+        raise ValueError(f"activation must be a name ({', '.join(ACTIVATIONS)}) or a list of names, "
+                         f"got {activation!r}")
     if len(acts) != L - 1:
         raise ValueError(f"{L - 1} hidden layers need {L - 1} activations, got {len(acts)}")
     for a in acts:

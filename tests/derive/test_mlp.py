@@ -107,3 +107,5 @@ def test_mlp_rejects_bad_options() -> None:
         mlp([3, 4, 4, 2], activation=["tanh"])
     with pytest.raises(ValueError, match="loss"):
         mlp([3, 2], loss="hinge")
+    with pytest.raises(ValueError, match="activation must be a name"):
+        mlp([3, 4, 2], activation=None)
