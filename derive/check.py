@@ -71,6 +71,12 @@ def _values(net: Network, sizes: dict, rng: np.random.Generator, integers: bool 
     for s in list(net.inputs) + list(net.params):
         shape = tuple(int(sympy.sympify(x).subs(sizes)) for x in s.shape)
         vals[s] = (rng.integers(-2, 3, shape).astype(float) if integers else rng.standard_normal(shape))
+    for pattern, _, rule in net.assumptions:
+        if rule == "rows_sum_to_one":
+            # the derivation assumed each row of Y sums to one: so must the test data
+            Y = pattern[0]
+            rows = rng.integers(1, 4, vals[Y].shape).astype(float) if integers else rng.random(vals[Y].shape) + 0.1
+            vals[Y] = rows / rows.sum(axis=1, keepdims=True)
     return vals
 
 

@@ -101,3 +101,12 @@ def test_an_answer_that_overflows_is_wrong_without_warnings() -> None:
     assert not r.correct
     assert not any("times ∂f/∂W2" in d for d in r.details)     # inf is no constant factor
     assert any("entry (1,1) of the answer is inf" in d for d in r.details)
+
+
+def test_softmax_network_answer_uses_rows_that_sum_to_one() -> None:
+    from derive.networks import mlp
+
+    net = mlp(["d", "k"], loss="softmax_cross_entropy")
+    softmax = "exp(Z1) ./ (exp(Z1)*ones(k, 1)*ones(1, k))"
+    assert check_answer(f"X'*({softmax} - Y)", "W1", net).correct
+    assert not check_answer(f"X'*({softmax} + Y)", "W1", net).correct
