@@ -109,4 +109,6 @@ def test_softmax_network_answer_uses_rows_that_sum_to_one() -> None:
     net = mlp(["d", "k"], loss="softmax_cross_entropy")
     softmax = "exp(Z1) ./ (exp(Z1)*ones(k, 1)*ones(1, k))"
     assert check_answer(f"X'*({softmax} - Y)", "W1", net).correct
+    # the gradient before using Y𝟏 = 𝟏 is right too, on data whose rows of Y sum to one
+    assert check_answer(f"X'*((Y*ones(k, 1)*ones(1, k)) .* {softmax} - Y)", "W1", net).correct
     assert not check_answer(f"X'*({softmax} + Y)", "W1", net).correct
