@@ -106,13 +106,14 @@ def _run_grad(args: argparse.Namespace) -> int:
         emit(text, args)
     if args.codegen:
         declared = list(parse_shapes(args.shape))
-        # arguments in the order of --shape, then the names whose shapes were inferred, in order of use
+        # arguments in the order of --shape, then the names whose shapes were inferred, in order of use;
+        # a scalar name (declared NAME=) is a scalar argument of the kernel
         args_order = sorted(parsed.symbols.values(),
                             key=lambda s: declared.index(s.name) if s.name in declared else len(declared))
-        matrices = [s for s in args_order if isinstance(s, sympy.MatrixSymbol)]
-        if len(matrices) != len(args_order):
-            raise CliError("--codegen needs every name to be a matrix (scalars cannot be kernel arguments)")
-        _export([f] + [d.result for d in derivs], matrices, args.codegen, name="f_and_gradients")
+        bad = [s.name for s in args_order if not isinstance(s, (sympy.MatrixSymbol, sympy.Symbol))]
+        if bad:
+            raise CliError(f"--codegen: {', '.join(bad)} can be neither a matrix nor a scalar argument")
+        _export([f] + [d.result for d in derivs], args_order, args.codegen, name="f_and_gradients")
     return 0
 
 

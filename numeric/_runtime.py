@@ -14,27 +14,42 @@ def _prepare(arrays, spec, signature, dtype):
     """Check ``arrays`` against ``spec`` and return them as arrays of one float dtype.
 
     ``spec`` is ``((name, (dim0, dim1)), ...)``; a dimension is an int or a name
-    shared between arguments.  Floats keep their dtype when all agree; integers
-    and mixed dtypes become float64; ``dtype`` (if not None) overrides.
+    shared between arguments; ``(name, None)`` is a scalar argument.  Floats keep
+    their dtype when all agree; integers and mixed dtypes become float64; ``dtype``
+    (if not None) overrides.  A scalar (a real number, or an array of size 1)
+    becomes a NumPy scalar of that dtype and takes no part in choosing it, unless
+    every argument is a scalar.
     """
     if len(arrays) != len(spec):
-        raise TypeError(f"{signature} takes {len(spec)} array{'s' if len(spec) != 1 else ''}, "
+        noun = "array" if all(shape is not None for _, shape in spec) else "argument"
+        raise TypeError(f"{signature} takes {len(spec)} {noun}{'s' if len(spec) != 1 else ''}, "
                         f"got {len(arrays)}")
     dims = {}
     out = []
     floats = set()
+    scalar_floats = set()
     for a, (name, shape) in zip(arrays, spec):
         if not isinstance(a, numpy.ndarray):
             a = numpy.asarray(a)
         kind = a.dtype.kind
+        votes = floats if shape is not None else scalar_floats
         if kind == "f":
-            floats.add(a.dtype)
+            votes.add(a.dtype)
         elif kind in "iub":
-            floats.add(numpy.dtype(numpy.float64))
+            votes.add(numpy.dtype(numpy.float64))
         elif kind == "c":
-            raise TypeError(f"argument {name}: complex arrays are not supported (dtype {a.dtype})")
+            raise TypeError(f"argument {name}: complex {'arrays are' if shape is not None else 'numbers are'} "
+                            f"not supported (dtype {a.dtype})")
+        elif shape is None:
+            raise TypeError(f"argument {name}: expected a real number, got dtype {a.dtype}")
         else:
             raise TypeError(f"argument {name}: expected a real numeric array, got dtype {a.dtype}")
+        if shape is None:
+            if a.size != 1:
+                raise ValueError(f"argument {name}: expected a scalar (a real number or an array of size 1), "
+                                 f"got an array of shape {a.shape}")
+            out.append(a.reshape(()))
+            continue
         if a.ndim != 2:
             raise ValueError(f"argument {name}: expected a 2-D array of shape {_shape_text(shape)}, "
                              f"got a {a.ndim}-D array of shape {a.shape}")
@@ -64,8 +79,11 @@ def _prepare(arrays, spec, signature, dtype):
                 dims[d] = (size, name)
         out.append(a)
     if dtype is None:
+        if not floats:
+            floats = scalar_floats
         dtype = floats.pop() if len(floats) == 1 else numpy.dtype(numpy.float64)
-    return [a if a.dtype == dtype else a.astype(dtype) for a in out], dtype
+    return [a.astype(dtype)[()] if shape is None else a if a.dtype == dtype else a.astype(dtype)
+            for a, (_, shape) in zip(out, spec)], dtype
 
 
 def _cast(x, dtype):

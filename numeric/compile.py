@@ -5,6 +5,10 @@ All SymPy work happens here, once: lowering to the shared graph of
 printing with :class:`numeric.printer.NumericPrinter` into the source of a small
 Python module, which is executed.  A kernel call runs NumPy only: the argument
 checks of :mod:`numeric._runtime`, then one statement per temporary.
+
+Arguments are matrix symbols (2-D arrays at run time) and scalar symbols (a
+``sympy.Symbol`` that is not a dimension: a real number at run time, such as a
+weight-decay λ).
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ class Generated:
 
     source: str
     name: str
-    args: tuple[MatrixSymbol, ...]
+    args: tuple[MatrixSymbol | sympy.Symbol, ...]
     exprs: tuple[sympy.Basic, ...]
     is_list: bool
     temporaries: int
@@ -48,7 +52,7 @@ class Kernel:
     """A compiled NumPy function of matrix expressions.
 
     ``kernel(*arrays)`` checks the arrays against the argument shapes, converts
-    them to one float dtype and returns one array (a NumPy scalar for a scalar
+    them (and scalar arguments) to one float dtype and returns one array (a NumPy scalar for a scalar
     expression), or a tuple for a list of expressions.
     """
 
@@ -56,7 +60,7 @@ class Kernel:
         self._fn = fn
         self.source: str = generated.source
         self.name: str = generated.name
-        self.args: tuple[MatrixSymbol, ...] = generated.args
+        self.args: tuple[MatrixSymbol | sympy.Symbol, ...] = generated.args
         self.exprs: tuple[sympy.Basic, ...] = generated.exprs
         self.is_list: bool = generated.is_list
         self.temporaries: int = generated.temporaries
@@ -65,7 +69,7 @@ class Kernel:
         return self._fn(*arrays)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{a.name}: {_shape_str(a.shape)}" for a in self.args)
+        args = ", ".join(f"{a.name}: {_arg_str(a)}" for a in self.args)
         outs = ", ".join(_shape_str(e.shape) if isinstance(e, MatrixExpr) else "scalar" for e in self.exprs)
         if self.is_list:
             outs = f"({outs})"
@@ -76,12 +80,20 @@ def _shape_str(shape) -> str:
     return f"{shape[0]}×{shape[1]}"
 
 
-def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSymbol], *,
+def _arg_str(a: MatrixSymbol | sympy.Symbol) -> str:
+    return _shape_str(a.shape) if isinstance(a, MatrixSymbol) else "scalar"
+
+
+def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol], *,
             dtype: Any = None, name: str = "kernel") -> Kernel:
     """Compile ``exprs`` (one expression or a list) into a NumPy kernel of ``args``.
 
+    ``args`` are matrix symbols and scalar symbols (``sympy.Symbol``, not a
+    dimension: the kernel takes a real number, or an array of size 1, there).
     ``dtype`` forces the dtype of the computation; by default float32 arguments
-    stay float32, float64 stays, and integers or mixed dtypes become float64.
+    stay float32, float64 stays, and integers or mixed dtypes become float64;
+    scalar arguments take the arrays' dtype (a Python float does not make float32
+    arrays float64).
 
     >>> from sympy import MatrixSymbol, Symbol, Trace
     >>> import numpy as np
@@ -121,22 +133,36 @@ def _load(gen: Generated) -> Callable[..., Any]:
     return namespace[gen.name]
 
 
-def _check_args(args: Sequence[MatrixSymbol]) -> None:
+def _check_args(args: Sequence[MatrixSymbol | sympy.Symbol]) -> None:
     seen: set[str] = set()
+    dims: dict[sympy.Basic, str] = {}
     for a in args:
-        if not isinstance(a, MatrixSymbol):
-            raise TypeError(f"arguments must be SymPy MatrixSymbols, got {type(a).__name__} {a!r}")
+        scalar = isinstance(a, sympy.Symbol) and not isinstance(a, sympy.Dummy)
+        if not (isinstance(a, MatrixSymbol) or scalar):
+            raise TypeError(f"arguments must be SymPy MatrixSymbols or scalar Symbols, got "
+                            f"{type(a).__name__} {a!r}")
         if a.name in seen:
             raise ValueError(f"argument {a.name} is listed twice")
         seen.add(a.name)
+        if scalar:
+            continue
         for d in a.shape:
             if not (d.is_Integer or d.is_Symbol):
                 raise ValueError(f"argument {a.name}: dimension {d} must be an integer or a symbol")
+            if d.is_Symbol:
+                dims.setdefault(d, a.name)
+    for a in args:
+        if isinstance(a, sympy.Symbol) and a in dims:
+            raise ValueError(f"argument {a.name} is a dimension (of {dims[a]}): dimensions are read from "
+                             f"the arrays' shapes, not passed")
 
 
-def _dim_table(args: Sequence[MatrixSymbol], names: dict[MatrixSymbol, str]) -> dict[sympy.Basic, str]:
+def _dim_table(args: Sequence[MatrixSymbol | sympy.Symbol],
+               names: dict[MatrixSymbol | sympy.Symbol, str]) -> dict[sympy.Basic, str]:
     table: dict[sympy.Basic, str] = {}
     for a in args:
+        if not isinstance(a, MatrixSymbol):
+            continue
         for axis, d in enumerate(a.shape):
             if d.is_Symbol and d not in table:
                 table[d] = f"{names[a]}.shape[{axis}]"
@@ -156,7 +182,7 @@ def _free_dims(e: sympy.Basic) -> set[sympy.Symbol]:
 _MODULE_NAMES = frozenset({"numpy", "_SPEC", "_DTYPE"} | {n for n in vars(_runtime) if not n.startswith("__")})
 
 
-def _identifier(a: MatrixSymbol, i: int, taken: set[str]) -> str:
+def _identifier(a: MatrixSymbol | sympy.Symbol, i: int, taken: set[str]) -> str:
     name = a.name
     ok = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_") \
         and name not in ("numpy", "arrays")
@@ -166,7 +192,7 @@ def _identifier(a: MatrixSymbol, i: int, taken: set[str]) -> str:
     return name
 
 
-def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol], *, is_list: bool = True,
+def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol], *, is_list: bool = True,
              dtype: np.dtype | None = None, name: str = "kernel", doc: str | None = None) -> Generated:
     """The source of a standalone NumPy module defining ``name(*arrays)``.
 
@@ -185,7 +211,7 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol], *, is_l
     names = {a: _identifier(a, i, taken) for i, a in enumerate(args)}
     dims = _dim_table(args, names)
     for e in exprs:
-        missing = {d for d in _free_dims(e) if d not in dims and d.is_integer}
+        missing = {d for d in _free_dims(e) if d not in dims and d not in names and d.is_integer}
         if missing:
             raise ValueError(f"dimension {', '.join(sorted(map(str, missing)))} of {e} does not appear "
                              f"in the shape of any argument")
@@ -245,7 +271,8 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol], *, is_l
 
     arg_list = ", ".join(names[a] for a in args)
     signature = f"{name}({', '.join(a.name for a in args)})"
-    spec = tuple((a.name, tuple(int(d) if d.is_Integer else str(d) for d in a.shape)) for a in args)
+    spec = tuple((a.name, tuple(int(d) if d.is_Integer else str(d) for d in a.shape)
+                  if isinstance(a, MatrixSymbol) else None) for a in args)
     unpack = f"({arg_list}{',' if len(args) == 1 else ''}), _dt" if args else "_, _dt"
     fdoc = doc or _default_doc(exprs, args, is_list)
     lines = [
@@ -269,25 +296,29 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol], *, is_l
     return Generated(source, name, tuple(args), exprs, is_list, len(temps))
 
 
-def _fast_check(args: Sequence[MatrixSymbol], names: dict[MatrixSymbol, str],
+def _fast_check(args: Sequence[MatrixSymbol | sympy.Symbol], names: dict[MatrixSymbol | sympy.Symbol, str],
                 dtype: np.dtype | None) -> list[str]:
-    """Lines that accept well-formed float arrays without calling ``_prepare``.
+    """Lines that accept well-formed float arrays (and Python floats for scalar
+    arguments) without calling ``_prepare``.
 
     Anything else (lists, integers, mixed dtypes, bad shapes) goes to ``_prepare``,
     which converts or raises the error message.
     """
-    if not args:
+    matrices = [a for a in args if isinstance(a, MatrixSymbol)]
+    if not matrices:
         return ["    if True:"]
     n = len(args)
-    vs = [names[a] for a in args]
+    vs = [names[a] for a in matrices]
+    scalars = [names[a] for a in args if not isinstance(a, MatrixSymbol)]
     first = vs[0]
     conds = [f"len(arrays) == {n}"]
     conds += [f"type({v}) is numpy.ndarray" for v in vs]
+    conds += [f"type({v}) is float" for v in scalars]
     conds.append(f"{first}.dtype.kind == 'f'" if dtype is None else f"{first}.dtype == _DTYPE")
     conds += [f"{v}.dtype == {first}.dtype" for v in vs[1:]]
     conds += [f"{v}.ndim == 2" for v in vs]
     seen: dict[sympy.Basic, str] = {}
-    for a, v in zip(args, vs):
+    for a, v in zip(matrices, vs):
         for axis, d in enumerate(a.shape):
             here = f"{v}.shape[{axis}]"
             if d.is_Integer:
@@ -296,12 +327,13 @@ def _fast_check(args: Sequence[MatrixSymbol], names: dict[MatrixSymbol, str],
                 conds.append(f"{here} == {seen[d]}")
             else:
                 seen[d] = here
-    unpack = f"{', '.join(vs)}{',' if n == 1 else ''} = arrays"
+    unpack = f"{', '.join(names[a] for a in args)}{',' if n == 1 else ''} = arrays"
     test = " and\n            ".join(conds)
     return [f"    if len(arrays) == {n}:",
             f"        {unpack}",
             f"    if ({test}):",
             f"        _dt = {first}.dtype",
+            *(f"        {v} = _dt.type({v})" for v in scalars),
             "    else:"]
 
 
@@ -331,10 +363,11 @@ def _reads(node: Node, temps: set[Node]) -> set[Node]:
     return out
 
 
-def _default_doc(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol], is_list: bool) -> str:
+def _default_doc(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol],
+                 is_list: bool) -> str:
     lines = ["Generated by numeric.compile.", "", "Arguments:"]
     for a in args:
-        lines.append(f"    {a.name}: {_shape_str(a.shape)}")
+        lines.append(f"    {a.name}: {_arg_str(a)}")
     lines.append("Returns:")
     for e in exprs:
         shape = _shape_str(e.shape) if isinstance(e, MatrixExpr) else "scalar"

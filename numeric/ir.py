@@ -17,13 +17,30 @@ products and reductions are rewritten so that they never need the full array:
 * ``A·B`` with B constant along its rows (B = 1·b): ``A.sum(axis=1) * b``;
 * both: ``p * a * b`` where p is the inner dimension;
 * inner dimension literally 1: the outer product ``a * b``.
+
+The smart constructors also apply the named numerical rewrites of :data:`REWRITES`
+(all on by default; ``Builder(args, rewrites=...)`` chooses).  They match the
+hash-consed graph, so a pattern is recognised wherever it occurs, in any output:
+
+* ``log_sigmoid``: log σ(a) → −softplus(−a), log(1 − σ(a)) → −softplus(a);
+* ``log_sum_exp``: log(exp(A)·𝟏) → log(exp(A − m)·𝟏) + m with m the row maximum
+  of A (``A.max(axis=1, keepdims=True)``), and 𝟏ᵀexp(A) likewise by columns;
+  log(exp(A)) → A (a sum of one term);
+* ``softmax``: exp(A) ⊙ ((exp(A)·𝟏)^∘−1 𝟏ᵀ) → exp(A − m) ⊙ ((exp(A − m)·𝟏)^∘−1 𝟏ᵀ),
+  the Hadamard factors in any order, inside any product.
+
+Both exp rewrites build the same ``max`` node m and the same ``expshift`` node
+exp(A − m) for one A, so a loss and its gradient compiled together share them.
+
+A scalar argument (a SymPy ``Symbol`` that is not a dimension) is an ``arg`` node of
+shape None: at run time it is a NumPy scalar of the computation's dtype.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import sympy
@@ -36,7 +53,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-__all__ = ["FUNCTIONS", "Builder", "Node", "UnsupportedExpression"]
+__all__ = ["FUNCTIONS", "REWRITES", "Builder", "Node", "UnsupportedExpression"]
 
 Shape = tuple  # (rows, cols) of SymPy integers/symbols, or None for a scalar
 
@@ -111,6 +128,36 @@ _SYMPY_FUNCTIONS = {
 }
 
 
+# The named rewrites of the smart constructors (module docstring), name → what it does.
+REWRITES: dict[str, str] = {
+    "log_sigmoid": "log σ(a) → −softplus(−a); log(1 − σ(a)) → −softplus(a)",
+    "log_sum_exp": "log(exp(A)·𝟏) → log(exp(A − m)·𝟏) + m, m = max of each row of A (columns for 𝟏ᵀexp(A)); "
+                   "log(exp(A)) → A",
+    "softmax": "exp(A) ⊙ ((exp(A)·𝟏)^∘−1 𝟏ᵀ) → exp(A − m) ⊙ ((exp(A − m)·𝟏)^∘−1 𝟏ᵀ)",
+}
+
+
+def _unbroadcast(x: Node) -> Node:
+    """x without ``mul`` wrappers that only give it a larger (broadcast) true shape."""
+    while x.op == "mul" and x.attr == 1.0 and len(x.args) == 1:
+        x = x.args[0]
+    return x
+
+
+def _sum_of_exp(x: Node) -> tuple[str, Node] | None:
+    """(``sum1``/``sum0``, the exp node) when x is exp(A)·𝟏 or 𝟏ᵀ·exp(A), maybe broadcast;
+    also when x is exp(A) itself with A one column (row): the sum of one term."""
+    x = _unbroadcast(x)
+    if x.op in ("sum0", "sum1") and x.args[0].op == "fn" and x.args[0].attr == "exp":
+        return x.op, x.args[0]
+    if x.op == "fn" and x.attr == "exp" and x.full:
+        if _is_one(x.shape[1]):
+            return "sum1", x
+        if _is_one(x.shape[0]):
+            return "sum0", x
+    return None
+
+
 def _is_one(d) -> bool:
     return d == 1
 
@@ -142,14 +189,21 @@ class Builder:
     ('arg', 2.0)
     """
 
-    def __init__(self, args: Sequence[MatrixSymbol]):
+    def __init__(self, args: Sequence[MatrixSymbol | sympy.Symbol], rewrites: Iterable[str] | None = None):
         self._table: dict[tuple, Node] = {}
         self._memo: dict[Basic, Node] = {}
         self._serial = 0
+        self.rewrites = frozenset(REWRITES if rewrites is None else rewrites)
+        unknown = sorted(self.rewrites - set(REWRITES))
+        if unknown:
+            raise ValueError(f"unknown rewrite {', '.join(unknown)}; the rewrites are {', '.join(REWRITES)}")
         self.args = list(args)
-        self.arg_nodes: dict[MatrixSymbol, Node] = {}
+        self.arg_nodes: dict[MatrixSymbol | sympy.Symbol, Node] = {}
         for a in self.args:
-            self.arg_nodes[a] = self._make("arg", (), a.name, tuple(a.shape), tuple(a.shape))
+            if isinstance(a, MatrixSymbol):
+                self.arg_nodes[a] = self._make("arg", (), a.name, tuple(a.shape), tuple(a.shape))
+            else:  # a scalar argument
+                self.arg_nodes[a] = self._make("arg", (), a.name, None, None)
 
     # ----- hash-consing -------------------------------------------------------------------
     def _make(self, op: str, args: tuple[Node, ...], attr: Any, shape: Shape | None,
@@ -240,6 +294,8 @@ class Builder:
             collect(f)
         if not flat or coef == 0.0:
             return self.const(coef if flat == [] else 0.0, shape)
+        if "softmax" in self.rewrites:
+            flat = self._stable_softmax(flat)
         flat.sort(key=lambda f: f.serial)
         shaped = [f for f in flat if f.shape is not None]
         if shape is not None and shaped and len(shaped) == len(flat) and all(f.op == "T" for f in shaped):
@@ -250,6 +306,31 @@ class Builder:
             return flat[0]
         rt = _bshape([f.rt for f in flat])
         return self._make("mul", tuple(flat), coef, shape, rt)
+
+    def _stable_softmax(self, flat: list[Node]) -> list[Node]:
+        """Factors exp(A) and (exp(A)·𝟏)^∘−1 (by columns: (𝟏ᵀexp(A))^∘−1) → exp(A − m), (exp(A − m)·𝟏)^∘−1."""
+        for i, f in enumerate(flat):
+            if f.op != "pow" or f.attr != -1.0:
+                continue
+            found = _sum_of_exp(f.args[0])
+            if found is None or not any(g is found[1] for g in flat):
+                continue
+            reduce_op, E = found
+            _, e, s = self._shifted_exp(E.args[0], 1 if reduce_op == "sum1" else 0)
+            j = next(j for j, g in enumerate(flat) if g is E)
+            rest = [g for idx, g in enumerate(flat) if idx not in (i, j)]
+            return self._stable_softmax([*rest, e, self.pow(s, -1.0)])
+        return flat
+
+    def _shifted_exp(self, A: Node, axis: int) -> tuple[Node, Node, Node]:
+        """m = the maximum of A along ``axis`` (keepdims), e = exp(A − m) and s = Σ_axis e."""
+        if axis == 1:
+            shape, rt = (A.shape[0], sympy.Integer(1)), (A.rt[0], sympy.Integer(1))
+        else:
+            shape, rt = (sympy.Integer(1), A.shape[1]), (sympy.Integer(1), A.rt[1])
+        m = self._make("max", (A,), axis, shape, rt)
+        e = self._make("expshift", (A, m), None, A.shape, A.rt)
+        return m, e, self._reduce("sum1" if axis == 1 else "sum0", e)
 
     def split_scalar(self, x: Node) -> tuple[float, list[Node], Node]:
         """x = c · (scalar-valued factors) · core, for pulling scalars out of products."""
@@ -287,13 +368,22 @@ class Builder:
         if x.op == "const" and name in FUNCTIONS:
             return self.const(_fold(lambda: FUNCTIONS[name](x.attr),
                                     lambda: getattr(np, name)(np.float64(x.attr))), x.shape)
-        if name == "log" and x.op == "fn" and x.attr == "sigmoid":
-            # log σ(a) = −softplus(−a): finite where σ(a) underflows
-            return self.mul([self.fn("softplus", self.mul([x.args[0]], coef=-1.0))], coef=-1.0)
-        if name == "log" and x.op == "add" and x.attr[0] == 1.0 and len(x.args) == 1 \
-                and x.attr[1][0] == -1.0 and x.args[0].op == "fn" and x.args[0].attr == "sigmoid":
-            # log(1 − σ(a)) = −softplus(a)
-            return self.mul([self.fn("softplus", x.args[0].args[0])], coef=-1.0)
+        if name == "log" and "log_sigmoid" in self.rewrites:
+            if x.op == "fn" and x.attr == "sigmoid":
+                # log σ(a) = −softplus(−a): finite where σ(a) underflows
+                return self.mul([self.fn("softplus", self.mul([x.args[0]], coef=-1.0))], coef=-1.0)
+            if x.op == "add" and x.attr[0] == 1.0 and len(x.args) == 1 \
+                    and x.attr[1][0] == -1.0 and x.args[0].op == "fn" and x.args[0].attr == "sigmoid":
+                # log(1 − σ(a)) = −softplus(a)
+                return self.mul([self.fn("softplus", x.args[0].args[0])], coef=-1.0)
+        if name == "log" and "log_sum_exp" in self.rewrites:
+            if x.op == "fn" and x.attr == "exp":
+                return x.args[0]  # log exp(a) = a, also where exp(a) overflows or underflows
+            found = _sum_of_exp(x)
+            if found is not None:
+                # log Σ exp(a) = log Σ exp(a − max a) + max a: no overflow, no log 0
+                m, _, s = self._shifted_exp(found[1].args[0], 1 if found[0] == "sum1" else 0)
+                return self.mul([self.add([self.fn("log", s), m])], x.shape)
         if x.op == "T":
             return self.T(self.fn(name, x.args[0]))
         return self._make("fn", (x,), name, x.shape, x.rt)
@@ -608,9 +698,13 @@ class Builder:
                 raise UnsupportedExpression(f"constant {e}")
             return self.const(float(e))
         if isinstance(e, sympy.Symbol):
+            if e in self.arg_nodes:
+                return self.arg_nodes[e]
             if e.is_integer and e.is_positive:
                 return self.dim(e)
-            raise UnsupportedExpression(f"scalar symbol {e} (only dimensions may appear as symbols)")
+            names = ", ".join(a.name for a in self.args)
+            raise UnsupportedExpression(f"scalar symbol {e} is not among the arguments ({names}); "
+                                        f"list it in args to pass its value to the kernel")
         if isinstance(e, sympy.Add):
             return self.add([self._lower_scalar_inner(a) for a in e.args])
         if isinstance(e, sympy.Mul):

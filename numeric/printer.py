@@ -18,6 +18,11 @@ Numerical choices, one per function:
 * tr(AᵀB) is ``vdot(A, B)``; tr(A) of a sum is the sum of traces; 1ᵀG is
   ``G.sum(axis=0, keepdims=True)``; ``Inverse(A)*B`` is ``solve(A, B)``;
   log det is ``slogdet``.
+* log(exp(A)·𝟏) and the row softmax exp(A) ⊙ ((exp(A)·𝟏)^∘−1 𝟏ᵀ) subtract the row
+  maximum first (the ``log_sum_exp`` and ``softmax`` rewrites of :mod:`numeric.ir`):
+  ``m = A.max(axis=1, keepdims=True)``, ``e = numpy.exp(A - m)``, then
+  ``numpy.log(e.sum(axis=1, keepdims=True)) + m`` and ``e / e.sum(...)``: finite and
+  warning-free for logits of any size, the same dtype as A.
 """
 from __future__ import annotations
 
@@ -211,6 +216,13 @@ class NumericPrinter(NumPyPrinter):
     def _op_sum1(self, node: Node) -> tuple[str, int]:
         return f"{self._wrap(node.args[0], ATOM)}.sum(axis=1, keepdims=True)", ATOM
 
+    def _op_max(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.max(axis={node.attr}, keepdims=True)", ATOM
+
+    def _op_expshift(self, node: Node) -> tuple[str, int]:
+        a, m = node.args
+        return f"{self._np('exp')}({self.emit(a)} - {self._wrap(m, ADD, strict=True)})", ATOM
+
     def _op_sumall(self, node: Node) -> tuple[str, int]:
         return f"{self._np('sum')}({self.emit(node.args[0])})", ATOM
 
@@ -260,7 +272,12 @@ class NumericPrinter(NumPyPrinter):
     # ----- SymPy expressions: lower, then print inline ----------------------------------------
     def _print_matrix_calculus(self, expr: sympy.Basic) -> str:
         symbols = sorted(expr.atoms(MatrixSymbol), key=lambda s: s.name)
-        builder = Builder(symbols)
+        dims = {d for s in symbols for x in s.shape for d in sympy.sympify(x).free_symbols}
+        # other free symbols (a λ) are scalar arguments, printed by name
+        scalars = sorted((s for s in expr.free_symbols
+                          if isinstance(s, sympy.Symbol) and not isinstance(s, sympy.Dummy) and s not in dims),
+                         key=lambda s: s.name)
+        builder = Builder([*symbols, *scalars])
         dim_code = dict(self.dim_code)
         for s in symbols:
             for axis, d in enumerate(s.shape):
@@ -271,7 +288,7 @@ class NumericPrinter(NumPyPrinter):
             node = builder.output(node)
         sub = NumericPrinter(self._settings, dim_code=dim_code, dtype_code=self.dtype_code)
         sub.module_imports = self.module_imports
-        arg_names = {builder.arg_nodes[s]: self._print(s) for s in symbols}
+        arg_names = {builder.arg_nodes[s]: self._print(s) for s in [*symbols, *scalars]}
         sub.names.update(arg_names)
         return sub.emit(node)
 

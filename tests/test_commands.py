@@ -56,6 +56,35 @@ def test_grad_codegen_matches_finite_differences(tmp_path, capsys) -> None:
         assert np.sum(g * V) == pytest.approx(fd, rel=1e-6)
 
 
+def test_grad_codegen_with_a_scalar_argument_matches_finite_differences(tmp_path, capsys) -> None:
+    # lam= declares a scalar: it becomes an argument of the module, in --shape order
+    target = tmp_path / "ridge.py"
+    argv = ["grad", "norm2(X*W - Y)^2 + lam*norm2(W)^2", "--wrt", "W",
+            "--shape", "X=n,d", "W=d,k", "Y=n,k", "lam=", "--codegen", str(target)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    module = _load(target)
+    assert [name for name, _ in module._SPEC] == ["X", "W", "Y", "lam"]
+    rng = np.random.default_rng(2)
+    n, d, k = 6, 3, 4
+    X, W, Y = rng.standard_normal((n, d)), rng.standard_normal((d, k)), rng.standard_normal((n, k))
+    lam = 0.7
+
+    def loss(W):
+        return float(np.sum((X @ W - Y) ** 2) + lam * np.sum(W ** 2))
+
+    f, gW = module.f_and_gradients(X, W, Y, lam)
+    assert f == pytest.approx(loss(W), rel=1e-12)
+    fd = np.zeros_like(W)
+    for idx in np.ndindex(*W.shape):
+        E = np.zeros_like(W)
+        E[idx] = 1e-6
+        fd[idx] = (loss(W + E) - loss(W - E)) / 2e-6
+    np.testing.assert_allclose(gW, fd, rtol=1e-6, atol=1e-8)
+    f32, g32 = module.f_and_gradients(X.astype(np.float32), W.astype(np.float32), Y.astype(np.float32), lam)
+    assert g32.dtype == np.float32 and np.asarray(f32).dtype == np.float32
+
+
 @pytest.mark.parametrize("argv,message", [
     (["grad", "tr(X*W", "--wrt", "W", "--shape", "X=n,d"], "column 3: '(' at column 3 is never closed"),
     (["grad", "tr(X*W)", "--wrt", "W", "--shape", "X=n,d", "W=n,d"], "column 5: '*' joins X (n×d) with W (n×d)"),
