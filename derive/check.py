@@ -17,7 +17,7 @@ from sympy import MatrixExpr, MatrixSymbol
 
 from derive.backprop import Backprop, backprop
 from derive.networks import Network, seed_network
-from derive.parse import ExpressionError, format_expression, parse
+from derive.parse import ExpressionError, _Parser, format_expression, parse
 
 __all__ = ["CheckResult", "check_answer"]
 
@@ -138,6 +138,9 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
                  bias: str = "row", seed: int = 0) -> CheckResult:
     """Check ``answer`` (expression-language text) as ∂f/∂``wrt`` of ``net``.
 
+    A syntax error or an unknown name raises :class:`derive.parse.ExpressionError`; an answer whose
+    shapes do not conform is a wrong answer.
+
     >>> check_answer("2*H'*(Ypred - Y)", "W2").correct
     True
     >>> r = check_answer("2*(Ypred - Y)", "b2")
@@ -155,9 +158,13 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     X = params[name]
     expected = derived[X]
     want = _shape_text(X.shape)
+    shapes = _shapes(net)
+    _Parser(answer, tuple(shapes)).parse()      # a syntax error is the user's to fix: it raises
     try:
-        parsed = parse(answer, _shapes(net), infer=False)
+        parsed = parse(answer, shapes, infer=False)
     except ExpressionError as exc:
+        if exc.message.startswith("unknown name"):
+            raise
         return CheckResult(False, f"the answer does not conform: ∂f/∂{name} is {want}; {exc}",
                            (exc.caret(),), None, expected)
     A = parsed.expr

@@ -169,7 +169,9 @@ def _run_check(args: argparse.Namespace) -> int:
 
 def _audit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
-    add_output_options(p, inherit=True)
+    p.add_argument("--lang", choices=("en", "zh"), default=argparse.SUPPRESS, help="language (default: en)")
+    p.add_argument("-o", "--output", metavar="FILE", default=argparse.SUPPRESS,
+                   help="write the table (Markdown) to FILE")
 
 
 def _run_audit(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from derive.check import check_answer
+from derive.parse import ExpressionError
 
 SIG_PRIME = "sigmoid(h) .* (1 - sigmoid(h))"
 W1_RIGHT = f"2*X'*(((Ypred - Y)*W2') .* {SIG_PRIME})"
@@ -82,8 +83,10 @@ def test_missing_factor_two() -> None:
 def test_unknown_variable_and_bad_syntax() -> None:
     with pytest.raises(ValueError, match="not a variable of the network"):
         check_answer("2*X", "W3")
-    r = check_answer("2*X'*(Ypred - ", "W1")
-    assert not r.correct and "column" in r.verdict
+    with pytest.raises(ExpressionError, match="column"):
+        check_answer("2*X'*(Ypred - ", "W1")
+    with pytest.raises(ExpressionError, match="unknown name 'Ypre'"):
+        check_answer("2*H'*(Ypre - Y)", "W2")
 
 
 def test_an_input_without_a_section_is_not_offered() -> None:
