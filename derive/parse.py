@@ -331,23 +331,20 @@ class _Parser:
                              "expected an operator or the end (products need '*')", tok)
         return root
 
-    def expression(self) -> _Node:
-        left = self.product()
-        while self.tok.text in ("+", "-") and self.tok.kind == "op":
+    def _left_assoc(self, ops: tuple[str, ...], operand: Callable[[], _Node]) -> _Node:
+        left = operand()
+        while self.tok.kind == "op" and self.tok.text in ops:
             op = self.tok
             self.i += 1
-            right = self.product()
+            right = operand()
             left = self.node("bin", op, left.start, right.end, (left, right))
         return left
 
+    def expression(self) -> _Node:
+        return self._left_assoc(("+", "-"), self.product)
+
     def product(self) -> _Node:
-        left = self.unary()
-        while self.tok.kind == "op" and self.tok.text in ("*", "/", ".*", "./"):
-            op = self.tok
-            self.i += 1
-            right = self.unary()
-            left = self.node("bin", op, left.start, right.end, (left, right))
-        return left
+        return self._left_assoc(("*", "/", ".*", "./"), self.unary)
 
     def unary(self) -> _Node:
         self.level += 1
