@@ -7,7 +7,6 @@ intermediates (Ŷ, H, h) as symbols.  The summary expands the results in the inp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sympy
 from sympy import MatrixExpr, MatrixSymbol
@@ -15,7 +14,7 @@ from sympy import MatrixExpr, MatrixSymbol
 from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.engine import derivation, derive_from, gradient_form, validate
 from derive.networks import Network
-from derive.steps import F, Derivation, Gradient, Step
+from derive.steps import F, Derivation, Displayed, Gradient, Step
 
 # An upstream gradient larger than this (in SymPy nodes) is written as the symbol ∂f/∂Z,
 # which keeps every section of a deep network the same size.
@@ -25,7 +24,7 @@ __all__ = ["Backprop", "backprop", "staged_section"]
 
 
 @dataclass(frozen=True)
-class Backprop:
+class Backprop(Displayed):
     """The sections of a staged derivation and the summary of the parameter gradients."""
 
     network: Network
@@ -56,15 +55,6 @@ class Backprop:
         from derive.render import backprop_text
 
         return backprop_text(self, lang=lang)
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.to_text())
 
 
 def _size(e: sympy.Basic) -> int:

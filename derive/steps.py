@@ -76,8 +76,27 @@ class Step:
         return RULES[self.rule].law
 
 
+class Displayed:
+    """Shows itself as text (``str``, IPython) and as Markdown (Jupyter) through ``to_text``/``to_markdown``."""
+
+    def to_text(self, lang: str = "en") -> str:
+        raise NotImplementedError
+
+    def to_markdown(self, lang: str = "en") -> str:
+        raise NotImplementedError
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.to_text())
+
+
 @dataclass(frozen=True)
-class Derivation:
+class Derivation(Displayed):
     """The steps that take ``f`` to ``∂f/∂wrt = result``.
 
     ``definitions`` maps intermediate symbols (kept as symbols in the steps) to
@@ -112,14 +131,6 @@ class Derivation:
 
         return "$\\displaystyle " + derivation_latex(self, lang="en", inline=True) + "$"
 
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.to_text())
 
 
 

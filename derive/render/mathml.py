@@ -282,6 +282,8 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
         return self._el("mn", str(expr))
 
     def _print_Mul(self, expr: sympy.Mul) -> Element:
+        if expr.could_extract_minus_sign():
+            return self._row(self._mo(_MINUS), self._print(-expr))
         # a coefficient times traces or determinants: 2 tr(…), without a dot
         coeff, rest = expr.as_coeff_Mul()
         if coeff.is_Integer and rest.is_Mul is False and not rest.is_Number:
