@@ -128,6 +128,9 @@ def _d_sum(e, dd):
     return _add([t for t in (dd(a) for a in e.args) if not _is_zero(t)], e)
 
 
+MAX_MATRIX_POWER = 100
+
+
 def _power(base, i: int) -> list:
     return [] if i == 0 else [base] if i == 1 else [MatPow(base, i)]
 
@@ -137,6 +140,10 @@ def _d_matpow(e, dd):
     if not p.is_Integer:
         raise UnsupportedExpressionError(
             f"MatPow with a non-integer exponent {p} is not supported; use an integer power")
+    if abs(p) > MAX_MATRIX_POWER:
+        raise UnsupportedExpressionError(
+            f"MatPow {e}: the product rule writes one term per factor, and |{p}| > {MAX_MATRIX_POWER} "
+            "terms is more than a derivation can show; use a smaller integer power")
     if p < 0:
         return _d_inverse(Inverse(MatPow(base, -p) if p != -1 else base), dd)
     terms = [MatMul(*_power(base, i), dd(base), *_power(base, int(p) - 1 - i)) for i in range(int(p))]

@@ -68,3 +68,9 @@ def test_unhashable_arguments_get_the_type_error(f, var, message) -> None:
         derive.gradient(f, var)
     with pytest.raises(TypeError, match=message):
         derive.derivation(f, var)
+
+
+def test_huge_matrix_power_is_refused_not_expanded() -> None:
+    S = MatrixSymbol("S", 3, 3)
+    with pytest.raises(NotImplementedError, match=r"MatPow S\*\*99999.*\|99999\| > 100"):
+        derive.gradient(Trace(S ** 99999), S)
