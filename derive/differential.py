@@ -180,6 +180,28 @@ def _free_matrix_symbols(e):
     return list(e.atoms(MatrixSymbol)) or [sympy.Dummy()]
 
 
+def _hadamard_or_zero(a: MatrixExpr, b: MatrixExpr) -> MatrixExpr:
+    if isinstance(a, ZeroMatrix) or isinstance(b, ZeroMatrix):
+        return ZeroMatrix(*b.shape)
+    return HadamardProduct(a, b)
+
+
+def _drop_zeros(e: Basic) -> Basic:
+    """Products with a zero factor are zero, zero terms leave sums (after φ′ = 0, as for step)."""
+    if not e.args or isinstance(e, (MatrixSymbol, sympy.Lambda)) or not e.has(ZeroMatrix):
+        return e
+    args = [_drop_zeros(a) for a in e.args]
+    zero = ZeroMatrix(*e.shape) if isinstance(e, MatrixExpr) else sympy.Integer(0)
+    if isinstance(e, (MatMul, HadamardProduct, Transpose)) and any(isinstance(a, ZeroMatrix) for a in args):
+        return zero
+    if isinstance(e, (MatAdd, sympy.Add)):
+        kept = [a for a in args if not (isinstance(a, ZeroMatrix) or a == 0)]
+        return _add(kept, e)
+    if isinstance(e, Trace) and isinstance(args[0], ZeroMatrix):
+        return zero
+    return e.func(*args)
+
+
 def _d_entry(e, dd):
     parent = e.parent
     if parent.shape != (1, 1):
@@ -196,7 +218,7 @@ DIFFERENTIAL_RULES: dict[type, tuple[str, Rule]] = {
     HadamardProduct:          ("d_hadamard",       lambda e, dd: _product_rule(e, dd, HadamardProduct)),
     Transpose:                ("d_transpose",      lambda e, dd: Transpose(dd(e.arg))),
     Trace:                    ("d_trace",          lambda e, dd: Trace(dd(e.arg))),
-    ElementwiseApplyFunction: ("d_elementwise",    lambda e, dd: HadamardProduct(elementwise_derivative(e), dd(e.expr))),
+    ElementwiseApplyFunction: ("d_elementwise",    lambda e, dd: _hadamard_or_zero(elementwise_derivative(e), dd(e.expr))),
     Inverse:                  ("d_inverse",        _d_inverse),
     Determinant:              ("d_determinant",    lambda e, dd: MatMul(e, Trace(MatMul(Inverse(e.arg), dd(e.arg))))
                                                    if False else e * Trace(MatMul(Inverse(e.arg), dd(e.arg)))),
@@ -265,4 +287,4 @@ def expand_once(e: Basic, wrt: frozenset) -> tuple[str, Basic] | None:
         k, rule = rule_for(node.arg)
         if k == key:
             mapping[node] = rule(node.arg, dd)
-    return key, e.xreplace(mapping)
+    return key, _drop_zeros(e.xreplace(mapping))

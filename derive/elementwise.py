@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sympy
-from sympy import Function, Lambda, MatrixExpr, OneMatrix
+from sympy import Function, Lambda, MatrixExpr, OneMatrix, ZeroMatrix
 from sympy.core.function import FunctionClass
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
@@ -237,6 +237,7 @@ ELEMENTWISE_DERIVATIVES: dict[FunctionClass, Callable[[MatrixExpr], MatrixExpr]]
     Sigmoid: lambda A: HadamardProduct(sigmoid(A), _ones(A) - sigmoid(A)),
     sympy.tanh: lambda A: _ones(A) - HadamardPower(tanh(A), 2),
     Relu: lambda A: step(A),
+    Step: lambda A: ZeroMatrix(*A.shape),
     Softplus: lambda A: sigmoid(A),
     sympy.exp: lambda A: exp(A),
     sympy.log: lambda A: HadamardPower(A, -1),

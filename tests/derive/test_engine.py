@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sympy import Determinant, HadamardProduct, MatrixSymbol, OneMatrix, Trace
+from sympy import Determinant, HadamardProduct, MatrixSymbol, OneMatrix, Trace, ZeroMatrix
 
 import derive
 from tests.oracle import check_against_fd, evaluate
@@ -84,3 +84,10 @@ def test_product_of_traces_whose_differential_is_a_sum(name, f, closed) -> None:
     G = derive.gradient(f, V)
     np.testing.assert_allclose(evaluate(G, vals), closed(vals), rtol=1e-9, atol=1e-12)
     assert check_against_fd(f, V, G, vals, rng) < 1e-6
+
+
+def test_a_gradient_that_is_zero_still_ends_with_the_read_off_step() -> None:
+    X = MatrixSymbol("X", 4, 3)
+    dv = derive.derivation(Trace(derive.step(X.T * X)), X)
+    assert dv.steps[-1].rule == "read_off" and dv.steps[-1].lhs == derive.Gradient(derive.steps.F, X)
+    assert dv.result == ZeroMatrix(4, 3)
