@@ -254,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e) or type(e).__name__)
     except RuntimeError as e:
         return _fail(str(e), status=1)
+    except BrokenPipeError:
+        # the reader went away (tracegrad | head): stop quietly, as other command-line tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _register_commands() -> None:

@@ -256,3 +256,10 @@ def test_pdf_unwritable_output(capsys, tmp_path) -> None:
     blocker.write_text("")
     assert main(["-o", str(blocker / "seed.pdf")]) == 2
     assert "cannot write" in _one_error_line(capsys.readouterr().err)
+
+
+def test_output_piped_into_head_ends_quietly() -> None:
+    proc = subprocess.run(f"{sys.executable} -m derive | head -3", shell=True, cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.stdout.count("\n") == 3
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
