@@ -114,26 +114,29 @@ def check_agreement(kernel, arrays):
         assert err < tol, f"kernel and hand-written backprop disagree: {err:.2e}"
 
 
-_TORCH = """
-import json, sys, time, numpy as np, torch
+# Each framework runs in its own process (their thread pools disturb OpenBLAS in a shared one); the
+# data and the call counts come from make_data and calls_for above, so every column times the same work.
+_PROLOGUE = f"""
+import json, sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from bench_kernels import calls_for, make_data
 sizes, dtypes, repeat = json.loads(sys.argv[1])
+"""
+
+_TORCH = _PROLOGUE + """
+import torch
 torch.set_num_threads({threads})
 out = {{}}
 for size in sizes:
-    n, d, m, k = size
     for dt in dtypes:
-        rng = np.random.default_rng(0)
-        X = rng.standard_normal((n, d)); Y = rng.standard_normal((n, k))
-        W1 = rng.standard_normal((d, m)) / np.sqrt(d); b1 = 0.1 * rng.standard_normal((1, m))
-        W2 = rng.standard_normal((m, k)) / np.sqrt(m); b2 = 0.1 * rng.standard_normal((1, k))
-        t = {{"float64": torch.float64, "float32": torch.float32}}[dt]
-        X, Y = (torch.tensor(a, dtype=t) for a in (X, Y))
-        ps = [torch.tensor(a, dtype=t, requires_grad=True) for a in (W1, b1, W2, b2)]
+        X, Y, *params = make_data(size, dt)
+        X, Y = torch.from_numpy(X), torch.from_numpy(Y)
+        ps = [torch.from_numpy(a).requires_grad_() for a in params]
         def step():
             W1, b1, W2, b2 = ps
             f = ((torch.sigmoid(X @ W1 + b1) @ W2 + b2 - Y) ** 2).sum()
             return f, torch.autograd.grad(f, ps)
-        number = max(1, int(2e7 / (4 * n * d * m + 6 * n * m * k)))
+        number = calls_for(size)
         best = float("inf")
         step()
         for _ in range(repeat):
@@ -141,38 +144,31 @@ for size in sizes:
             for _ in range(number):
                 step()
             best = min(best, (time.perf_counter() - t0) / number)
-        out[f"{{n}},{{d}},{{m}},{{k}},{{dt}}"] = best
+        out[",".join(map(str, size)) + "," + dt] = best
 print(json.dumps(out))
 """
 
-_JAX = """
-import json, sys, time, numpy as np
+_JAX = _PROLOGUE + """
 import jax, jax.numpy as jnp
 jax.config.update("jax_enable_x64", True)
-sizes, dtypes, repeat = json.loads(sys.argv[1])
 out = {}
 def loss(params, X, Y):
     W1, b1, W2, b2 = params
     return jnp.sum((jax.nn.sigmoid(X @ W1 + b1) @ W2 + b2 - Y) ** 2)
 step = jax.jit(jax.value_and_grad(loss))
 for size in sizes:
-    n, d, m, k = size
     for dt in dtypes:
-        rng = np.random.default_rng(0)
-        X = rng.standard_normal((n, d)); Y = rng.standard_normal((n, k))
-        W1 = rng.standard_normal((d, m)) / np.sqrt(d); b1 = 0.1 * rng.standard_normal((1, m))
-        W2 = rng.standard_normal((m, k)) / np.sqrt(m); b2 = 0.1 * rng.standard_normal((1, k))
-        X, Y, W1, b1, W2, b2 = (jnp.asarray(a, dtype=dt) for a in (X, Y, W1, b1, W2, b2))
-        params = (W1, b1, W2, b2)
+        X, Y, *params = (jnp.asarray(a) for a in make_data(size, dt))
+        params = tuple(params)
         jax.block_until_ready(step(params, X, Y))
-        number = max(1, int(2e7 / (4 * n * d * m + 6 * n * m * k)))
+        number = calls_for(size)
         best = float("inf")
         for _ in range(repeat):
             t0 = time.perf_counter()
             for _ in range(number):
                 jax.block_until_ready(step(params, X, Y))
             best = min(best, (time.perf_counter() - t0) / number)
-        out[f"{n},{d},{m},{k},{dt}"] = best
+        out[",".join(map(str, size)) + "," + dt] = best
 print(json.dumps(out))
 """
 

@@ -57,15 +57,6 @@ def _shapes(net: Network) -> dict[str, tuple]:
     return {s.name: tuple(s.shape) for s in syms}
 
 
-def _dims_of(net: Network) -> list[sympy.Symbol]:
-    out: list[sympy.Symbol] = []
-    for s in list(net.inputs) + list(net.params):
-        for x in s.shape:
-            if isinstance(x, sympy.Symbol) and x not in out:
-                out.append(x)
-    return out
-
-
 def _values(net: Network, sizes: dict, rng: np.random.Generator, integers: bool = False) -> dict:
     vals = {}
     for s in list(net.inputs) + list(net.params):
@@ -180,7 +171,7 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
         return CheckResult(False, f"wrong shape: ∂f/∂{name} is {want}, the answer is {_shape_text(A.shape)}",
                            tuple(details), A, expected)
     rng = np.random.default_rng(seed)
-    dims = _dims_of(net)
+    dims = net.dims
     sizes = dict(zip(dims, (4, 3, 5, 2, 6, 7, 8, 9)))
     vals = _values(net, sizes, rng)
     chain = _chain(bp, X)
@@ -224,7 +215,7 @@ def _locate(A: sympy.Basic, chain: list, chain_vals: list[np.ndarray], net: Netw
 
 
 def _counterexample(A: sympy.Basic, expected: MatrixExpr, net: Network, name: str) -> list[str]:
-    dims = _dims_of(net)
+    dims = net.dims
     for sizes in sorted(cartesian(range(1, 4), repeat=len(dims)), key=lambda s: (sum(s), s)):
         size_map = dict(zip(dims, sizes))
         vals = _values(net, size_map, np.random.default_rng(sum(sizes)), integers=True)

@@ -164,20 +164,14 @@ def _d_scalar_function(e, dd):
 
 def _d_pow(e, dd):
     base, p = e.args
-    if p.has(*_free_matrix_symbols(e)) and any(True for _ in [0]) and not _is_const_exponent(p, dd):
-        # d(a^b) = a^b (b' log a + b a'/a); a constant base (2^tr X) has no second term
-        db = dd(base)
-        return _add([sympy.Mul(e, sympy.log(base), dd(p), evaluate=False)]
-                    + ([] if _is_zero(db) else [sympy.Mul(p, sympy.Pow(base, p - 1), db, evaluate=False)]), e)
-    return sympy.Mul(p, sympy.Pow(base, p - 1), dd(base), evaluate=False)
-
-
-def _is_const_exponent(p, dd):
-    return _is_zero(dd(p))
-
-
-def _free_matrix_symbols(e):
-    return list(e.atoms(MatrixSymbol)) or [sympy.Dummy()]
+    dp, db = dd(p), dd(base)
+    if _is_zero(dp):
+        return sympy.Mul(p, sympy.Pow(base, p - 1), db, evaluate=False)
+    # d(a^b) = a^b log a · db + b a^(b−1) · da; a constant base (2^tr X) has no second term
+    terms = [sympy.Mul(e, sympy.log(base), dp, evaluate=False)]
+    if not _is_zero(db):
+        terms.append(sympy.Mul(p, sympy.Pow(base, p - 1), db, evaluate=False))
+    return _add(terms, e)
 
 
 def _hadamard_or_zero(a: MatrixExpr, b: MatrixExpr) -> MatrixExpr:
@@ -220,8 +214,7 @@ DIFFERENTIAL_RULES: dict[type, tuple[str, Rule]] = {
     Trace:                    ("d_trace",          lambda e, dd: Trace(dd(e.arg))),
     ElementwiseApplyFunction: ("d_elementwise",    lambda e, dd: _hadamard_or_zero(elementwise_derivative(e), dd(e.expr))),
     Inverse:                  ("d_inverse",        _d_inverse),
-    Determinant:              ("d_determinant",    lambda e, dd: MatMul(e, Trace(MatMul(Inverse(e.arg), dd(e.arg))))
-                                                   if False else e * Trace(MatMul(Inverse(e.arg), dd(e.arg)))),
+    Determinant:              ("d_determinant",    lambda e, dd: e * Trace(MatMul(Inverse(e.arg), dd(e.arg)))),
     MatPow:                   ("d_matpow",         _d_matpow),
     HadamardPower:            ("d_hadamard_power", lambda e, dd: HadamardProduct(
                                                        e.exp * HadamardPower(e.base, e.exp - 1), dd(e.base))),

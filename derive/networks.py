@@ -73,11 +73,12 @@ class Network:
         return out
 
     @property
-    def dims(self) -> tuple[sympy.Basic, ...]:
-        seen: list[sympy.Basic] = []
+    def dims(self) -> tuple[sympy.Symbol, ...]:
+        """The symbolic dimensions of the inputs and parameters, in order of first use."""
+        seen: list[sympy.Symbol] = []
         for s in self.inputs + self.params:
             for dim in s.shape:
-                if dim not in seen:
+                if isinstance(dim, sympy.Symbol) and dim not in seen:
                     seen.append(dim)
         return tuple(seen)
 

@@ -1230,99 +1230,124 @@ def _fmt_mul(e: sympy.Mul) -> tuple[str, int]:
     return (f"-{text}", _MUL if level == _MUL else _UNARY) if level >= _MUL else (f"-({text})", _UNARY)
 
 
-def _fmt(e: sympy.Basic) -> tuple[str, int]:
-    if isinstance(e, sympy.Integer):
-        return str(e), (_UNARY if e < 0 else _ATOM)
-    if isinstance(e, sympy.Rational):
-        return f"{e.p}/{e.q}", _MUL
-    if isinstance(e, sympy.Float):
-        return str(e), (_UNARY if e < 0 else _ATOM)
-    if e is sympy.E:
-        return "exp(1)", _POST
-    if e is sympy.I:
-        return "(-1)^(1/2)", _POW
-    if isinstance(e, MatrixSymbol):
-        return e.name, _ATOM
-    if isinstance(e, sympy.Symbol) and not isinstance(e, Dummy):
-        return e.name, _ATOM
-    if isinstance(e, OneMatrix):
-        return f"ones({e.shape[0]}, {e.shape[1]})", _POST
-    if isinstance(e, ZeroMatrix):
-        return f"zeros({e.shape[0]}, {e.shape[1]})", _POST
-    if isinstance(e, Identity):
-        return f"eye({e.shape[0]})", _POST
-    if isinstance(e, MatAdd):
-        full, implicit = [], []
-        for term in e.args:
-            content = _implicit(term, e.shape)
-            (implicit if content is not None else full).append(content if content is not None else term)
-        if not full:   # nothing to broadcast against: write the ones explicitly
-            full, implicit = list(e.args), []
-        return _terms(e, _positive_first(full) + implicit)
-    if isinstance(e, MatMul):
-        coeff, mats = e.as_coeff_matrices()
-        body = "*".join(_wrap(m, _UNARY) for m in mats)
-        if coeff.is_Rational and coeff != 1 and isinstance(mats[0], MatAdd) and len(mats) > 1:
-            body = f"({body})"   # 2*(A + B)*C, not (2*(A + B))*C, which would distribute
-        if coeff == 1:
-            return body, (_MUL if len(mats) > 1 else _fmt(mats[0])[1])
-        if coeff == -1:
-            return f"-{body}", (_UNARY if len(mats) == 1 else _MUL)
-        if coeff.is_Rational and not coeff.is_Integer:
-            return f"({_fmt(coeff)[0]})*{body}", _MUL
-        return f"{_wrap(coeff, _MUL)}*{body}", _MUL
-    if isinstance(e, sympy.Add):
-        return _terms(e, _positive_first(list(e.args)))
-    if isinstance(e, sympy.Mul):
-        return _fmt_mul(e)
-    if isinstance(e, sympy.Pow):
-        base, ex = e.args
-        m = _frobenius_arg(base)
-        if m is not None and (2 * ex).is_Integer:
-            n = 2 * ex
-            if n == 1:
-                return f"norm2({_fmt(m)[0]})", _POST
-            return f"norm2({_fmt(m)[0]})^{_exponent(n)}", _POW
-        if ex.is_Number and ex.is_negative:
-            return f"1/{_wrap(sympy.Pow(base, -ex), _UNARY)}", _MUL
-        if ex == sympy.S.Half:
-            return f"sqrt({_fmt(base)[0]})", _POST
-        return f"{_wrap(base, _POST)}^{_exponent(ex)}", _POW
+def _fmt_matadd(e: MatAdd) -> tuple[str, int]:
+    full, implicit = [], []
+    for term in e.args:
+        content = _implicit(term, e.shape)
+        (implicit if content is not None else full).append(content if content is not None else term)
+    if not full:   # nothing to broadcast against: write the ones explicitly
+        full, implicit = list(e.args), []
+    return _terms(e, _positive_first(full) + implicit)
+
+
+def _fmt_matmul(e: MatMul) -> tuple[str, int]:
+    coeff, mats = e.as_coeff_matrices()
+    body = "*".join(_wrap(m, _UNARY) for m in mats)
+    if coeff.is_Rational and coeff != 1 and isinstance(mats[0], MatAdd) and len(mats) > 1:
+        body = f"({body})"   # 2*(A + B)*C, not (2*(A + B))*C, which would distribute
+    if coeff == 1:
+        return body, (_MUL if len(mats) > 1 else _fmt(mats[0])[1])
+    if coeff == -1:
+        return f"-{body}", (_UNARY if len(mats) == 1 else _MUL)
+    if coeff.is_Rational and not coeff.is_Integer:
+        return f"({_fmt(coeff)[0]})*{body}", _MUL
+    return f"{_wrap(coeff, _MUL)}*{body}", _MUL
+
+
+def _fmt_pow(e: sympy.Pow) -> tuple[str, int]:
+    base, ex = e.args
+    m = _frobenius_arg(base)
+    if m is not None and (2 * ex).is_Integer:
+        n = 2 * ex
+        if n == 1:
+            return f"norm2({_fmt(m)[0]})", _POST
+        return f"norm2({_fmt(m)[0]})^{_exponent(n)}", _POW
+    if ex.is_Number and ex.is_negative:
+        return f"1/{_wrap(sympy.Pow(base, -ex), _UNARY)}", _MUL
+    if ex == sympy.S.Half:
+        return f"sqrt({_fmt(base)[0]})", _POST
+    return f"{_wrap(base, _POST)}^{_exponent(ex)}", _POW
+
+
+def _fmt_function(e: sympy.Function) -> tuple[str, int]:
     if isinstance(e, sympy.log) and isinstance(e.args[0], Determinant):
         return f"logdet({_fmt(e.args[0].arg)[0]})", _POST
-    if isinstance(e, sympy.Function) and type(e) in _NAME_OF_FUNCTION and len(e.args) == 1:
+    if type(e) in _NAME_OF_FUNCTION and len(e.args) == 1:
         return f"{_NAME_OF_FUNCTION[type(e)]}({_fmt(e.args[0])[0]})", _POST
-    if isinstance(e, Trace):
-        m = _frobenius_arg(e)
-        if m is not None:
-            return f"norm2({_fmt(m)[0]})^2", _POW
-        s = _sum_arg(e)
-        if s is not None:
-            return f"sum({_fmt(s)[0]})", _POST
-        return f"tr({_fmt(e.arg)[0]})", _POST
-    if isinstance(e, Determinant):
-        return f"det({_fmt(e.arg)[0]})", _POST
-    if isinstance(e, Inverse):
-        return f"inv({_fmt(e.arg)[0]})", _POST
-    if isinstance(e, MatPow):
-        return f"{_wrap(e.base, _POST)}^{_exponent(e.exp)}", _POW
-    if isinstance(e, Transpose):
-        return f"{_wrap(e.arg, _POST)}'", _POST
-    if isinstance(e, HadamardPower):
-        return f"{_wrap(e.base, _POST)}.^{_exponent(e.exp)}", _POW
-    if isinstance(e, HadamardProduct):
-        plain = [f for f in e.args if not (isinstance(f, HadamardPower) and f.exp == -1)]
-        inverse = [f.base for f in e.args if isinstance(f, HadamardPower) and f.exp == -1]
-        if not plain:
-            plain, inverse = list(e.args), []
-        text = " .* ".join(_wrap(f, _UNARY) for f in plain)
-        text += "".join(f" ./ {_wrap(f, _UNARY)}" for f in inverse)
-        return text, _MUL
-    if isinstance(e, ElementwiseApplyFunction):
-        fn = elementwise_function(e)
-        if fn in _NAME_OF_FUNCTION:
-            return f"{_NAME_OF_FUNCTION[fn]}({_fmt(e.expr)[0]})", _POST
+    return _no_form(e)
+
+
+def _fmt_trace(e: Trace) -> tuple[str, int]:
+    m = _frobenius_arg(e)
+    if m is not None:
+        return f"norm2({_fmt(m)[0]})^2", _POW
+    s = _sum_arg(e)
+    if s is not None:
+        return f"sum({_fmt(s)[0]})", _POST
+    return f"tr({_fmt(e.arg)[0]})", _POST
+
+
+def _fmt_hadamard(e: HadamardProduct) -> tuple[str, int]:
+    plain = [f for f in e.args if not (isinstance(f, HadamardPower) and f.exp == -1)]
+    inverse = [f.base for f in e.args if isinstance(f, HadamardPower) and f.exp == -1]
+    if not plain:
+        plain, inverse = list(e.args), []
+    text = " .* ".join(_wrap(f, _UNARY) for f in plain)
+    text += "".join(f" ./ {_wrap(f, _UNARY)}" for f in inverse)
+    return text, _MUL
+
+
+def _fmt_elementwise(e: ElementwiseApplyFunction) -> tuple[str, int]:
+    fn = elementwise_function(e)
+    if fn in _NAME_OF_FUNCTION:
+        return f"{_NAME_OF_FUNCTION[fn]}({_fmt(e.expr)[0]})", _POST
+    return _no_form(e)
+
+
+def _no_form(e: sympy.Basic) -> tuple[str, int]:
     raise ValueError(f"format_expression: {type(e).__name__} ({e}) has no form in the expression language")
+
+
+def _signed(e: sympy.Number) -> int:
+    return _UNARY if e < 0 else _ATOM
+
+
+# How each SymPy class is written in the language, looked up along type(e).__mro__.
+_FORMATTERS: dict[type, Callable[..., tuple[str, int]]] = {
+    sympy.Integer:            lambda e: (str(e), _signed(e)),
+    sympy.Rational:           lambda e: (f"{e.p}/{e.q}", _MUL),
+    sympy.Float:              lambda e: (str(e), _signed(e)),
+    sympy.core.numbers.Exp1:  lambda e: ("exp(1)", _POST),
+    sympy.core.numbers.ImaginaryUnit: lambda e: ("(-1)^(1/2)", _POW),
+    MatrixSymbol:             lambda e: (e.name, _ATOM),
+    Dummy:                    _no_form,
+    sympy.Symbol:             lambda e: (e.name, _ATOM),
+    OneMatrix:                lambda e: (f"ones({e.shape[0]}, {e.shape[1]})", _POST),
+    ZeroMatrix:               lambda e: (f"zeros({e.shape[0]}, {e.shape[1]})", _POST),
+    Identity:                 lambda e: (f"eye({e.shape[0]})", _POST),
+    MatAdd:                   _fmt_matadd,
+    MatMul:                   _fmt_matmul,
+    sympy.Add:                lambda e: _terms(e, _positive_first(list(e.args))),
+    sympy.Mul:                _fmt_mul,
+    sympy.Pow:                _fmt_pow,
+    sympy.Function:           _fmt_function,
+    Trace:                    _fmt_trace,
+    Determinant:              lambda e: (f"det({_fmt(e.arg)[0]})", _POST),
+    Inverse:                  lambda e: (f"inv({_fmt(e.arg)[0]})", _POST),
+    MatPow:                   lambda e: (f"{_wrap(e.base, _POST)}^{_exponent(e.exp)}", _POW),
+    Transpose:                lambda e: (f"{_wrap(e.arg, _POST)}'", _POST),
+    HadamardPower:            lambda e: (f"{_wrap(e.base, _POST)}.^{_exponent(e.exp)}", _POW),
+    HadamardProduct:          _fmt_hadamard,
+    ElementwiseApplyFunction: _fmt_elementwise,
+}
+
+
+def _fmt(e: sympy.Basic) -> tuple[str, int]:
+    """(text, precedence level) of ``e``."""
+    for cls in type(e).__mro__:
+        if cls in _FORMATTERS:
+            return _FORMATTERS[cls](e)
+    return _no_form(e)
 
 
 # --------------------------------------------------------------------- comparison

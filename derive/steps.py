@@ -50,7 +50,6 @@ RULES: dict[str, Rule] = {r.key: r for r in (
     Rule("trace_hadamard", r"\operatorname{tr}(A^T(B \odot C)) = \operatorname{tr}((A \odot B)^T C)"),
     Rule("collect", r"\operatorname{tr}(A^T\mathrm{d}X) + \operatorname{tr}(B^T\mathrm{d}X) = \operatorname{tr}((A + B)^T\mathrm{d}X)"),
     Rule("read_off", r"\mathrm{d}f = \operatorname{tr}(G^T\mathrm{d}X) \iff \frac{\partial f}{\partial X} = G"),
-    Rule("simplify", r"\text{simplify}"),
     Rule("rows_sum_to_one", r"Y\mathbf{1}_k = \mathbf{1}_n \;\text{(each row of } Y \text{ sums to 1)}"),
 )}
 

@@ -45,7 +45,6 @@ RULE_NAMES: dict[str, dict[str, str]] = {
         "trace_hadamard": "trace and Hadamard product",
         "collect": "collect terms",
         "read_off": "read off the gradient",
-        "simplify": "simplify",
         "rows_sum_to_one": "each row sums to 1",
     },
     "zh": {
@@ -76,7 +75,6 @@ RULE_NAMES: dict[str, dict[str, str]] = {
         "trace_hadamard": "迹与逐元素乘积",
         "collect": "合并同类项",
         "read_off": "读出导数",
-        "simplify": "化简",
         "rows_sum_to_one": "每行之和为 1",
     },
 }
