@@ -149,30 +149,32 @@ def _format(args: argparse.Namespace) -> str:
     return "text"
 
 
-def render(bp: Any, fmt: str, lang: str) -> str:
-    """A ``Backprop`` in one of the text :data:`FORMATS` (all but pdf, which :func:`emit_backprop` writes)."""
+def render(bp: Any, fmt: str, lang: str, checks: Any = None) -> str:
+    """A ``Backprop`` in one of the text :data:`FORMATS` (all but pdf, which :func:`emit_backprop` writes),
+    followed by ``checks`` (``derive.render.checks.Checks``) where given."""
     from derive.render import backprop_latex, backprop_markdown, backprop_text
     from derive.render.html import backprop_html
 
     if fmt == "pdf":
         raise CliError("the pdf format is written to a file: give -o FILE.pdf")
-    renderers = {"text": backprop_text, "markdown": backprop_markdown, "latex": backprop_latex,
-                 "html": backprop_html}
-    return renderers[fmt](bp, lang=lang)
+    if fmt == "html":
+        return backprop_html(bp, lang=lang, audit=checks is not None, checks=checks)
+    renderers = {"text": backprop_text, "markdown": backprop_markdown, "latex": backprop_latex}
+    return renderers[fmt](bp, lang=lang, checks=checks)
 
 
-def emit_backprop(bp: Any, args: argparse.Namespace) -> None:
-    """Write ``bp`` in the format of ``args`` (``--format`` or the suffix of ``-o``)."""
+def emit_backprop(bp: Any, args: argparse.Namespace, checks: Any = None) -> None:
+    """Write ``bp`` (and ``checks``) in the format of ``args`` (``--format`` or the suffix of ``-o``)."""
     fmt = _format(args)
     if fmt != "pdf":
-        emit(render(bp, fmt, args.lang), args)
+        emit(render(bp, fmt, args.lang, checks), args)
         return
     if not args.output:
         raise CliError("the pdf format is written to a file: give -o FILE.pdf")
     from derive.render.pdf import TexCompileError, TexNotFoundError, write_pdf
 
     try:
-        write_pdf(bp, args.output, lang=args.lang)
+        write_pdf(bp, args.output, lang=args.lang, checks=checks)
     except TexNotFoundError as e:
         raise CliError(str(e)) from e
     except TexCompileError as e:
@@ -201,15 +203,10 @@ def emit(text: str, args: argparse.Namespace) -> None:
 def _run_seed(args: argparse.Namespace) -> int:
     net = seed_network_from(args)
     bp = _backprop()(net)
-    emit_backprop(bp, args)
-    if _format(args) == "text" and not args.output:
-        # the terminal run ends with the numbers: a gradient check and the audit of the seed's formulas
-        from derive.commands import audit_intro, seed_gradient_check
-        from numeric.reference import audit, format_audit
+    # every format ends with the numbers: a gradient check and the audit of the seed's formulas
+    from derive.render.checks import network_checks
 
-        heading = {"en": ("Checks", "------"), "zh": ("检验", "----")}[args.lang]
-        emit("\n" + "\n".join(heading) + "\n" + seed_gradient_check(net, args.lang) + "\n"
-             + audit_intro(args.lang) + format_audit(audit(compiled=False), lang=args.lang) + "\n", args)
+    emit_backprop(bp, args, checks=network_checks(bp))
     return 0
 
 

@@ -159,4 +159,7 @@ def test_default_run_ends_with_check_and_audit(capsys) -> None:
     assert main([]) == 0
     out = capsys.readouterr().out
     assert "Gradient check (random non-square data n=4, d=3, m=5, k=2" in out and "passed" in out
-    assert out.rstrip().endswith("correct for row bias only |")
+    # the audit last, as an aligned table (its Markdown is for `tracegrad audit -o audit.md`)
+    audit = out[out.index("Audit of the seed document"):]
+    assert "|---|" not in audit and "─────" in audit
+    assert " ".join(audit.split()).endswith("correct for row bias only")

@@ -7,13 +7,16 @@ and its result; a network's equations and shapes.  Nothing here does algebra.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 from collections.abc import Callable, Iterable, Sequence
 
-from sympy import Basic, MatrixExpr, MatrixSymbol, OneMatrix
+import sympy
+from sympy import Basic, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix
 
+from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.render.locale import Locale
+from derive.render.printer import math_text
 from derive.steps import F, Derivation, Gradient, Step
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "NetworkLike",
     "Problem",
     "Section",
+    "abbreviate",
     "ones_matrices",
     "problem",
     "rules_used",
@@ -95,6 +99,8 @@ class Section:
     body: tuple[Line, ...]
     result: Line
     notes: tuple[str, ...]
+    # names for long subexpressions that repeat ("write Z = XW1 + 𝟏ₙb1"), used in the lines above
+    abbreviations: tuple[tuple[MatrixSymbol, MatrixExpr], ...] = ()
 
 
 def section_intro(sec: Section, loc: Locale, equation: Callable[[Basic, Basic], str],
@@ -135,8 +141,11 @@ def step_lines(steps: Sequence[Step]) -> list[Line]:
     return lines
 
 
-def section(d: Derivation) -> Section:
+def section(d: Derivation, abbreviate_over: int | None = None) -> Section:
     """The parts of ``d`` in document order.
+
+    When a line is wider than ``abbreviate_over`` columns of text (default
+    :data:`ABBREVIATE_OVER`), long subexpressions that repeat get names (:func:`abbreviate`).
 
     >>> from sympy import MatrixSymbol
     >>> Y = MatrixSymbol("Y", 2, 2)
@@ -161,7 +170,7 @@ def section(d: Derivation) -> Section:
         upstream = (Gradient(F, z), g)
         # the one definition a staged section substitutes; the others are in the problem statement
         definitions = tuple((s, e) for s, e in d.definitions if s == z) or tuple(d.definitions)
-    return Section(
+    sec = Section(
         gradient=Gradient(F, d.wrt),
         upstream=upstream,
         definitions=definitions,
@@ -171,6 +180,92 @@ def section(d: Derivation) -> Section:
         result=result,
         notes=tuple(d.notes),
     )
+    return abbreviate(sec, d, ABBREVIATE_OVER if abbreviate_over is None else abbreviate_over)
+
+
+ABBREVIATE_OVER = 80
+"""A section with a line wider than this (columns of its unicode text) names its long repeated
+subexpressions; the seed network's sections, all narrower, are written out in full."""
+ABBREVIATION_NAMES = ("Z", "R", "U", "V", "P", "Q", "S", "T", "A", "B", "C", "E", "G", "K", "L", "M", "N")
+MAX_ABBREVIATIONS = 4
+_SHORT = 10  # a subexpression shorter than this (columns) is not worth a name
+
+
+def _nameable(e: Basic) -> bool:
+    # sums and products only (pre-activations, residuals): σ(Z) ⊙ (𝟏 − σ(Z)) keeps showing σ′
+    return isinstance(e, (MatAdd, MatMul)) and not e.has(MatrixDifferential, ScalarDifferential, Gradient)
+
+
+def abbreviate(sec: Section, d: Derivation | None = None, over: int = ABBREVIATE_OVER) -> Section:
+    """``sec`` with names for the long sums and products that repeat in its lines, while a line
+    is wider than ``over`` columns: Z = XW1 + 𝟏ₙb1 makes σ(XW1 + 𝟏ₙb1) ⊙ (𝟏 − σ(XW1 + 𝟏ₙb1))
+    read σ(Z) ⊙ (𝟏 − σ(Z)).  The one that saves the most text is named first; a name is a
+    capital letter the derivation does not use, and a name that does not shorten the widest
+    line is not given.  Replacing each name by its
+    definition (``sec.abbreviations``, each in terms of the ones before it) gives the lines back.
+
+    >>> import derive
+    >>> from sympy import MatrixSymbol, OneMatrix, Trace
+    >>> from derive.elementwise import sigmoid
+    >>> X, W1, b1 = MatrixSymbol("X", 4, 3), MatrixSymbol("W1", 3, 5), MatrixSymbol("b1", 1, 5)
+    >>> W2, Y = MatrixSymbol("W2", 5, 2), MatrixSymbol("Y", 4, 2)
+    >>> R = Y - sigmoid(X * W1 + OneMatrix(4, 1) * b1) * W2
+    >>> sec = section(derive.derivation(Trace(R.T * R), W1))
+    >>> Z, definition = sec.abbreviations[0]
+    >>> f"{Z} = {math_text(definition)}", "σ(Z) ⊙ (𝟏 - σ(Z)) ⊙ dZ" in math_text(sec.body[5].rhs)
+    ('Z = XW1 + 𝟏₄b1', True)
+    """
+    lines = [*sec.lead, *sec.body, sec.result]
+    used = {s.name for ln in lines for s in ln.rhs.atoms(MatrixSymbol)}
+    if d is not None:
+        used |= {s.name for s in d.function.atoms(MatrixSymbol)} | {s.name for s, _ in d.definitions}
+    exprs = [ln.rhs for ln in lines]
+    named: list[tuple[MatrixSymbol, MatrixExpr]] = []
+    while max(len(math_text(e)) for e in exprs) > over:
+        counts: dict[Basic, int] = {}
+        for e in exprs:
+            for node in sympy.preorder_traversal(e):
+                if _nameable(node):
+                    counts[node] = counts.get(node, 0) + 1
+        width = {e: w for e, c in counts.items() if c > 1 and (w := len(math_text(e))) >= _SHORT}
+        # an inner subexpression that repeats as often is named first: Z = XW1 + 𝟏ₙb1 before σ(Z)W2 + …
+        inner = [e for e in width if not any(c != e and e.has(c) and counts[c] >= counts[e] for c in width)]
+        best = max(inner, key=lambda e: ((counts[e] - 1) * (width[e] - 1), str(e)), default=None)
+        if best is None or len(named) == MAX_ABBREVIATIONS:
+            break
+        sym = MatrixSymbol(chr(0x2460 + len(named)), *best.shape)  # ①, ②, …: one column wide
+        shorter = [e.xreplace({best: sym}) for e in exprs]
+        if max(map(len, map(math_text, shorter))) >= max(map(len, map(math_text, exprs))):
+            break  # a name that does not shorten the widest line only adds a definition to read
+        exprs = shorter
+        named = [(s, e.xreplace({best: sym})) for s, e in named] + [(sym, best)]
+    free = [n for n in ABBREVIATION_NAMES if n not in used]
+    named = list(_in_order(named))
+    for s, e in reversed(named[len(free):]):  # more than there are names: written out again
+        exprs = [x.xreplace({s: e}) for x in exprs]
+    named = named[:len(free)]
+    if not named:
+        return sec
+    # the names in the order of the definitions: Z for the first, U for the next …
+    rename = {s: MatrixSymbol(n, *s.shape) for (s, _), n in zip(named, free)}
+    exprs = [e.xreplace(rename) for e in exprs]
+    it = iter(exprs)
+    lead = tuple(replace(ln, rhs=next(it)) for ln in sec.lead)
+    body = tuple(replace(ln, rhs=next(it)) for ln in sec.body)
+    result = replace(sec.result, rhs=next(it))
+    return replace(sec, lead=lead, body=body, result=result,
+                   abbreviations=tuple((rename[s], e.xreplace(rename)) for s, e in named))
+
+
+def _in_order(defs: list[tuple[MatrixSymbol, MatrixExpr]]) -> tuple[tuple[MatrixSymbol, MatrixExpr], ...]:
+    """The definitions, each after those it uses."""
+    out: list[tuple[MatrixSymbol, MatrixExpr]] = []
+    rest = list(reversed(defs))  # the innermost were named last
+    while rest:
+        ready = next(x for x in rest if not (x[1].atoms(MatrixSymbol) & {s for s, _ in rest if s != x[0]}))
+        out.append(ready)
+        rest.remove(ready)
+    return tuple(out)
 
 
 @dataclass(frozen=True)

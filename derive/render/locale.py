@@ -119,6 +119,16 @@ PROSE: dict[str, dict[str, str]] = {
                        "evaluated on random data (n, d, m, k = {dims}) under both readings of the "
                        "bias and compared with central finite differences of f.",
         "generated": "Written by tracegrad.",
+        "abbreviations": "For short, write {defs}.",
+        # the checks after the summary (every format)
+        "checks": "Checks",
+        "gradient_check": "Gradient check (random non-square data {dims}, central differences along "
+                          "random directions): max relative error {error}, {verdict}.",
+        "check_passed": "passed",
+        "check_failed": "FAILED",
+        "own_dims": "the network's own dimensions",
+        "check_too_large": "Gradient check skipped: {name} has {entries} entries, more than a check by "
+                           "central differences takes ({limit}).",
     },
     "zh": {
         "title": "导数表达式",
@@ -156,6 +166,14 @@ PROSE: dict[str, dict[str, str]] = {
         "audit_intro": "原文的每个公式按其记号的每种解读，在随机数据（n, d, m, k = {dims}）上、"
                        "按偏置的两种解读求值，并与 f 的中心差分比较。",
         "generated": "由 tracegrad 生成。",
+        "abbreviations": "为简洁，记 {defs}。",
+        # the checks after the summary (every format)
+        "checks": "检验",
+        "gradient_check": "梯度检验（随机非方阵数据 {dims}，中心差分，沿随机方向）：最大相对误差 {error}，{verdict}。",
+        "check_passed": "通过",
+        "check_failed": "未通过",
+        "own_dims": "网络本身的维度",
+        "check_too_large": "梯度检验已跳过：{name} 有 {entries} 个元素，超过中心差分检验的上限（{limit}）。",
     },
 }
 

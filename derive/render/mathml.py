@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _MINUS = "\u2212"
+MARK_COMMENT = "tg:"  # the line-break markers are comments <!--tg:open:sum-->, <!--tg:break-->, …
 _NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
 
 
@@ -70,9 +71,16 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
 
     printmethod = "_tracegrad_mathml"
 
+    marks = False  # write line-break markers as comments (see derive.render.printer.OPEN)
+
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
         super().__init__(settings)
         self._brackets: dict[int, Element] = {}  # the precedence brackets printed so far
+
+    def _mark(self, row: Element, mark: str) -> None:
+        """A line-break marker ``open:KIND``, ``break`` or ``close``, when ``marks`` is set."""
+        if self.marks:
+            row.appendChild(self.dom.createComment(MARK_COMMENT + mark))
 
     def doprint(self, expr: Basic) -> str:
         """The MathML of ``expr``, ASCII only: characters and SymPy's named entities
@@ -152,10 +160,14 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
     # --- sums and products ------------------------------------------------------
     def _print_MatAdd(self, expr: MatAdd) -> Element:
         row = self._row()
+        self._mark(row, "open:sum")
         for i, (neg, t) in enumerate(signed_terms(expr.args)):
+            if i:
+                self._mark(row, "break")
             if neg or i:
                 row.appendChild(self._mo(_MINUS if neg else "+"))
             row.appendChild(self._product(t, negate=neg) if isinstance(t, MatMul) else self._print(t))
+        self._mark(row, "close")
         return row
 
     def _print_MatMul(self, expr: MatMul) -> Element:
@@ -171,22 +183,31 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
             if not coeff.is_Number:
                 row.appendChild(self._mo("\u2062"))
         prev: Basic | None = None
+        grouped = False
         for a in mats:
             if prev is not None:
                 if MatrixDifferential in (type(a), type(prev)):
                     row.appendChild(self._el("mspace", width=_THIN))
                 else:
+                    self._mark(row, "break")
+                    grouped = self.marks
                     row.appendChild(self._mo("\u2062"))  # invisible times
             row.appendChild(self._bracketed(a, factor_bracket(a)))
             prev = a
+        if grouped:
+            row.insertBefore(self.dom.createComment(MARK_COMMENT + "open:product"), row.firstChild)
+            self._mark(row, "close")
         return row
 
     def _print_HadamardProduct(self, expr: HadamardProduct) -> Element:
         row = self._row()
+        self._mark(row, "open:hadamard")
         for i, a in enumerate(expr.args):
             if i:
+                self._mark(row, "break")
                 row.appendChild(self._mo("⊙"))
             row.appendChild(self._bracketed(a, hadamard_operand_bracket(a)))
+        self._mark(row, "close")
         return row
 
     # --- postfix operators -----------------------------------------------------
@@ -262,11 +283,15 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
     # --- scalars ------------------------------------------------------------------
     def _print_Add(self, expr: sympy.Add, order: str | None = None) -> Element:
         row = self._row()
+        self._mark(row, "open:sum")
         terms = self._as_ordered_terms(expr, order=order)
         for i, (neg, t) in enumerate(signed_terms(terms)):
+            if i:
+                self._mark(row, "break")
             if neg or i:
                 row.appendChild(self._mo(_MINUS if neg else "+"))
             row.appendChild(self._print(-t if neg else t))
+        self._mark(row, "close")
         return row
 
     def _print_exp(self, expr: sympy.exp) -> Element:

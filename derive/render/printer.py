@@ -35,7 +35,10 @@ from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_functi
 from derive.steps import Gradient
 
 __all__ = [
+    "BREAK",
+    "CLOSE",
     "FUNCTION_NAMES",
+    "OPEN",
     "TextPrinter",
     "TracegradLatexPrinter",
     "differential_layout",
@@ -75,6 +78,15 @@ FUNCTION_NAMES: dict[Any, str] = {
 _FUNCTION_TEXT = FUNCTION_NAMES
 
 _LEAVES = (MatrixSymbol, sympy.Symbol)
+
+# Line-break markers (private-use characters), written only by a printer made with ``marks=True``:
+# OPEN[kind] before the first operand of a sum, a Hadamard product or a matrix product, BREAK
+# before each further operand (before its operator), CLOSE after the last.  derive.render.layout
+# reads them to break long equations; no other output holds them.
+OPEN = {"sum": "\ue000", "hadamard": "\ue001", "product": "\ue002"}
+BREAK = "\ue003"
+CLOSE = "\ue004"
+MARKS = frozenset([*OPEN.values(), BREAK, CLOSE])
 
 
 def _matmul_parts(e: MatMul) -> tuple[sympy.Expr, list[Basic]]:
@@ -198,6 +210,11 @@ def product_layout(expr: MatMul, negate: bool = False) -> tuple[bool, sympy.Expr
     return minus, (-coeff if minus else coeff), mats
 
 
+def _differential_pair(a: Basic, b: Basic) -> bool:
+    """Neighbouring factors of which one is a differential: X dW is never broken across lines."""
+    return MatrixDifferential in (type(a), type(b))
+
+
 def differential_layout(a: Basic) -> str:
     """How d applies to ``a``: ``"leaf"`` (dX), ``"trace"`` (d tr(…)) or ``"bracket"`` (d(…))."""
     if isinstance(a, _LEAVES):
@@ -228,6 +245,16 @@ class _MatrixConventions:
     BRACKET_GRADIENT = False  # ∂f/∂Z as a factor of a product: (∂f/∂Z) in text, where "/" binds loosely
     MINUS: str = " - "
     PLUS: str = " + "
+    marks = False  # write the line-break markers (see OPEN, BREAK, CLOSE)
+
+    def _open(self, kind: str) -> str:
+        return OPEN[kind] if self.marks else ""
+
+    def _break(self) -> str:
+        return BREAK if self.marks else ""
+
+    def _close(self) -> str:
+        return CLOSE if self.marks else ""
 
     # --- precedence -------------------------------------------------------
     def _bracketed(self, a: Basic, kind: str | None) -> str:
@@ -252,8 +279,8 @@ class _MatrixConventions:
             if i == 0:
                 out = ("-" + body) if neg else body
             else:
-                out += (self.MINUS if neg else self.PLUS) + body
-        return out
+                out += self._break() + (self.MINUS if neg else self.PLUS) + body
+        return self._open("sum") + out + self._close()
 
     def _signed_term(self, t: Basic, negate: bool) -> str:
         # only a product carries a sign (its coefficient)
@@ -271,7 +298,8 @@ class _MatrixConventions:
         return self._join(prefix, parts, mats)
 
     def _print_HadamardProduct(self, expr: HadamardProduct) -> str:
-        return self.ODOT.join(self._hadamard_operand(a) for a in expr.args)
+        ops = [self._hadamard_operand(a) for a in expr.args]
+        return self._open("hadamard") + (self._break() + self.ODOT).join(ops) + self._close()
 
     # --- postfix operators -----------------------------------------------
     def _print_Transpose(self, expr: Transpose) -> str:
@@ -380,14 +408,18 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     def _join(self, prefix: str, parts: list[str], mats: list[Basic]) -> str:
         out = prefix
         prev: Basic | None = None
+        grouped = False  # a break marker between two factors: the product is a group
         for s, a in zip(parts, mats):
-            if prev is not None and MatrixDifferential in (type(a), type(prev)):
+            if prev is not None and _differential_pair(prev, a):
                 out += r"\,"
-            elif re.search(r"\\[A-Za-z]+$", out) and s[:1].isalpha():
+            elif re.search(r"\\[A-Za-z]+$", out.rstrip(BREAK + CLOSE)) and s[:1].isalpha():
                 out += " "
+            if prev is not None and not _differential_pair(prev, a):
+                out += self._break()
+                grouped = self.marks
             out += s
             prev = a
-        return out
+        return self._open("product") + out + self._close() if grouped else out
 
     # --- leaves -------------------------------------------------------------
     def _print_MatrixSymbol(self, expr: MatrixSymbol, style: str = "plain") -> str:
@@ -422,15 +454,15 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
         tex = ""
         for i, term in enumerate(terms):
             if term.could_extract_minus_sign():
-                tex += "-" if i == 0 else " - "
+                tex += "-" if i == 0 else self._break() + " - "
                 term = -term
             elif i:
-                tex += " + "
+                tex += self._break() + " + "
             term_tex = self._print(term)
             if self._needs_add_brackets(term):
                 term_tex = rf"\left({term_tex}\right)"
             tex += term_tex
-        return tex
+        return self._open("sum") + tex + self._close()
 
     # scalar activations, when they appear outside a matrix
     def _print_Sigmoid(self, expr: Basic, exp: Any = None) -> str:
@@ -542,16 +574,35 @@ class TextPrinter(_MatrixConventions, StrPrinter):
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return greek_unicode.get(expr.name, expr.name)
 
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
+        # a scalar sum, positive terms first, as the LaTeX and MathML printers write it
+        out = ""
+        for i, term in enumerate(_positive_first(list(self._as_ordered_terms(expr, order=order)))):
+            if term.could_extract_minus_sign():
+                out += "-" if i == 0 else self._break() + " - "
+                term = -term
+            elif i:
+                out += self._break() + " + "
+            term_text = self._print(term)
+            if term.is_Add or term.is_Relational:
+                term_text = f"({term_text})"
+            out += term_text
+        return self._open("sum") + out + self._close()
+
     def _join(self, prefix: str, parts: list[str], mats: list[Basic]) -> str:
         out = prefix
         prev: Basic | None = None
+        grouped = False  # a break marker between two factors: the product is a group
         for s, a in zip(parts, mats):
-            if (prev is not None and MatrixDifferential in (type(a), type(prev))) or (prev is not None and out[-1:].isalnum() and s[:1].isalpha() and (
+            if (prev is not None and _differential_pair(prev, a)) or (prev is not None and out.rstrip(CLOSE)[-1:].isalnum() and s[:1].isalpha() and (
                     _long_name(prev) or _long_name(a))):
                 out += " "
+            if prev is not None and not _differential_pair(prev, a):
+                out += self._break()
+                grouped = self.marks
             out += s
             prev = a
-        return out
+        return self._open("product") + out + self._close() if grouped else out
 
     def _print_MatrixSymbol(self, expr: MatrixSymbol) -> str:
         return expr.name
