@@ -27,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
+    "AUDIT_DIMS",
     "FORMULAS",
     "AuditRow",
     "audit",
@@ -182,6 +183,7 @@ class AuditRow:
     shapes: dict[str, str]              # result shape per bias reading ("—" if not conforming)
 
 
+AUDIT_DIMS = (4, 3, 5, 2)  # n, d, m, k of the audit's random data
 CORRECT_TOL = 1e-6
 WRONG_TOL = 1e-3
 
@@ -247,7 +249,7 @@ def _sigmoid_matrix(A):
     return sigmoid_matrix(A)
 
 
-def audit(seed: int = 0, dims: tuple[int, int, int, int] = (4, 3, 5, 2), *,
+def audit(seed: int = 0, dims: tuple[int, int, int, int] = AUDIT_DIMS, *,
           compiled: bool = False) -> list[AuditRow]:
     """Evaluate every formula of the seed document under every reading.
 

@@ -162,4 +162,5 @@ def test_default_run_ends_with_check_and_audit(capsys) -> None:
     # the audit last, as an aligned table (its Markdown is for `tracegrad audit -o audit.md`)
     audit = out[out.index("Audit of the seed document"):]
     assert "|---|" not in audit and "─────" in audit
-    assert " ".join(audit.split()).endswith("correct for row bias only")
+    last = audit.rstrip().split("\n\n")[-1]  # the last row: ∂f/∂b1 corrected, right for a row bias only
+    assert "∂f/∂b1 = 2·1ᵀ[(Ypred −" in last and "row bias only" in last

@@ -6,7 +6,9 @@
   (``numeric.reference.audit``: one row per formula and reading).
 
 :func:`network_checks` computes them; the renderers (text, Markdown, LaTeX and so the PDF,
-HTML) take the result as ``checks=`` and write it from the rows' data.
+HTML) take the result as ``checks=`` and write it from the rows' data
+(``numeric.reference.audit_table``).  The renderers do not import this module, which runs
+numeric code: the command line computes the checks and hands them over.
 """
 from __future__ import annotations
 
@@ -16,21 +18,17 @@ from collections.abc import Callable
 
 import sympy
 
-from derive.render.document import BackpropLike
 from derive.render.locale import Locale
 
 __all__ = [
-    "AUDIT_DIMS",
     "CHECK_SIZES",
     "MAX_CHECK_ENTRIES",
     "Checks",
     "GradientCheck",
     "gradient_check",
-    "gradient_check_sentence",
     "network_checks",
 ]
 
-AUDIT_DIMS = (4, 3, 5, 2)  # n, d, m, k of the audit's random data
 CHECK_SIZES = {"n": 4, "d": 3, "m": 5, "k": 2}
 """Sizes of the symbolic dimensions in the gradient check; other names get 6, 7, 8, … in order."""
 MAX_CHECK_ENTRIES = 1_000_000
@@ -56,6 +54,21 @@ class GradientCheck:
     def passed(self) -> bool:
         return self.max_error is not None and self.max_error < self.tolerance
 
+    def sentence(self, loc: Locale, escape: Callable[[str], str] | None = None) -> str:
+        """"Gradient check (random non-square data n=4, …): max relative error 6.0e-09, passed."
+
+        >>> from derive.render.locale import get_locale
+        >>> GradientCheck((("n", 4),), 1e-9).sentence(get_locale("zh"))
+        '梯度检验（随机非方阵数据 n=4，中心差分，沿随机方向）：最大相对误差 1.0e-09，通过。'
+        """
+        if self.too_large is not None:
+            name, entries = self.too_large
+            return loc.say("check_too_large", escape=escape, name=name, entries=f"{entries:,}",
+                           limit=f"{MAX_CHECK_ENTRIES:,}")
+        dims = ", ".join(f"{k}={v}" for k, v in self.dims) or loc.say("own_dims")
+        verdict = loc.say("check_passed" if self.passed else "check_failed", escape=escape)
+        return loc.say("gradient_check", escape=escape, dims=dims, error=f"{self.max_error:.1e}", verdict=verdict)
+
 
 @dataclass(frozen=True)
 class Checks:
@@ -63,7 +76,7 @@ class Checks:
 
     gradient: GradientCheck | None = None
     audit: tuple[Any, ...] = ()  # numeric.reference.AuditRow
-    audit_dims: tuple[int, ...] = AUDIT_DIMS
+    audit_dims: tuple[int, ...] = (4, 3, 5, 2)  # numeric.reference.AUDIT_DIMS
 
 
 def _sizes(dims: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol, int]:
@@ -74,7 +87,7 @@ def _sizes(dims: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol, int]:
     return out
 
 
-def gradient_check(bp: BackpropLike, seed: int = 0) -> GradientCheck:
+def gradient_check(bp: Any, seed: int = 0) -> GradientCheck:
     """The gradients of ``bp`` (in the inputs) against central differences of ``bp.network.f``.
 
     >>> import derive
@@ -116,33 +129,17 @@ def _order(symbols: list) -> list[sympy.Symbol]:
     return seen
 
 
-def network_checks(bp: BackpropLike, seed: int = 0, audit: bool = True) -> Checks:
-    """The gradient check of ``bp`` and, for the seed network (``audit``), the audit rows.
-
-    The audit is left out where ``numeric.reference`` cannot be imported.
+def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
+    """The gradient check of ``bp`` (a ``derive.backprop.Backprop``) and, for the seed network
+    (``audit``), the audit rows.  The audit is left out where ``numeric.reference`` cannot be imported.
     """
     rows: tuple[Any, ...] = ()
+    dims: tuple[int, ...] = Checks.audit_dims
     if audit and getattr(bp.network, "name", None) == "seed":
         try:
-            from numeric.reference import audit as seed_audit
+            from numeric.reference import AUDIT_DIMS, audit as seed_audit
         except ImportError:
             pass
         else:
-            rows = tuple(seed_audit(seed=seed, dims=AUDIT_DIMS))
-    return Checks(gradient_check(bp, seed), rows)
-
-
-def gradient_check_sentence(gc: GradientCheck, loc: Locale, escape: Callable[[str], str] | None = None) -> str:
-    """"Gradient check (random non-square data n=4, …): max relative error 6.0e-09, passed."
-
-    >>> from derive.render.locale import get_locale
-    >>> gradient_check_sentence(GradientCheck((("n", 4),), 1e-9), get_locale("zh"))
-    '梯度检验（随机非方阵数据 n=4，中心差分，沿随机方向）：最大相对误差 1.0e-09，通过。'
-    """
-    dims = ", ".join(f"{k}={v}" for k, v in gc.dims) or loc.say("own_dims")
-    if gc.too_large is not None:
-        name, entries = gc.too_large
-        return loc.say("check_too_large", escape=escape, name=name, entries=f"{entries:,}",
-                       limit=f"{MAX_CHECK_ENTRIES:,}")
-    verdict = loc.say("check_passed" if gc.passed else "check_failed", escape=escape)
-    return loc.say("gradient_check", escape=escape, dims=dims, error=f"{gc.max_error:.1e}", verdict=verdict)
+            rows, dims = tuple(seed_audit(seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS
+    return Checks(gradient_check(bp, seed), rows, dims)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import re
 from typing import Any
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix, sympify
 
@@ -25,16 +25,15 @@ from derive.render.document import (
     BackpropLike, Line, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
     show_expanded,
 )
-from derive.render.layout import WIDTH, mathml_rows
+from derive.render.layout import WIDTH
 from derive.render.locale import Locale, get_locale
 from derive.render.mathml import (
-    TexSyntaxError, equation_mathml, loss_mathml, math_mathml, shape_mathml, tex_mathml,
+    TexSyntaxError, equation_mathml, loss_mathml, math_mathml, mathml_rows, shape_mathml, tex_mathml,
     TracegradMathMLPrinter,
 )
-from derive.render.checks import AUDIT_DIMS, Checks, gradient_check_sentence, network_checks
 from derive.steps import F, RULES, Derivation, Gradient
 
-__all__ = ["AUDIT_DIMS", "audit_rows_html", "backprop_html", "checks_html", "derivation_html", "derivations_html"]
+__all__ = ["audit_rows_html", "backprop_html", "checks_html", "derivation_html", "derivations_html"]
 
 _FONTS = {
     "en": '"Noto Sans", "Segoe UI", system-ui, -apple-system, Roboto, "DejaVu Sans", sans-serif',
@@ -326,28 +325,31 @@ def audit_rows_html(rows: Sequence[Any], lang: str = "en") -> str:
     return "\n".join(out)
 
 
-def checks_html(checks: Checks, loc: Locale) -> list[tuple[str, str]]:
+def _audit_section(rows: Sequence[Any], dims: Sequence[int], loc: Locale) -> str:
+    return (f'<section id="audit"><h2>{_e(loc.say("audit"))}</h2>'
+            f"<p>{_say(loc, 'audit_intro', dims=', '.join(map(str, dims)))}</p>\n"
+            + audit_rows_html(rows, loc.lang) + "</section>")
+
+
+def checks_html(checks: Any, loc: Locale) -> list[tuple[str, str]]:
     """The sections ("checks", html) with the gradient check and ("audit", html) with the audit,
-    each where ``checks`` has it."""
+    each where ``checks`` (a ``derive.render.checks.Checks``) has it."""
     out = []
     if checks.gradient is not None:
-        sentence = gradient_check_sentence(checks.gradient, loc, _e)
+        sentence = checks.gradient.sentence(loc, _e)
         out.append(("checks", f'<section id="checks"><h2>{_e(loc.say("checks"))}</h2><p>{sentence}</p></section>'))
     if checks.audit:
-        dims = ", ".join(map(str, checks.audit_dims))
-        out.append(("audit", f'<section id="audit"><h2>{_e(loc.say("audit"))}</h2>'
-                             f"<p>{_say(loc, 'audit_intro', dims=dims)}</p>\n"
-                    + audit_rows_html(checks.audit, loc.lang) + "</section>"))
+        out.append(("audit", _audit_section(checks.audit, checks.audit_dims, loc)))
     return out
 
 
-def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True, checks: Checks | None = None,
+def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True, checks: Any = None,
                   width: int | None = None) -> str:
     """A network's whole derivation as one self-contained HTML page (MathML, inline CSS, no script).
 
-    ``checks`` (:func:`derive.render.checks.network_checks`) adds the gradient check and the
-    audit; without it, ``audit`` computes them for the seed network (only, and only where
-    ``numeric.reference`` is importable).
+    ``checks`` (``derive.render.checks.network_checks``) adds the gradient check and the audit;
+    without it, ``audit`` adds the audit of the seed document's formulas for the seed network
+    (only, and only where ``numeric.reference`` is importable).
 
     >>> from derive import seed_network
     >>> from derive.backprop import backprop
@@ -358,17 +360,17 @@ def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True, checks
     (8, False, False)
     """
     loc = get_locale(lang)
-    if checks is None and audit and getattr(bp.network, "name", None) == "seed":
-        try:
-            import numeric.reference  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            checks = network_checks(bp)
     parts = [("problem", _problem_html(bp, loc, width)), ("derivation", _derivation_html(bp, loc, width)),
              ("summary", _summary_html(bp, loc, width))]
     if checks is not None:
         parts += checks_html(checks, loc)
+    elif audit and getattr(bp.network, "name", None) == "seed":
+        try:
+            from numeric.reference import AUDIT_DIMS, audit as seed_audit
+        except ImportError:
+            pass
+        else:
+            parts.append(("audit", _audit_section(seed_audit(seed=0, dims=AUDIT_DIMS), AUDIT_DIMS, loc)))
     parts.append(("rules", _rules_html(bp.sections, loc)))
     return _page(loc.say("title"), loc, [(key, html) for key, html in parts if html])
 

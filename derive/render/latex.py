@@ -8,7 +8,7 @@ block, broken at their outermost + and ⊙ (:mod:`derive.render.layout`).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 from collections.abc import Callable, Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix
@@ -17,13 +17,12 @@ from derive.render.document import (
     BackpropLike, Line, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
     show_expanded, step_lines,
 )
-from derive.render.layout import WIDTH, latex_rows
+from derive.render.layout import BREAK, WIDTH, break_levels, split_latex, unmark
 from derive.render.locale import Locale, get_locale
-from derive.render.printer import frobenius_operand, loss_latex, math_latex, math_text, shape_latex, text_width
+from derive.render.printer import (
+    frobenius_operand, loss_latex, marked_latex, marked_text, math_latex, math_text, shape_latex, text_width,
+)
 from derive.steps import F, RULES, Derivation, Gradient
-
-if TYPE_CHECKING:
-    from derive.render.checks import Checks
 
 __all__ = [
     "aligned_rows",
@@ -32,6 +31,7 @@ __all__ = [
     "derivation_latex",
     "latex_engine",
     "latex_escape",
+    "latex_rows",
     "section_latex",
     "step_block_latex",
 ]
@@ -94,6 +94,25 @@ def _m(e: Basic) -> str:
 
 def _eq(lhs: Basic, rhs: Basic) -> str:
     return f"{math_latex(lhs)} = {math_latex(rhs)}"
+
+
+def latex_rows(expr: Basic, width: int | None = None, start: int = 0) -> list[str]:
+    r"""``expr`` as LaTeX rows, broken where :func:`derive.render.layout.plan` breaks its text
+    (:func:`derive.render.layout.split_latex`): the first row as it continues a row, the others
+    beginning with their indentation.  ``start``: the width in columns of what stands before
+    ``expr`` on its first row (``df = ``).
+
+    >>> from sympy import MatrixSymbol, Trace
+    >>> A, B = MatrixSymbol("A", 3, 3), MatrixSymbol("B", 3, 3)
+    >>> for row in latex_rows(Trace(A * B.T + B * A.T), width=12):
+    ...     print(row)
+    \operatorname{tr}(AB^T
+    \qquad {} + BA^T)
+    """
+    marked, text = marked_latex(expr), marked_text(expr)
+    if marked.count(BREAK) != text.count(BREAK):  # the printers disagree: not broken
+        return [unmark(marked)]
+    return split_latex(marked, break_levels(text, WIDTH["latex"] if width is None else width, start))
 
 
 def aligned_rows(lhs: Basic | str, rhs: Basic, width: int | None = None, prefix: str = "",
@@ -323,7 +342,7 @@ def _rules_latex(bp: BackpropLike, loc: Locale) -> str:
 
 
 def backprop_latex(bp: BackpropLike, lang: str = "en", standalone: bool = True, width: int | None = None,
-                   checks: Checks | None = None) -> str:
+                   checks: Any = None) -> str:
     r"""A network's whole derivation as a LaTeX document, laid out as the seed document.
 
     Problem statement · Derivation (one subsection per gradient, in ``bp.sections`` order) ·
@@ -353,20 +372,18 @@ def backprop_latex(bp: BackpropLike, lang: str = "en", standalone: bool = True, 
 
 
 # the audit's columns: formula, reading, shapes, conforms, max. error, verdict (17 cm in all)
-_AUDIT_COLUMNS = (4.1, 4.0, 1.8, 1.2, 1.5, 2.5)
+_AUDIT_COLUMNS = (4.3, 3.9, 1.7, 1.5, 1.4, 2.3)
 
 
-def checks_latex(checks: Checks, lang: str = "en") -> str:
+def checks_latex(checks: Any, lang: str = "en") -> str:
     r"""The checks as a section: the gradient check, then the audit as a ``longtable`` (with the
     packages ``array`` and ``longtable``, which :func:`backprop_latex` loads when it has an audit).
     Each audit row is written from its data: the formula as mathematics, the rest as words."""
-    from derive.render.checks import gradient_check_sentence
-
     loc = get_locale(lang)
     esc = _esc(loc)
     parts = [r"\section*{" + esc(loc.say("checks")) + "}"]
     if checks.gradient is not None:
-        parts.append(gradient_check_sentence(checks.gradient, loc, esc))
+        parts.append(checks.gradient.sentence(loc, esc))
     if checks.audit:
         from numeric.reference import audit_table
 
@@ -380,7 +397,7 @@ def checks_latex(checks: Checks, lang: str = "en") -> str:
         dims = ", ".join(map(str, checks.audit_dims))
         parts += [r"\subsection*{" + esc(loc.say("audit")) + "}",
                   loc.say("audit_intro", escape=esc, dims=dims),
-                  "\n".join([r"{\small\setlength{\tabcolsep}{4pt}",
+                  "\n".join([r"{\small\setlength{\tabcolsep}{4pt}\renewcommand{\arraystretch}{1.5}",
                               rf"\begin{{longtable}}{{@{{}}{spec}@{{}}}}",
                               r"\hline",
                               " & ".join(rf"\textbf{{{esc(h)}}}" for h in head) + r" \\",

@@ -7,29 +7,67 @@ continuation line starts with its operator and is indented under the first opera
 broken sum — in text exactly, in LaTeX and MathML by ``\qquad`` (one ``\quad`` more for each
 deeper level).  A line that is still too long is broken again inside, at the next level.
 
-The printers write the candidate breaks as markers (:data:`~derive.render.printer.OPEN`,
-``BREAK``, ``CLOSE``; comments in MathML) when made with ``marks=True``; the breaks are chosen
-once, on the unicode text and its widths in terminal columns, and applied to the LaTeX and the
-MathML of the same expression, which hold the same markers in the same order.  ``width`` is in
-those columns; :data:`WIDTH` holds each format's default.  Breaking never changes the
-mathematics: the lines joined are the unbroken equation (see :func:`text_lines`).
+The printers of :mod:`derive.render.printer` and :mod:`derive.render.mathml` write the
+candidate breaks as markers (:data:`OPEN`, :data:`BREAK`, :data:`CLOSE`; comments in MathML)
+when made with ``marks=True``.  The breaks are chosen once, by :func:`plan` on the marked unicode
+text and its widths in terminal columns, and applied by their number to the LaTeX
+(:func:`split_latex`) and the MathML (:func:`split_mathml`) of the same expression, which hold
+the same markers in the same order.  ``width`` is in those columns; :data:`WIDTH` holds each
+format's default.  Breaking never changes the mathematics: the lines joined are the unbroken
+equation.  This module works on strings only (it imports nothing of tracegrad); the functions
+that take an expression are :func:`derive.render.text.text_lines`,
+:func:`derive.render.latex.latex_rows` and :func:`derive.render.mathml.mathml_rows`.
 
->>> from sympy import MatrixSymbol
->>> A, B, C = (MatrixSymbol(s, 3, 3) for s in "ABC")
->>> print("\n".join(text_lines(A * B + B * C + C * A, width=10)))
-AB + BC
-+ CA
+>>> s = OPEN["sum"] + "AB" + BREAK + " + BC" + BREAK + " + CA" + CLOSE
+>>> [ln.text().strip() for ln in plan(s, width=10)]
+['AB + BC', '+ CA']
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
-from sympy import Basic
+__all__ = [
+    "BREAK",
+    "CLOSE",
+    "MARKS",
+    "OPEN",
+    "WIDTH",
+    "break_levels",
+    "longest_word",
+    "plan",
+    "split_latex",
+    "split_mathml",
+    "text_width",
+    "unmark",
+    "wrap_words",
+]
 
-from derive.render.printer import BREAK, CLOSE, MARKS, OPEN, TextPrinter, TracegradLatexPrinter, text_width
+# Line-break markers (private-use characters), written only by a printer made with ``marks=True``:
+# OPEN[kind] before the first operand of a sum, a Hadamard product or a matrix product, BREAK
+# before each further operand (before its operator), CLOSE after the last.  No output holds them.
+OPEN = {"sum": "\ue000", "hadamard": "\ue001", "product": "\ue002"}
+BREAK = "\ue003"
+CLOSE = "\ue004"
+MARKS = frozenset([*OPEN.values(), BREAK, CLOSE])
+MATHML_MARKS = {"open:sum": OPEN["sum"], "open:hadamard": OPEN["hadamard"], "open:product": OPEN["product"],
+                "break": BREAK, "close": CLOSE}
+"""The MathML printer's marker comments ``<!--tg:open:sum-->`` … and the characters they stand for."""
 
-__all__ = ["WIDTH", "latex_rows", "longest_word", "mathml_rows", "plan", "text_lines", "wrap_words"]
+
+def text_width(s: str) -> int:
+    """Columns ``s`` takes in a terminal (CJK characters take two, combining marks none).
+
+    >>> text_width("推导 ∂f/∂W2")
+    11
+    """
+    w = 0
+    for ch in s:
+        if unicodedata.combining(ch):
+            continue
+        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return w
 
 WIDTH = {"text": 100, "latex": 80, "markdown": 80, "html": 72}
 """Default break width of each format, in terminal columns of the unicode text of an equation.
@@ -150,37 +188,10 @@ def _split(line: Line, limit: int, width: int, kinds: dict[int, str], depth: dic
     return out if len(out) > 1 else None
 
 
-def _marked_text(expr: Basic) -> str:
-    p = TextPrinter()
-    p.marks = True
-    return p.doprint(expr)
-
-
-def text_lines(expr: Basic, width: int = WIDTH["text"], start: int = 0,
-               first_width: int | None = None) -> list[str]:
-    """``expr`` as unicode text in lines: the first as it continues a line at column ``start``,
-    the others with the spaces that put them at their column.
-
-    Joined, the lines are the unbroken text (up to the spaces at the breaks):
-
-    >>> from sympy import MatrixSymbol, Trace
-    >>> A, B = MatrixSymbol("A", 3, 3), MatrixSymbol("Ypred", 3, 3)
-    >>> lines = text_lines(Trace(A * B.T + B * A.T - A), width=20, start=5)
-    >>> print("\\n".join(["df = " + lines[0]] + lines[1:]))
-    df = tr(A Ypredᵀ
-            + Ypred Aᵀ
-            - A)
-    >>> from derive.render.printer import math_text
-    >>> " ".join(l.strip() for l in lines) == math_text(Trace(A * B.T + B * A.T - A))
-    True
-    """
-    lines = plan(_marked_text(expr), width, start, first_width)
-    return [ln.text().rstrip() if ln.first else " " * ln.col + ln.text().rstrip() for ln in lines]
-
-
-def _breaks(expr: Basic, width: int, start: int) -> dict[int, int]:
-    """The breaks chosen for ``expr``: break index → indentation level (0, 1, … by column)."""
-    lines = plan(_marked_text(expr), width, start)
+def break_levels(marked: str, width: int, start: int = 0) -> dict[int, int]:
+    """The breaks :func:`plan` chooses for the marked text: break number → indentation level
+    (0, 1, … in the order of their columns)."""
+    lines = plan(marked, width, start)
     cols = sorted({ln.col for ln in lines if not ln.first})
     return {ln.starts_at: cols.index(ln.col) for ln in lines if not ln.first}
 
@@ -190,25 +201,17 @@ def _breaks(expr: Basic, width: int, start: int) -> dict[int, int]:
 _LEFT_RIGHT = re.compile(r"\\(left|right)(?![A-Za-z])\s*(\\[A-Za-z]+|\\.|.)")
 
 
-def latex_rows(expr: Basic, width: int = WIDTH["latex"], start: int = 0) -> list[str]:
-    r"""``expr`` as LaTeX rows: the first as it continues a row, the others beginning with their
-    indentation (``\qquad {}``); each row's ``\left``/``\right`` pairs balanced (``\left.``, ``\right.``).
+def split_latex(marked: str, breaks: dict[int, int]) -> list[str]:
+    r"""The marked LaTeX ``marked`` cut at ``breaks`` (:func:`break_levels`): the first row as it
+    continues a row, the others beginning with their indentation (``\qquad {}``); each row's
+    ``\left``/``\right`` pairs balanced (``\left.``, ``\right.``).  A break inside braces is not taken.
 
-    ``start``: the width in columns of what stands before ``expr`` on its first row (``df = ``).
-
-    >>> from sympy import MatrixSymbol, Trace
-    >>> A, B = MatrixSymbol("A", 3, 3), MatrixSymbol("B", 3, 3)
-    >>> for row in latex_rows(Trace(A * B.T + B * A.T), width=12):
-    ...     print(row)
-    \operatorname{tr}(AB^T
-    \qquad {} + BA^T)
+    >>> s = r"\operatorname{tr}\left(" + OPEN["sum"] + "A" + BREAK + " + B" + CLOSE + r"\right)"
+    >>> split_latex(s, {0: 0})
+    ['\\operatorname{tr}\\left(A\\right.', '\\qquad\\left. {} + B\\right)']
     """
-    printer = TracegradLatexPrinter()
-    printer.marks = True
-    marked = printer.doprint(expr)
-    breaks = _breaks(expr, width, start)
-    if not breaks or marked.count(BREAK) != _marked_text(expr).count(BREAK):
-        return [_unmark(marked)]
+    if not breaks:
+        return [unmark(marked)]
     rows: list[str] = []
     row = ""
     lefts = 0  # \left delimiters open
@@ -244,8 +247,9 @@ def latex_rows(expr: Basic, width: int = WIDTH["latex"], start: int = 0) -> list
     return [re.sub(r"\{\}\s+", "{} ", r.rstrip()) for r in rows]
 
 
-def _unmark(s: str) -> str:
-    return "".join(ch for ch in s if ch not in MARKS)
+def unmark(s: str) -> str:
+    """``s`` without the break markers (of the text and LaTeX printers, and of MathML)."""
+    return re.sub(r"<!--tg:[a-z:]+-->", "", "".join(ch for ch in s if ch not in MARKS))
 
 
 # --- MathML ------------------------------------------------------------------------------------
@@ -255,25 +259,21 @@ _SPLITTABLE = {"mrow", "mstyle", "mpadded", "mphantom"} | _SCRIPTS
 _XML_TOKEN = re.compile(r"<!--tg:([a-z:]+)-->|(<[^>]*>)|([^<]+)")
 
 
-def mathml_rows(expr: Basic, width: int = WIDTH["html"], start: int = 0) -> list[str]:
-    """``expr`` as MathML rows (without ``<math>``), each well formed; the rows after the first
-    begin with their indentation (an ``<mspace>``).  A script's base broken across rows keeps
-    the script on its last row, as ``(A + B)ᵀ`` does in text.
+def split_mathml(marked: str, breaks: dict[int, int]) -> list[str]:
+    """The marked MathML ``marked`` (without ``<math>``) cut at ``breaks`` (:func:`break_levels`):
+    each row well formed, the rows after the first beginning with their indentation (an
+    ``<mspace>``).  A script's base broken across rows keeps the script on its last row, as
+    ``(A + B)ᵀ`` does in text; a break inside a fraction or a root is not taken.
 
-    >>> from sympy import MatrixSymbol, Transpose
-    >>> A, B = MatrixSymbol("A", 3, 3), MatrixSymbol("B", 3, 3)
-    >>> rows = mathml_rows(Transpose(A * B + B * A), width=8)
-    >>> len(rows), rows[1].startswith('<mspace width="2em"/>'), rows[1].endswith("</msup>")
-    (2, True, True)
+    >>> s = "<msup><mrow><mo>(</mo><mrow><!--tg:open:sum--><mi>A</mi><!--tg:break--><mo>+</mo><mi>B</mi>"
+    >>> rows = split_mathml(s + "<!--tg:close--></mrow><mo>)</mo></mrow><mi>T</mi></msup>", {0: 0})
+    >>> rows[0]
+    '<mrow><mrow><mo>(</mo><mrow><mi>A</mi></mrow></mrow></mrow>'
+    >>> rows[1]
+    '<mspace width="2em"/><msup><mrow><mrow><mo form="infix">+</mo><mi>B</mi></mrow><mo>)</mo></mrow><mi>T</mi></msup>'
     """
-    from derive.render.mathml import TracegradMathMLPrinter
-
-    printer = TracegradMathMLPrinter()
-    printer.marks = True
-    marked = printer.doprint(expr)
-    breaks = _breaks(expr, width, start)
-    if not breaks or marked.count("<!--tg:break-->") != _marked_text(expr).count(BREAK):
-        return [_mathml_unmark(marked)]
+    if not breaks:
+        return [unmark(marked)]
     rows: list[list[str]] = [[]]
     stack: list[list] = []  # [name, open tag, its place in the current row, complete children]
     index = 0
@@ -317,10 +317,6 @@ def mathml_rows(expr: Basic, width: int = WIDTH["html"], start: int = 0) -> list
             stack.append([name, tag, len(row), 0])
         row.append(tag)
     return ["".join(r) for r in rows]
-
-
-def _mathml_unmark(s: str) -> str:
-    return re.sub(r"<!--tg:[a-z:]+-->", "", s)
 
 
 # --- prose -------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ MathJax and KaTeX (Jupyter, GitHub) render it; long equations continue on indent
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from derive.render.document import BackpropLike, rules_used, section, section_intro, show_expanded
 from derive.render.latex import (
@@ -17,9 +17,6 @@ from derive.render.layout import WIDTH
 from derive.render.locale import get_locale
 from derive.render.printer import math_latex, shape_latex
 from derive.steps import F, RULES, Derivation, Gradient
-
-if TYPE_CHECKING:
-    from derive.render.checks import Checks
 
 __all__ = ["backprop_markdown", "checks_markdown", "derivation_markdown"]
 
@@ -69,7 +66,7 @@ def derivation_markdown(d: Derivation, lang: str = "en", heading: str = "", widt
 
 
 def backprop_markdown(bp: BackpropLike, lang: str = "en", width: int | None = None,
-                      checks: Checks | None = None) -> str:
+                      checks: Any = None) -> str:
     """A network's whole derivation as one Markdown document, sections as in the seed document.
 
     Problem statement · Derivation (one ``###`` section per gradient) · In summary (a table of
@@ -114,15 +111,13 @@ def _text_cell(s: str) -> str:
     return s.replace("|", "\\|")
 
 
-def checks_markdown(checks: Checks, lang: str = "en") -> str:
-    """The checks as a ``##`` section: the gradient check, then the audit as a table whose
-    formulas are mathematics, written from each row's data."""
-    from derive.render.checks import gradient_check_sentence
-
+def checks_markdown(checks: Any, lang: str = "en") -> str:
+    """The checks (a ``derive.render.checks.Checks``) as a ``##`` section: the gradient check,
+    then the audit as a table whose formulas are mathematics, written from each row's data."""
     loc = get_locale(lang)
     out = [f"## {loc.say('checks')}"]
     if checks.gradient is not None:
-        out.append(gradient_check_sentence(checks.gradient, loc))
+        out.append(checks.gradient.sentence(loc))
     if checks.audit:
         from numeric.reference import audit_table
 

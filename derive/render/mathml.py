@@ -29,10 +29,11 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.printing.mathml import MathMLPresentationPrinter
 
 from derive.differential import MatrixDifferential
+from derive.render.layout import BREAK, WIDTH, break_levels, split_mathml, unmark
 from derive.render.printer import (
     FUNCTION_NAMES, _lambda_power, differential_layout, factor_bracket, frobenius_operand,
     hadamard_operand_bracket, postfix_bracket, postfix_layout, product_layout, signed_terms,
-    subscripted_name,
+    marked_text, subscripted_name,
 )
 from derive.elementwise import elementwise_function
 from derive.steps import Gradient
@@ -43,6 +44,7 @@ __all__ = [
     "equation_mathml",
     "loss_mathml",
     "math_mathml",
+    "mathml_rows",
     "shape_mathml",
     "tex_mathml",
 ]
@@ -324,6 +326,28 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
 
 
 _PRINTER_SETTINGS: dict[str, Any] = {}
+
+
+# --- long equations ----------------------------------------------------------------------------
+
+def mathml_rows(expr: Basic, width: int = WIDTH["html"], start: int = 0) -> list[str]:
+    """``expr`` as MathML rows (without ``<math>``), broken where :func:`derive.render.layout.plan`
+    breaks its text (:func:`derive.render.layout.split_mathml`); each row is well formed and the
+    rows after the first begin with their indentation (an ``<mspace>``).
+
+    >>> from sympy import MatrixSymbol, Transpose
+    >>> A, B = MatrixSymbol("A", 3, 3), MatrixSymbol("B", 3, 3)
+    >>> rows = mathml_rows(Transpose(A * B + B * A), width=8)
+    >>> len(rows), rows[1].startswith('<mspace width="2em"/>'), rows[1].endswith("</msup>")
+    (2, True, True)
+    """
+    printer = TracegradMathMLPrinter()
+    printer.marks = True
+    marked = printer.doprint(expr)
+    text = marked_text(expr)
+    if marked.count("<!--tg:break-->") != text.count(BREAK):  # the printers disagree: not broken
+        return [unmark(marked)]
+    return split_mathml(marked, break_levels(text, width, start))
 
 
 def _math(node_xml: str, display: bool) -> str:

@@ -14,7 +14,6 @@ The printers only read expressions; they never rewrite them.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 from collections.abc import Iterable
 
@@ -31,6 +30,7 @@ from sympy.printing.pretty.pretty_symbology import greek_unicode
 from sympy.printing.str import StrPrinter
 
 from derive.differential import MatrixDifferential
+from derive.render.layout import BREAK, CLOSE, MARKS, OPEN, text_width
 from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_function
 from derive.steps import Gradient
 
@@ -38,6 +38,7 @@ __all__ = [
     "BREAK",
     "CLOSE",
     "FUNCTION_NAMES",
+    "MARKS",
     "OPEN",
     "TextPrinter",
     "TracegradLatexPrinter",
@@ -47,6 +48,8 @@ __all__ = [
     "hadamard_operand_bracket",
     "loss_latex",
     "loss_text",
+    "marked_latex",
+    "marked_text",
     "math_latex",
     "math_text",
     "postfix_bracket",
@@ -79,14 +82,6 @@ _FUNCTION_TEXT = FUNCTION_NAMES
 
 _LEAVES = (MatrixSymbol, sympy.Symbol)
 
-# Line-break markers (private-use characters), written only by a printer made with ``marks=True``:
-# OPEN[kind] before the first operand of a sum, a Hadamard product or a matrix product, BREAK
-# before each further operand (before its operator), CLOSE after the last.  derive.render.layout
-# reads them to break long equations; no other output holds them.
-OPEN = {"sum": "\ue000", "hadamard": "\ue001", "product": "\ue002"}
-BREAK = "\ue003"
-CLOSE = "\ue004"
-MARKS = frozenset([*OPEN.values(), BREAK, CLOSE])
 
 
 def _matmul_parts(e: MatMul) -> tuple[sympy.Expr, list[Basic]]:
@@ -715,15 +710,16 @@ def shape_text(shape: tuple[Basic, Basic]) -> str:
     return f"{math_text(sympy.sympify(shape[0]))}×{math_text(sympy.sympify(shape[1]))}"
 
 
-def text_width(s: str) -> int:
-    """Columns ``s`` takes in a terminal (CJK characters take two, combining marks none).
+def marked_text(expr: Basic) -> str:
+    """``expr`` as :func:`math_text` writes it, with the line-break markers of
+    :mod:`derive.render.layout` (for :func:`derive.render.layout.plan`)."""
+    printer = TextPrinter()
+    printer.marks = True
+    return printer.doprint(expr)
 
-    >>> text_width("推导 ∂f/∂W2")
-    11
-    """
-    w = 0
-    for ch in s:
-        if unicodedata.combining(ch):
-            continue
-        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return w
+
+def marked_latex(expr: Basic) -> str:
+    """``expr`` as :func:`math_latex` writes it, with the line-break markers."""
+    printer = TracegradLatexPrinter()
+    printer.marks = True
+    return printer.doprint(expr)

@@ -6,25 +6,43 @@ Lines longer than ``width`` columns (default :data:`~derive.render.layout.WIDTH`
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 from collections.abc import Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix
 
 from derive.render.document import BackpropLike, Line, ones_matrices, problem, section, section_intro, show_expanded
-from derive.render.layout import WIDTH, longest_word, text_lines, wrap_words
+from derive.render.layout import WIDTH, longest_word, plan, wrap_words
 from derive.render.locale import Locale, get_locale
-from derive.render.printer import loss_text, math_text, shape_text, text_width
+from derive.render.printer import loss_text, marked_text, math_text, shape_text, text_width
 from derive.steps import F, Derivation, Gradient
 
-if TYPE_CHECKING:
-    from derive.render.checks import Checks
-
 __all__ = ["backprop_text", "checks_text", "derivation_text", "equation_text", "gradient_table_text",
-           "step_block_text", "table_text"]
+           "step_block_text", "table_text", "text_lines"]
 
 RULE_COLUMN_MAX = 80  # a rule name starts at most this far right, or two spaces after a longer line
 INDENT = "  "
+
+
+def text_lines(expr: Basic, width: int | None = None, start: int = 0,
+               first_width: int | None = None) -> list[str]:
+    """``expr`` as unicode text in lines of at most ``width`` columns where the breaks allow
+    (:func:`derive.render.layout.plan`): the first as it continues a line at column ``start``
+    (and ends before ``first_width``, when given), the others with the spaces that put them at
+    their column.  Joined, the lines are the unbroken text (up to the spaces at the breaks):
+
+    >>> from sympy import MatrixSymbol, Trace
+    >>> A, B = MatrixSymbol("A", 3, 3), MatrixSymbol("Ypred", 3, 3)
+    >>> lines = text_lines(Trace(A * B.T + B * A.T - A), width=20, start=5)
+    >>> print("\\n".join(["df = " + lines[0]] + lines[1:]))
+    df = tr(A Ypredᵀ
+            + Ypred Aᵀ
+            - A)
+    >>> " ".join(l.strip() for l in lines) == math_text(Trace(A * B.T + B * A.T - A))
+    True
+    """
+    lines = plan(marked_text(expr), WIDTH["text"] if width is None else width, start, first_width)
+    return [ln.text().rstrip() if ln.first else " " * ln.col + ln.text().rstrip() for ln in lines]
 
 
 def _pad(s: str, width: int) -> str:
@@ -215,15 +233,14 @@ def table_text(head: Sequence[str], rows: Sequence[Sequence[str]], width: int | 
     return "\n".join(out)
 
 
-def checks_text(checks: Checks, lang: str = "en", width: int | None = None) -> str:
-    """The checks after the summary: the gradient check, then the audit as an aligned table."""
-    from derive.render.checks import gradient_check_sentence
-
+def checks_text(checks: Any, lang: str = "en", width: int | None = None) -> str:
+    """The checks after the summary (a ``derive.render.checks.Checks``): the gradient check,
+    then the audit as an aligned table."""
     loc = get_locale(lang)
     width = WIDTH["text"] if width is None else width
     out = [_heading(loc.say("checks"))]
     if checks.gradient is not None:
-        out += wrap_words(gradient_check_sentence(checks.gradient, loc), width)
+        out += wrap_words(checks.gradient.sentence(loc), width)
     if checks.audit:
         from numeric.reference import audit_table
 
@@ -257,7 +274,7 @@ def _problem_text(bp: BackpropLike, loc: Locale, width: int) -> list[str]:
 
 
 def backprop_text(bp: BackpropLike, lang: str = "en", width: int | None = None,
-                  checks: Checks | None = None) -> str:
+                  checks: Any = None) -> str:
     """A network's whole derivation for the terminal, then the table of parameter gradients.
 
     No line is wider than ``width`` columns (default 100) where the equations can be broken;

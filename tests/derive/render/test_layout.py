@@ -18,10 +18,11 @@ from sympy import MatrixSymbol, OneMatrix, Trace
 import derive
 from derive.cli import main
 from derive.render.document import ABBREVIATION_NAMES, section
-from derive.render.layout import WIDTH, latex_rows, mathml_rows, text_lines, wrap_words
-from derive.render.mathml import TracegradMathMLPrinter
-from derive.render.printer import BREAK, MARKS, TextPrinter, TracegradLatexPrinter, math_latex, math_text, text_width
-from derive.render.text import table_text
+from derive.render.latex import latex_rows
+from derive.render.layout import MATHML_MARKS, wrap_words
+from derive.render.mathml import TracegradMathMLPrinter, mathml_rows
+from derive.render.printer import MARKS, TextPrinter, TracegradLatexPrinter, math_latex, math_text, text_width
+from derive.render.text import table_text, text_lines
 from tests.derive.render.conftest import compile_tex, tex_engine
 
 README = ["grad", "norm2(Y - (sigmoid(X*W1 + b1)*W2 + b2))^2", "--wrt", "W1,b1",
@@ -96,7 +97,7 @@ def test_broken_mathml_rows_are_well_formed_and_keep_every_term(width) -> None:
     for e in LONG:
         rows = mathml_rows(e, width)
         unbroken = TracegradMathMLPrinter().doprint(e)
-        assert sum((_leaves(r) for r in rows), []) == _leaves(unbroken)
+        assert [leaf for r in rows for leaf in _leaves(r)] == _leaves(unbroken)
         for r in rows[1:]:
             assert r.startswith("<mspace ")
 
@@ -115,11 +116,7 @@ def test_the_three_printers_mark_the_same_breaks() -> None:
         return [ch for ch in s if ch in MARKS]
 
     def mathml_kinds(s: str) -> list[str]:
-        from derive.render.printer import CLOSE, OPEN
-
-        names = {"open:sum": OPEN["sum"], "open:hadamard": OPEN["hadamard"], "open:product": OPEN["product"],
-                 "break": BREAK, "close": CLOSE}
-        return [names[m] for m in re.findall(r"<!--tg:([a-z:]+)-->", s)]
+        return [MATHML_MARKS[m] for m in re.findall(r"<!--tg:([a-z:]+)-->", s)]
 
     @settings(max_examples=60, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
     @given(data=st.data())
@@ -242,7 +239,7 @@ def test_table_text_fits(width, lang) -> None:
     table = table_text(head, cells, width)
     assert max(text_width(line) for line in table.splitlines()) <= width
     # every character of every cell is there, and nothing else
-    assert Counter(_squash(table.replace("─", ""))) == Counter(_squash("".join(head + sum(cells, []))))
+    assert Counter(_squash(table.replace("─", ""))) == Counter(_squash("".join(head + [c for row in cells for c in row])))
 
 
 def test_a_sum_of_traces_breaks_between_the_traces() -> None:
