@@ -277,6 +277,18 @@ class _MatrixConventions:
                 out += self._break() + (self.MINUS if neg else self.PLUS) + body
         return self._open("sum") + out + self._close()
 
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
+        """A scalar sum, positive terms first (as the MathML printer writes it too)."""
+        out = ""
+        for i, term in enumerate(_positive_first(list(self._as_ordered_terms(expr, order=order)))):
+            if term.could_extract_minus_sign():
+                out += "-" if i == 0 else self._break() + self.MINUS
+                term = -term
+            elif i:
+                out += self._break() + self.PLUS
+            out += self._scalar_term(term)
+        return self._open("sum") + out + self._close()
+
     def _signed_term(self, t: Basic, negate: bool) -> str:
         # only a product carries a sign (its coefficient)
         return self._matmul(t, negate=negate) if isinstance(t, MatMul) else self._print(t)
@@ -444,20 +456,9 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
         f, wrt = expr.args
         return rf"\frac{{\partial {self._print(f)}}}{{\partial {self._print(wrt)}}}"
 
-    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
-        terms = _positive_first(list(self._as_ordered_terms(expr, order=order)))
-        tex = ""
-        for i, term in enumerate(terms):
-            if term.could_extract_minus_sign():
-                tex += "-" if i == 0 else self._break() + " - "
-                term = -term
-            elif i:
-                tex += self._break() + " + "
-            term_tex = self._print(term)
-            if self._needs_add_brackets(term):
-                term_tex = rf"\left({term_tex}\right)"
-            tex += term_tex
-        return self._open("sum") + tex + self._close()
+    def _scalar_term(self, term: sympy.Expr) -> str:
+        tex = self._print(term)
+        return rf"\left({tex}\right)" if self._needs_add_brackets(term) else tex
 
     # scalar activations, when they appear outside a matrix
     def _print_Sigmoid(self, expr: Basic, exp: Any = None) -> str:
@@ -569,20 +570,9 @@ class TextPrinter(_MatrixConventions, StrPrinter):
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return greek_unicode.get(expr.name, expr.name)
 
-    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
-        # a scalar sum, positive terms first, as the LaTeX and MathML printers write it
-        out = ""
-        for i, term in enumerate(_positive_first(list(self._as_ordered_terms(expr, order=order)))):
-            if term.could_extract_minus_sign():
-                out += "-" if i == 0 else self._break() + " - "
-                term = -term
-            elif i:
-                out += self._break() + " + "
-            term_text = self._print(term)
-            if term.is_Add or term.is_Relational:
-                term_text = f"({term_text})"
-            out += term_text
-        return self._open("sum") + out + self._close()
+    def _scalar_term(self, term: sympy.Expr) -> str:
+        text = self._print(term)
+        return f"({text})" if term.is_Add or term.is_Relational else text
 
     def _join(self, prefix: str, parts: list[str], mats: list[Basic]) -> str:
         out = prefix

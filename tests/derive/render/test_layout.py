@@ -104,13 +104,11 @@ def test_broken_mathml_rows_are_well_formed_and_keep_every_term(width) -> None:
 
 def test_the_three_printers_mark_the_same_breaks() -> None:
     """The breaks are chosen on the text and applied to LaTeX and MathML by their number."""
-    from hypothesis import HealthCheck, assume, given, settings, strategies as st
+    from hypothesis import HealthCheck, given, settings, strategies as st
 
-    try:
-        from derive.parse import ExpressionError, parse_expression
-        from tests.derive.test_parse import GEN_DIMS, GEN_SHAPES, matrix_text, scalar_text
-    except ImportError as e:
-        pytest.skip(f"no expression generator: {e}")
+    from tests.derive.render.test_mathml import _generated_expressions, draw_expression
+
+    generators = _generated_expressions()
 
     def kinds(s: str) -> list[str]:
         return [ch for ch in s if ch in MARKS]
@@ -121,12 +119,7 @@ def test_the_three_printers_mark_the_same_breaks() -> None:
     @settings(max_examples=60, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def check(data) -> None:
-        r, q = data.draw(st.sampled_from(GEN_DIMS)), data.draw(st.sampled_from(GEN_DIMS))
-        text = data.draw(matrix_text(r, q, 3) if data.draw(st.booleans()) else scalar_text(3))
-        try:
-            e = parse_expression(text, GEN_SHAPES)
-        except ExpressionError:
-            assume(False)
+        text, e = draw_expression(data, generators)
         printers = [TextPrinter(), TracegradLatexPrinter(), TracegradMathMLPrinter()]
         for p in printers:
             p.marks = True

@@ -188,21 +188,30 @@ def _generated_expressions():
     return ExpressionError, parse_expression, GEN_DIMS, GEN_SHAPES, matrix_text, scalar_text
 
 
-def test_generated_expressions_print_as_well_formed_mathml() -> None:
-    from hypothesis import HealthCheck, assume, given, settings, strategies as st
+def draw_expression(data, generators) -> tuple[str, sympy.Basic]:
+    """A generated expression (hypothesis ``data``, :func:`_generated_expressions`): its text, parsed."""
+    from hypothesis import assume, strategies as st
 
-    ExpressionError, parse_expression, dims, shapes, matrix_text, scalar_text = _generated_expressions()
+    ExpressionError, parse_expression, dims, shapes, matrix_text, scalar_text = generators
+    r, q = data.draw(st.sampled_from(dims)), data.draw(st.sampled_from(dims))
+    text = data.draw(matrix_text(r, q, 3) if data.draw(st.booleans()) else scalar_text(3))
+    try:
+        return text, parse_expression(text, shapes)
+    except ExpressionError:
+        assume(False)
+        raise
+
+
+def test_generated_expressions_print_as_well_formed_mathml() -> None:
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    generators = _generated_expressions()
     from derive.render.printer import math_text
 
     @settings(max_examples=int(os.environ.get("TRACEGRAD_MATHML_EXAMPLES", "80")), deadline=None, suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def check(data) -> None:
-        r, q = data.draw(st.sampled_from(dims)), data.draw(st.sampled_from(dims))
-        text = data.draw(matrix_text(r, q, 3) if data.draw(st.booleans()) else scalar_text(3))
-        try:
-            e = parse_expression(text, shapes)
-        except ExpressionError:
-            assume(False)
+        text, e = draw_expression(data, generators)
         out = math_mathml(e)
         parse(out)
         assert "\\" not in out and "&" not in out.replace("&#", "")
