@@ -192,15 +192,21 @@ _SHORT = 10  # a subexpression shorter than this (columns) is not worth a name
 
 
 def _nameable(e: Basic) -> bool:
-    # sums and products only (pre-activations, residuals): σ(Z) ⊙ (𝟏 − σ(Z)) keeps showing σ′
-    return isinstance(e, (MatAdd, MatMul)) and not e.has(MatrixDifferential, ScalarDifferential, Gradient)
+    # sums and products of matrices only (pre-activations, residuals): σ(Z) ⊙ (𝟏 − σ(Z)) keeps
+    # showing σ′, and −tanh(Z)∘² is not a product worth a name
+    if isinstance(e, MatMul):
+        if len(e.as_coeff_matrices()[1]) < 2:
+            return False
+    elif not isinstance(e, MatAdd):
+        return False
+    return not e.has(MatrixDifferential, ScalarDifferential, Gradient)
 
 
 def abbreviate(sec: Section, d: Derivation | None = None, over: int = ABBREVIATE_OVER) -> Section:
     """``sec`` with names for the long sums and products that repeat in its lines, while a line
     is wider than ``over`` columns: Z = XW1 + 𝟏ₙb1 makes σ(XW1 + 𝟏ₙb1) ⊙ (𝟏 − σ(XW1 + 𝟏ₙb1))
     read σ(Z) ⊙ (𝟏 − σ(Z)).  The one that saves the most text is named first; a name is a
-    capital letter the derivation does not use, and a name that does not shorten the widest
+    capital letter the derivation does not use (nor as the letter of Z1, Z4 …), and a name that does not shorten the widest
     line is not given.  Replacing each name by its
     definition (``sec.abbreviations``, each in terms of the ones before it) gives the lines back.
 
@@ -219,6 +225,7 @@ def abbreviate(sec: Section, d: Derivation | None = None, over: int = ABBREVIATE
     used = {s.name for ln in lines for s in ln.rhs.atoms(MatrixSymbol)}
     if d is not None:
         used |= {s.name for s in d.function.atoms(MatrixSymbol)} | {s.name for s, _ in d.definitions}
+    used |= {name[0] for name in used}  # not Z beside Z1, Z4
     exprs = [ln.rhs for ln in lines]
     named: list[tuple[MatrixSymbol, MatrixExpr]] = []
     while max(len(math_text(e)) for e in exprs) > over:

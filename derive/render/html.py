@@ -223,14 +223,14 @@ def _problem_html(bp: BackpropLike, loc: Locale, width: int | None) -> str:
 
 
 def _memberships(symbols: Sequence[MatrixSymbol]) -> str:
-    """``X ∈ ℝⁿˣᵈ, Y ∈ ℝⁿˣᵏ`` as one ``<math>`` element."""
+    """``X ∈ ℝⁿˣᵈ, Y ∈ ℝⁿˣᵏ``: one ``<math>`` element each, so that a long list wraps between them."""
     p = TracegradMathMLPrinter()
     items = []
     for s in symbols:
         rows, cols = (p.doprint(sympify(d)) for d in s.shape)
-        items.append(f"{p.doprint(s)}<mo>∈</mo><msup><mi>ℝ</mi><mrow>{rows}<mo>×</mo>{cols}</mrow></msup>")
-    sep = '<mo separator="true">,</mo><mspace width="1em"/>'
-    return '<math xmlns="http://www.w3.org/1998/Math/MathML">' + sep.join(items) + "</math>"
+        items.append('<math xmlns="http://www.w3.org/1998/Math/MathML">'
+                     f"{p.doprint(s)}<mo>∈</mo><msup><mi>ℝ</mi><mrow>{rows}<mo>×</mo>{cols}</mrow></msup></math>")
+    return ",&emsp; ".join(items)
 
 
 def _derivation_html(bp: BackpropLike, loc: Locale, width: int | None) -> str:

@@ -20,7 +20,8 @@ from derive.render.document import (
 from derive.render.layout import BREAK, WIDTH, break_levels, split_latex, unmark
 from derive.render.locale import Locale, get_locale
 from derive.render.printer import (
-    frobenius_operand, loss_latex, marked_latex, marked_text, math_latex, math_text, shape_latex, text_width,
+    frobenius_operand, loss_latex, marked_latex, marked_text, math_latex, math_text, shape_latex, shape_text,
+    text_width,
 )
 from derive.steps import F, RULES, Derivation, Gradient
 
@@ -159,7 +160,14 @@ def step_block_latex(lines: Sequence[Line], loc: Locale, inline: bool = False, w
 def result_latex(lhs: Basic, rhs: Basic, width: int | None = None, inline: bool = False) -> str:
     r"""The display ``⇒ ∂f/∂X = G``: ``\[…\]``, or an aligned block when ``G`` is broken
     (``inline``: the block for ``$$…$$``)."""
-    rows = aligned_rows(lhs, rhs, width, r"\Rightarrow ", "⇒ " + math_text(lhs))
+    return display_latex(lhs, rhs, width, inline, r"\Rightarrow ", "⇒ ")
+
+
+def display_latex(lhs: Basic, rhs: Basic, width: int | None = None, inline: bool = False, prefix: str = "",
+                  prefix_text: str = "") -> str:
+    r"""The display ``lhs = rhs``: ``\[…\]``, or an aligned block when ``rhs`` is broken
+    (``inline``: the block for ``$$…$$``); ``prefix`` (its unicode text ``prefix_text``) before ``lhs``."""
+    rows = aligned_rows(lhs, rhs, width, prefix, prefix_text + math_text(lhs))
     if len(rows) == 1:
         body = rows[0].replace(" &= ", " = ", 1)
         return body if inline else rf"\[{body}\]"
@@ -248,16 +256,31 @@ def equation_rows(bp: BackpropLike, width: int | None = None) -> list[str]:
     """``Z &= definition`` for each stage, then ``f &= loss`` (rows of an aligned block)."""
     p = problem(bp.network)
     rows = [r for s, e in p.equations for r in aligned_rows(s, e, width)]
-    rows.append(f"{math_latex(F)} &= {loss_latex(p.loss)}")
+    if frobenius_operand(p.loss) is not None:
+        rows.append(f"{math_latex(F)} &= {loss_latex(p.loss)}")
+    else:
+        rows += aligned_rows(F, p.loss, width)
     return rows
 
 
-def shape_rows(bp: BackpropLike) -> list[str]:
-    r"""Every symbol's shape once: a row for the inputs, the parameters, the intermediates."""
+def shape_rows(bp: BackpropLike, width: int | None = None) -> list[str]:
+    r"""Every symbol's shape once: a row for the inputs, the parameters, the intermediates, each
+    continued on further rows where it is wider than ``width`` (columns of its unicode text)."""
+    width = WIDTH["latex"] if width is None else width
     p = problem(bp.network)
-    groups = [g for g in (p.inputs, p.params, p.intermediates) if g]
-    return [r",\quad ".join(rf"{math_latex(s)} \in \mathbb{{R}}^{{{shape_latex(s.shape)}}}" for s in g)
-            for g in groups]
+    rows = []
+    for group in (g for g in (p.inputs, p.params, p.intermediates) if g):
+        row: list[str] = []
+        used = 0
+        for s in group:
+            w = text_width(f"{math_text(s)} ∈ ℝ{shape_text(s.shape)}") + 4  # and the ,\quad after it
+            if row and used + w > width:
+                rows.append(r",\quad ".join(row))
+                row, used = [], 0
+            row.append(rf"{math_latex(s)} \in \mathbb{{R}}^{{{shape_latex(s.shape)}}}")
+            used += w
+        rows.append(r",\quad ".join(row))
+    return rows
 
 
 def notation_notes(bp: BackpropLike, loc: Locale, escape: Callable[[str], str] | None = None) -> list[str]:
@@ -284,6 +307,14 @@ def loss_equation(bp: BackpropLike) -> str:
     return eq
 
 
+def loss_display(bp: BackpropLike, width: int | None = None, inline: bool = False) -> str:
+    r""":func:`loss_equation` as a display (``inline``: for ``$$…$$``), a loss other than
+    ‖M‖²_F broken as any long equation."""
+    if frobenius_operand(bp.network.loss) is not None:
+        return loss_equation(bp) if inline else rf"\[{loss_equation(bp)}\]"
+    return display_latex(F, bp.network.loss, width, inline)
+
+
 def _problem_latex(bp: BackpropLike, loc: Locale, width: int | None) -> str:
     esc = _esc(loc)
     parts = [r"\section*{" + esc(loc.say("problem")) + "}",
@@ -297,8 +328,8 @@ def _problem_latex(bp: BackpropLike, loc: Locale, width: int | None) -> str:
     return "\n\n".join(parts)
 
 
-def _derivation_intro(bp: BackpropLike, loc: Locale) -> str:
-    return _esc(loc)(loc.say("so")) + "\n\\[" + loss_equation(bp) + r"\]"
+def _derivation_intro(bp: BackpropLike, loc: Locale, width: int | None) -> str:
+    return _esc(loc)(loc.say("so")) + "\n" + loss_display(bp, width)
 
 
 def _summary_latex(bp: BackpropLike, loc: Locale, width: int | None) -> str:
@@ -353,7 +384,7 @@ def backprop_latex(bp: BackpropLike, lang: str = "en", standalone: bool = True, 
     loc = get_locale(lang)
     body = [_problem_latex(bp, loc, width),
             r"\section*{" + _esc(loc)(loc.say("derivation")) + "}",
-            _derivation_intro(bp, loc)]
+            _derivation_intro(bp, loc, width)]
     body += [section_latex(d, lang, width=width) for d in bp.sections]
     body.append(_summary_latex(bp, loc, width))
     if checks is not None:

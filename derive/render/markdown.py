@@ -10,7 +10,7 @@ from typing import Any
 
 from derive.render.document import BackpropLike, rules_used, section, section_intro, show_expanded
 from derive.render.latex import (
-    aligned_rows, definitions_list, equation_rows, inline_equation, loss_equation, notation_notes, result_latex,
+    aligned_rows, definitions_list, equation_rows, inline_equation, loss_display, notation_notes, result_latex,
     shape_rows, step_block_latex, task_line,
 )
 from derive.render.layout import WIDTH
@@ -83,7 +83,7 @@ def backprop_markdown(bp: BackpropLike, lang: str = "en", width: int | None = No
     if notes:
         out.append(" ".join(notes))
     out += [task_line(bp, loc),
-            f"## {loc.say('derivation')}", loc.say("so"), _display(loss_equation(bp))]
+            f"## {loc.say('derivation')}", loc.say("so"), _display(loss_display(bp, width, inline=True))]
     out += [derivation_markdown(d, lang, heading="### ", width=width) for d in bp.sections]
 
     out.append(f"## {loc.say('summary')}")

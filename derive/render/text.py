@@ -256,7 +256,10 @@ def _problem_text(bp: BackpropLike, loc: Locale, width: int) -> list[str]:
     p = problem(bp.network)
     lines = [_heading(loc.say("problem"))]
     lines += [equation_text(math_text(s), e, width) for s, e in p.equations]
-    lines.append(f"{INDENT}{math_text(F)} = {loss_text(p.loss)}")
+    if loss_text(p.loss) == math_text(p.loss):
+        lines.append(equation_text(math_text(F), p.loss, width))
+    else:  # ‖M‖_F², with M as short as the stages make it
+        lines.append(f"{INDENT}{math_text(F)} = {loss_text(p.loss)}")
     lines.append(loc.say("shapes"))
     for group in (p.inputs, p.params, p.intermediates):
         if group:

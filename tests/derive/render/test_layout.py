@@ -195,8 +195,7 @@ def test_every_format_states_the_names() -> None:
 def test_readme_example_in_the_terminal_fits_100_columns(capsys, lang) -> None:
     assert main([*README, "--lang", lang]) == 0
     out = capsys.readouterr().out
-    derivation = out[:out.rindex("\n\n")]  # the closing table of results is the grad command's own
-    assert max(text_width(line) for line in derivation.splitlines()) <= 100
+    assert max(text_width(line) for line in out.splitlines()) <= 100
     assert "Z = XW1 + 𝟏ₙb1" in out and "⊙ (𝟏 - σ(Z))" in out
 
 
@@ -239,3 +238,27 @@ def test_a_sum_of_traces_breaks_between_the_traces() -> None:
     A, B = MatrixSymbol("A", 4, 3), MatrixSymbol("B", 3, 4)
     e = Trace(A * B * A * B) - Trace(B * OneMatrix(4, 1) * OneMatrix(1, 4) * A)
     assert text_lines(e, width=12) == ["tr(ABAB)", "- tr(B𝟏A)"]
+
+
+def _deep_network():
+    # held out: another network, deeper, another loss, weight decay (a long f)
+    return derive.networks.mlp([8, 16, 16, 16, 4], activation="tanh", loss="softmax_cross_entropy",
+                               weight_decay=0.01)
+
+
+def test_a_deep_network_fits_100_columns() -> None:
+    from derive.render.text import backprop_text
+
+    for lang in ("en", "zh"):
+        text = backprop_text(derive.backprop(_deep_network()), lang)
+        assert max(text_width(line) for line in text.splitlines()) <= 100
+
+
+def test_a_deep_network_pdf_has_no_overfull_line(tmp_path) -> None:
+    from derive.render.latex import backprop_latex
+
+    tex_engine("pdflatex")
+    compile_tex(backprop_latex(derive.backprop(_deep_network())), "pdflatex", tmp_path)
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    too_wide = [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide", log)]
+    assert max(too_wide, default=0.0) <= 3.0, too_wide
