@@ -193,11 +193,12 @@ _SHORT = 10  # a subexpression shorter than this (columns) is not worth a name
 
 def _nameable(e: Basic) -> bool:
     # sums and products of matrices only (pre-activations, residuals): σ(Z) ⊙ (𝟏 − σ(Z)) keeps
-    # showing σ′, and −tanh(Z)∘² is not a product worth a name
+    # showing σ′ (a sum with the ones matrix 𝟏 is such a derivative), and −tanh(Z)∘² is not a
+    # product worth a name
     if isinstance(e, MatMul):
         if len(e.as_coeff_matrices()[1]) < 2:
             return False
-    elif not isinstance(e, MatAdd):
+    elif not isinstance(e, MatAdd) or any(isinstance(t, OneMatrix) and 1 not in t.shape for t in e.args):
         return False
     return not e.has(MatrixDifferential, ScalarDifferential, Gradient)
 
@@ -206,8 +207,8 @@ def abbreviate(sec: Section, d: Derivation | None = None, over: int = ABBREVIATE
     """``sec`` with names for the long sums and products that repeat in its lines, while a line
     is wider than ``over`` columns: Z = XW1 + 𝟏ₙb1 makes σ(XW1 + 𝟏ₙb1) ⊙ (𝟏 − σ(XW1 + 𝟏ₙb1))
     read σ(Z) ⊙ (𝟏 − σ(Z)).  The one that saves the most text is named first; a name is a
-    capital letter the derivation does not use (nor as the letter of Z1, Z4 …), and a name that does not shorten the widest
-    line is not given.  Replacing each name by its
+    capital letter the derivation does not use (nor as the letter of Z1, Z4 …), and a name that
+    does not shorten the widest line by ``_SHORT`` columns is not given.  Replacing each name by its
     definition (``sec.abbreviations``, each in terms of the ones before it) gives the lines back.
 
     >>> import derive
@@ -228,22 +229,34 @@ def abbreviate(sec: Section, d: Derivation | None = None, over: int = ABBREVIATE
     used |= {name[0] for name in used}  # not Z beside Z1, Z4
     exprs = [ln.rhs for ln in lines]
     named: list[tuple[MatrixSymbol, MatrixExpr]] = []
-    while max(len(math_text(e)) for e in exprs) > over:
+    widths: dict[Basic, int] = {}
+
+    def length(e: Basic) -> int:
+        if e not in widths:
+            widths[e] = len(math_text(e))
+        return widths[e]
+
+    while max(map(length, exprs)) > over:
         counts: dict[Basic, int] = {}
         for e in exprs:
             for node in sympy.preorder_traversal(e):
                 if _nameable(node):
                     counts[node] = counts.get(node, 0) + 1
-        width = {e: w for e, c in counts.items() if c > 1 and (w := len(math_text(e))) >= _SHORT}
-        # an inner subexpression that repeats as often is named first: Z = XW1 + 𝟏ₙb1 before σ(Z)W2 + …
-        inner = [e for e in width if not any(c != e and e.has(c) and counts[c] >= counts[e] for c in width)]
-        best = max(inner, key=lambda e: ((counts[e] - 1) * (width[e] - 1), str(e)), default=None)
+        width = {e: w for e, c in counts.items() if c > 1 and (w := length(e)) >= _SHORT}
+        # the one that saves the most, but an inner subexpression that repeats as often first:
+        # Z = XW1 + 𝟏ₙb1 before σ(Z)W2 + …
+        best = None
+        for e in sorted(width, key=lambda e: ((counts[e] - 1) * (width[e] - 1), str(e)), reverse=True):
+            rivals = [c for c in width if c != e and counts[c] >= counts[e] and width[c] < width[e]]
+            if not rivals or not set(rivals) & set(sympy.preorder_traversal(e)):
+                best = e
+                break
         if best is None or len(named) == MAX_ABBREVIATIONS:
             break
         sym = MatrixSymbol(chr(0x2460 + len(named)), *best.shape)  # ①, ②, …: one column wide
         shorter = [e.xreplace({best: sym}) for e in exprs]
-        if max(map(len, map(math_text, shorter))) >= max(map(len, map(math_text, exprs))):
-            break  # a name that does not shorten the widest line only adds a definition to read
+        if max(map(length, shorter)) > max(map(length, exprs)) - _SHORT:
+            break  # a name that hardly shortens the widest line only adds a definition to read
         exprs = shorter
         named = [(s, e.xreplace({best: sym})) for s, e in named] + [(sym, best)]
     free = [n for n in ABBREVIATION_NAMES if n not in used]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 __all__ = [
     "BREAK",
@@ -62,12 +63,16 @@ def text_width(s: str) -> int:
     >>> text_width("推导 ∂f/∂W2")
     11
     """
-    w = 0
-    for ch in s:
-        if unicodedata.combining(ch):
-            continue
-        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return w
+    if s.isascii():
+        return len(s)
+    return sum(map(_char_width, s))
+
+
+@lru_cache(maxsize=4096)
+def _char_width(ch: str) -> int:
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 WIDTH = {"text": 100, "latex": 80, "markdown": 80, "html": 72}
 """Default break width of each format, in terminal columns of the unicode text of an equation.
@@ -147,9 +152,12 @@ def plan(marked: str, width: int, start: int = 0, first_width: int | None = None
     todo = [Line(start, toks, True)]
     while todo:
         line = todo.pop(0)
-        for i, t in enumerate(line.toks):
-            if t.kind == "open":
-                group_col[t.group] = line.col + text_width(line.text(i))
+        prefix = ""
+        for t in line.toks:
+            if t.kind == "text":
+                prefix += t.text
+            elif t.kind == "open":
+                group_col[t.group] = line.col + text_width(prefix if line.first else prefix.lstrip())
         limit = first_width if line.first and first_width is not None else width
         if line.col + line.width <= limit:
             done.append(line)
