@@ -14,6 +14,7 @@ from sympy import MatrixExpr, MatrixSymbol
 from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.engine import derivation, derive_from, gradient_form, validate
 from derive.networks import Network
+from derive.notation import in_notation
 from derive.steps import F, Derivation, Displayed, Gradient, Step
 
 # An upstream gradient larger than this (in SymPy nodes) is written as the symbol ∂f/∂Z,
@@ -39,7 +40,7 @@ class Backprop(Displayed):
 
     def gradients(self, expanded: bool = True) -> dict[MatrixSymbol, MatrixExpr]:
         """Parameter → gradient, in the inputs (``expanded``) or with the intermediates."""
-        return {p: (full if expanded else staged) for p, staged, full in self.summary}
+        return {p: in_notation(full if expanded else staged) for p, staged, full in self.summary}
 
     def to_latex(self, lang: str = "en", standalone: bool = True) -> str:
         from derive.render import backprop_latex
@@ -88,7 +89,7 @@ def backprop(net: Network) -> Backprop:
     >>> [s.wrt.name for s in bp.sections]
     ['Y', 'Ypred', 'W2', 'b2', 'H', 'h', 'W1', 'b1']
     >>> bp.section("W2").result
-    2*H.T*(-Y + Ypred)
+    2Hᵀ(Ypred - Y)
     """
     if not isinstance(net, Network):
         raise TypeError(f"backprop() takes a derive.Network (e.g. seed_network()), got {type(net).__name__}")

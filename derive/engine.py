@@ -23,6 +23,7 @@ from derive.differential import (
     expand_once, has_differential,
 )
 from derive.elementwise import canonicalize
+from derive.notation import in_notation
 from derive.simplify import scale, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
 from derive.trace_rules import TRACE_RULES, read_off
@@ -150,7 +151,7 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
             raise RuntimeError("derivation did not terminate")
     if df == 0:
         steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
-        return ZeroMatrix(*X.shape)
+        return in_notation(ZeroMatrix(*X.shape))
     progressed = True
     while progressed:
         progressed = False
@@ -178,7 +179,7 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
         if simpler != G:
             G = simpler
             steps.append(Step(rule, Gradient(F, X), G))
-    return G
+    return in_notation(G)
 
 
 def _linear_terms(e: Basic) -> list[Basic]:
@@ -223,7 +224,7 @@ def derivation(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = 
     >>> [s.rule for s in dv.steps][:3]
     ['definition', 'differential', 'd_trace']
     >>> dv.result
-    2*(-A + X)
+    2(X - A)
     """
     return _derivation(*_cache_key(f, X, assumptions))
 
@@ -253,6 +254,6 @@ def gradient(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()
     >>> from sympy import MatrixSymbol, Trace
     >>> X, A = MatrixSymbol("X", 4, 3), MatrixSymbol("A", 3, 4)
     >>> gradient(Trace(A * X), X)
-    A.T
+    Aᵀ
     """
     return _derivation(*_cache_key(f, X, assumptions)).result

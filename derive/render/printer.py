@@ -31,7 +31,7 @@ from sympy.printing.pretty.pretty_symbology import greek_unicode
 from sympy.printing.str import StrPrinter
 
 from derive.differential import MatrixDifferential
-from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_function
+from derive.elementwise import FUNCTION_LATEX, FUNCTION_TEXT, elementwise_function
 from derive.steps import Gradient
 
 __all__ = [
@@ -58,19 +58,8 @@ __all__ = [
 ]
 
 # Elementwise function names, keyed on the scalar function (recovered by elementwise_function).
-_FUNCTION_LATEX: dict[Any, str] = {
-    Sigmoid: r"\sigma",
-    sympy.tanh: r"\tanh",
-    Relu: r"\operatorname{relu}",
-    Softplus: r"\operatorname{softplus}",
-    Step: r"\operatorname{step}",
-    sympy.exp: r"\exp",
-    sympy.log: r"\log",
-}
-FUNCTION_NAMES: dict[Any, str] = {
-    Sigmoid: "σ", sympy.tanh: "tanh", Relu: "relu", Softplus: "softplus", Step: "step",
-    sympy.exp: "exp", sympy.log: "log",
-}
+_FUNCTION_LATEX = FUNCTION_LATEX
+FUNCTION_NAMES = FUNCTION_TEXT
 """The unicode name of each elementwise function (keyed on the scalar function)."""
 _FUNCTION_TEXT = FUNCTION_NAMES
 
