@@ -20,7 +20,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 
 from derive.differential import (
     DIFFERENTIAL_RULES, MatrixDifferential, ScalarDifferential, UnsupportedExpressionError,
-    expand_once, has_differential,
+    assemble, expand_once, has_differential, substitute,
 )
 from derive.elementwise import canonicalize
 from derive.notation import in_notation
@@ -143,36 +143,36 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
     Appends the steps to ``steps`` and returns G.
     """
     wrt = wrt or frozenset({X})
-    dF = ScalarDifferential(F)
     while (out := expand_once(df, wrt)) is not None:
-        key, df = out
-        steps.append(Step(key, dF, df))
+        key, raw = out
+        df = _advance(steps, key, raw)
         if len(steps) > _MAX_STEPS:
             raise RuntimeError("derivation did not terminate")
-    if df == 0:
-        steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
-        return in_notation(ZeroMatrix(*X.shape))
-    progressed = True
+    progressed = df != 0
     while progressed:
         progressed = False
         # innermost traces first; once they are done, the traces around them: tr(tr(dX)·AᵀB) = tr(dX)·tr(AᵀB)
         for innermost in (True, False):
             for key, rule in TRACE_RULES:
-                new = df.xreplace({t: rule(t) for t in _trace_terms(df, innermost)})
-                if new != df:
-                    df = new
-                    steps.append(Step(key, dF, df))
-                    progressed = True
+                changed = {t: r for t in _trace_terms(df, innermost) if (r := rule(t)) != t}
+                if changed:
+                    df = _advance(steps, key, substitute(df, changed))
+                    progressed = df != 0
                     break
-            if progressed:
+            if changed:
                 break
         if len(steps) > _MAX_STEPS:
             raise RuntimeError("trace rewriting did not terminate")
+    if df == 0:
+        steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
+        return in_notation(ZeroMatrix(*X.shape))
     G = _collect(df, X)
     dX = MatrixDifferential(X)
     final = gradient_form(G, dX)
-    if final != df and not isinstance(G, ZeroMatrix):
-        steps.append(Step("collect", dF, final))
+    if not isinstance(G, ZeroMatrix) and _flat(final) != _flat(df):
+        # several terms tr(AᵢᵀdX) become one; a single c·tr(A dX) takes its scalar inside
+        terms = len(_linear_terms(_expand(df)))
+        steps.append(Step("collect" if terms > 1 else "trace_linearity", ScalarDifferential(F), final))
     steps.append(Step("read_off", Gradient(F, X), G))
     for pattern, replacement, rule in assumptions:
         simpler = tidy(_replace_product(G, pattern, replacement))
@@ -180,6 +180,49 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
             G = simpler
             steps.append(Step(rule, Gradient(F, X), G))
     return in_notation(G)
+
+
+def _advance(steps: list[Step], key: str, raw: Basic) -> Basic:
+    """Record the line ``raw`` that rule ``key`` gave; if like terms in it then combine (tr A + tr A
+    = 2 tr A), that is a line of its own, "collect terms", whichever rule made them alike.
+    Returns the expression the derivation continues from."""
+    dF = ScalarDifferential(F)
+    combined = _combine_like_terms(raw)
+    if _term_count(combined) < _term_count(raw):
+        steps += [Step(key, dF, raw), Step("collect", dF, combined)]
+    else:
+        steps.append(Step(key, dF, combined))
+    return combined
+
+
+def _combine_like_terms(e: Basic) -> Basic:
+    """``e`` with every scalar sum evaluated (like terms combined)."""
+    if not e.args or isinstance(e, (MatrixSymbol, Lambda)):
+        return e
+    args = [_combine_like_terms(a) for a in e.args]
+    if _is_scalar_sum(e):
+        return sympy.Add(*args)
+    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+
+
+def _is_scalar_sum(e: Basic) -> bool:
+    return isinstance(e, sympy.Add) and not isinstance(e, MatrixExpr)
+
+
+def _term_count(e: Basic) -> int:
+    return sum(len(a.args) for a in sympy.preorder_traversal(e) if _is_scalar_sum(a)) or 1
+
+
+def _flat(e: Basic) -> Basic:
+    """``e`` with products and sums flattened: two lines that differ only in grouping are the same line."""
+    if not e.args or isinstance(e, (MatrixSymbol, Lambda)):
+        return e
+    return assemble(e, [_flat(a) for a in e.args])
+
+
+def _expand(df: Basic) -> Basic:
+    return sympy.expand(df, deep=False, mul=True, multinomial=False, power_exp=False, power_base=False,
+                        log=False)
 
 
 def _linear_terms(e: Basic) -> list[Basic]:
@@ -198,8 +241,7 @@ def _linear_terms(e: Basic) -> list[Basic]:
 
 def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
     parts: list[MatrixExpr] = []
-    for term in _linear_terms(sympy.expand(df, deep=False, mul=True, multinomial=False,
-                                           power_exp=False, power_base=False, log=False)):
+    for term in _linear_terms(_expand(df)):
         traces = [a for a in sympy.Mul.make_args(term) if isinstance(a, Trace) and has_differential(a)]
         coeff = sympy.Mul(*[a for a in sympy.Mul.make_args(term) if a not in traces])
         if len(traces) != 1 or has_differential(coeff):

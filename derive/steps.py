@@ -21,13 +21,15 @@ class Rule:
 
 # Every rule a step can name.  The renderers translate ``key``; ``law`` is the identity.
 RULES: dict[str, Rule] = {r.key: r for r in (
-    Rule("definition", r"f = \operatorname{tr}(A^T A) \text{ for } \|A\|_F^2"),
-    Rule("scalar_as_trace", r"a = \operatorname{tr}(a) \text{ for a } 1\times 1 \text{ matrix } a"),
+    # laws are mathematics only (no words: they appear as they are in every language)
+    Rule("definition", r"\|A\|_F^2 = \operatorname{tr}(A^T A)"),
+    Rule("scalar_as_trace", r"a = \operatorname{tr}(a)"),
     Rule("differential", r"\mathrm{d}f"),
     Rule("substitute", r"Z = g(\dots)"),
     Rule("chain", r"\mathrm{d}f = \operatorname{tr}(G_Z^T\, \mathrm{d}Z)"),
     # differential rules
     Rule("d_sum", r"\mathrm{d}(A + B) = \mathrm{d}A + \mathrm{d}B"),
+    Rule("d_constant_multiple", r"\mathrm{d}(\lambda A) = \lambda\,\mathrm{d}A"),
     Rule("d_product", r"\mathrm{d}(AB) = \mathrm{d}A\,B + A\,\mathrm{d}B"),
     Rule("d_hadamard", r"\mathrm{d}(A \odot B) = \mathrm{d}A \odot B + A \odot \mathrm{d}B"),
     Rule("d_transpose", r"\mathrm{d}(A^T) = (\mathrm{d}A)^T"),
@@ -40,7 +42,7 @@ RULES: dict[str, Rule] = {r.key: r for r in (
     Rule("d_scalar_sum", r"\mathrm{d}(a + b) = \mathrm{d}a + \mathrm{d}b"),
     Rule("d_scalar_product", r"\mathrm{d}(ab) = \mathrm{d}a\,b + a\,\mathrm{d}b"),
     Rule("d_scalar_function", r"\mathrm{d}\,g(a) = g'(a)\,\mathrm{d}a"),
-    Rule("d_entry", r"\mathrm{d}(a_{11}) = \operatorname{tr}(\mathrm{d}a) \text{ for } 1\times 1 \; a"),
+    Rule("d_entry", r"\mathrm{d}(a_{11}) = \operatorname{tr}(\mathrm{d}a)"),
     # trace identities
     Rule("trace_linearity", r"\operatorname{tr}(A + B) = \operatorname{tr}A + \operatorname{tr}B,\; \operatorname{tr}(cA) = c\operatorname{tr}A"),
     Rule("distribute", r"A(B + C)D = ABD + ACD"),
@@ -48,9 +50,9 @@ RULES: dict[str, Rule] = {r.key: r for r in (
     Rule("trace_transpose", r"\operatorname{tr}(A^T) = \operatorname{tr}(A)"),
     Rule("trace_cyclic", r"\operatorname{tr}(ABC) = \operatorname{tr}(CAB)"),
     Rule("trace_hadamard", r"\operatorname{tr}(A^T(B \odot C)) = \operatorname{tr}((A \odot B)^T C)"),
-    Rule("collect", r"\operatorname{tr}(A^T\mathrm{d}X) + \operatorname{tr}(B^T\mathrm{d}X) = \operatorname{tr}((A + B)^T\mathrm{d}X)"),
+    Rule("collect", r"a\,t + b\,t = (a + b)\,t,\; \operatorname{tr}(A^T\mathrm{d}X) + \operatorname{tr}(B^T\mathrm{d}X) = \operatorname{tr}((A + B)^T\mathrm{d}X)"),
     Rule("read_off", r"\mathrm{d}f = \operatorname{tr}(G^T\mathrm{d}X) \iff \frac{\partial f}{\partial X} = G"),
-    Rule("rows_sum_to_one", r"Y\mathbf{1}_k = \mathbf{1}_n \;\text{(each row of } Y \text{ sums to 1)}"),
+    Rule("rows_sum_to_one", r"Y\mathbf{1}_k = \mathbf{1}_n"),
 )}
 
 
