@@ -24,7 +24,7 @@ from derive.differential import (
 )
 from derive.elementwise import canonicalize
 from derive.notation import in_notation
-from derive.simplify import scale, split_coeff, tidy, transpose
+from derive.simplify import scale, simplify_product, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
 from derive.trace_rules import TRACE_RULES, read_off
 
@@ -112,7 +112,8 @@ def gradient_form(G: MatrixExpr, dX: MatrixExpr) -> Trace:
     """tr(Gᵀ dX) written as a person would: scalar out front, transpose pushed into products."""
     c, core = split_coeff(G)
     Gt = transpose(core)
-    return Trace(scale(c, MatMul(*(Gt.args if isinstance(Gt, MatMul) else (Gt,)), dX)))
+    left = [m for m in (Gt.args if isinstance(Gt, MatMul) else (Gt,)) if not isinstance(m, Identity)]
+    return Trace(scale(c, MatMul(*left, dX) if left else dX))
 
 
 def _replace_product(e: Basic, pattern: tuple[MatrixExpr, ...], replacement: MatrixExpr) -> Basic:
@@ -166,6 +167,9 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
     if df == 0:
         steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
         return in_notation(ZeroMatrix(*X.shape))
+    simpler = {t: s for t in _trace_terms(df) if _flat(s := Trace(simplify_product(t.arg))) != _flat(t)}
+    if simpler:
+        df = _advance(steps, "simplify_product", substitute(df, simpler))
     G = _collect(df, X)
     dX = MatrixDifferential(X)
     final = gradient_form(G, dX)
@@ -173,12 +177,12 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
         # several terms tr(AᵢᵀdX) become one; a single c·tr(A dX) takes its scalar inside
         terms = len(_linear_terms(_expand(df)))
         steps.append(Step("collect" if terms > 1 else "trace_linearity", ScalarDifferential(F), final))
-    steps.append(Step("read_off", Gradient(F, X), G))
-    for pattern, replacement, rule in assumptions:
+    for pattern, replacement, rule in assumptions:  # on the last line, before reading off: Y𝟏ₖ = 𝟏ₙ
         simpler = tidy(_replace_product(G, pattern, replacement))
         if simpler != G:
             G = simpler
-            steps.append(Step(rule, Gradient(F, X), G))
+            steps.append(Step(rule, ScalarDifferential(F), gradient_form(G, dX)))
+    steps.append(Step("read_off", Gradient(F, X), G))
     return in_notation(G)
 
 

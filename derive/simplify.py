@@ -12,7 +12,7 @@ from sympy import (
 )
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
-__all__ = ["negate", "ones_multiple", "split_coeff", "tidy", "transpose"]
+__all__ = ["negate", "ones_multiple", "simplify_product", "split_coeff", "tidy", "transpose"]
 
 
 def split_coeff(e: MatrixExpr) -> tuple[sympy.Expr, MatrixExpr]:
@@ -176,10 +176,26 @@ def _power_of(base: MatrixExpr, p: sympy.Expr) -> list[MatrixExpr]:
     return [MatPow(base, p)]
 
 
+def simplify_product(e: MatrixExpr) -> MatrixExpr:
+    """A product with powers of the same matrix merged and identity factors dropped; nothing else changes.
+
+    >>> from sympy import MatrixSymbol
+    >>> X, A = MatrixSymbol("X", 3, 3), MatrixSymbol("A", 3, 3)
+    >>> simplify_product(MatMul(2, A, Inverse(X), Inverse(Inverse(X)), Identity(3), X))
+    2*A*X
+    """
+    c, mats = split_coeff(e)
+    mats = list(mats.args) if isinstance(mats, MatMul) else [mats]
+    kept = _merge_powers([m for m in mats if not isinstance(m, Identity)]) or [Identity(e.shape[0])]
+    return scale(c, _matmul(kept))
+
+
 def _merge_powers(mats: list[MatrixExpr]) -> list[MatrixExpr]:
     """Aᵖ Aᵍ = Aᵖ⁺ᵍ for neighbours with the same base: X Xᵀ stays, Xᵀ Xᵀ = (Xᵀ)², X⁻¹ X = I."""
     out: list[MatrixExpr] = []
     for m in mats:
+        if isinstance(m, Inverse) and isinstance(m.arg, Inverse):
+            m = m.arg.arg  # (X⁻¹)⁻¹ = X
         if out:
             b1, p1 = _base_exp(out[-1])
             b2, p2 = _base_exp(m)
@@ -187,8 +203,6 @@ def _merge_powers(mats: list[MatrixExpr]) -> list[MatrixExpr]:
                 out.pop()
                 out.extend(_power_of(b1, p1 + p2))
                 continue
-        if isinstance(m, Inverse) and isinstance(m.arg, Inverse):
-            m = m.arg.arg
         out.append(m)
     return out
 

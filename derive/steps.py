@@ -50,6 +50,7 @@ RULES: dict[str, Rule] = {r.key: r for r in (
     Rule("trace_transpose", r"\operatorname{tr}(A^T) = \operatorname{tr}(A)"),
     Rule("trace_cyclic", r"\operatorname{tr}(ABC) = \operatorname{tr}(CAB)"),
     Rule("trace_hadamard", r"\operatorname{tr}(A^T(B \odot C)) = \operatorname{tr}((A \odot B)^T C)"),
+    Rule("simplify_product", r"A^p A^q = A^{p+q},\; (A^{-1})^{-1} = A,\; AI = A"),
     Rule("collect", r"a\,t + b\,t = (a + b)\,t,\; \operatorname{tr}(A^T\mathrm{d}X) + \operatorname{tr}(B^T\mathrm{d}X) = \operatorname{tr}((A + B)^T\mathrm{d}X)"),
     Rule("read_off", r"\mathrm{d}f = \operatorname{tr}(G^T\mathrm{d}X) \iff \frac{\partial f}{\partial X} = G"),
     Rule("rows_sum_to_one", r"Y\mathbf{1}_k = \mathbf{1}_n"),

@@ -31,7 +31,7 @@ from sympy.printing.mathml import MathMLPresentationPrinter
 from derive.differential import MatrixDifferential
 from derive.render.printer import (
     FUNCTION_NAMES, _lambda_power, differential_layout, factor_bracket, frobenius_operand,
-    hadamard_operand_bracket, postfix_bracket, postfix_layout, product_layout, signed_terms,
+    hadamard_layout, hadamard_operand_bracket, postfix_bracket, postfix_layout, product_layout, signed_terms,
     subscripted_name,
 )
 from derive.elementwise import elementwise_function
@@ -182,11 +182,15 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
         return row
 
     def _print_HadamardProduct(self, expr: HadamardProduct) -> Element:
+        items = hadamard_layout(expr)
+        if len(items) == 1:  # softmax(Z) alone
+            return self._call("softmax", items[0][1])
         row = self._row()
-        for i, a in enumerate(expr.args):
+        for i, (kind, a) in enumerate(items):
             if i:
                 row.appendChild(self._mo("⊙"))
-            row.appendChild(self._bracketed(a, hadamard_operand_bracket(a)))
+            row.appendChild(self._call("softmax", a) if kind == "softmax"
+                            else self._bracketed(a, hadamard_operand_bracket(a)))
         return row
 
     # --- postfix operators -----------------------------------------------------
