@@ -119,10 +119,11 @@ def _run_grad(args: argparse.Namespace) -> int:
 
 def _export(exprs: list, args: list, path: str, name: str) -> Any:
     """``numeric.export``, with a file that cannot be written reported as one line."""
+    from derive.render.printer import loss_text
     from numeric import export
 
     try:
-        return export(exprs, args, path, name=name)
+        return export(exprs, args, path, name=name, describe=loss_text)  # the docstrings in tracegrad's notation
     except OSError as e:
         raise CliError(f"cannot write {path}: {e.strerror or e}") from e
 

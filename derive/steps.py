@@ -77,6 +77,22 @@ class Step:
     def law(self) -> str:
         return RULES[self.rule].law
 
+    def to_text(self, lang: str = "en") -> str:
+        """``lhs = rhs  [rule]`` in tracegrad's notation.
+
+        >>> from sympy import MatrixSymbol
+        >>> Y = MatrixSymbol("Y", 3, 2)
+        >>> print(Step("read_off", Gradient(F, Y), 2 * Y.T))
+        ∂f/∂Y = 2Yᵀ  [read off the gradient]
+        """
+        from derive.render.locale import get_locale
+        from derive.render.printer import math_text
+
+        return f"{math_text(self.lhs)} = {math_text(self.rhs)}  [{get_locale(lang).rule(self.rule)}]"
+
+    def __str__(self) -> str:
+        return self.to_text()
+
 
 class Displayed:
     """Shows itself as text (``str``, IPython) and as Markdown (Jupyter) through ``to_text``/``to_markdown``."""
