@@ -146,9 +146,9 @@ class Elementwise(ElementwiseApplyFunction):
         return prettyForm(*prettyForm(*arg.parens()).left(self._names()[0]))
 
 
-# Code that goes by the class name (SymPy's hash and ordering, derive.parse.same_structure) sees the
-# SymPy node it is.
-Elementwise.__name__ = Elementwise.__qualname__ = "ElementwiseApplyFunction"
+# Code that goes by the class name (SymPy's hash, ordering and srepr, derive.parse.same_structure) sees
+# the SymPy node it is; pickle goes by __qualname__, which stays.
+Elementwise.__name__ = "ElementwiseApplyFunction"
 
 
 _VAR = sympy.Dummy("x")

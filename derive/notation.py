@@ -47,7 +47,7 @@ class _InNotation:
         return hash(self._plain())
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        return self._plain().__reduce_ex__(protocol)
+        return self._plain_class, tuple(self.args)  # unpickles as the plain expression (func(*args))
 
     def _sympystr(self, printer: Any) -> str:
         from derive.render.printer import math_text
