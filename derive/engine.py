@@ -167,13 +167,14 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
     if df == 0:
         steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
         return in_notation(ZeroMatrix(*X.shape))
-    simpler = {t: s for t in _trace_terms(df) if _flat(s := Trace(simplify_product(t.arg))) != _flat(t)}
+    simpler = {t: s for t in _trace_terms(df)
+               if _factors(s := Trace(simplify_product(t.arg))) != _factors(t)}
     if simpler:
         df = _advance(steps, "simplify_product", substitute(df, simpler))
     G = _collect(df, X)
     dX = MatrixDifferential(X)
     final = gradient_form(G, dX)
-    if not isinstance(G, ZeroMatrix) and _flat(final) != _flat(df):
+    if not isinstance(G, ZeroMatrix) and final != df and _flat(final) != _flat(df):
         # several terms tr(AᵢᵀdX) become one; a single c·tr(A dX) takes its scalar inside
         terms = len(_linear_terms(_expand(df)))
         steps.append(Step("collect" if terms > 1 else "trace_linearity", ScalarDifferential(F), final))
@@ -199,14 +200,24 @@ def _advance(steps: list[Step], key: str, raw: Basic) -> Basic:
     return combined
 
 
+def _scalar_args(e: Basic) -> tuple[Basic, ...]:
+    """The arguments of ``e`` that can hold a scalar sum: all of a scalar's, a product's coefficients."""
+    if isinstance(e, (MatrixSymbol, Lambda, MatrixDifferential, ScalarDifferential)):
+        return ()
+    if isinstance(e, MatrixExpr):
+        return tuple(a for a in e.args if not isinstance(a, MatrixExpr)) if isinstance(e, MatMul) else ()
+    return e.args
+
+
 def _combine_like_terms(e: Basic) -> Basic:
     """``e`` with every scalar sum evaluated (like terms combined)."""
-    if not e.args or isinstance(e, (MatrixSymbol, Lambda)):
+    inner = _scalar_args(e)
+    if not inner:
         return e
-    args = [_combine_like_terms(a) for a in e.args]
+    new = {a: b for a in inner if (b := _combine_like_terms(a)) is not a}
     if _is_scalar_sum(e):
-        return sympy.Add(*args)
-    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+        return sympy.Add(*[new.get(a, a) for a in e.args])
+    return e.func(*[new.get(a, a) for a in e.args]) if new else e
 
 
 def _is_scalar_sum(e: Basic) -> bool:
@@ -214,7 +225,13 @@ def _is_scalar_sum(e: Basic) -> bool:
 
 
 def _term_count(e: Basic) -> int:
-    return sum(len(a.args) for a in sympy.preorder_traversal(e) if _is_scalar_sum(a)) or 1
+    """How many terms the scalar sums of ``e`` have together."""
+    return (len(e.args) if _is_scalar_sum(e) else 0) + sum(_term_count(a) for a in _scalar_args(e))
+
+
+def _factors(t: Trace) -> tuple:
+    c, core = split_coeff(t.arg)
+    return c, (core.args if isinstance(core, MatMul) else (core,))
 
 
 def _flat(e: Basic) -> Basic:
