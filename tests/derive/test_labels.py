@@ -141,8 +141,8 @@ def _traces_with_differential(e: sympy.Basic) -> int:
 def _is_scalar_times_trace(e: sympy.Basic) -> bool:
     if not isinstance(e, sympy.Mul):
         return False
-    traces = [a for a in e.args if isinstance(a, Trace)]
-    return len(traces) == 1 and not any(has_differential(a) for a in e.args if a not in traces)
+    holding = [a for a in e.args if has_differential(a)]
+    return len(holding) == 1 and isinstance(holding[0], Trace)
 
 
 def _kind(before: sympy.Basic, after: sympy.Basic, rule: str) -> str | None:
