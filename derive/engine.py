@@ -149,7 +149,7 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
         df = _advance(steps, key, raw)
         if len(steps) > _MAX_STEPS:
             raise RuntimeError("derivation did not terminate")
-    progressed = df != 0
+    progressed, rewrites = df != 0, 0
     while progressed:
         progressed = False
         # innermost traces first; once they are done, the traces around them: tr(tr(dX)·AᵀB) = tr(dX)·tr(AᵀB)
@@ -157,12 +157,16 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
             for key, rule in TRACE_RULES:
                 changed = {t: r for t in _trace_terms(df, innermost) if (r := rule(t)) != t}
                 if changed:
-                    df = _advance(steps, key, substitute(df, changed))
+                    rewrites += 1
+                    if all(_flat(r) == _flat(t) for t, r in changed.items()):
+                        df = substitute(df, changed)  # only regrouped: not a step
+                    else:
+                        df = _advance(steps, key, substitute(df, changed))
                     progressed = df != 0
                     break
             if changed:
                 break
-        if len(steps) > _MAX_STEPS:
+        if len(steps) > _MAX_STEPS or rewrites > 2 * _MAX_STEPS:
             raise RuntimeError("trace rewriting did not terminate")
     if df == 0:
         steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
