@@ -140,6 +140,8 @@ def _check_network(net: Network) -> None:
         where = f"stage {Z.name} (stage {i + 1} of {len(net.stages)})"
         if Z.name in declared:
             raise ValueError(f"{where} redefines the {declared[Z.name][0]} {Z.name}")
+        if Z.name == F.name:
+            raise ValueError(f"{where}: {F.name} is the loss; give the stage another name")
         if position[Z.name] != i:
             raise ValueError(f"{where}: {Z.name} is already defined by stage {position[Z.name] + 1}")
         if not isinstance(definition, MatrixExpr):

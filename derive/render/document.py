@@ -132,8 +132,19 @@ def section_intro(sec: Section, loc: Locale, equation: Callable[[Basic, Basic], 
 
 def uses_intro(sec: Section, loc: Locale, math: Callable[[Basic], str],
                equation: Callable[[Basic, Basic], str], escape: Callable[[str], str] | None = None) -> str:
-    """"X is used 2 times, by Z, Xr. Writing X⁽ᵘ⁾ for …, ∂f/∂X = ∂f/∂X⁽ᶻ⁾ + ∂f/∂X⁽ˣʳ⁾ …"
-    for a section with contributions; ``math`` renders an expression, ``equation`` an equation."""
+    """"W is used 2 times (Z, f). Writing W^(u) for W as used by u, … ∂f/∂W = ∂f/∂W^(Z) + ∂f/∂W^(f) …"
+    for a section with contributions; ``math`` renders an expression, ``equation`` an equation.
+
+    >>> from derive.render.locale import get_locale
+    >>> from derive.render.printer import math_text
+    >>> W, Z = MatrixSymbol("W", 3, 5), MatrixSymbol("Z", 4, 5)
+    >>> uses = tuple(Derivation(F, W, (Step("read_off", Gradient(F, Use(W, u)), 2 * W),), 2 * W,
+    ...                         upstream=(u, Z) if u == Z else None) for u in (Z, F))
+    >>> sec = section(Derivation(F, W, (Step("sum_over_uses", Gradient(F, W), 4 * W),), 4 * W,
+    ...                          contributions=uses))
+    >>> print(uses_intro(sec, get_locale("en"), math_text, lambda a, b: f"{math_text(a)} = {math_text(b)}"))
+    W is used 2 times (Z, f). Writing W^(u) for W as used by u, the multivariable chain rule gives ∂f/∂W = ∂f/∂W^(Z) + ∂f/∂W^(f); each term is derived below.
+    """
     X = sec.gradient.wrt
     u = sympy.Symbol("u")
     uses = [use for use, _ in sec.contributions]

@@ -121,7 +121,8 @@ def derivation_latex(d: Derivation, lang: str = "en", inline: bool = False) -> s
     \end{aligned}
     """
     loc = get_locale(lang)
-    lines = step_lines(d.steps)
+    # a variable used more than once: the steps of each use, then the sum
+    lines = [ln for c in d.contributions for ln in step_lines(c.steps)] + step_lines(d.steps)
     if not lines:
         lines = [Line(Gradient(F, d.wrt), d.result, "read_off", True)]
     return step_block_latex(lines, loc, inline=inline)

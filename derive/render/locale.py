@@ -110,7 +110,7 @@ PROSE: dict[str, dict[str, str]] = {
         "note": "Note: {text}",
         # a variable used more than once: {x} it, {count} its uses, {uses} them, {copy} the copy of
         # {x} that {u} reads, {eq} the sum
-        "uses": "{x} is used {count} times, by {uses}. Writing {copy} for {x} as used by {u}, "
+        "uses": "{x} is used {count} times ({uses}). Writing {copy} for {x} as used by {u}, "
                 "the multivariable chain rule gives {eq}; each term is derived below.",
         "use": "Through {u}:",
         "sum_uses": "Summing over the uses:",
@@ -152,7 +152,7 @@ PROSE: dict[str, dict[str, str]] = {
         "intermediates": "其中中间变量 {defs}。",
         "rules": "所用法则",
         "note": "注：{text}",
-        "uses": "{x} 被使用了 {count} 次，分别在 {uses} 中。记 {copy} 为 {u} 中使用的 {x}，"
+        "uses": "{x} 被使用了 {count} 次（{uses}）。记 {copy} 为 {u} 中使用的 {x}，"
                 "由多元链式法则，{eq}；下面逐项推导。",
         "use": "经由 {u}：",
         "sum_uses": "对所有使用求和，",

@@ -395,8 +395,9 @@ def _net(stages, loss=None, inputs=(X4,), params=(W35,)) -> derive.Network:
     (((Z45, X4 * MatrixSymbol("V", D, M)),), None,
      r"^stage Z uses V, which is not an input, a parameter or a stage; declare it in inputs"),
     (((Z45, MatrixSymbol("X", N, 2) * MatrixSymbol("W", 2, M)),), None, r"^stage Z uses W as 2×5, but W is 3×5$"),
+    (((MatrixSymbol("f", N, M), X4 * W35),), None, r"^stage f \(stage 1 of 1\): f is the loss; give the stage"),
 ], ids=["order", "cycle", "self-cycle", "redefines input", "redefines parameter", "shape", "duplicate",
-        "unused stage", "undeclared symbol", "same name, other shape"])
+        "unused stage", "undeclared symbol", "same name, other shape", "named f"])
 def test_malformed_networks_are_refused_naming_the_stage(stages, loss, message) -> None:
     with pytest.raises(ValueError, match=message):
         _net(stages, loss)
@@ -405,6 +406,11 @@ def test_malformed_networks_are_refused_naming_the_stage(stages, loss, message) 
 def test_unused_parameter_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^parameter V is used by no stage and not by the loss$"):
         _net(((Z45, X4 * W35),), params=(W35, MatrixSymbol("V", D, M)))
+
+
+def test_stages_that_are_not_pairs_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"^Network stages must be a tuple of \(MatrixSymbol, definition\) pairs$"):
+        derive.Network(inputs=(X4,), params=(W35,), stages=((X4 * W35,),), loss=derive.frobenius_sq(X4))
 
 
 # --- a parameter only the loss uses -------------------------------------------------------------
@@ -480,6 +486,15 @@ def _in_order(text: str, parts: list[str]) -> bool:
             return False
         at += len(p)
     return True
+
+
+def test_a_section_on_its_own_shows_its_uses() -> None:
+    """A fan-out section rendered alone (a notebook cell) holds each use's steps, then the sum."""
+    w = derive.backprop(tied_autoencoder()[0]).section("W")
+    tex = w.to_latex()
+    assert _in_order(tex, [r"\mathrm{d}(XW)", r"W^{(Z)}}", r"\mathrm{d}(HW^T)", r"W^{(Xr)}}", RULE["en"]])
+    assert _in_order(w.to_text("zh"), ["经由 Z", "∂f/∂W^(Z) =", "经由 Xr", "∂f/∂W^(Xr) =", RULE["zh"]])
+    assert _in_order(w.to_markdown(), ["Through $Z$", "Through $Xr$", RULE["en"]])
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
