@@ -48,7 +48,7 @@ def _is_zero(e: Basic) -> bool:
     if isinstance(e, (HadamardPower, sympy.Pow)):
         return e.args[1].is_positive is True and _is_zero(e.args[0])
     if isinstance(e, ElementwiseApplyFunction):
-        return _is_zero(e.expr) and _undefined_at_zero(e.function) is False
+        return _is_zero(e.expr) and e.function(sympy.Integer(0)) == 0
     if isinstance(e, sympy.Function) and len(e.args) == 1:
         return _is_zero(e.args[0]) and e.func(sympy.Integer(0)) == 0
     return False
@@ -59,7 +59,9 @@ def _rank_one_text(size: Basic) -> str:
 
 
 def _singular(a: Basic) -> str | None:
-    """Why the square matrix ``a`` is singular, or None where its structure does not say."""
+    """Why the square matrix ``a`` is singular, or None where its structure does not say.
+
+    Every reason means rank ≤ 1, so a product with such a factor is singular too."""
     if not isinstance(a, MatrixExpr):
         return None
     if _is_zero(a):
@@ -75,9 +77,10 @@ def _singular(a: Basic) -> str | None:
         mats = [m for m in a.args if isinstance(m, MatrixExpr)]
         if any(m.shape[1] == 1 for m in mats[:-1]):
             return "an outer product " + _rank_one_text(size)
-        for m in mats:
-            if m.shape[0] == m.shape[1] and (why := _singular(m)):
-                return why
+        if len(mats) == 1:
+            return _singular(mats[0])
+        if any(m.shape[0] == m.shape[1] and _singular(m) for m in mats):
+            return "a product with a factor of rank 1 " + _rank_one_text(size)
     return None
 
 

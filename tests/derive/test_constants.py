@@ -56,6 +56,13 @@ UNDEFINED = [
      lambda A, c: np.sum(A / np.eye(N))),
     ("logdet(ones(n,n) * A)", 1, "it takes the log of det(ones(n, n)*A), which is 0",
      lambda A, c: np.log(np.linalg.det(np.ones((N, N)) @ A))),
+    ("tr(inv(C*ones(d,d)*C') * A)", 4,
+     "it inverts C*ones(d,d)*C', a product with a factor of rank 1 (rank 1: singular unless n = 1)",
+     lambda A, c: A[:, :3] @ np.ones((3, 3)) @ A[:, :3].T),
+    ("sum(A ./ relu(A - A))", 7, "it divides elementwise by relu(A - A), a zero matrix",
+     lambda A, c: np.sum(A / np.maximum(A - A, 0))),
+    ("sum(A ./ (2*tanh(zeros(n,n))')) + tr(A)", 7, "a zero matrix",
+     lambda A, c: np.sum(A / (2 * np.tanh(np.zeros((N, N))).T)) + np.trace(A)),
 ]
 
 
@@ -114,6 +121,9 @@ DEFINED = [
     "tr(inv(ones(1,1)) * c' * A * c)",      # a 1×1 matrix of ones is invertible
     "sum(A ./ ones(n,n))",
     "logdet(A*A' + eye(n))",
+    "sum(A ./ sigmoid(zeros(n,n)))",        # σ(0) = 1/2 in the denominator
+    "sum(A ./ exp(A - A))",                 # exp(0) = 1
+    "tr(inv(C'*C) * C'*A*C)",               # d×d through n: no rank-1 factor
 ]
 
 
