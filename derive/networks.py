@@ -15,6 +15,7 @@ from sympy import MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace, Transpose
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from derive.elementwise import exp, log, relu, sigmoid, softplus, tanh
+from derive.undefined import check_defined
 from derive.steps import F
 
 __all__ = [
@@ -146,6 +147,10 @@ def _check_network(net: Network) -> None:
             raise ValueError(f"{where}: {Z.name} is already defined by stage {position[Z.name] + 1}")
         if not isinstance(definition, MatrixExpr):
             raise TypeError(f"{where}: the definition must be a matrix expression, got {definition!r}")
+        try:
+            check_defined(definition)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
         if tuple(definition.shape) != tuple(Z.shape):
             raise ValueError(f"{where}: {Z.name} is {_shape(Z.shape)} but its definition {definition} "
                              f"is {_shape(definition.shape)}")

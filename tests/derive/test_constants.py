@@ -184,3 +184,14 @@ def test_cli_prints_the_zero_gradient_with_exit_0(capsys) -> None:
     assert "⇒ ∂f/∂A = 0" in out and "⇒ ∂f/∂B = 0" in out
     assert re.search(r"^\s+∂f/∂A\s+n×d\s+0$", out, re.M) and re.search(r"^\s+∂f/∂B\s+d×n\s+0$", out, re.M)
     assert "could not bring" not in out
+
+
+def test_network_stage_with_an_undefined_constant_is_refused_naming_the_stage() -> None:
+    from sympy import MatrixSymbol, ZeroMatrix
+
+    import derive
+
+    X, Z = MatrixSymbol("X", 4, 3), MatrixSymbol("Z", 4, 3)
+    with pytest.raises(ValueError, match=r"stage Z .*undefined"):
+        derive.Network(inputs=(X,), params=(), stages=((Z, X + derive.log(ZeroMatrix(4, 3))),),
+                       loss=derive.frobenius_sq(Z))
