@@ -27,6 +27,7 @@ from derive.notation import in_notation
 from derive.simplify import scale, simplify_product, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
 from derive.trace_rules import TRACE_RULES, read_off
+from derive.undefined import check_defined
 
 __all__ = ["derivation", "derive_from", "gradient", "validate"]
 
@@ -89,6 +90,7 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
                              f"not {_fmt_shape(X)}")
         raise ValueError(f"{X.name} does not appear in f; f depends on {', '.join(sorted(names)) or 'nothing'}")
     _walk_check(f)
+    check_defined(f)
     return canonicalize(f)
 
 
@@ -168,7 +170,7 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
                 break
         if len(steps) > _MAX_STEPS or rewrites > 2 * _MAX_STEPS:
             raise RuntimeError("trace rewriting did not terminate")
-    if df == 0:
+    if df == 0:  # the terms cancel (tr(AB) − tr(BᵀAᵀ)) or none holds dX: a zero gradient is a result
         steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
         return in_notation(ZeroMatrix(*X.shape))
     simpler = {t: s for t in _trace_terms(df)
@@ -267,6 +269,8 @@ def _linear_terms(e: Basic) -> list[Basic]:
 def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
     parts: list[MatrixExpr] = []
     for term in _linear_terms(_expand(df)):
+        if term == 0:
+            continue
         traces = [a for a in sympy.Mul.make_args(term) if isinstance(a, Trace) and has_differential(a)]
         coeff = sympy.Mul(*[a for a in sympy.Mul.make_args(term) if a not in traces])
         if len(traces) != 1 or has_differential(coeff):
@@ -275,6 +279,8 @@ def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
         if G is None:
             raise RuntimeError(f"could not bring the term {term} into the form tr(Gᵀ dX)")
         parts.append(scale(coeff, G))
+    if not parts:
+        return ZeroMatrix(*X.shape)
     G = tidy(MatAdd(*parts)) if len(parts) > 1 else tidy(parts[0])
     if G.shape != X.shape:
         raise RuntimeError(f"internal error: gradient shape {G.shape} differs from {X} {X.shape}")

@@ -1,5 +1,5 @@
 """Rule labels a teacher would sign, across every section of the seed network (both readings of the
-bias), mlp networks and the Cookbook cases:
+bias), mlp networks, networks whose stages fan out and the Cookbook cases:
 
 * d(−A) = −dA and d(λA) = λ dA are "constant multiple", never "product rule";
 * a line that only regroups (drops brackets, re-associates) the line above is not a step;
@@ -30,16 +30,29 @@ DF = ScalarDifferential(F)
 _D = (MatrixDifferential, ScalarDifferential)
 
 
+def _sections(name: str, net: derive.Network) -> list[tuple[str, Derivation]]:
+    """Every section, and for a variable with several uses each use's derivation."""
+    out = []
+    for s in derive.backprop(net).sections:
+        out.append((f"{name}:{s.wrt.name}", s))
+        out += [(f"{name}:{s.wrt.name}:use{i}", c) for i, c in enumerate(s.contributions)]
+    return out
+
+
 @lru_cache(maxsize=1)
 def corpus() -> tuple[tuple[str, Derivation], ...]:
+    from tests.derive.test_backprop import NAMED
+
     out = []
     for bias in ("row", "full"):
-        out += [(f"seed-{bias}:{s.wrt.name}", s) for s in derive.backprop(derive.seed_network(bias=bias)).sections]
+        out += _sections(f"seed-{bias}", derive.seed_network(bias=bias))
     for i, net in enumerate([
             mlp([3, 4, 2], activation="tanh", loss="softmax_cross_entropy", weight_decay="lambda"),
             mlp([3, 5, 4, 2], activation=["relu", "softplus"], loss="mse"),
             mlp([3, 4, 2], activation="sigmoid", bias="full", weight_decay=0.01)]):
-        out += [(f"mlp{i}:{s.wrt.name}", s) for s in derive.backprop(net).sections]
+        out += _sections(f"mlp{i}", net)
+    for name, (build, _) in NAMED.items():  # stage graphs with fan-out: tied weights, a skip, an RNN
+        out += _sections(name, build()[0])
     for case in CASES:
         if not case.xfail:
             _, syms, _ = _setup(case)
