@@ -421,7 +421,7 @@ class _Evaluator:
             return mpmath.mpf(e)
         if isinstance(e, sympy.NumberSymbol):
             return mpmath.mpf(e.evalf(int(self.bits * 0.302) + 5))
-        if e.is_Number:                       # I, zoo, nan
+        if e.is_Number or (e.is_number and e.is_real is False):      # zoo, nan, I, 2·I
             return _NAN
         if isinstance(e, sympy.Symbol):
             if e in self.memo:
@@ -486,24 +486,25 @@ def _decide(lo_a: np.ndarray, lo_g: np.ndarray, hi_a: np.ndarray, hi_g: np.ndarr
         if bad.any():
             i, j = np.argwhere(bad)[0]
             return _Verdict("differ", math.inf, (int(i), int(j)))
-        noise = mpmath.mpf(0)
-        D = np.zeros(hi_g.shape, dtype=object)
-        scale = mpmath.mpf(0)
-        for idx in zip(*np.nonzero(fin_g)):
-            a, g = hi_a[idx], hi_g[idx]
-            la, lg = lo_a[idx], lo_g[idx]
-            if not (mpmath.isfinite(la) and mpmath.isfinite(lg)):
-                return _Verdict("undecided")
-            noise = max(noise, abs(la - a), abs(lg - g))
-            D[idx] = abs(a - g)
-            scale = max(scale, abs(a), abs(g))
-        maxD = _abs_max(D)
-        gmax = max((abs(hi_g[idx]) for idx in zip(*np.nonzero(fin_g))), default=mpmath.mpf(0))
+        idx = list(zip(*np.nonzero(fin_g)))
+        if not all(mpmath.isfinite(lo_a[i]) and mpmath.isfinite(lo_g[i]) for i in idx):
+            return _Verdict("undecided")
+        # the rounding error of the P-bit values, entry by entry, and its largest value
+        noise = {i: max(abs(lo_a[i] - hi_a[i]), abs(lo_g[i] - hi_g[i])) for i in idx}
+        D = {i: abs(hi_a[i] - hi_g[i]) for i in idx}
+        worst = max(noise.values())
+        scale = max(max(abs(hi_a[i]), abs(hi_g[i])) for i in idx)
+        gmax = max(abs(hi_g[i]) for i in idx)
+        maxD = max(D.values())
         err = float(maxD / gmax) if gmax > 0 else float(maxD)
-        if maxD > 4 * noise + scale * mpmath.ldexp(1, -(2 * bits - 16)):
-            i, j = np.unravel_index(int(np.argmax([float(x / maxD) for x in D.flat])), D.shape)
+        # a difference beyond four times the entry's own rounding error (plus a floor far below any
+        # right answer's 2P-bit error) is real
+        floor = worst * mpmath.ldexp(1, -(bits // 2)) + scale * mpmath.ldexp(1, -(2 * bits - 16))
+        beyond = [i for i in idx if D[i] > 4 * noise[i] + floor]
+        if beyond:
+            i, j = max(beyond, key=lambda i: D[i] / (4 * noise[i] + floor))
             return _Verdict("differ", err, (int(i), int(j)))
-        if noise == 0 or noise <= scale * mpmath.ldexp(1, -(bits // 2)):
+        if worst == 0 or worst <= scale * mpmath.ldexp(1, -(bits // 2)):
             return _Verdict("equal", err)
         return _Verdict("undecided", err)
 
@@ -561,6 +562,26 @@ def _literal_bits(A: sympy.Basic) -> int:
     return bits
 
 
+def _scalar_bits(A: sympy.Basic, draw: _Draw) -> int:
+    """The binary exponent of the largest or smallest number ``A`` computes from numbers and dimensions
+    alone at ``draw`` (2^(−100·n) at n = 3: 300), which the precision must exceed."""
+    size = {d: sympy.Integer(v) for d, v in draw.dims}
+    bits = 0
+    for node in sympy.preorder_traversal(A):
+        if isinstance(node, sympy.Pow) and not node.has(MatrixExpr, sympy.Dummy):
+            value = node.xreplace(size)
+            if value.free_symbols:
+                continue
+            with mpmath.workprec(64):
+                try:
+                    x = mpmath.mpf(sympy.N(value, 20)) if value.is_real else mpmath.mpf(0)
+                except (TypeError, ValueError):
+                    continue
+            if x != 0 and mpmath.isfinite(x):
+                bits = max(bits, abs(int(mpmath.mag(x))))
+    return bits
+
+
 def _largest_number(A: sympy.Basic) -> float | None:
     big = max((abs(float(r)) for r in _numbers(A) if r.is_finite and r.is_real), default=0.0)
     return min(big, 1e12) if big > 5 else None
@@ -578,8 +599,11 @@ def _unit(v: np.ndarray):
     return np.array([[float(x / M) for x in row] for row in v]), M
 
 
-def _ratio(s: np.ndarray, g: np.ndarray):
-    """c with s = c·g (an mpf), "skip" where both vanish, or None."""
+def _ratio(s: np.ndarray, g: np.ndarray, bits: int):
+    """c with s = c·g to within 2^(−bits/2) of s (an mpf), "skip" where both vanish, or None.
+
+    A float test screens; the factor and the residual are then computed in ``bits``-bit arithmetic, so
+    that a part off by 2⁻³⁰⁰ is not taken for an exact one."""
     if s.shape != g.shape:
         return None
     us, ug = _unit(s), _unit(g)
@@ -593,22 +617,26 @@ def _ratio(s: np.ndarray, g: np.ndarray):
     c = float(np.vdot(us, ug) / np.vdot(ug, ug))
     if np.max(np.abs(us - c * ug)) > 1e-9:
         return None
-    return mpmath.mpf(c) * Ms / Mg
+    with mpmath.workprec(bits):
+        c = mpmath.fsum(x * y for x, y in zip(s.flat, g.flat)) / mpmath.fsum(y * y for y in g.flat)
+        if max(abs(x - c * y) for x, y in zip(s.flat, g.flat)) > mpmath.ldexp(Ms, -(bits // 2)):
+            return None
+    return c
 
 
-def _ratios(values: Sequence[tuple[np.ndarray, np.ndarray]], draws: Sequence[_Draw]) -> list | None:
+def _ratios(values: Sequence[tuple[np.ndarray, np.ndarray]], evs: Sequence[_Evaluator]) -> list | None:
     """Per draw, the factor c with part = c·gradient: None unless it exists at every draw where the
     gradient does not vanish and is the same at draws with the same dimensions."""
     out, by_dims = [], {}
-    for (s, g), draw in zip(values, draws):
-        c = _ratio(s, g)
+    for (s, g), ev in zip(values, evs):
+        c = _ratio(s, g, ev.bits)
         if c is None:
             return None
         out.append(c)
         if c == "skip":
             continue
-        seen = by_dims.setdefault(draw.dims, c)
-        if abs(seen - c) > 1e-9 * max(abs(seen), abs(c)):
+        seen = by_dims.setdefault(ev.draw.dims, c)
+        if abs(seen - c) > mpmath.ldexp(max(abs(seen), abs(c)), -(ev.bits // 2)):
             return None
     return out if any(c != "skip" for c in out) else None
 
@@ -844,7 +872,7 @@ def _judge(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, expected: MatrixEx
     verdicts, evaluators, used = [], [], bits
     failing = None
     for draw in draws:
-        v, ev, used_here = _compare(problem, draw, A, expected, bits)
+        v, ev, used_here = _compare(problem, draw, A, expected, max(bits, BASE_BITS + 2 * _scalar_bits(A, draw)))
         verdicts.append(v)
         evaluators.append(ev)
         used = max(used, used_here)
@@ -874,9 +902,9 @@ def _judge(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, expected: MatrixEx
         evaluators.append(_evaluator(problem, draw, used, expected))
     err = "∞" if math.isinf(v.error) else f"{v.error:.2g}"
     details: list[str] = []
-    whole = _ratios([(ev(A), ev(expected)) for ev in evaluators], draws)
+    whole = _ratios([(ev(A), ev(expected)) for ev in evaluators], evaluators)
     if whole is not None:
-        details.append(_factor_line(draws, whole, grad, say))
+        details.append(_factor_line(draws, whole, min(ev.bits for ev in evaluators), grad, say))
     details += _locate(problem, A, X, draws, evaluators, whole is not None, say)
     example = _counterexample(problem, A, expected, grad, failing, used, say)
     if example:
@@ -893,9 +921,37 @@ def _constant(ratios: Sequence) -> sympy.Expr | None:
     return None
 
 
-def _factor(draws: Sequence[_Draw], ratios: Sequence) -> sympy.Expr | None:
+def _near_one(ratios: Sequence) -> str | None:
+    """'1 + 4.91e-91' for ratios that float arithmetic cannot tell from 1 (a literal 1 + 2^-300)."""
+    values = [r for r in ratios if r != "skip"]
+    if not values or not all(abs(r - 1) <= 1e-9 for r in values):
+        return None
+    first = values[0] - 1
+    if first == 0 or not all(abs(r - 1 - first) <= 1e-6 * abs(first) for r in values):
+        return None
+    return f"1 {'+' if first > 0 else '−'} {mpmath.nstr(abs(first), 3)}"
+
+
+def _factor(draws: Sequence[_Draw], ratios: Sequence, bits: int) -> sympy.Expr | None:
+    """The factor as a formula in the dimensions (or a long constant), checked in ``bits``-bit arithmetic:
+    a float fit of 1 does not stand for 1 + 2^(−100·n)."""
     f = _fit(draws, ratios)
-    return f if f is not None else _constant(ratios)
+    if f is None:
+        return _constant(ratios)
+    with mpmath.workprec(bits):
+        for draw, r in zip(draws, ratios):
+            if r == "skip":
+                continue
+            value = mpmath.mpf(sympy.N(f.xreplace({d: sympy.Integer(v) for d, v in draw.dims}), bits // 3))
+            if abs(value - r) > mpmath.ldexp(abs(r), -(bits // 2)):
+                return None
+    return f
+
+
+def _ratio_text(r) -> str:
+    if r != 1 and abs(r - 1) <= 1e-9:
+        return f"1 {'+' if r > 1 else '−'} {mpmath.nstr(abs(r - 1), 3)}"
+    return f"{float(r):.6g}"
 
 
 def _factor_text(f: sympy.Expr) -> str:
@@ -903,15 +959,19 @@ def _factor_text(f: sympy.Expr) -> str:
     return f"({text})" if isinstance(f, sympy.Add) else text
 
 
-def _factor_line(draws: Sequence[_Draw], ratios: Sequence, grad: str, say: Callable[..., str]) -> str:
-    f = _factor(draws, ratios)
+def _factor_line(draws: Sequence[_Draw], ratios: Sequence, bits: int, grad: str, say: Callable[..., str]) -> str:
+    near = _near_one(ratios)
+    if near is not None:
+        return say("check_factor_constant", grad=grad, factor=near)
+    f = _factor(draws, ratios, bits)
     if f is None:
         seen: dict = {}
         for d, r in zip(draws, ratios):
             if r != "skip":
-                seen.setdefault(d.dims, float(r))
+                seen.setdefault(d.dims, r)
         names = ", ".join(str(d) for d, _ in draws[0].dims) or "—"
-        shown = "; ".join(f"({', '.join(str(v) for _, v in dims)}): {r:.6g}" for dims, r in list(seen.items())[:4])
+        shown = "; ".join(f"({', '.join(str(v) for _, v in dims)}): {_ratio_text(r)}"
+                          for dims, r in list(seen.items())[:4])
         return say("check_factor_other", grad=grad, dims=names, ratios=f"({names}) = {shown}"
                    + ("; …" if len(seen) > 4 else ""))
     if f == 0:
@@ -922,12 +982,15 @@ def _factor_line(draws: Sequence[_Draw], ratios: Sequence, grad: str, say: Calla
     return say(key, grad=grad, factor=_factor_text(f))
 
 
-def _part_factor(draws: Sequence[_Draw], ratios: Sequence) -> str:
-    f = _factor(draws, ratios)
+def _part_factor(draws: Sequence[_Draw], ratios: Sequence, bits: int) -> str:
+    near = _near_one(ratios)
+    if near is not None:
+        return near
+    f = _factor(draws, ratios, bits)
     if f is not None:
         return _factor_text(f)
-    values = [float(r) for r in ratios if r != "skip"]
-    return f"{values[0]:.6g}, {values[-1]:.6g}, …"
+    values = [r for r in ratios if r != "skip"]
+    return f"{_ratio_text(values[0])}, {_ratio_text(values[-1])}, …"
 
 
 def _locate(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, draws: Sequence[_Draw],
@@ -936,6 +999,7 @@ def _locate(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, draws: Sequence[_
     nodes = _chain(problem, X)
     if not nodes:
         return []
+    bits = min(ev.bits for ev in evs)
     cands = _candidates(A)
     found = []                                      # per node: (strict part, loose part with its factor)
     for v in nodes:
@@ -944,13 +1008,15 @@ def _locate(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, draws: Sequence[_
         for S, kappa in cands:
             if tuple(S.shape) != tuple(v.shape):
                 continue
-            cs = _ratios([(ev(S), ev(G)) for ev in evs], draws)
+            cs = _ratios([(ev(S), ev(G)) for ev in evs], evs)
             if cs is None or any(c != "skip" and c == 0 for c in cs):
                 continue
-            ks = [ev(kappa) for ev in evs]
-            eff = [c if c == "skip" else c * k for c, k in zip(cs, ks)]
+            eff = []
+            for c, ev in zip(cs, evs):
+                with mpmath.workprec(ev.bits):         # a product rounds: to the evaluation's precision
+                    eff.append(c if c == "skip" else c * ev(kappa))
             shown = S if kappa == 1 else MatMul(kappa, *(S.args if isinstance(S, MatMul) else (S,)))
-            if all(c == "skip" or abs(c - 1) <= 1e-9 for c in eff):
+            if all(c == "skip" or abs(c - 1) <= mpmath.ldexp(1, -(ev.bits // 2)) for c, ev in zip(eff, evs)):
                 strict = shown
                 break
             if loose is None:
@@ -967,7 +1033,7 @@ def _locate(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, draws: Sequence[_
     if not multiple and deepest is not None and deepest != deepest_strict:
         v, _, _, (shown, eff) = found[deepest]
         lines.append(say("check_up_to_factor", grad=f"∂f/∂{v.name}", expr=_fmt(shown),
-                         factor=_part_factor(draws, eff)))
+                         factor=_part_factor(draws, eff, bits)))
     nxt = 0 if deepest is None else deepest + 1
     if nxt == len(found):
         v = found[deepest][0]
@@ -982,7 +1048,7 @@ def _locate(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, draws: Sequence[_
         fields["up"] = f"∂f/∂{found[deepest][0].name}"
     if loose is not None:
         key += "_factor"
-        fields.update(part=_fmt(loose[0]), factor=_part_factor(draws, loose[1]))
+        fields.update(part=_fmt(loose[0]), factor=_part_factor(draws, loose[1], bits))
     lines.append(say(key, **fields))
     return lines
 

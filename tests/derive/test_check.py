@@ -156,12 +156,15 @@ TRAPS = [
     f"(1 - 1e-12)*{W2_RIGHT}",
     "2*(H'*(Ypred + 1e9) - H'*(Y + 1e9))*(1 + 1e-8)",
     "2*(H'*(Ypred + 1e9) - H'*(Y + 1e9)) + 1e-8*H'*(Ypred - Y)",
+    f"(1 + 2^(-300))*{W2_RIGHT}",                  # beyond any fixed precision: the answer's numbers set it
+    f"(1 + 2^(-100*n))*{W2_RIGHT}",                # a number computed from the dimensions: likewise
 ]
 
 
 @pytest.mark.parametrize("answer", TRAPS)
 def test_answers_right_on_one_draw_are_rejected(answer: str) -> None:
-    if "1e-12" not in answer and "1e9" not in answer:
+    # (numeric's kernel cannot compute 2^(-100*n) with an integer n: that one has no float oracle)
+    if "1e-12" not in answer and "1e9" not in answer and "100*n" not in answer:
         # each is a trap: at the default dimensions and scale it agrees with the gradient
         assert _agrees_on_one_draw(answer, "W2"), answer
     result = check_answer(answer, "W2")
@@ -281,6 +284,19 @@ def test_a_mean_loss_missing_its_one_over_nk() -> None:
 def test_a_factor_that_is_no_simple_function_says_so() -> None:
     r = check_answer(f"2^(n*d - 12)*{W2_RIGHT}", "W2")
     assert "by a factor that is no simple function of n, d, m, k: (n, d, m, k) = (4, 3, 5, 2): 1;" in r.details[0]
+    r = check_answer(f"(1 + 2^(-100*n))*{W2_RIGHT}", "W2")
+    assert "(n, d, m, k) = (4, 3, 5, 2): 1 + 3.87e-121; (7, 5, 2, 3): 1 + 1.9e-211" in r.details[0]
+    assert "is right" not in str(r)
+    r = check_answer(f"(1 + 2^(-300))*{W2_RIGHT}", "W2")
+    assert r.details[0] == "the answer is 1 + 4.91e-91 times ∂f/∂W2: a constant factor is wrong"
+
+
+@pytest.mark.parametrize("answer,factor", [
+    ("(n*k - 7)", "(k·n - 7)"), ("(n + k - 5)", "(k + n - 5)"), ("(n-1)*k", "k·(n - 1)"), ("3", "3"),
+])
+def test_factor_families(answer: str, factor: str) -> None:
+    r = check_answer(f"{answer}*{W2_RIGHT}", "W2")
+    assert r.details[0].startswith(f"the answer is {factor} times ∂f/∂W2"), r.details[0]
 
 
 # -------------------------------------------------------------------------- counterexamples
