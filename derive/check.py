@@ -5,19 +5,20 @@ answer with the expression language (the network's intermediates may be used by 
 shape against ∂f/∂W1 and compares its value with the engine's gradient.  Any input, parameter or
 intermediate of the network may be the variable.
 
-The comparison must never accept a wrong answer, so it decides in high precision:
+The comparison must never accept a wrong answer, so it decides in interval arithmetic:
 
 * **draws** — every dimension takes several values, each varied independently of the others
   (:data:`DIM_ROWS`: non-square, away from the defaults, one draw with dimensions of 1), and the data
   several scales (0.1 to 10, and beyond the largest number written in the answer, so that a term
   such as ``relu(h - 100)`` that vanishes on small data is seen); each dimension set is drawn twice;
-* **precision** — the answer and the gradient are evaluated in binary floating point of P bits
-  (mpmath; P = 128 plus twice the bits of the longest number in the answer) and again with 2P bits.
-  The difference of the two evaluations estimates the rounding error of the first, whatever
-  cancellation the formula holds (``H'*(Ypred + 1e9) - H'*(Y + 1e9)``).  The answer differs when its
-  2P-bit value differs from the gradient's by more than four times that estimate; it agrees when
-  it does not and the estimate is below 2^(−P/2) of the values; otherwise P grows fourfold, up to
-  :data:`MAX_BITS`.  An answer off by 10⁻⁸ of its size is far outside the tolerance.
+* **precision** — the answer and the gradient are evaluated in P-bit interval arithmetic (mpmath's
+  ``iv``; P = 128 plus twice the bits of the longest number the answer writes or computes from the
+  dimensions): every entry is an interval that encloses its exact value, whatever rounding and
+  cancellation the formula holds (``H'*(Ypred + 1e9) - H'*(Y + 1e9)``).  The answer differs when an
+  entry's interval is disjoint from the gradient's, or undefined (0⁻¹) where the gradient is not: a
+  proof.  It agrees when no entry differs and every interval is narrower than 2^(−3P/4) of the
+  largest value.  Otherwise P grows fourfold, up to :data:`MAX_BITS`, and an answer still undecided
+  there is "not confirmed", never accepted.  An answer off by 10⁻⁸ (or 2⁻³⁰⁰) of its size differs.
 
 When the answer is wrong, the report says
 
@@ -63,7 +64,7 @@ from derive.steps import Gradient
 __all__ = ["DIM_ROWS", "MAX_BITS", "CheckResult", "check_answer"]
 
 BASE_BITS = 128
-MAX_BITS = 8192
+MAX_BITS = 16384
 # The evaluation is exact arithmetic in Python: the matrices of one draw hold at most this many entries.
 MAX_ENTRIES = 20_000
 MAX_DIM = 64
@@ -227,71 +228,173 @@ def _data(net: Network, scalars: tuple, draw: _Draw) -> dict:
     return vals
 
 
-# ------------------------------------------------------------------- high-precision evaluation
+# --------------------------------------------------------------------- interval evaluation
 
+iv = mpmath.iv
 _NAN = mpmath.mpf("nan")
+_WIDE = iv.mpf(["-inf", "inf"])          # a value not known at this precision
+_ZERO, _ONE = iv.mpf(0), iv.mpf(1)
 
 
 class _Unsupported(ValueError):
     pass
 
 
-def _real(x):
-    if isinstance(x, mpmath.mpc):
-        return x.real if x.imag == 0 else _NAN
-    return x
+class _ivprec:
+    """``with _ivprec(bits):`` sets the precision of mpmath's interval context (a global) for a block."""
+
+    def __init__(self, bits: int):
+        self.bits = bits
+
+    def __enter__(self) -> None:
+        self.saved, iv.prec = iv.prec, self.bits
+
+    def __exit__(self, *exc) -> None:
+        iv.prec = self.saved
 
 
-def _guarded(fn: Callable) -> Callable:
-    """``fn`` on mpf numbers, NaN where it is undefined (0⁻¹, log of a negative number, asin 2)."""
-    def g(*args):
-        if any(mpmath.isnan(a) for a in args):
-            return _NAN
-        try:
-            return _real(fn(*args))
-        except (ZeroDivisionError, ValueError, OverflowError):
-            return _NAN
-    return g
+@dataclass(frozen=True)
+class _V:
+    """A value: intervals (an object array of ``iv.mpf``, or one) and where it is undefined (a bool
+    array, or a bool); an undefined entry holds the placeholder 0."""
+
+    v: object
+    u: object
+
+
+# An interval's endpoints and midpoint, exactly (``mpf(x.a)`` and ``x.mid`` round to the context's precision).
+def _lo(x) -> mpmath.mpf:
+    return mpmath.mp.make_mpf(x._mpi_[0])
+
+
+def _hi(x) -> mpmath.mpf:
+    return mpmath.mp.make_mpf(x._mpi_[1])
+
+
+def _mid(x) -> mpmath.mpf:
+    return mpmath.ldexp(mpmath.fadd(_lo(x), _hi(x), exact=True), -1)
+
+
+def _interval(lo, hi) -> object:
+    return iv.mpf([lo, hi])
+
+
+# Each scalar function on an interval: (enclosure, undefined).  An argument that straddles the edge of
+# the domain (log of [−ε, ε]) gives the wide interval, not "undefined": more precision may decide it.
+def _log(x):
+    if _hi(x) <= 0:
+        return _ZERO, True
+    if _lo(x) <= 0:
+        return _interval("-inf", _hi(iv.log(iv.mpf(_hi(x))))), False
+    return iv.log(x), False
 
 
 def _relu(x):
-    return x if x > 0 else mpmath.mpf(0)
+    return _interval(max(_lo(x), 0), max(_hi(x), 0)), False
 
 
 def _step(x):
-    return mpmath.mpf(1) if x > 0 else mpmath.mpf(0)
+    if _lo(x) > 0:
+        return _ONE, False
+    if _hi(x) <= 0:
+        return _ZERO, False
+    return _interval(0, 1), False
+
+
+def _abs(x):
+    if _lo(x) >= 0:
+        return x, False
+    if _hi(x) <= 0:
+        return -x, False
+    return _interval(0, max(-_lo(x), _hi(x))), False
+
+
+def _sign(x):
+    if _lo(x) > 0:
+        return _ONE, False
+    if _hi(x) < 0:
+        return -_ONE, False
+    if _lo(x) == 0 == _hi(x):
+        return _ZERO, False
+    return _interval(-1, 1), False
+
+
+def _monotone(f: Callable, lo_dom=None, hi_dom=None, increasing: bool = True) -> Callable:
+    """An increasing (decreasing) function on [lo_dom, hi_dom], its endpoints computed with 20 more bits
+    and widened outward by four units in the last place."""
+    def g(x):
+        a, b = _lo(x), _hi(x)
+        if (lo_dom is not None and b < lo_dom) or (hi_dom is not None and a > hi_dom):
+            return _ZERO, True
+        if (lo_dom is not None and a < lo_dom) or (hi_dom is not None and b > hi_dom):
+            return _WIDE, False
+        with mpmath.workprec(iv.prec + 20):
+            fa, fb = f(a), f(b)
+            if not increasing:
+                fa, fb = fb, fa
+            pad = mpmath.ldexp(1, -iv.prec + 2)
+            return _interval(fa - abs(fa) * pad, fb + abs(fb) * pad), False
+    return g
+
+
+def _plain(f: Callable) -> Callable:
+    return lambda x: (f(x), False)
 
 
 _FUNCTIONS: dict = {
-    sympy.exp: mpmath.exp, sympy.log: mpmath.log, sympy.tanh: mpmath.tanh, sympy.sinh: mpmath.sinh,
-    sympy.cosh: mpmath.cosh, sympy.sin: mpmath.sin, sympy.cos: mpmath.cos, sympy.tan: mpmath.tan,
-    sympy.atan: mpmath.atan, sympy.asin: mpmath.asin, sympy.acos: mpmath.acos, sympy.Abs: abs,
-    sympy.sign: mpmath.sign, Sigmoid: lambda x: 1 / (1 + mpmath.exp(-x)),
-    Softplus: lambda x: mpmath.log1p(mpmath.exp(x)), Relu: _relu, Step: _step,
+    sympy.exp: _plain(iv.exp), sympy.log: _log,
+    sympy.sin: _plain(iv.sin), sympy.cos: _plain(iv.cos), sympy.tan: _plain(iv.tan),
+    # x occurs once in each formula: the interval result is an enclosure
+    sympy.tanh: _plain(lambda x: 1 - 2 / (iv.exp(2 * x) + 1)),
+    Sigmoid: _plain(lambda x: 1 / (1 + iv.exp(-x))),
+    Softplus: _plain(lambda x: iv.log1p(iv.exp(x))),
+    sympy.sinh: _plain(lambda x: (iv.exp(x) - iv.exp(-x)) / 2),
+    sympy.cosh: _plain(lambda x: (iv.exp(x) + iv.exp(-x)) / 2),
+    sympy.atan: _monotone(mpmath.atan), sympy.asin: _monotone(mpmath.asin, -1, 1),
+    sympy.acos: _monotone(mpmath.acos, -1, 1, increasing=False),
+    sympy.Abs: _abs, sympy.sign: _sign, Relu: _relu, Step: _step,
 }
-_GUARDED = {k: _guarded(v) for k, v in _FUNCTIONS.items()}
-_pow = _guarded(lambda b, p: b ** p)
-_div = _guarded(lambda a, b: a / b)
-_isfinite = np.frompyfunc(mpmath.isfinite, 1, 1)
-_to_mpf = np.frompyfunc(mpmath.mpf, 1, 1)
+
+
+def _pow(b, p):
+    """b^p on intervals: an integer power of anything, a real power of a positive number."""
+    integer = _lo(p) == _hi(p) and mpmath.isint(_lo(p))
+    if _lo(b) == 0 == _hi(b) and _hi(p) < 0:
+        return _ZERO, True                                     # 0⁻¹
+    if not integer and _hi(b) < 0:
+        return _ZERO, True                                     # (−8)^½
+    if not integer and _lo(b) < 0:
+        return _WIDE, False
+    if integer and _lo(p) < 0 and _lo(b) <= 0 <= _hi(b):
+        return _WIDE, False
+    return (b ** int(_lo(p)) if integer else b ** p), False
+
+
+def _div(a, b):
+    if _lo(b) == 0 == _hi(b):
+        return _ZERO, True
+    return a / b, False
 
 
 def _full(r: int, c: int, value) -> np.ndarray:
-    return np.full((r, c), mpmath.mpf(value), dtype=object)
+    return np.full((r, c), value, dtype=object)
 
 
-def _nan_like(r: int, c: int) -> np.ndarray:
-    return _full(r, c, "nan")
-
-
-def _finite(a: np.ndarray) -> bool:
-    return bool(np.all(_isfinite(a).astype(bool)))
+def _map(f: Callable, *xs: _V) -> _V:
+    """``f`` (interval → (interval, undefined)) entry by entry."""
+    val, und = np.frompyfunc(f, len(xs), 2)(*[x.v for x in xs])
+    u = np.asarray(und, dtype=bool) if isinstance(und, np.ndarray) else bool(und)
+    for x in xs:
+        u = u | x.u
+    return _V(np.where(u, _ZERO, val) if isinstance(val, np.ndarray) else (_ZERO if u else val), u)
 
 
 class _Evaluator:
-    """Values at one draw in ``bits``-bit binary floating point: matrices as NumPy object arrays of
-    mpmath numbers, scalars as numbers; an undefined entry (0⁻¹, log of a negative number) is NaN.
+    """Values at one draw in ``bits``-bit interval arithmetic (mpmath ``iv``): each entry an interval
+    that encloses the exact value, whatever rounding and cancellation the formula holds, and a mask
+    of undefined entries (0⁻¹, log of a negative number).
 
+    ``value(e)`` is the interval value; ``ev(e)`` the midpoints, NaN where undefined, for the diagnosis.
     Stage symbols are evaluated from their definitions and ∂f/∂Z symbols from the gradients, once each.
     """
 
@@ -299,19 +402,36 @@ class _Evaluator:
         self.problem, self.draw, self.bits = problem, draw, bits
         self.size = {d: sympy.Integer(v) for d, v in draw.dims}
         self.memo: dict = dict(memo) if memo is not None else {}
+        self.mids: dict = {}
         if memo is not None:
             return
-        with mpmath.workprec(bits):
+        with _ivprec(bits):
             for d, v in draw.dims:
-                self.memo[d] = mpmath.mpf(v)
+                self.memo[d] = _V(iv.mpf(v), False)
             for s, v in _data(problem.net, problem.scalars, draw).items():
-                self.memo[s] = _to_mpf(v) if isinstance(s, MatrixSymbol) else mpmath.mpf(v)
+                if isinstance(s, MatrixSymbol):
+                    self.memo[s] = _V(np.frompyfunc(iv.mpf, 1, 1)(v), np.zeros(v.shape, dtype=bool))
+                else:
+                    self.memo[s] = _V(iv.mpf(v), False)
 
-    def __call__(self, e: sympy.Basic):
-        with mpmath.workprec(self.bits):
+    def value(self, e: sympy.Basic) -> _V:
+        with _ivprec(self.bits):
             return self._value(e)
 
-    def _value(self, e: sympy.Basic):
+    def __call__(self, e: sympy.Basic):
+        """The midpoints of ``e``'s intervals (mpf), NaN where undefined or unbounded."""
+        if e not in self.mids:
+            x = self.value(e)
+
+            def mid(v, u):
+                if u or not (mpmath.isfinite(_lo(v)) and mpmath.isfinite(_hi(v))):
+                    return _NAN
+                return _mid(v)
+            with mpmath.workprec(self.bits):
+                self.mids[e] = np.frompyfunc(mid, 2, 1)(x.v, x.u) if isinstance(x.v, np.ndarray) else mid(x.v, x.u)
+        return self.mids[e]
+
+    def _value(self, e: sympy.Basic) -> _V:
         v = self.memo.get(e)
         if v is None:
             v = self._matrix(e) if isinstance(e, MatrixExpr) else self._scalar(e, None)
@@ -322,7 +442,7 @@ class _Evaluator:
         return int(sympy.sympify(d).xreplace(self.size))
 
     # ----- matrices
-    def _matrix(self, e: MatrixExpr) -> np.ndarray:
+    def _matrix(self, e: MatrixExpr) -> _V:
         if isinstance(e, MatrixSymbol):
             if e in self.problem.definitions:
                 return self._value(self.problem.definitions[e])
@@ -330,45 +450,40 @@ class _Evaluator:
         if isinstance(e, Gradient):
             return self._value(self.problem.gradient(e.wrt))
         r, c = (self._int(x) for x in e.shape)
-        if isinstance(e, OneMatrix):
-            return _full(r, c, 1)
-        if isinstance(e, ZeroMatrix):
-            return _full(r, c, 0)
+        defined = np.zeros((r, c), dtype=bool)
+        if isinstance(e, (OneMatrix, ZeroMatrix)):
+            return _V(_full(r, c, _ONE if isinstance(e, OneMatrix) else _ZERO), defined)
         if isinstance(e, Identity):
-            out = _full(r, c, 0)
+            out = _full(r, c, _ZERO)
             for i in range(r):
-                out[i, i] = mpmath.mpf(1)
-            return out
+                out[i, i] = _ONE
+            return _V(out, defined)
         if isinstance(e, Transpose):
-            return self._value(e.arg).T
-        if isinstance(e, MatAdd):
+            x = self._value(e.arg)
+            return _V(x.v.T, x.u.T)
+        if isinstance(e, (MatAdd, HadamardProduct)):
             terms = [self._value(a) for a in e.args]
-            out = terms[0]
+            v, u = terms[0].v, terms[0].u
             for t in terms[1:]:
-                out = out + t
-            return out
-        if isinstance(e, HadamardProduct):
-            factors = [self._value(a) for a in e.args]
-            out = factors[0]
-            for f in factors[1:]:
-                out = out * f
-            return out
+                v, u = (v + t.v if isinstance(e, MatAdd) else v * t.v), u | t.u
+            return _V(v, u)
         if isinstance(e, HadamardPower):
-            return np.frompyfunc(_pow, 2, 1)(self._value(e.base), self._value(e.exp))
+            return _map(_pow, self._value(e.base), self._value(e.exp))
         if isinstance(e, ElementwiseApplyFunction):
-            return np.frompyfunc(self._elementwise(e.function), 1, 1)(self._value(e.expr))
+            return _map(self._elementwise(e.function), self._value(e.expr))
         if isinstance(e, MatMul):
-            scalar = mpmath.mpf(1)
+            scalar = _V(_ONE, False)
             mats = []
             for a in e.args:
                 if isinstance(a, MatrixExpr):
                     mats.append(self._value(a))
                 else:
-                    scalar = scalar * self._value(a)
+                    x = self._value(a)
+                    scalar = _V(scalar.v * x.v, scalar.u or x.u)
             out = mats[0]
             for m in mats[1:]:
-                out = out.dot(m)
-            return out * scalar if scalar != 1 else out
+                out = _V(out.v.dot(m.v), out.u.any(axis=1)[:, None] | m.u.any(axis=0)[None, :])
+            return _V(out.v * scalar.v, out.u | scalar.u) if scalar.v != _ONE or scalar.u else out
         if isinstance(e, Inverse):
             return self._inverse(self._value(e.arg))
         if isinstance(e, MatPow) and isinstance(e.exp, sympy.Integer):
@@ -378,33 +493,40 @@ class _Evaluator:
                 base, p = self._inverse(base), -p
             out = self._value(Identity(e.shape[0]))
             for _ in range(p):
-                out = out.dot(base)
+                out = _V(out.v.dot(base.v), out.u.any(axis=1)[:, None] | base.u.any(axis=0)[None, :])
             return out
         raise _Unsupported(type(e).__name__)
 
     @staticmethod
-    def _inverse(a: np.ndarray) -> np.ndarray:
-        n = a.shape[0]
-        if not _finite(a):
-            return _nan_like(n, n)
+    def _inverse(x: _V) -> _V:
+        n = x.v.shape[0]
+        if x.u.any():
+            return _V(_full(n, n, _ZERO), np.ones((n, n), dtype=bool))
         try:
-            inv = mpmath.matrix(a.tolist()) ** -1
+            inv = iv.matrix(x.v.tolist()) ** -1
         except ZeroDivisionError:
-            return _nan_like(n, n)
-        return np.array(inv.tolist(), dtype=object)
+            exact = all(_lo(a) == _hi(a) for a in x.v.flat)
+            # an exactly known singular matrix has no inverse; an interval that holds one may
+            return (_V(_full(n, n, _ZERO), np.ones((n, n), dtype=bool)) if exact
+                    else _V(_full(n, n, _WIDE), np.zeros((n, n), dtype=bool)))
+        return _V(np.array(inv.tolist(), dtype=object), np.zeros((n, n), dtype=bool))
 
     def _elementwise(self, fn: sympy.Basic) -> Callable:
         if isinstance(fn, sympy.Lambda) and len(fn.variables) == 1:
             var, body = fn.variables[0], fn.expr
-            if isinstance(body, sympy.Function) and body.args == (var,) and type(body) in _GUARDED:
-                return _GUARDED[type(body)]
-            return lambda x: self._scalar(body, {var: x})
-        if fn in _GUARDED:
-            return _GUARDED[fn]
+            if isinstance(body, sympy.Function) and body.args == (var,) and type(body) in _FUNCTIONS:
+                return _FUNCTIONS[type(body)]
+
+            def g(x):
+                r = self._scalar(body, {var: _V(x, False)})
+                return r.v, r.u
+            return g
+        if fn in _FUNCTIONS:
+            return _FUNCTIONS[fn]
         raise _Unsupported(str(fn))
 
     # ----- scalars
-    def _scalar(self, e: sympy.Basic, env: dict | None):
+    def _scalar(self, e: sympy.Basic, env: dict | None) -> _V:
         if env is not None:
             # inside an elementwise function's body: only what holds its variable depends on the entry
             if e in env:
@@ -412,53 +534,64 @@ class _Evaluator:
             if not (e.free_symbols & env.keys()):
                 return self._value(e)
         if isinstance(e, MatrixExpr):
-            return self._value(e)[0, 0]          # a 1×1 matrix used as a number
+            x = self._value(e)                      # a 1×1 matrix used as a number
+            return _V(x.v[0, 0], bool(x.u[0, 0]))
         if e.is_Integer:
-            return mpmath.mpf(int(e))
+            return _V(iv.mpf(int(e)), False)
         if e.is_Rational:
-            return mpmath.mpf(int(e.p)) / int(e.q)
+            return _V(iv.mpf(int(e.p)) / int(e.q), False)
         if e.is_Float:
-            return mpmath.mpf(e)
+            return _V(iv.mpf(mpmath.mpf(e)), False)
         if isinstance(e, sympy.NumberSymbol):
-            return mpmath.mpf(e.evalf(int(self.bits * 0.302) + 5))
+            with mpmath.workprec(self.bits + 20):
+                x = mpmath.mpf(e.evalf(int(self.bits * 0.302) + 10))
+                pad = abs(x) * mpmath.ldexp(1, -self.bits)
+                return _V(_interval(x - pad, x + pad), False)
         if e.is_Number or (e.is_number and e.is_real is False):      # zoo, nan, I, 2·I
-            return _NAN
+            return _V(_ZERO, True)
         if isinstance(e, sympy.Symbol):
             if e in self.memo:
                 return self.memo[e]
             raise _Unsupported(f"no value for {e}")
         sub = (lambda a: self._scalar(a, env)) if env is not None else self._value
-        if isinstance(e, sympy.Add):
-            out = mpmath.mpf(0)
-            for a in e.args:
-                out = out + sub(a)
-            return out
-        if isinstance(e, sympy.Mul):
-            out = mpmath.mpf(1)
-            for a in e.args:
-                out = out * sub(a)
-            return out
+        if isinstance(e, (sympy.Add, sympy.Mul)):
+            parts = [sub(a) for a in e.args]
+            v = parts[0].v
+            for q in parts[1:]:
+                v = v + q.v if isinstance(e, sympy.Add) else v * q.v
+            return _V(v, any(q.u for q in parts))
         if isinstance(e, sympy.Pow):
-            return _pow(sub(e.base), sub(e.exp))
+            b, p = sub(e.base), sub(e.exp)
+            v, u = _pow(b.v, p.v)
+            return _V(v, u or b.u or p.u)
         if isinstance(e, Trace):
             m = self._value(e.arg)
-            out = mpmath.mpf(0)
-            for i in range(m.shape[0]):
-                out = out + m[i, i]
-            return out
+            v = _ZERO
+            for i in range(m.v.shape[0]):
+                v = v + m.v[i, i]
+            return _V(v, bool(np.diag(m.u).any()))
         if isinstance(e, Determinant):
             m = self._value(e.arg)
-            if not _finite(m):
-                return _NAN
-            return mpmath.det(mpmath.matrix(m.tolist()))
+            if m.u.any():
+                return _V(_ZERO, True)
+            return _V(iv.det(iv.matrix(m.v.tolist())), False)
         if isinstance(e, MatrixElement):
-            return self._value(e.parent)[self._int(e.i), self._int(e.j)]
+            m = self._value(e.parent)
+            i, j = self._int(e.i), self._int(e.j)
+            return _V(m.v[i, j], bool(m.u[i, j]))
         if isinstance(e, sympy.Heaviside):
             x = sub(e.args[0])
-            h0 = sub(e.args[1]) if len(e.args) > 1 else mpmath.mpf(0.5)
-            return _NAN if mpmath.isnan(x) else (mpmath.mpf(1) if x > 0 else mpmath.mpf(0) if x < 0 else h0)
-        if type(e) in _GUARDED and len(e.args) == 1:
-            return _GUARDED[type(e)](sub(e.args[0]))
+            h0 = sub(e.args[1]) if len(e.args) > 1 else _V(iv.mpf(0.5), False)
+            v, u = _step(x.v)
+            if _lo(x.v) == 0 == _hi(x.v):
+                v = h0.v
+            elif _lo(x.v) <= 0 <= _hi(x.v):
+                v = _interval(min(0, _lo(h0.v)), max(1, _hi(h0.v)))
+            return _V(v, x.u or h0.u)
+        if type(e) in _FUNCTIONS and len(e.args) == 1:
+            x = sub(e.args[0])
+            v, u = _FUNCTIONS[type(e)](x.v)
+            return _V(v, u or x.u)
         raise _Unsupported(type(e).__name__)
 
 
@@ -467,45 +600,39 @@ class _Evaluator:
 @dataclass(frozen=True)
 class _Verdict:
     state: str                           # "equal", "differ", "undecided" or "skip"
-    error: float = 0.0                   # max |answer − gradient| / max |gradient|
+    error: float = 0.0                   # max |answer − gradient| / max |gradient|, at the midpoints
     entry: tuple[int, int] | None = None
 
 
-def _abs_max(a: np.ndarray):
-    return max((abs(x) for x in a.flat), default=mpmath.mpf(0))
+def _decide(a: _V, g: _V, bits: int) -> _Verdict:
+    """Answer against gradient from their intervals at one draw.
 
-
-def _decide(lo_a: np.ndarray, lo_g: np.ndarray, hi_a: np.ndarray, hi_g: np.ndarray, bits: int) -> _Verdict:
-    """Answer against gradient from their P-bit (lo) and 2P-bit (hi) values; see the module docstring."""
-    with mpmath.workprec(2 * bits):
-        fin_g = _isfinite(hi_g).astype(bool)
-        fin_a = _isfinite(hi_a).astype(bool)
-        if not fin_g.any():
-            return _Verdict("skip")
-        bad = fin_g & ~fin_a
-        if bad.any():
-            i, j = np.argwhere(bad)[0]
-            return _Verdict("differ", math.inf, (int(i), int(j)))
-        idx = list(zip(*np.nonzero(fin_g)))
-        if not all(mpmath.isfinite(lo_a[i]) and mpmath.isfinite(lo_g[i]) for i in idx):
-            return _Verdict("undecided")
-        # the rounding error of the P-bit values, entry by entry, and its largest value
-        noise = {i: max(abs(lo_a[i] - hi_a[i]), abs(lo_g[i] - hi_g[i])) for i in idx}
-        D = {i: abs(hi_a[i] - hi_g[i]) for i in idx}
-        worst = max(noise.values())
-        scale = max(max(abs(hi_a[i]), abs(hi_g[i])) for i in idx)
-        gmax = max(abs(hi_g[i]) for i in idx)
-        maxD = max(D.values())
-        err = float(maxD / gmax) if gmax > 0 else float(maxD)
-        # a difference beyond four times the entry's own rounding error (plus a floor far below any
-        # right answer's 2P-bit error) is real
-        floor = worst * mpmath.ldexp(1, -(bits // 2)) + scale * mpmath.ldexp(1, -(2 * bits - 16))
-        beyond = [i for i in idx if D[i] > 4 * noise[i] + floor]
-        if beyond:
-            i, j = max(beyond, key=lambda i: D[i] / (4 * noise[i] + floor))
-            return _Verdict("differ", err, (int(i), int(j)))
-        if worst == 0 or worst <= scale * mpmath.ldexp(1, -(bits // 2)):
-            return _Verdict("equal", err)
+    They differ where an entry of the answer is undefined and the gradient's is not, or where the two
+    intervals are disjoint: a proof.  They agree when no entry differs and every interval is narrower
+    than 2^(−3P/4) of the largest value.  Otherwise they are undecided at this precision."""
+    idx = [i for i in zip(*np.nonzero(~g.u))]
+    if not idx:
+        return _Verdict("skip")
+    with mpmath.workprec(bits):
+        undefined = [i for i in idx if a.u[i]]
+        if undefined:
+            return _Verdict("differ", math.inf, tuple(int(x) for x in undefined[0]))
+        apart = [i for i in idx if _hi(a.v[i]) < _lo(g.v[i]) or _hi(g.v[i]) < _lo(a.v[i])]
+        widths = [max(_hi(a.v[i]) - _lo(a.v[i]), _hi(g.v[i]) - _lo(g.v[i])) for i in idx]
+        bounded = all(mpmath.isfinite(w) for w in widths)
+        mids = {i: (_mid(a.v[i]), _mid(g.v[i])) for i in idx} if bounded else {}
+        err = math.nan
+        if bounded:
+            gmax = max(abs(y) for _, y in mids.values())
+            dmax = max(abs(x - y) for x, y in mids.values())
+            err = float(dmax / gmax) if gmax > 0 else float(dmax)
+        if apart:
+            i = max(apart, key=lambda i: abs(mids[i][0] - mids[i][1])) if bounded else apart[0]
+            return _Verdict("differ", err, (int(i[0]), int(i[1])))
+        if bounded:
+            scale = max(max(abs(x), abs(y)) for x, y in mids.values())
+            if max(widths) <= scale * mpmath.ldexp(1, -(3 * bits) // 4):
+                return _Verdict("equal", err)
         return _Verdict("undecided", err)
 
 
@@ -515,9 +642,9 @@ def _base(problem: _Problem, draw: _Draw, bits: int, G: MatrixExpr | None) -> di
     many answers."""
     ev = _Evaluator(problem, draw, bits)
     for s, _ in problem.net.stages:
-        ev(s)
+        ev.value(s)
     if G is not None:
-        ev(G)
+        ev.value(G)
     return ev.memo
 
 
@@ -527,12 +654,12 @@ def _evaluator(problem: _Problem, draw: _Draw, bits: int, G: MatrixExpr | None =
 
 def _compare(problem: _Problem, draw: _Draw, A: MatrixExpr, G: MatrixExpr, bits: int
              ) -> tuple[_Verdict, _Evaluator, int]:
-    """The verdict at one draw, raising the precision while it is undecided; the P-bit evaluator."""
+    """The verdict at one draw, raising the precision fourfold while it is undecided; the evaluator."""
     while True:
-        lo, hi = _evaluator(problem, draw, bits, G), _evaluator(problem, draw, 2 * bits, G)
-        v = _decide(lo(A), lo(G), hi(A), hi(G), bits)
+        ev = _evaluator(problem, draw, bits, G)
+        v = _decide(ev.value(A), ev.value(G), bits)
         if v.state != "undecided" or bits * 4 > MAX_BITS:
-            return v, lo, bits
+            return v, ev, bits
         bits *= 4
 
 
@@ -564,22 +691,23 @@ def _literal_bits(A: sympy.Basic) -> int:
 
 def _scalar_bits(A: sympy.Basic, draw: _Draw) -> int:
     """The binary exponent of the largest or smallest number ``A`` computes from numbers and dimensions
-    alone at ``draw`` (2^(−100·n) at n = 3: 300), which the precision must exceed."""
+    alone at ``draw`` (2^(−100·n) at n = 3: 300; exp(−1000): 1443), which the precision must exceed."""
     size = {d: sympy.Integer(v) for d, v in draw.dims}
     bits = 0
     for node in sympy.preorder_traversal(A):
-        if isinstance(node, sympy.Pow) and not node.has(MatrixExpr, sympy.Dummy):
-            value = node.xreplace(size)
-            if value.free_symbols:
-                continue
-            with mpmath.workprec(64):
-                try:
-                    x = mpmath.mpf(sympy.N(value, 20)) if value.is_real else mpmath.mpf(0)
-                except (TypeError, ValueError):
-                    continue
-            if x != 0 and mpmath.isfinite(x):
-                bits = max(bits, abs(int(mpmath.mag(x))))
-    return bits
+        if (isinstance(node, MatrixExpr) or node.is_Atom or not isinstance(node, sympy.Expr)
+                or node.has(MatrixExpr, sympy.Dummy)):
+            continue
+        value = node.xreplace(size)
+        if value.free_symbols:
+            continue
+        try:
+            x = mpmath.mpf(sympy.N(value, 20)) if value.is_real else mpmath.mpf(0)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if x != 0 and mpmath.isfinite(x):
+            bits = max(bits, abs(int(mpmath.mag(x))))
+    return min(bits, MAX_BITS)
 
 
 def _largest_number(A: sympy.Basic) -> float | None:
@@ -590,10 +718,10 @@ def _largest_number(A: sympy.Basic) -> float | None:
 # ------------------------------------------------------------------- factors and parts
 
 def _unit(v: np.ndarray):
-    """(v / max|v| as floats, max|v|), or None when an entry is undefined."""
-    if not _finite(v):
+    """(v / max|v| as floats, max|v|) of midpoints, or None when an entry is undefined."""
+    if not all(mpmath.isfinite(x) for x in v.flat):
         return None
-    M = _abs_max(v)
+    M = max(abs(x) for x in v.flat)
     if M == 0:
         return np.zeros(v.shape), M
     return np.array([[float(x / M) for x in row] for row in v]), M
@@ -792,12 +920,6 @@ def _fmt(e: sympy.Basic) -> str:
     return math_text(e)
 
 
-def _num(x) -> str:
-    if isinstance(x, mpmath.mpf) and not mpmath.isfinite(x):
-        return "nan"
-    return f"{float(x):.6g}"
-
-
 def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "seed", *,
                  bias: str = "row", seed: int = 0, lang: str = "en") -> CheckResult:
     """Check ``answer`` (expression-language text) as ∂f/∂``wrt`` of ``net``.
@@ -890,17 +1012,18 @@ def _judge(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, expected: MatrixEx
         scales = ", ".join(f"{s:g}" for s in sorted({d.scale for d in compared}))
         detail = say("check_compared", count=str(len(compared)),
                      dims=f"({names}) = {sets}" if names else say("check_fixed_dims"),
-                     scales=scales, bits=str(used), bits2=str(2 * used))
+                     scales=scales, bits=str(used))
         return CheckResult(True, say("check_correct", grad=grad, expr=expr), (detail,), A, expected,
                            max(v.error for v in verdicts if v.state == "equal"))
     v = verdicts[-1]
     if v.state == "undecided":
-        return CheckResult(False, say("check_undecided", grad=grad, where=failing.label() or "—", bits=str(used)),
+        where = say("check_where", dims=failing.label() or say("check_fixed_dims"), scale=f"{failing.scale:g}")
+        return CheckResult(False, say("check_undecided", grad=grad, where=where, bits=str(used)),
                            (), A, expected, v.error)
     # the diagnosis reads the answer's parts at every draw, in P-bit arithmetic
     for draw in draws[len(evaluators):]:
         evaluators.append(_evaluator(problem, draw, used, expected))
-    err = "∞" if math.isinf(v.error) else f"{v.error:.2g}"
+    err = "∞" if math.isinf(v.error) else "—" if math.isnan(v.error) else f"{v.error:.2g}"
     details: list[str] = []
     whole = _ratios([(ev(A), ev(expected)) for ev in evaluators], evaluators)
     if whole is not None:
@@ -1075,16 +1198,25 @@ def _counterexample(problem: _Problem, A: MatrixExpr, G: MatrixExpr, grad: str, 
         i, j = verdict.entry
         got, want = ev(A)[i, j], ev(G)[i, j]
         undefined = say("check_undefined")
+        digits = 6
+        if mpmath.isfinite(got) and mpmath.isfinite(want) and got != want:
+            # enough digits to show the difference (a factor 1 + 10⁻¹² needs 14)
+            digits = max(6, min(60, 2 - int(mpmath.log10(abs(got - want) / max(abs(got), abs(want))))))
         lines = [say("check_counterexample", dims=draw.label(), data=shown) if draw.dims
                  else say("check_counterexample_fixed", data=shown),
                  "  " + say("check_entry", i=str(i + 1), j=str(j + 1),
-                            got=undefined if _num(got) == "nan" else _num(got), grad=grad,
-                            want=undefined if _num(want) == "nan" else _num(want))]
+                            got=undefined if not mpmath.isfinite(got) else _show(got, digits), grad=grad,
+                            want=undefined if not mpmath.isfinite(want) else _show(want, digits))]
         info = {"dims": dict((str(d), v) for d, v in draw.dims),
                 "data": {s.name: data[s].tolist() for s in list(net.inputs) + list(net.params)},
                 "entry": (i + 1, j + 1), "answer": float(got), "expected": float(want)}
         return lines, info
     return None
+
+
+def _show(x: mpmath.mpf, digits: int) -> str:
+    text = mpmath.nstr(x, digits)
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _matrix_text(a: np.ndarray) -> str:

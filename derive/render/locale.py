@@ -166,11 +166,12 @@ CHECK_PROSE: dict[str, dict[str, str]] = {
     "en": {
         "check_correct": "correct: the answer equals {grad} = {expr}",
         "check_compared": "compared on {count} random draws: dimensions {dims}; data scales {scales}; in "
-                          "{bits}-bit arithmetic, its rounding error estimated against {bits2} bits",
+                          "{bits}-bit interval arithmetic, which bounds every rounding error",
         "check_fixed_dims": "those the network fixes",
+        "check_where": "{dims}, data scale {scale}",
         "check_wrong": "wrong: the answer differs from {grad} = {expr} (max relative error {err})",
         "check_undecided": "not confirmed: at {where} the answer and {grad} agree only to within the rounding "
-                           "error of {bits}-bit arithmetic (the answer cancels very large terms)",
+                           "error of {bits}-bit interval arithmetic (the answer cancels very large terms)",
         "check_shape": "wrong shape: {grad} is {want}, the answer is {got}",
         "check_scalar": "wrong shape: {grad} is {want}, the answer is a scalar",
         "check_conform": "the answer does not conform: {grad} is {want}; {error}",
@@ -207,10 +208,11 @@ CHECK_PROSE: dict[str, dict[str, str]] = {
     "zh": {
         "check_correct": "正确：答案等于 {grad} = {expr}",
         "check_compared": "在 {count} 组随机数据上比较：维度 {dims}；数据尺度 {scales}；"
-                          "用 {bits} 位二进制精度计算，并以 {bits2} 位精度估计其舍入误差",
+                          "用 {bits} 位区间算术计算，每个舍入误差都有界",
         "check_fixed_dims": "网络给定的维度",
+        "check_where": "{dims}、数据尺度 {scale}",
         "check_wrong": "错误：答案与 {grad} = {expr} 不同（最大相对误差 {err}）",
-        "check_undecided": "无法确认：在 {where} 处，答案与 {grad} 只在 {bits} 位精度的舍入误差范围内相符"
+        "check_undecided": "无法确认：在 {where} 处，答案与 {grad} 只在 {bits} 位区间算术的舍入误差范围内相符"
                            "（答案中有极大的项相互抵消）",
         "check_shape": "维度错误：{grad} 为 {want}，答案为 {got}",
         "check_scalar": "维度错误：{grad} 为 {want}，答案为标量",

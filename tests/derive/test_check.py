@@ -96,6 +96,7 @@ RIGHT = [
     ("2*(1 ./ (1 + exp(-h)))'*(Ypred - Y)", "W2"),
     ("2*(H'*(Ypred + 1e9) - H'*(Y + 1e9))", "W2"),            # cancellation of 1e9: float64 loses 8 digits
     ("2*(H'*(Ypred + 1e15) - H'*(Y + 1e15))", "W2"),          # and here all of them
+    ("2*(H'*(Ypred + exp(400)) - H'*(Y + exp(400)))", "W2"),  # so would 128 and 256 bits: intervals see it
     ("2*ones(1, n)*Ypred - 2*ones(1, n)*Y", "b2"),
     ("2*X'*((Ypred - Y)*W2' .* H .* (1 - H))", "W1"),
     ("2*X'*((Ypred - Y)*W2' .* (sigmoid(h) - sigmoid(h).^2))", "W1"),
@@ -126,7 +127,7 @@ def test_right_answers_are_right_by_the_numpy_oracle() -> None:
     v = _default_draw(np.random.default_rng(3), dims=(5, 4, 6, 3))
     grads = _numpy_gradients(v)
     for answer, wrt in RIGHT:
-        if "1e15" in answer:
+        if "1e15" in answer or "exp(400)" in answer:
             continue                      # float64 cannot evaluate it; the checker can
         got = _numpy_answer(answer, v)
         np.testing.assert_allclose(got, grads[wrt], rtol=1e-6, atol=1e-6, err_msg=answer)
@@ -158,17 +159,27 @@ TRAPS = [
     "2*(H'*(Ypred + 1e9) - H'*(Y + 1e9)) + 1e-8*H'*(Ypred - Y)",
     f"(1 + 2^(-300))*{W2_RIGHT}",                  # beyond any fixed precision: the answer's numbers set it
     f"(1 + 2^(-100*n))*{W2_RIGHT}",                # a number computed from the dimensions: likewise
+    f"{W2_RIGHT} + exp(-1000)*H'*Y",                # or from a function
+    "2*(H'*(Ypred + exp(400)) - H'*(Y + exp(400))) + 1e-8*H'*Y",
 ]
 
 
 @pytest.mark.parametrize("answer", TRAPS)
 def test_answers_right_on_one_draw_are_rejected(answer: str) -> None:
     # (numeric's kernel cannot compute 2^(-100*n) with an integer n: that one has no float oracle)
-    if "1e-12" not in answer and "1e9" not in answer and "100*n" not in answer:
+    if not any(x in answer for x in ("1e-12", "1e9", "100*n", "exp(400)")):
         # each is a trap: at the default dimensions and scale it agrees with the gradient
         assert _agrees_on_one_draw(answer, "W2"), answer
     result = check_answer(answer, "W2")
     assert not result.correct, str(result)
+
+
+def test_an_answer_beyond_every_precision_is_not_confirmed() -> None:
+    # right, but exp(100·y²) at data of scale 10 cancels more bits than MAX_BITS holds: never accepted
+    r = check_answer("2*(H'*(Ypred + exp(100*Y.^2)) - H'*(Y + exp(100*Y.^2)))", "W2")
+    assert not r.correct
+    assert r.verdict.startswith("not confirmed: at n=4, d=3, m=5, k=2, data scale 10 the answer and ∂f/∂W2 "
+                                "agree only to within the rounding error of")
 
 
 def test_a_term_that_vanishes_at_one_draws_data_is_rejected() -> None:
