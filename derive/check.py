@@ -472,18 +472,14 @@ class _Evaluator:
         if isinstance(e, ElementwiseApplyFunction):
             return _map(self._elementwise(e.function), self._value(e.expr))
         if isinstance(e, MatMul):
-            scalar = _V(_ONE, False)
-            mats = []
-            for a in e.args:
-                if isinstance(a, MatrixExpr):
-                    mats.append(self._value(a))
-                else:
-                    x = self._value(a)
-                    scalar = _V(scalar.v * x.v, scalar.u or x.u)
+            scalars = [self._value(a) for a in e.args if not isinstance(a, MatrixExpr)]
+            mats = [self._value(a) for a in e.args if isinstance(a, MatrixExpr)]
             out = mats[0]
             for m in mats[1:]:
                 out = _V(out.v.dot(m.v), out.u.any(axis=1)[:, None] | m.u.any(axis=0)[None, :])
-            return _V(out.v * scalar.v, out.u | scalar.u) if scalar.v != _ONE or scalar.u else out
+            for x in scalars:
+                out = _V(out.v * x.v, out.u | x.u)
+            return out
         if isinstance(e, Inverse):
             return self._inverse(self._value(e.arg))
         if isinstance(e, MatPow) and isinstance(e.exp, sympy.Integer):
@@ -541,7 +537,9 @@ class _Evaluator:
         if e.is_Rational:
             return _V(iv.mpf(int(e.p)) / int(e.q), False)
         if e.is_Float:
-            return _V(iv.mpf(mpmath.mpf(e)), False)
+            # a decimal in a network (weight_decay=0.01) means that decimal, 1/100, not the binary near it
+            q = Fraction(str(e))
+            return _V(iv.mpf(q.numerator) / q.denominator, False)
         if isinstance(e, sympy.NumberSymbol):
             with mpmath.workprec(self.bits + 20):
                 x = mpmath.mpf(e.evalf(int(self.bits * 0.302) + 10))

@@ -437,6 +437,34 @@ def test_a_network_with_a_scalar_parameter_and_one_with_numeric_dimensions() -> 
     assert r.details[-2].startswith("counterexample: X=[[")
 
 
+@pytest.mark.parametrize("activation,right,wrong", [
+    ("tanh", "2*X'*(((Ypred - Y)*W2') .* (1 - A1.^2))", "2*X'*(((Ypred - Y)*W2') .* (1 - A1))"),
+    ("relu", "2*X'*(((Ypred - Y)*W2') .* step(Z1))", "2*X'*((Ypred - Y)*W2')"),
+    ("softplus", "2*X'*(((Ypred - Y)*W2') .* sigmoid(Z1))", "2*X'*(((Ypred - Y)*W2') .* A1)"),
+])
+def test_other_activations(activation: str, right: str, wrong: str) -> None:
+    net = mlp(["d", "m", "k"], activation=activation)
+    assert check_answer(right, "W1", net).correct
+    r = check_answer(wrong, "W1", net)
+    assert not r.correct
+    assert "∂f/∂A1 is right" in r.details[0] and "the step from ∂f/∂A1 to ∂f/∂Z1" in r.details[1]
+
+
+def test_a_decimal_in_the_network_is_that_decimal() -> None:
+    net = mlp(["d", "m", "k"], weight_decay=0.01)
+    assert check_answer("2*A1'*(Ypred - Y) + 0.02*W2", "W2", net).correct
+    assert not check_answer("2*A1'*(Ypred - Y) + 0.0200000001*W2", "W2", net).correct
+
+
+def test_a_deeper_network_names_the_layer() -> None:
+    net = mlp(["d", "m", "p", "k"])
+    right = "2*X'*(((((Ypred - Y)*W3') .* A2 .* (1 - A2))*W2') .* A1 .* (1 - A1))"
+    assert check_answer(right, "W1", net).correct
+    r = check_answer("2*X'*((((Ypred - Y)*W3') .* A2 .* (1 - A2))*W2')", "W1", net)
+    assert r.details[0].startswith("∂f/∂A1 is right")
+    assert r.details[1].startswith("the step from ∂f/∂A1 to ∂f/∂Z1 is where the answer first differs")
+
+
 def test_dimensions_too_large_to_evaluate_are_refused() -> None:
     with pytest.raises(ValueError, match="at most 20000 entries"):
         check_answer(W2_RIGHT, "W2", seed_network(n=10**12))
