@@ -36,7 +36,7 @@ When the answer is wrong, the report says
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -63,7 +63,9 @@ from derive.steps import Gradient
 
 __all__ = ["DIM_ROWS", "MAX_BITS", "CheckResult", "check_answer"]
 
-BASE_BITS = 128
+BASE_BITS = 120
+# precisions are rounded up to these (then ×4), so that answers share the network's cached values
+_LEVELS = (128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 MAX_BITS = 16384
 # The evaluation is exact arithmetic in Python: the matrices of one draw hold at most this many entries.
 MAX_ENTRIES = 20_000
@@ -634,7 +636,7 @@ def _decide(a: _V, g: _V, bits: int) -> _Verdict:
         return _Verdict("undecided", err)
 
 
-@lru_cache(maxsize=128)
+@lru_cache(maxsize=512)
 def _base(problem: _Problem, draw: _Draw, bits: int, G: MatrixExpr | None) -> dict:
     """The network's own values at a draw (data, stages, the gradient ``G``), shared by the checks of
     many answers."""
@@ -750,9 +752,10 @@ def _ratio(s: np.ndarray, g: np.ndarray, bits: int):
     return c
 
 
-def _ratios(values: Sequence[tuple[np.ndarray, np.ndarray]], evs: Sequence[_Evaluator]) -> list | None:
+def _ratios(values: Iterable[tuple[np.ndarray, np.ndarray]], evs: Sequence[_Evaluator]) -> list | None:
     """Per draw, the factor c with part = c·gradient: None unless it exists at every draw where the
-    gradient does not vanish and is the same at draws with the same dimensions."""
+    gradient does not vanish and is the same at draws with the same dimensions.  ``values`` may be
+    lazy: the first draw without a factor ends the search."""
     out, by_dims = [], {}
     for (s, g), ev in zip(values, evs):
         c = _ratio(s, g, ev.bits)
@@ -974,6 +977,10 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
         raise ValueError(say("check_unsupported", what=str(exc))) from None
 
 
+def _level(bits: int) -> int:
+    return next((b for b in _LEVELS if b >= bits), bits)
+
+
 def _check_size(problem: _Problem, draws: Sequence[_Draw], say: Callable[..., str]) -> None:
     net = problem.net
     syms = list(net.inputs) + list(net.params) + [s for s, _ in net.stages]
@@ -989,10 +996,11 @@ def _check_size(problem: _Problem, draws: Sequence[_Draw], say: Callable[..., st
 
 def _judge(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, expected: MatrixExpr, draws: list[_Draw],
            bits: int, grad: str, say: Callable[..., str]) -> CheckResult:
-    verdicts, evaluators, used = [], [], bits
+    verdicts, evaluators, used = [], [], _level(bits)
     failing = None
     for draw in draws:
-        v, ev, used_here = _compare(problem, draw, A, expected, max(bits, BASE_BITS + 2 * _scalar_bits(A, draw)))
+        here = _level(max(bits, BASE_BITS + 2 * _scalar_bits(A, draw)))
+        v, ev, used_here = _compare(problem, draw, A, expected, here)
         verdicts.append(v)
         evaluators.append(ev)
         used = max(used, used_here)
@@ -1023,7 +1031,7 @@ def _judge(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, expected: MatrixEx
         evaluators.append(_evaluator(problem, draw, used, expected))
     err = "∞" if math.isinf(v.error) else "—" if math.isnan(v.error) else f"{v.error:.2g}"
     details: list[str] = []
-    whole = _ratios([(ev(A), ev(expected)) for ev in evaluators], evaluators)
+    whole = _ratios(((ev(A), ev(expected)) for ev in evaluators), evaluators)
     if whole is not None:
         details.append(_factor_line(draws, whole, min(ev.bits for ev in evaluators), grad, say))
     details += _locate(problem, A, X, draws, evaluators, whole is not None, say)
@@ -1129,7 +1137,7 @@ def _locate(problem: _Problem, A: MatrixExpr, X: MatrixSymbol, draws: Sequence[_
         for S, kappa in cands:
             if tuple(S.shape) != tuple(v.shape):
                 continue
-            cs = _ratios([(ev(S), ev(G)) for ev in evs], evs)
+            cs = _ratios(((ev(S), ev(G)) for ev in evs), evs)
             if cs is None or any(c != "skip" and c == 0 for c in cs):
                 continue
             eff = []
