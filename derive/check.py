@@ -378,6 +378,25 @@ def _div(a, b):
     return a / b, False
 
 
+def _exact_det(m: np.ndarray) -> Fraction | None:
+    """The determinant of a matrix of point intervals, exactly (fractions); None if an entry is not a point."""
+    if not all(_lo(a) == _hi(a) and mpmath.isfinite(_lo(a)) for a in m.flat):
+        return None
+    rows = [[Fraction(*mpmath.libmp.to_rational(_lo(a)._mpf_)) for a in row] for row in m]
+    n, det = len(rows), Fraction(1)
+    for c in range(n):
+        p = next((r for r in range(c, n) if rows[r][c] != 0), None)
+        if p is None:
+            return Fraction(0)
+        if p != c:
+            rows[c], rows[p], det = rows[p], rows[c], -det
+        det *= rows[c][c]
+        for r in range(c + 1, n):
+            f = rows[r][c] / rows[c][c]
+            rows[r] = [a - f * b for a, b in zip(rows[r], rows[c])]
+    return det
+
+
 def _full(r: int, c: int, value) -> np.ndarray:
     return np.full((r, c), value, dtype=object)
 
@@ -503,10 +522,9 @@ class _Evaluator:
         try:
             inv = iv.matrix(x.v.tolist()) ** -1
         except ZeroDivisionError:
-            exact = all(_lo(a) == _hi(a) for a in x.v.flat)
-            # an exactly known singular matrix has no inverse; an interval that holds one may
-            return (_V(_full(n, n, _ZERO), np.ones((n, n), dtype=bool)) if exact
-                    else _V(_full(n, n, _WIDE), np.zeros((n, n), dtype=bool)))
+            # a pivot interval holds 0: singular only if the exact determinant is 0, else not known yet
+            singular = _exact_det(x.v) == 0
+            return _V(_full(n, n, _ZERO if singular else _WIDE), np.full((n, n), singular))
         return _V(np.array(inv.tolist(), dtype=object), np.zeros((n, n), dtype=bool))
 
     def _elementwise(self, fn: sympy.Basic) -> Callable:
@@ -574,7 +592,11 @@ class _Evaluator:
             m = self._value(e.arg)
             if m.u.any():
                 return _V(_ZERO, True)
-            return _V(iv.det(iv.matrix(m.v.tolist())), False)
+            det = iv.det(iv.matrix(m.v.tolist()))
+            if not isinstance(det, type(_ONE)):
+                # mpmath answers 0 when a pivot interval holds 0: exactly 0, or not known yet
+                det = _ZERO if _exact_det(m.v) == 0 else _WIDE
+            return _V(det, False)
         if isinstance(e, MatrixElement):
             m = self._value(e.parent)
             i, j = self._int(e.i), self._int(e.j)

@@ -619,3 +619,25 @@ def test_no_wrong_answer_is_accepted(case: tuple[str, str, str]) -> None:
     except ExpressionError:
         return                                   # the mutation broke the syntax: not accepted either
     assert not result.correct, (kind, answer, str(result))
+
+
+# ------------------------------------------------------------------ property: no traceback
+
+_PARTS = ["H'*Y", "W2", "ones(m, k)", "inv(W2*W2' + eye(m))*W2", "(W2*W2')^2*W2", "W2.^-1", "log(W2)", "W2.^0.5",
+          "sqrt(tr(W2'*W2))*W2", "step(W2)", "det(W2'*W2)*W2", "logdet(W2'*W2)*W2", "(W2 - W2) ./ (W2 - W2)",
+          "inv(zeros(m, m))*W2", "exp(1000*W2)", "exp(-1000*W2)", "sqrt(-1)*W2", "(H'*H)^-1*W2", "2^n*W2",
+          "log(n - 4)*W2", "relu(W2) - softplus(W2) .* tanh(W2)"]
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(_PARTS), min_size=1, max_size=3), st.lists(st.sampled_from([" + ", " - ", " .* "]),
+                                                                             min_size=2, max_size=2))
+def test_any_answer_gets_a_verdict_not_a_traceback(parts: list[str], ops: list[str]) -> None:
+    answer = parts[0]
+    for op, part in zip(ops, parts[1:]):
+        answer = f"({answer}){op}({part})"
+    try:
+        result = check_answer(answer, "W2")
+    except ExpressionError:
+        return
+    assert result.verdict and isinstance(result.correct, bool)
