@@ -141,7 +141,9 @@ def _problem(net: Network) -> _Problem:
     dims = set(net.dims)
     scalars = tuple(sorted((s for s in sympy.sympify(net.loss).free_symbols
                             if isinstance(s, sympy.Symbol) and s not in dims), key=str))
-    return _Problem(net, bp, dict(net.stages), {s.wrt: s.result for s in bp.sections}, scalars)
+    gradients = {s.wrt: s.result for s in bp.sections}
+    gradients.update(bp.gradients(expanded=False))        # a parameter's total gradient: the summary's
+    return _Problem(net, bp, dict(net.stages), gradients, scalars)
 
 
 def _network(net: Network | str, bias: str, lang: str) -> Network:
