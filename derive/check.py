@@ -10,9 +10,9 @@ The comparison must never accept a wrong answer, so it decides in interval arith
 * **draws** — every dimension takes several values, each varied independently of the others
   (:data:`DIM_ROWS`: non-square, away from the defaults, one draw with dimensions of 1), and the data
   several scales (0.1 to 10, and beyond the largest number written in the answer, so that a term
-  such as ``relu(h - 100)`` that vanishes on small data is seen); each dimension set is drawn twice;
+  such as ``relu(h - 100)`` that vanishes on small data is seen); most dimension sets are drawn twice;
 * **precision** — the answer and the gradient are evaluated in P-bit interval arithmetic (mpmath's
-  ``iv``; P = 128 plus twice the bits of the longest number the answer writes or computes from the
+  ``iv``; P ≥ 128, with twice the bits of the longest number the answer writes or computes from the
   dimensions): every entry is an interval that encloses its exact value, whatever rounding and
   cancellation the formula holds (``H'*(Ypred + 1e9) - H'*(Y + 1e9)``).  The answer differs when an
   entry's interval is disjoint from the gradient's, or undefined (0⁻¹) where the gradient is not: a
@@ -56,6 +56,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.backprop import Backprop, backprop
 from derive.elementwise import Relu, Sigmoid, Softplus, Step
+from derive.engine import gradient
 from derive.networks import Network, seed_network
 from derive.parse import ExpressionError, _Parser, parse
 from derive.render.locale import get_locale
@@ -67,7 +68,9 @@ BASE_BITS = 120
 # precisions are rounded up to these (then ×4), so that answers share the network's cached values
 _LEVELS = (128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 MAX_BITS = 16384
-# The evaluation is exact arithmetic in Python: the matrices of one draw hold at most this many entries.
+# Limits: the interval arithmetic runs in Python, so the matrices of one draw hold at most MAX_ENTRIES
+# entries and no dimension exceeds MAX_DIM (a larger --dims is refused with a message); an answer still
+# undecided at MAX_BITS is "not confirmed".
 MAX_ENTRIES = 20_000
 MAX_DIM = 64
 
@@ -126,10 +129,8 @@ class _Problem:
         if X not in self.gradients:
             # an input the loss holds only through the stages (X): derived in one piece, shown with the
             # intermediates' names
-            import derive
-
             net = self.net
-            G = derive.gradient(net.f, X)
+            G = gradient(net.f, X)
             names = {net.expand(s): s for s, _ in net.stages}
             self.gradients[X] = G.xreplace(names)
         return self.gradients[X]
