@@ -138,15 +138,17 @@ class ExpressionError(ValueError):
     column 5: unexpected character '$' 5 '$'
     """
 
-    def __init__(self, message: str, column: int, token: str = "", text: str | None = None):
+    def __init__(self, message: str, column: int, token: str = "", text: str | None = None,
+                 kind: str = "invalid"):
         self.message = message
         self.column = column
         self.token = token
         self.text = text
+        self.kind = kind
         super().__init__(f"column {column}: {message}")
 
     def __reduce__(self):
-        return (type(self), (self.message, self.column, self.token, self.text))
+        return (type(self), (self.message, self.column, self.token, self.text, self.kind))
 
     def caret(self) -> str:
         """The text with a caret under the offending column (when the text is known)."""
@@ -698,8 +700,8 @@ class _Builder:
     def desc(self, node: _Node, v: sympy.Basic) -> str:
         return f"{self.src(node)} ({_shape_text(v)})"
 
-    def fail(self, node: _Node, message: str) -> ExpressionError:
-        return ExpressionError(message, node.column, node.token, self.text)
+    def fail(self, node: _Node, message: str, kind: str = "invalid") -> ExpressionError:
+        return ExpressionError(message, node.column, node.token, self.text, kind)
 
     def scalar(self, node: _Node, v: sympy.Basic) -> sympy.Expr:
         """``v`` as a scalar: a 1×1 matrix becomes its trace."""
@@ -737,7 +739,7 @@ class _Builder:
             _, operand, phrase = found
             name = next((self.src(c) for c, a in zip(node.children, args) if a == operand), None)
             raise self.fail(node, f"{self.src(node)} is undefined: it "
-                                  f"{phrase.format(name or format_expression(operand))}")
+                                  f"{phrase.format(name or format_expression(operand))}", "undefined")
 
     def one(self, node: _Node, args: list[sympy.Basic]) -> sympy.Basic:
         k = node.kind
@@ -1053,12 +1055,13 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         r, c = (u.get(v) for v in unknown[name])
         if not infer:
             raise ExpressionError(f"unknown name {name!r}; known names: {known_list}",
-                                  node.column, name, text)
+                                  node.column, name, text, "unknown-name")
         if r is None or c is None:
             partial = f"{'?' if r is None else r}×{'?' if c is None else c}"
             raise ExpressionError(
                 f"unknown name {name!r}: its shape cannot be inferred (only {partial}); declare "
-                f"it in shapes (() for a scalar); known names: {known_list}", node.column, name, text)
+                f"it in shapes (() for a scalar); known names: {known_list}", node.column, name, text,
+                "unknown-name")
         symbols[name] = MatrixSymbol(name, r, c)
         notes.append(Note("inferred-shape", node.column,
                           f"{name} is not in shapes: inferred {r}×{c} from its use"))
