@@ -119,10 +119,11 @@ def _run_grad(args: argparse.Namespace) -> int:
 
 def _export(exprs: list, args: list, path: str, name: str) -> Any:
     """``numeric.export``, with a file that cannot be written reported as one line."""
+    from derive.render.printer import loss_text
     from numeric import export
 
     try:
-        return export(exprs, args, path, name=name)
+        return export(exprs, args, path, name=name, describe=loss_text)  # the docstrings in tracegrad's notation
     except OSError as e:
         raise CliError(f"cannot write {path}: {e.strerror or e}") from e
 
@@ -151,16 +152,20 @@ def _write_pdf(tex: str, args: argparse.Namespace) -> None:
 
 def _check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("answer", help="your formula, e.g. \"2*X'*(((Ypred - Y)*W2') .* sigmoid(h) .* (1 - sigmoid(h)))\"")
-    p.add_argument("--wrt", required=True, help="the variable, e.g. W1")
+    p.add_argument("--wrt", required=True, help="the variable: an input, a parameter or an intermediate "
+                                                "(h, H, Ypred), e.g. W1")
     p.add_argument("--net", default="seed", choices=("seed",), help="the network (default: seed)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
+    p.add_argument("--lang", choices=("en", "zh"), default=argparse.SUPPRESS, help="language (default: en)")
     add_network_options(p, inherit=True)
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    """Exit status 0 for a right answer, 1 for a wrong one; a user error (syntax, unknown name or
+    variable) raises and ends in status 2."""
     from derive.check import check_answer
 
-    result = check_answer(args.answer, args.wrt, seed_network_from(args), seed=args.seed)
+    result = check_answer(args.answer, args.wrt, seed_network_from(args), seed=args.seed, lang=args.lang)
     emit(str(result) + "\n", argparse.Namespace(output=None))
     return 0 if result.correct else 1
 

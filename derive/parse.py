@@ -85,6 +85,7 @@ from sympy.matrices.expressions.hadamard import canonicalize as _hadamard_canoni
 from derive import elementwise as ew
 from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_function
 from derive.networks import frobenius_sq
+from derive.undefined import find_undefined
 
 __all__ = [
     "FUNCTIONS",
@@ -137,15 +138,17 @@ class ExpressionError(ValueError):
     column 5: unexpected character '$' 5 '$'
     """
 
-    def __init__(self, message: str, column: int, token: str = "", text: str | None = None):
+    def __init__(self, message: str, column: int, token: str = "", text: str | None = None,
+                 kind: str = "invalid"):
         self.message = message
         self.column = column
         self.token = token
         self.text = text
+        self.kind = kind
         super().__init__(f"column {column}: {message}")
 
     def __reduce__(self):
-        return (type(self), (self.message, self.column, self.token, self.text))
+        return (type(self), (self.message, self.column, self.token, self.text, self.kind))
 
     def caret(self) -> str:
         """The text with a caret under the offending column (when the text is known)."""
@@ -697,8 +700,8 @@ class _Builder:
     def desc(self, node: _Node, v: sympy.Basic) -> str:
         return f"{self.src(node)} ({_shape_text(v)})"
 
-    def fail(self, node: _Node, message: str) -> ExpressionError:
-        return ExpressionError(message, node.column, node.token, self.text)
+    def fail(self, node: _Node, message: str, kind: str = "invalid") -> ExpressionError:
+        return ExpressionError(message, node.column, node.token, self.text, kind)
 
     def scalar(self, node: _Node, v: sympy.Basic) -> sympy.Expr:
         """``v`` as a scalar: a 1×1 matrix becomes its trace."""
@@ -725,8 +728,18 @@ class _Builder:
             if (node.kind in ("pow", "call") or node.token in ("/", "./")) and _bad_number(v):
                 raise self.fail(node, f"{node.token!r} gives an undefined or infinite value "
                                       f"({self.src(node)} = {v})")
+            self.check_defined(node, v, args)
             vals[id(node)] = v
         return vals[id(order[-1])]
+
+    def check_defined(self, node: _Node, v: sympy.Basic, args: list[sympy.Basic]) -> None:
+        """Refuse ``v`` if what this node built holds an undefined constant (inv(0), 1/det(0), log(0))."""
+        found = find_undefined(v, known=args)
+        if found is not None:
+            _, operand, phrase = found
+            name = next((self.src(c) for c, a in zip(node.children, args) if a == operand), None)
+            raise self.fail(node, f"{self.src(node)} is undefined: it "
+                                  f"{phrase.format(name or format_expression(operand))}", "undefined")
 
     def one(self, node: _Node, args: list[sympy.Basic]) -> sympy.Basic:
         k = node.kind
@@ -877,6 +890,7 @@ class _Builder:
         if not isinstance(e, sympy.Integer):
             raise self.fail(node, f"'^' raises {self.desc(bn, base)} to {self.src(en)}: a matrix "
                                   "power needs an integer exponent (use '.^' for elementwise powers)")
+        self.check_defined(node, MatPow(base, e), [base])
         return MatPow(base, e).doit(deep=False)
 
     def call(self, node: _Node, an: _Node, a: sympy.Basic) -> sympy.Basic:
@@ -1041,12 +1055,13 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         r, c = (u.get(v) for v in unknown[name])
         if not infer:
             raise ExpressionError(f"unknown name {name!r}; known names: {known_list}",
-                                  node.column, name, text)
+                                  node.column, name, text, "unknown-name")
         if r is None or c is None:
             partial = f"{'?' if r is None else r}×{'?' if c is None else c}"
             raise ExpressionError(
                 f"unknown name {name!r}: its shape cannot be inferred (only {partial}); declare "
-                f"it in shapes (() for a scalar); known names: {known_list}", node.column, name, text)
+                f"it in shapes (() for a scalar); known names: {known_list}", node.column, name, text,
+                "unknown-name")
         symbols[name] = MatrixSymbol(name, r, c)
         notes.append(Note("inferred-shape", node.column,
                           f"{name} is not in shapes: inferred {r}×{c} from its use"))

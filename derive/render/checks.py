@@ -42,13 +42,15 @@ class GradientCheck:
 
     ``dims``: the sizes given to the symbolic dimensions; ``max_error``: the largest relative
     error over the parameters and directions, None when the check was skipped (``too_large``
-    names the matrix and its number of entries).
+    names the matrix and its number of entries; ``assumption`` the rule of an assumption of
+    the network that the random data cannot be made to meet).
     """
 
     dims: tuple[tuple[str, int], ...]
     max_error: float | None
     tolerance: float = TOLERANCE
     too_large: tuple[str, int] | None = None
+    assumption: str | None = None  # a network assumption (rule key) the random data cannot meet
 
     @property
     def passed(self) -> bool:
@@ -63,11 +65,13 @@ class GradientCheck:
         """
         if self.too_large is not None:
             name, entries = self.too_large
-            return loc.say("check_too_large", escape=escape, name=name, entries=f"{entries:,}",
+            return loc.say("grad_check_too_large", escape=escape, name=name, entries=f"{entries:,}",
                            limit=f"{MAX_CHECK_ENTRIES:,}")
-        dims = ", ".join(f"{k}={v}" for k, v in self.dims) or loc.say("own_dims")
-        verdict = loc.say("check_passed" if self.passed else "check_failed", escape=escape)
-        return loc.say("gradient_check", escape=escape, dims=dims, error=f"{self.max_error:.1e}", verdict=verdict)
+        if self.assumption is not None:
+            return loc.say("grad_check_assumption", escape=escape, rule=loc.rule(self.assumption))
+        dims = ", ".join(f"{k}={v}" for k, v in self.dims) or loc.say("grad_check_own_dims")
+        verdict = loc.say("grad_check_passed" if self.passed else "grad_check_failed", escape=escape)
+        return loc.say("grad_check", escape=escape, dims=dims, error=f"{self.max_error:.1e}", verdict=verdict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,12 @@ def gradient_check(bp: Any, seed: int = 0) -> GradientCheck:
             return GradientCheck(dims, None, too_large=(s.name, entries))
     rng = np.random.default_rng(seed)
     values = {s: rng.standard_normal(shapes[s]) for s in symbols}
+    for pattern, _, rule in getattr(net, "assumptions", ()):
+        if rule != "rows_sum_to_one":
+            return GradientCheck(dims, None, assumption=rule)
+        # the derivation assumed that each row of Y sums to one (a distribution): so must the data
+        rows = rng.uniform(0.1, 1.0, shapes[pattern[0]])
+        values[pattern[0]] = rows / rows.sum(axis=1, keepdims=True)
     grads = bp.gradients(expanded=True)
     err = check_gradient(net.f, list(net.params), values, grad=[grads[p] for p in net.params], seed=seed)
     return GradientCheck(dims, float(err))

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from sympy import Basic, MatrixSymbol, OneMatrix, sympify
 
 from derive.render.document import (
-    BackpropLike, Line, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
-    show_expanded,
+    BackpropLike, Line, Section, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
+    show_expanded, uses_intro,
 )
 from derive.render.layout import WIDTH
 from derive.render.locale import Locale, get_locale
@@ -91,6 +91,7 @@ summary .title { font-weight: 600; }
 summary .preview { color: var(--muted); overflow-x: auto; max-width: 100%; }
 details > .body { padding: 0.4rem 1rem 0.8rem; }
 .note { color: var(--muted); font-size: 0.93rem; }
+.use { margin-left: 0.6rem; padding-left: 0.8rem; border-left: 2px solid var(--line); }
 .verdict { font-weight: 600; }
 .verdict.ok { color: var(--ok); }
 .verdict.bad { color: var(--bad); }
@@ -177,17 +178,33 @@ def derivation_html(d: Derivation, lang: str = "en", open_: bool = True, width: 
              f'<summary><span class="title">{_say(loc, "derive", grad=_m(sec.gradient))}</span>'
              f'<span class="preview">{preview}</span></summary>',
              '<div class="body">']
+    if sec.contributions:
+        # a variable used more than once: each use derived, then the sum
+        parts.append(f"<p>{uses_intro(sec, loc, _m, _eq, _e)}</p>")
+        for use, part in sec.contributions:
+            parts.append(f'<div class="use"><p><strong>{_say(loc, "use", u=_m(use))}</strong></p>')
+            parts += _section_body(part, loc, width)
+            parts.append("</div>")
+        parts += [f"<p>{_e(loc.say('sum_uses'))}</p>", step_table_html([sec.result], loc, width)]
+    else:
+        parts += _section_body(sec, loc, width)
+    parts += [f'<p class="note">{_say(loc, "note", text=_e(n))}</p>' for n in sec.notes]
+    parts.append("</div>\n</details>")
+    return "\n".join(parts)
+
+
+def _section_body(sec: Section, loc: Locale, width: int | None) -> list[str]:
+    """The names a section gives, where it starts and a table of its steps, the read-off step
+    last and marked: ⇒ ∂f/∂X = G."""
+    parts = []
     if sec.abbreviations:
         defs = _e(loc.say("list_sep")).join(_eq(s, e) for s, e in sec.abbreviations)
         parts.append(f"<p>{_say(loc, 'abbreviations', defs=defs)}</p>")
     if sec.lead:
         parts.append(step_table_html(sec.lead, loc, width))
     parts.append(f"<p>{section_intro(sec, loc, _eq, _e)}</p>")
-    # the steps, the read-off step last and marked: ⇒ ∂f/∂X = G
     parts.append(step_table_html([*sec.body, sec.result], loc, width))
-    parts += [f'<p class="note">{_say(loc, "note", text=_e(n))}</p>' for n in sec.notes]
-    parts.append("</div>\n</details>")
-    return "\n".join(parts)
+    return parts
 
 
 def _equations_table(rows: Sequence[tuple[str, str]]) -> str:

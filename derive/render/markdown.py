@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from derive.render.document import BackpropLike, rules_used, section, section_intro, show_expanded
+from derive.render.document import (
+    BackpropLike, Section, rules_used, section, section_intro, show_expanded, uses_intro,
+)
 from derive.render.latex import (
     aligned_rows, definitions_list, equation_rows, inline_equation, loss_display, notation_notes, result_latex,
     shape_rows, step_block_latex, task_line,
 )
 from derive.render.layout import WIDTH
-from derive.render.locale import get_locale
+from derive.render.locale import Locale, get_locale
 from derive.render.printer import math_latex, shape_latex
 from derive.steps import F, RULES, Derivation, Gradient
 
@@ -52,6 +54,22 @@ def derivation_markdown(d: Derivation, lang: str = "en", heading: str = "", widt
     width = WIDTH["markdown"] if width is None else width
     sec = section(d)
     parts = [heading + loc.say("derive", grad=_m(sec.gradient))]
+    if sec.contributions:
+        # a variable used more than once: each use derived, then the sum
+        parts.append(uses_intro(sec, loc, _m, inline_equation))
+        for use, part in sec.contributions:
+            parts.append(f"**{loc.say('use', u=_m(use))}**")
+            parts += _section_body(part, loc, width)
+        parts += [loc.say("sum_uses"), _display(step_block_latex([sec.result], loc, inline=True, width=width))]
+    else:
+        parts += _section_body(sec, loc, width)
+    parts += [loc.say("note", text=n) for n in sec.notes]
+    return "\n\n".join(parts)
+
+
+def _section_body(sec: Section, loc: Locale, width: int) -> list[str]:
+    """The names a section gives, where it starts, its steps, and ⇒ ∂f/∂X = G."""
+    parts = []
     if sec.abbreviations:
         parts.append(loc.say("abbreviations", defs=definitions_list(sec.abbreviations, loc)))
     if sec.lead:
@@ -61,8 +79,7 @@ def derivation_markdown(d: Derivation, lang: str = "en", heading: str = "", widt
         parts.append(_display(step_block_latex(sec.body, loc, inline=True, width=width)))
     parts.append(loc.say("obtain", grad=_m(sec.result.lhs)))
     parts.append(_display(result_latex(sec.result.lhs, sec.result.rhs, width, inline=True)))
-    parts += [loc.say("note", text=n) for n in sec.notes]
-    return "\n\n".join(parts)
+    return parts
 
 
 def backprop_markdown(bp: BackpropLike, lang: str = "en", width: int | None = None,

@@ -32,8 +32,8 @@ from derive.differential import MatrixDifferential
 from derive.render.layout import BREAK, WIDTH, break_levels, split_mathml, unmark
 from derive.render.printer import (
     FUNCTION_NAMES, _lambda_power, differential_layout, factor_bracket, frobenius_operand,
-    hadamard_operand_bracket, postfix_bracket, postfix_layout, product_layout, signed_terms,
-    marked_text, subscripted_name,
+    hadamard_layout, hadamard_operand_bracket, marked_text, postfix_bracket, postfix_layout, product_layout,
+    signed_terms, subscripted_name,
 )
 from derive.elementwise import elementwise_function
 from derive.steps import Gradient
@@ -202,13 +202,17 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
         return row
 
     def _print_HadamardProduct(self, expr: HadamardProduct) -> Element:
+        items = hadamard_layout(expr)
+        if len(items) == 1:  # softmax(Z) alone
+            return self._call("softmax", items[0][1])
         row = self._row()
         self._mark(row, "open:hadamard")
-        for i, a in enumerate(expr.args):
+        for i, (kind, a) in enumerate(items):
             if i:
                 self._mark(row, "break")
                 row.appendChild(self._mo("⊙"))
-            row.appendChild(self._bracketed(a, hadamard_operand_bracket(a)))
+            row.appendChild(self._call("softmax", a) if kind == "softmax"
+                            else self._bracketed(a, hadamard_operand_bracket(a)))
         self._mark(row, "close")
         return row
 

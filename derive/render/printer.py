@@ -30,8 +30,9 @@ from sympy.printing.pretty.pretty_symbology import greek_unicode
 from sympy.printing.str import StrPrinter
 
 from derive.differential import MatrixDifferential
+from derive.elementwise import FUNCTION_LATEX, FUNCTION_TEXT, elementwise_function
 from derive.render.layout import BREAK, CLOSE, MARKS, OPEN, text_width
-from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_function
+from derive.simplify import ones_multiple
 from derive.steps import Gradient
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "differential_layout",
     "factor_bracket",
     "frobenius_operand",
+    "hadamard_layout",
     "hadamard_operand_bracket",
     "loss_latex",
     "loss_text",
@@ -58,25 +60,15 @@ __all__ = [
     "shape_latex",
     "shape_text",
     "signed_terms",
+    "softmax_operand",
     "subscripted_name",
     "symbol_latex",
     "text_width",
 ]
 
 # Elementwise function names, keyed on the scalar function (recovered by elementwise_function).
-_FUNCTION_LATEX: dict[Any, str] = {
-    Sigmoid: r"\sigma",
-    sympy.tanh: r"\tanh",
-    Relu: r"\operatorname{relu}",
-    Softplus: r"\operatorname{softplus}",
-    Step: r"\operatorname{step}",
-    sympy.exp: r"\exp",
-    sympy.log: r"\log",
-}
-FUNCTION_NAMES: dict[Any, str] = {
-    Sigmoid: "σ", sympy.tanh: "tanh", Relu: "relu", Softplus: "softplus", Step: "step",
-    sympy.exp: "exp", sympy.log: "log",
-}
+_FUNCTION_LATEX = FUNCTION_LATEX
+FUNCTION_NAMES = FUNCTION_TEXT
 """The unicode name of each elementwise function (keyed on the scalar function)."""
 _FUNCTION_TEXT = FUNCTION_NAMES
 
@@ -129,6 +121,63 @@ def frobenius_operand(e: Basic) -> MatrixExpr | None:
     return None
 
 
+def _is_exp(e: Basic) -> bool:
+    return isinstance(e, ElementwiseApplyFunction) and elementwise_function(e) is sympy.exp
+
+
+def _normalises_rows(N: Basic, E: MatrixExpr) -> bool:
+    """Whether N is 1 over the row sums of E, spread over the columns: (E𝟏ₖ)^∘−1 𝟏ₖᵀ or (E𝟏ₖ𝟏ₖᵀ)^∘−1."""
+    k = E.shape[1]
+    if isinstance(N, HadamardPower) and N.exp == -1 and isinstance(N.base, MatMul):
+        coeff, mats = _matmul_parts(N.base)
+        return (coeff == 1 and len(mats) >= 2 and mats[0] == E
+                and ones_multiple(MatMul(*mats[1:])) == 1 and N.shape == E.shape)
+    if isinstance(N, MatMul):
+        coeff, mats = _matmul_parts(N)
+        return (coeff == 1 and len(mats) == 2 and mats[1] == OneMatrix(1, k)
+                and isinstance(mats[0], HadamardPower) and mats[0].exp == -1
+                and mats[0].base == MatMul(E, OneMatrix(k, 1)))
+    return False
+
+
+def hadamard_layout(expr: HadamardProduct) -> list[tuple[str, Basic]]:
+    """The operands of a Hadamard product as written: ``("softmax", Z)`` for the row-wise softmax
+    exp(Z) ⊙ [(exp(Z)𝟏ₖ)^∘−1 𝟏ₖᵀ] (= exp(Z) ⊘ (exp(Z)𝟏ₖ𝟏ₖᵀ)) found among them, ``("factor", A)`` for the others.
+
+    >>> from derive.elementwise import exp
+    >>> Z, A = MatrixSymbol("Z", 4, 2), MatrixSymbol("A", 4, 2)
+    >>> E = exp(Z)
+    >>> hadamard_layout(HadamardProduct(A, MatMul(HadamardPower(E * OneMatrix(2, 1), -1), OneMatrix(1, 2)), E))
+    [('factor', A), ('softmax', Z)]
+    """
+    args = list(expr.args)
+    items: list[tuple[str, Basic] | None] = [("factor", a) for a in args]
+    for i, E in enumerate(args):
+        if not _is_exp(E):
+            continue
+        for j, N in enumerate(args):
+            if j != i and items[i] is not None and items[j] is not None and items[i][0] == items[j][0] == "factor" \
+                    and _normalises_rows(N, E):
+                items[min(i, j)], items[max(i, j)] = ("softmax", E.expr), None
+                break
+    return [it for it in items if it is not None]
+
+
+def softmax_operand(e: Basic) -> MatrixExpr | None:
+    """Z when ``e`` is the row-wise softmax of Z (see :func:`hadamard_layout`), else None.
+
+    >>> from derive.elementwise import exp
+    >>> Z = MatrixSymbol("Z", 4, 2)
+    >>> softmax_operand(HadamardProduct(exp(Z), HadamardPower(exp(Z) * OneMatrix(2, 2), -1)))
+    Z
+    """
+    if isinstance(e, HadamardProduct):
+        items = hadamard_layout(e)
+        if len(items) == 1 and items[0][0] == "softmax":
+            return items[0][1]
+    return None
+
+
 # --- layout decisions, shared by every printer (LaTeX, text, MathML) ------------------------------
 # Each answers one question about an expression's structure; the printers supply the notation.
 
@@ -145,7 +194,7 @@ def factor_bracket(a: Basic, bracket_gradient: bool = False) -> str | None:
     if isinstance(a, Gradient) and bracket_gradient:
         return "("
     if isinstance(a, HadamardProduct):
-        return "["
+        return None if softmax_operand(a) is not None else "["
     if isinstance(a, (MatAdd, MatMul, sympy.Add)):
         return "("
     return None
@@ -164,7 +213,7 @@ def postfix_bracket(a: Basic) -> str | None:
     (True, '(', '[')
     """
     if isinstance(a, HadamardProduct):
-        return "["
+        return None if softmax_operand(a) is not None else "["
     if isinstance(a, (*_LEAVES, OneMatrix, Identity, ZeroMatrix, ElementwiseApplyFunction)):
         return None
     return "("
@@ -237,6 +286,7 @@ class _MatrixConventions:
     D: str  # the differential
     D_SEP: str  # between d and tr
     _FUNCTIONS: dict[Any, str]  # elementwise function → its name
+    SOFTMAX: str
     BRACKET_GRADIENT = False  # ∂f/∂Z as a factor of a product: (∂f/∂Z) in text, where "/" binds loosely
     MINUS: str = " - "
     PLUS: str = " + "
@@ -305,7 +355,10 @@ class _MatrixConventions:
         return self._join(prefix, parts, mats)
 
     def _print_HadamardProduct(self, expr: HadamardProduct) -> str:
-        ops = [self._hadamard_operand(a) for a in expr.args]
+        ops = [self._call(self.SOFTMAX, a) if kind == "softmax" else self._hadamard_operand(a)
+               for kind, a in hadamard_layout(expr)]
+        if len(ops) == 1:  # softmax(Z) alone
+            return ops[0]
         return self._open("hadamard") + (self._break() + self.ODOT).join(ops) + self._close()
 
     # --- postfix operators -----------------------------------------------
@@ -367,6 +420,7 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     DET = r"\det"
     D = r"\mathrm{d}"
     D_SEP = ""
+    SOFTMAX = r"\operatorname{softmax}"
     _FUNCTIONS = _FUNCTION_LATEX
 
     def __init__(self, settings: dict | None = None) -> None:
@@ -537,6 +591,7 @@ class TextPrinter(_MatrixConventions, StrPrinter):
     DET = "det"
     D = "d"
     D_SEP = " "
+    SOFTMAX = "softmax"
     _FUNCTIONS = _FUNCTION_TEXT
 
     def doprint(self, expr: Basic) -> str:

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix
 
-from derive.render.document import BackpropLike, Line, ones_matrices, problem, section, section_intro, show_expanded
+from derive.render.document import (
+    BackpropLike, Line, Section, ones_matrices, problem, section, section_intro, show_expanded, uses_intro,
+)
 from derive.render.layout import WIDTH, longest_word, plan, wrap_words
 from derive.render.locale import Locale, get_locale
 from derive.render.printer import loss_text, marked_text, math_text, shape_text, text_width
@@ -137,19 +139,34 @@ def derivation_text(d: Derivation, lang: str = "en", width: int | None = None) -
     width = WIDTH["text"] if width is None else width
     sec = section(d)
     out = [loc.say("derive", grad=math_text(sec.gradient))]
-    if sec.abbreviations:
-        out += _prose(loc.say("abbreviations", defs=_defs(sec.abbreviations, loc)), width)
-    if sec.lead:
-        out.append(step_block_text(sec.lead, loc, width=width))
-    out += _prose(section_intro(sec, loc, _eq), width)
-    out.append(step_block_text(list(sec.body) + [sec.result], loc, width=width))
+    if sec.contributions:
+        # a variable used more than once: each use derived, then the sum
+        out += _prose(uses_intro(sec, loc, math_text, _eq), width)
+        for use, part in sec.contributions:
+            out.append(INDENT + loc.say("use", u=math_text(use)))
+            out += _section_body(part, loc, INDENT * 2, width)
+        out += [INDENT + loc.say("sum_uses"), step_block_text([sec.result], loc, width=width)]
+    else:
+        out += _section_body(sec, loc, INDENT, width)
     for n in sec.notes:
         out += _prose(loc.say("note", text=n), width)
     return "\n".join(out)
 
 
+def _section_body(sec: Section, loc: Locale, indent: str, width: int) -> list[str]:
+    """The names a section gives, where it starts and its steps, down to ⇒ ∂f/∂X = G."""
+    out = []
+    if sec.abbreviations:
+        out += _prose(loc.say("abbreviations", defs=_defs(sec.abbreviations, loc)), width, indent)
+    if sec.lead:
+        out.append(step_block_text(sec.lead, loc, indent, width))
+    out += _prose(section_intro(sec, loc, _eq), width, indent)
+    out.append(step_block_text(list(sec.body) + [sec.result], loc, indent, width))
+    return out
+
+
 def _prose(text: str, width: int, indent: str = INDENT) -> list[str]:
-    return wrap_words(text, width, indent=indent * 2, first_indent=indent)
+    return wrap_words(text, width, indent=indent + INDENT, first_indent=indent)
 
 
 def _heading(s: str, rule: str = "-") -> str:

@@ -131,11 +131,21 @@ def test_gradient_check_fails_for_wrong_gradients() -> None:
     assert gc.sentence(get_locale("zh")).endswith("未通过。")
 
 
-def test_other_networks_get_a_gradient_check_and_no_audit() -> None:
-    net = derive.networks.mlp([3, 5, 4, 2], activation="tanh")
+@pytest.mark.parametrize("loss", ["frobenius", "softmax_cross_entropy"])
+def test_other_networks_get_a_gradient_check_and_no_audit(loss) -> None:
+    # softmax cross-entropy: the derivation assumes each row of Y sums to 1, and so does the data
+    net = derive.networks.mlp([3, 5, 4, 2], activation="tanh", loss=loss, n="n")
     checks = network_checks(derive.backprop(net))
-    assert checks.audit == () and checks.gradient.passed
+    assert checks.audit == () and checks.gradient.passed, checks.gradient
     assert len({v for _, v in checks.gradient.dims}) == len(checks.gradient.dims)  # all sizes differ
+
+
+def test_an_assumption_the_data_cannot_meet_skips_the_check() -> None:
+    bp = derive.backprop(derive.networks.mlp([3, 5, 2], loss="softmax_cross_entropy"))
+    (pattern, replacement, _), = bp.network.assumptions
+    odd = dataclasses.replace(bp, network=dataclasses.replace(bp.network, assumptions=((pattern, replacement, "odd"),)))
+    gc = gradient_check(odd)
+    assert gc.max_error is None and not gc.passed and "odd" in gc.sentence(get_locale("en"))
 
 
 def test_a_network_too_large_to_check_says_so(capsys) -> None:
