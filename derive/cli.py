@@ -332,13 +332,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str, status: int = 2) -> int:
+def _say(line: str) -> None:
+    """``line`` on standard error, where there is one."""
     if sys.stderr is not None:
         try:
-            print(f"{PROG}: {message if status == 130 else 'error: ' + ' '.join(message.split())}",
-                  file=sys.stderr, flush=True)
+            print(line, file=sys.stderr, flush=True)
         except (OSError, ValueError):
             pass  # standard error is gone too: the exit status says it
+
+
+def _fail(message: str, status: int = 2) -> int:
+    _say(f"{PROG}: error: {' '.join(message.split())}")
     return status
 
 
@@ -394,7 +398,8 @@ def _interrupted() -> int:
     except ValueError:  # not the main thread
         previous = None
     try:
-        return _fail("interrupted", status=130)
+        _say(f"{PROG}: interrupted")
+        return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 from derive.cli import (
-    CliError, Command, add_item_list, add_network_options, add_output_options, emit, seed_network_from,
+    CliError, Command, _os_error, add_item_list, add_network_options, add_output_options, emit,
+    seed_network_from,
 )
 
 __all__ = ["COMMANDS", "derivations_document", "parse_shapes", "seed_gradient_check"]
@@ -98,14 +99,16 @@ def _run_grad(args: argparse.Namespace) -> int:
     title = f"f = {args.expression}"
     if fmt == "pdf":
         _write_pdf(derivations_document(derivs, "latex", args.lang, title), args)
+        text = ""
     else:
         text = derivations_document(derivs, fmt, args.lang, title)
-        if fmt == "text":
-            from derive.render.printer import math_text, shape_text
+    if fmt == "text":
+        from derive.render.printer import math_text, shape_text
 
-            rows = [(math_text(d.steps[-1].lhs), shape_text(d.wrt.shape), math_text(d.result)) for d in derivs]
-            width = [max(len(r[i]) for r in rows) for i in range(2)]
-            text += "\n" + "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows) + "\n"
+        rows = [(math_text(d.steps[-1].lhs), shape_text(d.wrt.shape), math_text(d.result)) for d in derivs]
+        width = [max(len(r[i]) for r in rows) for i in range(2)]
+        text += "\n" + "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows) + "\n"
+    if fmt != "pdf":
         emit(text, args)
     if module is not None:
         _export(*module, args.codegen, name="f_and_gradients")
@@ -148,7 +151,6 @@ def _kernel_module(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tu
 
 def _export(exprs: list, args: list, path: str, name: str) -> Any:
     """``numeric.export``, with a file that cannot be written reported as one line."""
-    from derive.cli import _os_error
     from numeric import export
 
     try:
@@ -167,7 +169,6 @@ def _format_of(args: argparse.Namespace) -> str:
 
 
 def _write_pdf(tex: str, args: argparse.Namespace) -> None:
-    from derive.cli import _os_error
     from derive.render.pdf import TexCompileError, TexNotFoundError, compile_tex, with_fontset
 
     try:
