@@ -26,6 +26,7 @@ from derive.elementwise import canonicalize
 from derive.simplify import scale, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
 from derive.trace_rules import TRACE_RULES, read_off
+from derive.undefined import check_defined
 
 __all__ = ["derivation", "derive_from", "gradient", "validate"]
 
@@ -91,6 +92,7 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
                              f"not {_fmt_shape(X)}")
         raise ValueError(f"{X.name} does not appear in f; f depends on {', '.join(sorted(names)) or 'nothing'}")
     _walk_check(f)
+    check_defined(f)
     return canonicalize(f)
 
 
@@ -151,9 +153,6 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
         steps.append(Step(key, dF, df))
         if len(steps) > _MAX_STEPS:
             raise RuntimeError("derivation did not terminate")
-    if df == 0:
-        steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
-        return ZeroMatrix(*X.shape)
     progressed = True
     while progressed:
         progressed = False
@@ -170,6 +169,9 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
                 break
         if len(steps) > _MAX_STEPS:
             raise RuntimeError("trace rewriting did not terminate")
+    if df == 0:  # the terms cancel (tr(AB) − tr(BᵀAᵀ)) or none holds dX: a zero gradient is a result
+        steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
+        return ZeroMatrix(*X.shape)
     G = _collect(df, X)
     dX = MatrixDifferential(X)
     final = gradient_form(G, dX)
@@ -202,6 +204,8 @@ def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
     parts: list[MatrixExpr] = []
     for term in _linear_terms(sympy.expand(df, deep=False, mul=True, multinomial=False,
                                            power_exp=False, power_base=False, log=False)):
+        if term == 0:
+            continue
         traces = [a for a in sympy.Mul.make_args(term) if isinstance(a, Trace) and has_differential(a)]
         coeff = sympy.Mul(*[a for a in sympy.Mul.make_args(term) if a not in traces])
         if len(traces) != 1 or has_differential(coeff):
@@ -210,6 +214,8 @@ def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
         if G is None:
             raise RuntimeError(f"could not bring the term {term} into the form tr(Gᵀ dX)")
         parts.append(scale(coeff, G))
+    if not parts:
+        return ZeroMatrix(*X.shape)
     G = tidy(MatAdd(*parts)) if len(parts) > 1 else tidy(parts[0])
     if G.shape != X.shape:
         raise RuntimeError(f"internal error: gradient shape {G.shape} differs from {X} {X.shape}")

@@ -85,6 +85,7 @@ from sympy.matrices.expressions.hadamard import canonicalize as _hadamard_canoni
 from derive import elementwise as ew
 from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_function
 from derive.networks import frobenius_sq
+from derive.undefined import find_undefined
 
 __all__ = [
     "FUNCTIONS",
@@ -734,8 +735,18 @@ class _Builder:
             if node.kind in ("pow", "call") and _complex_number(v):
                 raise self.fail(node, f"{self.src(node)} is not a real number; complex values are not "
                                       "supported")
+            self.check_defined(node, v, args)
             vals[id(node)] = v
         return vals[id(order[-1])]
+
+    def check_defined(self, node: _Node, v: sympy.Basic, args: list[sympy.Basic]) -> None:
+        """Refuse ``v`` if what this node built holds an undefined constant (inv(0), 1/det(0), log(0))."""
+        found = find_undefined(v, known=args)
+        if found is not None:
+            _, operand, phrase = found
+            name = next((self.src(c) for c, a in zip(node.children, args) if a == operand), None)
+            raise self.fail(node, f"{self.src(node)} is undefined: it "
+                                  f"{phrase.format(name or format_expression(operand))}")
 
     def one(self, node: _Node, args: list[sympy.Basic]) -> sympy.Basic:
         k = node.kind
@@ -886,6 +897,7 @@ class _Builder:
         if not isinstance(e, sympy.Integer):
             raise self.fail(node, f"'^' raises {self.desc(bn, base)} to {self.src(en)}: a matrix "
                                   "power needs an integer exponent (use '.^' for elementwise powers)")
+        self.check_defined(node, MatPow(base, e), [base])
         return MatPow(base, e).doit(deep=False)
 
     def call(self, node: _Node, an: _Node, a: sympy.Basic) -> sympy.Basic:

@@ -50,6 +50,8 @@ RULES: dict[str, Rule] = {r.key: r for r in (
     Rule("trace_hadamard", r"\operatorname{tr}(A^T(B \odot C)) = \operatorname{tr}((A \odot B)^T C)"),
     Rule("collect", r"\operatorname{tr}(A^T\mathrm{d}X) + \operatorname{tr}(B^T\mathrm{d}X) = \operatorname{tr}((A + B)^T\mathrm{d}X)"),
     Rule("read_off", r"\mathrm{d}f = \operatorname{tr}(G^T\mathrm{d}X) \iff \frac{\partial f}{\partial X} = G"),
+    # X used by several stages (or a stage and f): X^{(u)} is X as used by u, the multivariable chain rule
+    Rule("sum_over_uses", r"\frac{\partial f}{\partial X} = \sum_{u} \frac{\partial f}{\partial X^{(u)}}"),
     Rule("rows_sum_to_one", r"Y\mathbf{1}_k = \mathbf{1}_n \;\text{(each row of } Y \text{ sums to 1)}"),
 )}
 
@@ -109,6 +111,9 @@ class Derivation(Displayed):
     definitions: tuple[tuple[MatrixSymbol, MatrixExpr], ...] = ()
     upstream: tuple[MatrixSymbol, MatrixExpr] | None = None
     notes: tuple[str, ...] = field(default=())
+    # X used more than once: one derivation per use (each ends in ∂f/∂X⁽ᵘ⁾, see ``Use``); the
+    # steps are then the sum over the uses ("sum_over_uses")
+    contributions: tuple[Derivation, ...] = field(default=())
 
     def to_latex(self, lang: str = "en") -> str:
         from derive.render.latex import derivation_latex
@@ -152,6 +157,60 @@ class Gradient(MatrixExpr):
 
     def _sympystr(self, printer) -> str:
         return f"∂{printer._print(self.args[0])}/∂{printer._print(self.wrt)}"
+
+
+class Use(MatrixExpr):
+    """X as read by one of its uses ``via`` (a stage symbol, or f for the loss): X⁽ᵘ⁾.
+
+    Where X feeds several stages, f is a function of one copy of X per use, and
+    ∂f/∂X = Σᵤ ∂f/∂X⁽ᵘ⁾ (the multivariable chain rule); ``Gradient(F, Use(X, u))`` is one term.
+
+    >>> from derive.render.printer import math_latex, math_text
+    >>> W, Z = MatrixSymbol("W1", 3, 5), MatrixSymbol("Z", 4, 5)
+    >>> math_text(Gradient(F, Use(W, Z))), math_latex(Use(W, Z))
+    ('∂f/∂W1^(Z)', 'W_1^{(Z)}')
+    """
+
+    def __new__(cls, X: MatrixSymbol, via: Basic):
+        return Basic.__new__(cls, X, via)
+
+    @property
+    def X(self) -> MatrixSymbol:
+        return self.args[0]
+
+    @property
+    def via(self) -> Basic:
+        return self.args[1]
+
+    @property
+    def shape(self):
+        return self.X.shape
+
+    def doit(self, **hints):
+        return self
+
+    def _sympystr(self, printer) -> str:
+        return f"{printer._print(self.X)}^({printer._print(self.via)})"
+
+    _tracegrad_text = _sympystr
+
+    def _tracegrad_latex(self, printer) -> str:
+        return f"{printer._print(self.X)}^{{({printer._print(self.via)})}}"
+
+    def _tracegrad_mathml(self, printer):
+        def el(tag: str, *children):
+            e = printer.dom.createElement(tag)
+            for c in children:
+                e.appendChild(c)
+            return e
+
+        def mo(ch: str):
+            e = printer.dom.createElement("mo")
+            e.setAttribute("stretchy", "false")
+            e.appendChild(printer.dom.createTextNode(ch))
+            return e
+
+        return el("msup", printer._print(self.X), el("mrow", mo("("), printer._print(self.via), mo(")")))
 
 
 F = sympy.Symbol("f")

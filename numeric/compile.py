@@ -90,10 +90,13 @@ def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSym
 
     ``args`` are matrix symbols and scalar symbols (``sympy.Symbol``, not a
     dimension: the kernel takes a real number, or an array of size 1, there).
-    ``dtype`` forces the dtype of the computation; by default float32 arguments
-    stay float32, float64 stays, and integers or mixed dtypes become float64;
-    scalar arguments take the arrays' dtype (a Python float does not make float32
-    arrays float64).
+    ``dtype`` (float32 or float64) forces the dtype of the computation; by default
+    float32 arguments stay float32, float64 stays, float16 is computed in float32,
+    integers or mixed dtypes become float64, and longdouble is refused; scalar
+    arguments take the arrays' dtype (a Python float does not make float32 arrays
+    float64).  Every argument becomes a plain ``numpy.ndarray`` (``numpy.matrix``
+    is converted, so ``*`` in it means nothing special); masked arrays, ragged
+    lists, complex and object arrays are refused with an error naming the argument.
 
     >>> from sympy import MatrixSymbol, Symbol, Trace
     >>> import numpy as np
@@ -205,6 +208,8 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.S
         raise ValueError(f"kernel name {name!r} is not a Python identifier")
     if name in _MODULE_NAMES:
         raise ValueError(f"kernel name {name!r} is taken by the generated module; choose another name")
+    if dtype is not None and dtype.char not in "fd":
+        raise ValueError(f"dtype {dtype} is not supported: kernels compute in float32 or float64")
     _check_args(args)
     exprs = tuple(sympy.sympify(e) for e in exprs)
     taken: set[str] = set()
@@ -298,10 +303,10 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.S
 
 def _fast_check(args: Sequence[MatrixSymbol | sympy.Symbol], names: dict[MatrixSymbol | sympy.Symbol, str],
                 dtype: np.dtype | None) -> list[str]:
-    """Lines that accept well-formed float arrays (and Python floats for scalar
-    arguments) without calling ``_prepare``.
+    """Lines that accept well-formed float32 or float64 ndarrays (and Python floats
+    for scalar arguments) without calling ``_prepare``.
 
-    Anything else (lists, integers, mixed dtypes, bad shapes) goes to ``_prepare``,
+    Anything else (lists, subclasses, integers, mixed dtypes, bad shapes) goes to ``_prepare``,
     which converts or raises the error message.
     """
     matrices = [a for a in args if isinstance(a, MatrixSymbol)]
@@ -314,7 +319,7 @@ def _fast_check(args: Sequence[MatrixSymbol | sympy.Symbol], names: dict[MatrixS
     conds = [f"len(arrays) == {n}"]
     conds += [f"type({v}) is numpy.ndarray" for v in vs]
     conds += [f"type({v}) is float" for v in scalars]
-    conds.append(f"{first}.dtype.kind == 'f'" if dtype is None else f"{first}.dtype == _DTYPE")
+    conds.append(f"{first}.dtype.char in 'fd'" if dtype is None else f"{first}.dtype == _DTYPE")
     conds += [f"{v}.dtype == {first}.dtype" for v in vs[1:]]
     conds += [f"{v}.ndim == 2" for v in vs]
     seen: dict[sympy.Basic, str] = {}

@@ -49,7 +49,8 @@ def _module_doc(exprs: tuple, args: tuple, is_list: bool, name: str) -> str:
         "",
         "This module needs NumPy only.  Arguments are 2-D arrays; dimensions named by",
         "letters must agree between arguments.  float32 inputs give float32 results;",
-        "integers and mixed dtypes are computed in float64.",
+        "float16 is computed in float32, integers and mixed dtypes in float64.",
+        "np.matrix arguments are converted to plain arrays; masked arrays are refused.",
         *([f"{', '.join(scalars)} {'is a scalar' if len(scalars) == 1 else 'are scalars'}: a real number "
            "(or an array of size 1), computed in the arrays' dtype."] if scalars else []),
         "",

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Protocol
 from collections.abc import Callable, Iterable, Sequence
 
-from sympy import Basic, MatrixExpr, MatrixSymbol, OneMatrix
+import sympy
+from sympy import Basic, MatAdd, MatrixExpr, MatrixSymbol, OneMatrix
 
 from derive.render.locale import Locale
-from derive.steps import F, Derivation, Gradient, Step
+from derive.steps import F, Derivation, Gradient, Step, Use
 
 __all__ = [
     "BackpropLike",
@@ -28,7 +29,11 @@ __all__ = [
     "section",
     "section_intro",
     "step_lines",
+    "uses_intro",
 ]
+
+# the rules whose line ends a section: ⇒ ∂f/∂X = G
+RESULT_RULES = ("read_off", "sum_over_uses")
 
 
 class NetworkLike(Protocol):
@@ -63,10 +68,15 @@ def show_expanded(bp: BackpropLike) -> bool:
 def all_expressions(bp: BackpropLike) -> list[Basic]:
     """Every result and step of every section (to see which ones-matrices a document uses)."""
     out: list[Basic] = []
-    for d in bp.sections:
+    for d in _with_contributions(bp.sections):
         out.append(d.result)
         out.extend(s.rhs for s in d.steps)
     return out
+
+
+def _with_contributions(derivations: Iterable[Derivation]) -> list[Derivation]:
+    """The derivations, each followed by those of its uses (a variable used more than once)."""
+    return [x for d in derivations for x in (*_with_contributions(d.contributions), d)]
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,9 @@ class Section:
     body: tuple[Line, ...]
     result: Line
     notes: tuple[str, ...]
+    # a variable used more than once: (the use, a stage symbol or f; its section ending in ∂f/∂X⁽ᵘ⁾),
+    # in the order of the uses; ``result`` is then their sum
+    contributions: tuple[tuple[Basic, Section], ...] = ()
 
 
 def section_intro(sec: Section, loc: Locale, equation: Callable[[Basic, Basic], str],
@@ -117,6 +130,30 @@ def section_intro(sec: Section, loc: Locale, equation: Callable[[Basic, Basic], 
     return intro
 
 
+def uses_intro(sec: Section, loc: Locale, math: Callable[[Basic], str],
+               equation: Callable[[Basic, Basic], str], escape: Callable[[str], str] | None = None) -> str:
+    """"W is used 2 times (Z, f). Writing W^(u) for W as used by u, … ∂f/∂W = ∂f/∂W^(Z) + ∂f/∂W^(f) …"
+    for a section with contributions; ``math`` renders an expression, ``equation`` an equation.
+
+    >>> from derive.render.locale import get_locale
+    >>> from derive.render.printer import math_text
+    >>> W, Z = MatrixSymbol("W", 3, 5), MatrixSymbol("Z", 4, 5)
+    >>> uses = tuple(Derivation(F, W, (Step("read_off", Gradient(F, Use(W, u)), 2 * W),), 2 * W,
+    ...                         upstream=(u, Z) if u == Z else None) for u in (Z, F))
+    >>> sec = section(Derivation(F, W, (Step("sum_over_uses", Gradient(F, W), 4 * W),), 4 * W,
+    ...                          contributions=uses))
+    >>> print(uses_intro(sec, get_locale("en"), math_text, lambda a, b: f"{math_text(a)} = {math_text(b)}"))
+    W is used 2 times (Z, f). Writing W^(u) for W as used by u, the multivariable chain rule gives ∂f/∂W = ∂f/∂W^(Z) + ∂f/∂W^(f); each term is derived below.
+    """
+    X = sec.gradient.wrt
+    u = sympy.Symbol("u")
+    uses = [use for use, _ in sec.contributions]
+    total = MatAdd(*[Gradient(F, Use(X, use)) for use in uses])
+    return loc.say("uses", escape=escape, x=math(X), count=str(len(uses)),
+                   uses=loc.say("list_sep").join(math(use) for use in uses), copy=math(Use(X, u)),
+                   u=math(u), eq=equation(sec.gradient, total))
+
+
 def step_lines(steps: Sequence[Step]) -> list[Line]:
     """The lines of a step block; a left-hand side equal to the one above is left out.
 
@@ -130,7 +167,7 @@ def step_lines(steps: Sequence[Step]) -> list[Line]:
     lines: list[Line] = []
     prev: Basic | None = None
     for s in steps:
-        lines.append(Line(None if s.lhs == prev else s.lhs, s.rhs, s.rule, s.rule == "read_off"))
+        lines.append(Line(None if s.lhs == prev else s.lhs, s.rhs, s.rule, s.rule in RESULT_RULES))
         prev = s.lhs
     return lines
 
@@ -149,7 +186,7 @@ def section(d: Derivation) -> Section:
     if d.upstream is None:
         first_d = next((i for i, s in enumerate(steps) if s.rule == "differential"), 0)
         lead, steps = steps[:first_d], steps[first_d:]
-    if steps and steps[-1].rule == "read_off":
+    if steps and steps[-1].rule in RESULT_RULES:
         last = steps.pop()
         result = Line(last.lhs, last.rhs, last.rule, True)
     else:
@@ -165,11 +202,13 @@ def section(d: Derivation) -> Section:
         gradient=Gradient(F, d.wrt),
         upstream=upstream,
         definitions=definitions,
-        from_function=d.upstream is None,
+        from_function=d.upstream is None and not d.contributions,
         lead=tuple(step_lines(lead)),
         body=tuple(step_lines(steps)),
         result=result,
         notes=tuple(d.notes),
+        contributions=tuple((c.upstream[0] if c.upstream is not None else F, section(c))
+                            for c in d.contributions),
     )
 
 
@@ -198,7 +237,7 @@ def problem(net: NetworkLike) -> Problem:
 def rules_used(derivations: Iterable[Derivation]) -> list[str]:
     """The rule keys the derivations name, in order of first use."""
     seen: dict[str, None] = {}
-    for d in derivations:
+    for d in _with_contributions(derivations):
         for s in d.steps:
             seen.setdefault(s.rule, None)
     return list(seen)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from sympy import Basic, MatrixSymbol, OneMatrix, sympify
 
 from derive.render.document import (
-    BackpropLike, Line, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
-    show_expanded,
+    BackpropLike, Line, Section, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
+    show_expanded, uses_intro,
 )
 from derive.render.locale import Locale, get_locale
 from derive.render.mathml import (
@@ -86,6 +86,7 @@ summary .title { font-weight: 600; }
 summary .preview { color: var(--muted); overflow-x: auto; max-width: 100%; }
 details > .body { padding: 0.4rem 1rem 0.8rem; }
 .note { color: var(--muted); font-size: 0.93rem; }
+.use { margin-left: 0.6rem; padding-left: 0.8rem; border-left: 2px solid var(--line); }
 .verdict { font-weight: 600; }
 .verdict.ok { color: var(--ok); }
 .verdict.bad { color: var(--bad); }
@@ -163,14 +164,27 @@ def derivation_html(d: Derivation, lang: str = "en", open_: bool = True) -> str:
              f'<summary><span class="title">{_say(loc, "derive", grad=_m(sec.gradient))}</span>'
              f'<span class="preview">{preview}</span></summary>',
              '<div class="body">']
-    if sec.lead:
-        parts.append(step_table_html(sec.lead, loc))
-    parts.append(f"<p>{section_intro(sec, loc, _eq, _e)}</p>")
-    # the steps, the read-off step last and marked: ⇒ ∂f/∂X = G
-    parts.append(step_table_html([*sec.body, sec.result], loc))
+    if sec.contributions:
+        # a variable used more than once: each use derived, then the sum
+        parts.append(f"<p>{uses_intro(sec, loc, _m, _eq, _e)}</p>")
+        for use, part in sec.contributions:
+            parts.append(f'<div class="use"><p><strong>{_say(loc, "use", u=_m(use))}</strong></p>')
+            parts += _section_body(part, loc)
+            parts.append("</div>")
+        parts += [f"<p>{_e(loc.say('sum_uses'))}</p>", step_table_html([sec.result], loc)]
+    else:
+        parts += _section_body(sec, loc)
     parts += [f'<p class="note">{_say(loc, "note", text=_e(n))}</p>' for n in sec.notes]
     parts.append("</div>\n</details>")
     return "\n".join(parts)
+
+
+def _section_body(sec: Section, loc: Locale) -> list[str]:
+    """Where a section starts and a table of its steps, the read-off step last and marked: ⇒ ∂f/∂X = G."""
+    parts = [step_table_html(sec.lead, loc)] if sec.lead else []
+    parts.append(f"<p>{section_intro(sec, loc, _eq, _e)}</p>")
+    parts.append(step_table_html([*sec.body, sec.result], loc))
+    return parts
 
 
 def _equations_table(rows: Sequence[tuple[str, str]]) -> str:

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from sympy import Basic, MatrixSymbol, OneMatrix
 
 from derive.render.document import (
-    BackpropLike, Line, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
-    show_expanded, step_lines,
+    BackpropLike, Line, Section, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
+    show_expanded, step_lines, uses_intro,
 )
 from derive.render.locale import Locale, get_locale
 from derive.render.printer import frobenius_operand, loss_latex, math_latex, shape_latex
@@ -121,7 +121,8 @@ def derivation_latex(d: Derivation, lang: str = "en", inline: bool = False) -> s
     \end{aligned}
     """
     loc = get_locale(lang)
-    lines = step_lines(d.steps)
+    # a variable used more than once: the steps of each use, then the sum
+    lines = [ln for c in d.contributions for ln in step_lines(c.steps)] + step_lines(d.steps)
     if not lines:
         lines = [Line(Gradient(F, d.wrt), d.result, "read_off", True)]
     return step_block_latex(lines, loc, inline=inline)
@@ -151,16 +152,30 @@ def section_latex(d: Derivation, lang: str = "en", heading: str = r"\subsection*
     esc = _esc(loc)
     sec = section(d)
     parts = [heading + "{" + loc.say("derive", escape=esc, grad=_m(sec.gradient)) + "}"]
-    if sec.lead:
-        parts.append(step_block_latex(sec.lead, loc))
+    if sec.contributions:
+        # a variable used more than once: each use derived, then the sum
+        parts.append(uses_intro(sec, loc, _m, inline_equation, esc))
+        for use, part in sec.contributions:
+            parts.append(r"\paragraph{" + loc.say("use", escape=esc, u=_m(use)) + "}")
+            parts += _section_body(part, loc)
+        parts += [esc(loc.say("sum_uses")), step_block_latex([sec.result], loc)]
+    else:
+        parts += _section_body(sec, loc)
+    for note in sec.notes:
+        parts.append(loc.say("note", escape=esc, text=esc(note)))
+    return "\n\n".join(parts)
+
+
+def _section_body(sec: Section, loc: Locale) -> list[str]:
+    """Where a section starts, its steps, and ⇒ ∂f/∂X = G."""
+    esc = _esc(loc)
+    parts = [step_block_latex(sec.lead, loc)] if sec.lead else []
     parts.append(section_intro(sec, loc, inline_equation, esc))
     if sec.body:
         parts.append(step_block_latex(sec.body, loc))
     parts.append(loc.say("obtain", escape=esc, grad=_m(sec.result.lhs)))
     parts.append(r"\[" + r"\Rightarrow " + _eq(sec.result.lhs, sec.result.rhs) + r"\]")
-    for note in sec.notes:
-        parts.append(loc.say("note", escape=esc, text=esc(note)))
-    return "\n\n".join(parts)
+    return parts
 
 
 def _preamble(loc: Locale) -> str:

@@ -46,6 +46,7 @@ RULE_NAMES: dict[str, dict[str, str]] = {
         "collect": "collect terms",
         "read_off": "read off the gradient",
         "rows_sum_to_one": "each row sums to 1",
+        "sum_over_uses": "multivariable chain rule: sum over every use",
     },
     "zh": {
         "definition": "定义",
@@ -76,6 +77,7 @@ RULE_NAMES: dict[str, dict[str, str]] = {
         "collect": "合并同类项",
         "read_off": "读出导数",
         "rows_sum_to_one": "每行之和为 1",
+        "sum_over_uses": "多元链式法则：对每一处使用求和",
     },
 }
 
@@ -106,6 +108,12 @@ PROSE: dict[str, dict[str, str]] = {
         "intermediates": "with the intermediates {defs}.",
         "rules": "Rules used",
         "note": "Note: {text}",
+        # a variable used more than once: {x} it, {count} its uses, {uses} them, {copy} the copy of
+        # {x} that {u} reads, {eq} the sum
+        "uses": "{x} is used {count} times ({uses}). Writing {copy} for {x} as used by {u}, "
+                "the multivariable chain rule gives {eq}; each term is derived below.",
+        "use": "Through {u}:",
+        "sum_uses": "Summing over the uses:",
         # the web page
         "contents": "Contents",
         "kind_inputs": "Inputs",
@@ -144,6 +152,10 @@ PROSE: dict[str, dict[str, str]] = {
         "intermediates": "其中中间变量 {defs}。",
         "rules": "所用法则",
         "note": "注：{text}",
+        "uses": "{x} 被使用了 {count} 次（{uses}）。记 {copy} 为 {u} 中使用的 {x}，"
+                "由多元链式法则，{eq}；下面逐项推导。",
+        "use": "经由 {u}：",
+        "sum_uses": "对所有使用求和，",
         # the web page
         "contents": "目录",
         "kind_inputs": "输入",

@@ -5,12 +5,14 @@ MathJax and KaTeX (Jupyter, GitHub) render it.
 """
 from __future__ import annotations
 
-from derive.render.document import BackpropLike, rules_used, section, section_intro, show_expanded
+from derive.render.document import (
+    BackpropLike, Section, rules_used, section, section_intro, show_expanded, uses_intro,
+)
 from derive.render.latex import (
     definitions_list, equation_rows, inline_equation, loss_equation, notation_notes, shape_rows,
     step_block_latex, task_line,
 )
-from derive.render.locale import get_locale
+from derive.render.locale import Locale, get_locale
 from derive.render.printer import math_latex, shape_latex
 from derive.steps import F, RULES, Derivation, Gradient
 
@@ -47,15 +49,28 @@ def derivation_markdown(d: Derivation, lang: str = "en", heading: str = "") -> s
     loc = get_locale(lang)
     sec = section(d)
     parts = [heading + loc.say("derive", grad=_m(sec.gradient))]
-    if sec.lead:
-        parts.append(_display(step_block_latex(sec.lead, loc, inline=True)))
+    if sec.contributions:
+        # a variable used more than once: each use derived, then the sum
+        parts.append(uses_intro(sec, loc, _m, inline_equation))
+        for use, part in sec.contributions:
+            parts.append(f"**{loc.say('use', u=_m(use))}**")
+            parts += _section_body(part, loc)
+        parts += [loc.say("sum_uses"), _display(step_block_latex([sec.result], loc, inline=True))]
+    else:
+        parts += _section_body(sec, loc)
+    parts += [loc.say("note", text=n) for n in sec.notes]
+    return "\n\n".join(parts)
+
+
+def _section_body(sec: Section, loc: Locale) -> list[str]:
+    """Where a section starts, its steps, and ⇒ ∂f/∂X = G."""
+    parts = [_display(step_block_latex(sec.lead, loc, inline=True))] if sec.lead else []
     parts.append(section_intro(sec, loc, inline_equation))
     if sec.body:
         parts.append(_display(step_block_latex(sec.body, loc, inline=True)))
     parts.append(loc.say("obtain", grad=_m(sec.result.lhs)))
     parts.append(_display(rf"\Rightarrow {math_latex(sec.result.lhs)} = {math_latex(sec.result.rhs)}"))
-    parts += [loc.say("note", text=n) for n in sec.notes]
-    return "\n\n".join(parts)
+    return parts
 
 
 def backprop_markdown(bp: BackpropLike, lang: str = "en") -> str:

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix
 
-from derive.render.document import BackpropLike, Line, ones_matrices, problem, section, section_intro, show_expanded
+from derive.render.document import (
+    BackpropLike, Line, Section, ones_matrices, problem, section, section_intro, show_expanded, uses_intro,
+)
 from derive.render.locale import Locale, get_locale
 from derive.render.printer import loss_text, math_text, shape_text, text_width
 from derive.steps import F, Derivation, Gradient
@@ -75,11 +77,23 @@ def derivation_text(d: Derivation, lang: str = "en") -> str:
     loc = get_locale(lang)
     sec = section(d)
     out = [loc.say("derive", grad=math_text(sec.gradient))]
-    if sec.lead:
-        out.append(step_block_text(sec.lead, loc))
-    out += [INDENT + section_intro(sec, loc, _eq), step_block_text(list(sec.body) + [sec.result], loc)]
+    if sec.contributions:
+        # a variable used more than once: each use derived, then the sum
+        out.append(INDENT + uses_intro(sec, loc, math_text, _eq))
+        for use, part in sec.contributions:
+            out.append(INDENT + loc.say("use", u=math_text(use)))
+            out += _section_body(part, loc, INDENT * 2)
+        out += [INDENT + loc.say("sum_uses"), step_block_text([sec.result], loc)]
+    else:
+        out += _section_body(sec, loc, INDENT)
     out += [INDENT + loc.say("note", text=n) for n in sec.notes]
     return "\n".join(out)
+
+
+def _section_body(sec: Section, loc: Locale, indent: str) -> list[str]:
+    """Where a section starts and its steps, down to ⇒ ∂f/∂X = G."""
+    out = [step_block_text(sec.lead, loc, indent)] if sec.lead else []
+    return out + [indent + section_intro(sec, loc, _eq), step_block_text(list(sec.body) + [sec.result], loc, indent)]
 
 
 def _heading(s: str, rule: str = "-") -> str:

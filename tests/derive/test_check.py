@@ -100,7 +100,9 @@ def test_an_answer_that_overflows_is_wrong_without_warnings() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        r = check_answer("2*H'*(Ypred - Y) ./ zeros(m, k)", "W2")
+        r = check_answer("2*H'*(Ypred - Y) .* exp(1000*ones(m, k))", "W2")
+        undefined = check_answer("2*H'*(Ypred - Y) ./ zeros(m, k)", "W2")
+    assert not undefined.correct and "divides elementwise by zeros(m, k), a zero matrix" in undefined.details[0]
     assert not r.correct
     assert not any("times ∂f/∂W2" in d for d in r.details)     # inf is no constant factor
     assert any("entry (1,1) of the answer is inf" in d for d in r.details)
