@@ -331,6 +331,12 @@ def test_standard_output_closed_with_an_output_file_is_fine(tmp_path) -> None:
     assert (tmp_path / "seed.md").read_text(encoding="utf-8").startswith("# ")
 
 
+# exit status 130; now and then (about 1 run in 70 on a loaded machine, the signal arriving during an
+# import) CPython ends the process with SIGINT itself after main() returned 130, which a shell reports
+# as 130 too and subprocess as -2
+_INTERRUPTED = (130, -signal.SIGINT)
+
+
 def _interrupt(args: list[str], marker: str, delay: float) -> tuple[int, list[str], list[str]]:
     """Run ``python -X importtime -m derive ARGS``, send SIGINT ``delay`` s after the import of
     ``marker`` finished (its line in -X importtime's trace on standard error), and return the exit
@@ -381,7 +387,7 @@ def test_ctrl_c_is_one_line_and_exit_status_130(marker, delay) -> None:
     if status == 0:  # finished before the signal came: nothing to interrupt
         assert delay > 0 and err == []
         return
-    assert status == 130, err
+    assert status in _INTERRUPTED, err
     assert err == ["tracegrad: interrupted"]
 
 
@@ -391,7 +397,7 @@ def test_ctrl_c_during_grad(delay) -> None:
     status, _, err = _interrupt(["grad", "norm2(Y - (sigmoid(X*W1 + b1)*W2 + b2))^2", "--wrt", "W1,b1",
                                  "--shape", "X=n,d", "Y=n,k", "W1=d,m", "b1=1,m", "W2=m,k", "b2=1,k"],
                                 "derive.cli", delay)
-    assert (status, err) in ((130, ["tracegrad: interrupted"]), (0, []))
+    assert (status in _INTERRUPTED and err == ["tracegrad: interrupted"]) or (status, err) == (0, [])
 
 
 def test_keyboard_interrupt_anywhere_in_main(monkeypatch, capsys) -> None:
