@@ -48,6 +48,9 @@ def _shape_error(e: Basic, parts: list[MatrixExpr], what: str) -> ValueError:
 def _check_node(e: Basic) -> None:
     if isinstance(e, (*_LEAF_CLASSES, MatrixDifferential, ScalarDifferential)):
         return
+    if e is sympy.I:
+        raise UnsupportedExpressionError("complex values are not supported: the function contains the "
+                                         "imaginary unit i = sqrt(-1)")
     if not any(cls in DIFFERENTIAL_RULES for cls in type(e).__mro__):
         supported = ", ".join(sorted(c.__name__ for c in DIFFERENTIAL_RULES))
         raise UnsupportedExpressionError(

@@ -687,6 +687,12 @@ def _bad_number(v: sympy.Basic) -> bool:
         sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
 
 
+def _complex_number(v: sympy.Basic) -> bool:
+    """A scalar that is not real: sqrt(-1), log(-1), (-8)^(1/3)."""
+    return isinstance(v, sympy.Expr) and not isinstance(v, MatrixExpr) and (
+        v.has(sympy.I) or (not v.free_symbols and v.is_extended_real is False))
+
+
 class _Builder:
     def __init__(self, text: str, symbols: dict[str, sympy.Basic]):
         self.text = text
@@ -728,6 +734,9 @@ class _Builder:
             if (node.kind in ("pow", "call") or node.token in ("/", "./")) and _bad_number(v):
                 raise self.fail(node, f"{node.token!r} gives an undefined or infinite value "
                                       f"({self.src(node)} = {v})")
+            if node.kind in ("pow", "call") and _complex_number(v):
+                raise self.fail(node, f"{self.src(node)} is not a real number; complex values are not "
+                                      "supported")
             self.check_defined(node, v, args)
             vals[id(node)] = v
         return vals[id(order[-1])]
@@ -1005,13 +1014,15 @@ def _dim(value: Dim, name: str) -> sympy.Expr:
 
 
 def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
-          infer: bool = True) -> ParsedExpression:
+          infer: bool = True, syntax: str = "python") -> ParsedExpression:
     """Parse ``text`` into a :class:`ParsedExpression` (expression, symbols, notes).
 
     ``shapes`` maps names to ``(rows, cols)`` or ``()`` (a scalar).  With ``infer``
     (the default) names missing from ``shapes`` get shapes inferred from their use;
     without it they are errors.  Raises :class:`ExpressionError` for any problem
-    with the text, and ``ValueError`` for a malformed ``shapes``.
+    with the text, and ``ValueError`` for a malformed ``shapes``.  ``syntax`` is how
+    the error for a name without a shape says to declare one: ``"python"``
+    (``shapes={"c": ()}``) or ``"cli"`` (``--shape c=``).
 
     >>> p = parse("X*W + b", {"X": ("n", "d"), "W": ("d", "m"), "b": (1, "m")})
     >>> p.expr
@@ -1059,8 +1070,8 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         if r is None or c is None:
             partial = f"{'?' if r is None else r}×{'?' if c is None else c}"
             raise ExpressionError(
-                f"unknown name {name!r}: its shape cannot be inferred (only {partial}); declare "
-                f"it in shapes (() for a scalar); known names: {known_list}", node.column, name, text,
+                f"unknown name {name!r}: its shape cannot be inferred (only {partial}); "
+                f"{_declare_hint(name, r, c, syntax)}; known names: {known_list}", node.column, name, text,
                 "unknown-name")
         symbols[name] = MatrixSymbol(name, r, c)
         notes.append(Note("inferred-shape", node.column,
@@ -1076,6 +1087,24 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         shapes={k: (() if isinstance(v, sympy.Symbol) else tuple(v.shape)) for k, v in symbols.items()},
         notes=tuple(notes + builder.notes),
         inferred=tuple(k for k in symbols if k not in known))
+
+
+def _declare_hint(name: str, rows: sympy.Expr | None, cols: sympy.Expr | None, syntax: str) -> str:
+    """How to declare the shape of ``name``, in Python or on the command line.
+
+    >>> _declare_hint("c", None, None, "cli")
+    'declare it with --shape c=ROWS,COLS, or --shape c= for a scalar'
+    >>> print(_declare_hint("x", sympy.Symbol("n"), None, "python"))
+    declare it in shapes: shapes={"x": ("n", COLS)}, or shapes={"x": ()} for a scalar
+    """
+    if syntax == "cli":
+        dims = ",".join(["ROWS", "COLS"][i] if d is None else str(d) for i, d in enumerate((rows, cols)))
+        return f"declare it with --shape {name}={dims}, or --shape {name}= for a scalar"
+    if syntax != "python":
+        raise ValueError(f"syntax must be 'python' or 'cli', got {syntax!r}")
+    dims = ", ".join(["ROWS", "COLS"][i] if d is None else (str(d) if d.is_Integer else f'"{d}"')
+                     for i, d in enumerate((rows, cols)))
+    return f'declare it in shapes: shapes={{"{name}": ({dims})}}, or shapes={{"{name}": ()}} for a scalar'
 
 
 def parse_expression(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,

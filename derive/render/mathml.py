@@ -307,6 +307,10 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
     def _print_Exp1(self, expr: Basic) -> Element:
         return self._mi("e", upright=True)
 
+    def _print_ImaginaryUnit(self, expr: Basic) -> Element:
+        # i, as the text and LaTeX printers write it (SymPy writes the double-struck ⅈ)
+        return self._mi("i", upright=True)
+
     def _print_Integer(self, expr: sympy.Integer) -> Element:
         if expr < 0:
             return self._row(self._mo(_MINUS), self._el("mn", str(-expr)))

@@ -486,6 +486,16 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     def _print_MatrixSymbol(self, expr: MatrixSymbol, style: str = "plain") -> str:
         return symbol_latex(expr.name, self)
 
+    # the constants e, π and i as in the text and MathML printers (SymPy: \text{ImaginaryUnit}, \text{\Pi})
+    def _print_Exp1(self, expr: Basic) -> str:
+        return "e"
+
+    def _print_Pi(self, expr: Basic) -> str:
+        return r"\pi"
+
+    def _print_ImaginaryUnit(self, expr: Basic) -> str:
+        return "i"
+
     def _print_OneMatrix(self, expr: OneMatrix) -> str:
         rows, cols = expr.shape
         if cols == 1:
@@ -646,6 +656,16 @@ class TextPrinter(_MatrixConventions, StrPrinter):
 
     def _print_MatrixSymbol(self, expr: MatrixSymbol) -> str:
         return expr.name
+
+    # the constants e, π and i as in the LaTeX and MathML printers (SymPy: E, pi, I)
+    def _print_Exp1(self, expr: Basic) -> str:
+        return "e"
+
+    def _print_Pi(self, expr: Basic) -> str:
+        return "π"
+
+    def _print_ImaginaryUnit(self, expr: Basic) -> str:
+        return "i"
 
     def _print_OneMatrix(self, expr: OneMatrix) -> str:
         rows, cols = expr.shape

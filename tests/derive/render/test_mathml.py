@@ -222,3 +222,24 @@ def test_generated_expressions_print_as_well_formed_mathml() -> None:
             assert text_of(out) == _text_tokens(math_text(e)), text
 
     check()
+
+
+def test_the_example_that_once_failed_the_generated_test() -> None:
+    # ((-c)/c)^0.5 is i: the parser now refuses it (complex values are not supported), and the
+    # printers agree on the constants i, e and π where a SymPy expression holds them (MathML wrote
+    # ⅈ where the text printer wrote I and LaTeX \text{ImaginaryUnit})
+    from derive.parse import ExpressionError, parse_expression
+    from derive.render.printer import math_latex, math_text
+    from tests.derive.test_parse import GEN_SHAPES
+
+    with pytest.raises(ExpressionError, match="complex values are not supported"):
+        parse_expression("((-c)/c)^0.5", GEN_SHAPES)
+    A = MatrixSymbol("A", n, n)
+    for value, text, latex in [(sympy.I, "i", "i"), (sympy.E, "e", "e"), (sympy.pi, "π", r"\pi")]:
+        assert math_text(value) == text and math_latex(value) == latex
+        assert text_of(math_mathml(value)) == text
+        e = value * Trace(A)
+        assert text_of(math_mathml(e)) == _text_tokens(math_text(e)) == f"{text}tr(A)"
+        assert math_latex(e) == latex + r" \operatorname{tr}(A)"
+    e = parse_expression("exp(1)*tr(N)", GEN_SHAPES)  # e, as the parser makes it
+    assert text_of(math_mathml(e)) == _text_tokens(math_text(e)) == "etr(N)"
