@@ -212,19 +212,16 @@ def _audit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    from numeric.reference import audit, format_audit
+    from derive.audit import audit, format_audit
 
     emit(audit_intro(args.lang) + format_audit(audit(seed=args.seed, compiled=True), lang=args.lang) + "\n", args)
     return 0
 
 
 def audit_intro(lang: str) -> str:
-    if lang == "zh":
-        return ("源文档手写公式的核查：每个公式按其记号允许的每种读法（⊙ 与矩阵乘法的优先级；偏置为广播的 1×m 行"
-                "或 n×m 矩阵）在随机非方阵数据上与有限差分比较。\n\n")
-    return ("Audit of the seed document's hand-written formulas: each formula, under every reading its "
-            "notation allows (⊙ binding looser or tighter than the product; the bias a 1×m row broadcast "
-            "over the batch, or an n×m matrix), against central finite differences on random non-square data.\n\n")
+    from derive.render.locale import get_locale
+
+    return get_locale(lang).say("audit_command_intro") + "\n\n"
 
 
 # -------------------------------------------------------------------------- codegen

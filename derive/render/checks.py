@@ -3,11 +3,11 @@
 * the gradient check: the derivation's own gradients (``bp.gradients()``), compiled, against
   central differences of f along random directions, on random non-square data;
 * for the seed network, the audit of the seed document's hand-written formulas
-  (``numeric.reference.audit``: one row per formula and reading).
+  (``derive.audit.audit``: one row per formula and reading).
 
 :func:`network_checks` computes them; the renderers (text, Markdown, LaTeX and so the PDF,
 HTML) take the result as ``checks=`` and write it from the rows' data
-(``numeric.reference.audit_table``).  The renderers do not import this module, which runs
+(``derive.audit.audit_table``).  The renderers do not import this module, which runs
 numeric code: the command line computes the checks and hands them over.
 """
 from __future__ import annotations
@@ -79,8 +79,8 @@ class Checks:
     """What the renderers write after the summary: a gradient check and the seed's audit rows."""
 
     gradient: GradientCheck | None = None
-    audit: tuple[Any, ...] = ()  # numeric.reference.AuditRow
-    audit_dims: tuple[int, ...] = (4, 3, 5, 2)  # numeric.reference.AUDIT_DIMS
+    audit: tuple[Any, ...] = ()  # derive.audit.AuditRow
+    audit_dims: tuple[int, ...] = (4, 3, 5, 2)  # derive.audit.AUDIT_DIMS
 
 
 def _sizes(dims: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol, int]:
@@ -141,15 +141,9 @@ def _order(symbols: list) -> list[sympy.Symbol]:
 
 def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
     """The gradient check of ``bp`` (a ``derive.backprop.Backprop``) and, for the seed network
-    (``audit``), the audit rows.  The audit is left out where ``numeric.reference`` cannot be imported.
+    (``audit``), the audit rows.
     """
-    rows: tuple[Any, ...] = ()
-    dims: tuple[int, ...] = Checks.audit_dims
-    if audit and getattr(bp.network, "name", None) == "seed":
-        try:
-            from numeric.reference import AUDIT_DIMS, audit as seed_audit
-        except ImportError:
-            pass
-        else:
-            rows, dims = tuple(seed_audit(seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS
-    return Checks(gradient_check(bp, seed), rows, dims)
+    from derive.audit import AUDIT_DIMS, audit as seed_audit
+
+    rows = tuple(seed_audit(bp.network, seed=seed, dims=AUDIT_DIMS)) if audit else ()
+    return Checks(gradient_check(bp, seed), rows, AUDIT_DIMS)

@@ -5,7 +5,7 @@ mathematics is presentation MathML from :mod:`derive.render.mathml`, which brows
 natively, and the style sheet is inline.  It is laid out as the LaTeX document: the problem
 statement with the shapes, one collapsible ``<details>`` section per variable (each step in a
 row beside the rule that produced it), the summary table, the checks (a gradient check and,
-for the seed network, when :mod:`numeric.reference` is importable, the audit of the seed
+for the seed network, the audit of the seed (:mod:`derive.audit`)
 document's formulas) and the rules used.
 
 Browsers do not break MathML lines, so a long equation is written as continuation lines
@@ -302,25 +302,26 @@ def _rules_html(derivations: Sequence[Derivation], loc: Locale) -> str:
             + "\n</tbody></table></div></section>")
 
 
-def _verdict_class(verdict: str) -> str:
-    if verdict == "correct":
-        return "ok"
-    if verdict.startswith("correct"):
-        return "partial"
-    return "bad" if verdict in ("wrong", "shapes do not conform") else ""
+# the class of each verdict's mark (derive.audit.Verdict, by value)
+_VERDICT_CLASSES = {"correct": "ok", "full_bias_only": "partial", "row_bias_only": "partial", "wrong": "bad",
+                    "not_conforming": "bad"}
 
 
-# formula, reading, shapes, conforms, max. error, verdict (the columns of numeric.reference.audit_table)
+def _verdict_class(verdict: Any) -> str:
+    return _VERDICT_CLASSES.get(getattr(verdict, "value", None), "")
+
+
+# formula, reading, shapes, conforms, max. error, verdict (the columns of derive.audit.audit_table)
 _AUDIT_CLASSES = ("", "", "num", "", "num", "")
 
 
 def audit_rows_html(rows: Sequence[Any], lang: str = "en") -> str:
     """The audit as an HTML table, written from each row's data: formulas as MathML, the rest
-    as the words of ``numeric.reference.audit_table``.
+    as the words of ``derive.audit.audit_table``.
 
-    ``rows`` are ``numeric.reference.AuditRow`` objects (``formula``, ``latex``, ``verdict`` …).
+    ``rows`` are ``derive.audit.AuditRow`` objects (``formula``, ``latex``, ``verdict`` …).
     """
-    from numeric.reference import audit_table
+    from derive.audit import audit_table
 
     head, body = audit_table(list(rows), lang)
     out = ['<div class="wide"><table class="grid audit"><thead><tr>'
@@ -333,7 +334,7 @@ def audit_rows_html(rows: Sequence[Any], lang: str = "en") -> str:
                 cells_html[0] = tex_mathml(latex)
             except TexSyntaxError:
                 pass
-        verdict = _verdict_class(getattr(r, "verdict", ""))
+        verdict = _verdict_class(getattr(r, "verdict", None))
         cells_html[-1] = f'<span class="verdict {verdict}">{cells_html[-1]}</span>'
         tds = [f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>"
                for c, v in zip(_AUDIT_CLASSES, cells_html)]
@@ -366,7 +367,7 @@ def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True, checks
 
     ``checks`` (``derive.render.checks.network_checks``) adds the gradient check and the audit;
     without it, ``audit`` adds the audit of the seed document's formulas for the seed network
-    (only, and only where ``numeric.reference`` is importable).
+    (only).
 
     >>> from derive import seed_network
     >>> from derive.backprop import backprop
@@ -382,12 +383,9 @@ def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True, checks
     if checks is not None:
         parts += checks_html(checks, loc)
     elif audit and getattr(bp.network, "name", None) == "seed":
-        try:
-            from numeric.reference import AUDIT_DIMS, audit as seed_audit
-        except ImportError:
-            pass
-        else:
-            parts.append(("audit", _audit_section(seed_audit(seed=0, dims=AUDIT_DIMS), AUDIT_DIMS, loc)))
+        from derive.audit import AUDIT_DIMS, audit as seed_audit
+
+        parts.append(("audit", _audit_section(seed_audit(bp.network, dims=AUDIT_DIMS), AUDIT_DIMS, loc)))
     parts.append(("rules", _rules_html(bp.sections, loc)))
     return _page(loc.say("title"), loc, [(key, html) for key, html in parts if html])
 

@@ -433,7 +433,7 @@ def checks_latex(checks: Any, lang: str = "en") -> str:
     if checks.gradient is not None:
         parts.append(checks.gradient.sentence(loc, esc))
     if checks.audit:
-        from numeric.reference import audit_table
+        from derive.audit import audit_table
 
         head, cells = audit_table(list(checks.audit), lang)
         spec = "".join(rf">{{\raggedright\arraybackslash}}p{{{w}cm}}" for w in _AUDIT_COLUMNS)

@@ -136,7 +136,7 @@ def checks_markdown(checks: Any, lang: str = "en") -> str:
     if checks.gradient is not None:
         out.append(checks.gradient.sentence(loc))
     if checks.audit:
-        from numeric.reference import audit_table
+        from derive.audit import audit_table
 
         head, cells = audit_table(list(checks.audit), lang)
         rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -259,7 +259,7 @@ def checks_text(checks: Any, lang: str = "en", width: int | None = None) -> str:
     if checks.gradient is not None:
         out += wrap_words(checks.gradient.sentence(loc), width)
     if checks.audit:
-        from numeric.reference import audit_table
+        from derive.audit import audit_table
 
         dims = ", ".join(map(str, checks.audit_dims))
         out += ["", _heading(loc.say("audit"))]

@@ -6,7 +6,7 @@ import sympy
 from sympy import MatrixSymbol, OneMatrix, Trace
 
 from derive.elementwise import sigmoid
-from numeric.printer import NumericPrinter
+from numeric.numpy_backend import NumericPrinter
 from tests.numeric.helpers import d, m, n, np_sigmoid
 
 
