@@ -96,8 +96,9 @@ def _parse(name: str, numpy: str) -> tuple[int, tuple[str, ...], tuple[tuple[int
     except SyntaxError:
         raise ValueError(f"function {name}: the NumPy template {numpy!r} is not a Python expression") from None
     for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED) or (isinstance(node, ast.Name) and node.id not in ("numpy", _PLACEHOLDER)):
-            what = node.id if isinstance(node, ast.Name) else type(node).__name__
+        bad_name = isinstance(node, ast.Name) and node.id not in ("numpy", _PLACEHOLDER)
+        if not isinstance(node, _ALLOWED) or bad_name or (isinstance(node, ast.Attribute) and node.attr[:1] == "_"):
+            what = node.id if isinstance(node, ast.Name) else getattr(node, "attr", type(node).__name__)
             raise ValueError(f"function {name}: the NumPy template {numpy!r} may use numbers, operators and "
                              f"numpy.* calls only, not {what}")
     contexts: list[tuple[int, bool] | None] = []

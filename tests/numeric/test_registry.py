@@ -94,6 +94,7 @@ def test_template_parsing(template, precedence, contexts) -> None:
     ("Probe", "__import__('os').getcwd() + {x}", "numpy.* calls only, not __import__"),
     ("Probe", "[{x}][0]", "numpy.* calls only, not Subscript"),
     ("Probe", "({x} > 0) * 1", "numpy.* calls only, not Compare"),
+    ("Probe", "(1).__class__ + {x}", "numpy.* calls only, not __class__"),
     ("not a name", "numpy.exp({x})", "must be the __name__ of its SymPy class"),
 ])
 def test_bad_registrations_are_refused(name, template, message) -> None:
