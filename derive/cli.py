@@ -17,6 +17,8 @@ Every error a user can cause ends in one line, ``tracegrad: error: …``, and ex
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +71,40 @@ class Command:
 COMMANDS: list[Command] = []
 
 
+_DIMENSION = re.compile(r"([0-9]+)(?:\^([0-9]+)|[eE]([0-9]+))?")
+
+
+def _dimension(name: str, value: str) -> int:
+    """A dimension written ``64``, ``10^6`` or ``1e6``, at most MAX_DIMENSION."""
+    from derive.limits import MAX_DIMENSION
+
+    m = _DIMENSION.fullmatch(value)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value!r}")
+    if any(len(g or "") > 30 for g in m.groups()):   # a number this long is not a dimension
+        number = MAX_DIMENSION + 1
+    else:
+        base, power, exp10 = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 0)
+        # the size before the number is made: 10^9999 is refused, not computed
+        log10 = math.log10(base) * power + exp10 if base else 0
+        number = base ** power * 10 ** exp10 if log10 <= 30 else MAX_DIMENSION + 1
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value!r}")
+    if number > MAX_DIMENSION:
+        shown = value if len(value) <= 20 else value[:17] + "..."
+        raise argparse.ArgumentTypeError(f"{name}={shown} is more than 10^{round(math.log10(MAX_DIMENSION))}, "
+                                         "the largest dimension (derive.limits.MAX_DIMENSION)")
+    return number
+
+
 def parse_dims(spec: str, names: Sequence[str] = SEED_DIMS) -> dict[str, int]:
     """``"n=64,d=32"`` → ``{"n": 64, "d": 32}``; dimensions left out stay symbolic.
+    A value may be written ``10^6`` or ``1e6``.
 
     >>> parse_dims("n=64, d=32,m=16,k=4")
     {'n': 64, 'd': 32, 'm': 16, 'k': 4}
+    >>> parse_dims("n=10^12,d=2e3")
+    {'n': 1000000000000, 'd': 2000}
     >>> parse_dims("n=x")
     Traceback (most recent call last):
     ...
@@ -94,9 +125,7 @@ def parse_dims(spec: str, names: Sequence[str] = SEED_DIMS) -> dict[str, int]:
                 f"unknown dimension {name!r}; the dimensions are {', '.join(names)}")
         if name in out:
             raise argparse.ArgumentTypeError(f"dimension {name} is given twice")
-        if not value.isdigit() or int(value) <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value!r}")
-        out[name] = int(value)
+        out[name] = _dimension(name, value)
     if not out:
         raise argparse.ArgumentTypeError(f"no dimensions in {spec!r}; expected e.g. n=64,d=32,m=16,k=4")
     return out
@@ -208,9 +237,31 @@ def _run_seed(args: argparse.Namespace) -> int:
         from numeric.reference import audit, format_audit
 
         heading = {"en": ("Checks", "------"), "zh": ("检验", "----")}[args.lang]
-        emit("\n" + "\n".join(heading) + "\n" + seed_gradient_check(net, args.lang) + "\n"
+        emit("\n" + "\n".join(heading) + "\n" + _closing_check(net, args) + "\n"
              + audit_intro(args.lang) + format_audit(audit(compiled=False), lang=args.lang) + "\n", args)
     return 0
+
+
+def _closing_check(net: Any, args: argparse.Namespace) -> str:
+    """The gradient check at the end of the default run: on the network derived, or, where
+    ``--dims`` makes its arrays larger than MAX_CHECK_ENTRIES, at small sizes with a note saying why."""
+    from derive.commands import SMALL_DIMS, seed_gradient_check
+    from derive.limits import MAX_CHECK_ENTRIES
+
+    sizes = sorted({**SMALL_DIMS, **args.dims}.values())
+    if sizes[-1] * sizes[-2] <= MAX_CHECK_ENTRIES:
+        return seed_gradient_check(net, args.lang, dims=args.dims)
+    given = ", ".join(f"{k}={v}" for k, v in args.dims.items())
+    if args.lang == "zh":
+        why = (f"给定的维数（{given}）使检验的数组超过 {MAX_CHECK_ENTRIES:,} 个元素"
+               "（derive.limits.MAX_CHECK_ENTRIES）：同一组公式以符号维数在小尺寸上检验。\n")
+    else:
+        why = (f"The dimensions given ({given}) make the check's arrays larger than {MAX_CHECK_ENTRIES:,} "
+               "entries (derive.limits.MAX_CHECK_ENTRIES): the same formulas, with symbolic dimensions, "
+               "are checked at small sizes.\n")
+    from derive.networks import seed_network
+
+    return why + seed_gradient_check(seed_network(bias=args.bias), args.lang)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -83,7 +83,7 @@ def _run_grad(args: argparse.Namespace) -> int:
     if unknown:
         matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
         raise CliError(f"--wrt {', '.join(unknown)}: not a matrix in the expression; it has {', '.join(matrices)}")
-    notes = tuple(str(n) for n in parsed.notes)
+    notes = tuple(n.say(args.lang) for n in parsed.notes)
     derivs = []
     for name in names:
         dv = derive.derivation(f, parsed.symbols[name])
@@ -210,14 +210,21 @@ def _run_codegen(args: argparse.Namespace) -> int:
     return 0
 
 
-def seed_gradient_check(net: Any, lang: str = "en", seed: int = 0) -> str:
-    """The closing check of the default run: the compiled gradients against central differences."""
+SMALL_DIMS = {"n": 4, "d": 3, "m": 5, "k": 2}
+"""The sizes the closing gradient check gives the seed network's symbolic dimensions."""
+
+
+def seed_gradient_check(net: Any, lang: str = "en", seed: int = 0, dims: dict | None = None) -> str:
+    """The closing check of the default run: the compiled gradients against central differences.
+
+    ``dims`` are the numeric dimensions ``net`` was built with (``--dims``), for the message.
+    """
     import numpy as np
 
     from numeric import check_gradient
 
     rng = np.random.default_rng(seed)
-    sizes = dict(zip(("n", "d", "m", "k"), (4, 3, 5, 2)))
+    sizes = {**SMALL_DIMS, **(dims or {})}
     values = {}
     for s in list(net.inputs) + list(net.params):
         shape = tuple(int(x) if x.is_Integer else sizes[str(x)] for x in s.shape)

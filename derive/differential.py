@@ -19,6 +19,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.elementwise import elementwise_derivative
+from derive.limits import MAX_MATRIX_POWER
 
 __all__ = [
     "DIFFERENTIAL_RULES",
@@ -128,7 +129,6 @@ def _d_sum(e, dd):
     return _add([t for t in (dd(a) for a in e.args) if not _is_zero(t)], e)
 
 
-MAX_MATRIX_POWER = 100
 
 
 def _power(base, i: int) -> list:

@@ -23,6 +23,10 @@ from derive.differential import (
     expand_once, has_differential,
 )
 from derive.elementwise import canonicalize
+from derive.limits import (
+    MAX_EQUATION_NODES, MAX_FUNCTION_DEPTH, MAX_STEPS, LimitError, check_numbers, function_depth,
+    size_exceeds,
+)
 from derive.simplify import scale, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
 from derive.trace_rules import TRACE_RULES, read_off
@@ -31,7 +35,7 @@ __all__ = ["derivation", "derive_from", "gradient", "validate"]
 
 _LEAF_CLASSES = (MatrixSymbol, OneMatrix, Identity, ZeroMatrix, sympy.Symbol, sympy.Number,
                  sympy.NumberSymbol, sympy.Dummy)
-_MAX_STEPS = 400
+_MAX_STEPS = MAX_STEPS
 
 
 def _fmt_shape(e: MatrixExpr) -> str:
@@ -88,7 +92,32 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
                              f"not {_fmt_shape(X)}")
         raise ValueError(f"{X.name} does not appear in f; f depends on {', '.join(sorted(names)) or 'nothing'}")
     _walk_check(f)
+    _check_limits(f)
     return canonicalize(f)
+
+
+def _check_limits(f: Basic) -> None:
+    """Refuse, before any work, a function whose derivation would not end in reasonable time
+    (the limits of :mod:`derive.limits`)."""
+    check_numbers(f)   # before canonicalize, which evaluates powers of numbers
+    depth = function_depth(f)
+    if depth > MAX_FUNCTION_DEPTH:
+        raise LimitError(
+            f"f nests {depth} functions (σ, exp, inv, det, powers …) inside one another; one derivation "
+            f"takes at most {MAX_FUNCTION_DEPTH} (derive.limits.MAX_FUNCTION_DEPTH), because each level "
+            "copies the levels inside it into df: name the inner levels as the stages of a "
+            "derive.Network and derive them with derive.backprop")
+
+
+def _bounded(e: Basic) -> Basic:
+    """``e``, an equation of the derivation, when it is within MAX_EQUATION_NODES."""
+    size = size_exceeds(e, MAX_EQUATION_NODES)
+    if size is not None:
+        raise LimitError(
+            f"the derivation grows past {MAX_EQUATION_NODES} terms in one equation "
+            "(derive.limits.MAX_EQUATION_NODES): f is too large to derive in one piece; name its "
+            "inner parts as the stages of a derive.Network and derive them with derive.backprop")
+    return e
 
 
 def _walk_check(e: Basic) -> None:
@@ -145,7 +174,7 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
     dF = ScalarDifferential(F)
     while (out := expand_once(df, wrt)) is not None:
         key, df = out
-        steps.append(Step(key, dF, df))
+        steps.append(Step(key, dF, _bounded(df)))
         if len(steps) > _MAX_STEPS:
             raise RuntimeError("derivation did not terminate")
     if df == 0:
@@ -159,7 +188,7 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
             for key, rule in TRACE_RULES:
                 new = df.xreplace({t: rule(t) for t in _trace_terms(df, innermost)})
                 if new != df:
-                    df = new
+                    df = _bounded(new)
                     steps.append(Step(key, dF, df))
                     progressed = True
                     break
@@ -167,7 +196,8 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
                 break
         if len(steps) > _MAX_STEPS:
             raise RuntimeError("trace rewriting did not terminate")
-    G = _collect(df, X)
+    G = _bounded(_collect(df, X))
+    check_numbers(G)
     dX = MatrixDifferential(X)
     final = gradient_form(G, dX)
     if final != df and not isinstance(G, ZeroMatrix):
