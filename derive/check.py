@@ -16,6 +16,7 @@ import sympy
 from sympy import MatrixExpr, MatrixSymbol
 
 from derive.backprop import Backprop, backprop
+from derive.limits import LimitError
 from derive.networks import Network, seed_network
 from derive.parse import ExpressionError, _Parser, format_expression, parse
 
@@ -154,7 +155,7 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     try:
         parsed = parse(answer, shapes, infer=False)
     except ExpressionError as exc:
-        if exc.message.startswith("unknown name"):
+        if exc.message.startswith("unknown name") or isinstance(exc, LimitError):
             raise
         return CheckResult(False, f"the answer does not conform: ∂f/∂{name} is {want}; {exc}",
                            (exc.caret(),), None, expected)

@@ -24,8 +24,8 @@ from derive.differential import (
 )
 from derive.elementwise import canonicalize
 from derive.limits import (
-    MAX_EQUATION_NODES, MAX_FUNCTION_DEPTH, MAX_STEPS, LimitError, check_numbers, function_depth,
-    size_exceeds,
+    MAX_EQUATION_NODES, MAX_FUNCTION_DEPTH, MAX_STEPS, MAX_TANH_DEPTH, LimitError, check_numbers,
+    function_depth, size_exceeds,
 )
 from derive.simplify import scale, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
@@ -107,6 +107,12 @@ def _check_limits(f: Basic) -> None:
             f"takes at most {MAX_FUNCTION_DEPTH} (derive.limits.MAX_FUNCTION_DEPTH), because each level "
             "copies the levels inside it into df: name the inner levels as the stages of a "
             "derive.Network and derive them with derive.backprop")
+    tanhs = function_depth(f, (sympy.tanh,))
+    if tanhs > MAX_TANH_DEPTH:
+        raise LimitError(
+            f"f nests tanh {tanhs} deep; SymPy's tanh takes time exponential in that nesting, and one "
+            f"derivation takes at most {MAX_TANH_DEPTH} (derive.limits.MAX_TANH_DEPTH): name the inner "
+            "levels as the stages of a derive.Network and derive them with derive.backprop")
 
 
 def _bounded(e: Basic) -> Basic:

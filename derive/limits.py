@@ -5,10 +5,10 @@ line are each checked against these before any unbounded work starts, and refuse
 one-line message naming the limit.  ``docs/guide.md`` ("Limits") lists them for users.
 
 * the parser (:mod:`derive.parse`): :data:`MAX_LENGTH`, :data:`MAX_NESTING`,
-  :data:`MAX_LITERAL_DIGITS`, :data:`MAX_NUMBER_DIGITS` (and through :func:`power_digits` the size
+  :data:`MAX_LITERAL_DIGITS`, :data:`MAX_TANH_DEPTH`, :data:`MAX_NUMBER_DIGITS` (and through :func:`power_digits` the size
   of a power of a number);
 * the engine (:mod:`derive.engine`): :data:`MAX_NUMBER_DIGITS` and :func:`power_digits` on the
-  expression it is given, :data:`MAX_FUNCTION_DEPTH` on its nesting, :data:`MAX_EQUATION_NODES`
+  expression it is given, :data:`MAX_FUNCTION_DEPTH` and :data:`MAX_TANH_DEPTH` on its nesting, :data:`MAX_EQUATION_NODES`
   on every equation of the derivation, :data:`MAX_STEPS`; :data:`MAX_MATRIX_POWER` in
   :mod:`derive.differential`;
 * the command line (:mod:`derive.cli`): :data:`MAX_DIMENSION` for ``--dims`` and
@@ -34,6 +34,7 @@ __all__ = [
     "MAX_NUMBER_BITS",
     "MAX_NUMBER_DIGITS",
     "MAX_STEPS",
+    "MAX_TANH_DEPTH",
     "LimitError",
     "check_numbers",
     "function_depth",
@@ -61,6 +62,10 @@ MAX_NUMBER_BITS = math.ceil(MAX_NUMBER_DIGITS * math.log2(10))
 MAX_FUNCTION_DEPTH = 20
 """Functions nested inside one another (σ(σ(…)), inv(A + inv(…)), exp, log, powers …) in a
 function given to the engine: each level copies the levels inside it into the differential."""
+MAX_TANH_DEPTH = 4
+"""tanh nested inside tanh (through any other operations): SymPy's tanh asks its argument's
+assumptions in time exponential in that nesting (5 levels: seconds, 8: minutes); the parser and
+the engine refuse more."""
 MAX_EQUATION_NODES = 6_000
 """Size (SymPy tree nodes) of one equation of a derivation; a staged derivation
 (``derive.backprop`` over a ``derive.Network``) keeps each equation small."""
@@ -195,14 +200,16 @@ def _short(x: Basic) -> str:
 _NONLINEAR = (sympy.Function, sympy.Pow, MatPow, HadamardPower, sympy.Inverse, sympy.Determinant)
 
 
-def function_depth(e: Basic) -> int:
-    """The most functions (elementwise functions, inverses, determinants, powers, exp, log …)
-    nested inside one another on a path of ``e``.
+def function_depth(e: Basic, functions: tuple[type, ...] = _NONLINEAR) -> int:
+    """The most ``functions`` (by default: elementwise functions, inverses, determinants, powers,
+    exp, log …) nested inside one another on a path of ``e``.
 
-    >>> from derive.elementwise import sigmoid
+    >>> from derive.elementwise import sigmoid, tanh
     >>> X = sympy.MatrixSymbol("X", 3, 2)
-    >>> function_depth(sympy.Trace(sigmoid(sigmoid(X)).T * X)), function_depth(X.T * X)
+    >>> function_depth(sympy.Trace(sigmoid(tanh(X)).T * X)), function_depth(X.T * X)
     (2, 0)
+    >>> function_depth(sympy.Trace(sigmoid(tanh(X)).T * X), (sympy.tanh,))
+    1
     """
     from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
@@ -224,10 +231,10 @@ def function_depth(e: Basic) -> int:
             depth[id(node)] = depth[id(node.expr)]
         elif isinstance(node, ElementwiseApplyFunction):
             fn, arg = node.args
-            depth[id(node)] = depth[id(arg)] + max(1, depth[id(fn)])
+            depth[id(node)] = depth[id(arg)] + depth[id(fn)]
         else:
             inner = max((depth[id(a)] for a in parts), default=0)
-            depth[id(node)] = inner + (1 if isinstance(node, _NONLINEAR) else 0)
+            depth[id(node)] = inner + (1 if isinstance(node, functions) else 0)
     return depth[id(e)]
 
 

@@ -86,14 +86,16 @@ from sympy.matrices.expressions.hadamard import canonicalize as _hadamard_canoni
 from derive import elementwise as ew
 from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_function
 from derive.limits import (
-    MAX_LENGTH, MAX_LITERAL_DIGITS, MAX_NESTING, MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, digits_text,
-    number_bits, power_digits,
+    MAX_LENGTH, MAX_LITERAL_DIGITS, MAX_NESTING, MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_TANH_DEPTH,
+    digits_text,
+    LimitError, number_bits, power_digits,
 )
 from derive.networks import frobenius_sq
 
 __all__ = [
     "FUNCTIONS",
     "ExpressionError",
+    "ExpressionLimitError",
     "Note",
     "ParsedExpression",
     "format_expression",
@@ -160,6 +162,11 @@ class ExpressionError(ValueError):
             return str(self)
         line = self.text.replace("\n", " ").replace("\t", " ")
         return f"{line}\n{' ' * (self.column - 1)}^ {self.message}"
+
+
+class ExpressionLimitError(ExpressionError, LimitError):
+    """An expression refused by a limit of :mod:`derive.limits` (a number too large, nesting too
+    deep, text too long): an :class:`ExpressionError` that is also a ``LimitError``."""
 
 
 @dataclass(frozen=True)
@@ -361,8 +368,9 @@ def _number(tok: _Token, text: str) -> sympy.Rational:
     mantissa, _, exponent = tok.text.lower().partition("e")
     digits = len(mantissa.replace(".", "").lstrip("0"))
     if digits > MAX_LITERAL_DIGITS or (exponent and abs(int(exponent)) > MAX_LITERAL_DIGITS):
-        raise ExpressionError(f"number {tok.text!r} is too large or too long (at most {MAX_LITERAL_DIGITS} "
-                              "digits and exponents up to e300)", tok.column, tok.text, text)
+        raise ExpressionLimitError(f"number {tok.text!r} is too large or too long (at most {MAX_LITERAL_DIGITS} "
+                                   "digits and exponents up to e300, derive.limits.MAX_LITERAL_DIGITS)",
+                                   tok.column, tok.text, text)
     f = Fraction(tok.text)
     return sympy.Rational(f.numerator, f.denominator)
 
@@ -433,8 +441,8 @@ class _Parser:
         finally:
             self.i -= ahead
 
-    def error(self, message: str, tok: _Token) -> ExpressionError:
-        return ExpressionError(message, tok.column, tok.source, self.text)
+    def error(self, message: str, tok: _Token, cls: type[ExpressionError] = ExpressionError) -> ExpressionError:
+        return cls(message, tok.column, tok.source, self.text)
 
     def node(self, kind: str, tok: _Token, start: int, end: int,
              children: tuple[_Node, ...] = (), value: object = None, text: str | None = None) -> _Node:
@@ -443,8 +451,8 @@ class _Parser:
         else:
             depth = 1 + max((c.depth for c in children), default=0)
         if depth > MAX_NESTING:
-            raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels) "
-                             f"at {tok.source!r}", tok)
+            raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels, "
+                             f"derive.limits.MAX_NESTING) at {tok.source!r}", tok, ExpressionLimitError)
         return _Node(kind, tok.text if text is None else text, tok.pos, start, end, children, value, depth,
                      tok.source)
 
@@ -462,8 +470,8 @@ class _Parser:
     def guard(self) -> None:
         self.level += 1
         if self.level > MAX_NESTING:
-            raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels) "
-                             f"at {self.tok.source!r}", self.tok)
+            raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels, "
+                             f"derive.limits.MAX_NESTING) at {self.tok.source!r}", self.tok, ExpressionLimitError)
 
     # grammar
     def parse(self) -> _Node:
@@ -945,8 +953,8 @@ class _Builder:
     def desc(self, node: _Node, v: sympy.Basic) -> str:
         return f"{self.src(node)} ({_shape_text(v)})"
 
-    def fail(self, node: _Node, message: str) -> ExpressionError:
-        return ExpressionError(message, node.column, node.src, self.text)
+    def fail(self, node: _Node, message: str, cls: type[ExpressionError] = ExpressionError) -> ExpressionError:
+        return cls(message, node.column, node.src, self.text)
 
     def scalar(self, node: _Node, v: sympy.Basic) -> sympy.Expr:
         """``v`` as a scalar: a 1×1 matrix becomes its trace."""
@@ -959,14 +967,23 @@ class _Builder:
 
     def build(self, order: list[_Node]) -> sympy.Basic:
         vals: dict[int, sympy.Basic] = {}
+        tanhs: dict[int, int] = {}
         for node in order:
+            # SymPy's tanh is exponential in its nesting: count it before building one
+            tanhs[id(node)] = max((tanhs.pop(id(c)) for c in node.children), default=0) + (
+                node.kind == "call" and node.token == "tanh")
+            if tanhs[id(node)] > MAX_TANH_DEPTH:
+                raise self.fail(node, f"tanh nested more than {MAX_TANH_DEPTH} deep: SymPy's tanh takes time "
+                                      "exponential in its nesting (derive.limits.MAX_TANH_DEPTH)",
+                                ExpressionLimitError)
             args = [vals.pop(id(c)) for c in node.children]
             try:
                 v = self.one(node, args)
             except ExpressionError:
                 raise
             except RecursionError:
-                raise self.fail(node, f"expression nested too deeply at {node.token!r}") from None
+                raise self.fail(node, f"expression nested too deeply at {node.token!r}",
+                                ExpressionLimitError) from None
             except Exception as exc:  # SymPy ShapeError, TypeError, ValueError ...
                 first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
                 raise self.fail(node, f"{node.token!r} cannot be built: {type(exc).__name__}: {first}") \
@@ -990,7 +1007,7 @@ class _Builder:
         if isinstance(coeff, sympy.Rational) and number_bits(coeff) > MAX_NUMBER_BITS:
             raise self.fail(node, f"{self.src(node)} makes a number of "
                                   f"{digits_text(number_bits(coeff) * math.log10(2))} digits: the limit is "
-                                  f"{MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)")
+                                  f"{MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)", ExpressionLimitError)
 
     def one(self, node: _Node, args: list[sympy.Basic]) -> sympy.Basic:
         k = node.kind
@@ -1125,7 +1142,8 @@ class _Builder:
         digits = power_digits(base, e)
         if digits is not None:
             raise self.fail(node, f"{self.src(node)} would make a number of about {digits_text(digits)} "
-                                  f"digits: the limit is {MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)")
+                                  f"digits: the limit is {MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)",
+                            ExpressionLimitError)
 
     def scalar_power(self, node: _Node, base: sympy.Expr, e: sympy.Expr) -> sympy.Expr:
         if base.is_Number and e.is_Number and base == 0 and e.is_negative:
@@ -1302,8 +1320,8 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
     if not isinstance(text, str):
         raise TypeError(f"parse() takes a str, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters", MAX_LENGTH + 1,
-                              text[MAX_LENGTH], text)
+        raise ExpressionLimitError(f"expression longer than {MAX_LENGTH} characters "
+                                   "(derive.limits.MAX_LENGTH)", MAX_LENGTH + 1, text[MAX_LENGTH], text)
     known = _normalise_shapes(shapes)
     dims = {x.name: x for shape in known.values() for x in shape if isinstance(x, sympy.Symbol)}
     parser = _Parser(text, tuple(known), tuple(dims))
