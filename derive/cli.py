@@ -233,7 +233,7 @@ def _run_seed(args: argparse.Namespace) -> int:
     emit_backprop(bp, args)
     if _format(args) == "text" and not args.output:
         # the terminal run ends with the numbers: a gradient check and the audit of the seed's formulas
-        from derive.commands import audit_intro, seed_gradient_check
+        from derive.commands import audit_intro
         from numeric.reference import audit, format_audit
 
         heading = {"en": ("Checks", "------"), "zh": ("检验", "----")}[args.lang]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 import sympy
-from sympy import Basic, MatPow, MatrixExpr
+from sympy import Basic, MatPow
 from sympy.matrices.expressions.hadamard import HadamardPower
 
 __all__ = [
@@ -37,9 +37,9 @@ __all__ = [
     "MAX_TANH_DEPTH",
     "LimitError",
     "check_numbers",
+    "digits_text",
     "function_depth",
     "number_bits",
-    "digits_text",
     "power_digits",
     "size_exceeds",
 ]
@@ -244,9 +244,7 @@ def size_exceeds(e: Basic, limit: int) -> int | None:
     >>> size_exceeds(sympy.Symbol("a") + sympy.Symbol("b"), 10) is None
     True
     """
-    count = 0
-    for _ in sympy.preorder_traversal(e):
-        count += 1
+    for count, _ in enumerate(sympy.preorder_traversal(e), start=1):
         if count > limit:
             return count
     return None

@@ -17,18 +17,33 @@ Grammar (EBNF; precedence from low to high, ``^`` and ``.^`` right-associative):
 
     expression := product  (("+" | "-") product)*
     product    := unary    (("*" | "/" | ".*" | "./") unary)*
-    unary      := ("-" | "+") unary | power
-    power      := postfix  (("^" | ".^") unary)?
-    postfix    := primary  ("'" | ".T")*
-    primary    := NUMBER | NAME | NAME "(" [expression ("," expression)*] ")"
-                | "(" expression ")"
-    NAME       := [A-Za-z_][A-Za-z0-9_]*
+    unary      := ("-" | "+") unary | side
+    side       := power    power*                      (factors side by side: 2X, Xᵀ(Y - P))
+    power      := postfix  (("^" | ".^") exponent | "^T")?
+    exponent   := ("-" | "+") exponent | power
+    postfix    := primary  ("'" | ".T" | SUPERSCRIPT)*
+    primary    := NUMBER | NAME | NAME "(" [expression ("," expression)*] ")" | ONES
+                | "(" expression ")" | "[" expression "]"
+    NAME       := [A-Za-z_][A-Za-z0-9_]* | a Greek letter (λ is lambda) …
     NUMBER     := ([0-9]+ ("." [0-9]+)? | "." [0-9]+) ([eE] [+-]? [0-9]+)?
+    ONES       := "𝟏" (subscript dimension: 𝟏ₙ, 𝟏_n, 𝟏_(m1))?
+    SUPERSCRIPT:= "²", "⁻¹", "⁻ᵀ", "∘²" …               (X², X⁻¹, X⁻ᵀ = (X⁻¹)ᵀ, the Hadamard X∘²)
 
 So ``-a^2`` is ``-(a^2)``, ``a^-1`` is allowed, ``a^b^c`` is ``a^(b^c)``, ``2*-x`` is
 ``2*(-x)``, ``-X*W`` is ``(-X)*W`` and ``X'*W`` is ``(X')*W``.  Numbers are exact
 (``0.5`` is ``Rational(1, 2)``).  Whitespace (spaces, tabs, newlines) separates tokens
-and counts towards columns; there is no implicit multiplication.
+and counts towards columns.
+
+The text the tool prints reads back, and so does what people type: ``−`` is ``-``; ``@``, ``×``
+and ``·`` are ``*``; ``⊙`` and ``∘`` are ``.*``, ``⊘`` is ``./``; ``ᵀ`` and ``⊤`` are ``'``;
+``X^T`` is the transpose where ``T`` is neither a declared name nor a dimension; ``σ`` is
+``sigmoid``; ``𝟏ₙ`` is ``ones(n, 1)`` and a bare ``𝟏`` the ones matrix of the shape around it.
+Factors side by side are a product that binds tighter than the written operators (``A .* 2B``
+is ``A .* (2*B)``, ``2X^2`` is ``2*(X^2)``); a number after a factor needs ``*`` (``X 2`` is an
+error), and ``a/2b`` is refused as ambiguous.  A declared variable followed by ``(`` is a
+product, ``X(A + B)``.  An undeclared name that is a declared one spelt with or without
+underscores (``Y_pred`` for ``Ypred``), or that splits in exactly one way into declared names
+(``XW1`` for ``X W1``), reads as those, with a :class:`Note`.
 
 Operators:
 
@@ -39,8 +54,15 @@ Operators:
   matrix times a matrix it does not conform with (through ``Trace`` of the 1×1 factor).
 * ``/``: division by a scalar (or 1×1) only.  ``.*`` and ``./``: Hadamard product and
   division of equal shapes (a scalar operand makes them ``*`` and ``/``).
-* ``^``: scalar power, or an integer power of a square matrix (``A^-1`` is ``Inverse``).
-  ``.^``: Hadamard power by a scalar.  Postfix ``'`` and ``.T``: transpose.
+* ``^``: scalar power, or an integer power of a square matrix (``A^-1`` is ``Inverse``);
+  matrix square roots and symbolic matrix powers are refused, saying that ``.^`` is a
+  different function.  ``.^``: Hadamard power by a scalar.  Postfix ``'`` and ``.T``: transpose.
+
+Limits (:mod:`derive.limits`): the length and nesting of the text, the digits of literals, the
+digits of any number a product or power would compute (``(2*c)^(10^8)`` distributes the power
+onto the 2 and is refused before SymPy computes it) and the nesting of ``tanh``; a refusal is an
+:class:`ExpressionLimitError`.  ``exp``, ``log`` and ``tanh`` of a square matrix are elementwise,
+and a :class:`Note` says so (a reader of the Matrix Cookbook means the matrix function).
 
 Functions: ``tr`` (Trace), ``det`` (Determinant), ``logdet`` (log of Determinant),
 ``inv`` (Inverse), ``norm2`` (``sqrt(frobenius_sq(A))``, so ``norm2(A)^2`` is
