@@ -420,22 +420,21 @@ class _Node:
 
 
 def _readings(name: str, names: frozenset[str], limit: int = 2) -> list[list[str]]:
-    """The ways (at most ``limit``) to read ``name`` as several declared names written together."""
-    ways: list[list[str]] = []
+    """The ways (at most ``limit``) to read ``name`` as several declared names written together.
 
-    def walk(rest: str, parts: list[str]) -> None:
-        if len(ways) >= limit:
-            return
-        if not rest:
-            if len(parts) > 1:
-                ways.append(parts)
-            return
-        for j in range(len(rest), 0, -1):
-            if rest[:j] in names:
-                walk(rest[j:], parts + [rest[:j]])
-
-    walk(name, [])
-    return ways
+    >>> _readings("XW1", frozenset({"X", "W1", "W"}))
+    [['X', 'W1']]
+    """
+    # ways[i]: up to ``limit`` readings of name[i:], found from the end (no backtracking blow-up)
+    ways: list[list[list[str]]] = [[] for _ in range(len(name))] + [[[]]]
+    longest = max(map(len, names), default=0)
+    for i in range(len(name) - 1, -1, -1):
+        for j in range(i + 1, min(len(name), i + longest) + 1):
+            if name[i:j] in names:
+                for rest in ways[j]:
+                    if len(ways[i]) < limit:
+                        ways[i].append([name[i:j], *rest])
+    return [w for w in ways[0] if len(w) > 1]
 
 
 class _Parser:
