@@ -94,6 +94,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import sympy
@@ -447,6 +448,13 @@ class _Parser:
         self.i = 0
         self.level = 0
         self.notes: list[Note] = []
+        # the levels of the grammar; partials add no Python frame, so deep nesting meets
+        # MAX_NESTING before the interpreter's recursion limit
+        # the exponent of ^ and .^: a signed power, without side-by-side products (X^2Y is X²·Y)
+        self.exponent: Callable[[], _Node] = partial(self.signed, self.power)
+        self.unary: Callable[[], _Node] = partial(self.signed, self.juxtaposition)
+        self.product: Callable[[], _Node] = partial(self._left_assoc, ("*", "/", ".*", "./"), self.unary)
+        self.expression: Callable[[], _Node] = partial(self._left_assoc, ("+", "-"), self.product)
 
     # helpers
     @property
@@ -526,21 +534,16 @@ class _Parser:
             left = self.node("bin", op, left.start, right.end, (left, right))
         return left
 
-    def expression(self) -> _Node:
-        return self._left_assoc(("+", "-"), self.product)
-
-    def product(self) -> _Node:
-        return self._left_assoc(("*", "/", ".*", "./"), self.unary)
-
-    def unary(self) -> _Node:
+    def signed(self, operand: Callable[[], _Node]) -> _Node:
+        """("-" | "+")* operand."""
         self.guard()
         try:
             tok = self.tok
             if tok.kind == "op" and tok.text in ("+", "-"):
                 self.i += 1
-                operand = self.unary()
-                return self.node("unary", tok, tok.pos, operand.end, (operand,))
-            return self.juxtaposition()
+                inner = self.signed(operand)
+                return self.node("unary", tok, tok.pos, inner.end, (inner,))
+            return operand()
         finally:
             self.level -= 1
 
@@ -558,19 +561,6 @@ class _Parser:
             left = self.node("bin", _Token("op", "*", right.start), left.start, right.end, (left, right))
             left.src, left.implicit = "", True
         return left
-
-    def exponent(self) -> _Node:
-        """The exponent of ^ and .^: a signed power, without side-by-side products (X^2Y is X²·Y)."""
-        self.guard()
-        try:
-            tok = self.tok
-            if tok.kind == "op" and tok.text in ("+", "-"):
-                self.i += 1
-                operand = self.exponent()
-                return self.node("unary", tok, tok.pos, operand.end, (operand,))
-            return self.power()
-        finally:
-            self.level -= 1
 
     def power(self) -> _Node:
         base = self.postfix()
