@@ -42,8 +42,9 @@ Factors side by side are a product that binds tighter than the written operators
 is ``A .* (2*B)``, ``2X^2`` is ``2*(X^2)``); a number after a factor needs ``*`` (``X 2`` is an
 error), and ``a/2b`` is refused as ambiguous.  A declared variable followed by ``(`` is a
 product, ``X(A + B)``.  An undeclared name that is a declared one spelt with or without
-underscores (``Y_pred`` for ``Ypred``), or that splits in exactly one way into declared names
-(``XW1`` for ``X W1``), reads as those, with a :class:`Note`.
+underscores (``Y_pred`` for ``Ypred``), an elementwise function of one (``h_sigmoid`` for
+``sigmoid(h)``), or that splits in exactly one way into declared names (``XW1`` for ``X W1``),
+reads as those, with a :class:`Note`.
 
 Operators:
 
@@ -639,18 +640,25 @@ class _Parser:
         raise self.error(f"unexpected {self.describe(tok)}: expected an operand", tok)
 
     def name(self, tok: _Token) -> _Node:
-        """A name; an undeclared one that is a declared name spelt with or without underscores
-        (Y_pred for Ypred) or declared names written together (XW1 for X W1) reads as those."""
+        """A name.  An undeclared one reads as a declared name spelt with or without underscores
+        (Y_pred for Ypred), as an elementwise function of a declared name (h_sigmoid for
+        sigmoid(h), as the seed write-up names σ(h)) or as declared names written together (XW1
+        for X W1); a note says so."""
         end = tok.pos + len(tok.source)
         name = tok.text
         if name in self.names or name in self.dims or not self.names:
             return self.node("name", tok, tok.pos, end)
-        plain = name.replace("_", "")
-        same = [k for k in self.names if k.replace("_", "") == plain]
-        if len(same) == 1:
-            self.notes.append(Note("read-name", tok.column, f"{name} read as {same[0]}",
-                                   f"{name} 读作 {same[0]}"))
-            return self.node("name", tok, tok.pos, end, text=same[0])
+        same = self.declared(name)
+        if same is not None:
+            self.notes.append(Note("read-name", tok.column, f"{name} read as {same}", f"{name} 读作 {same}"))
+            return self.node("name", tok, tok.pos, end, text=same)
+        base, _, fname = name.rpartition("_")
+        if fname in _ELEMENTWISE and base and self.declared(base) is not None:
+            arg = self.declared(base)
+            self.notes.append(Note("read-name", tok.column, f"{name} read as {fname}({arg})",
+                                   f"{name} 读作 {fname}({arg})"))
+            inner = self.node("name", tok, tok.pos, tok.pos + len(base), text=arg)
+            return self.node("call", tok, tok.pos, end, (inner,), text=fname)
         readings = _readings(name, self.names) if not tok.src else []
         if len(readings) == 1:
             # read as its parts, side by side: the parser goes on from the first, so that a postfix
@@ -669,6 +677,14 @@ class _Parser:
             options = " or ".join("*".join(r) for r in readings)
             raise self.error(f"unknown name {name!r}: products need '*' (write {options})", tok)
         return self.node("name", tok, tok.pos, end)
+
+    def declared(self, name: str) -> str | None:
+        """The declared name ``name`` is, itself or spelt with or without underscores."""
+        if name in self.names:
+            return name
+        plain = name.replace("_", "")
+        same = [k for k in self.names if k.replace("_", "") == plain]
+        return same[0] if len(same) == 1 else None
 
     def call(self, name: _Token) -> _Node:
         fname = name.text

@@ -85,3 +85,8 @@ def test_check_accepts_the_printed_gradient(capsys) -> None:
     assert capsys.readouterr().out.startswith("correct")
     assert main(["check", "2*H^T@(Y_pred − Y)", "--wrt", "W2"]) == 0
     assert capsys.readouterr().out.startswith("correct")
+    # the seed write-up's own names: h_sigmoid = sigmoid(h), Y_pred, W_2
+    assert main(["check", "2*X'*(((Y_pred - Y)*W_2') .* h_sigmoid .* (1 - h_sigmoid))", "--wrt", "W1"]) == 0
+    assert capsys.readouterr().out.startswith("correct")
+    assert main(["check", "2*h_sigmoid'*(Y_pred - Y)", "--wrt", "W2"]) == 0
+    assert capsys.readouterr().out.startswith("correct")

@@ -439,6 +439,8 @@ NOTATION = [
     ("tr(2A)", "tr(2*A)"), ("sigmoid(2X)", "sigmoid(2*X)"), ("tr(A B)", "tr(A*B)"), ("tr(A'(B))", "tr(A'*B)"),
     # names read as declared ones, and products of declared names written together
     ("XW1", "X*W1"), ("AB'", "A*B'"), ("vv'", "v*v'"), ("2XW1 + b1", "2*X*W1 + b1"), ("W_1", "W1"), ("b_1", "b1"),
+    ("X_sigmoid", "sigmoid(X)"), ("X_sigmoid'*X", "sigmoid(X)'*X"), ("A_exp .* A_tanh", "exp(A) .* tanh(A)"),
+    ("W_1_relu", "relu(W1)"),
     ("λ*A", "lambda*A"),
 ]
 
