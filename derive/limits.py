@@ -109,6 +109,18 @@ def _numbers(e: Basic) -> list[sympy.Rational]:
     return out
 
 
+def _has_integer_symbol(e: Basic) -> bool:
+    """Whether ``e`` holds an integer symbol outside the shapes of its matrices."""
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sympy.Symbol) and node.is_integer:
+            return True
+        if not isinstance(node, _SHAPED_LEAVES):
+            stack.extend(node.args)
+    return False
+
+
 def number_bits(e: Basic) -> int:
     """The bits of the largest exact number (numerator or denominator) in ``e`` (the
     dimensions of its matrices do not count).
@@ -132,17 +144,20 @@ def power_digits(base: Basic, exponent: Basic) -> float | None:
 
     SymPy evaluates a power of a number at once and distributes a power over a product
     (``(2c)^N = 2^N c^N``), so each number anywhere in ``base``, raised to ``exponent``, must
-    stay within the limit.  A base without numbers (``c^(10^300)``) is fine.
+    stay within the limit.  An integer symbol (a dimension n) counts as a number of at least
+    2: a numeric evaluation computes n^N exactly.  A base without either (``c^(10^300)``) is fine.
 
-    >>> c = sympy.Symbol("c")
-    >>> round(power_digits(2 * c, sympy.Integer(10) ** 8))
-    30103000
+    >>> c, n = sympy.Symbol("c"), sympy.Symbol("n", integer=True, positive=True)
+    >>> round(power_digits(2 * c, sympy.Integer(10) ** 8)), round(power_digits(n, sympy.Integer(10) ** 8))
+    (30103000, 30103000)
     >>> power_digits(c, sympy.Integer(10) ** 300) is None, power_digits(2 * c, sympy.Integer(50)) is None
     (True, True)
     """
     if not (isinstance(exponent, sympy.Expr) and exponent.is_Number):
         return None
     size = max((_log2(x) for x in _numbers(base)), default=0.0)
+    if size < 1 and _has_integer_symbol(base):
+        size = 1.0
     if size == 0:
         return None
     digits = abs(float(exponent)) * size * math.log10(2)
