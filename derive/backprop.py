@@ -3,18 +3,24 @@
 Each section starts from the gradient of the stage just downstream,
 df = tr(G_Zᵀ dZ), substitutes Z's definition and derives on, keeping the
 intermediates (Ŷ, H, h) as symbols.  The summary expands the results in the inputs.
+
+The stages may form any DAG: a variable used by several stages (tied weights, a skip
+connection, a weight shared across time steps), or by a stage and the loss, gets one
+derivation per use, ∂f/∂X⁽ᵘ⁾, and then their sum ∂f/∂X = Σᵤ ∂f/∂X⁽ᵘ⁾ (the multivariable
+chain rule, the step "sum_over_uses").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import sympy
-from sympy import MatrixExpr, MatrixSymbol
+from sympy import MatAdd, MatrixExpr, MatrixSymbol
 
 from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.engine import derivation, derive_from, gradient_form, validate
 from derive.networks import Network
-from derive.steps import F, Derivation, Displayed, Gradient, Step
+from derive.notation import in_notation
+from derive.steps import F, Derivation, Displayed, Gradient, Step, Use
 
 # An upstream gradient larger than this (in SymPy nodes) is written as the symbol ∂f/∂Z,
 # which keeps every section of a deep network the same size.
@@ -39,7 +45,19 @@ class Backprop(Displayed):
 
     def gradients(self, expanded: bool = True) -> dict[MatrixSymbol, MatrixExpr]:
         """Parameter → gradient, in the inputs (``expanded``) or with the intermediates."""
-        return {p: (full if expanded else staged) for p, staged, full in self.summary}
+        return {p: in_notation(full if expanded else staged) for p, staged, full in self.summary}
+
+    def gradient(self, name: str | MatrixSymbol, expanded: bool = True) -> MatrixExpr:
+        """∂f/∂v for any variable with a section (a parameter, an intermediate, an input the loss
+        holds), in the inputs (``expanded``) or with the intermediates.
+
+        >>> from derive import seed_network
+        >>> backprop(seed_network()).gradient("Ypred", expanded=False)
+        2(Ypred - Y)
+        """
+        v = self.section(name if isinstance(name, str) else name.name).wrt
+        G = _resolved(self.sections)[v]
+        return in_notation(self.network.expand(G) if expanded else G)
 
     def to_latex(self, lang: str = "en", standalone: bool = True) -> str:
         from derive.render import backprop_latex
@@ -80,46 +98,79 @@ def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymb
                       definitions=net.stages, upstream=(Z, G_Z))
 
 
-def backprop(net: Network) -> Backprop:
-    """The staged derivation of every parameter gradient of ``net``.
-
-    >>> from derive import seed_network
-    >>> bp = backprop(seed_network())
-    >>> [s.wrt.name for s in bp.sections]
-    ['Y', 'Ypred', 'W2', 'b2', 'H', 'h', 'W1', 'b1']
-    >>> bp.section("W2").result
-    2*H.T*(-Y + Ypred)
-    """
-    if not isinstance(net, Network):
-        raise TypeError(f"backprop() takes a derive.Network (e.g. seed_network()), got {type(net).__name__}")
-    stage_symbols = [s for s, _ in net.stages]
-    last = stage_symbols[-1]
-    validate(net.loss, last)
-    data_loss = sympy.Add(*[t for t in sympy.Add.make_args(net.loss) if t.has(last)])
-    sections: list[Derivation] = []
-    known: dict[MatrixSymbol, MatrixExpr] = {}
-    for v in [x for x in net.inputs if data_loss.has(x)] + [last]:
-        dv = derivation(data_loss, v, net.assumptions)
-        sections.append(Derivation(function=dv.function, wrt=v, steps=dv.steps, result=dv.result,
-                                   definitions=net.stages))
-        known[v] = dv.result
-    for Z, definition in reversed(net.stages):
-        params = [p for p in net.params if definition.has(p)]
-        upstream = [s for s in stage_symbols if s != Z and definition.has(s)]
-        for X in params + upstream:
-            direct = sympy.Add(*[t for t in sympy.Add.make_args(net.loss) if t.has(X) and not t.has(last)])
-            section = staged_section(net, Z, known[Z], X, direct)
-            sections.append(section)
-            known[X] = section.result
-    # ∂f/∂Z symbols in deep sections stand for gradients derived before them (downstream first)
+def _resolved(sections: tuple[Derivation, ...] | list[Derivation]) -> dict[MatrixSymbol, MatrixExpr]:
+    """Each section's result with the ∂f/∂Z symbols of deep sections replaced by the gradients they
+    stand for (derived before them: downstream first)."""
     resolved: dict[MatrixSymbol, MatrixExpr] = {}
     for section in sections:
         G = section.result
         if G.has(Gradient):
             G = G.xreplace({g: resolved[g.wrt] for g in G.atoms(Gradient)})
         resolved[section.wrt] = G
-    expanded = {p: net.expand(resolved[p]) for p in net.params if p in known}
-    summary = tuple((p, known[p], expanded[p]) for p in net.params if p in known)
+    return resolved
+
+
+def _loss_section(net: Network, v: MatrixSymbol) -> Derivation:
+    """∂f/∂v from the terms of the loss that hold v (the others are constant in v)."""
+    part = sympy.Add(*[t for t in sympy.Add.make_args(net.loss) if t.has(v)])
+    dv = derivation(part, v, net.assumptions)
+    return Derivation(function=dv.function, wrt=v, steps=dv.steps, result=dv.result, definitions=net.stages)
+
+
+def _sum_section(net: Network, v: MatrixSymbol, uses: tuple[sympy.Basic, ...],
+                 parts: list[Derivation]) -> Derivation:
+    """∂f/∂v for a v with several uses: each part derives ∂f/∂v⁽ᵘ⁾; the step sums them."""
+    contributions = []
+    for u, part in zip(uses, parts):
+        own, copy = Gradient(F, v), Gradient(F, Use(v, u))
+        steps = tuple(Step(s.rule, copy if s.lhs == own else s.lhs, s.rhs) for s in part.steps)
+        contributions.append(Derivation(function=part.function, wrt=v, steps=steps, result=part.result,
+                                        definitions=part.definitions, upstream=part.upstream,
+                                        notes=part.notes))
+    terms = [p.result for p in parts if not p.result.is_ZeroMatrix] or [parts[0].result]
+    total = terms[0] if len(terms) == 1 else MatAdd(*terms)
+    return Derivation(function=net.loss, wrt=v, steps=(Step("sum_over_uses", Gradient(F, v), total),),
+                      result=in_notation(total), definitions=net.stages, contributions=tuple(contributions))
+
+
+def backprop(net: Network) -> Backprop:
+    """The staged derivation of every parameter gradient of ``net``.
+
+    Sections go from the loss back to the inputs: first the variables only the loss uses, then,
+    stage by stage from the last, the variables whose last-derived use is that stage.
+
+    >>> from derive import seed_network
+    >>> bp = backprop(seed_network())
+    >>> [s.wrt.name for s in bp.sections]
+    ['Y', 'Ypred', 'W2', 'b2', 'H', 'h', 'W1', 'b1']
+    >>> bp.section("W2").result
+    2Hᵀ(Ypred - Y)
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"backprop() takes a derive.Network (e.g. seed_network()), got {type(net).__name__}")
+    stage_symbols = [s for s, _ in net.stages]
+    variables = list(net.inputs) + stage_symbols + list(net.params)
+    validate(net.loss, next(v for v in variables if net.loss.has(v)))
+    sections: list[Derivation] = []
+    known: dict[MatrixSymbol, MatrixExpr] = {}
+
+    def add(v: MatrixSymbol) -> None:
+        uses = net.uses(v)
+        parts = [_loss_section(net, v) if u == F else staged_section(net, u, known[u], v) for u in uses]
+        section = parts[0] if len(parts) == 1 else _sum_section(net, v, uses, parts)
+        sections.append(section)
+        known[v] = section.result
+
+    only_loss = [v for v in list(net.inputs) + stage_symbols[::-1] + list(net.params) if net.uses(v) == (F,)]
+    for v in only_loss:
+        add(v)
+    for Z, definition in reversed(net.stages):
+        params = [p for p in net.params if definition.has(p)]
+        upstream = [s for s in stage_symbols if s != Z and definition.has(s)]
+        inputs = [x for x in net.inputs if definition.has(x) and net.loss.has(x)]
+        for v in params + upstream + inputs:
+            if net.uses(v)[0] == Z:   # every other use of v comes later, so it is derived already
+                add(v)
+    resolved = _resolved(sections)
+    summary = tuple((p, known[p], net.expand(resolved[p])) for p in net.params)
     return Backprop(network=net, sections=tuple(sections), summary=summary)
-
-

@@ -12,13 +12,18 @@ Subcommands are registered in :data:`COMMANDS`, one :class:`Command` each; a com
 :func:`add_output_options` / :func:`add_network_options` (with ``inherit=True``, so that options
 given before the command name still count) and :func:`seed_network_from` / :func:`emit`.
 
-Every error a user can cause ends in one line, ``tracegrad: error: …``, and exit status 2.
+Every error a user can cause ends in one line, ``tracegrad: error: …``, and exit status 2 (a file or
+standard output that cannot be written included); Ctrl-C ends in ``tracegrad: interrupted`` and exit
+status 130; an error of tracegrad itself in one line and exit status 1.  Output that the terminal's
+encoding cannot show (``PYTHONIOENCODING=ascii``) is written with backslash escapes (``\\u2299``).
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +34,7 @@ __all__ = [
     "COMMANDS",
     "CliError",
     "Command",
+    "add_item_list",
     "add_network_options",
     "add_output_options",
     "build_parser",
@@ -38,6 +44,7 @@ __all__ = [
     "parse_dims",
     "render",
     "seed_network_from",
+    "version",
 ]
 
 PROG = "tracegrad"
@@ -52,9 +59,77 @@ class CliError(Exception):
     """A user error: reported as one line and exit status 2."""
 
 
+class _StdoutError(CliError):
+    """Standard output is closed or cannot be written (a full disk, /dev/full)."""
+
+
+# a single-dash argument with a character no option name has ("-tr(A)", "-2*X'*Y") is an expression
+_NOT_AN_OPTION = re.compile(r"-.*[^\w=-]")
+
+
 class _Parser(argparse.ArgumentParser):
+    """argparse, with errors raised as :class:`CliError`, an argument such as ``-tr(A)`` taken for an
+    expression rather than an option, and the lists of :func:`add_item_list` ending at the first
+    argument that is not an item (so that ``--shape X=n,d "tr(X'*X)"`` leaves the expression)."""
+
     def error(self, message: str) -> NoReturn:
         raise CliError(message)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # --help and --version: argparse would write to standard error when standard output is
+        # closed, and swallow the error of a full disk
+        if not message:
+            return
+        if file is None:
+            raise _StdoutError("standard output is closed")
+        try:
+            file.write(message)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _StdoutError(f"cannot write to standard output: {e.strerror or e}") from e
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        if (not arg_string.startswith("--") and _NOT_AN_OPTION.match(arg_string)
+                and arg_string[:2] not in self._option_string_actions):
+            return None  # a positional argument
+        return super()._parse_optional(arg_string)
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        if args is None:
+            args = sys.argv[1:]
+        return super().parse_known_args(_split_item_lists(list(args), getattr(self, "_item_lists", {})),
+                                        namespace)
+
+
+def _split_item_lists(args: list[str], lists: dict[str, re.Pattern[str]]) -> list[str]:
+    """``--shape X=n,d W=d,m expr`` → ``--shape=X=n,d --shape=W=d,m expr``: argparse gives a list
+    option every argument up to the next option, the expression included."""
+    out: list[str] = []
+    flag = None
+    for i, a in enumerate(args):
+        if a == "--":
+            return out + args[i:]
+        if flag is not None and not a.startswith("-") and lists[flag].fullmatch(a):
+            out.append(f"{flag}={a}")
+            continue
+        flag = None
+        name = a.partition("=")[0]
+        if name in lists:
+            flag = name
+            if a == name:
+                continue  # --shape: its items follow
+        out.append(a)
+    return out
+
+
+def add_item_list(p: argparse.ArgumentParser, flag: str, item: str, **kwargs: Any) -> None:
+    """``flag ITEM ITEM ...``: the items are the arguments that follow and match the regular
+    expression ``item``, so that a positional argument may follow the list (``--shape X=n,d expr``)."""
+    p.add_argument(flag, action="extend", nargs="+", **kwargs)
+    if not hasattr(p, "_item_lists"):
+        p._item_lists = {}  # type: ignore[attr-defined]
+    p._item_lists[flag] = re.compile(item)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -174,94 +249,92 @@ def _format(args: argparse.Namespace) -> str:
     if args.format:
         return args.format
     if args.output:
-        return _SUFFIX_FORMATS.get(Path(args.output).suffix.lower(), "text")
+        suffix = Path(args.output).suffix.lower()
+        if suffix not in _SUFFIX_FORMATS:
+            known = ", ".join(dict.fromkeys(_SUFFIX_FORMATS))
+            raise CliError(f"-o {args.output}: {f'unknown suffix {suffix}' if suffix else 'no suffix'}; "
+                           f"the suffixes are {known} (or give --format {'|'.join(FORMATS)})")
+        return _SUFFIX_FORMATS[suffix]
     return "text"
 
 
-def render(bp: Any, fmt: str, lang: str) -> str:
-    """A ``Backprop`` in one of the text :data:`FORMATS` (all but pdf, which :func:`emit_backprop` writes)."""
+def render(bp: Any, fmt: str, lang: str, checks: Any = None) -> str:
+    """A ``Backprop`` in one of the text :data:`FORMATS` (all but pdf, which :func:`emit_backprop` writes),
+    followed by ``checks`` (``derive.render.checks.Checks``) where given."""
     from derive.render import backprop_latex, backprop_markdown, backprop_text
     from derive.render.html import backprop_html
 
     if fmt == "pdf":
         raise CliError("the pdf format is written to a file: give -o FILE.pdf")
-    renderers = {"text": backprop_text, "markdown": backprop_markdown, "latex": backprop_latex,
-                 "html": backprop_html}
-    return renderers[fmt](bp, lang=lang)
+    if fmt == "html":
+        return backprop_html(bp, lang=lang, audit=checks is not None, checks=checks)
+    renderers = {"text": backprop_text, "markdown": backprop_markdown, "latex": backprop_latex}
+    return renderers[fmt](bp, lang=lang, checks=checks)
 
 
-def emit_backprop(bp: Any, args: argparse.Namespace) -> None:
-    """Write ``bp`` in the format of ``args`` (``--format`` or the suffix of ``-o``)."""
+def emit_backprop(bp: Any, args: argparse.Namespace, checks: Any = None) -> None:
+    """Write ``bp`` (and ``checks``) in the format of ``args`` (``--format`` or the suffix of ``-o``)."""
     fmt = _format(args)
     if fmt != "pdf":
-        emit(render(bp, fmt, args.lang), args)
+        emit(render(bp, fmt, args.lang, checks), args)
         return
     if not args.output:
         raise CliError("the pdf format is written to a file: give -o FILE.pdf")
     from derive.render.pdf import TexCompileError, TexNotFoundError, write_pdf
 
     try:
-        write_pdf(bp, args.output, lang=args.lang)
-    except TexNotFoundError as e:
+        write_pdf(bp, args.output, lang=args.lang, checks=checks)
+    except (TexNotFoundError, TexCompileError) as e:
         raise CliError(str(e)) from e
-    except TexCompileError as e:
-        raise RuntimeError(str(e)) from e
     except OSError as e:
-        raise CliError(str(e)) from e
+        raise CliError(_os_error(e, args.output)) from e
+
+
+def _os_error(e: OSError, path: str) -> str:
+    """``cannot write PATH: reason``, however the OSError was made."""
+    message = e.strerror or str(e)
+    return message if message.startswith("cannot write") else f"cannot write {path}: {message}"
 
 
 def emit(text: str, args: argparse.Namespace) -> None:
     """Write ``text`` to ``-o FILE`` or to standard output."""
-    if args.output:
+    if getattr(args, "output", None):
         try:
             Path(args.output).write_text(text, encoding="utf-8")
         except OSError as e:
-            raise CliError(f"cannot write {args.output}: {e.strerror or e}") from e
+            raise CliError(_os_error(e, args.output)) from e
         return
+    if sys.stdout is None:  # started with standard output closed (tracegrad >&-)
+        raise _StdoutError("standard output is closed (give -o FILE to write to a file)")
     try:
         sys.stdout.write(text)
-    except UnicodeEncodeError:
-        # a terminal that cannot show ⊙ or 𝟏: write UTF-8 anyway
         sys.stdout.flush()
-        sys.stdout.buffer.write(text.encode("utf-8"))
-    sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:  # > /dev/full
+        raise _StdoutError(f"cannot write to standard output: {e.strerror or e}") from e
 
 
 def _run_seed(args: argparse.Namespace) -> int:
     net = seed_network_from(args)
     bp = _backprop()(net)
-    emit_backprop(bp, args)
-    if _format(args) == "text" and not args.output:
-        # the terminal run ends with the numbers: a gradient check and the audit of the seed's formulas
-        from derive.commands import audit_intro
-        from numeric.reference import audit, format_audit
+    # every format ends with the numbers: a gradient check and the audit of the seed's formulas
+    from derive.render.checks import network_checks
 
-        heading = {"en": ("Checks", "------"), "zh": ("检验", "----")}[args.lang]
-        emit("\n" + "\n".join(heading) + "\n" + _closing_check(net, args) + "\n"
-             + audit_intro(args.lang) + format_audit(audit(compiled=False), lang=args.lang) + "\n", args)
+    emit_backprop(bp, args, checks=network_checks(bp))
     return 0
 
 
-def _closing_check(net: Any, args: argparse.Namespace) -> str:
-    """The gradient check at the end of the default run: on the network derived, or, where
-    ``--dims`` makes its arrays larger than MAX_CHECK_ENTRIES, at small sizes with a note saying why."""
-    from derive.commands import SMALL_DIMS, seed_gradient_check
-    from derive.limits import MAX_CHECK_ENTRIES
+def version() -> str:
+    """tracegrad's version: the installed package's, else ``derive.__version__``."""
+    from importlib import metadata
 
-    sizes = sorted({**SMALL_DIMS, **args.dims}.values())
-    if sizes[-1] * sizes[-2] <= MAX_CHECK_ENTRIES:
-        return seed_gradient_check(net, args.lang, dims=args.dims)
-    given = ", ".join(f"{k}={v}" for k, v in args.dims.items())
-    if args.lang == "zh":
-        why = (f"给定的维数（{given}）使检验的数组超过 {MAX_CHECK_ENTRIES:,} 个元素"
-               "（derive.limits.MAX_CHECK_ENTRIES）：同一组公式以符号维数在小尺寸上检验。\n")
-    else:
-        why = (f"The dimensions given ({given}) make the check's arrays larger than {MAX_CHECK_ENTRIES:,} "
-               "entries (derive.limits.MAX_CHECK_ENTRIES): the same formulas, with symbolic dimensions, "
-               "are checked at small sizes.\n")
-    from derive.networks import seed_network
+    try:
+        return metadata.version("tracegrad")
+    except metadata.PackageNotFoundError:
+        from derive import __version__
 
-    return why + seed_gradient_check(seed_network(bias=args.bias), args.lang)
+        return __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Derive gradients of matrix expressions step by step with trace differentials. "
                     "With no command: the seed network h = XW1 + 1b1, H = σ(h), Ypred = HW2 + 1b2, "
                     "f = ‖Y − Ypred‖²_F.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     add_output_options(parser)
     add_network_options(parser)
     parser.set_defaults(run=_run_seed)
@@ -283,9 +357,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(line: str) -> None:
+    """``line`` on standard error, where there is one."""
+    if sys.stderr is not None:
+        try:
+            print(line, file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass  # standard error is gone too: the exit status says it
+
+
 def _fail(message: str, status: int = 2) -> int:
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    _say(f"{PROG}: error: {' '.join(message.split())}")
     return status
+
+
+def _discard_stdout() -> None:
+    """Point the standard output at /dev/null, so that the interpreter's last flush of what could not
+    be written (a closed pipe, a full disk) raises nothing at exit."""
+    try:
+        fd = sys.stdout.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+    except (AttributeError, OSError, ValueError):
+        return
+    os.dup2(null, fd)
+    os.close(null)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -294,11 +389,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["--dims", "n=x"])
     2
     """
+    stdout = sys.stdout
+    errors = getattr(stdout, "errors", None)
+    try:
+        if errors == "strict" and "utf" not in (getattr(stdout, "encoding", "") or "").lower():
+            stdout.reconfigure(errors="backslashreplace")  # PYTHONIOENCODING=ascii: ⊙ as \u2299
+        try:
+            status = _run(argv)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # --help or --version into a full disk fails here, not at exit
+            return status
+        except BrokenPipeError:
+            # the reader went away (tracegrad | head): stop quietly, as other command-line tools do
+            _discard_stdout()
+            return 0
+        except OSError as e:  # the flush above
+            _discard_stdout()
+            return _fail(f"cannot write to standard output: {e.strerror or e}")
+        except _StdoutError as e:
+            _discard_stdout()
+            return _fail(str(e))
+        finally:
+            if errors == "strict" and sys.stdout is stdout and stdout.errors != errors:
+                stdout.reconfigure(errors=errors)
+    except KeyboardInterrupt:
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    """Ctrl-C: one line and exit status 130 (128 + SIGINT), as a shell reports it."""
+    try:  # a second Ctrl-C while the line is written must not end in a traceback
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        _say(f"{PROG}: interrupted")
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args))
     except SystemExit as e:  # --help and --version exit through argparse
         return e.code if isinstance(e.code, int) else 0
+    except _StdoutError:
+        raise
     except CliError as e:
         return _fail(str(e))
     except (TypeError, ValueError, NotImplementedError) as e:
@@ -306,11 +445,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as e:
         return _fail(str(e), status=1)
     except BrokenPipeError:
-        # the reader went away (tracegrad | head): stop quietly, as other command-line tools do
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        raise
+    except OSError as e:  # a file that cannot be written, wherever it is opened
+        return _fail(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}")
+    except Exception as e:  # a defect of tracegrad: still one line
+        if os.environ.get("TRACEGRAD_TRACEBACK"):
+            raise
+        return _fail(f"internal error ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                     "set TRACEGRAD_TRACEBACK=1 for the traceback", status=1)
 
 
 def _register_commands() -> None:

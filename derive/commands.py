@@ -9,9 +9,10 @@ import argparse
 import re
 from typing import Any
 
-import sympy
-
-from derive.cli import CliError, Command, add_network_options, add_output_options, emit, seed_network_from
+from derive.cli import (
+    CliError, Command, _os_error, add_item_list, add_network_options, add_output_options, emit,
+    seed_network_from,
+)
 
 __all__ = ["COMMANDS", "derivations_document", "parse_shapes", "seed_gradient_check"]
 
@@ -62,17 +63,21 @@ def derivations_document(derivs: list, fmt: str, lang: str, title: str) -> str:
 def _grad_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("expression", help="the scalar function, e.g. \"norm2(Y - X*W)^2\"")
     p.add_argument("--wrt", required=True, help="comma-separated variables, e.g. W1,b1")
-    p.add_argument("--shape", nargs="+", default=[], metavar="NAME=ROWS,COLS",
-                   help="shapes, e.g. X=n,d W1=d,m b1=1,m (NAME= for a scalar); others are inferred")
+    add_item_list(p, "--shape", r"[^\s=]+=\S*(\s+[^\s=]+=\S*)*", default=[], metavar="NAME=ROWS,COLS",
+                  help="shapes, e.g. X=n,d W1=d,m b1=1,m (NAME= for a scalar); others are inferred; "
+                       "before or after the expression")
     p.add_argument("--codegen", metavar="FILE.py", help="also write a NumPy module computing f and the gradients")
     add_output_options(p, inherit=True)
 
 
 def _run_grad(args: argparse.Namespace) -> int:
+    import sympy
+
     import derive
     from derive.parse import parse
 
-    parsed = parse(args.expression, parse_shapes(args.shape))
+    shapes = parse_shapes(args.shape)
+    parsed = parse(args.expression, shapes, syntax="cli")
     f = parsed.expr
     if isinstance(f, sympy.MatrixExpr) and f.shape != (1, 1):
         raise CliError(f"the expression is a {f.shape[0]}×{f.shape[1]} matrix; a gradient needs a scalar function")
@@ -83,13 +88,14 @@ def _run_grad(args: argparse.Namespace) -> int:
     if unknown:
         matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
         raise CliError(f"--wrt {', '.join(unknown)}: not a matrix in the expression; it has {', '.join(matrices)}")
+    fmt = _format_of(args)
     notes = tuple(n.say(args.lang) for n in parsed.notes)
     derivs = []
     for name in names:
         dv = derive.derivation(f, parsed.symbols[name])
         derivs.append(type(dv)(function=dv.function, wrt=dv.wrt, steps=dv.steps, result=dv.result,
                                notes=notes))
-    fmt = _format_of(args)
+    module = _kernel_module(f, derivs, parsed, list(shapes)) if args.codegen else None
     title = f"f = {args.expression}"
     if fmt == "pdf":
         _write_pdf(derivations_document(derivs, "latex", args.lang, title), args)
@@ -104,27 +110,54 @@ def _run_grad(args: argparse.Namespace) -> int:
         text += "\n" + "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows) + "\n"
     if fmt != "pdf":
         emit(text, args)
-    if args.codegen:
-        declared = list(parse_shapes(args.shape))
-        # arguments in the order of --shape, then the names whose shapes were inferred, in order of use;
-        # a scalar name (declared NAME=) is a scalar argument of the kernel
-        args_order = sorted(parsed.symbols.values(),
-                            key=lambda s: declared.index(s.name) if s.name in declared else len(declared))
-        bad = [s.name for s in args_order if not isinstance(s, (sympy.MatrixSymbol, sympy.Symbol))]
-        if bad:
-            raise CliError(f"--codegen: {', '.join(bad)} can be neither a matrix nor a scalar argument")
-        _export([f] + [d.result for d in derivs], args_order, args.codegen, name="f_and_gradients")
+    if module is not None:
+        _export(*module, args.codegen, name="f_and_gradients")
     return 0
+
+
+def _kernel_module(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tuple[list, list]:
+    """The expressions and arguments of ``--codegen``'s module, checked before anything is printed.
+
+    The arguments are the names of ``--shape`` in order, then those whose shapes were inferred,
+    in order of use; a scalar name (declared ``NAME=``) is a scalar argument.
+    """
+    import sympy
+
+    from derive.render.printer import math_text
+    from numeric.compile import generate
+
+    args_order = sorted(parsed.symbols.values(),
+                        key=lambda s: declared.index(s.name) if s.name in declared else len(declared))
+    bad = [s.name for s in args_order if not isinstance(s, (sympy.MatrixSymbol, sympy.Symbol))]
+    if bad:
+        raise CliError(f"--codegen: {', '.join(bad)} can be neither a matrix nor a scalar argument")
+    exprs = [f] + [d.result for d in derivs]
+    sizes = {x for s in args_order if isinstance(s, sympy.MatrixSymbol) for x in s.shape}
+    scalars = {s for s in args_order if isinstance(s, sympy.Symbol)}
+    for label, e in [("f", f)] + [(math_text(d.steps[-1].lhs), d.result) for d in derivs]:
+        loose = sorted(str(x) for x in e.free_symbols - sizes - scalars
+                       if isinstance(x, sympy.Symbol) and not isinstance(x, sympy.MatrixSymbol))
+        if loose:
+            raise CliError(
+                f"--codegen: {label} depends on the dimension {', '.join(loose)}, which is the size of no "
+                f"matrix argument, so the module could not know it; declare a matrix of that size "
+                f"with --shape or give the dimension as a number")
+    try:
+        generate(exprs, args_order, name="f_and_gradients")
+    except (ValueError, TypeError, NotImplementedError) as e:
+        raise CliError(f"--codegen: no NumPy module for this function: {e}") from e
+    return exprs, args_order
 
 
 def _export(exprs: list, args: list, path: str, name: str) -> Any:
     """``numeric.export``, with a file that cannot be written reported as one line."""
+    from derive.render.printer import loss_text
     from numeric import export
 
     try:
-        return export(exprs, args, path, name=name)
+        return export(exprs, args, path, name=name, describe=loss_text)  # the docstrings in tracegrad's notation
     except OSError as e:
-        raise CliError(f"cannot write {path}: {e.strerror or e}") from e
+        raise CliError(_os_error(e, path)) from e
 
 
 def _format_of(args: argparse.Namespace) -> str:
@@ -141,26 +174,30 @@ def _write_pdf(tex: str, args: argparse.Namespace) -> None:
 
     try:
         compile_tex(with_fontset(tex, args.lang), args.output, args.lang)
-    except TexNotFoundError as e:
+    except (TexNotFoundError, TexCompileError) as e:
         raise CliError(str(e)) from e
-    except TexCompileError as e:
-        raise RuntimeError(str(e)) from e
+    except OSError as e:  # the folder of -o cannot be created or written
+        raise CliError(_os_error(e, args.output)) from e
 
 
 # ---------------------------------------------------------------------------- check
 
 def _check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("answer", help="your formula, e.g. \"2*X'*(((Ypred - Y)*W2') .* sigmoid(h) .* (1 - sigmoid(h)))\"")
-    p.add_argument("--wrt", required=True, help="the variable, e.g. W1")
+    p.add_argument("--wrt", required=True, help="the variable: an input, a parameter or an intermediate "
+                                                "(h, H, Ypred), e.g. W1")
     p.add_argument("--net", default="seed", choices=("seed",), help="the network (default: seed)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
+    p.add_argument("--lang", choices=("en", "zh"), default=argparse.SUPPRESS, help="language (default: en)")
     add_network_options(p, inherit=True)
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    """Exit status 0 for a right answer, 1 for a wrong one; a user error (syntax, unknown name or
+    variable) raises and ends in status 2."""
     from derive.check import check_answer
 
-    result = check_answer(args.answer, args.wrt, seed_network_from(args), seed=args.seed)
+    result = check_answer(args.answer, args.wrt, seed_network_from(args), seed=args.seed, lang=args.lang)
     emit(str(result) + "\n", argparse.Namespace(output=None))
     return 0 if result.correct else 1
 
@@ -205,26 +242,19 @@ def _run_codegen(args: argparse.Namespace) -> int:
     grads = backprop(net).gradients(expanded=True)
     params = list(net.params)
     path = _export([net.f] + [grads[p] for p in params], list(net.inputs) + params, args.output, name=args.name)
-    print(f"wrote {path}: {args.name}({', '.join(s.name for s in list(net.inputs) + params)}) -> "
-          f"(f, {', '.join('∂f/∂' + p.name for p in params)})")
+    emit(f"wrote {path}: {args.name}({', '.join(s.name for s in list(net.inputs) + params)}) -> "
+         f"(f, {', '.join('∂f/∂' + p.name for p in params)})\n", argparse.Namespace(output=None))
     return 0
 
 
-SMALL_DIMS = {"n": 4, "d": 3, "m": 5, "k": 2}
-"""The sizes the closing gradient check gives the seed network's symbolic dimensions."""
-
-
-def seed_gradient_check(net: Any, lang: str = "en", seed: int = 0, dims: dict | None = None) -> str:
-    """The closing check of the default run: the compiled gradients against central differences.
-
-    ``dims`` are the numeric dimensions ``net`` was built with (``--dims``), for the message.
-    """
+def seed_gradient_check(net: Any, lang: str = "en", seed: int = 0) -> str:
+    """The closing check of the default run: the compiled gradients against central differences."""
     import numpy as np
 
     from numeric import check_gradient
 
     rng = np.random.default_rng(seed)
-    sizes = {**SMALL_DIMS, **(dims or {})}
+    sizes = dict(zip(("n", "d", "m", "k"), (4, 3, 5, 2)))
     values = {}
     for s in list(net.inputs) + list(net.params):
         shape = tuple(int(x) if x.is_Integer else sizes[str(x)] for x in s.shape)

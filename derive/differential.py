@@ -23,12 +23,14 @@ from derive.limits import MAX_MATRIX_POWER
 
 __all__ = [
     "DIFFERENTIAL_RULES",
+    "SPECIAL_CASES",
     "MatrixDifferential",
     "ScalarDifferential",
     "UnsupportedExpressionError",
     "d",
     "expand_once",
     "has_differential",
+    "substitute",
 ]
 
 
@@ -196,6 +198,12 @@ def _drop_zeros(e: Basic) -> Basic:
     return e.func(*args)
 
 
+def _d_hadamard_power(e, dd):
+    base, p = e.args
+    lower = base if p == 2 else HadamardPower(base, p - 1)  # A^∘1 is A
+    return HadamardProduct(p * lower, dd(base))
+
+
 def _d_entry(e, dd):
     parent = e.parent
     if parent.shape != (1, 1):
@@ -216,8 +224,7 @@ DIFFERENTIAL_RULES: dict[type, tuple[str, Rule]] = {
     Inverse:                  ("d_inverse",        _d_inverse),
     Determinant:              ("d_determinant",    lambda e, dd: e * Trace(MatMul(Inverse(e.arg), dd(e.arg)))),
     MatPow:                   ("d_matpow",         _d_matpow),
-    HadamardPower:            ("d_hadamard_power", lambda e, dd: HadamardProduct(
-                                                       e.exp * HadamardPower(e.base, e.exp - 1), dd(e.base))),
+    HadamardPower:            ("d_hadamard_power", _d_hadamard_power),
     MatrixElement:            ("d_entry",          _d_entry),
     sympy.Add:                ("d_scalar_sum",     _d_sum),
     sympy.Mul:                ("d_scalar_product", lambda e, dd: _product_rule(e, dd, lambda *a: sympy.Mul(*a, evaluate=False))),
@@ -225,12 +232,32 @@ DIFFERENTIAL_RULES: dict[type, tuple[str, Rule]] = {
     sympy.Function:           ("d_scalar_function", _d_scalar_function),
 }
 
+def _is_constant_multiple(e: Basic, wrt: frozenset) -> bool:
+    """λA (a matrix) or λa (a scalar) with a constant scalar λ: d(λA) = λ dA."""
+    if isinstance(e, MatMul):
+        coeff, mats = e.as_coeff_matrices()
+        return len(mats) == 1 and coeff != 1 and not any(coeff.has(x) for x in wrt)
+    if isinstance(e, sympy.Mul):
+        return sum(1 for a in e.args if any(a.has(x) for x in wrt)) == 1
+    return False
+
+
+# Special cases, tried before the table: (rule key, whether it applies to e, rule).
+SPECIAL_CASES: tuple[tuple[str, Callable[[Basic, frozenset], bool], Rule], ...] = (
+    ("d_constant_multiple", _is_constant_multiple,
+     lambda e, dd: rule_for(e)[1](e, dd)),  # the product rule with one non-constant factor: λ dA
+)
+
 # Leaves: a variable's own differential stays as it is.
 LEAVES = (MatrixSymbol, sympy.Symbol)
 CONSTANTS = (OneMatrix, Identity, ZeroMatrix)
 
 
-def rule_for(e: Basic) -> tuple[str, Rule]:
+def rule_for(e: Basic, wrt: frozenset = frozenset()) -> tuple[str, Rule]:
+    """The rule for d(e): a special case that applies (given the variables ``wrt``), else the table's."""
+    for key, applies, rule in SPECIAL_CASES:
+        if wrt and applies(e, wrt):
+            return key, rule
     for cls in type(e).__mro__:
         if cls in DIFFERENTIAL_RULES:
             return DIFFERENTIAL_RULES[cls]
@@ -273,11 +300,54 @@ def expand_once(e: Basic, wrt: frozenset) -> tuple[str, Basic] | None:
     todo = pending(e)
     if not todo:
         return None
-    key, _ = rule_for(todo[0].arg)
+    key, _ = rule_for(todo[0].arg, wrt)
     dd = lambda x: d(x, wrt)
     mapping = {}
     for node in todo:
-        k, rule = rule_for(node.arg)
+        k, rule = rule_for(node.arg, wrt)
         if k == key:
             mapping[node] = rule(node.arg, dd)
-    return key, _drop_zeros(e.xreplace(mapping))
+    return key, _drop_zeros(substitute(e, mapping))
+
+
+def substitute(e: Basic, mapping: dict[Basic, Basic]) -> Basic:
+    """``e`` with the nodes of ``mapping`` replaced, as a derivation's next line shows it.
+
+    Products and sums are flattened (A(BC) is ABC: regrouping is not a step) and a scalar sum
+    is left unevaluated, so that combining its like terms is a step of its own.
+
+    >>> from sympy import MatrixSymbol, MatMul
+    >>> A, B, C = (MatrixSymbol(s, 2, 2) for s in "ABC")
+    >>> substitute(MatMul(A, MatrixDifferential(B * C)), {MatrixDifferential(B * C): B * MatrixDifferential(C)})
+    A*B*dC
+    """
+    if e in mapping:
+        return mapping[e]
+    if not e.args or isinstance(e, (MatrixSymbol, sympy.Lambda)):
+        return e
+    args = [substitute(a, mapping) for a in e.args]
+    if all(a is b for a, b in zip(args, e.args)):
+        return e
+    return assemble(e, args)
+
+
+def assemble(e: Basic, args: list[Basic]) -> Basic:
+    """``e.func(*args)`` with nested products, Hadamard products and sums flattened, and a scalar sum
+    left unevaluated."""
+    if isinstance(e, MatMul):
+        coeff, mats = sympy.Integer(1), []
+        for a in args:
+            for f in (a.args if isinstance(a, MatMul) else (a,)):
+                if isinstance(f, MatrixExpr):
+                    mats.append(f)
+                else:
+                    coeff *= f
+        if coeff == 1 and len(mats) == 1:
+            return mats[0]
+        return MatMul(*([] if coeff == 1 else [coeff]), *mats)
+    if isinstance(e, (MatAdd, HadamardProduct)):
+        return type(e)(*[f for a in args for f in (a.args if isinstance(a, type(e)) else (a,))])
+    if isinstance(e, sympy.Add):
+        terms = [t for a in args for t in sympy.Add.make_args(a)]
+        return terms[0] if len(terms) == 1 else sympy.Add(*terms, evaluate=False)
+    return e.func(*args)

@@ -17,6 +17,9 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 __all__ = [
     "ELEMENTWISE_DERIVATIVES",
+    "FUNCTION_LATEX",
+    "FUNCTION_TEXT",
+    "Elementwise",
     "Relu",
     "Sigmoid",
     "Softplus",
@@ -92,6 +95,62 @@ class Softplus(Function):
         return sympy.log(1 + sympy.exp(x))
 
 
+# How each function is written: in unicode text and in LaTeX (the printers of derive.render read these too).
+FUNCTION_TEXT: dict[FunctionClass, str] = {
+    Sigmoid: "σ", sympy.tanh: "tanh", Relu: "relu", Softplus: "softplus", Step: "step",
+    sympy.exp: "exp", sympy.log: "log",
+}
+FUNCTION_LATEX: dict[FunctionClass, str] = {
+    Sigmoid: r"\sigma", sympy.tanh: r"\tanh", Relu: r"\operatorname{relu}",
+    Softplus: r"\operatorname{softplus}", Step: r"\operatorname{step}", sympy.exp: r"\exp",
+    sympy.log: r"\log",
+}
+
+
+class Elementwise(ElementwiseApplyFunction):
+    """φ(A), φ applied to every entry of A: SymPy's ``ElementwiseApplyFunction``, printed as φ(A).
+
+    SymPy's own printers write ``Lambda(_x, Sigmoid(_x)).(h)``; this class gives them
+    ``σ(h)`` (``str``), ``\\sigma\\left(h\\right)`` (LaTeX) and ``σ(h)`` (pretty) through their
+    print hooks, for itself only: nothing in SymPy is changed.
+
+    >>> from sympy import MatrixSymbol
+    >>> h = MatrixSymbol("h", 4, 5)
+    >>> print(sigmoid(h)), print(sympy.latex(tanh(h.T)))
+    σ(h)
+    \\tanh\\left(h^{T}\\right)
+    (None, None)
+    """
+
+    def _names(self) -> tuple[str, str]:
+        """(text, LaTeX) name of the function; a lambda is written x ↦ body."""
+        fn = elementwise_function(self)
+        if fn in FUNCTION_TEXT:
+            return FUNCTION_TEXT[fn], FUNCTION_LATEX[fn]
+        if isinstance(fn, FunctionClass):
+            return fn.__name__, rf"\operatorname{{{fn.__name__}}}"
+        x = sympy.Symbol("x")
+        body = fn.expr.xreplace({fn.variables[0]: x})
+        return f"(x ↦ {sympy.sstr(body)})", rf"\left(x \mapsto {sympy.latex(body)}\right)"
+
+    def _sympystr(self, printer) -> str:
+        return f"{self._names()[0]}({printer._print(self.expr)})"
+
+    def _latex(self, printer) -> str:
+        return rf"{self._names()[1]}\left({printer._print(self.expr)}\right)"
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        arg = printer._print(self.expr)
+        return prettyForm(*prettyForm(*arg.parens()).left(self._names()[0]))
+
+
+# Code that goes by the class name (SymPy's hash, ordering and srepr, derive.parse.same_structure) sees
+# the SymPy node it is; pickle goes by __qualname__, which stays.
+Elementwise.__name__ = "ElementwiseApplyFunction"
+
+
 _VAR = sympy.Dummy("x")
 _LAMBDAS: dict[FunctionClass, Lambda] = {}
 
@@ -105,7 +164,7 @@ def canonical_lambda(function: FunctionClass) -> Lambda:
 
 def _apply(function: FunctionClass, A: MatrixExpr) -> MatrixExpr:
     _check_matrix(A, function)
-    return ElementwiseApplyFunction(canonical_lambda(function), A)
+    return Elementwise(canonical_lambda(function), A)
 
 
 def canonicalize(e: sympy.Basic) -> sympy.Basic:
@@ -121,8 +180,8 @@ def canonicalize(e: sympy.Basic) -> sympy.Basic:
             inner = fix(x.expr)
             fn = elementwise_function(x)
             if isinstance(fn, FunctionClass):
-                return ElementwiseApplyFunction(canonical_lambda(fn), inner)
-            return ElementwiseApplyFunction(fn, inner)
+                return Elementwise(canonical_lambda(fn), inner)
+            return Elementwise(fn, inner)
         if not x.args or isinstance(x, Lambda):
             return x
         return x.func(*[fix(a) for a in x.args])
@@ -299,8 +358,8 @@ def lift_scalar(fn: Lambda, A: MatrixExpr) -> MatrixExpr:
             return HadamardPower(lift(e.base), e.exp)
         if isinstance(e, sympy.Function) and len(e.args) == 1:
             inner = lift(e.args[0])
-            return ElementwiseApplyFunction(canonical_lambda(type(e)), inner)
+            return Elementwise(canonical_lambda(type(e)), inner)
         d = sympy.Dummy("t")
-        return ElementwiseApplyFunction(Lambda(d, e.subs(x, d)), A)
+        return Elementwise(Lambda(d, e.subs(x, d)), A)
 
     return lift(fn.expr)

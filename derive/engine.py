@@ -20,16 +20,18 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 
 from derive.differential import (
     DIFFERENTIAL_RULES, MatrixDifferential, ScalarDifferential, UnsupportedExpressionError,
-    expand_once, has_differential,
+    assemble, expand_once, has_differential, substitute,
 )
 from derive.elementwise import canonicalize
 from derive.limits import (
     MAX_EQUATION_NODES, MAX_FUNCTION_DEPTH, MAX_STEPS, MAX_TANH_DEPTH, LimitError, check_numbers,
     function_depth, size_exceeds,
 )
-from derive.simplify import scale, split_coeff, tidy, transpose
+from derive.notation import in_notation
+from derive.simplify import scale, simplify_product, split_coeff, tidy, transpose
 from derive.steps import F, Derivation, Gradient, Step
 from derive.trace_rules import TRACE_RULES, read_off
+from derive.undefined import check_defined
 
 __all__ = ["derivation", "derive_from", "gradient", "validate"]
 
@@ -50,6 +52,9 @@ def _shape_error(e: Basic, parts: list[MatrixExpr], what: str) -> ValueError:
 def _check_node(e: Basic) -> None:
     if isinstance(e, (*_LEAF_CLASSES, MatrixDifferential, ScalarDifferential)):
         return
+    if e is sympy.I:
+        raise UnsupportedExpressionError("complex values are not supported: the function contains the "
+                                         "imaginary unit i = sqrt(-1)")
     if not any(cls in DIFFERENTIAL_RULES for cls in type(e).__mro__):
         supported = ", ".join(sorted(c.__name__ for c in DIFFERENTIAL_RULES))
         raise UnsupportedExpressionError(
@@ -93,6 +98,7 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
         raise ValueError(f"{X.name} does not appear in f; f depends on {', '.join(sorted(names)) or 'nothing'}")
     _walk_check(f)
     _check_limits(f)
+    check_defined(f)
     return canonicalize(f)
 
 
@@ -146,7 +152,8 @@ def gradient_form(G: MatrixExpr, dX: MatrixExpr) -> Trace:
     """tr(Gᵀ dX) written as a person would: scalar out front, transpose pushed into products."""
     c, core = split_coeff(G)
     Gt = transpose(core)
-    return Trace(scale(c, MatMul(*(Gt.args if isinstance(Gt, MatMul) else (Gt,)), dX)))
+    left = [m for m in (Gt.args if isinstance(Gt, MatMul) else (Gt,)) if not isinstance(m, Identity)]
+    return Trace(scale(c, MatMul(*left, dX) if left else dX))
 
 
 def _replace_product(e: Basic, pattern: tuple[MatrixExpr, ...], replacement: MatrixExpr) -> Basic:
@@ -177,44 +184,111 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
     Appends the steps to ``steps`` and returns G.
     """
     wrt = wrt or frozenset({X})
-    dF = ScalarDifferential(F)
     while (out := expand_once(df, wrt)) is not None:
-        key, df = out
-        steps.append(Step(key, dF, _bounded(df)))
+        key, raw = out
+        df = _advance(steps, key, raw)
         if len(steps) > _MAX_STEPS:
             raise RuntimeError("derivation did not terminate")
-    if df == 0:
-        steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
-        return ZeroMatrix(*X.shape)
-    progressed = True
+    progressed, rewrites = df != 0, 0
     while progressed:
         progressed = False
         # innermost traces first; once they are done, the traces around them: tr(tr(dX)·AᵀB) = tr(dX)·tr(AᵀB)
         for innermost in (True, False):
             for key, rule in TRACE_RULES:
-                new = df.xreplace({t: rule(t) for t in _trace_terms(df, innermost)})
-                if new != df:
-                    df = _bounded(new)
-                    steps.append(Step(key, dF, df))
-                    progressed = True
+                changed = {t: r for t in _trace_terms(df, innermost) if (r := rule(t)) != t}
+                if changed:
+                    rewrites += 1
+                    if all(_flat(r) == _flat(t) for t, r in changed.items()):
+                        df = substitute(df, changed)  # only regrouped: not a step
+                    else:
+                        df = _advance(steps, key, substitute(df, changed))
+                    progressed = df != 0
                     break
-            if progressed:
+            if changed:
                 break
-        if len(steps) > _MAX_STEPS:
+        if len(steps) > _MAX_STEPS or rewrites > 2 * _MAX_STEPS:
             raise RuntimeError("trace rewriting did not terminate")
+    if df == 0:  # the terms cancel (tr(AB) − tr(BᵀAᵀ)) or none holds dX: a zero gradient is a result
+        steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
+        return in_notation(ZeroMatrix(*X.shape))
+    simpler = {t: s for t in _trace_terms(df)
+               if _factors(s := Trace(simplify_product(t.arg))) != _factors(t)}
+    if simpler:
+        df = _advance(steps, "simplify_product", substitute(df, simpler))
     G = _bounded(_collect(df, X))
     check_numbers(G)
     dX = MatrixDifferential(X)
     final = gradient_form(G, dX)
-    if final != df and not isinstance(G, ZeroMatrix):
-        steps.append(Step("collect", dF, final))
-    steps.append(Step("read_off", Gradient(F, X), G))
-    for pattern, replacement, rule in assumptions:
+    if not isinstance(G, ZeroMatrix) and final != df and _flat(final) != _flat(df):
+        # several terms tr(AᵢᵀdX) become one; a single c·tr(A dX) takes its scalar inside
+        terms = len(_linear_terms(_expand(df)))
+        steps.append(Step("collect" if terms > 1 else "trace_linearity", ScalarDifferential(F), final))
+    for pattern, replacement, rule in assumptions:  # on the last line, before reading off: Y𝟏ₖ = 𝟏ₙ
         simpler = tidy(_replace_product(G, pattern, replacement))
         if simpler != G:
             G = simpler
-            steps.append(Step(rule, Gradient(F, X), G))
-    return G
+            steps.append(Step(rule, ScalarDifferential(F), gradient_form(G, dX)))
+    steps.append(Step("read_off", Gradient(F, X), G))
+    return in_notation(G)
+
+
+def _advance(steps: list[Step], key: str, raw: Basic) -> Basic:
+    """Record the line ``raw`` that rule ``key`` gave; if like terms in it then combine (tr A + tr A
+    = 2 tr A), that is a line of its own, "collect terms", whichever rule made them alike.
+    Returns the expression the derivation continues from."""
+    dF = ScalarDifferential(F)
+    combined = _combine_like_terms(_bounded(raw))
+    if _term_count(combined) < _term_count(raw):
+        steps += [Step(key, dF, raw), Step("collect", dF, combined)]
+    else:
+        steps.append(Step(key, dF, combined))
+    return combined
+
+
+def _scalar_args(e: Basic) -> tuple[Basic, ...]:
+    """The arguments of ``e`` that can hold a scalar sum: all of a scalar's, a product's coefficients."""
+    if isinstance(e, (MatrixSymbol, Lambda, MatrixDifferential, ScalarDifferential)):
+        return ()
+    if isinstance(e, MatrixExpr):
+        return tuple(a for a in e.args if not isinstance(a, MatrixExpr)) if isinstance(e, MatMul) else ()
+    return e.args
+
+
+def _combine_like_terms(e: Basic) -> Basic:
+    """``e`` with every scalar sum evaluated (like terms combined)."""
+    inner = _scalar_args(e)
+    if not inner:
+        return e
+    new = {a: b for a in inner if (b := _combine_like_terms(a)) is not a}
+    if _is_scalar_sum(e):
+        return sympy.Add(*[new.get(a, a) for a in e.args])
+    return e.func(*[new.get(a, a) for a in e.args]) if new else e
+
+
+def _is_scalar_sum(e: Basic) -> bool:
+    return isinstance(e, sympy.Add) and not isinstance(e, MatrixExpr)
+
+
+def _term_count(e: Basic) -> int:
+    """How many terms the scalar sums of ``e`` have together."""
+    return (len(e.args) if _is_scalar_sum(e) else 0) + sum(_term_count(a) for a in _scalar_args(e))
+
+
+def _factors(t: Trace) -> tuple:
+    c, core = split_coeff(t.arg)
+    return c, (core.args if isinstance(core, MatMul) else (core,))
+
+
+def _flat(e: Basic) -> Basic:
+    """``e`` with products and sums flattened: two lines that differ only in grouping are the same line."""
+    if not e.args or isinstance(e, (MatrixSymbol, Lambda)):
+        return e
+    return assemble(e, [_flat(a) for a in e.args])
+
+
+def _expand(df: Basic) -> Basic:
+    return sympy.expand(df, deep=False, mul=True, multinomial=False, power_exp=False, power_base=False,
+                        log=False)
 
 
 def _linear_terms(e: Basic) -> list[Basic]:
@@ -233,8 +307,9 @@ def _linear_terms(e: Basic) -> list[Basic]:
 
 def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
     parts: list[MatrixExpr] = []
-    for term in _linear_terms(sympy.expand(df, deep=False, mul=True, multinomial=False,
-                                           power_exp=False, power_base=False, log=False)):
+    for term in _linear_terms(_expand(df)):
+        if term == 0:
+            continue
         traces = [a for a in sympy.Mul.make_args(term) if isinstance(a, Trace) and has_differential(a)]
         coeff = sympy.Mul(*[a for a in sympy.Mul.make_args(term) if a not in traces])
         if len(traces) != 1 or has_differential(coeff):
@@ -243,6 +318,8 @@ def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
         if G is None:
             raise RuntimeError(f"could not bring the term {term} into the form tr(Gᵀ dX)")
         parts.append(scale(coeff, G))
+    if not parts:
+        return ZeroMatrix(*X.shape)
     G = tidy(MatAdd(*parts)) if len(parts) > 1 else tidy(parts[0])
     if G.shape != X.shape:
         raise RuntimeError(f"internal error: gradient shape {G.shape} differs from {X} {X.shape}")
@@ -259,7 +336,7 @@ def derivation(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = 
     >>> [s.rule for s in dv.steps][:3]
     ['definition', 'differential', 'd_trace']
     >>> dv.result
-    2*(-A + X)
+    2(X - A)
     """
     return _derivation(*_cache_key(f, X, assumptions))
 
@@ -289,6 +366,6 @@ def gradient(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()
     >>> from sympy import MatrixSymbol, Trace
     >>> X, A = MatrixSymbol("X", 4, 3), MatrixSymbol("A", 3, 4)
     >>> gradient(Trace(A * X), X)
-    A.T
+    Aᵀ
     """
     return _derivation(*_cache_key(f, X, assumptions)).result

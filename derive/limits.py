@@ -11,8 +11,11 @@ one-line message naming the limit.  ``docs/guide.md`` ("Limits") lists them for 
   expression it is given, :data:`MAX_FUNCTION_DEPTH` and :data:`MAX_TANH_DEPTH` on its nesting, :data:`MAX_EQUATION_NODES`
   on every equation of the derivation, :data:`MAX_STEPS`; :data:`MAX_MATRIX_POWER` in
   :mod:`derive.differential`;
-* the command line (:mod:`derive.cli`): :data:`MAX_DIMENSION` for ``--dims`` and
-  :data:`MAX_CHECK_ENTRIES` for the arrays of the closing gradient check.
+* the command line (:mod:`derive.cli`): :data:`MAX_DIMENSION` for ``--dims``, and
+  :data:`MAX_CHECK_ENTRIES` for the matrices of the closing gradient check
+  (:mod:`derive.render.checks`);
+* the checker (:mod:`derive.check`): :data:`CHECK_MAX_BITS`, :data:`CHECK_MAX_ENTRIES`,
+  :data:`CHECK_MAX_DIM`, and through the parser the size of numbers.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ from sympy import Basic, MatPow
 from sympy.matrices.expressions.hadamard import HadamardPower
 
 __all__ = [
+    "CHECK_MAX_BITS",
+    "CHECK_MAX_DIM",
+    "CHECK_MAX_ENTRIES",
     "MAX_CHECK_ENTRIES",
     "MAX_DIMENSION",
     "MAX_EQUATION_NODES",
@@ -77,9 +83,17 @@ MAX_MATRIX_POWER = 100
 # --- the command line (derive.cli) ----------------------------------------------------------------
 MAX_DIMENSION = 10**15
 """A numeric dimension given with ``--dims``."""
-MAX_CHECK_ENTRIES = 10**6
-"""Entries of any one array of the closing gradient check; with larger ``--dims`` the check runs
-at small sizes instead."""
+MAX_CHECK_ENTRIES = 1_000_000
+"""Entries of any matrix of the closing gradient check (``derive.render.checks``); with larger
+``--dims`` the check is skipped and the output says why."""
+
+# --- the checker (derive.check), which evaluates answers in interval arithmetic in Python ---------
+CHECK_MAX_BITS = 16384
+"""The most bits of precision an answer is evaluated with; one still undecided is "not confirmed"."""
+CHECK_MAX_ENTRIES = 20_000
+"""Entries of the matrices of one draw (a larger ``--dims`` is refused)."""
+CHECK_MAX_DIM = 64
+"""A numeric dimension the checker accepts."""
 
 
 class LimitError(ValueError):

@@ -15,6 +15,8 @@ from sympy import MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace, Transpose
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from derive.elementwise import exp, log, relu, sigmoid, softplus, tanh
+from derive.undefined import check_defined
+from derive.steps import F
 
 __all__ = [
     "ACTIVATIONS",
@@ -43,10 +45,11 @@ def frobenius_sq(M: MatrixExpr) -> sympy.Expr:
 
 @dataclass(frozen=True)
 class Network:
-    """A network as a chain of named stages.
+    """A network as a graph of named stages.
 
-    ``stages`` lists ``(symbol, definition)`` in forward order; each definition uses
-    inputs, parameters and earlier stage symbols.  ``loss`` uses the last ones.
+    ``stages`` lists ``(symbol, definition)`` in forward (topological) order; each definition
+    uses inputs, parameters and earlier stage symbols, any of them any number of times, and
+    ``loss`` may use any of them.  A malformed network is a ``ValueError`` naming the stage.
     """
 
     inputs: tuple[MatrixSymbol, ...]
@@ -56,6 +59,22 @@ class Network:
     bias: str = "row"
     name: str = "network"
     assumptions: tuple[tuple[tuple[MatrixExpr, ...], MatrixExpr, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_network(self)
+
+    def uses(self, v: MatrixSymbol) -> tuple[sympy.Basic, ...]:
+        """Where ``v`` is used: the stage symbols whose definitions hold it, in forward order, then
+        the loss (as the symbol f) if it holds ``v`` itself.
+
+        >>> net = seed_network()
+        >>> net.uses(net.X), net.uses(net.Ypred_symbol)
+        ((h,), (f,))
+        """
+        out: list[sympy.Basic] = [Z for Z, definition in self.stages if definition.has(v)]
+        if self.loss.has(v):
+            out.append(F)
+        return tuple(out)
 
     def expand(self, e: sympy.Basic) -> sympy.Basic:
         """``e`` with every stage symbol replaced by its definition, recursively."""
@@ -93,6 +112,96 @@ class Network:
         if name in symbols:
             return symbols[name]
         raise AttributeError(name)
+
+
+def _shape(shape: tuple) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def _check_network(net: Network) -> None:
+    """Raise a ``ValueError`` naming the stage where ``net`` is not a well-formed graph of stages."""
+    for kind, group in (("inputs", net.inputs), ("params", net.params)):
+        if not isinstance(group, tuple) or not all(isinstance(s, MatrixSymbol) for s in group):
+            raise TypeError(f"Network {kind} must be a tuple of MatrixSymbols, got {group!r}")
+    if not isinstance(net.stages, tuple) or not all(
+            isinstance(st, tuple) and len(st) == 2 and isinstance(st[0], MatrixSymbol) for st in net.stages):
+        raise TypeError("Network stages must be a tuple of (MatrixSymbol, definition) pairs")
+    if not isinstance(net.loss, sympy.Basic):
+        raise TypeError(f"the loss must be a SymPy expression, got {type(net.loss).__name__}")
+    declared: dict[str, tuple[str, MatrixSymbol]] = {}
+    for kind, group in (("input", net.inputs), ("parameter", net.params)):
+        for s in group:
+            if s.name in declared:
+                raise ValueError(f"{s.name} is declared twice (as {declared[s.name][0]} and {kind})")
+            declared[s.name] = (kind, s)
+    position: dict[str, int] = {}
+    for i, (Z, _) in enumerate(net.stages):
+        position.setdefault(Z.name, i)
+    for i, (Z, definition) in enumerate(net.stages):
+        where = f"stage {Z.name} (stage {i + 1} of {len(net.stages)})"
+        if Z.name in declared:
+            raise ValueError(f"{where} redefines the {declared[Z.name][0]} {Z.name}")
+        if Z.name == F.name:
+            raise ValueError(f"{where}: {F.name} is the loss; give the stage another name")
+        if position[Z.name] != i:
+            raise ValueError(f"{where}: {Z.name} is already defined by stage {position[Z.name] + 1}")
+        if not isinstance(definition, MatrixExpr):
+            raise TypeError(f"{where}: the definition must be a matrix expression, got {definition!r}")
+        try:
+            check_defined(definition)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        if tuple(definition.shape) != tuple(Z.shape):
+            raise ValueError(f"{where}: {Z.name} is {_shape(Z.shape)} but its definition {definition} "
+                             f"is {_shape(definition.shape)}")
+    _check_order(net, position)
+    stage_names = set(position)
+    for what, e in [(f"stage {Z.name}", d) for Z, d in net.stages] + [("the loss", net.loss)]:
+        for s in sorted(e.atoms(MatrixSymbol), key=lambda s: s.name):
+            known = declared.get(s.name, (None, None))[1]
+            if known is None and s.name in stage_names:
+                known = net.stages[position[s.name]][0]
+            if known is None:
+                raise ValueError(f"{what} uses {s.name}, which is not an input, a parameter or a stage; "
+                                 "declare it in inputs (data) or params")
+            if known != s:
+                raise ValueError(f"{what} uses {s.name} as {_shape(s.shape)}, but {s.name} is "
+                                 f"{_shape(known.shape)}")
+    if not net.loss.atoms(MatrixSymbol):
+        raise ValueError("the loss uses no input, parameter or stage")
+    for Z, _ in net.stages:
+        if not net.uses(Z):
+            raise ValueError(f"stage {Z.name} is used by no later stage and not by the loss")
+    for p in net.params:
+        if not net.uses(p):
+            raise ValueError(f"parameter {p.name} is used by no stage and not by the loss")
+
+
+def _check_order(net: Network, position: dict[str, int]) -> None:
+    """Stages use only earlier stages: a cycle, or a stage listed before one it uses, is an error."""
+    deps = {Z.name: sorted({s.name for s in d.atoms(MatrixSymbol) if s.name in position},
+                           key=position.__getitem__) for Z, d in net.stages}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for dep in deps[name]:
+            if state.get(dep) == 1:
+                cycle = path[path.index(dep):] + [dep]
+                raise ValueError(f"stage {dep}: the stages form a cycle: {' → '.join(cycle)} "
+                                 "(each uses the next)")
+            if dep not in state:
+                visit(dep, path + [dep])
+        state[name] = 2
+
+    for Z, _ in net.stages:
+        if Z.name not in state:
+            visit(Z.name, [Z.name])
+    for Z, _ in net.stages:
+        later = [d for d in deps[Z.name] if position[d] >= position[Z.name]]
+        if later:
+            raise ValueError(f"stage {Z.name} (stage {position[Z.name] + 1}) uses {later[0]}, which is defined "
+                             f"later (stage {position[later[0]] + 1}): list the stages in forward order")
 
 
 @lru_cache(maxsize=64)

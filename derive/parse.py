@@ -68,7 +68,8 @@ and a :class:`Note` says so (a reader of the Matrix Cookbook means the matrix fu
 Functions: ``tr`` (Trace), ``det`` (Determinant), ``logdet`` (log of Determinant),
 ``inv`` (Inverse), ``norm2`` (``sqrt(frobenius_sq(A))``, so ``norm2(A)^2`` is
 ``tr(AᵀA)``), ``sum`` (``tr(1ᵀ A 1)``, a scalar), ``sqrt`` (scalars), the elementwise
-``sigmoid tanh relu softplus exp log step`` (matrices elementwise, scalars directly) and
+``sigmoid tanh relu softplus exp log step`` (matrices elementwise, scalars directly), ``softmax``
+(row-wise, as :func:`derive.networks.softmax_rows`) and
 ``ones(r, c)``, ``zeros(r, c)``, ``eye(n)``, whose arguments are dimensions (positive
 integers or dimension names).  ``step``, ``ones``, ``zeros`` and ``eye`` go beyond the
 minimum so that :func:`format_expression` can write the gradients ``derive`` produces.
@@ -114,7 +115,8 @@ from derive.limits import (
     digits_text,
     LimitError, number_bits, power_digits,
 )
-from derive.networks import frobenius_sq
+from derive.networks import frobenius_sq, softmax_rows
+from derive.undefined import find_undefined
 
 __all__ = [
     "FUNCTIONS",
@@ -139,7 +141,7 @@ _ELEMENTWISE: dict[str, Callable[..., sympy.Expr]] = {
     "exp": sympy.exp, "log": sympy.log, "step": Step,
 }
 _DIM_FUNCTIONS = {"ones": 2, "zeros": 2, "eye": 1}
-_MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1}
+_MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1, "softmax": 1}
 FUNCTIONS: tuple[str, ...] = tuple(sorted({**_MATRIX_FUNCTIONS, **_DIM_FUNCTIONS,
                                            **dict.fromkeys(_ELEMENTWISE, 1)}))
 
@@ -170,15 +172,17 @@ class ExpressionError(ValueError):
     column 5: unexpected character '$' 5 '$'
     """
 
-    def __init__(self, message: str, column: int, token: str = "", text: str | None = None):
+    def __init__(self, message: str, column: int, token: str = "", text: str | None = None,
+                 kind: str = "invalid"):
         self.message = message
         self.column = column
         self.token = token
         self.text = text
+        self.kind = kind
         super().__init__(f"column {column}: {message}")
 
     def __reduce__(self):
-        return (type(self), (self.message, self.column, self.token, self.text))
+        return (type(self), (self.message, self.column, self.token, self.text, self.kind))
 
     def caret(self) -> str:
         """The text with a caret under the offending column (when the text is known)."""
@@ -190,7 +194,18 @@ class ExpressionError(ValueError):
 
 class ExpressionLimitError(ExpressionError, LimitError):
     """An expression refused by a limit of :mod:`derive.limits` (a number too large, nesting too
-    deep, text too long): an :class:`ExpressionError` that is also a ``LimitError``."""
+    deep, text too long): an :class:`ExpressionError` of kind ``"limit"`` that is also a
+    ``LimitError``."""
+
+    def __init__(self, message: str, column: int, token: str = "", text: str | None = None,
+                 kind: str = "limit"):
+        super().__init__(message, column, token, text, kind)
+
+
+def _error(message: str, column: int, token: str, text: str | None, kind: str = "invalid") -> ExpressionError:
+    """An :class:`ExpressionError` of ``kind`` (an :class:`ExpressionLimitError` for ``"limit"``)."""
+    cls = ExpressionLimitError if kind == "limit" else ExpressionError
+    return cls(message, column, token, text, kind)
 
 
 @dataclass(frozen=True)
@@ -471,8 +486,8 @@ class _Parser:
         finally:
             self.i -= ahead
 
-    def error(self, message: str, tok: _Token, cls: type[ExpressionError] = ExpressionError) -> ExpressionError:
-        return cls(message, tok.column, tok.source, self.text)
+    def error(self, message: str, tok: _Token, kind: str = "invalid") -> ExpressionError:
+        return _error(message, tok.column, tok.source, self.text, kind)
 
     def node(self, kind: str, tok: _Token, start: int, end: int,
              children: tuple[_Node, ...] = (), value: object = None, text: str | None = None) -> _Node:
@@ -482,7 +497,7 @@ class _Parser:
             depth = 1 + max((c.depth for c in children), default=0)
         if depth > MAX_NESTING:
             raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels, "
-                             f"derive.limits.MAX_NESTING) at {tok.source!r}", tok, ExpressionLimitError)
+                             f"derive.limits.MAX_NESTING) at {tok.source!r}", tok, "limit")
         return _Node(kind, tok.text if text is None else text, tok.pos, start, end, children, value, depth,
                      tok.source)
 
@@ -501,7 +516,7 @@ class _Parser:
         self.level += 1
         if self.level > MAX_NESTING:
             raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels, "
-                             f"derive.limits.MAX_NESTING) at {self.tok.source!r}", self.tok, ExpressionLimitError)
+                             f"derive.limits.MAX_NESTING) at {self.tok.source!r}", self.tok, "limit")
 
     # grammar
     def parse(self) -> _Node:
@@ -887,7 +902,7 @@ def _infer(root: _Node, order: list[_Node], known: dict[str, tuple],
                 return _SCALAR if is_1x1(arg) else arg
             if fname in ("tr", "det", "logdet", "inv") and arg[0] == "m":
                 u.unify(arg[1], arg[2])
-            return arg if fname == "inv" else _SCALAR
+            return arg if fname in ("inv", "softmax") else _SCALAR
         raise AssertionError(k)
 
     while id(root) not in types:
@@ -967,6 +982,12 @@ def _bad_number(v: sympy.Basic) -> bool:
         sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
 
 
+def _complex_number(v: sympy.Basic) -> bool:
+    """A scalar that is not real: sqrt(-1), log(-1), (-8)^(1/3)."""
+    return isinstance(v, sympy.Expr) and not isinstance(v, MatrixExpr) and (
+        v.has(sympy.I) or (not v.free_symbols and v.is_extended_real is False))
+
+
 class _Builder:
     def __init__(self, text: str, symbols: dict[str, sympy.Basic]):
         self.text = text
@@ -980,8 +1001,8 @@ class _Builder:
     def desc(self, node: _Node, v: sympy.Basic) -> str:
         return f"{self.src(node)} ({_shape_text(v)})"
 
-    def fail(self, node: _Node, message: str, cls: type[ExpressionError] = ExpressionError) -> ExpressionError:
-        return cls(message, node.column, node.src, self.text)
+    def fail(self, node: _Node, message: str, kind: str = "invalid") -> ExpressionError:
+        return _error(message, node.column, node.src, self.text, kind)
 
     def scalar(self, node: _Node, v: sympy.Basic) -> sympy.Expr:
         """``v`` as a scalar: a 1×1 matrix becomes its trace."""
@@ -1002,7 +1023,7 @@ class _Builder:
             if tanhs[id(node)] > MAX_TANH_DEPTH:
                 raise self.fail(node, f"tanh nested more than {MAX_TANH_DEPTH} deep: SymPy's tanh takes time "
                                       "exponential in its nesting (derive.limits.MAX_TANH_DEPTH)",
-                                ExpressionLimitError)
+                                "limit")
             args = [vals.pop(id(c)) for c in node.children]
             try:
                 v = self.one(node, args)
@@ -1010,7 +1031,7 @@ class _Builder:
                 raise
             except RecursionError:
                 raise self.fail(node, f"expression nested too deeply at {node.token!r}",
-                                ExpressionLimitError) from None
+                                "limit") from None
             except Exception as exc:  # SymPy ShapeError, TypeError, ValueError ...
                 first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
                 raise self.fail(node, f"{node.token!r} cannot be built: {type(exc).__name__}: {first}") \
@@ -1018,8 +1039,12 @@ class _Builder:
             if (node.kind in ("pow", "call") or node.token in ("/", "./")) and _bad_number(v):
                 raise self.fail(node, f"{node.token!r} gives an undefined or infinite value "
                                       f"({self.src(node)} = {v})")
+            if node.kind in ("pow", "call") and _complex_number(v):
+                raise self.fail(node, f"{self.src(node)} is not a real number; complex values are not "
+                                      "supported")
             if node.kind in ("num", "bin", "unary", "pow", "call"):
                 self.check_size(node, v)
+            self.check_defined(node, v, args)
             vals[id(node)] = v
         return vals[id(order[-1])]
 
@@ -1034,7 +1059,16 @@ class _Builder:
         if isinstance(coeff, sympy.Rational) and number_bits(coeff) > MAX_NUMBER_BITS:
             raise self.fail(node, f"{self.src(node)} makes a number of "
                                   f"{digits_text(number_bits(coeff) * math.log10(2))} digits: the limit is "
-                                  f"{MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)", ExpressionLimitError)
+                                  f"{MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)", "limit")
+
+    def check_defined(self, node: _Node, v: sympy.Basic, args: list[sympy.Basic]) -> None:
+        """Refuse ``v`` if what this node built holds an undefined constant (inv(0), 1/det(0), log(0))."""
+        found = find_undefined(v, known=args)
+        if found is not None:
+            _, operand, phrase = found
+            name = next((self.src(c) for c, a in zip(node.children, args) if a == operand), None)
+            raise self.fail(node, f"{self.src(node)} is undefined: it "
+                                  f"{phrase.format(name or format_expression(operand))}", "undefined")
 
     def one(self, node: _Node, args: list[sympy.Basic]) -> sympy.Basic:
         k = node.kind
@@ -1170,7 +1204,7 @@ class _Builder:
         if digits is not None:
             raise self.fail(node, f"{self.src(node)} would make a number of about {digits_text(digits)} "
                                   f"digits: the limit is {MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)",
-                            ExpressionLimitError)
+                            "limit")
 
     def scalar_power(self, node: _Node, base: sympy.Expr, e: sympy.Expr) -> sympy.Expr:
         if base.is_Number and e.is_Number and base == 0 and e.is_negative:
@@ -1204,6 +1238,7 @@ class _Builder:
                        "number such as 2 or -1")
             raise self.fail(node, f"{raised}: {why} (.^ is a different function: the power of each entry)")
         self.bounded(node, base, e)
+        self.check_defined(node, MatPow(base, e), [base])
         return MatPow(base, e).doit(deep=False)
 
     def call(self, node: _Node, an: _Node, a: sympy.Basic) -> sympy.Basic:
@@ -1225,6 +1260,10 @@ class _Builder:
                                       f"root is not supported (for the square root of each entry, a "
                                       f"different function, write {self.src(an)}.^0.5)")
             return sympy.sqrt(self.scalar(an, a))
+        if fname == "softmax":   # row-wise, as the tool prints it: exp(Z) ⊙ [(exp(Z)𝟏ₖ)^∘−1 𝟏ₖᵀ]
+            if not isinstance(a, MatrixExpr):
+                raise self.fail(node, f"'softmax' takes a matrix (it normalises each row), got {self.desc(an, a)}")
+            return softmax_rows(a)
         if fname == "norm2":
             if _is_scalar(a):
                 raise self.fail(node, f"'norm2' takes a matrix, got {self.desc(an, a)}")
@@ -1325,13 +1364,15 @@ def _dim(value: Dim, name: str) -> sympy.Expr:
 
 
 def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
-          infer: bool = True) -> ParsedExpression:
+          infer: bool = True, syntax: str = "python") -> ParsedExpression:
     """Parse ``text`` into a :class:`ParsedExpression` (expression, symbols, notes).
 
     ``shapes`` maps names to ``(rows, cols)`` or ``()`` (a scalar).  With ``infer``
     (the default) names missing from ``shapes`` get shapes inferred from their use;
     without it they are errors.  Raises :class:`ExpressionError` for any problem
-    with the text, and ``ValueError`` for a malformed ``shapes``.
+    with the text, and ``ValueError`` for a malformed ``shapes``.  ``syntax`` is how
+    the error for a name without a shape says to declare one: ``"python"``
+    (``shapes={"c": ()}``) or ``"cli"`` (``--shape c=``).
 
     >>> p = parse("X*W + b", {"X": ("n", "d"), "W": ("d", "m"), "b": (1, "m")})
     >>> p.expr
@@ -1384,12 +1425,13 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         r, c = (u.get(v) for v in unknown[name])
         if not infer:
             raise ExpressionError(f"unknown name {name!r}; known names: {known_list}",
-                                  node.column, node.src, text)
+                                  node.column, node.src, text, "unknown-name")
         if r is None or c is None:
             partial = f"{'?' if r is None else r}×{'?' if c is None else c}"
             raise ExpressionError(
-                f"unknown name {name!r}: its shape cannot be inferred (only {partial}); declare "
-                f"it in shapes (() for a scalar); known names: {known_list}", node.column, node.src, text)
+                f"unknown name {name!r}: its shape cannot be inferred (only {partial}); "
+                f"{_declare_hint(name, r, c, syntax)}; known names: {known_list}", node.column, node.src, text,
+                "unknown-name")
         symbols[name] = MatrixSymbol(name, r, c)
         notes.append(Note("inferred-shape", node.column,
                           f"{name} is not in shapes: inferred {r}×{c} from its use",
@@ -1405,6 +1447,24 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         shapes={k: (() if isinstance(v, sympy.Symbol) else tuple(v.shape)) for k, v in symbols.items()},
         notes=tuple(parser.notes + notes + builder.notes),
         inferred=tuple(k for k in symbols if k not in known))
+
+
+def _declare_hint(name: str, rows: sympy.Expr | None, cols: sympy.Expr | None, syntax: str) -> str:
+    """How to declare the shape of ``name``, in Python or on the command line.
+
+    >>> _declare_hint("c", None, None, "cli")
+    'declare it with --shape c=ROWS,COLS, or --shape c= for a scalar'
+    >>> print(_declare_hint("x", sympy.Symbol("n"), None, "python"))
+    declare it in shapes: shapes={"x": ("n", COLS)}, or shapes={"x": ()} for a scalar
+    """
+    if syntax == "cli":
+        dims = ",".join(["ROWS", "COLS"][i] if d is None else str(d) for i, d in enumerate((rows, cols)))
+        return f"declare it with --shape {name}={dims}, or --shape {name}= for a scalar"
+    if syntax != "python":
+        raise ValueError(f"syntax must be 'python' or 'cli', got {syntax!r}")
+    dims = ", ".join(["ROWS", "COLS"][i] if d is None else (str(d) if d.is_Integer else f'"{d}"')
+                     for i, d in enumerate((rows, cols)))
+    return f'declare it in shapes: shapes={{"{name}": ({dims})}}, or shapes={{"{name}": ()}} for a scalar'
 
 
 def parse_expression(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,

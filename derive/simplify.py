@@ -12,7 +12,7 @@ from sympy import (
 )
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
-__all__ = ["negate", "split_coeff", "tidy", "transpose"]
+__all__ = ["negate", "ones_multiple", "simplify_product", "split_coeff", "tidy", "transpose"]
 
 
 def split_coeff(e: MatrixExpr) -> tuple[sympy.Expr, MatrixExpr]:
@@ -176,10 +176,26 @@ def _power_of(base: MatrixExpr, p: sympy.Expr) -> list[MatrixExpr]:
     return [MatPow(base, p)]
 
 
+def simplify_product(e: MatrixExpr) -> MatrixExpr:
+    """A product with powers of the same matrix merged and identity factors dropped; nothing else changes.
+
+    >>> from sympy import MatrixSymbol
+    >>> X, A = MatrixSymbol("X", 3, 3), MatrixSymbol("A", 3, 3)
+    >>> simplify_product(MatMul(2, A, Inverse(X), Inverse(Inverse(X)), Identity(3), X))
+    2*A*X
+    """
+    c, mats = split_coeff(e)
+    mats = list(mats.args) if isinstance(mats, MatMul) else [mats]
+    kept = _merge_powers([m for m in mats if not isinstance(m, Identity)]) or [Identity(e.shape[0])]
+    return scale(c, _matmul(kept))
+
+
 def _merge_powers(mats: list[MatrixExpr]) -> list[MatrixExpr]:
     """Aᵖ Aᵍ = Aᵖ⁺ᵍ for neighbours with the same base: X Xᵀ stays, Xᵀ Xᵀ = (Xᵀ)², X⁻¹ X = I."""
     out: list[MatrixExpr] = []
     for m in mats:
+        if isinstance(m, Inverse) and isinstance(m.arg, Inverse):
+            m = m.arg.arg  # (X⁻¹)⁻¹ = X
         if out:
             b1, p1 = _base_exp(out[-1])
             b2, p2 = _base_exp(m)
@@ -187,8 +203,6 @@ def _merge_powers(mats: list[MatrixExpr]) -> list[MatrixExpr]:
                 out.pop()
                 out.extend(_power_of(b1, p1 + p2))
                 continue
-        if isinstance(m, Inverse) and isinstance(m.arg, Inverse):
-            m = m.arg.arg
         out.append(m)
     return out
 
@@ -202,10 +216,35 @@ def _tidy_hadamard(args: list[MatrixExpr]) -> MatrixExpr:
         factors.extend(M.args if isinstance(M, HadamardProduct) else (M,))
     if coeff == 0 or any(isinstance(f, ZeroMatrix) for f in factors):
         return ZeroMatrix(*args[0].shape)
-    kept = [f for f in _merge_hadamard_powers(factors) if not isinstance(f, OneMatrix)] \
-        or [OneMatrix(*args[0].shape)]
+    kept = []
+    for f in _merge_hadamard_powers(factors):
+        ones = ones_multiple(f)
+        if ones is None:
+            kept.append(f)
+        else:
+            coeff *= ones  # 𝟏 ⊙ A = A: a matrix of ones is the identity of ⊙
+    kept = kept or [OneMatrix(*args[0].shape)]
     core = kept[0] if len(kept) == 1 else HadamardProduct(*kept)
     return _absorb_sign(scale(coeff, core))
+
+
+def ones_multiple(e: MatrixExpr) -> sympy.Expr | None:
+    """c when ``e`` is c times a matrix of ones (𝟏, 𝟏ₙ𝟏_dᵀ = 𝟏, 𝟏ₙᵀ𝟏ₙ = n), else None.
+
+    >>> from sympy import Symbol
+    >>> n, d = Symbol("n"), Symbol("d")
+    >>> ones_multiple(MatMul(OneMatrix(n, 1), OneMatrix(1, d))), ones_multiple(MatMul(OneMatrix(1, n), OneMatrix(n, 1)))
+    (1, n)
+    >>> ones_multiple(MatMul(Transpose(OneMatrix(n, 1)), OneMatrix(n, 1))), ones_multiple(Identity(3)) is None
+    (n, True)
+    """
+    c, M = split_coeff(e)
+    mats = M.args if isinstance(M, MatMul) else (M,)
+    if not all(isinstance(m.arg if isinstance(m, Transpose) else m, OneMatrix) for m in mats):
+        return None
+    for m in mats[:-1]:
+        c *= m.shape[1]  # 𝟏_{a×b}𝟏_{b×c} = b·𝟏_{a×c}
+    return c
 
 
 def _combine(terms_in: list[MatrixExpr]) -> list[MatrixExpr]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sympy
-from sympy import Basic, Identity, MatAdd, MatMul, MatrixExpr, Trace, Transpose
+from sympy import Basic, Identity, MatAdd, MatMul, MatrixExpr, OneMatrix, Trace, Transpose
 
 from derive.differential import MatrixDifferential, has_differential
-from derive.simplify import scale, split_coeff, transpose
+from derive.simplify import ones_multiple, scale, split_coeff, transpose
 from sympy.matrices.expressions.hadamard import HadamardProduct
 
 __all__ = [
@@ -130,7 +130,15 @@ def trace_hadamard(t: Trace) -> Basic:
     R = transpose(left[0] if len(left) == 1 else MatMul(*left)) if left else Identity(had.shape[0])
     rc, Rcore = split_coeff(R)
     flat = [x for a in (Rcore, *rest) for x in (a.args if isinstance(a, HadamardProduct) else (a,))]
-    weight = HadamardProduct(*flat)
+    kept = []
+    for x in flat:  # scalars out of ⊙, and 𝟏 ⊙ A = A
+        if (ones := ones_multiple(x)) is not None:
+            rc *= ones
+        else:
+            xc, x = split_coeff(x)
+            rc *= xc
+            kept.append(x)
+    weight = HadamardProduct(*kept) if len(kept) > 1 else kept[0] if kept else OneMatrix(*had.shape)
     inner = had.args[j]
     inner_c, inner_mats = factors(inner)
     return Trace(_product(c * rc * inner_c, [Transpose(weight), *inner_mats]))

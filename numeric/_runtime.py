@@ -14,11 +14,16 @@ def _prepare(arrays, spec, signature, dtype):
     """Check ``arrays`` against ``spec`` and return them as arrays of one float dtype.
 
     ``spec`` is ``((name, (dim0, dim1)), ...)``; a dimension is an int or a name
-    shared between arguments; ``(name, None)`` is a scalar argument.  Floats keep
-    their dtype when all agree; integers and mixed dtypes become float64; ``dtype``
-    (if not None) overrides.  A scalar (a real number, or an array of size 1)
-    becomes a NumPy scalar of that dtype and takes no part in choosing it, unless
-    every argument is a scalar.
+    shared between arguments; ``(name, None)`` is a scalar argument.  Every argument
+    becomes a plain ``numpy.ndarray``: a subclass such as ``numpy.matrix`` (whose
+    ``*`` is a matrix product) is converted, a masked array is refused (its mask
+    would be ignored).  float32 and float64 keep their dtype when all agree;
+    float16 is computed in float32 (exact; NumPy's linalg takes no float16);
+    integers, booleans and mixed dtypes become float64; longdouble is refused
+    (linalg takes nothing wider than float64, and rounding it silently would lose
+    precision); ``dtype`` (if not None) overrides all this.  A scalar (a real number,
+    or an array of size 1) becomes a NumPy scalar of that dtype and takes no part
+    in choosing it, unless every argument is a scalar.
     """
     if len(arrays) != len(spec):
         noun = "array" if all(shape is not None for _, shape in spec) else "argument"
@@ -29,12 +34,27 @@ def _prepare(arrays, spec, signature, dtype):
     floats = set()
     scalar_floats = set()
     for a, (name, shape) in zip(arrays, spec):
-        if not isinstance(a, numpy.ndarray):
-            a = numpy.asarray(a)
+        if a.__class__ is not numpy.ndarray:
+            if isinstance(a, numpy.ndarray) and isinstance(a, numpy.ma.MaskedArray):
+                raise TypeError(f"argument {name}: masked arrays are not supported (the mask would be "
+                                f"ignored); pass {name}.filled(value) or {name}.data")
+            try:
+                a = numpy.asarray(a)  # a plain ndarray, also from numpy.matrix
+            except ValueError as exc:  # a ragged nested list
+                first = (str(exc).splitlines() or [""])[0]
+                raise ValueError(f"argument {name}: cannot be converted to an array: {first}") from None
         kind = a.dtype.kind
         votes = floats if shape is not None else scalar_floats
         if kind == "f":
-            votes.add(a.dtype)
+            char = a.dtype.char
+            if char in "fd":
+                votes.add(numpy.dtype(char))
+            elif char == "e":
+                votes.add(numpy.dtype(numpy.float32))
+            elif dtype is None:
+                raise TypeError(f"argument {name}: dtype {a.dtype} is not supported (kernels compute "
+                                f"in float32 or float64, as NumPy's linalg does); convert it with "
+                                f"{name}.astype(numpy.float64)")
         elif kind in "iub":
             votes.add(numpy.dtype(numpy.float64))
         elif kind == "c":

@@ -27,9 +27,11 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
+    "AUDIT_DIMS",
     "FORMULAS",
     "AuditRow",
     "audit",
+    "audit_table",
     "fd_gradient",
     "format_audit",
     "forward",
@@ -181,6 +183,7 @@ class AuditRow:
     shapes: dict[str, str]              # result shape per bias reading ("—" if not conforming)
 
 
+AUDIT_DIMS = (4, 3, 5, 2)  # n, d, m, k of the audit's random data
 CORRECT_TOL = 1e-6
 WRONG_TOL = 1e-3
 
@@ -246,7 +249,7 @@ def _sigmoid_matrix(A):
     return sigmoid_matrix(A)
 
 
-def audit(seed: int = 0, dims: tuple[int, int, int, int] = (4, 3, 5, 2), *,
+def audit(seed: int = 0, dims: tuple[int, int, int, int] = AUDIT_DIMS, *,
           compiled: bool = False) -> list[AuditRow]:
     """Evaluate every formula of the seed document under every reading.
 
@@ -360,24 +363,37 @@ _ZH_READING = {
 }
 
 
-def format_audit(rows: list[AuditRow], lang: str = "en") -> str:
-    """The audit as a Markdown table, in English (``"en"``) or Chinese (``"zh"``).
+def audit_table(rows: list[AuditRow], lang: str = "en") -> tuple[list[str], list[list[str]]]:
+    """The audit's column headings and each row's cells as words, in English or Chinese:
+    formula, reading, shape (row bias / n×m bias), conforms, max. relative error, verdict.
 
-    >>> print(format_audit(audit()[:1]).splitlines()[0])
-    | formula | reading | shape (row bias / n×m bias) | conforms | max rel. error | verdict |
+    >>> head, cells = audit_table(audit()[:1])
+    >>> head[0], cells[0][-1]
+    ('formula', 'correct')
     """
     if lang not in ("en", "zh"):
         raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
     zh = lang == "zh"
     head = (["公式", "解读", "结果形状（行偏置 / n×m 偏置）", "形状相容", "最大相对误差", "结论"] if zh else
             ["formula", "reading", "shape (row bias / n×m bias)", "conforms", "max rel. error", "verdict"])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells = []
     for r in rows:
         shapes = " / ".join(r.shapes.get(b, "") for b in ("row", "full") if b in r.shapes)
         err = "—" if r.max_error is None else f"{r.max_error:.1e}"
         yes_no = ("是" if r.conforms else "否") if zh else ("yes" if r.conforms else "no")
         reading = _ZH_READING.get(r.reading, r.reading) if zh else r.reading
         verdict = _ZH.get(r.verdict, r.verdict) if zh else r.verdict
-        cells = [r.formula, reading, shapes, yes_no, err, verdict]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        cells.append([r.formula, reading, shapes, yes_no, err, verdict])
+    return head, cells
+
+
+def format_audit(rows: list[AuditRow], lang: str = "en") -> str:
+    """The audit as a Markdown table, in English (``"en"``) or Chinese (``"zh"``).
+
+    >>> print(format_audit(audit()[:1]).splitlines()[0])
+    | formula | reading | shape (row bias / n×m bias) | conforms | max rel. error | verdict |
+    """
+    head, cells = audit_table(rows, lang)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
     return "\n".join(lines)

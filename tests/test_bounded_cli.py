@@ -1,5 +1,5 @@
 """The command line under unbounded input: one line and exit status 2, quickly; ``--dims`` with
-huge dimensions ends with a closing check at small sizes, not a MemoryError."""
+huge dimensions ends by saying why the gradient check is skipped, not in a MemoryError."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +7,7 @@ import time
 
 import pytest
 
-from derive import cli
 from derive.cli import main, parse_dims
-from derive.networks import seed_network
 
 FAST = 5.0
 
@@ -39,30 +37,15 @@ def test_unbounded_input_is_one_line(capsys, argv: list[str], fragment: str) -> 
     assert fragment in _one_line_error(capsys, argv)
 
 
-def test_huge_dims_end_with_a_check_at_small_sizes(capsys) -> None:
+def test_huge_dims_end_with_the_check_skipped_and_why(capsys) -> None:
+    # was a NumPy MemoryError traceback after the derivation
+    start = time.perf_counter()
     assert main(["--dims", "n=10^12"]) == 0
+    assert time.perf_counter() - start < 60
     out, err = capsys.readouterr()
     assert err == ""
-    assert ("The dimensions given (n=1000000000000) make the check's arrays larger than 1,000,000 entries "
-            "(derive.limits.MAX_CHECK_ENTRIES)") in out
-    assert "Gradient check (random non-square data n=4, d=3, m=5, k=2" in out and "passed" in out
-
-
-@pytest.mark.parametrize("lang, fragment", [
-    ("en", "the same formulas, with symbolic dimensions, are checked at small sizes"),
-    ("zh", "同一组公式以符号维数在小尺寸上检验"),
-])
-def test_closing_check_says_why_it_runs_small(lang: str, fragment: str) -> None:
-    dims = {"n": 10**6, "m": 20}
-    args = argparse.Namespace(dims=dims, lang=lang, bias="row")
-    text = cli._closing_check(seed_network(**dims), args)
-    assert fragment in text and "n=4, d=3, m=5, k=2" in text
-
-
-def test_closing_check_reports_the_sizes_it_used() -> None:
-    args = argparse.Namespace(dims={"n": 7}, lang="en", bias="row")
-    text = cli._closing_check(seed_network(n=7), args)
-    assert "random non-square data n=7, d=3, m=5, k=2" in text and "passed" in text
+    assert "Gradient check skipped: X has 3,000,000,000,000 entries, more than a check by central " \
+           "differences takes (1,000,000)." in " ".join(out.split())
 
 
 def test_parse_dims_reads_powers() -> None:

@@ -159,4 +159,91 @@ def test_default_run_ends_with_check_and_audit(capsys) -> None:
     assert main([]) == 0
     out = capsys.readouterr().out
     assert "Gradient check (random non-square data n=4, d=3, m=5, k=2" in out and "passed" in out
-    assert out.rstrip().endswith("correct for row bias only |")
+    # the audit last, as an aligned table (its Markdown is for `tracegrad audit -o audit.md`)
+    audit = out[out.index("Audit of the seed document"):]
+    assert "|---|" not in audit and "─────" in audit
+    last = audit.rstrip().split("\n\n")[-1]  # the last row: ∂f/∂b1 corrected, right for a row bias only
+    assert "∂f/∂b1 = 2·1ᵀ[(Ypred −" in last and "row bias only" in last
+
+
+# --- issue 8, items 10 and 11 -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["grad", "-tr(A*B)", "--wrt", "A", "--shape", "A=n,m", "B=m,n"],
+    ["grad", "--shape", "A=n,m", "B=m,n", "-tr(A*B)", "--wrt", "A"],
+    ["grad", "--wrt", "A", "--shape", "A=n,m", "B=m,n", "--", "-tr(A*B)"],
+    ["grad", "--shape", "A=n,m", "--wrt", "A", "--shape", "B=m,n", "-tr(A*B)"],
+    ["grad", "--shape=A=n,m", "B=m,n", "-tr(A*B)", "--wrt=A"],
+    ["grad", "--shape", "A=n,m B=m,n", "-2*tr(A*B)/2", "--wrt", "A"],
+])
+def test_an_expression_starting_with_minus_and_shapes_before_or_after(argv, capsys) -> None:
+    # ∂(−tr(AB))/∂A = −Bᵀ, whatever the order of the arguments
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1].split() == ["∂f/∂A", "n×m", "-Bᵀ"]
+
+
+def test_the_dash_expression_gets_the_same_numbers(tmp_path, capsys) -> None:
+    target = tmp_path / "neg.py"
+    assert main(["grad", "--shape", "X=n,d", "W=d,k", "Y=n,k", "-norm2(X*W - Y)^2", "--wrt", "W",
+                 "--codegen", str(target)]) == 0
+    capsys.readouterr()
+    module = _load(target)
+    rng = np.random.default_rng(4)
+    X, W, Y = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal((4, 2))
+    f, gW = module.f_and_gradients(X, W, Y)
+    assert f == pytest.approx(-np.sum((X @ W - Y) ** 2), rel=1e-12)
+    np.testing.assert_allclose(gW, -2 * X.T @ (X @ W - Y), rtol=1e-12)  # the Cookbook's (84), negated
+
+
+@pytest.mark.parametrize("text", ["sqrt(-1)*tr(A)", "tr(A)*(-1)^0.5", "log(-2)*tr(A)", "((-c)/c)^0.5*tr(A)"])
+def test_complex_values_are_refused_in_the_projects_words(text, capsys) -> None:
+    assert main(["grad", text, "--wrt", "A", "--shape", "A=n,n", "c="]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tracegrad: error: column ")
+    assert err.rstrip().endswith("is not a real number; complex values are not supported")
+    assert "ImaginaryUnit" not in err
+
+
+def test_missing_shape_hint_shows_the_command_line_syntax(capsys) -> None:
+    assert main(["grad", "c*tr(A)", "--wrt", "A", "--shape", "A=n,n"]) == 2
+    err = capsys.readouterr().err
+    assert "declare it with --shape c=ROWS,COLS, or --shape c= for a scalar" in err
+    assert "shapes=" not in err
+    # with the hint followed, it works
+    assert main(["grad", "c*tr(A)", "--wrt", "A", "--shape", "A=n,n", "c="]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("c·I")
+
+
+def test_codegen_failure_comes_before_the_derivation_in_the_projects_words(tmp_path, capsys) -> None:
+    # m is the size of no argument: the module could not know it
+    target = tmp_path / "g.py"
+    argv = ["grad", "tr(A*ones(n,m)*ones(m,n))", "--wrt", "A", "--shape", "A=n,n", "--codegen", str(target)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("tracegrad: error: --codegen: f depends on the dimension m, which is the size of "
+                            "no matrix argument, so the module could not know it; declare a matrix of that "
+                            "size with --shape or give the dimension as a number\n")
+    assert not target.exists()
+    # the same with m the size of an argument
+    argv = ["grad", "tr(A*ones(n,m)*B)", "--wrt", "A", "--shape", "A=n,n", "B=m,n", "--codegen", str(target)]
+    assert main(argv) == 0
+    assert target.exists()
+
+
+def test_codegen_failure_from_numeric_is_stated_before_printing(monkeypatch, tmp_path, capsys) -> None:
+    import sys
+
+    from numeric.ir import UnsupportedExpression
+
+    def fail(*args, **kwargs):
+        raise UnsupportedExpression("function foo has no NumPy translation in numeric")
+
+    monkeypatch.setattr(sys.modules["numeric.compile"], "generate", fail)
+    argv = ["grad", "tr(A'*A)", "--wrt", "A", "--shape", "A=n,d", "--codegen", str(tmp_path / "g.py")]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("tracegrad: error: --codegen: no NumPy module for this function: function foo has "
+                            "no NumPy translation in numeric\n")

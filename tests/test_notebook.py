@@ -32,6 +32,12 @@ def test_tutorial_notebook_executes() -> None:
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "training accuracy 100%" in text or "training accuracy 9" in text
     assert "max relative error of the four gradients" in text
+    # the step listing is in tracegrad's notation, not SymPy's
+    listing = [line for line in text.splitlines() if line.endswith("]") and "  [" in line]
+    assert "∂f/∂W1 = 2Xᵀ[((Ypred - Y)W2ᵀ) ⊙ σ(h) ⊙ (𝟏 - σ(h))]  [read off the gradient]" in listing
+    assert not [line for line in listing
+                if any(w in line for w in ("Lambda", "Sigmoid", "_x", ".T", "*", "d(W1)", "MatMul"))]
+    assert "Lambda(" not in text
     assert any("image/png" in o.get("data", {}) for o in outputs), "the loss curve and surface are plotted"
     assert any("text/latex" in o.get("data", {}) for o in outputs), "derivations render as math"
     print(f"\ntutorial.ipynb executed in {elapsed:.1f} s")

@@ -4,32 +4,36 @@ The page needs no network and no JavaScript (its Content-Security-Policy forbids
 mathematics is presentation MathML from :mod:`derive.render.mathml`, which browsers lay out
 natively, and the style sheet is inline.  It is laid out as the LaTeX document: the problem
 statement with the shapes, one collapsible ``<details>`` section per variable (each step in a
-row beside the rule that produced it), the summary table, the rules used, and — for the seed
-network, when :mod:`numeric.reference` is importable — the audit of the seed document's formulas.
+row beside the rule that produced it), the summary table, the checks (a gradient check and,
+for the seed network, when :mod:`numeric.reference` is importable, the audit of the seed
+document's formulas) and the rules used.
+
+Browsers do not break MathML lines, so a long equation is written as continuation lines
+(:mod:`derive.render.layout`, ``width`` default :data:`~derive.render.layout.WIDTH` ``["html"]``)
+that keep the rule column in view at 1200 px; a line that still does not fit scrolls in its cell.
 """
 from __future__ import annotations
 
 import html
 import re
 from typing import Any
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from sympy import Basic, MatrixSymbol, OneMatrix, sympify
 
 from derive.render.document import (
-    BackpropLike, Line, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
-    show_expanded,
+    BackpropLike, Line, Section, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
+    show_expanded, uses_intro,
 )
+from derive.render.layout import WIDTH
 from derive.render.locale import Locale, get_locale
 from derive.render.mathml import (
-    TexSyntaxError, equation_mathml, loss_mathml, math_mathml, shape_mathml, tex_mathml,
+    TexSyntaxError, equation_mathml, loss_mathml, math_mathml, mathml_rows, shape_mathml, tex_mathml,
     TracegradMathMLPrinter,
 )
 from derive.steps import F, RULES, Derivation, Gradient
 
-__all__ = ["audit_rows_html", "backprop_html", "derivation_html", "derivations_html"]
-
-AUDIT_DIMS = (4, 3, 5, 2)
+__all__ = ["audit_rows_html", "backprop_html", "checks_html", "derivation_html", "derivations_html"]
 
 _FONTS = {
     "en": '"Noto Sans", "Segoe UI", system-ui, -apple-system, Roboto, "DejaVu Sans", sans-serif',
@@ -71,7 +75,8 @@ table.steps th { text-align: left; font-size: 0.85rem; color: var(--muted); font
                  padding: 0.2rem 0.6rem; border-bottom: 1px solid var(--line); }
 table.steps td { padding: 0.4rem 0.6rem; border-bottom: 1px solid #eef1f4; vertical-align: middle; }
 table.steps td.lhs { text-align: right; white-space: nowrap; padding-right: 0.15rem; width: 1%; }
-table.steps td.rhs { padding-left: 0.15rem; }
+table.steps td.rhs { padding-left: 0.15rem; max-width: 0; overflow-x: auto; }
+td.rhs .line { white-space: nowrap; }
 table.steps td.rule { color: var(--muted); font-size: 0.88rem; width: 14rem; }
 table.steps tr.result td { background: #eef6ff; border-bottom: none; }
 table.steps tr.result td.rule { color: var(--accent); }
@@ -86,6 +91,7 @@ summary .title { font-weight: 600; }
 summary .preview { color: var(--muted); overflow-x: auto; max-width: 100%; }
 details > .body { padding: 0.4rem 1rem 0.8rem; }
 .note { color: var(--muted); font-size: 0.93rem; }
+.use { margin-left: 0.6rem; padding-left: 0.8rem; border-left: 2px solid var(--line); }
 .verdict { font-weight: 600; }
 .verdict.ok { color: var(--ok); }
 .verdict.bad { color: var(--bad); }
@@ -116,13 +122,22 @@ def _eq(lhs: Basic, rhs: Basic) -> str:
     return equation_mathml(lhs, rhs)
 
 
-def _rhs(rhs: Basic, prefix: str = "<mo>=</mo>") -> str:
-    return ('<math xmlns="http://www.w3.org/1998/Math/MathML">' + prefix
-            + TracegradMathMLPrinter().doprint(rhs) + "</math>")
+def _rhs(rhs: Basic, prefix: str = "<mo>=</mo>", width: int | None = None) -> str:
+    """``= rhs`` as one ``<math>``, or, broken to ``width``, as lines ``<div class="line">``."""
+    rows = mathml_rows(rhs, WIDTH["html"] if width is None else width) if width != 0 else [
+        TracegradMathMLPrinter().doprint(rhs)]
+    maths = ['<math xmlns="http://www.w3.org/1998/Math/MathML">' + (prefix if i == 0 else "") + row + "</math>"
+             for i, row in enumerate(rows)]
+    if len(maths) == 1:
+        return maths[0]
+    return "".join(f'<div class="line">{m}</div>' for m in maths)
 
 
-def step_table_html(lines: Sequence[Line], loc: Locale) -> str:
-    """A step block: one row per line, ``lhs | = rhs | rule``; the read-off row is marked."""
+def step_table_html(lines: Sequence[Line], loc: Locale, width: int | None = None) -> str:
+    """A step block: one row per line, ``lhs | = rhs | rule``; the read-off row is marked.
+
+    A right-hand side longer than ``width`` is written as indented continuation lines in its cell.
+    """
     rows = []
     for ln in lines:
         lhs = "" if ln.lhs is None else _m(ln.lhs)
@@ -130,7 +145,7 @@ def step_table_html(lines: Sequence[Line], loc: Locale) -> str:
             lhs = ('<math xmlns="http://www.w3.org/1998/Math/MathML"><mo>⇒</mo>'
                    + TracegradMathMLPrinter().doprint(ln.lhs) + "</math>")
         cls = ' class="result"' if ln.is_result else ""
-        rows.append(f'<tr{cls}><td class="lhs">{lhs}</td><td class="rhs">{_rhs(ln.rhs)}</td>'
+        rows.append(f'<tr{cls}><td class="lhs">{lhs}</td><td class="rhs">{_rhs(ln.rhs, width=width)}</td>'
                     f'<td class="rule">{_e(loc.rule(ln.rule))}</td></tr>')
     head = (f'<thead><tr><th colspan="2">{_e(loc.say("equation"))}</th>'
             f'<th>{_e(loc.say("rule"))}</th></tr></thead>')
@@ -142,7 +157,7 @@ def _anchor(x: MatrixSymbol) -> str:
     return "d-" + re.sub(r"[^A-Za-z0-9_-]", "_", x.name)
 
 
-def derivation_html(d: Derivation, lang: str = "en", open_: bool = True) -> str:
+def derivation_html(d: Derivation, lang: str = "en", open_: bool = True, width: int | None = None) -> str:
     """One section as a ``<details>`` element: "Derive ∂f/∂X", where it starts, and a table of its
     steps, each beside the rule that produced it, down to ⇒ ∂f/∂X = G (the summary line shows G).
 
@@ -158,19 +173,38 @@ def derivation_html(d: Derivation, lang: str = "en", open_: bool = True) -> str:
     loc = get_locale(lang)
     sec = section(d)
     attrs = f' id="{_anchor(d.wrt)}"' + (" open" if open_ else "")
-    preview = _rhs(sec.result.rhs)
+    preview = _rhs(sec.result.rhs, width=0)
     parts = [f"<details{attrs}>",
              f'<summary><span class="title">{_say(loc, "derive", grad=_m(sec.gradient))}</span>'
              f'<span class="preview">{preview}</span></summary>',
              '<div class="body">']
-    if sec.lead:
-        parts.append(step_table_html(sec.lead, loc))
-    parts.append(f"<p>{section_intro(sec, loc, _eq, _e)}</p>")
-    # the steps, the read-off step last and marked: ⇒ ∂f/∂X = G
-    parts.append(step_table_html([*sec.body, sec.result], loc))
+    if sec.contributions:
+        # a variable used more than once: each use derived, then the sum
+        parts.append(f"<p>{uses_intro(sec, loc, _m, _eq, _e)}</p>")
+        for use, part in sec.contributions:
+            parts.append(f'<div class="use"><p><strong>{_say(loc, "use", u=_m(use))}</strong></p>')
+            parts += _section_body(part, loc, width)
+            parts.append("</div>")
+        parts += [f"<p>{_e(loc.say('sum_uses'))}</p>", step_table_html([sec.result], loc, width)]
+    else:
+        parts += _section_body(sec, loc, width)
     parts += [f'<p class="note">{_say(loc, "note", text=_e(n))}</p>' for n in sec.notes]
     parts.append("</div>\n</details>")
     return "\n".join(parts)
+
+
+def _section_body(sec: Section, loc: Locale, width: int | None) -> list[str]:
+    """The names a section gives, where it starts and a table of its steps, the read-off step
+    last and marked: ⇒ ∂f/∂X = G."""
+    parts = []
+    if sec.abbreviations:
+        defs = _e(loc.say("list_sep")).join(_eq(s, e) for s, e in sec.abbreviations)
+        parts.append(f"<p>{_say(loc, 'abbreviations', defs=defs)}</p>")
+    if sec.lead:
+        parts.append(step_table_html(sec.lead, loc, width))
+    parts.append(f"<p>{section_intro(sec, loc, _eq, _e)}</p>")
+    parts.append(step_table_html([*sec.body, sec.result], loc, width))
+    return parts
 
 
 def _equations_table(rows: Sequence[tuple[str, str]]) -> str:
@@ -183,9 +217,9 @@ def _loss_rhs(bp: BackpropLike) -> str:
             + "</math>")
 
 
-def _problem_html(bp: BackpropLike, loc: Locale) -> str:
+def _problem_html(bp: BackpropLike, loc: Locale, width: int | None) -> str:
     p = problem(bp.network)
-    rows = [(_m(s), _rhs(e)) for s, e in p.equations] + [(_m(F), _loss_rhs(bp))]
+    rows = [(_m(s), _rhs(e, width=width)) for s, e in p.equations] + [(_m(F), _loss_rhs(bp))]
     groups = [(key, g) for key, g in (("kind_inputs", p.inputs), ("kind_params", p.params),
                                       ("kind_intermediates", p.intermediates)) if g]
     shape_rows = "\n".join(
@@ -206,17 +240,17 @@ def _problem_html(bp: BackpropLike, loc: Locale) -> str:
 
 
 def _memberships(symbols: Sequence[MatrixSymbol]) -> str:
-    """``X ∈ ℝⁿˣᵈ, Y ∈ ℝⁿˣᵏ`` as one ``<math>`` element."""
+    """``X ∈ ℝⁿˣᵈ, Y ∈ ℝⁿˣᵏ``: one ``<math>`` element each, so that a long list wraps between them."""
     p = TracegradMathMLPrinter()
     items = []
     for s in symbols:
         rows, cols = (p.doprint(sympify(d)) for d in s.shape)
-        items.append(f"{p.doprint(s)}<mo>∈</mo><msup><mi>ℝ</mi><mrow>{rows}<mo>×</mo>{cols}</mrow></msup>")
-    sep = '<mo separator="true">,</mo><mspace width="1em"/>'
-    return '<math xmlns="http://www.w3.org/1998/Math/MathML">' + sep.join(items) + "</math>"
+        items.append('<math xmlns="http://www.w3.org/1998/Math/MathML">'
+                     f"{p.doprint(s)}<mo>∈</mo><msup><mi>ℝ</mi><mrow>{rows}<mo>×</mo>{cols}</mrow></msup></math>")
+    return ",&emsp; ".join(items)
 
 
-def _derivation_html(bp: BackpropLike, loc: Locale) -> str:
+def _derivation_html(bp: BackpropLike, loc: Locale, width: int | None) -> str:
     from derive.render.printer import frobenius_operand
 
     loss = bp.network.loss
@@ -227,12 +261,12 @@ def _derivation_html(bp: BackpropLike, loc: Locale) -> str:
     parts = [f'<section id="derivation"><h2>{_e(loc.say("derivation"))}</h2>',
              f"<p>{_e(loc.say('so'))}</p>",
              f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">{eq}</math>']
-    parts += [derivation_html(d, loc.lang) for d in bp.sections]
+    parts += [derivation_html(d, loc.lang, width=width) for d in bp.sections]
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _summary_html(bp: BackpropLike, loc: Locale) -> str:
+def _summary_html(bp: BackpropLike, loc: Locale, width: int | None) -> str:
     rows = "\n".join(
         f'<tr><td><a href="#{_anchor(x)}">{_m(Gradient(F, x))}</a></td><td>{shape_mathml(x.shape)}</td>'
         f"<td>{_m(staged)}</td></tr>" for x, staged, _ in bp.summary)
@@ -246,7 +280,7 @@ def _summary_html(bp: BackpropLike, loc: Locale) -> str:
         parts.append(f"<p>{_say(loc, 'intermediates', defs=defs)}</p>")
     if show_expanded(bp):
         parts.append(f"<p>{_e(loc.say('expanded'))}</p>")
-        parts.append(_equations_table([(_m(Gradient(F, x)), _rhs(e)) for x, _, e in bp.summary]))
+        parts.append(_equations_table([(_m(Gradient(F, x)), _rhs(e, width=width)) for x, _, e in bp.summary]))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -268,11 +302,6 @@ def _rules_html(derivations: Sequence[Derivation], loc: Locale) -> str:
             + "\n</tbody></table></div></section>")
 
 
-def _markdown_cells(line: str) -> list[str]:
-    cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
-    return [c.strip().replace("\\|", "|") for c in cells]
-
-
 def _verdict_class(verdict: str) -> str:
     if verdict == "correct":
         return "ok"
@@ -281,17 +310,19 @@ def _verdict_class(verdict: str) -> str:
     return "bad" if verdict in ("wrong", "shapes do not conform") else ""
 
 
-# formula, reading, shapes, conforms, max. error, verdict (the columns of format_audit)
+# formula, reading, shapes, conforms, max. error, verdict (the columns of numeric.reference.audit_table)
 _AUDIT_CLASSES = ("", "", "num", "", "num", "")
 
 
-def audit_rows_html(rows: Sequence[Any], format_audit: Callable[..., str], lang: str = "en") -> str:
-    """The audit as an HTML table: the words of ``format_audit(rows, lang)``, formulas as MathML.
+def audit_rows_html(rows: Sequence[Any], lang: str = "en") -> str:
+    """The audit as an HTML table, written from each row's data: formulas as MathML, the rest
+    as the words of ``numeric.reference.audit_table``.
 
     ``rows`` are ``numeric.reference.AuditRow`` objects (``formula``, ``latex``, ``verdict`` …).
     """
-    lines = format_audit(list(rows), lang=lang).splitlines()
-    head, body = _markdown_cells(lines[0]), [_markdown_cells(ln) for ln in lines[2:]]
+    from numeric.reference import audit_table
+
+    head, body = audit_table(list(rows), lang)
     out = ['<div class="wide"><table class="grid audit"><thead><tr>'
            + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     for r, cells in zip(rows, body):
@@ -311,26 +342,31 @@ def audit_rows_html(rows: Sequence[Any], format_audit: Callable[..., str], lang:
     return "\n".join(out)
 
 
-def _audit_html(bp: BackpropLike, loc: Locale) -> str:
-    """The seed document's formulas checked by ``numeric.reference.audit``; "" where unavailable."""
-    if getattr(bp.network, "name", None) != "seed":
-        return ""
-    try:
-        from numeric.reference import audit, format_audit
-    except ImportError:
-        return ""
-    rows = audit(seed=0, dims=AUDIT_DIMS)
-    dims = ", ".join(map(str, AUDIT_DIMS))
+def _audit_section(rows: Sequence[Any], dims: Sequence[int], loc: Locale) -> str:
     return (f'<section id="audit"><h2>{_e(loc.say("audit"))}</h2>'
-            f"<p>{_say(loc, 'audit_intro', dims=dims)}</p>\n"
-            + audit_rows_html(rows, format_audit, loc.lang) + "</section>")
+            f"<p>{_say(loc, 'audit_intro', dims=', '.join(map(str, dims)))}</p>\n"
+            + audit_rows_html(rows, loc.lang) + "</section>")
 
 
-def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True) -> str:
+def checks_html(checks: Any, loc: Locale) -> list[tuple[str, str]]:
+    """The sections ("checks", html) with the gradient check and ("audit", html) with the audit,
+    each where ``checks`` (a ``derive.render.checks.Checks``) has it."""
+    out = []
+    if checks.gradient is not None:
+        sentence = checks.gradient.sentence(loc, _e)
+        out.append(("checks", f'<section id="checks"><h2>{_e(loc.say("checks"))}</h2><p>{sentence}</p></section>'))
+    if checks.audit:
+        out.append(("audit", _audit_section(checks.audit, checks.audit_dims, loc)))
+    return out
+
+
+def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True, checks: Any = None,
+                  width: int | None = None) -> str:
     """A network's whole derivation as one self-contained HTML page (MathML, inline CSS, no script).
 
-    ``audit``: add the audit of the seed document's formulas (the seed network only, and only
-    where ``numeric.reference`` is importable).
+    ``checks`` (``derive.render.checks.network_checks``) adds the gradient check and the audit;
+    without it, ``audit`` adds the audit of the seed document's formulas for the seed network
+    (only, and only where ``numeric.reference`` is importable).
 
     >>> from derive import seed_network
     >>> from derive.backprop import backprop
@@ -341,13 +377,23 @@ def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True) -> str
     (8, False, False)
     """
     loc = get_locale(lang)
-    parts = [("problem", _problem_html(bp, loc)), ("derivation", _derivation_html(bp, loc)),
-             ("summary", _summary_html(bp, loc)),
-             ("audit", _audit_html(bp, loc) if audit else ""), ("rules", _rules_html(bp.sections, loc))]
+    parts = [("problem", _problem_html(bp, loc, width)), ("derivation", _derivation_html(bp, loc, width)),
+             ("summary", _summary_html(bp, loc, width))]
+    if checks is not None:
+        parts += checks_html(checks, loc)
+    elif audit and getattr(bp.network, "name", None) == "seed":
+        try:
+            from numeric.reference import AUDIT_DIMS, audit as seed_audit
+        except ImportError:
+            pass
+        else:
+            parts.append(("audit", _audit_section(seed_audit(seed=0, dims=AUDIT_DIMS), AUDIT_DIMS, loc)))
+    parts.append(("rules", _rules_html(bp.sections, loc)))
     return _page(loc.say("title"), loc, [(key, html) for key, html in parts if html])
 
 
-def derivations_html(derivations: Sequence[Derivation], lang: str = "en", title: str | None = None) -> str:
+def derivations_html(derivations: Sequence[Derivation], lang: str = "en", title: str | None = None,
+                     width: int | None = None) -> str:
     """Several derivations (of any functions) as one self-contained HTML page, with the rules used.
 
     >>> from sympy import MatrixSymbol
@@ -359,7 +405,7 @@ def derivations_html(derivations: Sequence[Derivation], lang: str = "en", title:
     (True, 1)
     """
     loc = get_locale(lang)
-    body = "\n".join(derivation_html(d, lang) for d in derivations)
+    body = "\n".join(derivation_html(d, lang, width=width) for d in derivations)
     section_html = f'<section id="derivation"><h2>{_e(loc.say("derivation"))}</h2>\n{body}\n</section>'
     parts = [("derivation", section_html), ("rules", _rules_html(derivations, loc))]
     return _page(title if title is not None else loc.say("title"), loc, [(k, h) for k, h in parts if h])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from collections.abc import Callable, Mapping
 
-__all__ = ["LANGUAGES", "PROSE", "RULE_NAMES", "Locale", "get_locale"]
+__all__ = ["CHECK_PROSE", "LANGUAGES", "PROSE", "RULE_NAMES", "Locale", "get_locale"]
 
 LANGUAGES = ("en", "zh")
 
@@ -24,6 +24,7 @@ RULE_NAMES: dict[str, dict[str, str]] = {
         "substitute": "substitute",
         "chain": "chain rule",
         "d_sum": "differential of a sum",
+        "d_constant_multiple": "constant multiple",
         "d_product": "product rule",
         "d_hadamard": "product rule for the Hadamard product",
         "d_transpose": "differential of a transpose",
@@ -43,9 +44,11 @@ RULE_NAMES: dict[str, dict[str, str]] = {
         "trace_transpose": "trace of a transpose",
         "trace_cyclic": "cyclic property of the trace",
         "trace_hadamard": "trace and Hadamard product",
+        "simplify_product": "simplify the product",
         "collect": "collect terms",
         "read_off": "read off the gradient",
         "rows_sum_to_one": "each row sums to 1",
+        "sum_over_uses": "multivariable chain rule: sum over every use",
     },
     "zh": {
         "definition": "定义",
@@ -54,6 +57,7 @@ RULE_NAMES: dict[str, dict[str, str]] = {
         "substitute": "代入",
         "chain": "链式法则",
         "d_sum": "和的微分",
+        "d_constant_multiple": "常数倍的微分",
         "d_product": "乘积的微分",
         "d_hadamard": "逐元素乘积的微分",
         "d_transpose": "转置的微分",
@@ -73,9 +77,11 @@ RULE_NAMES: dict[str, dict[str, str]] = {
         "trace_transpose": "转置的迹不变",
         "trace_cyclic": "迹的循环性质",
         "trace_hadamard": "迹与逐元素乘积",
+        "simplify_product": "化简乘积",
         "collect": "合并同类项",
         "read_off": "读出导数",
         "rows_sum_to_one": "每行之和为 1",
+        "sum_over_uses": "多元链式法则：对每一处使用求和",
     },
 }
 
@@ -106,6 +112,12 @@ PROSE: dict[str, dict[str, str]] = {
         "intermediates": "with the intermediates {defs}.",
         "rules": "Rules used",
         "note": "Note: {text}",
+        # a variable used more than once: {x} it, {count} its uses, {uses} them, {copy} the copy of
+        # {x} that {u} reads, {eq} the sum
+        "uses": "{x} is used {count} times ({uses}). Writing {copy} for {x} as used by {u}, "
+                "the multivariable chain rule gives {eq}; each term is derived below.",
+        "use": "Through {u}:",
+        "sum_uses": "Summing over the uses:",
         # the web page
         "contents": "Contents",
         "kind_inputs": "Inputs",
@@ -119,6 +131,18 @@ PROSE: dict[str, dict[str, str]] = {
                        "evaluated on random data (n, d, m, k = {dims}) under both readings of the "
                        "bias and compared with central finite differences of f.",
         "generated": "Written by tracegrad.",
+        "abbreviations": "For short, write {defs}.",
+        # the checks after the summary (every format)
+        "checks": "Checks",
+        "grad_check": "Gradient check (random non-square data {dims}, central differences along "
+                          "random directions): max relative error {error}, {verdict}.",
+        "grad_check_passed": "passed",
+        "grad_check_failed": "FAILED",
+        "grad_check_own_dims": "the network's own dimensions",
+        "grad_check_too_large": "Gradient check skipped: {name} has {entries} entries, more than a check by "
+                                "central differences takes ({limit}).",
+        "grad_check_assumption": "Gradient check skipped: the derivation assumes “{rule}”, which random "
+                                 "data cannot be made to meet.",
     },
     "zh": {
         "title": "导数表达式",
@@ -144,6 +168,10 @@ PROSE: dict[str, dict[str, str]] = {
         "intermediates": "其中中间变量 {defs}。",
         "rules": "所用法则",
         "note": "注：{text}",
+        "uses": "{x} 被使用了 {count} 次（{uses}）。记 {copy} 为 {u} 中使用的 {x}，"
+                "由多元链式法则，{eq}；下面逐项推导。",
+        "use": "经由 {u}：",
+        "sum_uses": "对所有使用求和，",
         # the web page
         "contents": "目录",
         "kind_inputs": "输入",
@@ -156,8 +184,106 @@ PROSE: dict[str, dict[str, str]] = {
         "audit_intro": "原文的每个公式按其记号的每种解读，在随机数据（n, d, m, k = {dims}）上、"
                        "按偏置的两种解读求值，并与 f 的中心差分比较。",
         "generated": "由 tracegrad 生成。",
+        "abbreviations": "为简洁，记 {defs}。",
+        # the checks after the summary (every format)
+        "checks": "检验",
+        "grad_check": "梯度检验（随机非方阵数据 {dims}，中心差分，沿随机方向）：最大相对误差 {error}，{verdict}。",
+        "grad_check_passed": "通过",
+        "grad_check_failed": "未通过",
+        "grad_check_own_dims": "网络本身的维度",
+        "grad_check_too_large": "梯度检验已跳过：{name} 有 {entries} 个元素，超过中心差分检验的上限（{limit}）。",
+        "grad_check_assumption": "梯度检验已跳过：推导假设了“{rule}”，随机数据无法满足。",
     },
 }
+
+
+# The words of `tracegrad check` (derive.check): {grad} a gradient symbol, {expr} and {part} rendered
+# mathematics, {factor} a rendered scalar.
+CHECK_PROSE: dict[str, dict[str, str]] = {
+    "en": {
+        "check_correct": "correct: the answer equals {grad} = {expr}",
+        "check_compared": "compared on {count} random draws: dimensions {dims}; data scales {scales}; in "
+                          "{bits}-bit interval arithmetic, which bounds every rounding error",
+        "check_fixed_dims": "those the network fixes",
+        "check_where": "{dims}, data scale {scale}",
+        "check_wrong": "wrong: the answer differs from {grad} = {expr} (max relative error {err})",
+        "check_undecided": "not confirmed: at {where} the answer and {grad} agree only to within the rounding "
+                           "error of {bits}-bit interval arithmetic (the answer cancels very large terms)",
+        "check_shape": "wrong shape: {grad} is {want}, the answer is {got}",
+        "check_scalar": "wrong shape: {grad} is {want}, the answer is a scalar",
+        "check_conform": "the answer does not conform: {grad} is {want}; {error}",
+        "check_undefined_answer": "wrong: the answer is undefined (column {column}): {error}",
+        "check_row_bias": "{name} is a 1×{cols} row broadcast over the batch: its gradient sums the rows, 𝟏ᵀ(…)",
+        "check_transposed": "the answer has the transposed shape: a transpose is missing or extra",
+        "check_factor_sign": "the answer is −1 times {grad}: a sign error",
+        "check_factor_zero": "the answer is 0 wherever {grad} is not",
+        "check_factor_constant": "the answer is {factor} times {grad}: a constant factor is wrong",
+        "check_factor_dims": "the answer is {factor} times {grad}: a factor depending on the dimensions is wrong",
+        "check_factor_other": "the answer is a multiple of {grad} at every draw, by a factor that is no simple "
+                              "function of {dims}: {ratios}",
+        "check_right_as": "{grad} is right (as {expr})",
+        "check_up_to_factor": "{grad} appears up to a factor: the answer's {expr} is {factor} times {grad}",
+        "check_first_step": "the first step already differs: no part of the answer equals {grad} = {expr} "
+                            "or a multiple of it",
+        "check_first_step_factor": "the first step already differs: the answer's {part} is {factor} times "
+                                   "{grad} = {expr}",
+        "check_step": "the step from {up} to {grad} is where the answer first differs: no part of the answer "
+                      "equals {grad} = {expr} or a multiple of it",
+        "check_step_factor": "the step from {up} to {grad} is where the answer first differs: the answer's "
+                             "{part} is {factor} times {grad} = {expr}",
+        "check_last_step": "the last step, from {up} to {grad}, is where the answer first differs",
+        "check_counterexample": "counterexample ({dims}): {data}",
+        "check_counterexample_fixed": "counterexample: {data}",
+        "check_entry": "entry ({i},{j}) of the answer is {got}, of {grad} {want}",
+        "check_undefined": "undefined",
+        "check_unknown_variable": "{name} is not a variable of the network; choose from {choices}",
+        "check_unknown_network": "unknown network {name}; use 'seed' or pass a derive.Network",
+        "check_unsupported": "the checker cannot evaluate {what}",
+        "check_too_large": "the checker evaluates in high precision on at most {max_entries} entries, each "
+                           "dimension at most {max_dim}; these dimensions give {entries} entries (largest "
+                           "dimension {largest}): leave out --dims or give smaller ones",
+    },
+    "zh": {
+        "check_correct": "正确：答案等于 {grad} = {expr}",
+        "check_compared": "在 {count} 组随机数据上比较：维度 {dims}；数据尺度 {scales}；"
+                          "用 {bits} 位区间算术计算，每个舍入误差都有界",
+        "check_fixed_dims": "网络给定的维度",
+        "check_where": "{dims}、数据尺度 {scale}",
+        "check_wrong": "错误：答案与 {grad} = {expr} 不同（最大相对误差 {err}）",
+        "check_undecided": "无法确认：在 {where} 处，答案与 {grad} 只在 {bits} 位区间算术的舍入误差范围内相符"
+                           "（答案中有极大的项相互抵消）",
+        "check_shape": "维度错误：{grad} 为 {want}，答案为 {got}",
+        "check_scalar": "维度错误：{grad} 为 {want}，答案为标量",
+        "check_conform": "答案的维度不相容：{grad} 为 {want}；{error}",
+        "check_undefined_answer": "错误：答案在第 {column} 列处无定义（如除以零矩阵、零矩阵求逆）",
+        "check_row_bias": "{name} 是在批量上广播的 1×{cols} 行向量：其导数要对各行求和，即 𝟏ᵀ(…)",
+        "check_transposed": "答案的维度恰好是转置：少了或多了一次转置",
+        "check_factor_sign": "答案是 {grad} 的 −1 倍：符号错误",
+        "check_factor_zero": "在 {grad} 不为零处，答案为零",
+        "check_factor_constant": "答案是 {grad} 的 {factor} 倍：常数因子错误",
+        "check_factor_dims": "答案是 {grad} 的 {factor} 倍：与维度有关的因子错误",
+        "check_factor_other": "答案在每组数据上都是 {grad} 的倍数，但倍数不是 {dims} 的简单函数：{ratios}",
+        "check_right_as": "{grad} 正确（即答案中的 {expr}）",
+        "check_up_to_factor": "{grad} 只差一个因子：答案中的 {expr} 是 {grad} 的 {factor} 倍",
+        "check_first_step": "第一步就已不同：答案中没有任何部分等于 {grad} = {expr} 或其倍数",
+        "check_first_step_factor": "第一步就已不同：答案中的 {part} 是 {grad} = {expr} 的 {factor} 倍",
+        "check_step": "答案从 {up} 到 {grad} 这一步开始不同：答案中没有任何部分等于 {grad} = {expr} 或其倍数",
+        "check_step_factor": "答案从 {up} 到 {grad} 这一步开始不同：答案中的 {part} 是 {grad} = {expr} 的 "
+                             "{factor} 倍",
+        "check_last_step": "答案在最后一步（从 {up} 到 {grad}）开始不同",
+        "check_counterexample": "反例（{dims}）：{data}",
+        "check_counterexample_fixed": "反例：{data}",
+        "check_entry": "答案的第 ({i},{j}) 个元素为 {got}，{grad} 的为 {want}",
+        "check_undefined": "无定义",
+        "check_unknown_variable": "{name} 不是该网络的变量；可选：{choices}",
+        "check_unknown_network": "未知的网络 {name}；请用 'seed' 或传入 derive.Network",
+        "check_unsupported": "检查器无法计算 {what}",
+        "check_too_large": "检查器用高精度算术计算，至多 {max_entries} 个元素、每个维度至多 {max_dim}；"
+                           "这些维度共有 {entries} 个元素（最大维度 {largest}）：请去掉 --dims 或给出更小的维度",
+    },
+}
+for _lang in LANGUAGES:
+    PROSE[_lang].update(CHECK_PROSE[_lang])
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,11 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.printing.mathml import MathMLPresentationPrinter
 
 from derive.differential import MatrixDifferential
+from derive.render.layout import BREAK, WIDTH, break_levels, split_mathml, unmark
 from derive.render.printer import (
     FUNCTION_NAMES, _lambda_power, differential_layout, factor_bracket, frobenius_operand,
-    hadamard_operand_bracket, postfix_bracket, postfix_layout, product_layout, signed_terms,
-    subscripted_name,
+    hadamard_layout, hadamard_operand_bracket, marked_text, postfix_bracket, postfix_layout, product_layout,
+    signed_terms, subscripted_name,
 )
 from derive.elementwise import elementwise_function
 from derive.steps import Gradient
@@ -43,11 +44,13 @@ __all__ = [
     "equation_mathml",
     "loss_mathml",
     "math_mathml",
+    "mathml_rows",
     "shape_mathml",
     "tex_mathml",
 ]
 
 _MINUS = "\u2212"
+MARK_COMMENT = "tg:"  # the line-break markers are comments <!--tg:open:sum-->, <!--tg:break-->, …
 _NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
 
 
@@ -70,9 +73,16 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
 
     printmethod = "_tracegrad_mathml"
 
+    marks = False  # write line-break markers as comments (see derive.render.printer.OPEN)
+
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
         super().__init__(settings)
         self._brackets: dict[int, Element] = {}  # the precedence brackets printed so far
+
+    def _mark(self, row: Element, mark: str) -> None:
+        """A line-break marker ``open:KIND``, ``break`` or ``close``, when ``marks`` is set."""
+        if self.marks:
+            row.appendChild(self.dom.createComment(MARK_COMMENT + mark))
 
     def doprint(self, expr: Basic) -> str:
         """The MathML of ``expr``, ASCII only: characters and SymPy's named entities
@@ -152,10 +162,14 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
     # --- sums and products ------------------------------------------------------
     def _print_MatAdd(self, expr: MatAdd) -> Element:
         row = self._row()
+        self._mark(row, "open:sum")
         for i, (neg, t) in enumerate(signed_terms(expr.args)):
+            if i:
+                self._mark(row, "break")
             if neg or i:
                 row.appendChild(self._mo(_MINUS if neg else "+"))
             row.appendChild(self._product(t, negate=neg) if isinstance(t, MatMul) else self._print(t))
+        self._mark(row, "close")
         return row
 
     def _print_MatMul(self, expr: MatMul) -> Element:
@@ -171,22 +185,35 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
             if not coeff.is_Number:
                 row.appendChild(self._mo("\u2062"))
         prev: Basic | None = None
+        grouped = False
         for a in mats:
             if prev is not None:
                 if MatrixDifferential in (type(a), type(prev)):
                     row.appendChild(self._el("mspace", width=_THIN))
                 else:
+                    self._mark(row, "break")
+                    grouped = self.marks
                     row.appendChild(self._mo("\u2062"))  # invisible times
             row.appendChild(self._bracketed(a, factor_bracket(a)))
             prev = a
+        if grouped:
+            row.insertBefore(self.dom.createComment(MARK_COMMENT + "open:product"), row.firstChild)
+            self._mark(row, "close")
         return row
 
     def _print_HadamardProduct(self, expr: HadamardProduct) -> Element:
+        items = hadamard_layout(expr)
+        if len(items) == 1:  # softmax(Z) alone
+            return self._call("softmax", items[0][1])
         row = self._row()
-        for i, a in enumerate(expr.args):
+        self._mark(row, "open:hadamard")
+        for i, (kind, a) in enumerate(items):
             if i:
+                self._mark(row, "break")
                 row.appendChild(self._mo("⊙"))
-            row.appendChild(self._bracketed(a, hadamard_operand_bracket(a)))
+            row.appendChild(self._call("softmax", a) if kind == "softmax"
+                            else self._bracketed(a, hadamard_operand_bracket(a)))
+        self._mark(row, "close")
         return row
 
     # --- postfix operators -----------------------------------------------------
@@ -262,11 +289,15 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
     # --- scalars ------------------------------------------------------------------
     def _print_Add(self, expr: sympy.Add, order: str | None = None) -> Element:
         row = self._row()
+        self._mark(row, "open:sum")
         terms = self._as_ordered_terms(expr, order=order)
         for i, (neg, t) in enumerate(signed_terms(terms)):
+            if i:
+                self._mark(row, "break")
             if neg or i:
                 row.appendChild(self._mo(_MINUS if neg else "+"))
             row.appendChild(self._print(-t if neg else t))
+        self._mark(row, "close")
         return row
 
     def _print_exp(self, expr: sympy.exp) -> Element:
@@ -275,6 +306,10 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
 
     def _print_Exp1(self, expr: Basic) -> Element:
         return self._mi("e", upright=True)
+
+    def _print_ImaginaryUnit(self, expr: Basic) -> Element:
+        # i, as the text and LaTeX printers write it (SymPy writes the double-struck ⅈ)
+        return self._mi("i", upright=True)
 
     def _print_Integer(self, expr: sympy.Integer) -> Element:
         if expr < 0:
@@ -299,6 +334,28 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
 
 
 _PRINTER_SETTINGS: dict[str, Any] = {}
+
+
+# --- long equations ----------------------------------------------------------------------------
+
+def mathml_rows(expr: Basic, width: int = WIDTH["html"], start: int = 0) -> list[str]:
+    """``expr`` as MathML rows (without ``<math>``), broken where :func:`derive.render.layout.plan`
+    breaks its text (:func:`derive.render.layout.split_mathml`); each row is well formed and the
+    rows after the first begin with their indentation (an ``<mspace>``).
+
+    >>> from sympy import MatrixSymbol, Transpose
+    >>> A, B = MatrixSymbol("A", 3, 3), MatrixSymbol("B", 3, 3)
+    >>> rows = mathml_rows(Transpose(A * B + B * A), width=8)
+    >>> len(rows), rows[1].startswith('<mspace width="2em"/>'), rows[1].endswith("</msup>")
+    (2, True, True)
+    """
+    printer = TracegradMathMLPrinter()
+    printer.marks = True
+    marked = printer.doprint(expr)
+    text = marked_text(expr)
+    if marked.count("<!--tg:break-->") != text.count(BREAK):  # the printers disagree: not broken
+        return [unmark(marked)]
+    return split_mathml(marked, break_levels(text, width, start))
 
 
 def _math(node_xml: str, display: bool) -> str:

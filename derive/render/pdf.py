@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from derive.render.document import BackpropLike
 from derive.render.latex import backprop_latex, latex_engine
@@ -101,12 +102,12 @@ _NOTO = "\n".join([
 ])
 
 
-def tex_document(bp: BackpropLike, lang: str = "en", fontset: str = "auto") -> str:
-    r"""The standalone LaTeX that :func:`write_pdf` compiles.
+def tex_document(bp: BackpropLike, lang: str = "en", fontset: str = "auto", checks: Any = None) -> str:
+    r"""The standalone LaTeX that :func:`write_pdf` compiles (with ``checks``, where given).
 
     ``fontset`` (Chinese only): ``"fandol"``, ``"noto"`` or ``"auto"`` (:func:`cjk_fontset`).
     """
-    return with_fontset(backprop_latex(bp, lang=lang, standalone=True), lang, fontset)
+    return with_fontset(backprop_latex(bp, lang=lang, standalone=True, checks=checks), lang, fontset)
 
 
 def with_fontset(tex: str, lang: str, fontset: str = "auto") -> str:
@@ -132,11 +133,11 @@ def _first_error(log: str) -> str:
 
 
 def write_pdf(bp: BackpropLike, path: str | os.PathLike[str], lang: str = "en",
-              fontset: str = "auto") -> Path:
+              fontset: str = "auto", checks: Any = None) -> Path:
     """Compile the derivation of ``bp`` to a PDF at ``path``; returns the path.
 
     Runs pdflatex (English) or xelatex (Chinese) once, in a temporary directory, on
-    :func:`tex_document`.  Raises :class:`TexNotFoundError` when the engine is missing and
+    :func:`tex_document`; ``checks`` (:func:`derive.render.checks.network_checks`) adds the checks.  Raises :class:`TexNotFoundError` when the engine is missing and
     :class:`TexCompileError` when it fails.
 
     >>> from derive import seed_network
@@ -150,7 +151,7 @@ def write_pdf(bp: BackpropLike, path: str | os.PathLike[str], lang: str = "en",
     >>> ok
     True
     """
-    return compile_tex(tex_document(bp, lang, fontset), path, lang)
+    return compile_tex(tex_document(bp, lang, fontset, checks), path, lang)
 
 
 def compile_tex(tex: str, path: str | os.PathLike[str], lang: str = "en") -> Path:

@@ -14,7 +14,6 @@ The printers only read expressions; they never rewrite them.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 from collections.abc import Iterable
 
@@ -31,19 +30,28 @@ from sympy.printing.pretty.pretty_symbology import greek_unicode
 from sympy.printing.str import StrPrinter
 
 from derive.differential import MatrixDifferential
-from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_function
+from derive.elementwise import FUNCTION_LATEX, FUNCTION_TEXT, elementwise_function
+from derive.render.layout import BREAK, CLOSE, MARKS, OPEN, text_width
+from derive.simplify import ones_multiple
 from derive.steps import Gradient
 
 __all__ = [
+    "BREAK",
+    "CLOSE",
     "FUNCTION_NAMES",
+    "MARKS",
+    "OPEN",
     "TextPrinter",
     "TracegradLatexPrinter",
     "differential_layout",
     "factor_bracket",
     "frobenius_operand",
+    "hadamard_layout",
     "hadamard_operand_bracket",
     "loss_latex",
     "loss_text",
+    "marked_latex",
+    "marked_text",
     "math_latex",
     "math_text",
     "postfix_bracket",
@@ -52,29 +60,20 @@ __all__ = [
     "shape_latex",
     "shape_text",
     "signed_terms",
+    "softmax_operand",
     "subscripted_name",
     "symbol_latex",
     "text_width",
 ]
 
 # Elementwise function names, keyed on the scalar function (recovered by elementwise_function).
-_FUNCTION_LATEX: dict[Any, str] = {
-    Sigmoid: r"\sigma",
-    sympy.tanh: r"\tanh",
-    Relu: r"\operatorname{relu}",
-    Softplus: r"\operatorname{softplus}",
-    Step: r"\operatorname{step}",
-    sympy.exp: r"\exp",
-    sympy.log: r"\log",
-}
-FUNCTION_NAMES: dict[Any, str] = {
-    Sigmoid: "σ", sympy.tanh: "tanh", Relu: "relu", Softplus: "softplus", Step: "step",
-    sympy.exp: "exp", sympy.log: "log",
-}
+_FUNCTION_LATEX = FUNCTION_LATEX
+FUNCTION_NAMES = FUNCTION_TEXT
 """The unicode name of each elementwise function (keyed on the scalar function)."""
 _FUNCTION_TEXT = FUNCTION_NAMES
 
 _LEAVES = (MatrixSymbol, sympy.Symbol)
+
 
 
 def _matmul_parts(e: MatMul) -> tuple[sympy.Expr, list[Basic]]:
@@ -122,6 +121,63 @@ def frobenius_operand(e: Basic) -> MatrixExpr | None:
     return None
 
 
+def _is_exp(e: Basic) -> bool:
+    return isinstance(e, ElementwiseApplyFunction) and elementwise_function(e) is sympy.exp
+
+
+def _normalises_rows(N: Basic, E: MatrixExpr) -> bool:
+    """Whether N is 1 over the row sums of E, spread over the columns: (E𝟏ₖ)^∘−1 𝟏ₖᵀ or (E𝟏ₖ𝟏ₖᵀ)^∘−1."""
+    k = E.shape[1]
+    if isinstance(N, HadamardPower) and N.exp == -1 and isinstance(N.base, MatMul):
+        coeff, mats = _matmul_parts(N.base)
+        return (coeff == 1 and len(mats) >= 2 and mats[0] == E
+                and ones_multiple(MatMul(*mats[1:])) == 1 and N.shape == E.shape)
+    if isinstance(N, MatMul):
+        coeff, mats = _matmul_parts(N)
+        return (coeff == 1 and len(mats) == 2 and mats[1] == OneMatrix(1, k)
+                and isinstance(mats[0], HadamardPower) and mats[0].exp == -1
+                and mats[0].base == MatMul(E, OneMatrix(k, 1)))
+    return False
+
+
+def hadamard_layout(expr: HadamardProduct) -> list[tuple[str, Basic]]:
+    """The operands of a Hadamard product as written: ``("softmax", Z)`` for the row-wise softmax
+    exp(Z) ⊙ [(exp(Z)𝟏ₖ)^∘−1 𝟏ₖᵀ] (= exp(Z) ⊘ (exp(Z)𝟏ₖ𝟏ₖᵀ)) found among them, ``("factor", A)`` for the others.
+
+    >>> from derive.elementwise import exp
+    >>> Z, A = MatrixSymbol("Z", 4, 2), MatrixSymbol("A", 4, 2)
+    >>> E = exp(Z)
+    >>> hadamard_layout(HadamardProduct(A, MatMul(HadamardPower(E * OneMatrix(2, 1), -1), OneMatrix(1, 2)), E))
+    [('factor', A), ('softmax', Z)]
+    """
+    args = list(expr.args)
+    items: list[tuple[str, Basic] | None] = [("factor", a) for a in args]
+    for i, E in enumerate(args):
+        if not _is_exp(E):
+            continue
+        for j, N in enumerate(args):
+            if j != i and items[i] is not None and items[j] is not None and items[i][0] == items[j][0] == "factor" \
+                    and _normalises_rows(N, E):
+                items[min(i, j)], items[max(i, j)] = ("softmax", E.expr), None
+                break
+    return [it for it in items if it is not None]
+
+
+def softmax_operand(e: Basic) -> MatrixExpr | None:
+    """Z when ``e`` is the row-wise softmax of Z (see :func:`hadamard_layout`), else None.
+
+    >>> from derive.elementwise import exp
+    >>> Z = MatrixSymbol("Z", 4, 2)
+    >>> softmax_operand(HadamardProduct(exp(Z), HadamardPower(exp(Z) * OneMatrix(2, 2), -1)))
+    Z
+    """
+    if isinstance(e, HadamardProduct):
+        items = hadamard_layout(e)
+        if len(items) == 1 and items[0][0] == "softmax":
+            return items[0][1]
+    return None
+
+
 # --- layout decisions, shared by every printer (LaTeX, text, MathML) ------------------------------
 # Each answers one question about an expression's structure; the printers supply the notation.
 
@@ -138,7 +194,7 @@ def factor_bracket(a: Basic, bracket_gradient: bool = False) -> str | None:
     if isinstance(a, Gradient) and bracket_gradient:
         return "("
     if isinstance(a, HadamardProduct):
-        return "["
+        return None if softmax_operand(a) is not None else "["
     if isinstance(a, (MatAdd, MatMul, sympy.Add)):
         return "("
     return None
@@ -157,7 +213,7 @@ def postfix_bracket(a: Basic) -> str | None:
     (True, '(', '[')
     """
     if isinstance(a, HadamardProduct):
-        return "["
+        return None if softmax_operand(a) is not None else "["
     if isinstance(a, (*_LEAVES, OneMatrix, Identity, ZeroMatrix, ElementwiseApplyFunction)):
         return None
     return "("
@@ -198,6 +254,11 @@ def product_layout(expr: MatMul, negate: bool = False) -> tuple[bool, sympy.Expr
     return minus, (-coeff if minus else coeff), mats
 
 
+def _differential_pair(a: Basic, b: Basic) -> bool:
+    """Neighbouring factors of which one is a differential: X dW is never broken across lines."""
+    return MatrixDifferential in (type(a), type(b))
+
+
 def differential_layout(a: Basic) -> str:
     """How d applies to ``a``: ``"leaf"`` (dX), ``"trace"`` (d tr(…)) or ``"bracket"`` (d(…))."""
     if isinstance(a, _LEAVES):
@@ -225,9 +286,20 @@ class _MatrixConventions:
     D: str  # the differential
     D_SEP: str  # between d and tr
     _FUNCTIONS: dict[Any, str]  # elementwise function → its name
+    SOFTMAX: str
     BRACKET_GRADIENT = False  # ∂f/∂Z as a factor of a product: (∂f/∂Z) in text, where "/" binds loosely
     MINUS: str = " - "
     PLUS: str = " + "
+    marks = False  # write the line-break markers (see OPEN, BREAK, CLOSE)
+
+    def _open(self, kind: str) -> str:
+        return OPEN[kind] if self.marks else ""
+
+    def _break(self) -> str:
+        return BREAK if self.marks else ""
+
+    def _close(self) -> str:
+        return CLOSE if self.marks else ""
 
     # --- precedence -------------------------------------------------------
     def _bracketed(self, a: Basic, kind: str | None) -> str:
@@ -252,8 +324,20 @@ class _MatrixConventions:
             if i == 0:
                 out = ("-" + body) if neg else body
             else:
-                out += (self.MINUS if neg else self.PLUS) + body
-        return out
+                out += self._break() + (self.MINUS if neg else self.PLUS) + body
+        return self._open("sum") + out + self._close()
+
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
+        """A scalar sum, positive terms first (as the MathML printer writes it too)."""
+        out = ""
+        for i, term in enumerate(_positive_first(list(self._as_ordered_terms(expr, order=order)))):
+            if term.could_extract_minus_sign():
+                out += "-" if i == 0 else self._break() + self.MINUS
+                term = -term
+            elif i:
+                out += self._break() + self.PLUS
+            out += self._scalar_term(term)
+        return self._open("sum") + out + self._close()
 
     def _signed_term(self, t: Basic, negate: bool) -> str:
         # only a product carries a sign (its coefficient)
@@ -271,7 +355,11 @@ class _MatrixConventions:
         return self._join(prefix, parts, mats)
 
     def _print_HadamardProduct(self, expr: HadamardProduct) -> str:
-        return self.ODOT.join(self._hadamard_operand(a) for a in expr.args)
+        ops = [self._call(self.SOFTMAX, a) if kind == "softmax" else self._hadamard_operand(a)
+               for kind, a in hadamard_layout(expr)]
+        if len(ops) == 1:  # softmax(Z) alone
+            return ops[0]
+        return self._open("hadamard") + (self._break() + self.ODOT).join(ops) + self._close()
 
     # --- postfix operators -----------------------------------------------
     def _print_Transpose(self, expr: Transpose) -> str:
@@ -332,6 +420,7 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     DET = r"\det"
     D = r"\mathrm{d}"
     D_SEP = ""
+    SOFTMAX = r"\operatorname{softmax}"
     _FUNCTIONS = _FUNCTION_LATEX
 
     def __init__(self, settings: dict | None = None) -> None:
@@ -380,18 +469,32 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     def _join(self, prefix: str, parts: list[str], mats: list[Basic]) -> str:
         out = prefix
         prev: Basic | None = None
+        grouped = False  # a break marker between two factors: the product is a group
         for s, a in zip(parts, mats):
-            if prev is not None and MatrixDifferential in (type(a), type(prev)):
+            if prev is not None and _differential_pair(prev, a):
                 out += r"\,"
-            elif re.search(r"\\[A-Za-z]+$", out) and s[:1].isalpha():
+            elif re.search(r"\\[A-Za-z]+$", out.rstrip(BREAK + CLOSE)) and s[:1].isalpha():
                 out += " "
+            if prev is not None and not _differential_pair(prev, a):
+                out += self._break()
+                grouped = self.marks
             out += s
             prev = a
-        return out
+        return self._open("product") + out + self._close() if grouped else out
 
     # --- leaves -------------------------------------------------------------
     def _print_MatrixSymbol(self, expr: MatrixSymbol, style: str = "plain") -> str:
         return symbol_latex(expr.name, self)
+
+    # the constants e, π and i as in the text and MathML printers (SymPy: \text{ImaginaryUnit}, \text{\Pi})
+    def _print_Exp1(self, expr: Basic) -> str:
+        return "e"
+
+    def _print_Pi(self, expr: Basic) -> str:
+        return r"\pi"
+
+    def _print_ImaginaryUnit(self, expr: Basic) -> str:
+        return "i"
 
     def _print_OneMatrix(self, expr: OneMatrix) -> str:
         rows, cols = expr.shape
@@ -417,20 +520,9 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
         f, wrt = expr.args
         return rf"\frac{{\partial {self._print(f)}}}{{\partial {self._print(wrt)}}}"
 
-    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
-        terms = _positive_first(list(self._as_ordered_terms(expr, order=order)))
-        tex = ""
-        for i, term in enumerate(terms):
-            if term.could_extract_minus_sign():
-                tex += "-" if i == 0 else " - "
-                term = -term
-            elif i:
-                tex += " + "
-            term_tex = self._print(term)
-            if self._needs_add_brackets(term):
-                term_tex = rf"\left({term_tex}\right)"
-            tex += term_tex
-        return tex
+    def _scalar_term(self, term: sympy.Expr) -> str:
+        tex = self._print(term)
+        return rf"\left({tex}\right)" if self._needs_add_brackets(term) else tex
 
     # scalar activations, when they appear outside a matrix
     def _print_Sigmoid(self, expr: Basic, exp: Any = None) -> str:
@@ -509,6 +601,7 @@ class TextPrinter(_MatrixConventions, StrPrinter):
     DET = "det"
     D = "d"
     D_SEP = " "
+    SOFTMAX = "softmax"
     _FUNCTIONS = _FUNCTION_TEXT
 
     def doprint(self, expr: Basic) -> str:
@@ -542,19 +635,37 @@ class TextPrinter(_MatrixConventions, StrPrinter):
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return greek_unicode.get(expr.name, expr.name)
 
+    def _scalar_term(self, term: sympy.Expr) -> str:
+        text = self._print(term)
+        return f"({text})" if term.is_Add or term.is_Relational else text
+
     def _join(self, prefix: str, parts: list[str], mats: list[Basic]) -> str:
         out = prefix
         prev: Basic | None = None
+        grouped = False  # a break marker between two factors: the product is a group
         for s, a in zip(parts, mats):
-            if (prev is not None and MatrixDifferential in (type(a), type(prev))) or (prev is not None and out[-1:].isalnum() and s[:1].isalpha() and (
+            if (prev is not None and _differential_pair(prev, a)) or (prev is not None and out.rstrip(CLOSE)[-1:].isalnum() and s[:1].isalpha() and (
                     _long_name(prev) or _long_name(a))):
                 out += " "
+            if prev is not None and not _differential_pair(prev, a):
+                out += self._break()
+                grouped = self.marks
             out += s
             prev = a
-        return out
+        return self._open("product") + out + self._close() if grouped else out
 
     def _print_MatrixSymbol(self, expr: MatrixSymbol) -> str:
         return expr.name
+
+    # the constants e, π and i as in the LaTeX and MathML printers (SymPy: E, pi, I)
+    def _print_Exp1(self, expr: Basic) -> str:
+        return "e"
+
+    def _print_Pi(self, expr: Basic) -> str:
+        return "π"
+
+    def _print_ImaginaryUnit(self, expr: Basic) -> str:
+        return "i"
 
     def _print_OneMatrix(self, expr: OneMatrix) -> str:
         rows, cols = expr.shape
@@ -664,15 +775,16 @@ def shape_text(shape: tuple[Basic, Basic]) -> str:
     return f"{math_text(sympy.sympify(shape[0]))}×{math_text(sympy.sympify(shape[1]))}"
 
 
-def text_width(s: str) -> int:
-    """Columns ``s`` takes in a terminal (CJK characters take two, combining marks none).
+def marked_text(expr: Basic) -> str:
+    """``expr`` as :func:`math_text` writes it, with the line-break markers of
+    :mod:`derive.render.layout` (for :func:`derive.render.layout.plan`)."""
+    printer = TextPrinter()
+    printer.marks = True
+    return printer.doprint(expr)
 
-    >>> text_width("推导 ∂f/∂W2")
-    11
-    """
-    w = 0
-    for ch in s:
-        if unicodedata.combining(ch):
-            continue
-        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return w
+
+def marked_latex(expr: Basic) -> str:
+    """``expr`` as :func:`math_latex` writes it, with the line-break markers."""
+    printer = TracegradLatexPrinter()
+    printer.marks = True
+    return printer.doprint(expr)

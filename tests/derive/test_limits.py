@@ -157,13 +157,19 @@ def test_limits_are_named_in_one_place() -> None:
     assert engine._MAX_STEPS == limits.MAX_STEPS
     for name in ("MAX_LENGTH", "MAX_NESTING", "MAX_NUMBER_BITS"):
         assert getattr(parse_module, name) == getattr(limits, name)
+    from derive import check
+    from derive.render import checks
+
+    assert (check.MAX_BITS, check.MAX_ENTRIES, check.MAX_DIM) == (
+        limits.CHECK_MAX_BITS, limits.CHECK_MAX_ENTRIES, limits.CHECK_MAX_DIM)
+    assert checks.MAX_CHECK_ENTRIES == limits.MAX_CHECK_ENTRIES
     # and documented for users
     from pathlib import Path
 
     guide = (Path(__file__).parents[2] / "docs" / "guide.md").read_text(encoding="utf-8")
     section = guide.split("## Limits", 1)[1].split("\n## ", 1)[0]
     for name in limits.__all__:
-        if name.startswith("MAX_") and name != "MAX_NUMBER_BITS":
+        if name.startswith(("MAX_", "CHECK_MAX_")) and name != "MAX_NUMBER_BITS":
             assert f"`{name}`" in section, name
 
 

@@ -579,7 +579,7 @@ ROUND_TRIPS = [
     "sum(X) + sum(v) + sum(s)", "exp(w'*x)", "log(1 + exp(-w'*x))", "s*X", "(w'*x)^0.5",
     "X.^2 + X.^-1", "ones(n, 1)*b1 + zeros(n, m)", "relu(A)' + tanh(A).T", "A - A",
     "softplus(c) + step(c) + sigmoid(c)", "tr(A'*A)", "tr((X*W1)'*X*W1)", "norm2(X)^3", "norm2(X)",
-    "A^3 + inv(A)*B^-2", "det(A)^2/det(B)", "sqrt(c)/t", "c/(t*det(A))", "exp(1)", "(-1)^0.5",
+    "A^3 + inv(A)*B^-2", "det(A)^2/det(B)", "sqrt(c)/t", "c/(t*det(A))", "exp(1)",
     "X*W1 + b1 + b1", "b1 + b1 + X*W1", "A + c + t", "2^100", "0.1*X", "-(2/3)*c", "A'''",
     "X'*(v + v)", "tr(ones(1, n)*X*W1*ones(m, 1))", "eye(n) + A", "G .* ones(3, 2)",
 ]

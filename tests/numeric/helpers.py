@@ -62,3 +62,13 @@ def seed_loss(X, Y, W1, b1, W2, b2) -> float:
     H = np_sigmoid(X @ W1 + b1)
     R = Y - (H @ W2 + b2)
     return float(np.sum(R ** 2))
+
+
+def seed_backprop(X, Y, W1, b1, W2, b2) -> tuple:
+    """f = ‖Y − (σ(XW1 + b1)W2 + b2)‖²_F and ∂f/∂(W1, b1, W2, b2), backprop written by hand
+    (row biases: their gradients sum over the rows)."""
+    H = np_sigmoid(X @ W1 + b1)
+    R = H @ W2 + b2 - Y
+    G = 2.0 * R
+    Gh = (G @ W2.T) * H * (1.0 - H)
+    return float(np.sum(R ** 2)), X.T @ Gh, Gh.sum(axis=0, keepdims=True), H.T @ G, G.sum(axis=0, keepdims=True)

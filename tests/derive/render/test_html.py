@@ -252,3 +252,42 @@ def test_page_in_chromium(real_bp, pages, browser, tmp_path) -> None:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, target)
     assert time.monotonic() - start < 15
+
+
+_RULE_COLUMN = """
+document.querySelectorAll('details').forEach(d => { d.open = true; });
+const view = document.documentElement.clientWidth;
+const rules = Array.from(document.querySelectorAll('td.rule')).map(t => t.getBoundingClientRect());
+const cells = Array.from(document.querySelectorAll('table.steps td.rhs'));
+return {
+  view: view,
+  rules: rules.map(r => [r.left, r.right, r.width]),
+  overflowing: cells.filter(c => c.scrollWidth > c.clientWidth + 1).length,
+  lines: document.querySelectorAll('td.rhs .line').length,
+  page: document.documentElement.scrollWidth,
+};
+"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_long_equations_keep_the_rule_column_in_view_at_1200px(browser, tmp_path, lang) -> None:
+    """The README's `tracegrad grad` example: its long steps continue on lines of their own."""
+    from tests.derive.render.test_layout import README, readme_derivations
+
+    page = derivations_html(readme_derivations(), lang, f"f = {README[1]}")  # as `tracegrad grad -o x.html`
+    path = tmp_path / f"grad-{lang}.html"
+    path.write_text(page, encoding="utf-8")
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 1200, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        browser.get(path.as_uri())
+        info = browser.execute_script(_RULE_COLUMN)
+    finally:
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+    assert info["view"] == 1200 and info["page"] <= 1200
+    steps = sum(len(d.steps) for d in readme_derivations())
+    assert len(info["rules"]) == steps
+    assert all(width > 50 and left >= 0 and right <= 1200 for left, right, width in info["rules"])
+    # no equation needs its cell's scroll bar: the long ones are broken into lines
+    assert info["overflowing"] == 0 and info["lines"] >= 10

@@ -188,28 +188,58 @@ def _generated_expressions():
     return ExpressionError, parse_expression, GEN_DIMS, GEN_SHAPES, matrix_text, scalar_text
 
 
-def test_generated_expressions_print_as_well_formed_mathml() -> None:
-    from hypothesis import HealthCheck, assume, given, settings, strategies as st
+def draw_expression(data, generators) -> tuple[str, sympy.Basic]:
+    """A generated expression (hypothesis ``data``, :func:`_generated_expressions`): its text, parsed."""
+    from hypothesis import assume, strategies as st
 
-    ExpressionError, parse_expression, dims, shapes, matrix_text, scalar_text = _generated_expressions()
+    ExpressionError, parse_expression, dims, shapes, matrix_text, scalar_text = generators
+    r, q = data.draw(st.sampled_from(dims)), data.draw(st.sampled_from(dims))
+    text = data.draw(matrix_text(r, q, 3) if data.draw(st.booleans()) else scalar_text(3))
+    try:
+        return text, parse_expression(text, shapes)
+    except ExpressionError:
+        assume(False)
+        raise
+
+
+def test_generated_expressions_print_as_well_formed_mathml() -> None:
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    generators = _generated_expressions()
     from derive.render.printer import math_text
 
     @settings(max_examples=int(os.environ.get("TRACEGRAD_MATHML_EXAMPLES", "80")), deadline=None, suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def check(data) -> None:
-        r, q = data.draw(st.sampled_from(dims)), data.draw(st.sampled_from(dims))
-        text = data.draw(matrix_text(r, q, 3) if data.draw(st.booleans()) else scalar_text(3))
-        try:
-            e = parse_expression(text, shapes)
-        except ExpressionError:
-            assume(False)
+        text, e = draw_expression(data, generators)
         out = math_mathml(e)
         parse(out)
         assert "\\" not in out and "&" not in out.replace("&#", "")
-        # where the notations agree: the terminal writes (1/2), x^2 and exp(x) on one line, and
-        # keeps SymPy's order in a scalar sum (-tr(A) + tr(B)) where LaTeX and MathML put + first
-        if not any(isinstance(a, (sympy.Rational, sympy.Float, sympy.Pow, sympy.exp, sympy.Add))
+        # where the notations agree: the terminal writes (1/2), x^2 and exp(x) on one line (a scalar
+        # sum it writes as LaTeX and MathML do, positive terms first)
+        if not any(isinstance(a, (sympy.Rational, sympy.Float, sympy.Pow, sympy.exp))
                    and not a.is_Integer for a in sympy.preorder_traversal(e)):
             assert text_of(out) == _text_tokens(math_text(e)), text
 
     check()
+
+
+def test_the_example_that_once_failed_the_generated_test() -> None:
+    # ((-c)/c)^0.5 is i: the parser now refuses it (complex values are not supported), and the
+    # printers agree on the constants i, e and π where a SymPy expression holds them (MathML wrote
+    # ⅈ where the text printer wrote I and LaTeX \text{ImaginaryUnit})
+    from derive.parse import ExpressionError, parse_expression
+    from derive.render.printer import math_latex, math_text
+    from tests.derive.test_parse import GEN_SHAPES
+
+    with pytest.raises(ExpressionError, match="complex values are not supported"):
+        parse_expression("((-c)/c)^0.5", GEN_SHAPES)
+    A = MatrixSymbol("A", n, n)
+    for value, text, latex in [(sympy.I, "i", "i"), (sympy.E, "e", "e"), (sympy.pi, "π", r"\pi")]:
+        assert math_text(value) == text and math_latex(value) == latex
+        assert text_of(math_mathml(value)) == text
+        e = value * Trace(A)
+        assert text_of(math_mathml(e)) == _text_tokens(math_text(e)) == f"{text}tr(A)"
+        assert math_latex(e) == latex + r" \operatorname{tr}(A)"
+    e = parse_expression("exp(1)*tr(N)", GEN_SHAPES)  # e, as the parser makes it
+    assert text_of(math_mathml(e)) == _text_tokens(math_text(e)) == "etr(N)"

@@ -88,7 +88,7 @@ def test_missing_ctex(real_bp, tmp_path, monkeypatch) -> None:
 def test_compile_error_reports_the_tex_error(real_bp, tmp_path, monkeypatch) -> None:
     tex_engine("pdflatex")
     broken = "\\documentclass{article}\\begin{document}\\nosuchmacro\\end{document}"
-    monkeypatch.setattr(pdf_mod, "tex_document", lambda bp, lang, fontset: broken)
+    monkeypatch.setattr(pdf_mod, "tex_document", lambda bp, lang, fontset, checks=None: broken)
     with pytest.raises(TexCompileError, match=r"pdflatex failed: Undefined control sequence"):
         write_pdf(real_bp, tmp_path / "x.pdf")
     assert not (tmp_path / "x.pdf").exists()

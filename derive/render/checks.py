@@ -1,0 +1,154 @@
+"""The checks that close a network's derivation, as data that every format writes.
+
+* the gradient check: the derivation's own gradients (``bp.gradients()``), compiled, against
+  central differences of f along random directions, on random non-square data;
+* for the seed network, the audit of the seed document's hand-written formulas
+  (``numeric.reference.audit``: one row per formula and reading).
+
+:func:`network_checks` computes them; the renderers (text, Markdown, LaTeX and so the PDF,
+HTML) take the result as ``checks=`` and write it from the rows' data
+(``numeric.reference.audit_table``).  The renderers do not import this module, which runs
+numeric code: the command line computes the checks and hands them over.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from collections.abc import Callable
+
+import sympy
+
+from derive.limits import MAX_CHECK_ENTRIES  # a larger matrix (numeric --dims) is not checked
+from derive.render.locale import Locale
+
+__all__ = [
+    "CHECK_SIZES",
+    "MAX_CHECK_ENTRIES",
+    "Checks",
+    "GradientCheck",
+    "gradient_check",
+    "network_checks",
+]
+
+CHECK_SIZES = {"n": 4, "d": 3, "m": 5, "k": 2}
+"""Sizes of the symbolic dimensions in the gradient check; other names get 6, 7, 8, … in order."""
+TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """The derivation's gradients against central differences.
+
+    ``dims``: the sizes given to the symbolic dimensions; ``max_error``: the largest relative
+    error over the parameters and directions, None when the check was skipped (``too_large``
+    names the matrix and its number of entries; ``assumption`` the rule of an assumption of
+    the network that the random data cannot be made to meet).
+    """
+
+    dims: tuple[tuple[str, int], ...]
+    max_error: float | None
+    tolerance: float = TOLERANCE
+    too_large: tuple[str, int] | None = None
+    assumption: str | None = None  # a network assumption (rule key) the random data cannot meet
+
+    @property
+    def passed(self) -> bool:
+        return self.max_error is not None and self.max_error < self.tolerance
+
+    def sentence(self, loc: Locale, escape: Callable[[str], str] | None = None) -> str:
+        """"Gradient check (random non-square data n=4, …): max relative error 6.0e-09, passed."
+
+        >>> from derive.render.locale import get_locale
+        >>> GradientCheck((("n", 4),), 1e-9).sentence(get_locale("zh"))
+        '梯度检验（随机非方阵数据 n=4，中心差分，沿随机方向）：最大相对误差 1.0e-09，通过。'
+        """
+        if self.too_large is not None:
+            name, entries = self.too_large
+            return loc.say("grad_check_too_large", escape=escape, name=name, entries=f"{entries:,}",
+                           limit=f"{MAX_CHECK_ENTRIES:,}")
+        if self.assumption is not None:
+            return loc.say("grad_check_assumption", escape=escape, rule=loc.rule(self.assumption))
+        dims = ", ".join(f"{k}={v}" for k, v in self.dims) or loc.say("grad_check_own_dims")
+        verdict = loc.say("grad_check_passed" if self.passed else "grad_check_failed", escape=escape)
+        return loc.say("grad_check", escape=escape, dims=dims, error=f"{self.max_error:.1e}", verdict=verdict)
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What the renderers write after the summary: a gradient check and the seed's audit rows."""
+
+    gradient: GradientCheck | None = None
+    audit: tuple[Any, ...] = ()  # numeric.reference.AuditRow
+    audit_dims: tuple[int, ...] = (4, 3, 5, 2)  # numeric.reference.AUDIT_DIMS
+
+
+def _sizes(dims: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol, int]:
+    out: dict[sympy.Symbol, int] = {}
+    spare = iter(range(6, 10_000))
+    for s in dims:
+        out[s] = CHECK_SIZES.get(s.name) or next(x for x in spare if x not in CHECK_SIZES.values())
+    return out
+
+
+def gradient_check(bp: Any, seed: int = 0) -> GradientCheck:
+    """The gradients of ``bp`` (in the inputs) against central differences of ``bp.network.f``.
+
+    >>> import derive
+    >>> gc = gradient_check(derive.backprop(derive.seed_network()))
+    >>> gc.dims, gc.passed
+    ((('n', 4), ('d', 3), ('m', 5), ('k', 2)), True)
+    """
+    import numpy as np
+
+    from numeric import check_gradient
+
+    net = bp.network
+    symbols = list(net.inputs) + list(net.params)
+    order = _order(symbols)
+    named = list(CHECK_SIZES)
+    sizes = _sizes(tuple(sorted(order, key=lambda d: (named.index(d.name) if d.name in named else len(named),
+                                                      order.index(d)))))
+    dims = tuple((d.name, v) for d, v in sizes.items())
+    shapes = {s: tuple(int(sympy.sympify(x).subs(sizes)) for x in s.shape) for s in symbols}
+    for s, shape in shapes.items():
+        entries = int(np.prod(shape, dtype=object))
+        if entries > MAX_CHECK_ENTRIES:
+            return GradientCheck(dims, None, too_large=(s.name, entries))
+    rng = np.random.default_rng(seed)
+    values = {s: rng.standard_normal(shapes[s]) for s in symbols}
+    for pattern, _, rule in getattr(net, "assumptions", ()):
+        if rule != "rows_sum_to_one":
+            return GradientCheck(dims, None, assumption=rule)
+        # the derivation assumed that each row of Y sums to one (a distribution): so must the data
+        rows = rng.uniform(0.1, 1.0, shapes[pattern[0]])
+        values[pattern[0]] = rows / rows.sum(axis=1, keepdims=True)
+    grads = bp.gradients(expanded=True)
+    err = check_gradient(net.f, list(net.params), values, grad=[grads[p] for p in net.params], seed=seed)
+    return GradientCheck(dims, float(err))
+
+
+def _order(symbols: list) -> list[sympy.Symbol]:
+    """The symbolic dimensions in order of first use."""
+    seen: list[sympy.Symbol] = []
+    for s in symbols:
+        for x in s.shape:
+            for d in sorted(sympy.sympify(x).free_symbols, key=str):
+                if d not in seen:
+                    seen.append(d)
+    return seen
+
+
+def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
+    """The gradient check of ``bp`` (a ``derive.backprop.Backprop``) and, for the seed network
+    (``audit``), the audit rows.  The audit is left out where ``numeric.reference`` cannot be imported.
+    """
+    rows: tuple[Any, ...] = ()
+    dims: tuple[int, ...] = Checks.audit_dims
+    if audit and getattr(bp.network, "name", None) == "seed":
+        try:
+            from numeric.reference import AUDIT_DIMS, audit as seed_audit
+        except ImportError:
+            pass
+        else:
+            rows, dims = tuple(seed_audit(seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS
+    return Checks(gradient_check(bp, seed), rows, dims)
