@@ -31,6 +31,7 @@ from sympy.printing.str import StrPrinter
 
 from derive.differential import MatrixDifferential
 from derive.elementwise import FUNCTION_LATEX, FUNCTION_TEXT, elementwise_function
+from derive.laws import Dots, FrobeniusSq, Iff, Laws, MatrixApplied, ScalarApplied, Summation
 from derive.render.layout import BREAK, CLOSE, MARKS, OPEN, text_width
 from derive.simplify import ones_multiple
 from derive.steps import Gradient
@@ -287,6 +288,9 @@ class _MatrixConventions:
     D_SEP: str  # between d and tr
     _FUNCTIONS: dict[Any, str]  # elementwise function → its name
     SOFTMAX: str
+    IFF: str  # between two laws that say the same
+    LAW_SEP: str  # between the laws of one rule
+    PRIME: str
     BRACKET_GRADIENT = False  # ∂f/∂Z as a factor of a product: (∂f/∂Z) in text, where "/" binds loosely
     MINUS: str = " - "
     PLUS: str = " + "
@@ -402,6 +406,21 @@ class _MatrixConventions:
 
     _print_ScalarDifferential = _print_MatrixDifferential
 
+    # --- the rules' laws (derive.laws) ----------------------------------------
+    def _print_Equality(self, expr: sympy.Eq) -> str:
+        return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
+
+    def _print_Iff(self, expr: Iff) -> str:
+        return self.IFF.join(self._print(a) for a in expr.args)
+
+    def _print_Laws(self, expr: Laws) -> str:
+        return self.LAW_SEP.join(self._print(a) for a in expr.args)
+
+    def _print_MatrixApplied(self, expr: MatrixApplied | ScalarApplied) -> str:
+        return self._call(self._print(expr.name) + self.PRIME * expr.primes, expr.arg)
+
+    _print_ScalarApplied = _print_MatrixApplied
+
 
 class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     r"""SymPy's LaTeX printer with tracegrad's notation.
@@ -421,6 +440,9 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     D = r"\mathrm{d}"
     D_SEP = ""
     SOFTMAX = r"\operatorname{softmax}"
+    IFF = r" \iff "
+    LAW_SEP = r",\; "
+    PRIME = "'"
     _FUNCTIONS = _FUNCTION_LATEX
 
     def __init__(self, settings: dict | None = None) -> None:
@@ -520,6 +542,19 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
         f, wrt = expr.args
         return rf"\frac{{\partial {self._print(f)}}}{{\partial {self._print(wrt)}}}"
 
+    def _print_Summation(self, expr: Summation) -> str:
+        index = self._print(expr.index)
+        if expr.limits:
+            lower, upper = (self._print(x) for x in expr.limits)
+            return rf"\sum_{{{index}={lower}}}^{{{upper}}} {self._print(expr.term)}"
+        return rf"\sum_{{{index}}} {self._print(expr.term)}"
+
+    def _print_FrobeniusSq(self, expr: FrobeniusSq) -> str:
+        return rf"\|{self._print(expr.arg)}\|_F^2"
+
+    def _print_Dots(self, expr: Dots) -> str:
+        return r"\dots"
+
     def _scalar_term(self, term: sympy.Expr) -> str:
         tex = self._print(term)
         return rf"\left({tex}\right)" if self._needs_add_brackets(term) else tex
@@ -602,6 +637,9 @@ class TextPrinter(_MatrixConventions, StrPrinter):
     D = "d"
     D_SEP = " "
     SOFTMAX = "softmax"
+    IFF = " ⟺ "
+    LAW_SEP = ",  "
+    PRIME = "′"
     _FUNCTIONS = _FUNCTION_TEXT
 
     def doprint(self, expr: Basic) -> str:
@@ -634,6 +672,19 @@ class TextPrinter(_MatrixConventions, StrPrinter):
 
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return greek_unicode.get(expr.name, expr.name)
+
+    def _print_Summation(self, expr: Summation) -> str:
+        index = self._print(expr.index)
+        if expr.limits:
+            lower, upper = (self._print(x) for x in expr.limits)
+            return f"Σ{_script(f'{index}={lower}', _SUBSCRIPT, '_')}^({upper}) {self._print(expr.term)}"
+        return f"Σ{_script(index, _SUBSCRIPT, '_')} {self._print(expr.term)}"
+
+    def _print_FrobeniusSq(self, expr: FrobeniusSq) -> str:
+        return f"‖{self._print(expr.arg)}‖_F²"
+
+    def _print_Dots(self, expr: Dots) -> str:
+        return "…"
 
     def _scalar_term(self, term: sympy.Expr) -> str:
         text = self._print(term)
