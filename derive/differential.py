@@ -280,7 +280,7 @@ D_DETERMINANT = _rule("d_determinant", lambda e, dd: e * Trace(MatMul(Inverse(e.
                       {"en": "differential of a determinant", "zh": "行列式的微分"})
 D_MATPOW = _rule("d_matpow", _d_matpow,
                  Eq(MatrixDifferential(MatPow(_X, _p)),
-                    Summation(MatMul(MatPow(_X, _i), _dX, MatPow(_X, _p - 1 - _i)), _i, 0, _p - 1),
+                    Summation(MatMul(MatPow(_X, _i), _dX, MatPow(_X, _p - 1 - _i)), _i, (0, _p - 1)),
                     evaluate=False),
                  {"en": "differential of a matrix power", "zh": "矩阵幂的微分"})
 D_HADAMARD_POWER = _rule("d_hadamard_power", _d_hadamard_power,
@@ -368,7 +368,7 @@ def rule_for(e: Basic, wrt: frozenset = frozenset()) -> Rule:
 
     >>> from sympy import MatrixSymbol
     >>> X = MatrixSymbol("X", 3, 3)
-    >>> rule_for(X * X).key, rule_for(2 * X, frozenset({X})).key
+    >>> rule_for(X * X.T).key, rule_for(2 * X, frozenset({X})).key
     ('d_product', 'd_constant_multiple')
     """
     for rule, applies in SPECIAL_CASES:

@@ -89,19 +89,17 @@ class Laws(Basic):
 
 
 class Summation(MatrixExpr):
-    """Σ of a matrix ``term`` over ``index`` (from ``lower`` to ``upper`` when given), unevaluated.
+    """Σ of a matrix ``term`` over ``index`` (``limits``: from, to; none for "over every index").
 
-    >>> u = sympy.Symbol("u")
+    >>> i, p = sympy.symbols("i p")
     >>> (A,) = matrices("A")
-    >>> s = Summation(A, u)
+    >>> s = Summation(A, i, (0, p - 1))
     >>> s.index, s.limits, s.shape == A.shape
-    (u, (), True)
+    (i, (0, p - 1), True)
     """
 
-    def __new__(cls, term: MatrixExpr, index: sympy.Symbol, lower: Expr | None = None,
-                upper: Expr | None = None):
-        limits = Tuple() if lower is None else Tuple(lower, upper)
-        return Basic.__new__(cls, term, index, limits)
+    def __new__(cls, term: MatrixExpr, index: sympy.Symbol, limits: tuple = ()):
+        return Basic.__new__(cls, term, index, Tuple(*limits))
 
     @property
     def term(self) -> MatrixExpr:

@@ -43,7 +43,7 @@ class Rule:
 
     key: str
     law: Basic
-    names: Mapping[str, str]
+    names: Mapping[str, str] = field(compare=False)
     rewrite: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
