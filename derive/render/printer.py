@@ -291,6 +291,8 @@ class _MatrixConventions:
     IFF: str  # between two laws that say the same
     LAW_SEP: str  # between the laws of one rule
     PRIME: str
+    FROBENIUS_SQ: str  # ‖{}‖²_F
+    DOTS: str
     BRACKET_GRADIENT = False  # ∂f/∂Z as a factor of a product: (∂f/∂Z) in text, where "/" binds loosely
     MINUS: str = " - "
     PLUS: str = " + "
@@ -421,6 +423,19 @@ class _MatrixConventions:
 
     _print_ScalarApplied = _print_MatrixApplied
 
+    def _print_Summation(self, expr: Summation) -> str:
+        under = self._print(expr.index)
+        if expr.limits:
+            lower, upper = (self._print(x) for x in expr.limits)
+            return f"{self._sum(f'{under}={lower}', upper)} {self._print(expr.term)}"
+        return f"{self._sum(under, None)} {self._print(expr.term)}"
+
+    def _print_FrobeniusSq(self, expr: FrobeniusSq) -> str:
+        return self.FROBENIUS_SQ.format(self._print(expr.arg))
+
+    def _print_Dots(self, expr: Dots) -> str:
+        return self.DOTS
+
 
 class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     r"""SymPy's LaTeX printer with tracegrad's notation.
@@ -443,6 +458,8 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     IFF = r" \iff "
     LAW_SEP = r",\; "
     PRIME = "'"
+    FROBENIUS_SQ = r"\|{}\|_F^2"
+    DOTS = r"\dots"
     _FUNCTIONS = _FUNCTION_LATEX
 
     def __init__(self, settings: dict | None = None) -> None:
@@ -542,18 +559,8 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
         f, wrt = expr.args
         return rf"\frac{{\partial {self._print(f)}}}{{\partial {self._print(wrt)}}}"
 
-    def _print_Summation(self, expr: Summation) -> str:
-        index = self._print(expr.index)
-        if expr.limits:
-            lower, upper = (self._print(x) for x in expr.limits)
-            return rf"\sum_{{{index}={lower}}}^{{{upper}}} {self._print(expr.term)}"
-        return rf"\sum_{{{index}}} {self._print(expr.term)}"
-
-    def _print_FrobeniusSq(self, expr: FrobeniusSq) -> str:
-        return rf"\|{self._print(expr.arg)}\|_F^2"
-
-    def _print_Dots(self, expr: Dots) -> str:
-        return r"\dots"
+    def _sum(self, under: str, over: str | None) -> str:
+        return rf"\sum_{{{under}}}" + ("" if over is None else f"^{{{over}}}")
 
     def _scalar_term(self, term: sympy.Expr) -> str:
         tex = self._print(term)
@@ -640,6 +647,8 @@ class TextPrinter(_MatrixConventions, StrPrinter):
     IFF = " ⟺ "
     LAW_SEP = ",  "
     PRIME = "′"
+    FROBENIUS_SQ = "‖{}‖_F²"
+    DOTS = "…"
     _FUNCTIONS = _FUNCTION_TEXT
 
     def doprint(self, expr: Basic) -> str:
@@ -673,18 +682,8 @@ class TextPrinter(_MatrixConventions, StrPrinter):
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return greek_unicode.get(expr.name, expr.name)
 
-    def _print_Summation(self, expr: Summation) -> str:
-        index = self._print(expr.index)
-        if expr.limits:
-            lower, upper = (self._print(x) for x in expr.limits)
-            return f"Σ{_script(f'{index}={lower}', _SUBSCRIPT, '_')}^({upper}) {self._print(expr.term)}"
-        return f"Σ{_script(index, _SUBSCRIPT, '_')} {self._print(expr.term)}"
-
-    def _print_FrobeniusSq(self, expr: FrobeniusSq) -> str:
-        return f"‖{self._print(expr.arg)}‖_F²"
-
-    def _print_Dots(self, expr: Dots) -> str:
-        return "…"
+    def _sum(self, under: str, over: str | None) -> str:
+        return "Σ" + _script(under, _SUBSCRIPT, "_") + ("" if over is None else f"^({over})")
 
     def _scalar_term(self, term: sympy.Expr) -> str:
         text = self._print(term)
