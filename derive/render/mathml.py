@@ -36,7 +36,8 @@ from derive.render.printer import (
     signed_terms, subscripted_name,
 )
 from derive.elementwise import elementwise_function
-from derive.laws import Dots, FrobeniusSq, Gradient, Iff, Laws, MatrixApplied, ScalarApplied, Summation
+from derive.laws import Gradient
+from derive.render.laws import MathMLLaws
 
 __all__ = [
     "TracegradMathMLPrinter",
@@ -59,7 +60,7 @@ def _numeric_entity(m: re.Match) -> str:
 _THIN = "0.167em"
 
 
-class TracegradMathMLPrinter(MathMLPresentationPrinter):
+class TracegradMathMLPrinter(MathMLLaws, MathMLPresentationPrinter):
     """Presentation MathML in tracegrad's notation (the LaTeX printer's conventions).
 
     >>> X, W = MatrixSymbol("X", 4, 3), MatrixSymbol("W1", 3, 2)
@@ -283,48 +284,6 @@ class TracegradMathMLPrinter(MathMLPresentationPrinter):
         return self._row(d, self._bracket(a, "("))
 
     _print_ScalarDifferential = _print_MatrixDifferential
-
-    # --- the rules' laws (derive.laws) ---------------------------------------------------------------
-    def _print_Equality(self, expr: sympy.Eq) -> Element:
-        return self._row(self._print(expr.lhs), self._mo("="), self._print(expr.rhs))
-
-    def _print_Iff(self, expr: Iff) -> Element:
-        a, b = (self._print(x) for x in expr.args)
-        return self._row(a, self._mo("⟺"), b)
-
-    def _print_Laws(self, expr: Laws) -> Element:
-        row = self._row()
-        for i, law in enumerate(expr.args):
-            if i:
-                row.appendChild(self._mo(","))
-                row.appendChild(self._el("mspace", width="0.278em"))  # TeX's \;
-            row.appendChild(self._print(law))
-        return row
-
-    def _print_MatrixApplied(self, expr: MatrixApplied | ScalarApplied) -> Element:
-        name = self._print(expr.name)
-        if expr.primes:
-            name = self._el("msup", name, self._mo("′" * expr.primes))
-        return self._row(name, self._mo("\u2061"), self._bracket(expr.arg, "(", precedence=False))
-
-    _print_ScalarApplied = _print_MatrixApplied
-
-    def _print_Summation(self, expr: Summation) -> Element:
-        sigma = self._mo("∑")
-        if expr.limits:
-            lower, upper = expr.limits
-            under = self._row(self._print(expr.index), self._mo("="), self._print(lower))
-            op = self._el("munderover", sigma, under, self._print(upper))
-        else:
-            op = self._el("munder", sigma, self._print(expr.index))
-        return self._row(op, self._print(expr.term))
-
-    def _print_FrobeniusSq(self, expr: FrobeniusSq) -> Element:
-        norm = self._row(self._mo("‖", stretchy="false"), self._print(expr.arg), self._mo("‖", stretchy="false"))
-        return self._el("msubsup", norm, self._mi("F"), self._el("mn", "2"))
-
-    def _print_Dots(self, expr: Dots) -> Element:
-        return self._mi("…")
 
     # --- scalars ------------------------------------------------------------------
     def _print_Add(self, expr: sympy.Add, order: str | None = None) -> Element:

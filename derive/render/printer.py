@@ -31,7 +31,7 @@ from sympy.printing.str import StrPrinter
 
 from derive.differential import MatrixDifferential
 from derive.elementwise import FUNCTION_LATEX, FUNCTION_TEXT, elementwise_function
-from derive.laws import Dots, FrobeniusSq, Iff, Laws, MatrixApplied, ScalarApplied, Summation
+from derive.render.laws import LatexLaws, TextLaws
 from derive.render.layout import BREAK, CLOSE, MARKS, OPEN, text_width
 from derive.simplify import ones_multiple
 from derive.steps import Gradient
@@ -288,11 +288,6 @@ class _MatrixConventions:
     D_SEP: str  # between d and tr
     _FUNCTIONS: dict[Any, str]  # elementwise function → its name
     SOFTMAX: str
-    IFF: str  # between two laws that say the same
-    LAW_SEP: str  # between the laws of one rule
-    PRIME: str
-    FROBENIUS_SQ: str  # ‖{}‖²_F
-    DOTS: str
     BRACKET_GRADIENT = False  # ∂f/∂Z as a factor of a product: (∂f/∂Z) in text, where "/" binds loosely
     MINUS: str = " - "
     PLUS: str = " + "
@@ -408,36 +403,8 @@ class _MatrixConventions:
 
     _print_ScalarDifferential = _print_MatrixDifferential
 
-    # --- the rules' laws (derive.laws) ----------------------------------------
-    def _print_Equality(self, expr: sympy.Eq) -> str:
-        return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
 
-    def _print_Iff(self, expr: Iff) -> str:
-        return self.IFF.join(self._print(a) for a in expr.args)
-
-    def _print_Laws(self, expr: Laws) -> str:
-        return self.LAW_SEP.join(self._print(a) for a in expr.args)
-
-    def _print_MatrixApplied(self, expr: MatrixApplied | ScalarApplied) -> str:
-        return self._call(self._print(expr.name) + self.PRIME * expr.primes, expr.arg)
-
-    _print_ScalarApplied = _print_MatrixApplied
-
-    def _print_Summation(self, expr: Summation) -> str:
-        under = self._print(expr.index)
-        if expr.limits:
-            lower, upper = (self._print(x) for x in expr.limits)
-            return f"{self._sum(f'{under}={lower}', upper)} {self._print(expr.term)}"
-        return f"{self._sum(under, None)} {self._print(expr.term)}"
-
-    def _print_FrobeniusSq(self, expr: FrobeniusSq) -> str:
-        return self.FROBENIUS_SQ.format(self._print(expr.arg))
-
-    def _print_Dots(self, expr: Dots) -> str:
-        return self.DOTS
-
-
-class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
+class TracegradLatexPrinter(_MatrixConventions, LatexLaws, LatexPrinter):
     r"""SymPy's LaTeX printer with tracegrad's notation.
 
     >>> X, W = MatrixSymbol("X", 4, 3), MatrixSymbol("W1", 3, 2)
@@ -455,11 +422,6 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
     D = r"\mathrm{d}"
     D_SEP = ""
     SOFTMAX = r"\operatorname{softmax}"
-    IFF = r" \iff "
-    LAW_SEP = r",\; "
-    PRIME = "'"
-    FROBENIUS_SQ = r"\|{}\|_F^2"
-    DOTS = r"\dots"
     _FUNCTIONS = _FUNCTION_LATEX
 
     def __init__(self, settings: dict | None = None) -> None:
@@ -559,9 +521,6 @@ class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
         f, wrt = expr.args
         return rf"\frac{{\partial {self._print(f)}}}{{\partial {self._print(wrt)}}}"
 
-    def _sum(self, under: str, over: str | None) -> str:
-        return rf"\sum_{{{under}}}" + ("" if over is None else f"^{{{over}}}")
-
     def _scalar_term(self, term: sympy.Expr) -> str:
         tex = self._print(term)
         return rf"\left({tex}\right)" if self._needs_add_brackets(term) else tex
@@ -624,7 +583,7 @@ def _script(s: str, table: dict, fallback: str) -> str:
     return f"{fallback}{s}" if len(s) == 1 else f"{fallback}({s})"
 
 
-class TextPrinter(_MatrixConventions, StrPrinter):
+class TextPrinter(_MatrixConventions, TextLaws, StrPrinter):
     """A unicode printer for the terminal: dX, ⊙, σ, ᵀ, 𝟏ₙ, ∂f/∂W1, tr.
 
     >>> h = MatrixSymbol("h", 4, 3)
@@ -644,11 +603,6 @@ class TextPrinter(_MatrixConventions, StrPrinter):
     D = "d"
     D_SEP = " "
     SOFTMAX = "softmax"
-    IFF = " ⟺ "
-    LAW_SEP = ",  "
-    PRIME = "′"
-    FROBENIUS_SQ = "‖{}‖_F²"
-    DOTS = "…"
     _FUNCTIONS = _FUNCTION_TEXT
 
     def doprint(self, expr: Basic) -> str:
@@ -681,9 +635,6 @@ class TextPrinter(_MatrixConventions, StrPrinter):
 
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return greek_unicode.get(expr.name, expr.name)
-
-    def _sum(self, under: str, over: str | None) -> str:
-        return "Σ" + _script(under, _SUBSCRIPT, "_") + ("" if over is None else f"^({over})")
 
     def _scalar_term(self, term: sympy.Expr) -> str:
         text = self._print(term)
