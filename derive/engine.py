@@ -5,7 +5,9 @@
 2. rewrite the traces with the named identities of ``derive.trace_rules`` until
    every term reads tr(Rᵢ dX);
 3. collect the terms and read off G = Σ Rᵢᵀ, tidied (``derive.simplify``).
-Every rewrite that changes the equation is a ``Step``.
+Every rewrite that changes the equation is a ``Step``, named by its rule's record.  Steps 1 and 2
+are ``sympy.strategies`` combinators over the rules: the first rule that changes df (``do_one``),
+again until none does (``exhaust``, bounded).
 """
 from __future__ import annotations
 
