@@ -20,7 +20,7 @@ from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.engine import derivation, derive_from, gradient_form, validate
 from derive.networks import Network
 from derive.notation import in_notation
-from derive.steps import F, Derivation, Displayed, Gradient, Step, Use
+from derive.steps import CHAIN, SUBSTITUTE, SUM_OVER_USES, F, Derivation, Displayed, Gradient, Step, Use
 
 # An upstream gradient larger than this (in SymPy nodes) is written as the symbol ∂f/∂Z,
 # which keeps every section of a deep network the same size.
@@ -91,8 +91,8 @@ def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymb
     start = gradient_form(shown, MatrixDifferential(Z))
     if direct != 0:
         start = start + ScalarDifferential(direct)
-    steps = [Step("chain", dF, start),
-             Step("substitute", dF, start.xreplace({MatrixDifferential(Z): MatrixDifferential(definition)}))]
+    steps = [Step(CHAIN.key, dF, start),
+             Step(SUBSTITUTE.key, dF, start.xreplace({MatrixDifferential(Z): MatrixDifferential(definition)}))]
     G = derive_from(steps[-1].rhs, X, steps)
     return Derivation(function=net.loss, wrt=X, steps=tuple(steps), result=G,
                       definitions=net.stages, upstream=(Z, G_Z))
@@ -129,7 +129,7 @@ def _sum_section(net: Network, v: MatrixSymbol, uses: tuple[sympy.Basic, ...],
                                         notes=part.notes))
     terms = [p.result for p in parts if not p.result.is_ZeroMatrix] or [parts[0].result]
     total = terms[0] if len(terms) == 1 else MatAdd(*terms)
-    return Derivation(function=net.loss, wrt=v, steps=(Step("sum_over_uses", Gradient(F, v), total),),
+    return Derivation(function=net.loss, wrt=v, steps=(Step(SUM_OVER_USES.key, Gradient(F, v), total),),
                       result=in_notation(total), definitions=net.stages, contributions=tuple(contributions))
 
 

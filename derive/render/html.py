@@ -28,7 +28,7 @@ from derive.render.document import (
 from derive.render.layout import WIDTH
 from derive.render.locale import Locale, get_locale
 from derive.render.mathml import (
-    TexSyntaxError, equation_mathml, loss_mathml, math_mathml, mathml_rows, shape_mathml, tex_mathml,
+    equation_mathml, loss_mathml, math_mathml, mathml_rows, shape_mathml,
     TracegradMathMLPrinter,
 )
 from derive.steps import F, RULES, Derivation, Gradient
@@ -289,13 +289,7 @@ def _rules_html(derivations: Sequence[Derivation], loc: Locale) -> str:
     keys = [k for k in rules_used(derivations) if k in RULES]
     if not keys:
         return ""
-    rows = []
-    for k in keys:
-        try:
-            law = tex_mathml(RULES[k].law)
-        except TexSyntaxError:
-            law = ""
-        rows.append(f"<tr><td>{_e(loc.rule(k))}</td><td>{law}</td></tr>")
+    rows = [f"<tr><td>{_e(loc.rule(k))}</td><td>{math_mathml(RULES[k].law)}</td></tr>" for k in keys]
     return (f'<section id="rules"><h2>{_e(loc.say("rules"))}</h2>'
             f'<div class="wide"><table class="grid"><thead><tr><th>{_e(loc.say("rule"))}</th>'
             f'<th>{_e(loc.say("law"))}</th></tr></thead>\n<tbody>\n' + "\n".join(rows)
@@ -315,10 +309,10 @@ _AUDIT_CLASSES = ("", "", "num", "", "num", "")
 
 
 def audit_rows_html(rows: Sequence[Any], lang: str = "en") -> str:
-    """The audit as an HTML table, written from each row's data: formulas as MathML, the rest
-    as the words of ``numeric.reference.audit_table``.
+    """The audit as an HTML table, written from each row's data: the formulas as the seed document
+    writes them, the rest as the words of ``numeric.reference.audit_table``.
 
-    ``rows`` are ``numeric.reference.AuditRow`` objects (``formula``, ``latex``, ``verdict`` …).
+    ``rows`` are ``numeric.reference.AuditRow`` objects (``formula``, ``verdict`` …).
     """
     from numeric.reference import audit_table
 
@@ -327,12 +321,6 @@ def audit_rows_html(rows: Sequence[Any], lang: str = "en") -> str:
            + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     for r, cells in zip(rows, body):
         cells_html = [_e(c) for c in cells]
-        latex = getattr(r, "latex", "")
-        if latex:
-            try:
-                cells_html[0] = tex_mathml(latex)
-            except TexSyntaxError:
-                pass
         verdict = _verdict_class(getattr(r, "verdict", ""))
         cells_html[-1] = f'<span class="verdict {verdict}">{cells_html[-1]}</span>'
         tds = [f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>"

@@ -382,7 +382,7 @@ def _m_shape(x: MatrixSymbol) -> str:
 
 def _rules_latex(bp: BackpropLike, loc: Locale) -> str:
     esc = _esc(loc)
-    items = [rf"\item {esc(loc.rule(k))}: ${RULES[k].law}$" for k in rules_used(bp.sections) if k in RULES]
+    items = [rf"\item {esc(loc.rule(k))}: ${math_latex(RULES[k].law)}$" for k in rules_used(bp.sections) if k in RULES]
     if not items:
         return ""
     return (r"\section*{" + esc(loc.say("rules")) + "}\n\\begin{itemize}\n" + "\n".join(items)

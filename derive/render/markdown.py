@@ -120,7 +120,7 @@ def backprop_markdown(bp: BackpropLike, lang: str = "en", width: int | None = No
     keys = [k for k in rules_used(bp.sections) if k in RULES]
     if keys:
         out.append(f"## {loc.say('rules')}")
-        out.append("\n".join(f"- {loc.rule(k)}: ${RULES[k].law}$" for k in keys))
+        out.append("\n".join(f"- {loc.rule(k)}: ${math_latex(RULES[k].law)}$" for k in keys))
     return "\n\n".join(out) + "\n"
 
 
