@@ -5,10 +5,10 @@
 * for the seed network, the audit of the seed document's hand-written formulas
   (``numeric.reference.audit``: one row per formula and reading).
 
-:func:`network_checks` computes them; the renderers (text, Markdown, LaTeX and so the PDF,
-HTML) take the result as ``checks=`` and write it from the rows' data
-(``numeric.reference.audit_table``).  The renderers do not import this module, which runs
-numeric code: the command line computes the checks and hands them over.
+:func:`network_checks` computes them (numeric code, imported when it runs): the command line
+computes the checks and hands them to the renderers as ``checks=``; the document builder
+(:func:`derive.render.document.checks_section`) makes them blocks, the audit rows through one
+adapter (:func:`derive.render.document.audit_table`), and every format writes those blocks.
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ class Checks:
     """What the renderers write after the summary: a gradient check and the seed's audit rows."""
 
     gradient: GradientCheck | None = None
-    audit: tuple[Any, ...] = ()  # numeric.reference.AuditRow
+    audit: tuple[Any, ...] = ()  # numeric.reference.AuditRow (read only by derive.render.document.audit_table)
     audit_dims: tuple[int, ...] = (4, 3, 5, 2)  # numeric.reference.AUDIT_DIMS
 
 

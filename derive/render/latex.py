@@ -42,6 +42,7 @@ __all__ = [
     "loss_display",
     "section_latex",
     "shape_rows",
+    "span_latex",
     "step_block_latex",
     "write_latex",
 ]
@@ -232,8 +233,8 @@ def loss_display(loss: Basic, width: int | None = None, inline: bool = False) ->
     return eq if inline else rf"\[{eq}\]"
 
 
-def _math(s: Any) -> str:
-    """A mathematical span as LaTeX, without the dollars."""
+def span_latex(s: Any) -> str:
+    """A mathematical span (:class:`~derive.render.blocks.Math`, ``Equation`` …) as LaTeX, without the dollars."""
     return {Math: lambda: math_latex(s.expr), MathList: lambda: ", ".join(map(math_latex, s.exprs)),
             Equation: lambda: f"{math_latex(s.lhs)} = {math_latex(s.rhs)}",
             Shape: lambda: shape_latex(s.shape), Tex: lambda: s.latex}[type(s)]()
@@ -246,7 +247,7 @@ def inline_latex(spans: Inlines, lang: str = "en") -> str:
     '50\\% of $W_1$'
     """
     return "".join(latex_escape(s.text, unicode_ok=lang != "en") if isinstance(s, Text)
-                   else inline_latex(s.content, lang) if isinstance(s, Link) else f"${_math(s)}$" for s in spans)
+                   else inline_latex(s.content, lang) if isinstance(s, Link) else f"${span_latex(s)}$" for s in spans)
 
 
 HEADINGS = (r"\section*", r"\subsection*", r"\subsubsection*")

@@ -15,7 +15,7 @@ from derive.render.blocks import (
     Shapes, Steps, Table, Text, Writer,
 )
 from derive.render.document import BackpropLike, derivation_block, network_document
-from derive.render.latex import _math, equation_rows, loss_display, result_latex, shape_rows, step_block_latex
+from derive.render.latex import equation_rows, loss_display, result_latex, shape_rows, span_latex, step_block_latex
 from derive.render.layout import WIDTH
 from derive.render.locale import get_locale
 from derive.steps import Derivation
@@ -40,13 +40,13 @@ def inline_markdown(spans: Inlines) -> str:
     'Find $W_1$'
     """
     return "".join(s.text if isinstance(s, Text) else inline_markdown(s.content) if isinstance(s, Link)
-                   else f"${_math(s)}$" for s in spans)
+                   else f"${span_latex(s)}$" for s in spans)
 
 
 def _cell(spans: Inlines) -> str:
     """A table cell: a | would end it (in the words, and as ‖ or | in the mathematics)."""
     return "".join(s.text.replace("|", "\\|") if isinstance(s, Text) else _cell(s.content) if isinstance(s, Link)
-                   else "$" + _math(s).replace(r"\|", r"\Vert ").replace("|", r"\vert ") + "$" for s in spans)
+                   else "$" + span_latex(s).replace(r"\|", r"\Vert ").replace("|", r"\vert ") + "$" for s in spans)
 
 
 class MarkdownWriter(Writer):
