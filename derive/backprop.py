@@ -20,7 +20,7 @@ from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.engine import derivation, derive_from, gradient_form, validate
 from derive.networks import Network
 from derive.notation import in_notation
-from derive.display import Displayed
+from derive.display import Displayed, display
 from derive.steps import F, Derivation, Gradient, Step, Use
 
 # An upstream gradient larger than this (in SymPy nodes) is written as the symbol ∂f/∂Z,
@@ -41,6 +41,10 @@ class Backprop(Displayed):
     network: Network
     sections: tuple[Derivation, ...]
     summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr], ...]
+
+    def to_latex(self, lang: str = "en", standalone: bool = True) -> str:
+        r"""The whole derivation as LaTeX; ``standalone``: a document with its preamble."""
+        return display(self, "latex", lang=lang, standalone=standalone)
 
     def section(self, name: str) -> Derivation:
         for s in self.sections:

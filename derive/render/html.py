@@ -135,10 +135,16 @@ def _math_list(s: MathList) -> str:
     return _MATH + "<mo>,</mo>".join(p.doprint(e) for e in s.exprs) + "</math>"
 
 
-def _span(s: Any) -> str:
-    return {Text: lambda: _e(s.text), Math: lambda: math_mathml(s.expr), MathList: lambda: _math_list(s),
-            Equation: lambda: equation_mathml(s.lhs, s.rhs), Shape: lambda: shape_mathml(s.shape),
-            Tex: lambda: _tex(s), Link: lambda: f'<a href="#{s.target}">{inline_html(s.content)}</a>'}[type(s)]()
+# each kind of span as HTML
+_SPANS = {
+    Text: lambda s: _e(s.text),
+    Math: lambda s: math_mathml(s.expr),
+    MathList: _math_list,
+    Equation: lambda s: equation_mathml(s.lhs, s.rhs),
+    Shape: lambda s: shape_mathml(s.shape),
+    Tex: _tex,
+    Link: lambda s: f'<a href="#{s.target}">{inline_html(s.content)}</a>',
+}
 
 
 def inline_html(spans: Inlines) -> str:
@@ -148,7 +154,7 @@ def inline_html(spans: Inlines) -> str:
     >>> inline_html((Text("A < "), Math(MatrixSymbol("B", 2, 2))))
     'A &lt; <math xmlns="http://www.w3.org/1998/Math/MathML"><mi>B</mi></math>'
     """
-    return "".join(_span(s) for s in spans)
+    return "".join(_SPANS[type(s)](s) for s in spans)
 
 
 def _p(spans: Inlines, cls: str = "") -> str:

@@ -233,11 +233,19 @@ def loss_display(loss: Basic, width: int | None = None, inline: bool = False) ->
     return eq if inline else rf"\[{eq}\]"
 
 
+# each kind of mathematical span as LaTeX, without the dollars
+_MATH_SPANS = {
+    Math: lambda s: math_latex(s.expr),
+    MathList: lambda s: ", ".join(map(math_latex, s.exprs)),
+    Equation: lambda s: f"{math_latex(s.lhs)} = {math_latex(s.rhs)}",
+    Shape: lambda s: shape_latex(s.shape),
+    Tex: lambda s: s.latex,
+}
+
+
 def span_latex(s: Any) -> str:
     """A mathematical span (:class:`~derive.render.blocks.Math`, ``Equation`` …) as LaTeX, without the dollars."""
-    return {Math: lambda: math_latex(s.expr), MathList: lambda: ", ".join(map(math_latex, s.exprs)),
-            Equation: lambda: f"{math_latex(s.lhs)} = {math_latex(s.rhs)}",
-            Shape: lambda: shape_latex(s.shape), Tex: lambda: s.latex}[type(s)]()
+    return _MATH_SPANS[type(s)](s)
 
 
 def inline_latex(spans: Inlines, lang: str = "en") -> str:
@@ -246,8 +254,15 @@ def inline_latex(spans: Inlines, lang: str = "en") -> str:
     >>> inline_latex((Text("50% of "), Math(MatrixSymbol("W1", 2, 2))))
     '50\\% of $W_1$'
     """
-    return "".join(latex_escape(s.text, unicode_ok=lang != "en") if isinstance(s, Text)
-                   else inline_latex(s.content, lang) if isinstance(s, Link) else f"${span_latex(s)}$" for s in spans)
+    out = []
+    for s in spans:
+        if isinstance(s, Text):
+            out.append(latex_escape(s.text, unicode_ok=lang != "en"))
+        elif isinstance(s, Link):
+            out.append(inline_latex(s.content, lang))
+        else:
+            out.append(f"${span_latex(s)}$")
+    return "".join(out)
 
 
 HEADINGS = (r"\section*", r"\subsection*", r"\subsubsection*")

@@ -176,10 +176,16 @@ def table_text(head: Sequence[str], rows: Sequence[Sequence[str]], width: int | 
     return "\n".join(out)
 
 
-def _inline_math(s: Any) -> str:
-    return {Math: lambda: math_text(s.expr), MathList: lambda: ", ".join(map(math_text, s.exprs)),
-            Equation: lambda: f"{math_text(s.lhs)} = {math_text(s.rhs)}", Shape: lambda: shape_text(s.shape),
-            Tex: lambda: s.text or s.latex}[type(s)]()
+# each kind of span as text
+_SPANS = {
+    Text: lambda s: s.text,
+    Math: lambda s: math_text(s.expr),
+    MathList: lambda s: ", ".join(map(math_text, s.exprs)),
+    Equation: lambda s: f"{math_text(s.lhs)} = {math_text(s.rhs)}",
+    Shape: lambda s: shape_text(s.shape),
+    Tex: lambda s: s.text or s.latex,
+    Link: lambda s: inline_text(s.content),
+}
 
 
 def inline_text(spans: Inlines) -> str:
@@ -188,8 +194,7 @@ def inline_text(spans: Inlines) -> str:
     >>> inline_text((Text("Find "), MathList((MatrixSymbol("W1", 2, 2), MatrixSymbol("b1", 1, 2))), Text(".")))
     'Find W1, b1.'
     """
-    return "".join(s.text if isinstance(s, Text) else inline_text(s.content) if isinstance(s, Link)
-                   else _inline_math(s) for s in spans)
+    return "".join(_SPANS[type(s)](s) for s in spans)
 
 
 def _heading(s: str, rule: str = "-") -> str:
