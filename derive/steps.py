@@ -2,14 +2,13 @@
 
 A step names its rule by key; :data:`RULES` holds every rule's record (``derive.rules.Rule``),
 collected at import from the modules that define them beside their functions.
-Nothing here renders; ``derive.render`` reads these objects.
+Nothing here renders: ``derive.render`` reads these objects, and their display methods
+(``str``, ``to_latex``, Jupyter's) call the functions it registers in :mod:`derive.display`.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
 import sympy
 from sympy import Basic, Eq, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace, Transpose
 
@@ -18,6 +17,7 @@ from derive.laws import F, Dots, FrobeniusSq, Gradient, Summation, applied, matr
 from derive.rules import Rule, rule_table
 from derive.simplify import COLLECT, SIMPLIFY_PRODUCT
 from derive.trace_rules import READ_OFF, TRACE_RULES
+from derive.display import Displayed, display
 
 __all__ = [
     "CHAIN",
@@ -60,39 +60,17 @@ class Step:
         return RULES[self.rule].law
 
     def to_text(self, lang: str = "en") -> str:
-        """``lhs = rhs  [rule]`` in tracegrad's notation.
+        """``lhs = rhs  [rule]`` in tracegrad's notation (by :mod:`derive.display`).
 
         >>> from sympy import MatrixSymbol
         >>> Y = MatrixSymbol("Y", 3, 2)
         >>> print(Step("read_off", Gradient(F, Y), 2 * Y.T))
         ∂f/∂Y = 2Yᵀ  [read off the gradient]
         """
-        from derive.render.locale import get_locale
-        from derive.render.printer import math_text
-
-        return f"{math_text(self.lhs)} = {math_text(self.rhs)}  [{get_locale(lang).rule(self.rule)}]"
+        return display(self, "text", lang=lang)
 
     def __str__(self) -> str:
         return self.to_text()
-
-
-class Displayed:
-    """Shows itself as text (``str``, IPython) and as Markdown (Jupyter) through ``to_text``/``to_markdown``."""
-
-    def to_text(self, lang: str = "en") -> str:
-        raise NotImplementedError
-
-    def to_markdown(self, lang: str = "en") -> str:
-        raise NotImplementedError
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.to_text())
 
 
 @dataclass(frozen=True)
@@ -114,27 +92,8 @@ class Derivation(Displayed):
     # steps are then the sum over the uses ("sum_over_uses")
     contributions: tuple[Derivation, ...] = field(default=())
 
-    def to_latex(self, lang: str = "en") -> str:
-        from derive.render.latex import derivation_latex
-
-        return derivation_latex(self, lang=lang)
-
-    def to_markdown(self, lang: str = "en") -> str:
-        from derive.render.markdown import derivation_markdown
-
-        return derivation_markdown(self, lang=lang)
-
-    def to_text(self, lang: str = "en") -> str:
-        from derive.render.text import derivation_text
-
-        return derivation_text(self, lang=lang)
-
     def _repr_latex_(self) -> str:
-        from derive.render.latex import derivation_latex
-
-        return "$\\displaystyle " + derivation_latex(self, lang="en", inline=True) + "$"
-
-
+        return display(self, "latex_inline", lang="en")
 
 
 class Use(MatrixExpr):
