@@ -1,6 +1,6 @@
 """The ``tracegrad`` subcommands: ``grad``, ``check``, ``audit`` and ``codegen``.
 
-Each is a :class:`derive.cli.Command`; ``derive.cli`` registers :data:`COMMANDS`.  They
+Each is a :class:`derive.cli_options.Command`; ``derive.cli`` registers :data:`COMMANDS`.  They
 parse, derive and render through the library; the only thing here is the plumbing.
 """
 from __future__ import annotations
@@ -9,9 +9,9 @@ import argparse
 import re
 from typing import Any
 
-from derive.cli import (
-    CliError, Command, _os_error, add_item_list, add_network_options, add_output_options, emit,
-    seed_network_from,
+from derive.cli_options import (
+    CliError, Command, add_item_list, add_network_options, add_output_options, cannot_write, emit,
+    output_format, seed_network_from,
 )
 
 __all__ = ["COMMANDS", "derivations_document", "parse_shapes", "seed_gradient_check"]
@@ -157,13 +157,11 @@ def _export(exprs: list, args: list, path: str, name: str) -> Any:
     try:
         return export(exprs, args, path, name=name, describe=loss_text)  # the docstrings in tracegrad's notation
     except OSError as e:
-        raise CliError(_os_error(e, path)) from e
+        raise CliError(cannot_write(e, path)) from e
 
 
 def _format_of(args: argparse.Namespace) -> str:
-    from derive.cli import _format
-
-    fmt = _format(args)
+    fmt = output_format(args)
     if fmt == "pdf" and not args.output:
         raise CliError("the pdf format is written to a file: give -o FILE.pdf")
     return fmt
@@ -177,7 +175,7 @@ def _write_pdf(tex: str, args: argparse.Namespace) -> None:
     except (TexNotFoundError, TexCompileError) as e:
         raise CliError(str(e)) from e
     except OSError as e:  # the folder of -o cannot be created or written
-        raise CliError(_os_error(e, args.output)) from e
+        raise CliError(cannot_write(e, args.output)) from e
 
 
 # ---------------------------------------------------------------------------- check
