@@ -86,49 +86,60 @@ class Evaluator:
             raise Unsupported(f"no value for {e.name}")
         if isinstance(e, Gradient):
             return self._value(self.problem.gradient(e.wrt))
+        for types, method in _MATRIX_RULES:
+            if isinstance(e, types):
+                return method(self, e)
+        raise Unsupported(type(e).__name__)
+
+    def _constant(self, e: MatrixExpr) -> Value:
         r, c = (self._int(x) for x in e.shape)
-        defined = np.zeros((r, c), dtype=bool)
-        if isinstance(e, (OneMatrix, ZeroMatrix)):
-            return Value(full_matrix(r, c, ONE if isinstance(e, OneMatrix) else ZERO), defined)
+        out = full_matrix(r, c, ONE if isinstance(e, OneMatrix) else ZERO)
         if isinstance(e, Identity):
-            out = full_matrix(r, c, ZERO)
             for i in range(r):
                 out[i, i] = ONE
-            return Value(out, defined)
-        if isinstance(e, Transpose):
-            x = self._value(e.arg)
-            return Value(x.v.T, x.u.T)
-        if isinstance(e, (MatAdd, HadamardProduct)):
-            terms = [self._value(a) for a in e.args]
-            v, u = terms[0].v, terms[0].u
-            for t in terms[1:]:
-                v, u = (v + t.v if isinstance(e, MatAdd) else v * t.v), u | t.u
-            return Value(v, u)
-        if isinstance(e, HadamardPower):
-            return entrywise(ipow, self._value(e.base), self._value(e.exp))
-        if isinstance(e, ElementwiseApplyFunction):
-            return entrywise(self._elementwise(e.function), self._value(e.expr))
-        if isinstance(e, MatMul):
-            scalars = [self._value(a) for a in e.args if not isinstance(a, MatrixExpr)]
-            mats = [self._value(a) for a in e.args if isinstance(a, MatrixExpr)]
-            out = mats[0]
-            for m in mats[1:]:
-                out = Value(out.v.dot(m.v), out.u.any(axis=1)[:, None] | m.u.any(axis=0)[None, :])
-            for x in scalars:
-                out = Value(out.v * x.v, out.u | x.u)
-            return out
-        if isinstance(e, Inverse):
-            return self._inverse(self._value(e.arg))
-        if isinstance(e, MatPow) and isinstance(e.exp, sympy.Integer):
-            base = self._value(e.base)
-            p = int(e.exp)
-            if p < 0:
-                base, p = self._inverse(base), -p
-            out = self._value(Identity(e.shape[0]))
-            for _ in range(p):
-                out = Value(out.v.dot(base.v), out.u.any(axis=1)[:, None] | base.u.any(axis=0)[None, :])
-            return out
-        raise Unsupported(type(e).__name__)
+        return Value(out, np.zeros((r, c), dtype=bool))
+
+    def _transpose(self, e: Transpose) -> Value:
+        x = self._value(e.arg)
+        return Value(x.v.T, x.u.T)
+
+    def _sum_or_hadamard(self, e: MatAdd | HadamardProduct) -> Value:
+        terms = [self._value(a) for a in e.args]
+        v, u = terms[0].v, terms[0].u
+        for t in terms[1:]:
+            v, u = (v + t.v if isinstance(e, MatAdd) else v * t.v), u | t.u
+        return Value(v, u)
+
+    def _hadamard_power(self, e: HadamardPower) -> Value:
+        return entrywise(ipow, self._value(e.base), self._value(e.exp))
+
+    def _apply(self, e: ElementwiseApplyFunction) -> Value:
+        return entrywise(self._elementwise(e.function), self._value(e.expr))
+
+    def _product(self, e: MatMul) -> Value:
+        scalars = [self._value(a) for a in e.args if not isinstance(a, MatrixExpr)]
+        mats = [self._value(a) for a in e.args if isinstance(a, MatrixExpr)]
+        out = mats[0]
+        for m in mats[1:]:
+            out = _dot(out, m)
+        for x in scalars:
+            out = Value(out.v * x.v, out.u | x.u)
+        return out
+
+    def _inverse_of(self, e: Inverse) -> Value:
+        return self._inverse(self._value(e.arg))
+
+    def _power(self, e: MatPow) -> Value:
+        if not isinstance(e.exp, sympy.Integer):
+            raise Unsupported(type(e).__name__)
+        base = self._value(e.base)
+        p = int(e.exp)
+        if p < 0:
+            base, p = self._inverse(base), -p
+        out = self._value(Identity(e.shape[0]))
+        for _ in range(p):
+            out = _dot(out, base)
+        return out
 
     @staticmethod
     def _inverse(x: Value) -> Value:
@@ -168,6 +179,26 @@ class Evaluator:
         if isinstance(e, MatrixExpr):
             x = self._value(e)                      # a 1×1 matrix used as a number
             return Value(x.v[0, 0], bool(x.u[0, 0]))
+        if e.is_number:
+            number = self._number(e)
+            if number is not None:
+                return number
+        if isinstance(e, sympy.Symbol):
+            if e in self.memo:
+                return self.memo[e]
+            raise Unsupported(f"no value for {e}")
+        sub = (lambda a: self._scalar(a, env)) if env is not None else self._value
+        for types, method in _SCALAR_RULES:
+            if isinstance(e, types):
+                return method(self, e, sub)
+        if type(e) in FUNCTIONS and len(e.args) == 1:
+            x = sub(e.args[0])
+            v, u = FUNCTIONS[type(e)](x.v)
+            return Value(v, u or x.u)
+        raise Unsupported(type(e).__name__)
+
+    def _number(self, e: sympy.Basic) -> Value | None:
+        """A number's enclosure; None for a numeric expression to be evaluated (2·π, sin(1))."""
         if e.is_Integer:
             return Value(iv.mpf(int(e)), False)
         if e.is_Rational:
@@ -181,56 +212,72 @@ class Evaluator:
                 x = mpmath.mpf(e.evalf(int(self.bits * 0.302) + 10))
                 pad = abs(x) * mpmath.ldexp(1, -self.bits)
                 return Value(interval(x - pad, x + pad), False)
-        if e.is_Number or (e.is_number and e.is_real is False):      # zoo, nan, I, 2·I
+        if e.is_Number or e.is_real is False:      # zoo, nan, I, 2·I
             return Value(ZERO, True)
-        if isinstance(e, sympy.Symbol):
-            if e in self.memo:
-                return self.memo[e]
-            raise Unsupported(f"no value for {e}")
-        sub = (lambda a: self._scalar(a, env)) if env is not None else self._value
-        if isinstance(e, (sympy.Add, sympy.Mul)):
-            parts = [sub(a) for a in e.args]
-            v = parts[0].v
-            for q in parts[1:]:
-                v = v + q.v if isinstance(e, sympy.Add) else v * q.v
-            return Value(v, any(q.u for q in parts))
-        if isinstance(e, sympy.Pow):
-            b, p = sub(e.base), sub(e.exp)
-            v, u = ipow(b.v, p.v)
-            return Value(v, u or b.u or p.u)
-        if isinstance(e, Trace):
-            m = self._value(e.arg)
-            v = ZERO
-            for i in range(m.v.shape[0]):
-                v = v + m.v[i, i]
-            return Value(v, bool(np.diag(m.u).any()))
-        if isinstance(e, Determinant):
-            m = self._value(e.arg)
-            if m.u.any():
-                return Value(ZERO, True)
-            det = iv.det(iv.matrix(m.v.tolist()))
-            if not isinstance(det, type(ONE)):
-                # mpmath answers 0 when a pivot interval holds 0: exactly 0, or not known yet
-                det = ZERO if exact_det(m.v) == 0 else WIDE
-            return Value(det, False)
-        if isinstance(e, MatrixElement):
-            m = self._value(e.parent)
-            i, j = self._int(e.i), self._int(e.j)
-            return Value(m.v[i, j], bool(m.u[i, j]))
-        if isinstance(e, sympy.Heaviside):
-            x = sub(e.args[0])
-            h0 = sub(e.args[1]) if len(e.args) > 1 else Value(iv.mpf(0.5), False)
-            v, u = istep(x.v)
-            if lower(x.v) == 0 == upper(x.v):
-                v = h0.v
-            elif lower(x.v) <= 0 <= upper(x.v):
-                v = interval(min(0, lower(h0.v)), max(1, upper(h0.v)))
-            return Value(v, x.u or h0.u)
-        if type(e) in FUNCTIONS and len(e.args) == 1:
-            x = sub(e.args[0])
-            v, u = FUNCTIONS[type(e)](x.v)
-            return Value(v, u or x.u)
-        raise Unsupported(type(e).__name__)
+        return None
+
+    def _sum_or_product(self, e: sympy.Add | sympy.Mul, sub: Callable) -> Value:
+        parts = [sub(a) for a in e.args]
+        v = parts[0].v
+        for q in parts[1:]:
+            v = v + q.v if isinstance(e, sympy.Add) else v * q.v
+        return Value(v, any(q.u for q in parts))
+
+    def _scalar_power(self, e: sympy.Pow, sub: Callable) -> Value:
+        b, p = sub(e.base), sub(e.exp)
+        v, u = ipow(b.v, p.v)
+        return Value(v, u or b.u or p.u)
+
+    def _trace(self, e: Trace, sub: Callable) -> Value:
+        m = self._value(e.arg)
+        v = ZERO
+        for i in range(m.v.shape[0]):
+            v = v + m.v[i, i]
+        return Value(v, bool(np.diag(m.u).any()))
+
+    def _determinant(self, e: Determinant, sub: Callable) -> Value:
+        m = self._value(e.arg)
+        if m.u.any():
+            return Value(ZERO, True)
+        det = iv.det(iv.matrix(m.v.tolist()))
+        if not isinstance(det, type(ONE)):
+            # mpmath answers 0 when a pivot interval holds 0: exactly 0, or not known yet
+            det = ZERO if exact_det(m.v) == 0 else WIDE
+        return Value(det, False)
+
+    def _element(self, e: MatrixElement, sub: Callable) -> Value:
+        m = self._value(e.parent)
+        i, j = self._int(e.i), self._int(e.j)
+        return Value(m.v[i, j], bool(m.u[i, j]))
+
+    def _heaviside(self, e: sympy.Heaviside, sub: Callable) -> Value:
+        x = sub(e.args[0])
+        h0 = sub(e.args[1]) if len(e.args) > 1 else Value(iv.mpf(0.5), False)
+        v, _ = istep(x.v)
+        if lower(x.v) == 0 == upper(x.v):
+            v = h0.v
+        elif lower(x.v) <= 0 <= upper(x.v):
+            v = interval(min(0, lower(h0.v)), max(1, upper(h0.v)))
+        return Value(v, x.u or h0.u)
+
+
+def _dot(a: Value, b: Value) -> Value:
+    """The matrix product; an entry is undefined where its row of ``a`` or column of ``b`` holds one."""
+    return Value(a.v.dot(b.v), a.u.any(axis=1)[:, None] | b.u.any(axis=0)[None, :])
+
+
+# the evaluator's method for each kind of matrix expression, and of scalar expression
+_MATRIX_RULES: tuple = (
+    ((OneMatrix, ZeroMatrix, Identity), Evaluator._constant), (Transpose, Evaluator._transpose),
+    ((MatAdd, HadamardProduct), Evaluator._sum_or_hadamard), (HadamardPower, Evaluator._hadamard_power),
+    (ElementwiseApplyFunction, Evaluator._apply), (MatMul, Evaluator._product),
+    (Inverse, Evaluator._inverse_of), (MatPow, Evaluator._power),
+)
+_SCALAR_RULES: tuple = (
+    ((sympy.Add, sympy.Mul), Evaluator._sum_or_product), (sympy.Pow, Evaluator._scalar_power),
+    (Trace, Evaluator._trace), (Determinant, Evaluator._determinant), (MatrixElement, Evaluator._element),
+    (sympy.Heaviside, Evaluator._heaviside),
+)
 
 
 # ----------------------------------------------------------------------------- deciding

@@ -3,6 +3,7 @@ fitted as a formula in the dimensions over the draws."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from itertools import product as cartesian
 
@@ -152,72 +153,104 @@ def fit_factor(draws: Sequence[Draw], ratios: Sequence) -> sympy.Expr | None:
     R = np.array([r for _, r in pts])
     if not np.all(np.isfinite(R)):
         return None                  # an infinite or undefined ratio is no factor
+    points = _Points(dims, V, R)
+    for family in (_monomial_fit, _affine_fit, _linear_fit, _shifted_fit):
+        f = family(points)
+        if f is not None:
+            return f
+    return None
 
-    def monomials(span: range) -> tuple[np.ndarray, np.ndarray]:
-        exps = list(cartesian(span, repeat=len(dims)))
-        E = np.array(exps, dtype=float).reshape(len(exps), len(dims))
-        return E, np.prod(V[None, :, :] ** E[:, None, :], axis=2)          # (candidates, points)
 
-    def close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.all(np.abs(a - b) <= 1e-9 * np.maximum(1.0, np.abs(b)), axis=-1)
+@dataclass(frozen=True, eq=False)
+class _Points:
+    """The draws' dimensions ``V`` (points × dimensions) and the ratios ``R`` at them."""
 
-    def expr(q: Fraction, exps: np.ndarray) -> sympy.Expr:
-        return sympy.Rational(q.numerator, q.denominator) * sympy.Mul(*[d ** int(e) for d, e in zip(dims, exps)])
+    dims: list
+    V: np.ndarray
+    R: np.ndarray
 
-    def simplest(found: list) -> sympy.Expr | None:
-        return min(found, key=lambda f: f[0])[1] if found else None
+    def monomials(self, span: range) -> tuple[np.ndarray, np.ndarray]:
+        """The exponent rows ``E`` of every monomial with exponents in ``span``, and their values."""
+        exps = list(cartesian(span, repeat=len(self.dims)))
+        E = np.array(exps, dtype=float).reshape(len(exps), len(self.dims))
+        return E, np.prod(self.V[None, :, :] ** E[:, None, :], axis=2)          # (candidates, points)
 
-    # q·M: the ratio over the monomial is one small rational
-    E, B = monomials(range(-2, 3))
-    Q = R[None, :] / B
+    def expr(self, q: Fraction, exps: np.ndarray) -> sympy.Expr:
+        return _rational(q) * sympy.Mul(*[d ** int(e) for d, e in zip(self.dims, exps)])
+
+
+def _rational(q: Fraction) -> sympy.Rational:
+    return sympy.Rational(q.numerator, q.denominator)
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.all(np.abs(a - b) <= 1e-9 * np.maximum(1.0, np.abs(b)), axis=-1)
+
+
+def _simplest(found: list) -> sympy.Expr | None:
+    return min(found, key=lambda f: f[0])[1] if found else None
+
+
+def _monomial_fit(p: _Points) -> sympy.Expr | None:
+    """q·M: the ratio over the monomial M is one small rational q."""
+    E, B = p.monomials(range(-2, 3))
+    Q = p.R[None, :] / B
     found = []
-    for c in np.nonzero(close(Q, Q[:, :1]))[0]:
+    for c in np.nonzero(_close(Q, Q[:, :1]))[0]:
         q = _small_rational(float(Q[c, 0]))
         if q is not None:
-            found.append(((np.abs(E[c]).sum(), len(str(q))), expr(q, E[c])))
-    if found:
-        return simplest(found)
-    # a·M + c, by least squares on each monomial
-    if len(pts) >= 3:
-        mb, mr = B.mean(axis=1), R.mean()
-        var = ((B - mb[:, None]) ** 2).sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = ((B - mb[:, None]) * (R - mr)[None, :]).sum(axis=1) / var
-        c0 = mr - a * mb
-        ok = (var > 0) & close(a[:, None] * B + c0[:, None], R[None, :])
-        for i in np.nonzero(ok)[0]:
-            qa, qc = _small_rational(float(a[i])), _small_rational(float(round(c0[i], 9)))
-            if qa is not None and qc is not None and qa != 0:
-                found.append(((np.abs(E[i]).sum() + 1, len(str(qa)) + len(str(qc))),
-                              expr(qa, E[i]) + sympy.Rational(qc.numerator, qc.denominator)))
-        if found:
-            return simplest(found)
-    # Σ aᵢdᵢ + c, by least squares
-    if len({tuple(row) for row in V}) > len(dims) + 1:
-        M = np.hstack([V, np.ones((len(pts), 1))])
-        coef = np.linalg.lstsq(M, R, rcond=None)[0]
-        qs = [_small_rational(float(round(x, 9))) for x in coef]
-        if all(q is not None for q in qs) and close(M @ coef, R):
-            return sympy.Add(*[sympy.Rational(q.numerator, q.denominator) * t
-                               for q, t in zip(qs, [*dims, sympy.Integer(1)])])
-    # q·M·(d + c)
-    E, B = monomials(range(-1, 2))
-    for i in range(len(dims)):
+            found.append(((np.abs(E[c]).sum(), len(str(q))), p.expr(q, E[c])))
+    return _simplest(found)
+
+
+def _affine_fit(p: _Points) -> sympy.Expr | None:
+    """a·M + c, by least squares on each monomial M."""
+    if len(p.R) < 3:
+        return None
+    E, B = p.monomials(range(-2, 3))
+    mb, mr = B.mean(axis=1), p.R.mean()
+    var = ((B - mb[:, None]) ** 2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = ((B - mb[:, None]) * (p.R - mr)[None, :]).sum(axis=1) / var
+    c0 = mr - a * mb
+    ok = (var > 0) & _close(a[:, None] * B + c0[:, None], p.R[None, :])
+    found = []
+    for i in np.nonzero(ok)[0]:
+        qa, qc = _small_rational(float(a[i])), _small_rational(float(round(c0[i], 9)))
+        if qa is not None and qc is not None and qa != 0:
+            found.append(((np.abs(E[i]).sum() + 1, len(str(qa)) + len(str(qc))), p.expr(qa, E[i]) + _rational(qc)))
+    return _simplest(found)
+
+
+def _linear_fit(p: _Points) -> sympy.Expr | None:
+    """Σ aᵢdᵢ + c, by least squares."""
+    if len({tuple(row) for row in p.V}) <= len(p.dims) + 1:
+        return None
+    M = np.hstack([p.V, np.ones((len(p.R), 1))])
+    coef = np.linalg.lstsq(M, p.R, rcond=None)[0]
+    qs = [_small_rational(float(round(x, 9))) for x in coef]
+    if not (all(q is not None for q in qs) and _close(M @ coef, p.R)):
+        return None
+    return sympy.Add(*[_rational(q) * t for q, t in zip(qs, [*p.dims, sympy.Integer(1)])])
+
+
+def _shifted_fit(p: _Points) -> sympy.Expr | None:
+    """q·M·(d + c), c ∈ −6…6."""
+    E, B = p.monomials(range(-1, 2))
+    R = p.R
+    found = []
+    for i in range(len(p.dims)):
         for shift in range(-6, 7):
-            lin = V[:, i] + shift
-            if shift == 0 or np.any((lin == 0) & (R != 0)):
-                continue
-            base = B * lin[None, :]
+            lin = p.V[:, i] + shift
             keep = lin != 0
-            if not keep.any():
+            if shift == 0 or np.any(~keep & (R != 0)) or not keep.any():
                 continue
-            Q = R[None, keep] / base[:, keep]
-            for c in np.nonzero(close(Q, Q[:, :1]))[0]:
+            Q = R[None, keep] / (B * lin[None, :])[:, keep]
+            for c in np.nonzero(_close(Q, Q[:, :1]))[0]:
                 q = _small_rational(float(Q[c, 0]))
                 if q is not None:
-                    found.append(((np.abs(E[c]).sum() + 2, len(str(q))), expr(q, E[c]) * (dims[i] + shift)))
-    return simplest(found)
-
+                    found.append(((np.abs(E[c]).sum() + 2, len(str(q))), p.expr(q, E[c]) * (p.dims[i] + shift)))
+    return _simplest(found)
 
 
 def _constant(ratios: Sequence) -> sympy.Expr | None:
