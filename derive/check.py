@@ -49,10 +49,12 @@ from derive.checking.locate import counterexample, locate
 from derive.checking.problem import (
     DIM_ROWS, Draw, Problem, answer_shapes, draws_for, formula_text, network_of, problem_of,
 )
+from derive.dims import concrete_shape
 from derive.limits import CHECK_MAX_BITS, CHECK_MAX_DIM, CHECK_MAX_ENTRIES
 from derive.networks import Network
 from derive.parse import ExpressionError, _Parser, parse
 from derive.render.locale import get_locale
+from derive.render.printer import shape_text
 
 __all__ = ["DIM_ROWS", "MAX_BITS", "CheckResult", "check_answer"]
 
@@ -110,7 +112,7 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
         raise ValueError(say("check_unknown_variable", name=repr(name), choices=", ".join(variables)))
     X = variables[name]
     grad = f"∂f/∂{name}"
-    want = f"{X.shape[0]}×{X.shape[1]}"
+    want = shape_text(X.shape)
     shapes = answer_shapes(net, problem.scalars)
     _Parser(answer, tuple(shapes)).parse()      # a syntax error is the user's to fix: it raises
     expected = problem.gradient(X)
@@ -133,7 +135,7 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
             details.append(say("check_row_bias", name=name, cols=str(X.shape[1])))
         if tuple(A.shape) == tuple(reversed(X.shape)):
             details.append(say("check_transposed"))
-        return CheckResult(False, say("check_shape", grad=grad, want=want, got=f"{A.shape[0]}×{A.shape[1]}"),
+        return CheckResult(False, say("check_shape", grad=grad, want=want, got=shape_text(A.shape)),
                            tuple(details), A, expected)
     draws = draws_for(net, seed, largest_number(A))
     _check_size(problem, draws, say)
@@ -152,8 +154,7 @@ def _check_size(problem: Problem, draws: Sequence[Draw], say: Callable[..., str]
     net = problem.net
     syms = list(net.inputs) + list(net.params) + [s for s, _ in net.stages]
     for draw in draws:
-        size = {d: sympy.Integer(v) for d, v in draw.dims}
-        shapes = [tuple(int(sympy.sympify(x).xreplace(size)) for x in s.shape) for s in syms]
+        shapes = [concrete_shape(s.shape, dict(draw.dims)) for s in syms]
         entries = sum(r * c for r, c in shapes)
         largest = max(max(s) for s in shapes)
         if entries > MAX_ENTRIES or largest > MAX_DIM:

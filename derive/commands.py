@@ -14,7 +14,7 @@ from derive.cli_options import (
     output_format, seed_network_from,
 )
 
-__all__ = ["COMMANDS", "derivations_document", "parse_shapes", "seed_gradient_check"]
+__all__ = ["COMMANDS", "derivations_document", "parse_shapes"]
 
 _SHAPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_]+),([A-Za-z0-9_]+)$")
 
@@ -80,7 +80,9 @@ def _run_grad(args: argparse.Namespace) -> int:
     parsed = parse(args.expression, shapes, syntax="cli")
     f = parsed.expr
     if isinstance(f, sympy.MatrixExpr) and f.shape != (1, 1):
-        raise CliError(f"the expression is a {f.shape[0]}×{f.shape[1]} matrix; a gradient needs a scalar function")
+        from derive.render.printer import shape_text
+
+        raise CliError(f"the expression is a {shape_text(f.shape)} matrix; a gradient needs a scalar function")
     names = [w.strip() for w in args.wrt.split(",") if w.strip()]
     if not names:
         raise CliError(f"--wrt: no variable in {args.wrt!r}; give the matrices to differentiate by, e.g. --wrt W1,b1")
@@ -243,27 +245,6 @@ def _run_codegen(args: argparse.Namespace) -> int:
     emit(f"wrote {path}: {args.name}({', '.join(s.name for s in list(net.inputs) + params)}) -> "
          f"(f, {', '.join('∂f/∂' + p.name for p in params)})\n", argparse.Namespace(output=None))
     return 0
-
-
-def seed_gradient_check(net: Any, lang: str = "en", seed: int = 0) -> str:
-    """The closing check of the default run: the compiled gradients against central differences."""
-    import numpy as np
-
-    from numeric import check_gradient
-
-    rng = np.random.default_rng(seed)
-    sizes = dict(zip(("n", "d", "m", "k"), (4, 3, 5, 2)))
-    values = {}
-    for s in list(net.inputs) + list(net.params):
-        shape = tuple(int(x) if x.is_Integer else sizes[str(x)] for x in s.shape)
-        values[s] = rng.standard_normal(shape)
-    err = check_gradient(net.f, list(net.params), values, seed=seed)
-    dims = ", ".join(f"{k}={v}" for k, v in sizes.items())
-    verdict = ("passed" if err < 1e-5 else "FAILED") if lang == "en" else ("通过" if err < 1e-5 else "未通过")
-    if lang == "zh":
-        return (f"梯度检验（随机非方阵数据 {dims}，中心差分，沿随机方向）：最大相对误差 {err:.1e}，{verdict}。\n")
-    return (f"Gradient check (random non-square data {dims}, central differences along random directions): "
-            f"max relative error {err:.1e}, {verdict}.\n")
 
 
 COMMANDS: list[Command] = [

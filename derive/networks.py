@@ -14,8 +14,10 @@ from sympy import MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace, Transpose
 
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
+from derive.dims import dimension
 from derive.elementwise import exp, log, relu, sigmoid, softplus, tanh
 from derive.undefined import check_defined
+from derive.render.printer import shape_text
 from derive.steps import F
 
 __all__ = [
@@ -114,10 +116,6 @@ class Network:
         raise AttributeError(name)
 
 
-def _shape(shape: tuple) -> str:
-    return "×".join(str(d) for d in shape)
-
-
 def _check_network(net: Network) -> None:
     """Raise a ``ValueError`` naming the stage where ``net`` is not a well-formed graph of stages."""
     _check_types(net)
@@ -177,8 +175,8 @@ def _check_stage(where: str, Z: MatrixSymbol, definition: sympy.Basic, declared:
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
     if tuple(definition.shape) != tuple(Z.shape):
-        raise ValueError(f"{where}: {Z.name} is {_shape(Z.shape)} but its definition {definition} "
-                         f"is {_shape(definition.shape)}")
+        raise ValueError(f"{where}: {Z.name} is {shape_text(Z.shape)} but its definition {definition} "
+                         f"is {shape_text(definition.shape)}")
 
 
 def _check_names(net: Network, declared: dict, position: dict[str, int]) -> None:
@@ -192,8 +190,8 @@ def _check_names(net: Network, declared: dict, position: dict[str, int]) -> None
                 raise ValueError(f"{what} uses {s.name}, which is not an input, a parameter or a stage; "
                                  "declare it in inputs (data) or params")
             if known != s:
-                raise ValueError(f"{what} uses {s.name} as {_shape(s.shape)}, but {s.name} is "
-                                 f"{_shape(known.shape)}")
+                raise ValueError(f"{what} uses {s.name} as {shape_text(s.shape)}, but {s.name} is "
+                                 f"{shape_text(known.shape)}")
 
 
 def _check_order(net: Network, position: dict[str, int]) -> None:
@@ -232,16 +230,6 @@ def _expanded_stages(net: Network) -> dict[MatrixSymbol, MatrixExpr]:
     return out
 
 
-def _dim(value, name: str):
-    if isinstance(value, str):
-        return sympy.Symbol(value, integer=True, positive=True)
-    if isinstance(value, (int, sympy.Integer)) and not isinstance(value, bool) and int(value) > 0:
-        return sympy.Integer(value)
-    if isinstance(value, sympy.Symbol):
-        return value
-    raise ValueError(f"dimension {name} must be a positive integer or a name, got {value!r}")
-
-
 def seed_network(n="n", d="d", m="m", k="k", bias: str = "row") -> Network:
     """The seed document's network: h = XW₁ + 1b₁, H = σ(h), Ŷ = HW₂ + 1b₂, f = ‖Y − Ŷ‖²_F.
 
@@ -254,7 +242,7 @@ def seed_network(n="n", d="d", m="m", k="k", bias: str = "row") -> Network:
     """
     if bias not in ("row", "full"):
         raise ValueError(f"bias must be 'row' or 'full', got {bias!r}")
-    n, d, m, k = (_dim(v, s) for v, s in ((n, "n"), (d, "d"), (m, "m"), (k, "k")))
+    n, d, m, k = (dimension(v, s) for v, s in ((n, "n"), (d, "d"), (m, "m"), (k, "k")))
     X = MatrixSymbol("X", n, d)
     Y = MatrixSymbol("Y", n, k)
     W1 = MatrixSymbol("W1", d, m)
@@ -347,8 +335,8 @@ def mlp(widths, activation="sigmoid", bias: str = "row", loss: str = "frobenius"
     for a in acts:
         if a not in ACTIVATIONS:
             raise ValueError(f"unknown activation {a!r}; choose from {', '.join(ACTIVATIONS)}")
-    nn = _dim(n, "n")
-    dims = [_dim(w, f"widths[{i}]") for i, w in enumerate(widths)]
+    nn = dimension(n, "n")
+    dims = [dimension(w, f"widths[{i}]") for i, w in enumerate(widths)]
     X = MatrixSymbol("X", nn, dims[0])
     Y = MatrixSymbol("Y", nn, dims[-1])
     params, stages = [], []

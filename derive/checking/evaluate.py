@@ -18,6 +18,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
+from derive.dims import concrete_shape
 from derive.limits import CHECK_MAX_BITS as MAX_BITS
 from derive.steps import Gradient
 from derive.checking.intervals import (
@@ -37,7 +38,7 @@ class Evaluator:
 
     def __init__(self, problem: Problem, draw: Draw, bits: int, memo: dict | None = None):
         self.problem, self.draw, self.bits = problem, draw, bits
-        self.size = {d: sympy.Integer(v) for d, v in draw.dims}
+        self.sizes = dict(draw.dims)
         self.memo: dict = dict(memo) if memo is not None else {}
         self.mids: dict = {}
         if memo is not None:
@@ -76,7 +77,7 @@ class Evaluator:
         return v
 
     def _int(self, d: sympy.Basic) -> int:
-        return int(sympy.sympify(d).xreplace(self.size))
+        return concrete_shape((d,), self.sizes)[0]
 
     # ----- matrices
     def _matrix(self, e: MatrixExpr) -> Value:

@@ -14,6 +14,7 @@ from sympy import (
 )
 
 from derive.backprop import Backprop, backprop
+from derive.dims import concrete_shape
 from derive.engine import gradient
 from derive.networks import Network, seed_network
 from derive.render.locale import get_locale
@@ -142,10 +143,9 @@ def stochastic_rows(rng: np.random.Generator, shape: tuple[int, int], integers: 
 @lru_cache(maxsize=256)
 def draw_data(net: Network, scalars: tuple, draw: Draw) -> dict:
     rng = np.random.default_rng(list(draw.seed))
-    size = {d: sympy.Integer(v) for d, v in draw.dims}
     vals: dict = {}
     for s in list(net.inputs) + list(net.params):
-        shape = tuple(int(sympy.sympify(x).xreplace(size)) for x in s.shape)
+        shape = concrete_shape(s.shape, dict(draw.dims))
         if draw.integers:
             v = rng.integers(-2, 3, shape).astype(float)
             while v.size > 1 and np.all(v == v.flat[0]):        # never all ones, nor any constant matrix
