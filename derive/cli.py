@@ -24,8 +24,7 @@ import argparse
 import os
 import signal
 import sys
-from typing import Any
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from derive.cli_options import (
     PROG, CliError, Command, OptionParser, StdoutError, add_item_list, add_network_options,
@@ -54,17 +53,11 @@ __all__ = [
 COMMANDS: list[Command] = list(_SUBCOMMANDS)
 
 
-def _backprop() -> Callable[[Any], Any]:
-    try:
-        from derive.backprop import backprop
-    except ImportError as e:
-        raise RuntimeError(f"derive.backprop is not available ({e})") from e
-    return backprop
-
-
 def _run_seed(args: argparse.Namespace) -> int:
+    from derive.backprop import backprop
+
     net = seed_network_from(args)
-    bp = _backprop()(net)
+    bp = backprop(net)
     # every format ends with the numbers: a gradient check and the audit of the seed's formulas
     from derive.render.checks import network_checks
 

@@ -132,12 +132,6 @@ def test_errors_from_derive(monkeypatch, capsys, exc) -> None:
     assert line == "tracegrad: error: " + " ".join(str(exc).split())
 
 
-def test_missing_backprop_is_reported(monkeypatch, capsys) -> None:
-    monkeypatch.setitem(sys.modules, "derive.backprop", None)  # import raises ImportError
-    assert main([]) == 1
-    assert "derive.backprop is not available" in _one_error_line(capsys.readouterr().err)
-
-
 def test_help(capsys) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out

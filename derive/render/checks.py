@@ -141,15 +141,12 @@ def _order(symbols: list) -> list[sympy.Symbol]:
 
 def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
     """The gradient check of ``bp`` (a ``derive.backprop.Backprop``) and, for the seed network
-    (``audit``), the audit rows.  The audit is left out where ``numeric.reference`` cannot be imported.
+    (``audit``), the audit rows.
     """
     rows: tuple[Any, ...] = ()
     dims: tuple[int, ...] = Checks.audit_dims
     if audit and getattr(bp.network, "name", None) == "seed":
-        try:
-            from numeric.reference import AUDIT_DIMS, audit as seed_audit
-        except ImportError:
-            pass
-        else:
-            rows, dims = tuple(seed_audit(seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS
+        from numeric.reference import AUDIT_DIMS, audit as seed_audit
+
+        rows, dims = tuple(seed_audit(seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS
     return Checks(gradient_check(bp, seed), rows, dims)
