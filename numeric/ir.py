@@ -174,7 +174,12 @@ def _bshape(shapes: Sequence[Shape | None]) -> Shape | None:
     return tuple(out)
 
 
-def _fmt_shape(shape: Shape | None) -> str:
+def shape_text(shape: Shape | None) -> str:
+    """``4×3`` for the shape (4, 3), ``scalar`` for None: numeric's one way of writing a shape.
+
+    >>> shape_text((4, 3)), shape_text(None)
+    ('4×3', 'scalar')
+    """
     return "scalar" if shape is None else f"{shape[0]}×{shape[1]}"
 
 
@@ -422,7 +427,7 @@ class Builder:
         r, p = a.shape
         p2, c = b.shape
         if p != p2:
-            raise ValueError(f"matrix product of {_fmt_shape(a.shape)} and {_fmt_shape(b.shape)}")
+            raise ValueError(f"matrix product of {shape_text(a.shape)} and {shape_text(b.shape)}")
         shape = (r, c)
         ca, sa, a_core = self.split_scalar(a)
         cb, sb, b_core = self.split_scalar(b)
@@ -560,7 +565,7 @@ class Builder:
         if isinstance(e, MatrixSymbol):
             if e not in self.arg_nodes:
                 names = ", ".join(a.name for a in self.args)
-                raise ValueError(f"matrix symbol {e.name} ({_fmt_shape(shape)}) is not among the "
+                raise ValueError(f"matrix symbol {e.name} ({shape_text(shape)}) is not among the "
                                  f"arguments ({names})")
             return self.arg_nodes[e]
         if isinstance(e, OneMatrix):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import sympy
 
+from derive.dims import concrete_shape
 from derive.limits import MAX_CHECK_ENTRIES  # a larger matrix (numeric --dims) is not checked
 from derive.render.locale import Locale
 
@@ -123,7 +124,7 @@ def gradient_check(bp: Any, seed: int = 0) -> GradientCheck:
     sizes = _sizes(tuple(sorted(order, key=lambda d: (named.index(d.name) if d.name in named else len(named),
                                                       order.index(d)))))
     dims = tuple((d.name, v) for d, v in sizes.items())
-    shapes = {s: tuple(int(sympy.sympify(x).subs(sizes)) for x in s.shape) for s in symbols}
+    shapes = {s: concrete_shape(s.shape, sizes) for s in symbols}
     for s, shape in shapes.items():
         entries = int(np.prod(shape, dtype=object))
         if entries > MAX_CHECK_ENTRIES:
@@ -153,20 +154,17 @@ def _order(symbols: list) -> list[sympy.Symbol]:
 
 
 def seed_audit(bp: Any, seed: int = 0) -> Checks:
-    """The audit rows alone (no gradient check): for the seed network, where ``numeric.reference``
-    can be imported; else no rows."""
+    """The audit rows alone (no gradient check): for the seed network; else no rows."""
     if getattr(bp.network, "name", None) != "seed":
         return Checks()
-    try:
-        from numeric.reference import AUDIT_DIMS, audit as seed_rows
-    except ImportError:
-        return Checks()
+    from numeric.reference import AUDIT_DIMS, audit as seed_rows
+
     return Checks(None, tuple(seed_rows(seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS)
 
 
 def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
     """The gradient check of ``bp`` (a ``derive.backprop.Backprop``) and, for the seed network
-    (``audit``), the audit rows.  The audit is left out where ``numeric.reference`` cannot be imported.
+    (``audit``), the audit rows.
     """
     rows = seed_audit(bp, seed) if audit else Checks()
     return Checks(gradient_check(bp, seed), rows.audit, rows.audit_dims)

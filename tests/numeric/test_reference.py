@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from numeric import reference
-from tests.numeric.helpers import fd_gradient, rel_err, seed_loss
+from tests.oracle import fd_gradient, rel_err, seed_loss
 
 EXPECTED = [
     ("∂f/∂Y = 2(Y − Ypred)", "as written", True, "correct"),
