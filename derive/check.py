@@ -59,7 +59,7 @@ from derive.elementwise import Relu, Sigmoid, Softplus, Step
 from derive.engine import gradient
 from derive.limits import CHECK_MAX_BITS, CHECK_MAX_DIM, CHECK_MAX_ENTRIES
 from derive.networks import Network, seed_network
-from derive.parse import ExpressionError, _Parser, parse
+from derive.lang import ExpressionError, parse, syntax_check
 from derive.render.locale import get_locale
 from derive.steps import Gradient
 
@@ -977,7 +977,7 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     grad = f"∂f/∂{name}"
     want = f"{X.shape[0]}×{X.shape[1]}"
     shapes = _shapes(net, problem.scalars)
-    _Parser(answer, tuple(shapes)).parse()      # a syntax error is the user's to fix: it raises
+    syntax_check(answer, tuple(shapes))      # a syntax error is the user's to fix: it raises
     expected = problem.gradient(X)
     try:
         A = parse(answer, shapes, infer=False).expr
