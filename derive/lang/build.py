@@ -306,19 +306,24 @@ class _Builder:
         self.check_defined(node, MatPow(base, e), [base])
         return MatPow(base, e).doit(deep=False)
 
+    def elementwise(self, node: _Node, an: _Node, a: sympy.Basic) -> sympy.Basic:
+        fname = node.token
+        if _is_scalar(a) or _is_1x1(a):
+            return scalar_function(fname)(self.scalar(an, a))
+        if fname in MATRIX_FUNCTION_NAMES and a.shape[0] == a.shape[1]:
+            en, zh = MATRIX_FUNCTION_NAMES[fname]
+            call = f"{fname}({self.src(an)})"
+            self.notes.append(Note("elementwise-function", node.column,
+                                   f"{call} is the elementwise {en} (of each entry), not the matrix {en}",
+                                   f"{call} 是逐元素{zh}（对每个元素），不是矩阵{zh}"))
+        return matrix_function(fname)(a)
+
     def call(self, node: _Node, an: _Node, a: sympy.Basic) -> sympy.Basic:
         fname = node.token
         if is_elementwise(fname):
-            fn = scalar_function(fname)
-            if _is_scalar(a) or _is_1x1(a):
-                return fn(self.scalar(an, a))
-            if fname in MATRIX_FUNCTION_NAMES and a.shape[0] == a.shape[1]:
-                en, zh = MATRIX_FUNCTION_NAMES[fname]
-                call = f"{fname}({self.src(an)})"
-                self.notes.append(Note("elementwise-function", node.column,
-                                       f"{call} is the elementwise {en} (of each entry), not the matrix {en}",
-                                       f"{call} 是逐元素{zh}（对每个元素），不是矩阵{zh}"))
-            return matrix_function(fname)(a)
+            return self.elementwise(node, an, a)
+        if fname in ("tr", "det", "logdet", "inv"):
+            return self.square(node, an, a)
         if fname == "sqrt":
             if isinstance(a, MatrixExpr) and not _is_1x1(a):
                 raise self.fail(node, f"'sqrt' takes a scalar, got {self.desc(an, a)}: the matrix square "
@@ -341,7 +346,11 @@ class _Builder:
             r, c = a.shape
             factors = ([OneMatrix(1, r)] if r != 1 else []) + [a] + ([OneMatrix(c, 1)] if c != 1 else [])
             return Trace(_mm(*factors))
-        # tr det logdet inv
+        raise AssertionError(fname)
+
+    def square(self, node: _Node, an: _Node, a: sympy.Basic) -> sympy.Basic:
+        """tr, det, logdet and inv: of a scalar, or of a square matrix."""
+        fname = node.token
         if _is_scalar(a):
             return {"tr": a, "det": a, "logdet": sympy.log(a), "inv": sympy.Pow(a, -1)}[fname]
         if a.shape[0] != a.shape[1]:
@@ -354,5 +363,3 @@ class _Builder:
             return sympy.log(Determinant(a))
         return Inverse(a)
 
-
-# ----------------------------------------------------------------------- interface

@@ -92,65 +92,62 @@ def _tokenize(text: str) -> Iterator[_Token]:
     """Tokens on demand, so that errors come out left to right."""
     i, n = 0, len(text)
     while i < n:
-        ch = text[i]
-        if ch in _SPACES:
+        if text[i] in _SPACES:
             i += 1
             continue
-        nxt = text[i + 1] if i + 1 < n else ""
-        if ch in _IDENT_CHARS and not ch.isdigit():
-            m = _IDENT.match(text, i)
-            assert m is not None
-            yield _Token("name", m.group(), i)
-            i = m.end()
-        elif (ch.isdigit() and ch in _IDENT_CHARS) or (ch == "." and nxt.isdigit() and nxt in _IDENT_CHARS):
-            m = _NUMBER.match(text, i)
-            assert m is not None
-            yield _Token("num", m.group(), i)
-            i = m.end()
-        elif ch == ".":
-            if nxt in ("*", "/", "^"):
-                yield _Token("op", "." + nxt, i)
-                i += 2
-            elif nxt == "T" and not (i + 2 < n and text[i + 2] in _IDENT_CHARS):
-                yield _Token("op", ".T", i)
-                i += 2
-            else:
-                raise ExpressionError(
-                    "unexpected character '.': expected '.*', './', '.^', '.T' or a number",
-                    i + 1, ".", text, "syntax")
-        elif ch == "*" and nxt == "*":
-            raise ExpressionError("'**' is not an operator: write '^' for powers", i + 1, "**", text, "syntax")
-        elif ch in _SINGLE:
-            yield _Token("op", ch, i)
-            i += 1
-        elif ch == "∘" and _superscript(text, i + 1):
-            exponent, end = _superscript(text, i + 1)
-            if exponent == "-T":
-                raise ExpressionError("'∘⁻ᵀ' is not a power", i + 1, text[i:end], text, "syntax")
-            yield _Token("sup", ".^" + exponent, i, text[i:end])
-            i = end
-        elif ch in _UNICODE_OPS:
-            yield _Token("op", _UNICODE_OPS[ch], i, ch)
-            i += 1
-        elif _superscript(text, i):
-            exponent, end = _superscript(text, i)
-            yield _Token("sup", "^" + exponent, i, text[i:end])
-            i = end
-        elif ch == _ONE:
-            dim, end = _ones_subscript(text, i + 1)
-            yield _Token("ones", dim, i, text[i:end])
-            i = end
-        elif ch in _FUNCTION_ALIASES:
-            yield _Token("name", _FUNCTION_ALIASES[ch], i, ch)
-            i += 1
-        elif ch in _GREEK:
-            m = _IDENT_TAIL.match(text, i + 1)
-            assert m is not None
-            yield _Token("name", _GREEK[ch] + m.group(), i, text[i:m.end()])
-            i = m.end()
-        else:
-            raise ExpressionError(f"unexpected character {ch!r}", i + 1, ch, text, "syntax")
+        tok, i = _ascii_token(text, i) or _notation_token(text, i)
+        yield tok
     yield _Token("end", "", n)
+
+
+def _ascii_token(text: str, i: int) -> tuple[_Token, int] | None:
+    """(token, end) of a name, number or ASCII operator at ``i``; None for another character."""
+    ch, nxt, n = text[i], text[i + 1:i + 2], len(text)
+    if ch in _IDENT_CHARS and not ch.isdigit():
+        m = _IDENT.match(text, i)
+        assert m is not None
+        return _Token("name", m.group(), i), m.end()
+    if (ch.isdigit() and ch in _IDENT_CHARS) or (ch == "." and nxt.isdigit() and nxt in _IDENT_CHARS):
+        m = _NUMBER.match(text, i)
+        assert m is not None
+        return _Token("num", m.group(), i), m.end()
+    if ch == ".":
+        if nxt in ("*", "/", "^"):
+            return _Token("op", "." + nxt, i), i + 2
+        if nxt == "T" and not (i + 2 < n and text[i + 2] in _IDENT_CHARS):
+            return _Token("op", ".T", i), i + 2
+        raise ExpressionError("unexpected character '.': expected '.*', './', '.^', '.T' or a number",
+                              i + 1, ".", text, "syntax")
+    if ch == "*" and nxt == "*":
+        raise ExpressionError("'**' is not an operator: write '^' for powers", i + 1, "**", text, "syntax")
+    if ch in _SINGLE:
+        return _Token("op", ch, i), i + 1
+    return None
+
+
+def _notation_token(text: str, i: int) -> tuple[_Token, int]:
+    """(token, end) of the tool's notation at ``i``: ∘², ⊙, ², 𝟏ₙ, σ, Greek names."""
+    ch = text[i]
+    if ch == "∘" and _superscript(text, i + 1):
+        exponent, end = _superscript(text, i + 1)
+        if exponent == "-T":
+            raise ExpressionError("'∘⁻ᵀ' is not a power", i + 1, text[i:end], text, "syntax")
+        return _Token("sup", ".^" + exponent, i, text[i:end]), end
+    if ch in _UNICODE_OPS:
+        return _Token("op", _UNICODE_OPS[ch], i, ch), i + 1
+    if _superscript(text, i):
+        exponent, end = _superscript(text, i)
+        return _Token("sup", "^" + exponent, i, text[i:end]), end
+    if ch == _ONE:
+        dim, end = _ones_subscript(text, i + 1)
+        return _Token("ones", dim, i, text[i:end]), end
+    if ch in _FUNCTION_ALIASES:
+        return _Token("name", _FUNCTION_ALIASES[ch], i, ch), i + 1
+    if ch in _GREEK:
+        m = _IDENT_TAIL.match(text, i + 1)
+        assert m is not None
+        return _Token("name", _GREEK[ch] + m.group(), i, text[i:m.end()]), m.end()
+    raise ExpressionError(f"unexpected character {ch!r}", i + 1, ch, text, "syntax")
 
 
 def _number(tok: _Token, text: str) -> sympy.Rational:
