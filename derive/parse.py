@@ -6,23 +6,9 @@ Trace(X.T*X)
 """
 from __future__ import annotations
 
+# re-exported: derive.parse's names are derive.lang's __all__
 from derive.lang import (
-    FUNCTIONS, KINDS, Dim, ExpressionError, ExpressionLimitError, Note, ParsedExpression, Shape,
-    format_expression, parse, parse_expression, same_structure, syntax_check,
+    FUNCTIONS, KINDS, Dim, ExpressionError, ExpressionLimitError, Note, ParsedExpression, Shape,  # noqa: F401
+    format_expression, parse, parse_expression, same_structure, syntax_check,  # noqa: F401
+    __all__,  # noqa: F401
 )
-
-__all__ = [
-    "FUNCTIONS",
-    "KINDS",
-    "Dim",
-    "ExpressionError",
-    "ExpressionLimitError",
-    "Note",
-    "ParsedExpression",
-    "Shape",
-    "format_expression",
-    "parse",
-    "parse_expression",
-    "same_structure",
-    "syntax_check",
-]

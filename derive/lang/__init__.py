@@ -6,6 +6,14 @@ the SymPy expression that ``derive`` differentiates.  The text is never handed t
 recursive-descent (precedence-climbing) parser build a small syntax tree, shapes are
 inferred over it, and only then are SymPy objects constructed, one operator at a time.
 
+The package, one job a module: :mod:`~derive.lang.tokens` (the tokenizer), :mod:`~derive.lang.syntax`
+(the syntax tree and parser), :mod:`~derive.lang.shapes` (shape inference, union-find),
+:mod:`~derive.lang.build` (SymPy objects), :mod:`~derive.lang.format` (back to text),
+:mod:`~derive.lang.compare` (structural comparison), :mod:`~derive.lang.errors` (``ExpressionError``
+with its machine-readable ``kind``, one of :data:`KINDS`; ``Note``), :mod:`~derive.lang.functions`
+(the function names; the elementwise ones read through one function) and :mod:`~derive.lang.core`
+(:func:`parse`, :func:`parse_expression`, :func:`syntax_check`).
+
 Why hand-written rather than Python's ``ast`` or ``lark``: ``ast`` cannot read postfix
 ``'`` or ``.*``; ``lark`` could, but the grammar is a dozen rules, the lexing is
 context-sensitive in small ways (``2.*A`` is ``2 .* A``, ``.5`` is a number, ``A.T`` a
