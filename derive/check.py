@@ -52,7 +52,7 @@ from derive.checking.problem import (
 from derive.dims import concrete_shape, shape_text
 from derive.limits import CHECK_MAX_BITS, CHECK_MAX_DIM, CHECK_MAX_ENTRIES
 from derive.networks import Network
-from derive.parse import ExpressionError, _Parser, parse
+from derive.lang import ExpressionError, parse, syntax_check
 from derive.render.locale import get_locale
 
 __all__ = ["DIM_ROWS", "MAX_BITS", "CheckResult", "check_answer"]
@@ -113,7 +113,7 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     grad = f"∂f/∂{name}"
     want = shape_text(X.shape)
     shapes = answer_shapes(net, problem.scalars)
-    _Parser(answer, tuple(shapes)).parse()      # a syntax error is the user's to fix: it raises
+    syntax_check(answer, tuple(shapes))      # a syntax error is the user's to fix: it raises
     expected = problem.gradient(X)
     try:
         A = parse(answer, shapes, infer=False).expr
