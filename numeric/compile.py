@@ -26,6 +26,7 @@ import sympy
 from sympy import MatrixExpr, MatrixSymbol
 
 from numeric.backend import Backend, KernelModule
+from numeric.ir import shape_text
 from numeric.lower import Builder
 from numeric.numpy_backend import NUMPY
 from numeric.schedule import schedule
@@ -71,18 +72,14 @@ class Kernel:
 
     def __repr__(self) -> str:
         args = ", ".join(f"{a.name}: {_arg_str(a)}" for a in self.args)
-        outs = ", ".join(_shape_str(e.shape) if isinstance(e, MatrixExpr) else "scalar" for e in self.exprs)
+        outs = ", ".join(shape_text(e.shape if isinstance(e, MatrixExpr) else None) for e in self.exprs)
         if self.is_list:
             outs = f"({outs})"
         return f"<Kernel {self.name}({args}) -> {outs}, {self.temporaries} temporaries>"
 
 
-def _shape_str(shape) -> str:
-    return f"{shape[0]}×{shape[1]}"
-
-
 def _arg_str(a: MatrixSymbol | sympy.Symbol) -> str:
-    return _shape_str(a.shape) if isinstance(a, MatrixSymbol) else "scalar"
+    return shape_text(a.shape if isinstance(a, MatrixSymbol) else None)
 
 
 def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol], *,
@@ -254,7 +251,7 @@ def _default_doc(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sym
         lines.append(f"    {a.name}: {_arg_str(a)}")
     lines.append("Returns:")
     for e in exprs:
-        shape = _shape_str(e.shape) if isinstance(e, MatrixExpr) else "scalar"
+        shape = shape_text(e.shape if isinstance(e, MatrixExpr) else None)
         text = describe(e)
         if len(text) > 300:
             text = text[:297] + "..."

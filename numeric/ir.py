@@ -47,7 +47,7 @@ from sympy import Basic, MatrixSymbol
 
 from numeric import registry
 
-__all__ = ["REWRITES", "Graph", "Node", "UnsupportedExpression", "fmt_shape"]
+__all__ = ["REWRITES", "Graph", "Node", "UnsupportedExpression", "shape_text"]
 
 Shape = tuple  # (rows, cols) of SymPy integers/symbols, or None for a scalar
 
@@ -145,7 +145,12 @@ def _bshape(shapes: Sequence[Shape | None]) -> Shape | None:
     return tuple(out)
 
 
-def fmt_shape(shape: Shape | None) -> str:
+def shape_text(shape: Shape | None) -> str:
+    """``4×3`` for the shape (4, 3), ``scalar`` for None: numeric's one way of writing a shape.
+
+    >>> shape_text((4, 3)), shape_text(None)
+    ('4×3', 'scalar')
+    """
     return "scalar" if shape is None else f"{shape[0]}×{shape[1]}"
 
 
@@ -394,7 +399,7 @@ class Graph:
         r, p = a.shape
         p2, c = b.shape
         if p != p2:
-            raise ValueError(f"matrix product of {fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
+            raise ValueError(f"matrix product of {shape_text(a.shape)} and {shape_text(b.shape)}")
         shape = (r, c)
         ca, sa, a_core = self.split_scalar(a)
         cb, sb, b_core = self.split_scalar(b)

@@ -21,7 +21,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from numeric import registry
-from numeric.ir import Graph, Node, UnsupportedExpression, fmt_shape
+from numeric.ir import Graph, Node, UnsupportedExpression, shape_text
 
 __all__ = ["MATRIX_RULES", "SCALAR_RULES", "Builder"]
 
@@ -160,7 +160,7 @@ def _plain(n: Node) -> bool:
 def _matrix_symbol(b: Builder, e: MatrixSymbol) -> Node:
     if e not in b.arg_nodes:
         names = ", ".join(a.name for a in b.args)
-        raise ValueError(f"matrix symbol {e.name} ({fmt_shape(tuple(e.shape))}) is not among the "
+        raise ValueError(f"matrix symbol {e.name} ({shape_text(tuple(e.shape))}) is not among the "
                          f"arguments ({names})")
     return b.arg_nodes[e]
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import sympy
 
+from derive.dims import concrete_shape
 from derive.limits import MAX_CHECK_ENTRIES  # a larger matrix (numeric --dims) is not checked
 from derive.render.locale import Locale
 
@@ -123,7 +124,7 @@ def gradient_check(bp: Any, seed: int = 0) -> GradientCheck:
     sizes = _sizes(tuple(sorted(order, key=lambda d: (named.index(d.name) if d.name in named else len(named),
                                                       order.index(d)))))
     dims = tuple((d.name, v) for d, v in sizes.items())
-    shapes = {s: tuple(int(sympy.sympify(x).subs(sizes)) for x in s.shape) for s in symbols}
+    shapes = {s: concrete_shape(s.shape, sizes) for s in symbols}
     for s, shape in shapes.items():
         entries = int(np.prod(shape, dtype=object))
         if entries > MAX_CHECK_ENTRIES:

@@ -263,7 +263,7 @@ class HtmlWriter(Writer):
 
     def rule_list(self, b: RuleList, depth: int) -> list[str]:
         h = f"h{min(depth + 2, 6)}"
-        rows = "\n".join(f"<tr><td>{_e(name)}</td><td>{_tex(law) if law.latex else ''}</td></tr>"
+        rows = "\n".join(f"<tr><td>{_e(name)}</td><td>{math_mathml(law.expr)}</td></tr>"
                          for name, law in b.items)
         return [f'<section id="{b.anchor}"><{h}>{inline_html(b.title)}</{h}>'
                 f'<div class="wide"><table class="grid"><thead><tr><th>{_e(self.loc.say("rule"))}</th>'

@@ -7,7 +7,7 @@ import pytest
 from derive import audit as reference
 from derive.audit import Verdict
 from derive.render.locale import PROSE
-from tests.numeric.helpers import fd_gradient, rel_err, seed_loss
+from tests.oracle import fd_gradient, rel_err, seed_loss
 
 EXPECTED = [
     ("∂f/∂Y = 2(Y − Ypred)", "as written", True, "correct"),

@@ -21,7 +21,7 @@ from derive.networks import seed_network
 from numeric.backend import Backend, KernelModule
 from numeric.ir import Node
 from numeric.numpy_backend import NumericPrinter
-from tests.numeric.helpers import random_arrays, rel_err, seed_backprop
+from tests.oracle import random_arrays, rel_err, seed_backprop
 
 
 class NpBackend(Backend):

@@ -7,7 +7,7 @@ from sympy import MatrixSymbol, OneMatrix, Trace
 
 from derive.elementwise import sigmoid
 from numeric.numpy_backend import NumericPrinter
-from tests.numeric.helpers import d, m, n, np_sigmoid
+from tests.oracle import d, m, n, np_sigmoid
 
 
 def test_lambdify_with_our_printer():

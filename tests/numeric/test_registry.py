@@ -10,7 +10,7 @@ import numeric
 from numeric import registry
 from numeric.ir import UnsupportedExpression
 from numeric.registry import ADD, ATOM, MUL, POW, UNARY
-from tests.numeric.helpers import d, m, n, random_arrays, rel_err
+from tests.oracle import d, m, n, random_arrays, rel_err
 
 # GELU, tanh form: the template reads its argument three times
 GELU = "0.5 * {x} * (1 + numpy.tanh(0.7978845608028654 * ({x} + 0.044715 * {x} ** 3)))"
