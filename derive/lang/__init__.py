@@ -2,26 +2,33 @@
 
 ``parse_expression("norm2(Y - (sigmoid(X*W1 + b1)*W2 + b2))^2", shapes)`` builds
 the SymPy expression that ``derive`` differentiates.  The text is never handed to
-``eval``, ``exec``, ``sympify`` or ``parse_expr``: a hand-written tokenizer and a
-recursive-descent (precedence-climbing) parser build a small syntax tree, shapes are
-inferred over it, and only then are SymPy objects constructed, one operator at a time.
+``eval``, ``exec``, ``sympify`` or ``parse_expr``: a tokenizer reads it, lark's LALR parser of
+the grammar file ``derive/lang/grammar.lark`` builds a small syntax tree, shapes are inferred over
+it, and only then are SymPy objects constructed, one operator at a time.
 
-The package, one job a module: :mod:`~derive.lang.tokens` (the tokenizer), :mod:`~derive.lang.syntax`
-(the syntax tree and parser), :mod:`~derive.lang.shapes` (shape inference, union-find),
+The package, one job a module: ``grammar.lark`` (the grammar), :mod:`~derive.lang.tokens` (the
+tokenizer), :mod:`~derive.lang.syntax` (the syntax tree; the lark parser, its custom lexer and error
+messages), :mod:`~derive.lang.shapes` (shape inference, union-find),
 :mod:`~derive.lang.build` (SymPy objects), :mod:`~derive.lang.format` (back to text),
 :mod:`~derive.lang.compare` (structural comparison), :mod:`~derive.lang.errors` (``ExpressionError``
 with its machine-readable ``kind``, one of :data:`KINDS`; ``Note``), :mod:`~derive.lang.functions`
 (the function names; the elementwise ones read through one function) and :mod:`~derive.lang.core`
 (:func:`parse`, :func:`parse_expression`, :func:`syntax_check`).
 
-Why hand-written rather than Python's ``ast`` or ``lark``: ``ast`` cannot read postfix
-``'`` or ``.*``; ``lark`` could, but the grammar is a dozen rules, the lexing is
-context-sensitive in small ways (``2.*A`` is ``2 .* A``, ``.5`` is a number, ``A.T`` a
-transpose, ``A.Tx`` an error), and every error must name its token and 1-based column
-with a message about shapes.  A scanner and parser of about 200 lines do all of that with no
-new dependency and no code path that could run the text.
+Why lark: the grammar file is the language's documentation (read it for the rules and their
+precedence), and the languages to come (multi-statement programs, a LaTeX dialect) are grammar
+files too.  Why a custom lexer in front of it: the lexing is context-dependent in small ways that a
+regular-expression lexer cannot do (``2.*A`` is ``2 .* A``, ``.5`` is a number, ``A.T`` a
+transpose, ``A.Tx`` an error; ``X^T`` is a transpose unless ``T`` is declared; names written
+together, ``XW1``, split by the declared names).  :mod:`~derive.lang.tokens` reads the text and
+:mod:`~derive.lang.syntax` gives lark its tokens; lark's ``UnexpectedToken`` becomes the same
+one-line :class:`ExpressionError` as before, naming the token and its 1-based column, from the
+tokens around it and the open brackets.  The parser applies the rules' callbacks as it reduces,
+so no depth of nesting reaches Python's recursion limit; the lexer refuses nesting beyond
+:data:`derive.limits.MAX_NESTING` as it counts brackets and signs.
 
-Grammar (EBNF; precedence from low to high, ``^`` and ``.^`` right-associative)::
+Grammar, in short (``grammar.lark`` has it in full; precedence from low to high, ``^`` and ``.^``
+right-associative)::
 
     expression := product  (("+" | "-") product)*
     product    := unary    (("*" | "/" | ".*" | "./") unary)*

@@ -1,11 +1,17 @@
-"""The syntax tree of the expression language and the parser that builds it from tokens."""
+"""The syntax tree of the expression language and the parser that builds it from tokens: lark's
+LALR parser of grammar.lark, fed by a custom lexer over tokens.py's tokens."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import partial
+from functools import cache
+from importlib.resources import files
 
 import sympy
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.lexer import Lexer
 
 from derive.lang.errors import ExpressionError, Note, make_error
 from derive.lang.functions import DIM_FUNCTIONS, arity, function_names, is_elementwise
@@ -50,37 +56,47 @@ def _readings(name: str, names: frozenset[str], limit: int = 2) -> list[list[str
     return [w for w in ways[0] if len(w) > 1]
 
 
+# The lark terminal of each canonical operator (tokens.py); names, numbers, 𝟏 and superscripts
+# are read in _Parser.read.
+_TERMINALS = {"+": "ADDITIVE", "-": "ADDITIVE", "*": "MULTIPLICATIVE", "/": "MULTIPLICATIVE",
+              ".*": "MULTIPLICATIVE", "./": "MULTIPLICATIVE", "^": "POWER", ".^": "POWER",
+              "'": "POSTFIX", ".T": "POSTFIX", "(": "OPEN", ")": "CLOSE", "[": "OPEN_SQUARE",
+              "]": "CLOSE_SQUARE", ",": "COMMA"}
+# Terminals after which an operand is complete (an operator, a bracket or the end may follow).
+_ENDS_OPERAND = frozenset({"NAME", "NUMBER", "ONES", "CLOSE", "CLOSE_SQUARE", "POSTFIX", "SUPERSCRIPT",
+                           "POWER_T"})
+_STARTS_OPERAND = frozenset({"NAME", "NUMBER", "ONES", "FUNCTION", "OPEN", "OPEN_SQUARE", "ADDITIVE"})
+_PARSER: ContextVar[_Parser] = ContextVar("derive.lang.syntax parser")
+
+
 class _Parser:
+    """One parse: the custom lexer's state (the tokens given to lark, the open brackets, the
+    nesting level) and the notes; :meth:`parse` runs lark's LALR parser over it."""
+
     def __init__(self, text: str, names: Sequence[str] = (), dims: Sequence[str] = ()):
         self.text = text
         self.names = frozenset(names)
         self.dims = frozenset(dims)
         self.stream = _tokenize(text)
-        self.tokens: list[_Token] = []
-        self.i = 0
-        self.level = 0
+        self.ahead: list[_Token] = []
         self.notes: list[Note] = []
-        # the levels of the grammar; partials add no Python frame, so deep nesting meets
-        # MAX_NESTING before the interpreter's recursion limit
-        # the exponent of ^ and .^: a signed power, without side-by-side products (X^2Y is X²·Y)
-        self.exponent: Callable[[], _Node] = partial(self.signed, self.power)
-        self.unary: Callable[[], _Node] = partial(self.signed, self.juxtaposition)
-        self.product: Callable[[], _Node] = partial(self._left_assoc, ("*", "/", ".*", "./"), self.unary)
-        self.expression: Callable[[], _Node] = partial(self._left_assoc, ("+", "-"), self.product)
+        # what each lark token stands for: (token, end, node for a name); lark's start_pos indexes it
+        self.items: list[tuple[_Token, int, _Node | None]] = []
+        self.types: list[str] = []
+        self.opens: list[tuple[_Token, str, int]] = []   # open brackets: token, function, inner level
+        self.open_before: tuple[_Token, str, int] | None = None   # the innermost one before the last token
+        self.signs = 0   # signs in a row before the operand they apply to
 
     # helpers
-    @property
-    def tok(self) -> _Token:
-        while len(self.tokens) <= self.i:
-            self.tokens.append(next(self.stream))
-        return self.tokens[self.i]
+    def peek(self, ahead: int = 0) -> _Token:
+        while len(self.ahead) <= ahead:
+            self.ahead.append(next(self.stream))
+        return self.ahead[ahead]
 
-    def peek(self, ahead: int = 1) -> _Token:
-        self.i += ahead
-        try:
-            return self.tok
-        finally:
-            self.i -= ahead
+    def take(self) -> _Token:
+        tok = self.peek()
+        del self.ahead[0]
+        return tok
 
     def error(self, message: str, tok: _Token, kind: str = "invalid") -> ExpressionError:
         return make_error(message, tok.column, tok.source, self.text, kind)
@@ -92,202 +108,158 @@ class _Parser:
         else:
             depth = 1 + max((c.depth for c in children), default=0)
         if depth > MAX_NESTING:
-            raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels, "
-                             f"derive.limits.MAX_NESTING) at {tok.source!r}", tok, "limit")
+            raise self.nested(tok)
         return _Node(kind, tok.text if text is None else text, tok.pos, start, end, children, value, depth,
                      tok.source)
+
+    def nested(self, tok: _Token) -> ExpressionError:
+        return self.error(f"expression nested too deeply (more than {MAX_NESTING} levels, "
+                          f"derive.limits.MAX_NESTING) at {tok.source!r}", tok, "limit")
 
     def describe(self, tok: _Token) -> str:
         kind = {"num": "number ", "name": "name "}.get(tok.kind, "")
         return kind + repr(tok.source)
 
-    def is_op(self, *texts: str) -> bool:
-        return self.tok.kind == "op" and self.tok.text in texts
-
-    def starts_operand(self) -> bool:
-        tok = self.tok
-        return tok.kind in ("name", "num", "ones") or (tok.kind == "op" and tok.text in ("(", "["))
-
-    def guard(self) -> None:
-        self.level += 1
-        if self.level > MAX_NESTING:
-            raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels, "
-                             f"derive.limits.MAX_NESTING) at {self.tok.source!r}", self.tok, "limit")
-
-    # grammar
+    # the parse
     def parse(self) -> _Node:
-        if self.tok.kind == "end":
-            raise ExpressionError("empty expression", 1, "", self.text, "syntax")
-        root = self.expression()
-        tok = self.tok
-        if tok.kind != "end":
-            if tok.text in (")", "]"):
-                raise self.error(f"{tok.source!r} has no matching {'(' if tok.text == ')' else '['!r}", tok, "syntax")
-            prev = self.tokens[self.i - 1]
-            raise self.error(f"unexpected {self.describe(tok)} after {prev.source!r}: "
-                             "expected an operator or the end", tok, "syntax")
-        return root
-
-    def _left_assoc(self, ops: tuple[str, ...], operand: Callable[[], _Node]) -> _Node:
-        left = operand()
-        while self.is_op(*ops):
-            op = self.tok
-            self.i += 1
-            right = operand()
-            if op.text in ("/", "./"):
-                inner = right
-                while inner.kind == "unary" and not inner.bracketed:
-                    inner = inner.children[0]
-                if inner.implicit and not inner.bracketed:
-                    written = " ".join(self.text[right.start:right.end].split())
-                    raise self.error(f"{op.source!r} before {written!r}, a product written without '*', is "
-                                     f"ambiguous: write {op.source}({written}) to divide by the product, or "
-                                     "'*' between the factors", op, "syntax")
-            left = self.node("bin", op, left.start, right.end, (left, right))
-        return left
-
-    def signed(self, operand: Callable[[], _Node]) -> _Node:
-        """("-" | "+")* operand."""
-        self.guard()
+        reset = _PARSER.set(self)
         try:
-            tok = self.tok
-            if tok.kind == "op" and tok.text in ("+", "-"):
-                self.i += 1
-                inner = self.signed(operand)
-                return self.node("unary", tok, tok.pos, inner.end, (inner,))
-            return operand()
+            return _lark().parse(self)
+        except UnexpectedInput as e:
+            raise self.syntax_error(e.token.type == "$END" if isinstance(e, UnexpectedToken) else True) from None
         finally:
-            self.level -= 1
+            _PARSER.reset(reset)
 
-    def juxtaposition(self) -> _Node:
-        """Factors written side by side (2X, Xᵀ(Y − P), (A + B)C): a product that binds tighter
-        than the written operators, so ``A .* 2B`` is ``A .* (2*B)``."""
-        left = self.power()
-        while self.starts_operand():
-            tok = self.tok
-            if tok.kind == "num":
-                prev = self.tokens[self.i - 1]
-                raise self.error(f"unexpected number {tok.source!r} after {prev.source!r}: expected an "
-                                 "operator (products need '*' before a number)", tok, "syntax")
-            right = self.power()
-            left = self.node("bin", _Token("op", "*", right.start), left.start, right.end, (left, right))
-            left.src, left.implicit = "", True
-        return left
-
-    def power(self) -> _Node:
-        base = self.postfix()
-        if self.is_op("^", ".^"):
-            op = self.tok
-            self.i += 1
-            nxt = self.tok
-            transpose = (op.text == "^" and (
-                (nxt.kind == "name" and nxt.text == "T" and "T" not in self.names and "T" not in self.dims
-                 and not (self.peek().kind == "op" and self.peek().text == "("))
-                or (nxt.kind == "op" and nxt.text == "'" and nxt.src)))
-            if transpose:   # X^T, X^ᵀ: the transpose
-                self.i += 1
-                return self.node("post", _Token("op", "'", op.pos, op.source + nxt.source), base.start,
-                                 nxt.pos + len(nxt.source), (base,))
-            exponent = self.exponent()
-            return self.node("pow", op, base.start, exponent.end, (base, exponent))
-        return base
-
-    def postfix(self) -> _Node:
-        node = self.primary()
-        while self.is_op("'", ".T") or self.tok.kind == "sup":
-            op = self.tok
-            self.i += 1
-            end = op.pos + len(op.source)
-            if op.kind == "op":
-                node = self.node("post", op, node.start, end, (node,))
-                continue
-            power, _, exponent = op.text.partition("^")
-            if exponent == "-T":   # X⁻ᵀ = (X⁻¹)ᵀ
-                exponent = "-1"
-            num = self.node("num", op, op.pos, end, value=sympy.Integer(int(exponent)), text=exponent)
-            node = self.node("pow", _Token("op", power + "^", op.pos, op.src), node.start, end, (node, num))
-            if op.text.endswith("-T"):
-                node = self.node("post", _Token("op", "'", op.pos, op.src), node.start, end, (node,))
-        return node
-
-    def primary(self) -> _Node:
-        tok = self.tok
+    def syntax_error(self, at_end: bool) -> ExpressionError:
+        """Today's message for lark's UnexpectedToken, from the tokens around it."""
+        if not self.items:
+            return ExpressionError("empty expression", 1, "", self.text, "syntax")
+        last, last_type = self.items[-1][0], self.types[-1]
+        if at_end:
+            if last_type in _ENDS_OPERAND and self.opens:
+                open_ = self.opens[-1][0]
+                return self.error(f"{open_.source!r} at column {open_.column} is never closed", open_, "syntax")
+            return self.error(f"the expression ends after {last.source!r}: expected an operand", last, "syntax")
+        tok = last
+        if len(self.types) < 2 or self.types[-2] not in _ENDS_OPERAND:
+            return self.error(f"unexpected {self.describe(tok)}: expected an operand", tok, "syntax")
+        prev = self.items[-2][0].source
+        if self.types[-2] == "POWER_T":
+            prev = prev[1:]   # after X^T: 'T'
         if tok.kind == "num":
-            self.i += 1
-            return self.node("num", tok, tok.pos, tok.pos + len(tok.text), value=_number(tok, self.text))
-        if tok.kind == "ones":
-            self.i += 1
-            end = tok.pos + len(tok.source)
-            if not tok.text:
-                return self.node("ones", tok, tok.pos, end, text="ones")
-            dim = sympy.Integer(int(tok.text)) if tok.text.isdigit() else _dim_symbol(tok.text)
-            if dim == 0:
-                raise self.error(f"{tok.source!r}: a dimension must be positive", tok, "syntax")
-            return self.node("dims", tok, tok.pos, end, value=(dim, sympy.Integer(1)), text="ones")
+            return self.error(f"unexpected number {tok.source!r} after {prev!r}: expected an "
+                              "operator (products need '*' before a number)", tok, "syntax")
+        if self.open_before is None:
+            if tok.text in (")", "]"):
+                return self.error(f"{tok.source!r} has no matching {'(' if tok.text == ')' else '['!r}", tok,
+                                  "syntax")
+            return self.error(f"unexpected {self.describe(tok)} after {prev!r}: "
+                              "expected an operator or the end", tok, "syntax")
+        open_, function, _ = self.open_before
+        if function:
+            return self.error(f"unexpected {self.describe(tok)} in the arguments of {function}(): "
+                              "expected ',' or ')'", tok, "syntax")
+        want = ")" if open_.text == "(" else "]"
+        return self.error(f"unexpected {self.describe(tok)}: expected {want!r} to close the "
+                          f"{open_.source!r} at column {open_.column}", tok, "syntax")
+
+    # the custom lexer: lark's tokens from tokens.py's
+    def lex(self) -> Iterator[Token]:
+        while self.peek().kind != "end":
+            for type_, tok, end, node in self.read(self.take()):
+                self.open_before = self.opens[-1] if self.opens else None
+                self.level(type_, tok)
+                self.items.append((tok, end, node))
+                self.types.append(type_)
+                yield Token(type_, tok.text, start_pos=len(self.items) - 1)
+
+    def level(self, type_: str, tok: _Token) -> None:
+        """Refuse nesting deeper than MAX_NESTING (brackets, arguments and signs before an
+        operand), counted from the tokens before lark's parser stacks them; keep the open brackets."""
+        level = (self.opens[-1][2] if self.opens else 1) + self.signs
+        operand = type_ in _STARTS_OPERAND and not (self.types and self.types[-1] in _ENDS_OPERAND)
+        if (operand or type_ in ("OPEN", "OPEN_SQUARE")) and level > MAX_NESTING:
+            raise self.nested(tok)
+        if type_ in ("OPEN", "OPEN_SQUARE"):
+            function = self.items[-1][0].source if self.types and self.types[-1] == "FUNCTION" else ""
+            self.opens.append((tok, function, level + 1))
+            self.signs = 0
+        elif type_ in ("CLOSE", "CLOSE_SQUARE"):
+            if self.opens:
+                self.opens.pop()
+            self.signs = 0
+        elif operand and type_ != "FUNCTION":
+            self.signs = self.signs + 1 if type_ == "ADDITIVE" else 0
+
+    def read(self, tok: _Token) -> list[tuple[str, _Token, int, _Node | None]]:
+        """(terminal, token, end, node) for one token of tokens.py: a name can be several (XW1)."""
+        end = tok.pos + len(tok.source)
+        if tok.kind == "op":
+            if tok.text == "^" and self.types and self.types[-1] in _ENDS_OPERAND - {"POWER_T"} and self.transposes():
+                nxt = self.take()   # X^T, X^ᵀ: the transpose
+                return [("POWER_T", _Token("op", "'", tok.pos, tok.source + nxt.source), nxt.pos + len(nxt.source),
+                         None)]
+            return [(_TERMINALS[tok.text], tok, end, None)]
         if tok.kind == "name":
-            self.i += 1
-            call = self.is_op("(")
+            call = self.peek().kind == "op" and self.peek().text == "("
             if call and (tok.text in function_names() or tok.text not in self.names):
-                return self.call(tok)
+                if tok.text not in function_names():
+                    hint = f" (for a product write {tok.source}*(...))" if self.names else ""
+                    raise self.error(f"unknown function {tok.source!r}; known functions: "
+                                     f"{', '.join(function_names())}{hint}", tok, "unknown-function")
+                return [("FUNCTION", tok, end, None)]
             if tok.text in function_names():
                 raise self.error(f"{tok.source!r} is a function: write {tok.source}(...)", tok, "syntax")
-            return self.name(tok)
-        if tok.kind == "op" and tok.text in ("(", "["):
-            self.i += 1
-            inner = self.expression()
-            close = self.tok
-            want = ")" if tok.text == "(" else "]"
-            if not (close.kind == "op" and close.text == want):
-                if close.kind == "end":
-                    raise self.error(f"{tok.source!r} at column {tok.column} is never closed", tok, "syntax")
-                raise self.error(f"unexpected {self.describe(close)}: expected {want!r} to close the "
-                                 f"{tok.source!r} at column {tok.column}", close, "syntax")
-            self.i += 1
-            inner.start, inner.end, inner.bracketed = tok.pos, close.pos + 1, True
-            return inner
-        if tok.kind == "end":
-            prev = self.tokens[self.i - 1] if self.i else tok
-            raise self.error(f"the expression ends after {prev.source!r}: expected an operand", prev, "syntax")
-        raise self.error(f"unexpected {self.describe(tok)}: expected an operand", tok, "syntax")
+            nodes = self.name(tok)
+            if len(nodes) == 1:
+                return [("NAME", tok, end, nodes[0])]
+            return [("NAME", _Token("name", n.token, n.pos), n.end, n) for n in nodes]
+        kind = {"num": "NUMBER", "ones": "ONES", "sup": "SUPERSCRIPT"}[tok.kind]
+        return [(kind, tok, end, None)]
 
-    def name(self, tok: _Token) -> _Node:
+    def transposes(self) -> bool:
+        """Whether the ``^`` just taken and the token after it are a transpose (X^T, X^ᵀ)."""
+        nxt = self.peek()
+        if nxt.kind == "op":
+            return nxt.text == "'" and bool(nxt.src)
+        return (nxt.kind == "name" and nxt.text == "T" and "T" not in self.names and "T" not in self.dims
+                and not (self.peek(1).kind == "op" and self.peek(1).text == "("))
+
+    def name(self, tok: _Token) -> list[_Node]:
         """A name.  An undeclared one reads as a declared name spelt with or without underscores
         (Y_pred for Ypred), as an elementwise function of a declared name (h_sigmoid for
         sigmoid(h), as the seed write-up names σ(h)) or as declared names written together (XW1
-        for X W1); a note says so."""
+        for X W1, side by side, so that a postfix operator binds to the last: XW1ᵀ is X·W1ᵀ); a
+        note says so."""
         end = tok.pos + len(tok.source)
         name = tok.text
         if name in self.names or name in self.dims or not self.names:
-            return self.node("name", tok, tok.pos, end)
+            return [self.node("name", tok, tok.pos, end)]
         same = self.declared(name)
         if same is not None:
             self.notes.append(Note("read-name", tok.column, f"{name} read as {same}", f"{name} 读作 {same}"))
-            return self.node("name", tok, tok.pos, end, text=same)
+            return [self.node("name", tok, tok.pos, end, text=same)]
         base, _, fname = name.rpartition("_")
-        if is_elementwise(fname) and base and self.declared(base) is not None:
-            arg = self.declared(base)
+        arg = self.declared(base) if base else None
+        if is_elementwise(fname) and arg is not None:
             self.notes.append(Note("read-name", tok.column, f"{name} read as {fname}({arg})",
                                    f"{name} 读作 {fname}({arg})"))
             inner = self.node("name", tok, tok.pos, tok.pos + len(base), text=arg)
-            return self.node("call", tok, tok.pos, end, (inner,), text=fname)
+            return [self.node("call", tok, tok.pos, end, (inner,), text=fname)]
         readings = _readings(name, self.names) if not tok.src else []
-        if len(readings) == 1:
-            # read as its parts, side by side: the parser goes on from the first, so that a postfix
-            # operator binds to the last (XW1ᵀ is X·W1ᵀ)
-            parts = readings[0]
-            self.notes.append(Note("read-name", tok.column,
-                                   f"{name} read as the product {'·'.join(parts)}",
-                                   f"{name} 读作乘积 {'·'.join(parts)}"))
-            pieces, pos = [], tok.pos
-            for part in parts:
-                pieces.append(_Token("name", part, pos))
-                pos += len(part)
-            self.tokens[self.i - 1:self.i] = pieces
-            return self.node("name", pieces[0], tok.pos, tok.pos + len(parts[0]))
         if len(readings) > 1:
             options = " or ".join("*".join(r) for r in readings)
             raise self.error(f"unknown name {name!r}: products need '*' (write {options})", tok, "unknown-name")
-        return self.node("name", tok, tok.pos, end)
+        if not readings:
+            return [self.node("name", tok, tok.pos, end)]
+        parts = readings[0]
+        self.notes.append(Note("read-name", tok.column, f"{name} read as the product {'·'.join(parts)}",
+                               f"{name} 读作乘积 {'·'.join(parts)}"))
+        nodes, pos = [], tok.pos
+        for part in parts:
+            nodes.append(self.node("name", _Token("name", part, pos), pos, pos + len(part)))
+            pos += len(part)
+        return nodes
 
     def declared(self, name: str) -> str | None:
         """The declared name ``name`` is, itself or spelt with or without underscores."""
@@ -297,46 +269,124 @@ class _Parser:
         same = [k for k in self.names if k.replace("_", "") == plain]
         return same[0] if len(same) == 1 else None
 
-    def call(self, name: _Token) -> _Node:
-        fname = name.text
-        if fname not in function_names():
-            hint = f" (for a product write {name.source}*(...))" if self.names else ""
-            raise self.error(f"unknown function {name.source!r}; known functions: {', '.join(function_names())}{hint}",
-                             name, "unknown-function")
-        open_ = self.tok
-        self.i += 1
-        args: list[_Node] = []
-        if not self.is_op(")"):
-            while True:
-                args.append(self.expression())
-                if self.is_op(","):
-                    self.i += 1
-                    continue
-                break
-        close = self.tok
-        if not self.is_op(")"):
-            if close.kind == "end":
-                raise self.error(f"'(' at column {open_.column} is never closed", open_, "syntax")
-            raise self.error(f"unexpected {self.describe(close)} in the arguments of {name.source}(): "
-                             "expected ',' or ')'", close, "syntax")
-        self.i += 1
+
+class _Lexer(Lexer):
+    """lark's custom lexer: the tokens of the :class:`_Parser` lark is given."""
+
+    def __init__(self, lexer_conf: object) -> None:
+        pass
+
+    def lex(self, parser: _Parser) -> Iterator[Token]:   # type: ignore[override]
+        return parser.lex()
+
+
+@v_args(inline=True)
+class _Build(Transformer):
+    """The grammar's rules (grammar.lark) as syntax-tree nodes, called by lark as it reduces
+    (so no recursion however deep the tree)."""
+
+    @staticmethod
+    def _item(token: Token) -> tuple[_Parser, _Token, int]:
+        parser = _PARSER.get()
+        tok, end, _ = parser.items[token.start_pos]
+        return parser, tok, end
+
+    def binary(self, left: _Node, op: Token, right: _Node) -> _Node:
+        parser, tok, _ = self._item(op)
+        if tok.text in ("/", "./"):
+            inner = right
+            while inner.kind == "unary" and not inner.bracketed:
+                inner = inner.children[0]
+            if inner.implicit and not inner.bracketed:
+                written = " ".join(parser.text[right.start:right.end].split())
+                raise parser.error(f"{tok.source!r} before {written!r}, a product written without '*', is "
+                                   f"ambiguous: write {tok.source}({written}) to divide by the product, or "
+                                   "'*' between the factors", tok, "syntax")
+        return parser.node("bin", tok, left.start, right.end, (left, right))
+
+    def unary(self, op: Token, inner: _Node) -> _Node:
+        parser, tok, _ = self._item(op)
+        return parser.node("unary", tok, tok.pos, inner.end, (inner,))
+
+    def side_by_side(self, left: _Node, right: _Node) -> _Node:
+        node = _PARSER.get().node("bin", _Token("op", "*", right.start), left.start, right.end, (left, right))
+        node.src, node.implicit = "", True
+        return node
+
+    def power(self, base: _Node, op: Token, exponent: _Node) -> _Node:
+        parser, tok, _ = self._item(op)
+        return parser.node("pow", tok, base.start, exponent.end, (base, exponent))
+
+    def transpose(self, node: _Node, op: Token) -> _Node:
+        parser, tok, end = self._item(op)
+        return parser.node("post", tok, node.start, end, (node,))
+
+    def superscript(self, node: _Node, op: Token) -> _Node:
+        parser, tok, end = self._item(op)
+        power, _, exponent = tok.text.partition("^")
+        if exponent == "-T":   # X⁻ᵀ = (X⁻¹)ᵀ
+            exponent = "-1"
+        num = parser.node("num", tok, tok.pos, end, value=sympy.Integer(int(exponent)), text=exponent)
+        node = parser.node("pow", _Token("op", power + "^", tok.pos, tok.src), node.start, end, (node, num))
+        if tok.text.endswith("-T"):
+            node = parser.node("post", _Token("op", "'", tok.pos, tok.src), node.start, end, (node,))
+        return node
+
+    def number(self, token: Token) -> _Node:
+        parser, tok, end = self._item(token)
+        return parser.node("num", tok, tok.pos, end, value=_number(tok, parser.text))
+
+    def name(self, token: Token) -> _Node:
+        node = _PARSER.get().items[token.start_pos][2]
+        assert node is not None
+        return node
+
+    def ones(self, token: Token) -> _Node:
+        parser, tok, end = self._item(token)
+        if not tok.text:
+            return parser.node("ones", tok, tok.pos, end, text="ones")
+        dim = sympy.Integer(int(tok.text)) if tok.text.isdigit() else _dim_symbol(tok.text)
+        if dim == 0:
+            raise parser.error(f"{tok.source!r}: a dimension must be positive", tok, "syntax")
+        return parser.node("dims", tok, tok.pos, end, value=(dim, sympy.Integer(1)), text="ones")
+
+    def arguments(self, *children: _Node | Token) -> list[_Node]:
+        return [c for c in children if isinstance(c, _Node)]
+
+    def call(self, function: Token, _open: Token, args: list[_Node] | None, close: Token) -> _Node:
+        parser, tok, _ = self._item(function)
+        args = args or []
+        fname, end = tok.text, parser.items[close.start_pos][1]
         count = arity(fname)
         if len(args) != count:
             plural = "s" if count > 1 else ""
-            raise self.error(f"{name.source}() takes {count} argument{plural}, got {len(args)}", name, "syntax")
-        if fname in DIM_FUNCTIONS:
-            dims = []
-            for a in args:
-                if a.kind == "num" and isinstance(a.value, sympy.Integer) and a.value > 0:
-                    dims.append(a.value)
-                elif a.kind == "name":
-                    dims.append(_dim_symbol(a.token))
-                else:
-                    raise ExpressionError(
-                        f"{fname}() takes dimensions (positive integers or dimension names), "
-                        f"got {self.text[a.start:a.end]!r}", a.start + 1, self.text[a.start:a.end], self.text, "syntax")
-            return self.node("dims", name, name.pos, close.pos + 1, value=tuple(dims))
-        return self.node("call", name, name.pos, close.pos + 1, tuple(args))
+            raise parser.error(f"{tok.source}() takes {count} argument{plural}, got {len(args)}", tok, "syntax")
+        if fname not in DIM_FUNCTIONS:
+            return parser.node("call", tok, tok.pos, end, tuple(args))
+        dims = []
+        for a in args:
+            if a.kind == "num" and isinstance(a.value, sympy.Integer) and a.value > 0:
+                dims.append(a.value)
+            elif a.kind == "name":
+                dims.append(_dim_symbol(a.token))
+            else:
+                written = parser.text[a.start:a.end]
+                raise ExpressionError(f"{fname}() takes dimensions (positive integers or dimension names), "
+                                      f"got {written!r}", a.start + 1, written, parser.text, "syntax")
+        return parser.node("dims", tok, tok.pos, end, value=tuple(dims))
+
+    def bracket(self, open_: Token, inner: _Node, close: Token) -> _Node:
+        items = _PARSER.get().items
+        inner.start, inner.end, inner.bracketed = items[open_.start_pos][0].pos, items[close.start_pos][1], True
+        return inner
+
+
+@cache
+def _lark() -> Lark:
+    """The LALR parser of grammar.lark, with the custom lexer and the node callbacks."""
+    grammar = files("derive.lang").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer=_Lexer, transformer=_Build(), start="expression",
+                maybe_placeholders=True)
 
 
 def _dim_symbol(name: str) -> sympy.Symbol:

@@ -159,7 +159,3 @@ def _number(tok: _Token, text: str) -> sympy.Rational:
                                    tok.column, tok.text, text)
     f = Fraction(tok.text)
     return sympy.Rational(f.numerator, f.denominator)
-
-
-# --------------------------------------------------------------------------- parser
-
