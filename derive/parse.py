@@ -37,7 +37,8 @@ and counts towards columns.
 The text the tool prints reads back, and so does what people type: ``−`` is ``-``; ``@``, ``×``
 and ``·`` are ``*``; ``⊙`` and ``∘`` are ``.*``, ``⊘`` is ``./``; ``ᵀ`` and ``⊤`` are ``'``;
 ``X^T`` is the transpose where ``T`` is neither a declared name nor a dimension; ``σ`` is
-``sigmoid``; ``𝟏ₙ`` is ``ones(n, 1)`` and a bare ``𝟏`` the ones matrix of the shape around it.
+``sigmoid``; ``𝟏ₙ`` is ``ones(n, 1)``, a bare ``𝟏`` the ones matrix of the shape around it and
+an undeclared ``I`` the identity.
 Factors side by side are a product that binds tighter than the written operators (``A .* 2B``
 is ``A .* (2*B)``, ``2X^2`` is ``2*(X^2)``); a number after a factor needs ``*`` (``X 2`` is an
 error), and ``a/2b`` is refused as ambiguous.  A declared variable followed by ``(`` is a
@@ -379,6 +380,9 @@ def _tokenize(text: str) -> Iterator[_Token]:
                 raise ExpressionError("'∘⁻ᵀ' is not a power", i + 1, text[i:end], text)
             yield _Token("sup", ".^" + exponent, i, text[i:end])
             i = end
+        elif ch == "∘" and nxt == "^":   # X∘^c, the printer's Hadamard power by a non-digit
+            yield _Token("op", ".^", i, "∘^")
+            i += 2
         elif ch in _UNICODE_OPS:
             yield _Token("op", _UNICODE_OPS[ch], i, ch)
             i += 1
@@ -661,6 +665,9 @@ class _Parser:
         for X W1); a note says so."""
         end = tok.pos + len(tok.source)
         name = tok.text
+        if name == "I" and name not in self.names and name not in self.dims:   # as the tool prints it
+            self.notes.append(Note("read-name", tok.column, "I read as the identity matrix", "I 读作单位矩阵"))
+            return self.node("ones", tok, tok.pos, end, text="eye")
         if name in self.names or name in self.dims or not self.names:
             return self.node("name", tok, tok.pos, end)
         same = self.declared(name)
@@ -829,8 +836,9 @@ def _infer(root: _Node, order: list[_Node], known: dict[str, tuple],
         k = node.kind
         if k == "num":
             return _SCALAR
-        if k == "ones":
-            ones[id(node)] = ("m", u.new(), u.new())
+        if k == "ones":   # 𝟏 or I: a constant matrix whose shape comes from its use
+            r = u.new()
+            ones[id(node)] = ("m", r, r if node.token == "eye" else u.new())
             return ones[id(node)]
         if k == "name":
             if node.token in known:
@@ -1075,7 +1083,7 @@ class _Builder:
         if k == "num":
             return node.value
         if k == "ones":
-            return OneMatrix(*node.value)
+            return Identity(node.value[0]) if node.token == "eye" else OneMatrix(*node.value)
         if k == "name":
             return self.symbols[node.token]
         if k == "dims":
@@ -1404,8 +1412,9 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         if node.kind == "ones":
             r, c = (u.get(v) for v in ones[id(node)][1:])
             if r is None or c is None:
-                raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write ones(rows, cols) "
-                                      "or 𝟏ₙ for a column", node.column, node.src, text)
+                write = "eye(n)" if node.token == "eye" else "ones(rows, cols) or 𝟏ₙ for a column"
+                raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write {write}",
+                                      node.column, node.src, text)
             node.value = (r, c)
     first_use: dict[str, _Node] = {}
     for node in sorted((n for n in order if n.kind == "name"), key=lambda n: n.pos):
