@@ -16,7 +16,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from derive.elementwise import exp, log, relu, sigmoid, softplus, tanh
 from derive.undefined import check_defined
-from derive.steps import F
+from derive.steps import ROWS_SUM_TO_ONE, F
 
 __all__ = [
     "ACTIVATIONS",
@@ -349,7 +349,7 @@ def mlp(widths, activation="sigmoid", bias: str = "row", loss: str = "frobenius"
     assumptions: tuple = ()
     if loss == "softmax_cross_entropy":
         f = softmax_cross_entropy(Y, out)
-        assumptions = (((Y, OneMatrix(dims[-1], 1)), OneMatrix(nn, 1), "rows_sum_to_one"),)
+        assumptions = (((Y, OneMatrix(dims[-1], 1)), OneMatrix(nn, 1), ROWS_SUM_TO_ONE.key),)
     else:
         f = frobenius_sq(Y - out)
         if loss == "mse":
