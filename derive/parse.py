@@ -114,7 +114,7 @@ from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_functi
 from derive.limits import (
     MAX_LENGTH, MAX_LITERAL_DIGITS, MAX_NESTING, MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_TANH_DEPTH,
     digits_text,
-    LimitError, number_bits, power_digits,
+    LimitError, number_bits, power_refusal,
 )
 from derive.networks import frobenius_sq, softmax_rows
 from derive.undefined import find_undefined
@@ -1208,11 +1208,9 @@ class _Builder:
     def bounded(self, node: _Node, base: sympy.Basic, e: sympy.Basic) -> None:
         """Refuse a power that would compute a huge number: SymPy evaluates 3^10000 at once and
         distributes (2c)^N into 2^N c^N."""
-        digits = power_digits(base, e)
-        if digits is not None:
-            raise self.fail(node, f"{self.src(node)} would make a number of about {digits_text(digits)} "
-                                  f"digits: the limit is {MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)",
-                            "limit")
+        why = power_refusal(base, e)
+        if why is not None:
+            raise self.fail(node, f"{self.src(node)} would make {why}", "limit")
 
     def scalar_power(self, node: _Node, base: sympy.Expr, e: sympy.Expr) -> sympy.Expr:
         if base.is_Number and e.is_Number and base == 0 and e.is_negative:
