@@ -1,6 +1,6 @@
 """The ``tracegrad`` subcommands: ``grad``, ``check``, ``audit`` and ``codegen``.
 
-Each is a :class:`derive.cli.Command`; ``derive.cli`` registers :data:`COMMANDS`.  They
+Each is a :class:`derive.cli_options.Command`; ``derive.cli`` registers :data:`COMMANDS`.  They
 parse, derive and render through the library; the only thing here is the plumbing.
 """
 from __future__ import annotations
@@ -9,12 +9,12 @@ import argparse
 import re
 from typing import Any
 
-from derive.cli import (
-    CliError, Command, _os_error, add_item_list, add_network_options, add_output_options, emit,
-    seed_network_from,
+from derive.cli_options import (
+    CliError, Command, add_item_list, add_network_options, add_output_options, cannot_write, emit,
+    output_format, seed_network_from,
 )
 
-__all__ = ["COMMANDS", "derivations_document", "parse_shapes", "seed_gradient_check"]
+__all__ = ["COMMANDS", "derivations_document", "parse_shapes"]
 
 _SHAPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_]+),([A-Za-z0-9_]+)$")
 
@@ -71,7 +71,9 @@ def _run_grad(args: argparse.Namespace) -> int:
     parsed = parse(args.expression, shapes, syntax="cli")
     f = parsed.expr
     if isinstance(f, sympy.MatrixExpr) and f.shape != (1, 1):
-        raise CliError(f"the expression is a {f.shape[0]}×{f.shape[1]} matrix; a gradient needs a scalar function")
+        from derive.render.printer import shape_text
+
+        raise CliError(f"the expression is a {shape_text(f.shape)} matrix; a gradient needs a scalar function")
     names = [w.strip() for w in args.wrt.split(",") if w.strip()]
     if not names:
         raise CliError(f"--wrt: no variable in {args.wrt!r}; give the matrices to differentiate by, e.g. --wrt W1,b1")
@@ -148,13 +150,11 @@ def _export(exprs: list, args: list, path: str, name: str) -> Any:
     try:
         return export(exprs, args, path, name=name, describe=loss_text)  # the docstrings in tracegrad's notation
     except OSError as e:
-        raise CliError(_os_error(e, path)) from e
+        raise CliError(cannot_write(e, path)) from e
 
 
 def _format_of(args: argparse.Namespace) -> str:
-    from derive.cli import _format
-
-    fmt = _format(args)
+    fmt = output_format(args)
     if fmt == "pdf" and not args.output:
         raise CliError("the pdf format is written to a file: give -o FILE.pdf")
     return fmt
@@ -168,7 +168,7 @@ def _write_pdf(tex: str, args: argparse.Namespace) -> None:
     except (TexNotFoundError, TexCompileError) as e:
         raise CliError(str(e)) from e
     except OSError as e:  # the folder of -o cannot be created or written
-        raise CliError(_os_error(e, args.output)) from e
+        raise CliError(cannot_write(e, args.output)) from e
 
 
 # ---------------------------------------------------------------------------- check
@@ -203,19 +203,16 @@ def _audit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    from numeric.reference import audit, format_audit
+    from derive.audit import audit, format_audit
 
     emit(audit_intro(args.lang) + format_audit(audit(seed=args.seed, compiled=True), lang=args.lang) + "\n", args)
     return 0
 
 
 def audit_intro(lang: str) -> str:
-    if lang == "zh":
-        return ("源文档手写公式的核查：每个公式按其记号允许的每种读法（⊙ 与矩阵乘法的优先级；偏置为广播的 1×m 行"
-                "或 n×m 矩阵）在随机非方阵数据上与有限差分比较。\n\n")
-    return ("Audit of the seed document's hand-written formulas: each formula, under every reading its "
-            "notation allows (⊙ binding looser or tighter than the product; the bias a 1×m row broadcast "
-            "over the batch, or an n×m matrix), against central finite differences on random non-square data.\n\n")
+    from derive.render.locale import get_locale
+
+    return get_locale(lang).say("audit_command_intro") + "\n\n"
 
 
 # -------------------------------------------------------------------------- codegen
@@ -236,27 +233,6 @@ def _run_codegen(args: argparse.Namespace) -> int:
     emit(f"wrote {path}: {args.name}({', '.join(s.name for s in list(net.inputs) + params)}) -> "
          f"(f, {', '.join('∂f/∂' + p.name for p in params)})\n", argparse.Namespace(output=None))
     return 0
-
-
-def seed_gradient_check(net: Any, lang: str = "en", seed: int = 0) -> str:
-    """The closing check of the default run: the compiled gradients against central differences."""
-    import numpy as np
-
-    from numeric import check_gradient
-
-    rng = np.random.default_rng(seed)
-    sizes = dict(zip(("n", "d", "m", "k"), (4, 3, 5, 2)))
-    values = {}
-    for s in list(net.inputs) + list(net.params):
-        shape = tuple(int(x) if x.is_Integer else sizes[str(x)] for x in s.shape)
-        values[s] = rng.standard_normal(shape)
-    err = check_gradient(net.f, list(net.params), values, seed=seed)
-    dims = ", ".join(f"{k}={v}" for k, v in sizes.items())
-    verdict = ("passed" if err < 1e-5 else "FAILED") if lang == "en" else ("通过" if err < 1e-5 else "未通过")
-    if lang == "zh":
-        return (f"梯度检验（随机非方阵数据 {dims}，中心差分，沿随机方向）：最大相对误差 {err:.1e}，{verdict}。\n")
-    return (f"Gradient check (random non-square data {dims}, central differences along random directions): "
-            f"max relative error {err:.1e}, {verdict}.\n")
 
 
 COMMANDS: list[Command] = [

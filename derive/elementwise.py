@@ -15,6 +15,8 @@ from sympy.core.function import FunctionClass
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
+from numeric import register_function
+
 __all__ = [
     "ELEMENTWISE_DERIVATIVES",
     "FUNCTION_LATEX",
@@ -93,6 +95,14 @@ class Softplus(Function):
 
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return sympy.log(1 + sympy.exp(x))
+
+
+# The NumPy code of each function, for numeric (which knows functions by class name). σ(x) = ½ tanh(x/2) + ½:
+# one transcendental pass, no overflow for any x, float32 stays float32; step is 0 at 0, NaN stays NaN.
+for _fn, _code in ((Sigmoid, "0.5 * numpy.tanh(0.5 * {x}) + 0.5"), (Softplus, "numpy.logaddexp(0, {x})"),
+                   (Relu, "numpy.maximum({x}, 0)"), (Step, "numpy.heaviside({x}, 0)")):
+    register_function(_fn.__name__, _code)
+del _fn, _code
 
 
 # How each function is written: in unicode text and in LaTeX (the printers of derive.render read these too).

@@ -26,6 +26,7 @@ from derive.differential import (
     DIFFERENTIAL_RULES, MatrixDifferential, ScalarDifferential, UnsupportedExpressionError,
     assemble, expand_once, has_differential, substitute,
 )
+from derive.dims import shape_text
 from derive.elementwise import canonicalize
 from derive.limits import (
     MAX_EQUATION_NODES, MAX_FUNCTION_DEPTH, MAX_STEPS, MAX_TANH_DEPTH, LimitError, check_numbers,
@@ -37,6 +38,7 @@ from derive.simplify import COLLECT, SIMPLIFY_PRODUCT, scale, split_coeff, term_
 from derive.steps import DEFINITION, DIFFERENTIAL, SCALAR_AS_TRACE, F, Derivation, Gradient, Step
 from derive.trace_rules import READ_OFF, TRACE_LINEARITY, TRACE_RULES, read_off
 from derive.undefined import check_defined
+from numeric import register_gradient
 
 __all__ = ["derivation", "derive_from", "gradient", "validate"]
 
@@ -45,12 +47,8 @@ _LEAF_CLASSES = (MatrixSymbol, OneMatrix, Identity, ZeroMatrix, sympy.Symbol, sy
 _MAX_STEPS = MAX_STEPS
 
 
-def _fmt_shape(e: MatrixExpr) -> str:
-    return f"{e.shape[0]}×{e.shape[1]}"
-
-
 def _shape_error(e: Basic, parts: list[MatrixExpr], what: str) -> ValueError:
-    shapes = ", ".join(f"{p} ({_fmt_shape(p)})" for p in parts)
+    shapes = ", ".join(f"{p} ({shape_text(p.shape)})" for p in parts)
     return ValueError(f"non-conformable shapes in {type(e).__name__} {e}: {what}: {shapes}")
 
 
@@ -74,7 +72,7 @@ def _check_node(e: Basic) -> None:
         if any(m.shape != mats[0].shape for m in mats):
             raise _shape_error(e, mats, "all terms must have the same shape")
     elif isinstance(e, Trace) and e.arg.shape[0] != e.arg.shape[1]:
-        raise ValueError(f"trace of a non-square matrix {e.arg} ({_fmt_shape(e.arg)})")
+        raise ValueError(f"trace of a non-square matrix {e.arg} ({shape_text(e.arg.shape)})")
 
 
 def validate(f: Basic, X: MatrixSymbol) -> Basic:
@@ -91,15 +89,15 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
         raise TypeError(f"f must be a SymPy expression, got {type(f).__name__}")
     if isinstance(f, MatrixExpr):
         if f.shape != (1, 1):
-            raise TypeError(f"f must be scalar-valued, got a {_fmt_shape(f)} matrix expression {f}")
+            raise TypeError(f"f must be scalar-valued, got a {shape_text(f.shape)} matrix expression {f}")
     elif not isinstance(f, sympy.Expr):
         raise TypeError(f"f must be a scalar SymPy expression, got {type(f).__name__}")
     names = {s.name: s for s in f.atoms(MatrixSymbol)}
     if X not in names.values():
         if X.name in names:
             other = names[X.name]
-            raise ValueError(f"{X.name} appears in f with shape {_fmt_shape(other)}, "
-                             f"not {_fmt_shape(X)}")
+            raise ValueError(f"{X.name} appears in f with shape {shape_text(other.shape)}, "
+                             f"not {shape_text(X.shape)}")
         raise ValueError(f"{X.name} does not appear in f; f depends on {', '.join(sorted(names)) or 'nothing'}")
     _walk_check(f)
     _check_limits(f)
@@ -369,3 +367,7 @@ def gradient(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()
     Aᵀ
     """
     return _derivation(*_cache_key(f, X, assumptions)).result
+
+
+# numeric.check_gradient checks this gradient when it is given none (numeric imports nothing from derive)
+register_gradient(gradient)

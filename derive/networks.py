@@ -14,6 +14,7 @@ from sympy import MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace, Transpose
 
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
+from derive.dims import dimension, shape_text
 from derive.elementwise import exp, log, relu, sigmoid, softplus, tanh
 from derive.undefined import check_defined
 from derive.steps import ROWS_SUM_TO_ONE, F
@@ -114,59 +115,18 @@ class Network:
         raise AttributeError(name)
 
 
-def _shape(shape: tuple) -> str:
-    return "×".join(str(d) for d in shape)
-
-
 def _check_network(net: Network) -> None:
     """Raise a ``ValueError`` naming the stage where ``net`` is not a well-formed graph of stages."""
-    for kind, group in (("inputs", net.inputs), ("params", net.params)):
-        if not isinstance(group, tuple) or not all(isinstance(s, MatrixSymbol) for s in group):
-            raise TypeError(f"Network {kind} must be a tuple of MatrixSymbols, got {group!r}")
-    if not isinstance(net.stages, tuple) or not all(
-            isinstance(st, tuple) and len(st) == 2 and isinstance(st[0], MatrixSymbol) for st in net.stages):
-        raise TypeError("Network stages must be a tuple of (MatrixSymbol, definition) pairs")
-    if not isinstance(net.loss, sympy.Basic):
-        raise TypeError(f"the loss must be a SymPy expression, got {type(net.loss).__name__}")
-    declared: dict[str, tuple[str, MatrixSymbol]] = {}
-    for kind, group in (("input", net.inputs), ("parameter", net.params)):
-        for s in group:
-            if s.name in declared:
-                raise ValueError(f"{s.name} is declared twice (as {declared[s.name][0]} and {kind})")
-            declared[s.name] = (kind, s)
+    _check_types(net)
+    declared = _declared(net)
     position: dict[str, int] = {}
     for i, (Z, _) in enumerate(net.stages):
         position.setdefault(Z.name, i)
     for i, (Z, definition) in enumerate(net.stages):
-        where = f"stage {Z.name} (stage {i + 1} of {len(net.stages)})"
-        if Z.name in declared:
-            raise ValueError(f"{where} redefines the {declared[Z.name][0]} {Z.name}")
-        if Z.name == F.name:
-            raise ValueError(f"{where}: {F.name} is the loss; give the stage another name")
-        if position[Z.name] != i:
-            raise ValueError(f"{where}: {Z.name} is already defined by stage {position[Z.name] + 1}")
-        if not isinstance(definition, MatrixExpr):
-            raise TypeError(f"{where}: the definition must be a matrix expression, got {definition!r}")
-        try:
-            check_defined(definition)
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
-        if tuple(definition.shape) != tuple(Z.shape):
-            raise ValueError(f"{where}: {Z.name} is {_shape(Z.shape)} but its definition {definition} "
-                             f"is {_shape(definition.shape)}")
+        earlier = position[Z.name] + 1 if position[Z.name] != i else None
+        _check_stage(f"stage {Z.name} (stage {i + 1} of {len(net.stages)})", Z, definition, declared, earlier)
     _check_order(net, position)
-    stage_names = set(position)
-    for what, e in [(f"stage {Z.name}", d) for Z, d in net.stages] + [("the loss", net.loss)]:
-        for s in sorted(e.atoms(MatrixSymbol), key=lambda s: s.name):
-            known = declared.get(s.name, (None, None))[1]
-            if known is None and s.name in stage_names:
-                known = net.stages[position[s.name]][0]
-            if known is None:
-                raise ValueError(f"{what} uses {s.name}, which is not an input, a parameter or a stage; "
-                                 "declare it in inputs (data) or params")
-            if known != s:
-                raise ValueError(f"{what} uses {s.name} as {_shape(s.shape)}, but {s.name} is "
-                                 f"{_shape(known.shape)}")
+    _check_names(net, declared, position)
     if not net.loss.atoms(MatrixSymbol):
         raise ValueError("the loss uses no input, parameter or stage")
     for Z, _ in net.stages:
@@ -175,6 +135,62 @@ def _check_network(net: Network) -> None:
     for p in net.params:
         if not net.uses(p):
             raise ValueError(f"parameter {p.name} is used by no stage and not by the loss")
+
+
+def _check_types(net: Network) -> None:
+    for kind, group in (("inputs", net.inputs), ("params", net.params)):
+        if not isinstance(group, tuple) or not all(isinstance(s, MatrixSymbol) for s in group):
+            raise TypeError(f"Network {kind} must be a tuple of MatrixSymbols, got {group!r}")
+    if not isinstance(net.stages, tuple) or not all(
+            isinstance(st, tuple) and len(st) == 2 and isinstance(st[0], MatrixSymbol) for st in net.stages):
+        raise TypeError("Network stages must be a tuple of (MatrixSymbol, definition) pairs")
+    if not isinstance(net.loss, sympy.Basic):
+        raise TypeError(f"the loss must be a SymPy expression, got {type(net.loss).__name__}")
+
+
+def _declared(net: Network) -> dict[str, tuple[str, MatrixSymbol]]:
+    """name → ("input" or "parameter", symbol); a name declared twice is an error."""
+    declared: dict[str, tuple[str, MatrixSymbol]] = {}
+    for kind, group in (("input", net.inputs), ("parameter", net.params)):
+        for s in group:
+            if s.name in declared:
+                raise ValueError(f"{s.name} is declared twice (as {declared[s.name][0]} and {kind})")
+            declared[s.name] = (kind, s)
+    return declared
+
+
+def _check_stage(where: str, Z: MatrixSymbol, definition: sympy.Basic, declared: dict, earlier: int | None) -> None:
+    """One stage ``Z = definition``; ``earlier`` is the number of an earlier stage of the same name."""
+    if Z.name in declared:
+        raise ValueError(f"{where} redefines the {declared[Z.name][0]} {Z.name}")
+    if Z.name == F.name:
+        raise ValueError(f"{where}: {F.name} is the loss; give the stage another name")
+    if earlier is not None:
+        raise ValueError(f"{where}: {Z.name} is already defined by stage {earlier}")
+    if not isinstance(definition, MatrixExpr):
+        raise TypeError(f"{where}: the definition must be a matrix expression, got {definition!r}")
+    try:
+        check_defined(definition)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+    if tuple(definition.shape) != tuple(Z.shape):
+        raise ValueError(f"{where}: {Z.name} is {shape_text(Z.shape)} but its definition {definition} "
+                         f"is {shape_text(definition.shape)}")
+
+
+def _check_names(net: Network, declared: dict, position: dict[str, int]) -> None:
+    """Every matrix a stage or the loss uses is an input, a parameter or a stage, of its shape."""
+    for what, e in [(f"stage {Z.name}", d) for Z, d in net.stages] + [("the loss", net.loss)]:
+        for s in sorted(e.atoms(MatrixSymbol), key=lambda s: s.name):
+            known = declared.get(s.name, (None, None))[1]
+            if known is None and s.name in position:
+                known = net.stages[position[s.name]][0]
+            if known is None:
+                raise ValueError(f"{what} uses {s.name}, which is not an input, a parameter or a stage; "
+                                 "declare it in inputs (data) or params")
+            if known != s:
+                raise ValueError(f"{what} uses {s.name} as {shape_text(s.shape)}, but {s.name} is "
+                                 f"{shape_text(known.shape)}")
 
 
 def _check_order(net: Network, position: dict[str, int]) -> None:
@@ -213,16 +229,6 @@ def _expanded_stages(net: Network) -> dict[MatrixSymbol, MatrixExpr]:
     return out
 
 
-def _dim(value, name: str):
-    if isinstance(value, str):
-        return sympy.Symbol(value, integer=True, positive=True)
-    if isinstance(value, (int, sympy.Integer)) and not isinstance(value, bool) and int(value) > 0:
-        return sympy.Integer(value)
-    if isinstance(value, sympy.Symbol):
-        return value
-    raise ValueError(f"dimension {name} must be a positive integer or a name, got {value!r}")
-
-
 def seed_network(n="n", d="d", m="m", k="k", bias: str = "row") -> Network:
     """The seed document's network: h = XW₁ + 1b₁, H = σ(h), Ŷ = HW₂ + 1b₂, f = ‖Y − Ŷ‖²_F.
 
@@ -235,7 +241,7 @@ def seed_network(n="n", d="d", m="m", k="k", bias: str = "row") -> Network:
     """
     if bias not in ("row", "full"):
         raise ValueError(f"bias must be 'row' or 'full', got {bias!r}")
-    n, d, m, k = (_dim(v, s) for v, s in ((n, "n"), (d, "d"), (m, "m"), (k, "k")))
+    n, d, m, k = (dimension(v, s) for v, s in ((n, "n"), (d, "d"), (m, "m"), (k, "k")))
     X = MatrixSymbol("X", n, d)
     Y = MatrixSymbol("Y", n, k)
     W1 = MatrixSymbol("W1", d, m)
@@ -328,8 +334,8 @@ def mlp(widths, activation="sigmoid", bias: str = "row", loss: str = "frobenius"
     for a in acts:
         if a not in ACTIVATIONS:
             raise ValueError(f"unknown activation {a!r}; choose from {', '.join(ACTIVATIONS)}")
-    nn = _dim(n, "n")
-    dims = [_dim(w, f"widths[{i}]") for i, w in enumerate(widths)]
+    nn = dimension(n, "n")
+    dims = [dimension(w, f"widths[{i}]") for i, w in enumerate(widths)]
     X = MatrixSymbol("X", nn, dims[0])
     Y = MatrixSymbol("Y", nn, dims[-1])
     params, stages = [], []

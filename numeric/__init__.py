@@ -3,7 +3,10 @@
 * :func:`compile` — expressions → :class:`Kernel` (CSE across outputs, argument checks);
 * :func:`export` — the same kernel as a standalone NumPy module;
 * :func:`check_gradient` — a gradient expression against central differences;
-* :mod:`numeric.reference` — the seed document's formulas in NumPy, audited.
+* :func:`register_function` — the NumPy code of an elementwise SymPy function, by class name.
+  numeric imports nothing from derive: derive registers its functions, and with
+  :func:`register_gradient` its gradient (the default of ``check_gradient``);
+* a backend (:class:`Backend`) writes the kernels' modules; NumPy's is the default.
 
 >>> from sympy import MatrixSymbol
 >>> import numpy as np
@@ -13,9 +16,12 @@
 """
 from __future__ import annotations
 
+from numeric.backend import Backend
 from numeric.check import check_gradient
 from numeric.compile import Kernel, compile
 from numeric.export import export
-from numeric.printer import NumericPrinter
+from numeric.numpy_backend import NumericPrinter, NumPyBackend
+from numeric.registry import register_function, register_gradient
 
-__all__ = ["Kernel", "NumericPrinter", "check_gradient", "compile", "export"]
+__all__ = ["Backend", "Kernel", "NumPyBackend", "NumericPrinter", "check_gradient", "compile", "export",
+           "register_function", "register_gradient"]

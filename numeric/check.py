@@ -11,6 +11,9 @@ import numpy as np
 import sympy
 from sympy import MatrixExpr, MatrixSymbol
 
+from numeric.compile import compile as compile_kernel
+from numeric.registry import default_gradient
+
 __all__ = ["check_gradient"]
 
 
@@ -21,7 +24,8 @@ def check_gradient(f: sympy.Expr, wrt: MatrixSymbol | Sequence[MatrixSymbol],
 
     ``values`` maps every matrix symbol of ``f`` (or its name) to an array.  The
     gradient is ``grad`` if given (one expression, or one per symbol in ``wrt``),
-    else ``derive.gradient(f, wrt)``.  Both are compiled with ``numeric.compile`` and
+    else that of the function registered with :func:`numeric.registry.register_gradient`
+    (``derive.gradient``, once ``derive.engine`` is imported).  Both are compiled with ``numeric.compile`` and
     evaluated in float64.  The error along a direction V is
     |fd − ⟨G, V⟩| / max(|fd|, |⟨G, V⟩|, 1e-8); the maximum over ``directions`` random
     directions (and over ``wrt``) is returned.  ``f`` is a scalar or a 1×1 matrix
@@ -42,14 +46,16 @@ def check_gradient(f: sympy.Expr, wrt: MatrixSymbol | Sequence[MatrixSymbol],
     ...
     ValueError: the gradient ∂f/∂X is not finite at the given values (nan at [0, 0])
     """
-    from numeric.compile import compile as compile_kernel
-
     wrts = [wrt] if isinstance(wrt, MatrixSymbol) else list(wrt)
     if isinstance(f, MatrixExpr) and tuple(f.shape) != (1, 1):
         raise ValueError(f"f must be scalar-valued (a scalar or a 1×1 matrix), got a "
                          f"{f.shape[0]}×{f.shape[1]} matrix")
     if grad is None:
-        grads = [_derive_gradient(f, w) for w in wrts]
+        gradient = default_gradient()
+        if gradient is None:
+            raise ValueError("no gradient given: pass grad=, or import derive (derive.gradient is the default "
+                             "once derive.engine is imported)")
+        grads = [gradient(f, w) for w in wrts]
     elif isinstance(grad, (list, tuple)):
         grads = list(grad)
     else:
@@ -106,12 +112,3 @@ def _scalar(v: np.ndarray | np.floating, what: str) -> float:
 def _first_bad(a: np.ndarray) -> str:
     idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
     return f"{a[idx]} at {list(idx)}"
-
-
-def _derive_gradient(f: sympy.Expr, wrt: MatrixSymbol) -> MatrixExpr:
-    import derive
-
-    gradient = getattr(derive, "gradient", None)
-    if gradient is None:  # until derive/__init__.py exports it
-        from derive.engine import gradient
-    return gradient(f, wrt)

@@ -1,10 +1,12 @@
 """``numeric.compile``: SymPy matrix expressions → one NumPy function.
 
 All SymPy work happens here, once: lowering to the shared graph of
-:mod:`numeric.ir` (common subexpressions of all outputs become one node), then
-printing with :class:`numeric.printer.NumericPrinter` into the source of a small
-Python module, which is executed.  A kernel call runs NumPy only: the argument
-checks of :mod:`numeric._runtime`, then one statement per temporary.
+:mod:`numeric.ir` (common subexpressions of all outputs become one node), ordering the
+computation (:mod:`numeric.schedule`: temporaries, deletions, the dtype rule), then
+printing by a backend (:mod:`numeric.backend`; by default NumPy's,
+:mod:`numeric.numpy_backend`) into the source of a small Python module, which is
+executed.  A kernel call runs NumPy only: the argument checks of
+:mod:`numeric.numpy_checks`, then one statement per temporary.
 
 Arguments are matrix symbols (2-D arrays at run time) and scalar symbols (a
 ``sympy.Symbol`` that is not a dimension: a real number at run time, such as a
@@ -13,10 +15,8 @@ weight-decay λ).
 from __future__ import annotations
 
 import builtins
-import inspect
 import keyword
 import linecache
-import textwrap
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable, Sequence
@@ -25,9 +25,11 @@ import numpy as np
 import sympy
 from sympy import MatrixExpr, MatrixSymbol
 
-from numeric import _runtime
-from numeric.ir import Builder, Node
-from numeric.printer import NumericPrinter
+from numeric.backend import Backend, KernelModule
+from numeric.ir import shape_text
+from numeric.lower import Builder
+from numeric.numpy_backend import NUMPY
+from numeric.schedule import schedule
 
 __all__ = ["Generated", "Kernel", "compile", "generate"]
 
@@ -70,22 +72,18 @@ class Kernel:
 
     def __repr__(self) -> str:
         args = ", ".join(f"{a.name}: {_arg_str(a)}" for a in self.args)
-        outs = ", ".join(_shape_str(e.shape) if isinstance(e, MatrixExpr) else "scalar" for e in self.exprs)
+        outs = ", ".join(shape_text(e.shape if isinstance(e, MatrixExpr) else None) for e in self.exprs)
         if self.is_list:
             outs = f"({outs})"
         return f"<Kernel {self.name}({args}) -> {outs}, {self.temporaries} temporaries>"
 
 
-def _shape_str(shape) -> str:
-    return f"{shape[0]}×{shape[1]}"
-
-
 def _arg_str(a: MatrixSymbol | sympy.Symbol) -> str:
-    return _shape_str(a.shape) if isinstance(a, MatrixSymbol) else "scalar"
+    return shape_text(a.shape if isinstance(a, MatrixSymbol) else None)
 
 
 def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol], *,
-            dtype: Any = None, name: str = "kernel") -> Kernel:
+            dtype: Any = None, name: str = "kernel", backend: Backend = NUMPY) -> Kernel:
     """Compile ``exprs`` (one expression or a list) into a NumPy kernel of ``args``.
 
     ``args`` are matrix symbols and scalar symbols (``sympy.Symbol``, not a
@@ -97,6 +95,7 @@ def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSym
     float64).  Every argument becomes a plain ``numpy.ndarray`` (``numpy.matrix``
     is converted, so ``*`` in it means nothing special); masked arrays, ragged
     lists, complex and object arrays are refused with an error naming the argument.
+    ``backend`` writes the kernel's module (:mod:`numeric.backend`).
 
     >>> from sympy import MatrixSymbol, Symbol, Trace
     >>> import numpy as np
@@ -115,11 +114,11 @@ def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSym
     exprs_t = tuple(sympy.sympify(e) for e in (exprs if is_list else [exprs]))
     args_t = tuple(args)
     dt = None if dtype is None else np.dtype(dtype)
-    key = (exprs_t, args_t, is_list, dt, name)
+    key = (exprs_t, args_t, is_list, dt, name, backend)
     kernel = _CACHE.get(key)
     if kernel is not None:
         return kernel
-    gen = generate(exprs_t, args_t, is_list=is_list, dtype=dt, name=name)
+    gen = generate(exprs_t, args_t, is_list=is_list, dtype=dt, name=name, backend=backend)
     kernel = Kernel(gen, _load(gen))
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -160,15 +159,16 @@ def _check_args(args: Sequence[MatrixSymbol | sympy.Symbol]) -> None:
                              f"the arrays' shapes, not passed")
 
 
-def _dim_table(args: Sequence[MatrixSymbol | sympy.Symbol],
-               names: dict[MatrixSymbol | sympy.Symbol, str]) -> dict[sympy.Basic, str]:
+def _dim_table(args: Sequence[MatrixSymbol | sympy.Symbol], names: dict[MatrixSymbol | sympy.Symbol, str],
+               backend: Backend) -> dict[sympy.Basic, str]:
+    """The code for each symbolic dimension: the length of the first argument that has it."""
     table: dict[sympy.Basic, str] = {}
     for a in args:
         if not isinstance(a, MatrixSymbol):
             continue
         for axis, d in enumerate(a.shape):
             if d.is_Symbol and d not in table:
-                table[d] = f"{names[a]}.shape[{axis}]"
+                table[d] = backend.shape_code(names[a], axis)
     return table
 
 
@@ -181,191 +181,67 @@ def _free_dims(e: sympy.Basic) -> set[sympy.Symbol]:
     return dims | {s for s in e.free_symbols if isinstance(s, sympy.Symbol) and not isinstance(s, sympy.Dummy)}
 
 
-# the globals of a generated module: a kernel of one of these names would shadow it
-_MODULE_NAMES = frozenset({"numpy", "_SPEC", "_DTYPE"} | {n for n in vars(_runtime) if not n.startswith("__")})
-
-
-def _identifier(a: MatrixSymbol | sympy.Symbol, i: int, taken: set[str]) -> str:
+def _identifier(a: MatrixSymbol | sympy.Symbol, i: int, taken: set[str], reserved: frozenset[str]) -> str:
     name = a.name
     ok = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_") \
-        and name not in ("numpy", "arrays")
+        and name != "arrays" and name not in reserved
     if not ok or name in taken:
         name = f"_a{i}"
     taken.add(name)
     return name
 
 
+def _check_generate(name: str, dtype: np.dtype | None, args: Sequence[MatrixSymbol | sympy.Symbol],
+                    backend: Backend) -> None:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"kernel name {name!r} is not a Python identifier")
+    if name in backend.reserved:
+        raise ValueError(f"kernel name {name!r} is taken by the generated module; choose another name")
+    if dtype is not None and dtype.char not in "fd":
+        raise ValueError(f"dtype {dtype} is not supported: kernels compute in float32 or float64")
+    _check_args(args)
+
+
 def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol], *, is_list: bool = True,
-             dtype: np.dtype | None = None, name: str = "kernel", doc: str | None = None) -> Generated:
-    """The source of a standalone NumPy module defining ``name(*arrays)``.
+             dtype: np.dtype | None = None, name: str = "kernel", doc: str | None = None,
+             backend: Backend = NUMPY) -> Generated:
+    """The source of a standalone module defining ``name(*arrays)``, written by ``backend``.
 
     >>> from sympy import MatrixSymbol
     >>> X = MatrixSymbol("X", 2, 3)
     >>> print(generate([X.T * X], [X], is_list=False).source.splitlines()[-2])
         _t0 = X.T @ X
     """
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"kernel name {name!r} is not a Python identifier")
-    if name in _MODULE_NAMES:
-        raise ValueError(f"kernel name {name!r} is taken by the generated module; choose another name")
-    if dtype is not None and dtype.char not in "fd":
-        raise ValueError(f"dtype {dtype} is not supported: kernels compute in float32 or float64")
-    _check_args(args)
+    _check_generate(name, dtype, args, backend)
     exprs = tuple(sympy.sympify(e) for e in exprs)
     taken: set[str] = set()
-    names = {a: _identifier(a, i, taken) for i, a in enumerate(args)}
-    dims = _dim_table(args, names)
+    params = {a: _identifier(a, i, taken, backend.reserved) for i, a in enumerate(args)}
+    dims = _dim_table(args, params, backend)
     for e in exprs:
-        missing = {d for d in _free_dims(e) if d not in dims and d not in names and d.is_integer}
+        missing = {d for d in _free_dims(e) if d not in dims and d not in params and d.is_integer}
         if missing:
             raise ValueError(f"dimension {', '.join(sorted(map(str, missing)))} of {e} does not appear "
                              f"in the shape of any argument")
     builder = Builder(args)
-    outputs = [builder.output(builder.lower(e)) for e in exprs]
-
-    # reference counts over the graph reachable from the outputs
-    uses: dict[Node, int] = {}
-    order: list[Node] = []
-    stack: list[tuple[Node, bool]] = [(o, False) for o in reversed(outputs)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        uses[node] = uses.get(node, 0) + 1
-        if uses[node] > 1:
-            continue
-        stack.append((node, True))
-        stack.extend((a, False) for a in reversed(node.args))
-    trivial = ("arg", "const", "dim")
-    temps = [n for n in order if (uses[n] > 1 or n in outputs) and n.op not in trivial]
-
-    printer = NumericPrinter(dim_code=dims, dtype_code="_dt")
-    printer.names.update({builder.arg_nodes[a]: names[a] for a in args})
-    statements: list[tuple[Node, str, str]] = []
-    for i, node in enumerate(temps):
-        var = f"_t{i}"
-        statements.append((node, var, printer.define(node)))
-        printer.names[node] = var
-
-    # delete a temporary array after the statement that last reads it
-    last_use: dict[Node, int] = {}
-    temp_set = set(temps)
-    for idx, (node, _, _) in enumerate(statements):
-        for t in _reads(node, temp_set):
-            last_use[t] = idx
+    plan = schedule([builder.output(builder.lower(e)) for e in exprs])
+    printer = backend.printer({**{builder.arg_nodes[a]: params[a] for a in args}, **plan.names}, dims)
     body: list[str] = []
-    deletions: dict[int, list[str]] = {}
-    for t, idx in last_use.items():
-        if t.shape is not None and t not in outputs:
-            deletions.setdefault(idx, []).append(printer.names[t])
-    for idx, (_node, var, code) in enumerate(statements):
-        body.append(f"{var} = {code}")
-        if idx in deletions:
-            body.append(f"del {', '.join(sorted(deletions[idx], key=lambda v: int(v[2:])))}")
-
-    drift = _may_change_dtype(order)
+    for idx, node in enumerate(plan.temporaries):
+        body.append(backend.assign(plan.names[node], printer.define(node)))
+        if idx in plan.deletions:
+            body.append(backend.delete(plan.deletions[idx]))
     results = []
-    for o in outputs:
+    for o in plan.outputs:
         ref = printer.emit(o)
         if o.shape is None:
-            results.append(f"_dt.type({ref})")
+            results.append(backend.scalar_result(ref))
         else:
-            results.append(f"_cast({ref}, _dt)" if drift else ref)
-    ret = (f"({', '.join(results)}{',' if len(results) == 1 else ''})" if is_list else results[0])
-
-    arg_list = ", ".join(names[a] for a in args)
-    signature = f"{name}({', '.join(a.name for a in args)})"
+            results.append(backend.cast(ref) if plan.recast else ref)
     spec = tuple((a.name, tuple(int(d) if d.is_Integer else str(d) for d in a.shape)
                   if isinstance(a, MatrixSymbol) else None) for a in args)
-    unpack = f"({arg_list}{',' if len(args) == 1 else ''}), _dt" if args else "_, _dt"
-    fdoc = doc or _default_doc(exprs, args, is_list)
-    lines = [
-        f"def {name}(*arrays):",
-        textwrap.indent(f'"""{fdoc}"""', "    "),
-        *_fast_check(args, names, dtype),
-        f"        {unpack} = _prepare(arrays, _SPEC, {signature!r}, _DTYPE)",
-        *("    " + line for line in body),
-        f"    return {ret}",
-    ]
-    runtime = inspect.getsource(_runtime)
-    runtime = runtime[runtime.index("import numpy"):]
-    dtype_code = "None" if dtype is None else f"numpy.dtype({dtype.name!r})"
-    source = "\n".join([
-        runtime.rstrip(), "", "",
-        f"_SPEC = {spec!r}",
-        f"_DTYPE = {dtype_code}",
-        "", "",
-        *lines, "",
-    ])
-    return Generated(source, name, tuple(args), exprs, is_list, len(temps))
-
-
-def _fast_check(args: Sequence[MatrixSymbol | sympy.Symbol], names: dict[MatrixSymbol | sympy.Symbol, str],
-                dtype: np.dtype | None) -> list[str]:
-    """Lines that accept well-formed float32 or float64 ndarrays (and Python floats
-    for scalar arguments) without calling ``_prepare``.
-
-    Anything else (lists, subclasses, integers, mixed dtypes, bad shapes) goes to ``_prepare``,
-    which converts or raises the error message.
-    """
-    matrices = [a for a in args if isinstance(a, MatrixSymbol)]
-    if not matrices:
-        return ["    if True:"]
-    n = len(args)
-    vs = [names[a] for a in matrices]
-    scalars = [names[a] for a in args if not isinstance(a, MatrixSymbol)]
-    first = vs[0]
-    conds = [f"len(arrays) == {n}"]
-    conds += [f"type({v}) is numpy.ndarray" for v in vs]
-    conds += [f"type({v}) is float" for v in scalars]
-    conds.append(f"{first}.dtype.char in 'fd'" if dtype is None else f"{first}.dtype == _DTYPE")
-    conds += [f"{v}.dtype == {first}.dtype" for v in vs[1:]]
-    conds += [f"{v}.ndim == 2" for v in vs]
-    seen: dict[sympy.Basic, str] = {}
-    for a, v in zip(matrices, vs):
-        for axis, d in enumerate(a.shape):
-            here = f"{v}.shape[{axis}]"
-            if d.is_Integer:
-                conds.append(f"{here} == {int(d)}")
-            elif d in seen:
-                conds.append(f"{here} == {seen[d]}")
-            else:
-                seen[d] = here
-    unpack = f"{', '.join(names[a] for a in args)}{',' if n == 1 else ''} = arrays"
-    test = " and\n            ".join(conds)
-    return [f"    if len(arrays) == {n}:",
-            f"        {unpack}",
-            f"    if ({test}):",
-            f"        _dt = {first}.dtype",
-            *(f"        {v} = _dt.type({v})" for v in scalars),
-            "    else:"]
-
-
-def _may_change_dtype(nodes: Sequence[Node]) -> bool:
-    """True if a NumPy function is applied to Python numbers only (its float64 result
-    would promote float32 arrays); then outputs are cast back."""
-    array_ops = {"arg", "eye"}
-    on_array: dict[Node, bool] = {}
-    drift = False
-    for node in nodes:  # topological order
-        on_array[node] = node.op in array_ops or any(on_array.get(a, False) for a in node.args)
-        if node.op in ("fn", "pow", "powv") and not on_array[node]:
-            drift = True
-    return drift
-
-
-def _reads(node: Node, temps: set[Node]) -> set[Node]:
-    """Temporaries read by the statement that defines ``node`` (through inlined nodes)."""
-    out: set[Node] = set()
-    stack = list(node.args)
-    while stack:
-        n = stack.pop()
-        if n in temps:
-            out.add(n)
-        else:
-            stack.extend(n.args)
-    return out
+    module = KernelModule(name, doc or _default_doc(exprs, args, is_list), tuple(args),
+                          tuple(params[a] for a in args), spec, dtype, tuple(body), tuple(results), is_list)
+    return Generated(backend.source(module), name, tuple(args), exprs, is_list, len(plan.temporaries))
 
 
 def _default_doc(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol],
@@ -375,7 +251,7 @@ def _default_doc(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sym
         lines.append(f"    {a.name}: {_arg_str(a)}")
     lines.append("Returns:")
     for e in exprs:
-        shape = _shape_str(e.shape) if isinstance(e, MatrixExpr) else "scalar"
+        shape = shape_text(e.shape if isinstance(e, MatrixExpr) else None)
         text = describe(e)
         if len(text) > 300:
             text = text[:297] + "..."

@@ -1,7 +1,7 @@
-"""Lowering of SymPy matrix expressions to a small hash-consed dataflow graph.
+"""A small hash-consed dataflow graph of matrix computations, which SymPy expressions are lowered to.
 
-Every SymPy subexpression becomes a :class:`Node`.  Nodes are built by smart
-constructors on a :class:`Builder` that fold constants, pull scalar coefficients
+Every SymPy subexpression becomes a :class:`Node` (:mod:`numeric.lower`).  Nodes are built by smart
+constructors on a :class:`Graph` that fold constants, pull scalar coefficients
 to the outside of products, cancel double transposes and give sums a canonical
 sign, then look the result up in a table: equal computations are one node, which
 is the common-subexpression elimination across all outputs.
@@ -19,7 +19,7 @@ products and reductions are rewritten so that they never need the full array:
 * inner dimension literally 1: the outer product ``a * b``.
 
 The smart constructors also apply the named numerical rewrites of :data:`REWRITES`
-(all on by default; ``Builder(args, rewrites=...)`` chooses).  They match the
+(all on by default; ``Graph(args, rewrites=...)`` chooses).  They match the
 hash-consed graph, so a pattern is recognised wherever it occurs, in any output:
 
 * ``log_sigmoid``: log σ(a) → −softplus(−a), log(1 − σ(a)) → −softplus(a);
@@ -37,23 +37,17 @@ shape None: at run time it is a NumPy scalar of the computation's dtype.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import sympy
-from sympy import (
-    Basic, Determinant, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol, OneMatrix,
-    Trace, Transpose, ZeroMatrix,
-)
-from sympy.core.function import FunctionClass
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
-from sympy.matrices.expressions.matexpr import MatrixElement
+from sympy import Basic, MatrixSymbol
 
-__all__ = ["FUNCTIONS", "REWRITES", "Builder", "Node", "UnsupportedExpression"]
+from numeric import registry
+
+__all__ = ["REWRITES", "Graph", "Node", "UnsupportedExpression", "shape_text"]
 
 Shape = tuple  # (rows, cols) of SymPy integers/symbols, or None for a scalar
 
@@ -91,12 +85,6 @@ class Node:
         return f"Node#{self.serial}({self.op}, {self.attr!r}, shape={self.shape}, rt={self.rt})"
 
 
-# Scalar functions applied elementwise, with a value at a constant (for folding).
-# The NumPy code for each lives in numeric/printer.py.
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-
-
 def _fold(compute: Callable[[], object], numpy_compute: Callable[[], object]) -> float:
     """A constant's value; where Python's math fails (log 0, 0⁻¹, exp 1000, (−1)^½) NumPy's value
     (inf or nan, with NumPy's warning), as the kernel would compute it for an array."""
@@ -109,25 +97,6 @@ def _fold(compute: Callable[[], object], numpy_compute: Callable[[], object]) ->
     return float(numpy_compute())
 
 
-FUNCTIONS: dict[str, Callable[[float], float]] = {
-    "exp": math.exp, "log": math.log, "tanh": math.tanh, "sin": math.sin, "cos": math.cos,
-    "tan": math.tan, "abs": abs, "sinh": math.sinh, "cosh": math.cosh, "atan": math.atan,
-    "asin": math.asin, "acos": math.acos, "sign": lambda x: float((x > 0) - (x < 0)),
-    "sigmoid": _sigmoid,
-    "softplus": lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
-    "relu": lambda x: max(x, 0.0),
-    "step": lambda x: 1.0 if x > 0 else 0.0,
-}
-
-# SymPy function name (class __name__) → our name.
-_SYMPY_FUNCTIONS = {
-    "exp": "exp", "log": "log", "tanh": "tanh", "sin": "sin", "cos": "cos", "tan": "tan",
-    "Abs": "abs", "sinh": "sinh", "cosh": "cosh", "atan": "atan", "asin": "asin", "acos": "acos",
-    "sign": "sign", "Sigmoid": "sigmoid", "Softplus": "softplus", "Relu": "relu", "Step": "step",
-    "Heaviside": "step",
-}
-
-
 # The named rewrites of the smart constructors (module docstring), name → what it does.
 REWRITES: dict[str, str] = {
     "log_sigmoid": "log σ(a) → −softplus(−a); log(1 − σ(a)) → −softplus(a)",
@@ -135,6 +104,8 @@ REWRITES: dict[str, str] = {
                    "log(exp(A)) → A",
     "softmax": "exp(A) ⊙ ((exp(A)·𝟏)^∘−1 𝟏ᵀ) → exp(A − m) ⊙ ((exp(A − m)·𝟏)^∘−1 𝟏ᵀ)",
 }
+# The functions of the log_sigmoid rewrite, by SymPy class name (derive registers both).
+SIGMOID, SOFTPLUS = "Sigmoid", "Softplus"
 
 
 def _unbroadcast(x: Node) -> Node:
@@ -174,19 +145,25 @@ def _bshape(shapes: Sequence[Shape | None]) -> Shape | None:
     return tuple(out)
 
 
-def _fmt_shape(shape: Shape | None) -> str:
+def shape_text(shape: Shape | None) -> str:
+    """``4×3`` for the shape (4, 3), ``scalar`` for None: numeric's one way of writing a shape.
+
+    >>> shape_text((4, 3)), shape_text(None)
+    ('4×3', 'scalar')
+    """
     return "scalar" if shape is None else f"{shape[0]}×{shape[1]}"
 
 
-class Builder:
-    """Builds the graph for expressions over the matrix symbols ``args``.
+class Graph:
+    """The nodes of expressions over the arguments ``args`` (matrix symbols and scalar symbols),
+    built by smart constructors; :class:`numeric.lower.Builder` lowers SymPy expressions onto it.
 
-    >>> from sympy import MatrixSymbol, Symbol
-    >>> n = Symbol("n", integer=True, positive=True)
-    >>> A = MatrixSymbol("A", n, 3)
-    >>> b = Builder([A])
-    >>> b.lower(A - A + A).op, b.lower(2*A).attr
-    ('arg', 2.0)
+    >>> from sympy import MatrixSymbol
+    >>> A = MatrixSymbol("A", 2, 3)
+    >>> g = Graph([A])
+    >>> a = g.arg_nodes[A]
+    >>> g.add([a, g.mul([a], coef=-1.0), a]) is a, g.T(g.T(a)) is a
+    (True, True)
     """
 
     def __init__(self, args: Sequence[MatrixSymbol | sympy.Symbol], rewrites: Iterable[str] | None = None):
@@ -365,17 +342,17 @@ class Builder:
         return self._make("powv", (base, p), None, shape, _bshape([base.rt, p.rt]))
 
     def fn(self, name: str, x: Node) -> Node:
-        if x.op == "const" and name in FUNCTIONS:
-            return self.const(_fold(lambda: FUNCTIONS[name](x.attr),
-                                    lambda: getattr(np, name)(np.float64(x.attr))), x.shape)
-        if name == "log" and "log_sigmoid" in self.rewrites:
-            if x.op == "fn" and x.attr == "sigmoid":
+        """The registered function ``name`` (a SymPy class name) applied to every entry of x."""
+        if x.op == "const":
+            return self.const(registry.function(name).value(x.attr), x.shape)
+        if name == "log" and "log_sigmoid" in self.rewrites and registry.function(SOFTPLUS) is not None:
+            if x.op == "fn" and x.attr == SIGMOID:
                 # log σ(a) = −softplus(−a): finite where σ(a) underflows
-                return self.mul([self.fn("softplus", self.mul([x.args[0]], coef=-1.0))], coef=-1.0)
+                return self.mul([self.fn(SOFTPLUS, self.mul([x.args[0]], coef=-1.0))], coef=-1.0)
             if x.op == "add" and x.attr[0] == 1.0 and len(x.args) == 1 \
-                    and x.attr[1][0] == -1.0 and x.args[0].op == "fn" and x.args[0].attr == "sigmoid":
+                    and x.attr[1][0] == -1.0 and x.args[0].op == "fn" and x.args[0].attr == SIGMOID:
                 # log(1 − σ(a)) = −softplus(a)
-                return self.mul([self.fn("softplus", x.args[0].args[0])], coef=-1.0)
+                return self.mul([self.fn(SOFTPLUS, x.args[0].args[0])], coef=-1.0)
         if name == "log" and "log_sum_exp" in self.rewrites:
             if x.op == "fn" and x.attr == "exp":
                 return x.args[0]  # log exp(a) = a, also where exp(a) overflows or underflows
@@ -422,7 +399,7 @@ class Builder:
         r, p = a.shape
         p2, c = b.shape
         if p != p2:
-            raise ValueError(f"matrix product of {_fmt_shape(a.shape)} and {_fmt_shape(b.shape)}")
+            raise ValueError(f"matrix product of {shape_text(a.shape)} and {shape_text(b.shape)}")
         shape = (r, c)
         ca, sa, a_core = self.split_scalar(a)
         cb, sb, b_core = self.split_scalar(b)
@@ -541,215 +518,3 @@ class Builder:
         if x.op == "arg" or (x.op == "T" and x.args[0].op == "arg"):
             return self._make("copy", (x,), None, x.shape, x.rt)
         return x
-
-    # ----- SymPy → nodes ----------------------------------------------------------------
-    def lower(self, e: Basic) -> Node:
-        node = self._memo.get(e)
-        if node is None:
-            node = self._lower(e)
-            self._memo[e] = node
-        return node
-
-    def _lower(self, e: Basic) -> Node:
-        if isinstance(e, MatrixExpr):
-            return self._lower_matrix(e)
-        return self._lower_scalar(e)
-
-    def _lower_matrix(self, e: MatrixExpr) -> Node:
-        shape = tuple(e.shape)
-        if isinstance(e, MatrixSymbol):
-            if e not in self.arg_nodes:
-                names = ", ".join(a.name for a in self.args)
-                raise ValueError(f"matrix symbol {e.name} ({_fmt_shape(shape)}) is not among the "
-                                 f"arguments ({names})")
-            return self.arg_nodes[e]
-        if isinstance(e, OneMatrix):
-            return self.const(1.0, shape)
-        if isinstance(e, ZeroMatrix):
-            return self.const(0.0, shape)
-        if isinstance(e, Identity):
-            return self.eye(shape[0])
-        if isinstance(e, Transpose):
-            return self.T(self.lower(e.arg))
-        if isinstance(e, MatAdd):
-            return self.add([self.lower(a) for a in e.args], shape)
-        if isinstance(e, HadamardProduct):
-            return self.mul([self.lower(a) for a in e.args], shape)
-        if isinstance(e, HadamardPower):
-            base, p = self.lower(e.base), self.lower(e.exp)
-            return self.powv(base, p)
-        if isinstance(e, ElementwiseApplyFunction):
-            return self._lower_elementwise(e.function, self.lower(e.expr))
-        if isinstance(e, MatMul):
-            return self._lower_matmul(e)
-        if isinstance(e, Inverse):
-            return self.unary_matrix("inv", self.lower(e.arg), shape)
-        if isinstance(e, MatPow):
-            p = e.exp
-            if not (p.is_Integer):
-                raise UnsupportedExpression(f"matrix power with exponent {p} (only integers)")
-            if p == -1:
-                return self.unary_matrix("inv", self.lower(e.base), shape)
-            if p < 0:
-                return self.unary_matrix("matpow", self.unary_matrix("inv", self.lower(e.base), shape),
-                                         shape, int(-p))
-            return self.unary_matrix("matpow", self.lower(e.base), shape, int(p))
-        raise UnsupportedExpression(f"cannot compile {type(e).__name__}: {e}")
-
-    def _lower_elementwise(self, fn: Basic, x: Node) -> Node:
-        if isinstance(fn, sympy.Lambda):
-            (var,) = fn.variables
-            body = fn.expr
-            if isinstance(body, sympy.Function) and body.args == (var,):
-                return self._lower_elementwise(type(body), x)
-            saved = self._memo.get(var)
-            self._memo[var] = x
-            try:
-                return self._lower_scalar(body, fresh=True)
-            finally:
-                if saved is None:
-                    del self._memo[var]
-                else:
-                    self._memo[var] = saved
-        if isinstance(fn, FunctionClass):
-            return self._function(fn.__name__, x, fn)
-        raise UnsupportedExpression(f"elementwise function {fn}")
-
-    def _function(self, name: str, x: Node, cls: Any = None) -> Node:
-        ours = _SYMPY_FUNCTIONS.get(name)
-        if ours is None:
-            raise UnsupportedExpression(f"function {name} has no NumPy translation in numeric")
-        return self.fn(ours, x)
-
-    def _lower_matmul(self, e: MatMul) -> Node:
-        scalars = [self.lower(a) for a in e.args if not isinstance(a, MatrixExpr)]
-        mats = [a for a in e.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)]
-        shape = tuple(e.shape)
-        if not mats:
-            return self.mul([*scalars, self.eye(shape[0])], shape)
-        return self.mul([*scalars, self._chain(mats)], shape)
-
-    def _chain(self, mats: list[MatrixExpr]) -> Node:
-        def inverse_of(m: MatrixExpr) -> MatrixExpr | None:
-            if isinstance(m, Inverse) or (isinstance(m, MatPow) and m.exp == -1):
-                return m.args[0]
-            if isinstance(m, Transpose) and isinstance(m.arg, (Inverse, MatPow)):
-                inner = inverse_of(m.arg)
-                return None if inner is None else Transpose(inner)
-            return None
-
-        first = inverse_of(mats[0])
-        if first is not None and len(mats) > 1:
-            return self.solve(self.lower(first), self._chain(mats[1:]))
-        # split at inverses: A·M⁻¹ = (M⁻ᵀ Aᵀ)ᵀ
-        for i in range(1, len(mats)):
-            inv = inverse_of(mats[i])
-            if inv is not None:
-                left = self._chain(mats[:i])
-                acc = self.T(self.solve(self.T(self.lower(inv)), self.T(left)))
-                if i + 1 < len(mats):
-                    acc = self._product([acc, *self._lower_all(mats[i + 1:])])
-                return acc
-        return self._product(self._lower_all(mats))
-
-    def _lower_all(self, mats: list[MatrixExpr]) -> list[Node]:
-        return [self.lower(m) for m in mats]
-
-    def _product(self, nodes: list[Node]) -> Node:
-        nodes = [n for n in nodes if n.op != "eye"] or nodes[:1]
-        # fold broadcast factors into their neighbours first: those products are sums
-        while len(nodes) > 1:
-            idx = next((i for i, n in enumerate(nodes) if not n.full or not self._plain(n)), None)
-            if idx is None:
-                break
-            j = idx if idx + 1 < len(nodes) else idx - 1
-            nodes[j:j + 2] = [self.matmul(nodes[j], nodes[j + 1])]
-        if len(nodes) == 1:
-            return nodes[0]
-        if len(nodes) == 2:
-            return self.matmul(nodes[0], nodes[1])
-        return self.multidot(nodes)
-
-    @staticmethod
-    def _plain(n: Node) -> bool:
-        return not (n.op == "mul" and any(f.shape is None for f in n.args)) and \
-            not (n.op == "mul" and n.attr != 1.0)
-
-    def _lower_scalar(self, e: Basic, fresh: bool = False) -> Node:
-        if fresh:
-            # a Lambda body: its variable is bound in _memo; do not cache the body's nodes by
-            # SymPy expression (the same body may be applied to other arguments)
-            saved = dict(self._memo)
-            try:
-                return self._lower_scalar_inner(e)
-            finally:
-                keep = {k: v for k, v in saved.items()}
-                self._memo.clear()
-                self._memo.update(keep)
-        return self._lower_scalar_inner(e)
-
-    def _lower_scalar_inner(self, e: Basic) -> Node:
-        if e in self._memo:
-            return self._memo[e]
-        if isinstance(e, MatrixExpr):
-            return self._lower_matrix(e)
-        if e.is_Number or isinstance(e, sympy.NumberSymbol):
-            if e.is_real is False or e.is_finite is False:
-                raise UnsupportedExpression(f"constant {e}")
-            return self.const(float(e))
-        if isinstance(e, sympy.Symbol):
-            if e in self.arg_nodes:
-                return self.arg_nodes[e]
-            if e.is_integer and e.is_positive:
-                return self.dim(e)
-            names = ", ".join(a.name for a in self.args)
-            raise UnsupportedExpression(f"scalar symbol {e} is not among the arguments ({names}); "
-                                        f"list it in args to pass its value to the kernel")
-        if isinstance(e, sympy.Add):
-            return self.add([self._lower_scalar_inner(a) for a in e.args])
-        if isinstance(e, sympy.Mul):
-            return self.mul([self._lower_scalar_inner(a) for a in e.args])
-        if isinstance(e, sympy.Pow):
-            base = self._lower_scalar_inner(e.base)
-            if e.exp.is_Number:
-                return self.pow(base, float(e.exp))
-            if e.base == sympy.E:
-                return self.fn("exp", self._lower_scalar_inner(e.exp))
-            return self.powv(base, self._lower_scalar_inner(e.exp))
-        if isinstance(e, Trace):
-            return self._lower_trace(e.arg)
-        if isinstance(e, Determinant):
-            return self.unary_matrix("det", self.lower(e.arg), None)
-        if isinstance(e, MatrixElement):
-            M = self.lower(e.parent)
-            if not (e.i.is_Integer and e.j.is_Integer):
-                raise UnsupportedExpression(f"matrix element with symbolic index {e}")
-            return self.item(M, int(e.i), int(e.j))
-        if isinstance(e, sympy.log) and isinstance(e.args[0], Determinant):
-            s = self.unary_matrix("slogdet", self.lower(e.args[0].arg), None)
-            # log det A = log(sign) + log|det A|: NaN when det A < 0, as log of a negative is
-            return self.add([self.fn("log", self.item(s, 0)), self.item(s, 1)])
-        if isinstance(e, sympy.log) and isinstance(e.args[0], sympy.Abs) \
-                and isinstance(e.args[0].args[0], Determinant):
-            s = self.unary_matrix("slogdet", self.lower(e.args[0].args[0].arg), None)
-            return self.item(s, 1)
-        if isinstance(e, sympy.Function) and len(e.args) == 1:
-            return self._function(type(e).__name__, self._lower_scalar_inner(e.args[0]))
-        raise UnsupportedExpression(f"cannot compile {type(e).__name__}: {e}")
-
-    def _lower_trace(self, M: MatrixExpr) -> Node:
-        if isinstance(M, Transpose):
-            return self._lower_trace(M.arg)
-        if isinstance(M, MatAdd):
-            return self.add([self._lower_trace(a) for a in M.args])
-        if isinstance(M, MatMul):
-            scalars = [self.lower(a) for a in M.args if not isinstance(a, MatrixExpr)]
-            mats = [a for a in M.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)]
-            if len(mats) >= 2:
-                # tr(P Q) = Σ Pᵀ ⊙ Q with P the first factor: never form the product
-                P = self.lower(mats[0])
-                Q = self._chain(mats[1:])
-                return self.mul([*scalars, self.inner(self.T(P), Q)], None)
-            if len(mats) == 1:
-                return self.mul([*scalars, self._lower_trace(mats[0])], None)
-        return self.trace_of(self.lower(M))

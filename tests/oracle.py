@@ -1,10 +1,13 @@
-"""Independent numeric oracles for the tests.
+"""Independent numeric oracles for the tests (nothing here imports ``derive`` or ``numeric``).
 
-``evaluate`` substitutes explicit SymPy matrices and lets SymPy compute entry by
-entry (it shares no code with ``numeric/``); ``fd_directional`` is the central
-finite difference of f along a direction.
+``evaluate`` substitutes explicit SymPy matrices and lets SymPy compute entry by entry;
+``fd_directional`` is the central finite difference of a SymPy f along a direction, and
+``fd_directional_arrays`` / ``fd_gradient`` those of a NumPy function; ``seed_loss`` and
+``seed_backprop`` are the seed network written by hand in NumPy.
 """
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import sympy
@@ -14,6 +17,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower
 _t = sympy.Dummy("t")
 
 DIMS = {"n": 4, "d": 3, "m": 5, "k": 2}
+n, d, m, k = (sympy.Symbol(s, integer=True, positive=True) for s in "ndmk")
 
 
 def dim_values(expr: sympy.Basic, dims: dict[str, int] | None = None) -> dict[sympy.Symbol, int]:
@@ -22,13 +26,17 @@ def dim_values(expr: sympy.Basic, dims: dict[str, int] | None = None) -> dict[sy
             if s.name in dims and not isinstance(s, sympy.Dummy)}
 
 
+def shape_of(s: MatrixSymbol, dims: dict[str, int] | None = None) -> tuple[int, ...]:
+    """The shape of ``s`` with its dimensions (by name) at ``dims`` (default: :data:`DIMS`)."""
+    sizes = dim_values(s, dims)
+    return tuple(int(sympy.sympify(x).xreplace(sizes)) for x in s.shape)
+
+
 def random_values(symbols, rng: np.random.Generator, dims: dict[str, int] | None = None,
                   positive_definite: tuple = ()) -> dict[MatrixSymbol, np.ndarray]:
-    dims = dims or DIMS
     out = {}
     for s in symbols:
-        shape = tuple(int(sympy.sympify(x).subs({sympy.Symbol(k, integer=True, positive=True): v
-                                                    for k, v in dims.items()})) for x in s.shape)
+        shape = shape_of(s, dims)
         a = rng.standard_normal(shape)
         if s in positive_definite:
             a = a @ a.T + shape[0] * np.eye(shape[0])
@@ -73,3 +81,61 @@ def check_against_fd(f, X, G, values, rng, directions: int = 2, dims=None) -> fl
         an = float(np.sum(g * V))
         worst = max(worst, abs(fd - an) / max(1.0, abs(fd), abs(an)))
     return worst
+
+
+# --- NumPy functions -----------------------------------------------------------------------------
+
+def random_arrays(symbols: Sequence[MatrixSymbol], rng: np.random.Generator, dims: dict[str, int] | None = None,
+                  positive: Sequence[str] = (), spd: Sequence[str] = (), dtype=np.float64) -> list[np.ndarray]:
+    out = []
+    for s in symbols:
+        a = rng.standard_normal(shape_of(s, dims))
+        if s.name in positive:
+            a = np.abs(a) + 0.5
+        if s.name in spd:
+            a = a @ a.T + a.shape[0] * np.eye(a.shape[0])
+        out.append(a.astype(dtype))
+    return out
+
+
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def fd_directional_arrays(f: Callable[..., float], arrays: list[np.ndarray], i: int, V: np.ndarray,
+                   eps: float = 1e-6) -> float:
+    plus, minus = list(arrays), list(arrays)
+    plus[i] = arrays[i] + eps * V
+    minus[i] = arrays[i] - eps * V
+    return (float(f(*plus)) - float(f(*minus))) / (2 * eps)
+
+
+def fd_gradient(f: Callable[..., float], arrays: list[np.ndarray], i: int, eps: float = 1e-6) -> np.ndarray:
+    g = np.zeros_like(arrays[i], dtype=np.float64)
+    for idx in np.ndindex(*arrays[i].shape):
+        E = np.zeros_like(arrays[i], dtype=np.float64)
+        E[idx] = 1.0
+        g[idx] = fd_directional_arrays(f, arrays, i, E, eps)
+    return g
+
+
+def rel_err(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
+# The seed network in plain NumPy (row bias broadcasts, full bias adds).
+def seed_loss(X, Y, W1, b1, W2, b2) -> float:
+    H = np_sigmoid(X @ W1 + b1)
+    R = Y - (H @ W2 + b2)
+    return float(np.sum(R ** 2))
+
+
+def seed_backprop(X, Y, W1, b1, W2, b2) -> tuple:
+    """f = ‖Y − (σ(XW1 + b1)W2 + b2)‖²_F and ∂f/∂(W1, b1, W2, b2), backprop written by hand
+    (row biases: their gradients sum over the rows)."""
+    H = np_sigmoid(X @ W1 + b1)
+    R = H @ W2 + b2 - Y
+    G = 2.0 * R
+    Gh = (G @ W2.T) * H * (1.0 - H)
+    return float(np.sum(R ** 2)), X.T @ Gh, Gh.sum(axis=0, keepdims=True), H.T @ G, G.sum(axis=0, keepdims=True)

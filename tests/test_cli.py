@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from derive import cli
+from derive import cli, cli_options
 from derive.cli import Command, main, parse_dims
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,12 +130,6 @@ def test_errors_from_derive(monkeypatch, capsys, exc) -> None:
     assert main([]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert line == "tracegrad: error: " + " ".join(str(exc).split())
-
-
-def test_missing_backprop_is_reported(monkeypatch, capsys) -> None:
-    monkeypatch.setitem(sys.modules, "derive.backprop", None)  # import raises ImportError
-    assert main([]) == 1
-    assert "derive.backprop is not available" in _one_error_line(capsys.readouterr().err)
 
 
 def test_help(capsys) -> None:
@@ -467,7 +461,7 @@ def test_unknown_output_suffix_is_an_error(capsys, tmp_path, name) -> None:
 
 def test_item_lists_end_at_the_first_argument_that_is_not_an_item() -> None:
     items = {"--shape": re.compile(r"\S+=\S*")}
-    split = cli._split_item_lists
+    split = cli_options._split_item_lists
     assert split(["--shape", "A=n,n", "B=n,1", "tr(A)", "--wrt", "A"], items) == \
         ["--shape=A=n,n", "--shape=B=n,1", "tr(A)", "--wrt", "A"]
     assert split(["--shape=A=n,n", "c=", "-tr(A)"], items) == ["--shape=A=n,n", "--shape=c=", "-tr(A)"]

@@ -209,7 +209,7 @@ class RuleList:
     """The rules a document uses, each with its law: a section of its own, titled ``title``."""
 
     title: Inlines
-    items: tuple[tuple[str, Tex], ...]
+    items: tuple[tuple[str, Math], ...]
     anchor: str = "rules"
     kind = "rule_list"
 

@@ -3,7 +3,7 @@
 * the gradient check: the derivation's own gradients (``bp.gradients()``), compiled, against
   central differences of f along random directions, on random non-square data;
 * for the seed network, the audit of the seed document's hand-written formulas
-  (``numeric.reference.audit``: one row per formula and reading).
+  (``derive.audit.audit``: one row per formula and reading).
 
 :func:`network_checks` computes them (numeric code, imported when it runs): the command line
 computes the checks and hands them to the renderers as ``checks=``; the document builder
@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import sympy
 
+from derive.dims import concrete_shape
 from derive.limits import MAX_CHECK_ENTRIES  # a larger matrix (numeric --dims) is not checked
 from derive.render.locale import Locale
 
@@ -92,8 +93,8 @@ class Checks:
     """What the renderers write after the summary: a gradient check and the seed's audit rows."""
 
     gradient: GradientCheck | None = None
-    audit: tuple[Any, ...] = ()  # numeric.reference.AuditRow (read only by derive.render.document.audit_table)
-    audit_dims: tuple[int, ...] = (4, 3, 5, 2)  # numeric.reference.AUDIT_DIMS
+    audit: tuple[Any, ...] = ()  # derive.audit.AuditRow (read only by derive.render.document.audit_table)
+    audit_dims: tuple[int, ...] = (4, 3, 5, 2)  # derive.audit.AUDIT_DIMS
 
 
 def _sizes(dims: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol, int]:
@@ -123,7 +124,7 @@ def gradient_check(bp: Any, seed: int = 0) -> GradientCheck:
     sizes = _sizes(tuple(sorted(order, key=lambda d: (named.index(d.name) if d.name in named else len(named),
                                                       order.index(d)))))
     dims = tuple((d.name, v) for d, v in sizes.items())
-    shapes = {s: tuple(int(sympy.sympify(x).subs(sizes)) for x in s.shape) for s in symbols}
+    shapes = {s: concrete_shape(s.shape, sizes) for s in symbols}
     for s, shape in shapes.items():
         entries = int(np.prod(shape, dtype=object))
         if entries > MAX_CHECK_ENTRIES:
@@ -153,20 +154,15 @@ def _order(symbols: list) -> list[sympy.Symbol]:
 
 
 def seed_audit(bp: Any, seed: int = 0) -> Checks:
-    """The audit rows alone (no gradient check): for the seed network, where ``numeric.reference``
-    can be imported; else no rows."""
-    if getattr(bp.network, "name", None) != "seed":
-        return Checks()
-    try:
-        from numeric.reference import AUDIT_DIMS, audit as seed_rows
-    except ImportError:
-        return Checks()
-    return Checks(None, tuple(seed_rows(seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS)
+    """The audit rows alone (no gradient check): for the seed network; else no rows."""
+    from derive.audit import AUDIT_DIMS, audit
+
+    return Checks(None, tuple(audit(bp.network, seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS)
 
 
 def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
     """The gradient check of ``bp`` (a ``derive.backprop.Backprop``) and, for the seed network
-    (``audit``), the audit rows.  The audit is left out where ``numeric.reference`` cannot be imported.
+    (``audit``), the audit rows.
     """
     rows = seed_audit(bp, seed) if audit else Checks()
     return Checks(gradient_check(bp, seed), rows.audit, rows.audit_dims)

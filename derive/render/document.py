@@ -299,24 +299,24 @@ def rule_list(derivations: Sequence[Derivation], loc: Locale) -> RuleList | None
 
 # --- the checks --------------------------------------------------------------------------------
 
+# an audit verdict (derive.audit.Verdict, by value) as a grade: "ok" (correct), "partial" (correct
+# under one reading of the bias), "bad"
+_VERDICT_STATUS = {"correct": "ok", "full_bias_only": "partial", "row_bias_only": "partial", "wrong": "bad",
+                   "not_conforming": "bad"}
+
+
 def _verdict_status(verdict: Any) -> str:
-    """An audit verdict as a grade: "ok" (correct), "partial" (correct for one reading), "bad"."""
-    verdict = str(getattr(verdict, "value", verdict))
-    if verdict == "correct":
-        return "ok"
-    if verdict.startswith("correct"):
-        return "partial"
-    return "bad" if verdict in ("wrong", "shapes do not conform") else ""
+    return _VERDICT_STATUS.get(getattr(verdict, "value", None), "")
 
 
 def audit_table(rows: Sequence[Any], lang: str = "en") -> Table:
     """The audit of the seed document's formulas as a table: formula (mathematics), reading,
     shapes, conforms, max. relative error, verdict (graded).
 
-    The one place that reads audit rows (``numeric.reference.AuditRow``: its words by
-    ``numeric.reference.audit_table``, its formula by ``latex``, its grade by ``verdict``).
+    The one place that reads audit rows (``derive.audit.AuditRow``: its words by
+    ``derive.audit.audit_table``, its formula by ``latex``, its grade by ``verdict``).
     """
-    from numeric.reference import audit_table as audit_words
+    from derive.audit import audit_table as audit_words
 
     head, cells = audit_words(list(rows), lang)
     out = []

@@ -263,7 +263,7 @@ class HtmlWriter(Writer):
 
     def rule_list(self, b: RuleList, depth: int) -> list[str]:
         h = f"h{min(depth + 2, 6)}"
-        rows = "\n".join(f"<tr><td>{_e(name)}</td><td>{_tex(law) if law.latex else ''}</td></tr>"
+        rows = "\n".join(f"<tr><td>{_e(name)}</td><td>{math_mathml(law.expr)}</td></tr>"
                          for name, law in b.items)
         return [f'<section id="{b.anchor}"><{h}>{inline_html(b.title)}</{h}>'
                 f'<div class="wide"><table class="grid"><thead><tr><th>{_e(self.loc.say("rule"))}</th>'
@@ -302,7 +302,7 @@ def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True, checks
 
     ``checks`` (``derive.render.checks.network_checks``) adds the gradient check and the audit;
     without it, ``audit`` adds the audit of the seed document's formulas for the seed network
-    (only, and only where ``numeric.reference`` is importable).
+    (only).
 
     >>> from derive import seed_network
     >>> from derive.backprop import backprop

@@ -336,7 +336,7 @@ class LatexWriter(Writer):
                            r"\end{tabular}", r"\end{center}"])]
 
     def rule_list(self, b: RuleList, depth: int) -> list[str]:
-        items = [rf"\item {latex_escape(name, unicode_ok=self.lang != 'en')}: ${law.latex}$" for name, law in b.items]
+        items = [rf"\item {latex_escape(name, unicode_ok=self.lang != 'en')}: ${span_latex(law)}$" for name, law in b.items]
         return [self._heading(depth, b.title) + "\n\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}"]
 
     def document(self, doc: Document, standalone: bool = True) -> str:

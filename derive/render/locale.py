@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from derive.rules import LANGUAGES
 from derive.steps import RULES
 
-__all__ = ["CHECK_PROSE", "LANGUAGES", "PROSE", "RULE_NAMES", "Locale", "get_locale"]
+__all__ = ["AUDIT_PROSE", "CHECK_PROSE", "LANGUAGES", "PROSE", "RULE_NAMES", "Locale", "get_locale"]
 
 # The rules' names are in their records (derive.rules.Rule), beside their functions and laws.
 RULE_NAMES: dict[str, dict[str, str]] = {lang: {k: r.name(lang) for k, r in RULES.items()} for lang in LANGUAGES}
@@ -217,8 +217,67 @@ CHECK_PROSE: dict[str, dict[str, str]] = {
                            "这些维度共有 {entries} 个元素（最大维度 {largest}）：请去掉 --dims 或给出更小的维度",
     },
 }
+# The words of the audit of the seed document (derive.audit): a reading's {math} is the formula as so
+# read (or the variable f is a function of); a verdict's {shape} the shape of a full bias.
+AUDIT_PROSE: dict[str, dict[str, str]] = {
+    "en": {
+        "audit_command_intro": "Audit of the seed document's hand-written formulas: each formula, under every "
+                               "reading its notation allows (⊙ binding looser or tighter than the product; the "
+                               "bias a 1×m row broadcast over the batch, or an n×m matrix), against central finite "
+                               "differences on random non-square data.",
+        "audit_col_formula": "formula",
+        "audit_col_reading": "reading",
+        "audit_col_shape": "shape (row bias / n×m bias)",
+        "audit_col_conforms": "conforms",
+        "audit_col_error": "max rel. error",
+        "audit_col_verdict": "verdict",
+        "audit_yes": "yes",
+        "audit_no": "no",
+        "audit_reading_as_written": "as written",
+        "audit_reading_as_written_of": "as written (f as a function of {math})",
+        "audit_reading_summed": "corrected: summed over the batch",
+        "audit_reading_looser": "⊙ looser than product: {math}",
+        "audit_reading_tighter": "⊙ tighter than product: {math}",
+        "audit_reading_previous_line": "as the derivation's line before it: {math}",
+        "audit_reading_compiled_row": "compiled kernel, bias row",
+        "audit_reading_compiled_full": "compiled kernel, bias full",
+        "audit_verdict_correct": "correct",
+        "audit_verdict_full_bias_only": "correct for bias {shape} only",
+        "audit_verdict_row_bias_only": "correct for row bias only",
+        "audit_verdict_wrong": "wrong",
+        "audit_verdict_not_conforming": "shapes do not conform",
+        "audit_verdict_inconclusive": "inconclusive",
+    },
+    "zh": {
+        "audit_command_intro": "源文档手写公式的核查：每个公式按其记号允许的每种读法（⊙ 与矩阵乘法的优先级；偏置为广播的 "
+                               "1×m 行或 n×m 矩阵）在随机非方阵数据上与有限差分比较。",
+        "audit_col_formula": "公式",
+        "audit_col_reading": "解读",
+        "audit_col_shape": "结果形状（行偏置 / n×m 偏置）",
+        "audit_col_conforms": "形状相容",
+        "audit_col_error": "最大相对误差",
+        "audit_col_verdict": "结论",
+        "audit_yes": "是",
+        "audit_no": "否",
+        "audit_reading_as_written": "按原文",
+        "audit_reading_as_written_of": "按原文（f 视为 {math} 的函数）",
+        "audit_reading_summed": "修正：对批次求和",
+        "audit_reading_looser": "⊙ 优先级低于矩阵乘：{math}",
+        "audit_reading_tighter": "⊙ 优先级高于矩阵乘：{math}",
+        "audit_reading_previous_line": "按前一行推导：{math}",
+        "audit_reading_compiled_row": "编译内核，行偏置",
+        "audit_reading_compiled_full": "编译内核，n×m 偏置",
+        "audit_verdict_correct": "正确",
+        "audit_verdict_full_bias_only": "仅当偏置为 {shape} 时正确",
+        "audit_verdict_row_bias_only": "仅当偏置为行向量时正确",
+        "audit_verdict_wrong": "错误",
+        "audit_verdict_not_conforming": "形状不相容",
+        "audit_verdict_inconclusive": "无法判定",
+    },
+}
 for _lang in LANGUAGES:
     PROSE[_lang].update(CHECK_PROSE[_lang])
+    PROSE[_lang].update(AUDIT_PROSE[_lang])
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ class MarkdownWriter(Writer):
         return ["\n".join(rows)]
 
     def rule_list(self, b: RuleList, depth: int) -> list[str]:
-        return [self._heading(depth, b.title), "\n".join(f"- {name}: ${law.latex}$" for name, law in b.items)]
+        return [self._heading(depth, b.title), "\n".join(f"- {name}: ${span_latex(law)}$" for name, law in b.items)]
 
     def document(self, doc: Document) -> str:
         return "\n\n".join([f"# {doc.title}", *self.parts(doc.blocks, 0)]) + "\n"

@@ -29,6 +29,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.pretty.pretty_symbology import greek_unicode
 from sympy.printing.str import StrPrinter
 
+from derive.dims import shape_text
 from derive.differential import MatrixDifferential
 from derive.elementwise import FUNCTION_LATEX, FUNCTION_TEXT, elementwise_function
 from derive.render.laws import LatexLaws, TextLaws
@@ -765,15 +766,6 @@ def shape_latex(shape: tuple[Basic, Basic]) -> str:
     'n \\times 3'
     """
     return rf"{math_latex(sympy.sympify(shape[0]))} \times {math_latex(sympy.sympify(shape[1]))}"
-
-
-def shape_text(shape: tuple[Basic, Basic]) -> str:
-    """``n×d`` for the shape (n, d).
-
-    >>> shape_text((sympy.Symbol("n"), 3))
-    'n×3'
-    """
-    return f"{math_text(sympy.sympify(shape[0]))}×{math_text(sympy.sympify(shape[1]))}"
 
 
 def marked_text(expr: Basic) -> str:

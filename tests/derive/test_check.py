@@ -183,12 +183,12 @@ def test_an_answer_beyond_every_precision_is_not_confirmed() -> None:
 
 
 def test_a_term_that_vanishes_at_one_draws_data_is_rejected() -> None:
-    from derive.check import _data, _draws, _problem
+    from derive.checking.problem import draw_data, draws_for, problem_of
 
     net = seed_network()
-    problem = _problem(net)
-    first = _draws(net, 0, None)[0]
-    v = {s.name: a for s, a in _data(net, problem.scalars, first).items()}
+    problem = problem_of(net)
+    first = draws_for(net, 0, None)[0]
+    v = {s.name: a for s, a in draw_data(net, problem.scalars, first).items()}
     threshold = float(np.max(v["X"] @ v["W1"] + v["b1"])) + 0.01
     answer = f"{W2_RIGHT} + relu(h - {threshold:.4f})'*Y"
     # zero at the first draw's data, so the first draw alone accepts it
@@ -361,7 +361,7 @@ def test_an_answer_that_divides_by_zero_is_wrong_without_warnings() -> None:
 # ------------------------------------------------------------------------ shapes, names, language
 
 # The seed document's formulas in the expression language, with the audit's verdict per bias reading
-# (numeric.reference.audit: "correct", "correct for bias n×m only", "correct for row bias only",
+# (derive.audit.audit: "correct", "correct for bias n×m only", "correct for row bias only",
 # "shapes do not conform").
 SEED_FORMULAS = [
     ("2*(Y - Ypred)", "Y", {"row": True, "full": True}),
@@ -511,27 +511,29 @@ EXPRESSIONS = [
 
 @pytest.mark.parametrize("text", EXPRESSIONS)
 def test_the_evaluator_agrees_with_the_compiled_kernel(text: str) -> None:
-    from derive.check import _data, _Draw, _evaluator, _problem
+    from derive.checking.evaluate import evaluator_at
+    from derive.checking.problem import Draw, draw_data, problem_of
 
     net = seed_network()
-    problem = _problem(net)
+    problem = problem_of(net)
     by_name = {d.name: d for d in net.dims}
-    draw = _Draw(tuple((by_name[c], v) for c, v in zip("ndmk", (5, 3, 4, 2))), 1.0, (11,))
-    v = {s.name: a for s, a in _data(net, problem.scalars, draw).items()}
-    got = np.array(_evaluator(problem, draw, 128)(parse(text, SHAPES, infer=False).expr).tolist(), dtype=float)
+    draw = Draw(tuple((by_name[c], v) for c, v in zip("ndmk", (5, 3, 4, 2))), 1.0, (11,))
+    v = {s.name: a for s, a in draw_data(net, problem.scalars, draw).items()}
+    got = np.array(evaluator_at(problem, draw, 128)(parse(text, SHAPES, infer=False).expr).tolist(), dtype=float)
     np.testing.assert_allclose(got, _numpy_answer(text, v), rtol=1e-9, atol=1e-12)
 
 
 def test_the_checker_gradients_agree_with_numpy_backprop() -> None:
-    from derive.check import _data, _Draw, _evaluator, _problem
+    from derive.checking.evaluate import evaluator_at
+    from derive.checking.problem import Draw, draw_data, problem_of
 
     net = seed_network()
-    problem = _problem(net)
+    problem = problem_of(net)
     by_name = {d.name: d for d in net.dims}
-    draw = _Draw(tuple((by_name[c], v) for c, v in zip("ndmk", (6, 2, 3, 7))), 3.0, (5,))
-    v = {s.name: a for s, a in _data(net, problem.scalars, draw).items()}
+    draw = Draw(tuple((by_name[c], v) for c, v in zip("ndmk", (6, 2, 3, 7))), 3.0, (5,))
+    v = {s.name: a for s, a in draw_data(net, problem.scalars, draw).items()}
     want = _numpy_gradients(v)
-    ev = _evaluator(problem, draw, 128)
+    ev = evaluator_at(problem, draw, 128)
     for name, X in problem.variables().items():
         got = np.array(ev(problem.gradient(X)).tolist(), dtype=float)
         np.testing.assert_allclose(got, want[name], rtol=1e-9, atol=1e-12, err_msg=name)

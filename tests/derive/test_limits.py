@@ -157,12 +157,13 @@ def test_huge_symbolic_exponents_are_still_derived() -> None:
 
 
 def test_limits_are_named_in_one_place() -> None:
-    from derive import differential, engine, parse as parse_module
+    from derive import differential, engine
+    from derive.lang import build, core, syntax
 
     assert differential.MAX_MATRIX_POWER is limits.MAX_MATRIX_POWER
     assert engine._MAX_STEPS == limits.MAX_STEPS
-    for name in ("MAX_LENGTH", "MAX_NESTING", "MAX_NUMBER_BITS"):
-        assert getattr(parse_module, name) == getattr(limits, name)
+    for module, name in ((core, "MAX_LENGTH"), (syntax, "MAX_NESTING"), (build, "MAX_NUMBER_BITS")):
+        assert getattr(module, name) == getattr(limits, name)
     from derive import check
     from derive.render import checks
 

@@ -406,7 +406,7 @@ def test_long_flat_sums_are_fine() -> None:
 
 
 def test_sympy_failures_become_expression_errors(monkeypatch) -> None:
-    import derive.parse as parse_module
+    import derive.lang.build as parse_module
 
     def boom(*args, **kwargs):
         raise sympy.ShapeError("matrices are not aligned")

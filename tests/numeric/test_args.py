@@ -11,7 +11,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction as EAF
 
 import numeric
 from derive.elementwise import Sigmoid, Softplus
-from tests.numeric.helpers import d, k, n, np_sigmoid
+from tests.oracle import d, k, n, np_sigmoid
 
 X, Y = MatrixSymbol("X", n, d), MatrixSymbol("Y", n, k)
 W = MatrixSymbol("W", d, k)

@@ -17,7 +17,7 @@ from sympy import Determinant, Inverse, MatrixSymbol, Symbol, Trace, log
 import numeric
 from derive import gradient
 from derive.networks import seed_network
-from tests.numeric.helpers import d, k, n, seed_backprop
+from tests.oracle import d, k, n, seed_backprop
 
 # np.matrix itself warns that it is not recommended: that is the point of these tests
 pytestmark = pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")

@@ -9,7 +9,7 @@ from sympy import Inverse, MatrixSymbol, OneMatrix, Trace, log, Determinant
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 import numeric
-from tests.numeric.helpers import d, k, n, random_arrays
+from tests.oracle import d, k, n, random_arrays
 
 X, A = MatrixSymbol("X", n, d), MatrixSymbol("A", n, d)
 S = MatrixSymbol("S", n, n)

@@ -19,7 +19,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 import numeric
 from derive.elementwise import Relu, Sigmoid, Softplus, Step
-from tests.numeric.helpers import d, k, m, n, np_sigmoid, random_arrays, rel_err
+from tests.oracle import d, k, m, n, np_sigmoid, random_arrays, rel_err
 
 X, Z = MatrixSymbol("X", n, d), MatrixSymbol("Z", n, d)
 P = MatrixSymbol("P", n, d)           # positive entries

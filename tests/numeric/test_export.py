@@ -12,7 +12,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 
 import numeric
 from derive.elementwise import sigmoid
-from tests.numeric.helpers import d, k, m, n, np_sigmoid
+from tests.oracle import d, k, m, n, np_sigmoid
 
 X, Y = MatrixSymbol("X", n, d), MatrixSymbol("Y", n, k)
 W1, b1 = MatrixSymbol("W1", d, m), MatrixSymbol("b1", 1, m)

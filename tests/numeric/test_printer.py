@@ -6,8 +6,8 @@ import sympy
 from sympy import MatrixSymbol, OneMatrix, Trace
 
 from derive.elementwise import sigmoid
-from numeric.printer import NumericPrinter
-from tests.numeric.helpers import d, m, n, np_sigmoid
+from numeric.numpy_backend import NumericPrinter
+from tests.oracle import d, m, n, np_sigmoid
 
 
 def test_lambdify_with_our_printer():

@@ -16,7 +16,7 @@ from sympy import MatrixSymbol, Trace
 import numeric
 from derive.backprop import backprop
 from derive.networks import mlp
-from tests.numeric.helpers import fd_gradient, rel_err
+from tests.oracle import fd_gradient, rel_err
 
 N, D, M, K = 6, 3, 5, 4
 LAM = sympy.Symbol("lambda")        # a Python keyword: the kernel renames its parameter

@@ -15,7 +15,7 @@ import derive
 import numeric
 from derive.elementwise import sigmoid
 from derive.networks import seed_network
-from tests.numeric.helpers import fd_gradient, rel_err, seed_loss
+from tests.oracle import fd_gradient, rel_err, seed_loss
 
 
 def hand_gradients(net):
@@ -104,7 +104,7 @@ def test_check_gradient_with_derive():
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "softplus", "exp", "relu"])
 def test_derive_gradient_other_activations(act):
     # f = ‖φ(XW + 1b) V − Y‖²: the compiled derive.gradient against central differences
-    from tests.numeric.helpers import d, k, m, n
+    from tests.oracle import d, k, m, n
 
     X, Y = MatrixSymbol("X", n, d), MatrixSymbol("Y", n, k)
     W, b, V = MatrixSymbol("W", d, m), MatrixSymbol("b", 1, m), MatrixSymbol("V", m, k)

@@ -18,7 +18,7 @@ import numeric
 from derive.backprop import backprop
 from derive.elementwise import exp, log
 from derive.networks import log_softmax_rows, mlp, softmax_rows
-from tests.numeric.helpers import fd_gradient, rel_err
+from tests.oracle import fd_gradient, rel_err
 
 N, D, M, K = 6, 3, 5, 4
 

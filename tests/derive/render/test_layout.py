@@ -225,7 +225,7 @@ def test_wrap_words() -> None:
 @pytest.mark.parametrize("width", [72, 100])
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_table_text_fits(width, lang) -> None:
-    from numeric.reference import audit, audit_table
+    from derive.audit import audit, audit_table
 
     head, cells = audit_table(audit(), lang)
     table = table_text(head, cells, width)

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from numeric import reference
-from tests.numeric.helpers import fd_gradient, rel_err, seed_loss
+from derive import audit as reference
+from derive.audit import Verdict
+from derive.render.locale import PROSE
+from tests.oracle import fd_gradient, rel_err, seed_loss
 
 EXPECTED = [
     ("∂f/∂Y = 2(Y − Ypred)", "as written", True, "correct"),
@@ -32,14 +34,21 @@ EXPECTED = [
 ]
 
 
+VERDICTS = {"correct": Verdict.CORRECT, "correct for bias n×k only": Verdict.FULL_BIAS_ONLY,
+            "correct for bias n×m only": Verdict.FULL_BIAS_ONLY, "correct for row bias only": Verdict.ROW_BIAS_ONLY,
+            "shapes do not conform": Verdict.NOT_CONFORMING}
+
+
 @pytest.fixture(scope="module")
 def rows():
     return reference.audit(seed=0, dims=(4, 3, 5, 2), compiled=True)
 
 
 def test_each_verdict(rows):
-    got = [(r.formula, r.reading, r.conforms, r.verdict) for r in rows[:len(EXPECTED)]]
+    _, cells = reference.audit_table(rows[:len(EXPECTED)])
+    got = [(c[0], c[1], r.conforms, c[-1]) for r, c in zip(rows, cells)]
     assert got == EXPECTED
+    assert [r.verdict for r in rows[:len(EXPECTED)]] == [VERDICTS[e[3]] for e in EXPECTED]
     for r in rows[:len(EXPECTED)]:
         if r.conforms:
             assert r.max_error is not None and r.max_error < 1e-6
@@ -50,7 +59,8 @@ def test_each_verdict(rows):
 def test_compiled_kernel_rows(rows):
     kernel_rows = rows[len(EXPECTED):]
     assert len(kernel_rows) == 8
-    assert all(r.verdict == "correct" and r.max_error < 1e-6 for r in kernel_rows)
+    assert all(r.verdict is Verdict.CORRECT and r.max_error < 1e-6 for r in kernel_rows)
+    assert [r.reading.key for r in kernel_rows] == ["compiled_row"] * 4 + ["compiled_full"] * 4
 
 
 def test_reference_loss_and_fd_against_helpers():
@@ -65,7 +75,29 @@ def test_reference_loss_and_fd_against_helpers():
 
 def test_other_seed_changes_no_verdict():
     rows = reference.audit(seed=7, dims=(6, 2, 3, 4))
-    assert [r.verdict for r in rows] == [e[3] for e in EXPECTED]
+    assert [r.verdict for r in rows] == [VERDICTS[e[3]] for e in EXPECTED]
+
+
+def test_only_the_seed_network_has_a_write_up():
+    from derive.networks import mlp, seed_network
+
+    assert len(reference.audit(seed_network())) == len(EXPECTED)
+    assert reference.audit(mlp([3, 4, 2])) == []
+
+
+@pytest.mark.parametrize("errors, verdict", [
+    ({"row": 1e-9, "full": 1e-9}, Verdict.CORRECT),
+    ({"row": 0.5, "full": 1e-9}, Verdict.FULL_BIAS_ONLY),
+    ({"row": None, "full": 1e-9}, Verdict.FULL_BIAS_ONLY),     # the row reading's shape is not ∂f/∂b's
+    ({"row": 1e-9, "full": 0.5}, Verdict.ROW_BIAS_ONLY),
+    ({"row": 0.5, "full": 0.5}, Verdict.WRONG),
+    ({"row": 1e-5, "full": 0.5}, Verdict.INCONCLUSIVE),       # between the tolerances
+    ({"row": 1e-9}, Verdict.CORRECT),                          # a compiled kernel's row: one bias reading
+    ({"full": 0.5}, Verdict.WRONG),
+])
+def test_verdict_rules(errors, verdict):
+    assert reference._verdict(True, errors) is verdict
+    assert reference._verdict(False, errors) is Verdict.NOT_CONFORMING
 
 
 def test_format_audit_languages(rows):
@@ -76,3 +108,19 @@ def test_format_audit_languages(rows):
     assert "形状不相容" in zh and "仅当偏置为 n×m 时正确" in zh and "正确" in zh
     with pytest.raises(ValueError):
         reference.format_audit(rows, lang="fr")
+
+
+def test_every_word_is_in_the_locale_table(rows):
+    # the Chinese cells have no English word left: only the formulas, shapes and numbers are shared
+    head, cells = reference.audit_table(rows, "zh")
+    en_head, en_cells = reference.audit_table(rows, "en")
+    assert not set(head) & set(en_head)
+    for zh_row, en_row in zip(cells, en_cells):
+        assert zh_row[0] == en_row[0] and zh_row[2] == en_row[2] and zh_row[4] == en_row[4]
+        assert zh_row[1] != en_row[1] and zh_row[3] != en_row[3] and zh_row[5] != en_row[5]
+
+
+def test_missing_words_are_found_at_import(monkeypatch):
+    monkeypatch.delitem(PROSE["zh"], "audit_reading_summed")
+    with pytest.raises(RuntimeError, match="zh:audit_reading_summed"):
+        reference._check_words()

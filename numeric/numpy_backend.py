@@ -1,20 +1,19 @@
-"""A NumPy printer for matrix expressions: ``NumericPrinter``.
+"""The NumPy backend: the printer of nodes (``NumericPrinter``) and the argument checks.
 
-It subclasses SymPy's ``NumPyPrinter``.  Matrix expressions (and scalars built
-from traces and determinants) are first lowered to the graph of
-:mod:`numeric.ir`, then printed node by node; nodes that
-``numeric.compile`` binds to temporaries print as their names.  Used on its own
-(``sympy.lambdify(..., printer=NumericPrinter)``) it prints one inline
-expression.
+:class:`NumPyBackend` writes a scheduled kernel (:mod:`numeric.schedule`) as a module that
+imports NumPy only: the checks of :mod:`numeric.numpy_checks` (their source copied in), a
+fast path for well-formed float arrays, then one statement per temporary.
 
-Numerical choices, one per function:
+``NumericPrinter`` subclasses SymPy's ``NumPyPrinter``.  Matrix expressions (and scalars built
+from traces and determinants) are first lowered to the graph of :mod:`numeric.ir`, then
+printed node by node; nodes bound to temporaries print as their names.  Used on its own
+(``sympy.lambdify(..., printer=NumericPrinter)``) it prints one inline expression.  Every
+library function is written ``self._np(name)``: a printer for another NumPy-like library sets
+``_module`` (as SymPy's ``CuPyPrinter`` does), and elementwise functions are printed from their
+registered templates (:mod:`numeric.registry`), whose ``numpy.`` prefix becomes ``_module``.
 
-* σ(x) = ½ tanh(x/2) + ½: one transcendental pass, no overflow for any x, so no
-  warning at ±1e4, and float32 stays float32.  Its error is absolute (≤ 1 ulp of
-  1), not relative, in the far tails; log σ(x) and log(1 − σ(x)) are rewritten to
-  −softplus(∓x) so that the logistic loss stays finite.
-* softplus(x) = logaddexp(0, x); relu = maximum(x, 0); step = heaviside(x, 0)
-  (0 at 0, NaN stays NaN).
+Numerical choices:
+
 * tr(AᵀB) is ``vdot(A, B)``; tr(A) of a sum is the sum of traces; 1ᵀG is
   ``G.sum(axis=0, keepdims=True)``; ``Inverse(A)*B`` is ``solve(A, B)``;
   log det is ``slogdet``.
@@ -26,40 +25,23 @@ Numerical choices, one per function:
 """
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Mapping, Sequence
 
 import sympy
 from sympy import MatrixExpr, MatrixSymbol
 from sympy.printing.numpy import NumPyPrinter
 
-from numeric.ir import Builder, Node
+from numeric import numpy_checks, registry
+from numeric.backend import Backend, KernelModule
+from numeric.ir import Node
+from numeric.lower import Builder
+from numeric.registry import ADD, ATOM, MUL, POW, UNARY
 
-__all__ = ["ATOM", "NumericPrinter"]
+__all__ = ["NUMPY", "NumPyBackend", "NumericPrinter"]
 
-ATOM, POW, UNARY, MUL, ADD = 100, 15, 14, 12, 11
-
-# f(x) templates for elementwise functions: (template, precedence of the result).
-_FUNCTION_CODE = {
-    "exp": ("numpy.exp({x})", ATOM),
-    "log": ("numpy.log({x})", ATOM),
-    "tanh": ("numpy.tanh({x})", ATOM),
-    "sin": ("numpy.sin({x})", ATOM),
-    "cos": ("numpy.cos({x})", ATOM),
-    "tan": ("numpy.tan({x})", ATOM),
-    "sinh": ("numpy.sinh({x})", ATOM),
-    "cosh": ("numpy.cosh({x})", ATOM),
-    "atan": ("numpy.arctan({x})", ATOM),
-    "asin": ("numpy.arcsin({x})", ATOM),
-    "acos": ("numpy.arccos({x})", ATOM),
-    "abs": ("numpy.abs({x})", ATOM),
-    "sign": ("numpy.sign({x})", ATOM),
-    "sigmoid": ("0.5 * numpy.tanh(0.5 * {x}) + 0.5", ADD),
-    "softplus": ("numpy.logaddexp(0, {x})", ATOM),
-    "relu": ("numpy.maximum({x}, 0)", ATOM),
-    "step": ("numpy.heaviside({x}, 0)", ATOM),
-}
-# precedence the argument must exceed not to need parentheses inside the template
-_FUNCTION_ARG_PREC = {"sigmoid": MUL}
+_PREFIX = re.compile(r"\bnumpy\.(\w+)")
 
 
 def _num(c: float) -> str:
@@ -83,8 +65,11 @@ class NumericPrinter(NumPyPrinter):
     printmethod = "_numericcode"
 
     def __init__(self, settings: dict | None = None, *, names: dict[Node, str] | None = None,
-                 dim_code: dict[sympy.Basic, str] | None = None, dtype_code: str = "float"):
+                 dim_code: dict[sympy.Basic, str] | None = None, dtype_code: str = "float",
+                 module: str | None = None):
         super().__init__(settings)
+        if module is not None:
+            self._module = module
         self.names: dict[Node, str] = names if names is not None else {}
         self.dim_code: dict[sympy.Basic, str] = dim_code or {}
         self.dtype_code = dtype_code
@@ -112,7 +97,8 @@ class NumericPrinter(NumPyPrinter):
         return f"({text})" if (p < prec or (strict and p == prec)) else text
 
     def _np(self, name: str) -> str:
-        return self._module_format(f"numpy.{name}")
+        """The library's function ``name`` (``linalg.solve``): ``numpy.linalg.solve`` here."""
+        return self._module_format(f"{self._module}.{name}")
 
     def _dim(self, d: sympy.Basic) -> str:
         if d in self.dim_code:
@@ -194,11 +180,16 @@ class NumericPrinter(NumPyPrinter):
         return f"{self._np('power')}({self.emit(a)}, {self.emit(b)})", ATOM
 
     def _op_fn(self, node: Node) -> tuple[str, int]:
-        template, prec = _FUNCTION_CODE[node.attr]
-        template = re.sub(r"numpy\.(\w+)", lambda m: self._np(m.group(1)), template)
-        arg_prec = _FUNCTION_ARG_PREC.get(node.attr)
-        x = self.emit(node.args[0]) if arg_prec is None else self._wrap(node.args[0], arg_prec, True)
-        return template.format(x=x), prec
+        f = registry.function(node.attr)
+        x = node.args[0]
+        out = [self._library(f.pieces[0])]
+        for context, piece in zip(f.contexts, f.pieces[1:]):
+            out += [self.emit(x) if context is None else self._wrap(x, *context), self._library(piece)]
+        return "".join(out), f.precedence
+
+    def _library(self, code: str) -> str:
+        """Template code with each ``numpy.name`` written as this printer's library's ``name``."""
+        return _PREFIX.sub(lambda m: self._np(m.group(1)), code)
 
     def _op_T(self, node: Node) -> tuple[str, int]:
         return f"{self._wrap(node.args[0], ATOM)}.T", ATOM
@@ -286,21 +277,105 @@ class NumericPrinter(NumPyPrinter):
         node = builder.lower(expr)
         if isinstance(expr, MatrixExpr):
             node = builder.output(node)
-        sub = NumericPrinter(self._settings, dim_code=dim_code, dtype_code=self.dtype_code)
+        sub = type(self)(self._settings, dim_code=dim_code, dtype_code=self.dtype_code, module=self._module)
         sub.module_imports = self.module_imports
         arg_names = {builder.arg_nodes[s]: self._print(s) for s in [*symbols, *scalars]}
         sub.names.update(arg_names)
         return sub.emit(node)
 
     def _print_Function(self, expr: sympy.Basic) -> str:
-        if type(expr).__name__ in ("Sigmoid", "Softplus", "Relu", "Step", "Heaviside") \
-                or expr.has(MatrixSymbol):
+        if registry.function(type(expr).__name__) is not None or expr.has(MatrixSymbol):
             return self._print_matrix_calculus(expr)
         return super()._print_Function(expr)
 
 
 for _cls in ("MatMul", "MatAdd", "Transpose", "HadamardProduct", "HadamardPower",
              "ElementwiseApplyFunction", "Trace", "Inverse", "Determinant", "OneMatrix", "ZeroMatrix",
-             "Identity", "MatPow", "MatrixElement", "Sigmoid", "Softplus", "Relu", "Step"):
+             "Identity", "MatPow", "MatrixElement"):
     setattr(NumericPrinter, f"_print_{_cls}", NumericPrinter._print_matrix_calculus)
 del _cls
+
+
+class NumPyBackend(Backend):
+    """Kernels as modules that import NumPy only (:class:`numeric.backend.Backend`).
+
+    ``module`` is the name the generated code calls the library by; the argument checks of
+    :mod:`numeric.numpy_checks` are copied into the module ahead of the kernel.
+    """
+
+    name = "numpy"
+    module = "numpy"
+    reserved = frozenset({"numpy", "_SPEC", "_DTYPE"} | {n for n in vars(numpy_checks) if not n.startswith("__")})
+
+    def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> NumericPrinter:
+        return NumericPrinter(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name,
+                              module=self.module)
+
+    def prologue(self, kernel: KernelModule) -> str:
+        checks = inspect.getsource(numpy_checks)
+        checks = checks[checks.index("import numpy"):]
+        dtype = "None" if kernel.dtype is None else f"numpy.dtype({kernel.dtype.name!r})"
+        return "\n".join([checks.rstrip(), "", "", f"_SPEC = {kernel.spec!r}", f"_DTYPE = {dtype}"])
+
+    def entry(self, kernel: KernelModule) -> list[str]:
+        params = kernel.params
+        unpack = f"({', '.join(params)}{',' if len(params) == 1 else ''}), {self.dtype_name}" if params \
+            else f"_, {self.dtype_name}"
+        return [*_fast_check(kernel, self.dtype_name),
+                f"        {unpack} = _prepare(arrays, _SPEC, {kernel.signature!r}, _DTYPE)"]
+
+    def scalar_result(self, code: str) -> str:
+        return f"{self.dtype_name}.type({code})"
+
+    def cast(self, code: str) -> str:
+        return f"_cast({code}, {self.dtype_name})"
+
+
+NUMPY = NumPyBackend()
+
+
+def _fast_check(kernel: KernelModule, dt: str) -> list[str]:
+    """Lines that accept well-formed float32 or float64 ndarrays (and Python floats
+    for scalar arguments) without calling ``_prepare``.
+
+    Anything else (lists, subclasses, integers, mixed dtypes, bad shapes) goes to ``_prepare``,
+    which converts or raises the error message.
+    """
+    matrices = [(a, v) for a, v in zip(kernel.args, kernel.params) if isinstance(a, MatrixSymbol)]
+    if not matrices:
+        return ["    if True:"]
+    n = len(kernel.args)
+    vs = [v for _, v in matrices]
+    scalars = [v for a, v in zip(kernel.args, kernel.params) if not isinstance(a, MatrixSymbol)]
+    first = vs[0]
+    conds = [f"len(arrays) == {n}"]
+    conds += [f"type({v}) is numpy.ndarray" for v in vs]
+    conds += [f"type({v}) is float" for v in scalars]
+    conds.append(f"{first}.dtype.char in 'fd'" if kernel.dtype is None else f"{first}.dtype == _DTYPE")
+    conds += [f"{v}.dtype == {first}.dtype" for v in vs[1:]]
+    conds += [f"{v}.ndim == 2" for v in vs]
+    conds += _shape_conditions(matrices)
+    unpack = f"{', '.join(kernel.params)}{',' if n == 1 else ''} = arrays"
+    test = " and\n            ".join(conds)
+    return [f"    if len(arrays) == {n}:",
+            f"        {unpack}",
+            f"    if ({test}):",
+            f"        {dt} = {first}.dtype",
+            *(f"        {v} = {dt}.type({v})" for v in scalars),
+            "    else:"]
+
+
+def _shape_conditions(matrices: Sequence[tuple[MatrixSymbol, str]]) -> list[str]:
+    """Each literal dimension equals its size; each named one equals its first occurrence."""
+    conds = []
+    seen: dict[sympy.Basic, str] = {}
+    for a, v in matrices:
+        for axis, d in enumerate(a.shape):
+            here = f"{v}.shape[{axis}]"
+            if d.is_Integer:
+                conds.append(f"{here} == {int(d)}")
+            elif d in seen:
+                conds.append(f"{here} == {seen[d]}")
+            else:
+                seen[d] = here
+    return conds

@@ -1,0 +1,67 @@
+"""The functions of the expression language: dimension functions, matrix functions and the
+elementwise functions, which the language reads through :func:`_functions` alone."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy
+from sympy import MatrixExpr
+
+from derive import elementwise as ew
+from derive.elementwise import Relu, Sigmoid, Softplus, Step
+
+DIM_FUNCTIONS = {"ones": 2, "zeros": 2, "eye": 1}
+MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1, "softmax": 1}
+# Elementwise functions that are also matrix functions of a square matrix (e^A, log A): a note says
+# which one the text means.
+MATRIX_FUNCTION_NAMES = {"exp": ("exponential", "指数"), "log": ("logarithm", "对数"),
+                         "tanh": ("hyperbolic tangent", "双曲正切")}
+
+
+def _functions() -> dict[str, tuple[Callable[..., sympy.Expr], Callable[[MatrixExpr], MatrixExpr]]]:
+    """The elementwise functions: language name → (scalar SymPy function, its elementwise
+    application to a matrix).  The one place the language reads them (the elementwise registry,
+    ``derive.elementwise.elementwise_functions()``, is meant to feed this).
+
+    >>> sorted(_functions())
+    ['exp', 'log', 'relu', 'sigmoid', 'softplus', 'step', 'tanh']
+    """
+    return {
+        "sigmoid": (Sigmoid, ew.sigmoid), "tanh": (sympy.tanh, ew.tanh), "relu": (Relu, ew.relu),
+        "softplus": (Softplus, ew.softplus), "exp": (sympy.exp, ew.exp), "log": (sympy.log, ew.log),
+        "step": (Step, ew.step),
+    }
+
+
+def is_elementwise(name: str) -> bool:
+    """Whether ``name`` is an elementwise function."""
+    return name in _functions()
+
+
+def scalar_function(name: str) -> Callable[..., sympy.Expr]:
+    """The scalar SymPy function of the elementwise function ``name``."""
+    return _functions()[name][0]
+
+
+def matrix_function(name: str) -> Callable[[MatrixExpr], MatrixExpr]:
+    """The elementwise application to a matrix of the function ``name``."""
+    return _functions()[name][1]
+
+
+def name_of(fn: object) -> str | None:
+    """The language name of a scalar SymPy function class, or None.
+
+    >>> name_of(Sigmoid), name_of(sympy.sin)
+    ('sigmoid', None)
+    """
+    return next((name for name, (scalar, _) in _functions().items() if scalar is fn), None)
+
+
+def function_names() -> tuple[str, ...]:
+    """Every function name of the language, sorted."""
+    return tuple(sorted({**MATRIX_FUNCTIONS, **DIM_FUNCTIONS, **dict.fromkeys(_functions(), 1)}))
+
+
+def arity(name: str) -> int:
+    """How many arguments the function ``name`` takes."""
+    return DIM_FUNCTIONS.get(name) or MATRIX_FUNCTIONS.get(name) or 1

@@ -1,0 +1,266 @@
+"""SymPy expressions → the graph of :mod:`numeric.ir`: one function per SymPy class.
+
+:class:`Builder` adds to the graph's smart constructors a ``lower`` method, which dispatches on
+the class of the expression (the first class of its MRO in :data:`MATRIX_RULES` or
+:data:`SCALAR_RULES`), so a construct that ``numeric`` compiles is one line of a table and
+one small function.  Elementwise functions are found by their SymPy class name in
+:mod:`numeric.registry`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy
+from sympy import (
+    Basic, Determinant, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol, OneMatrix,
+    Trace, Transpose, ZeroMatrix,
+)
+from sympy.core.function import FunctionClass
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from numeric import registry
+from numeric.ir import Graph, Node, UnsupportedExpression, shape_text
+
+__all__ = ["MATRIX_RULES", "SCALAR_RULES", "Builder"]
+
+Rule = Callable[["Builder", Basic], Node]
+
+
+class Builder(Graph):
+    """Builds the graph for expressions over the matrix symbols ``args``.
+
+    >>> from sympy import MatrixSymbol, Symbol
+    >>> n = Symbol("n", integer=True, positive=True)
+    >>> A = MatrixSymbol("A", n, 3)
+    >>> b = Builder([A])
+    >>> b.lower(A - A + A).op, b.lower(2*A).attr
+    ('arg', 2.0)
+    """
+
+    def lower(self, e: Basic) -> Node:
+        """The node of ``e`` (one node per distinct subexpression)."""
+        node = self._memo.get(e)
+        if node is None:
+            node = self._lower_matrix(e) if isinstance(e, MatrixExpr) else self._lower_scalar(e)
+            self._memo[e] = node
+        return node
+
+    def _lower_matrix(self, e: MatrixExpr) -> Node:
+        return _rule(MATRIX_RULES, e)(self, e)
+
+    def _lower_scalar(self, e: Basic) -> Node:
+        if e in self._memo:  # also a Lambda's variable, bound to its argument
+            return self._memo[e]
+        if isinstance(e, MatrixExpr):
+            return self._lower_matrix(e)
+        return _rule(SCALAR_RULES, e)(self, e)
+
+    def _lower_body(self, fn: sympy.Lambda, x: Node) -> Node:
+        """A Lambda's body with its variable bound to ``x``: the body's nodes are not remembered by
+        SymPy expression (the same body may be applied to other arguments)."""
+        saved = dict(self._memo)
+        self._memo[fn.variables[0]] = x
+        try:
+            return self._lower_scalar(fn.expr)
+        finally:
+            self._memo.clear()
+            self._memo.update(saved)
+
+    def _lower_elementwise(self, fn: Basic, x: Node) -> Node:
+        if isinstance(fn, sympy.Lambda):
+            (var,) = fn.variables
+            body = fn.expr
+            if isinstance(body, sympy.Function) and body.args == (var,):
+                return self._lower_elementwise(type(body), x)
+            return self._lower_body(fn, x)
+        if isinstance(fn, FunctionClass):
+            return self._function(fn.__name__, x)
+        raise UnsupportedExpression(f"elementwise function {fn}")
+
+    def _function(self, name: str, x: Node) -> Node:
+        if registry.function(name) is None:
+            raise UnsupportedExpression(f"function {name} has no NumPy translation in numeric")
+        return self.fn(name, x)
+
+    # ----- products ---------------------------------------------------------------------------
+    def _chain(self, mats: list[MatrixExpr]) -> Node:
+        first = _inverse_of(mats[0])
+        if first is not None and len(mats) > 1:
+            return self.solve(self.lower(first), self._chain(mats[1:]))
+        # split at inverses: A·M⁻¹ = (M⁻ᵀ Aᵀ)ᵀ
+        for i in range(1, len(mats)):
+            inv = _inverse_of(mats[i])
+            if inv is not None:
+                left = self._chain(mats[:i])
+                acc = self.T(self.solve(self.T(self.lower(inv)), self.T(left)))
+                if i + 1 < len(mats):
+                    acc = self._product([acc, *(self.lower(m) for m in mats[i + 1:])])
+                return acc
+        return self._product([self.lower(m) for m in mats])
+
+    def _product(self, nodes: list[Node]) -> Node:
+        nodes = [n for n in nodes if n.op != "eye"] or nodes[:1]
+        # fold broadcast factors into their neighbours first: those products are sums
+        while len(nodes) > 1:
+            idx = next((i for i, n in enumerate(nodes) if not n.full or not _plain(n)), None)
+            if idx is None:
+                break
+            j = idx if idx + 1 < len(nodes) else idx - 1
+            nodes[j:j + 2] = [self.matmul(nodes[j], nodes[j + 1])]
+        if len(nodes) == 1:
+            return nodes[0]
+        if len(nodes) == 2:
+            return self.matmul(nodes[0], nodes[1])
+        return self.multidot(nodes)
+
+    def _lower_trace(self, M: MatrixExpr) -> Node:
+        if isinstance(M, Transpose):
+            return self._lower_trace(M.arg)
+        if isinstance(M, MatAdd):
+            return self.add([self._lower_trace(a) for a in M.args])
+        if isinstance(M, MatMul):
+            scalars = [self.lower(a) for a in M.args if not isinstance(a, MatrixExpr)]
+            mats = [a for a in M.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)]
+            if len(mats) >= 2:
+                # tr(P Q) = Σ Pᵀ ⊙ Q with P the first factor: never form the product
+                P = self.lower(mats[0])
+                Q = self._chain(mats[1:])
+                return self.mul([*scalars, self.inner(self.T(P), Q)], None)
+            if len(mats) == 1:
+                return self.mul([*scalars, self._lower_trace(mats[0])], None)
+        return self.trace_of(self.lower(M))
+
+
+def _rule(table: dict[type, Rule], e: Basic) -> Rule:
+    for cls in type(e).__mro__:
+        rule = table.get(cls)
+        if rule is not None:
+            return rule
+    raise UnsupportedExpression(f"cannot compile {type(e).__name__}: {e}")
+
+
+def _inverse_of(m: MatrixExpr) -> MatrixExpr | None:
+    """M where ``m`` is M⁻¹ (or (M⁻¹)ᵀ: then Mᵀ), else None."""
+    if isinstance(m, Inverse) or (isinstance(m, MatPow) and m.exp == -1):
+        return m.args[0]
+    if isinstance(m, Transpose) and isinstance(m.arg, (Inverse, MatPow)):
+        inner = _inverse_of(m.arg)
+        return None if inner is None else Transpose(inner)
+    return None
+
+
+def _plain(n: Node) -> bool:
+    return not (n.op == "mul" and any(f.shape is None for f in n.args)) and \
+        not (n.op == "mul" and n.attr != 1.0)
+
+
+# ----- matrix expressions ---------------------------------------------------------------------
+def _matrix_symbol(b: Builder, e: MatrixSymbol) -> Node:
+    if e not in b.arg_nodes:
+        names = ", ".join(a.name for a in b.args)
+        raise ValueError(f"matrix symbol {e.name} ({shape_text(tuple(e.shape))}) is not among the "
+                         f"arguments ({names})")
+    return b.arg_nodes[e]
+
+
+def _matmul(b: Builder, e: MatMul) -> Node:
+    scalars = [b.lower(a) for a in e.args if not isinstance(a, MatrixExpr)]
+    mats = [a for a in e.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)]
+    shape = tuple(e.shape)
+    if not mats:
+        return b.mul([*scalars, b.eye(shape[0])], shape)
+    return b.mul([*scalars, b._chain(mats)], shape)
+
+
+def _matpow(b: Builder, e: MatPow) -> Node:
+    p, shape = e.exp, tuple(e.shape)
+    if not p.is_Integer:
+        raise UnsupportedExpression(f"matrix power with exponent {p} (only integers)")
+    if p == -1:
+        return b.unary_matrix("inv", b.lower(e.base), shape)
+    if p < 0:
+        return b.unary_matrix("matpow", b.unary_matrix("inv", b.lower(e.base), shape), shape, int(-p))
+    return b.unary_matrix("matpow", b.lower(e.base), shape, int(p))
+
+
+MATRIX_RULES: dict[type, Rule] = {
+    MatrixSymbol: _matrix_symbol,
+    OneMatrix: lambda b, e: b.const(1.0, tuple(e.shape)),
+    ZeroMatrix: lambda b, e: b.const(0.0, tuple(e.shape)),
+    Identity: lambda b, e: b.eye(e.shape[0]),
+    Transpose: lambda b, e: b.T(b.lower(e.arg)),
+    MatAdd: lambda b, e: b.add([b.lower(a) for a in e.args], tuple(e.shape)),
+    HadamardProduct: lambda b, e: b.mul([b.lower(a) for a in e.args], tuple(e.shape)),
+    HadamardPower: lambda b, e: b.powv(b.lower(e.base), b.lower(e.exp)),
+    ElementwiseApplyFunction: lambda b, e: b._lower_elementwise(e.function, b.lower(e.expr)),
+    MatMul: _matmul,
+    Inverse: lambda b, e: b.unary_matrix("inv", b.lower(e.arg), tuple(e.shape)),
+    MatPow: _matpow,
+}
+
+
+# ----- scalar expressions ---------------------------------------------------------------------
+def _number(b: Builder, e: Basic) -> Node:
+    if e.is_real is False or e.is_finite is False:
+        raise UnsupportedExpression(f"constant {e}")
+    return b.const(float(e))
+
+
+def _symbol(b: Builder, e: sympy.Symbol) -> Node:
+    if e in b.arg_nodes:
+        return b.arg_nodes[e]
+    if e.is_integer and e.is_positive:
+        return b.dim(e)
+    names = ", ".join(a.name for a in b.args)
+    raise UnsupportedExpression(f"scalar symbol {e} is not among the arguments ({names}); "
+                                f"list it in args to pass its value to the kernel")
+
+
+def _pow(b: Builder, e: sympy.Pow) -> Node:
+    base = b._lower_scalar(e.base)
+    if e.exp.is_Number:
+        return b.pow(base, float(e.exp))
+    if e.base == sympy.E:
+        return b.fn("exp", b._lower_scalar(e.exp))
+    return b.powv(base, b._lower_scalar(e.exp))
+
+
+def _matrix_element(b: Builder, e: MatrixElement) -> Node:
+    M = b.lower(e.parent)
+    if not (e.i.is_Integer and e.j.is_Integer):
+        raise UnsupportedExpression(f"matrix element with symbolic index {e}")
+    return b.item(M, int(e.i), int(e.j))
+
+
+def _function(b: Builder, e: sympy.Function) -> Node:
+    if len(e.args) != 1:
+        raise UnsupportedExpression(f"cannot compile {type(e).__name__}: {e}")
+    return b._function(type(e).__name__, b._lower_scalar(e.args[0]))
+
+
+def _log(b: Builder, e: sympy.log) -> Node:
+    arg = e.args[0]
+    if isinstance(arg, Determinant):
+        s = b.unary_matrix("slogdet", b.lower(arg.arg), None)
+        # log det A = log(sign) + log|det A|: NaN when det A < 0, as log of a negative is
+        return b.add([b.fn("log", b.item(s, 0)), b.item(s, 1)])
+    if isinstance(arg, sympy.Abs) and isinstance(arg.args[0], Determinant):
+        return b.item(b.unary_matrix("slogdet", b.lower(arg.args[0].arg), None), 1)
+    return _function(b, e)
+
+
+SCALAR_RULES: dict[type, Rule] = {
+    sympy.Number: _number,
+    sympy.NumberSymbol: _number,
+    sympy.Symbol: _symbol,
+    sympy.Add: lambda b, e: b.add([b._lower_scalar(a) for a in e.args]),
+    sympy.Mul: lambda b, e: b.mul([b._lower_scalar(a) for a in e.args]),
+    sympy.Pow: _pow,
+    Trace: lambda b, e: b._lower_trace(e.arg),
+    Determinant: lambda b, e: b.unary_matrix("det", b.lower(e.arg), None),
+    MatrixElement: _matrix_element,
+    sympy.log: _log,
+    sympy.Function: _function,
+}
