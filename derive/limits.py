@@ -32,6 +32,7 @@ __all__ = [
     "MAX_CHECK_ENTRIES",
     "MAX_DIMENSION",
     "MAX_EQUATION_NODES",
+    "MAX_EVALUATED_DIGITS",
     "MAX_FUNCTION_DEPTH",
     "MAX_LENGTH",
     "MAX_LITERAL_DIGITS",
@@ -47,6 +48,7 @@ __all__ = [
     "function_depth",
     "number_bits",
     "power_digits",
+    "power_refusal",
     "size_exceeds",
 ]
 
@@ -63,6 +65,9 @@ MAX_NUMBER_DIGITS = 1_000
 """Decimal digits of an exact number a literal, product or power may make (Python prints at most
 4,300; a power like ``(2*c)^(10^8)`` would otherwise compute a number of 30 million digits)."""
 MAX_NUMBER_BITS = math.ceil(MAX_NUMBER_DIGITS * math.log2(10))
+MAX_EVALUATED_DIGITS = 100_000
+"""Digits of a power whose exponent holds dimensions (``2^(n*d)``), with the dimensions at
+:data:`CHECK_MAX_DIM`: the checker evaluates it exactly at its draws' dimensions."""
 
 # --- the engine (derive.engine, derive.differential) ---------------------------------------------
 MAX_FUNCTION_DEPTH = 20
@@ -152,38 +157,87 @@ def _log2(x: sympy.Rational) -> float:
     return math.log2(big) if big > 1 else 0.0
 
 
+def _exponent_size(exponent: Basic) -> tuple[float, int] | None:
+    """(|exponent| as a float, inf when huge; the digit limit that applies), or None where the size
+    depends on data.  An exponent that holds dimensions (2^(n·d), 2^(n^100)) is taken at
+    dimensions of CHECK_MAX_DIM, the most an evaluation substitutes, against MAX_EVALUATED_DIGITS."""
+    if not isinstance(exponent, sympy.Expr):
+        return None
+    if exponent.is_Number:
+        value, limit = exponent, MAX_NUMBER_DIGITS
+    else:
+        free = exponent.free_symbols
+        if not free or not all(isinstance(x, sympy.Symbol) and x.is_integer for x in free):
+            return None
+        value = exponent.xreplace({x: sympy.Float(CHECK_MAX_DIM) for x in free}).evalf()
+        if not value.is_Number:
+            return None
+        limit = MAX_EVALUATED_DIGITS
+    try:
+        return abs(float(value)), limit
+    except (OverflowError, TypeError, ValueError):
+        return math.inf, limit
+
+
 def power_digits(base: Basic, exponent: Basic) -> float | None:
     """The digits of the largest number ``base^exponent`` would compute when that is more than
-    :data:`MAX_NUMBER_DIGITS`, else None.
+    the limit (:data:`MAX_NUMBER_DIGITS`), else None.
 
     SymPy evaluates a power of a number at once and distributes a power over a product
     (``(2c)^N = 2^N c^N``), so each number anywhere in ``base``, raised to ``exponent``, must
     stay within the limit.  An integer symbol (a dimension n) counts as a number of at least
     2: a numeric evaluation computes n^N exactly.  A base without either (``c^(10^300)``) is fine.
+    An exponent holding dimensions is bounded as they would be evaluated (:data:`CHECK_MAX_DIM`,
+    :data:`MAX_EVALUATED_DIGITS`): ``2^(n*d)`` is fine, ``2^(n^100)`` is not.
 
     >>> c, n = sympy.Symbol("c"), sympy.Symbol("n", integer=True, positive=True)
     >>> round(power_digits(2 * c, sympy.Integer(10) ** 8)), round(power_digits(n, sympy.Integer(10) ** 8))
     (30103000, 30103000)
     >>> power_digits(c, sympy.Integer(10) ** 300) is None, power_digits(2 * c, sympy.Integer(50)) is None
     (True, True)
+    >>> power_digits(sympy.Integer(2), n * n) is None, power_digits(sympy.Integer(2), n ** 100) > 10**100
+    (True, True)
     """
-    if not (isinstance(exponent, sympy.Expr) and exponent.is_Number):
+    size = _exponent_size(exponent)
+    if size is None:
         return None
-    size = max((_log2(x) for x in _numbers(base)), default=0.0)
-    if size < 1 and _has_integer_symbol(base):
-        size = 1.0
-    if size == 0:
+    value, limit = size
+    bits = max((_log2(x) for x in _numbers(base)), default=0.0)
+    if bits < 1 and _has_integer_symbol(base):
+        bits = 1.0
+    if bits == 0:
         return None
-    digits = abs(float(exponent)) * size * math.log10(2)
-    return digits if digits > MAX_NUMBER_DIGITS else None
+    digits = value * bits * math.log10(2)
+    return digits if digits > limit else None
+
+
+def power_refusal(base: Basic, exponent: Basic) -> str | None:
+    """Why ``base^exponent`` is refused (what follows "the power … would make"), or None.
+
+    >>> n = sympy.Symbol("n", integer=True, positive=True)
+    >>> power_refusal(sympy.Integer(3), sympy.Integer(10000))
+    'a number of about 4772 digits: the limit is 1000 (derive.limits.MAX_NUMBER_DIGITS)'
+    >>> power_refusal(sympy.Integer(2), n ** 100)
+    'a number of about 1.2e+180 digits at dimensions of 64: the limit is 100000 (derive.limits.MAX_EVALUATED_DIGITS)'
+    """
+    digits = power_digits(base, exponent)
+    if digits is None:
+        return None
+    size = "more than 10^300" if not math.isfinite(digits) else f"about {digits_text(digits)}"
+    if isinstance(exponent, sympy.Expr) and exponent.is_Number:
+        return f"a number of {size} digits: the limit is {MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)"
+    return (f"a number of {size} digits at dimensions of {CHECK_MAX_DIM}: the limit is {MAX_EVALUATED_DIGITS} "
+            "(derive.limits.MAX_EVALUATED_DIGITS)")
 
 
 def digits_text(digits: float) -> str:
     """``digits`` for a message: 30103000, or 3.0e+302 when huge.
 
-    >>> digits_text(4771.2), digits_text(3e302)
-    ('4772', '3.0e+302')
+    >>> digits_text(4771.2), digits_text(3e302), digits_text(math.inf)
+    ('4772', '3.0e+302', 'more than 10^300')
     """
+    if not math.isfinite(digits):
+        return "more than 10^300"
     return f"{math.ceil(digits)}" if digits < 1e15 else f"{digits:.1e}"
 
 
@@ -209,11 +263,9 @@ def check_numbers(e: Basic) -> None:
                 raise LimitError(f"a number of {digits} digits in the expression: the limit is "
                                  f"{MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)")
         elif isinstance(node, (sympy.Pow, MatPow, HadamardPower)):
-            digits = power_digits(node.args[0], node.args[1])
-            if digits is not None:
-                raise LimitError(f"the power {_short(node)} would make a number of about "
-                                 f"{digits_text(digits)} digits: the limit is {MAX_NUMBER_DIGITS} "
-                                 "(derive.limits.MAX_NUMBER_DIGITS)")
+            why = power_refusal(node.args[0], node.args[1])
+            if why is not None:
+                raise LimitError(f"the power {_short(node)} would make {why}")
 
 
 def _short(x: Basic) -> str:

@@ -52,7 +52,8 @@ and counts towards columns.
 The text the tool prints reads back, and so does what people type: ``−`` is ``-``; ``@``, ``×``
 and ``·`` are ``*``; ``⊙`` and ``∘`` are ``.*``, ``⊘`` is ``./``; ``ᵀ`` and ``⊤`` are ``'``;
 ``X^T`` is the transpose where ``T`` is neither a declared name nor a dimension; ``σ`` is
-``sigmoid``; ``𝟏ₙ`` is ``ones(n, 1)`` and a bare ``𝟏`` the ones matrix of the shape around it.
+``sigmoid``; ``𝟏ₙ`` is ``ones(n, 1)``, a bare ``𝟏`` the ones matrix of the shape around it and
+an undeclared ``I`` the identity.
 Factors side by side are a product that binds tighter than the written operators (``A .* 2B``
 is ``A .* (2*B)``, ``2X^2`` is ``2*(X^2)``); a number after a factor needs ``*`` (``X 2`` is an
 error), and ``a/2b`` is refused as ambiguous.  A declared variable followed by ``(`` is a

@@ -15,7 +15,7 @@ from derive.lang.format import format_expression
 from derive.lang.functions import MATRIX_FUNCTION_NAMES, is_elementwise, matrix_function, scalar_function
 from derive.lang.syntax import _Node
 from derive.limits import MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_TANH_DEPTH, digits_text, number_bits, \
-    power_digits
+    power_refusal
 from derive.networks import frobenius_sq, softmax_rows
 from derive.undefined import find_undefined
 
@@ -141,7 +141,7 @@ class _Builder:
         if k == "num":
             return node.value
         if k == "ones":
-            return OneMatrix(*node.value)
+            return Identity(node.value[0]) if node.token == "eye" else OneMatrix(*node.value)
         if k == "name":
             return self.symbols[node.token]
         if k == "dims":
@@ -266,10 +266,9 @@ class _Builder:
     def bounded(self, node: _Node, base: sympy.Basic, e: sympy.Basic) -> None:
         """Refuse a power that would compute a huge number: SymPy evaluates 3^10000 at once and
         distributes (2c)^N into 2^N c^N."""
-        digits = power_digits(base, e)
-        if digits is not None:
-            raise self.fail(node, f"{self.src(node)} would make a number of about {digits_text(digits)} "
-                                  f"digits: the limit is {MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)", "limit")
+        why = power_refusal(base, e)
+        if why is not None:
+            raise self.fail(node, f"{self.src(node)} would make {why}", "limit")
 
     def scalar_power(self, node: _Node, base: sympy.Expr, e: sympy.Expr) -> sympy.Expr:
         if base.is_Number and e.is_Number and base == 0 and e.is_negative:

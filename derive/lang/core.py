@@ -157,8 +157,9 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         if node.kind == "ones":
             r, c = (u.get(v) for v in ones[id(node)][1:])
             if r is None or c is None:
-                raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write ones(rows, cols) "
-                                      "or 𝟏ₙ for a column", node.column, node.src, text, "shape")
+                write = "eye(n)" if node.token == "eye" else "ones(rows, cols) or 𝟏ₙ for a column"
+                raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write {write}",
+                                      node.column, node.src, text, "shape")
             node.value = (r, c)
     first_use: dict[str, _Node] = {}
     for node in sorted((n for n in order if n.kind == "name"), key=lambda n: n.pos):

@@ -67,7 +67,9 @@ class _Inference:
         return _RULES[node.kind](self, node, ch, force)
 
     def ones_(self, node: _Node, ch: list[tuple], force: bool) -> tuple:
-        self.ones[id(node)] = ("m", self.u.new(), self.u.new())
+        # 𝟏 or I: a constant matrix whose shape comes from its use (I is square)
+        r = self.u.new()
+        self.ones[id(node)] = ("m", r, r if node.token == "eye" else self.u.new())
         return self.ones[id(node)]
 
     def name(self, node: _Node, ch: list[tuple], force: bool) -> tuple:

@@ -133,6 +133,8 @@ def _notation_token(text: str, i: int) -> tuple[_Token, int]:
         if exponent == "-T":
             raise ExpressionError("'∘⁻ᵀ' is not a power", i + 1, text[i:end], text, "syntax")
         return _Token("sup", ".^" + exponent, i, text[i:end]), end
+    if ch == "∘" and text.startswith("^", i + 1):   # X∘^c, the printer's Hadamard power by a non-digit
+        return _Token("op", ".^", i, "∘^"), i + 2
     if ch in _UNICODE_OPS:
         return _Token("op", _UNICODE_OPS[ch], i, ch), i + 1
     if _superscript(text, i):

@@ -48,6 +48,9 @@ PARSER_REFUSALS = [
     ("((2*c)^100)^(10^3)", 12, "would make a number of about 30103 digits"),
     ("tr(2*A)^(10^300)", 8, "would make a number of about"),
     ("n^(10^9)", 2, "n^(10^9) would make a number of about 301029996 digits"),   # n is a whole number
+    ("2^(n^100)", 2, "2^(n^100) would make a number of about 1.2e+180 digits at dimensions of 64: the limit "
+                     "is 100000 (derive.limits.MAX_EVALUATED_DIGITS)"),
+    ("(2*c)^(10^400)", 6, "would make a number of more than 10^300 digits"),
     ("(2*A)^(10^8)", 6, "would make a number of about 30103000 digits"),
     ("(2*X).^(10^8)", 6, "would make a number of about 30103000 digits"),
     ("*".join(["1e300"] * 5), 18, "makes a number of 1201 digits: the limit is 1000"),
@@ -84,6 +87,9 @@ def test_powers_without_numbers_in_the_base_stay_symbolic() -> None:
     # a modest power of a number is computed exactly
     assert parse("(2*c)^50", SHAPES).expr == sympy.Integer(2) ** 50 * c ** 50
     assert parse("B^(10^5)", SHAPES).expr == MatPow(MatrixSymbol("B", 3, 3), 10**5)
+    n, d = sympy.Symbol("n", integer=True, positive=True), sympy.Symbol("d", integer=True, positive=True)
+    assert parse("2^(n*d - 12)", SHAPES).expr == sympy.Integer(2) ** (n * d - 12)   # 1230 digits at n = d = 64
+    assert parse("c^(n^100)", SHAPES).expr == sympy.Symbol("c") ** n ** 100         # a float: no exact number
 
 
 # ---------------------------------------------------------------------------------- the engine
@@ -182,6 +188,7 @@ def test_limits_are_named_in_one_place() -> None:
     ("(2*n)^(10^8)*H'*(Ypred - Y)", "30103000 digits"),
     ("3^10000*H'*(Ypred - Y)", "4772 digits"),
     ("n^(10^9)*H'*(Ypred - Y)", "301029996 digits"),   # was 25 s and 890 MB computing 4^(10^9)
+    ("2^(n^(10^2))*H'*(Ypred - Y)", "1.2e+180 digits at dimensions of 64"),   # was a hang (over 120 s)
     (nested("tanh", 5, "H") + "'*(Ypred - Y)", "tanh nested more than 4 deep"),
 ])
 def test_checker_refuses_unbounded_answers_quickly(answer: str, fragment: str) -> None:

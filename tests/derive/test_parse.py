@@ -430,6 +430,7 @@ NOTATION = [
     ("𝟏ₙ", "ones(n, 1)"), ("𝟏ₙᵀ", "ones(n, 1)'"), ("𝟏_n", "ones(n, 1)"), ("𝟏_(n)", "ones(n, 1)"), ("𝟏₃", "ones(3, 1)"),
     ("𝟏 - A", "ones(n, n) - A"), ("A ⊙ (𝟏 - A)", "A .* (ones(n, n) - A)"), ("X𝟏 + X", "X*ones(d, d) + X"),
     ("[A + B]", "(A + B)"), ("2[A ⊙ B]A", "2*(A .* B)*A"),
+    ("I ⊙ A", "eye(n) .* A"), ("X'X + 2I", "X'*X + 2*eye(d)"), ("A∘^c", "A.^c"), ("A∘^(1/2)", "A.^0.5"),
     # factors side by side
     ("2X", "2*X"), ("2 X", "2*X"), ("X W1", "X*W1"), ("X'(Y - 2Y)", "X'*(Y - 2*Y)"), ("(A + B)A", "(A + B)*A"),
     ("tr(A)X", "tr(A)*X"), ("A(B)", "A*B"), ("2(A + B)", "2*(A + B)"), ("X'Y", "X'*Y"),
@@ -449,6 +450,19 @@ NOTATION = [
 def test_notation_reads_as_the_plain_language(text: str, plain: str) -> None:
     shapes = {**SHAPES, "lambda": ()}
     assert parse_expression(text, shapes) == parse_expression(plain, shapes), text
+
+
+def test_softmax_is_the_row_wise_softmax() -> None:
+    from derive.networks import softmax_rows
+
+    assert P("softmax(X*W1)") == softmax_rows(MatMul(X, W1))
+    rng = np.random.default_rng(3)
+    vals = random_values([X, W1], rng)
+    Z = vals[X] @ vals[W1]
+    want = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)          # by hand
+    np.testing.assert_allclose(evaluate(P("softmax(X*W1)"), vals), want, rtol=1e-12)
+    with pytest.raises(ExpressionError, match="'softmax' takes a matrix"):
+        P("softmax(c)")
 
 
 def test_reading_a_name_is_noted_in_both_languages() -> None:
@@ -562,6 +576,41 @@ def test_printed_gradients_parse_back(net) -> None:
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=text)
         checked += 1
     assert checked >= len(gradients) - 2
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_printed_text_of_generated_expressions_reads_back(data) -> None:
+    """Any expression, written by the text renderer, parses back to the same function (the SymPy
+    oracle on random data), except where the notation itself drops a shape: a zero matrix is
+    printed 0, and 𝟏 or I with nothing around them to give their shape."""
+    from derive.render.printer import math_text
+
+    r, q = data.draw(st.sampled_from(GEN_DIMS)), data.draw(st.sampled_from(GEN_DIMS))
+    text = data.draw(matrix_text(r, q, 3) if data.draw(st.booleans()) else scalar_text(3))
+    try:
+        e = parse_expression(text, GEN_SHAPES)
+    except ExpressionError:
+        assume(False)
+    assume(not e.has(ZeroMatrix))
+    printed = math_text(e)
+    try:
+        back = parse_expression(printed, GEN_SHAPES)
+    except ExpressionError as err:
+        assume("cannot be inferred" not in err.message)
+        raise
+    dims = {"n": 3, "m": 2}
+    mats = sorted(e.atoms(MatrixSymbol) | back.atoms(MatrixSymbol), key=str)
+    vals = random_values(mats, np.random.default_rng(0), dims)
+    scalars = {c: 0.7, t: 1.3}
+    with np.errstate(all="ignore"):
+        try:
+            want = evaluate(e.subs(scalars), vals, dims)
+        except (ValueError, TypeError, ZeroDivisionError):
+            assume(False)
+        got = evaluate(back.subs(scalars), vals, dims)
+    assert np.shape(got) == np.shape(want), (text, printed)
+    np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10, equal_nan=True, err_msg=f"{text} → {printed}")
 
 
 def test_the_brief_seed_gradient_reads_back() -> None:
