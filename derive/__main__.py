@@ -6,6 +6,7 @@ module and ``derive/__init__.py`` are all that loads before Ctrl-C is handled.
 """
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -14,11 +15,15 @@ def run() -> int:
     try:
         from derive.cli import main
 
-        return main()
+        status = main()
     except KeyboardInterrupt:  # before main() could answer it
         if sys.stderr is not None:
             sys.stderr.write("tracegrad: interrupted\n")
-        return 130
+        status = 130
+    # the work is done: a Ctrl-C while the interpreter shuts down has nothing left to interrupt (it
+    # would otherwise end the process by SIGINT, silently, in place of the status above)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return status
 
 
 if __name__ == "__main__":
