@@ -235,7 +235,7 @@ class _Parser:
         name = tok.text
         if name == "I" and name not in self.names and name not in self.dims:   # as the tool prints it
             self.notes.append(Note("read-name", tok.column, "I read as the identity matrix", "I 读作单位矩阵"))
-            return self.node("ones", tok, tok.pos, end, text="eye")
+            return [self.node("ones", tok, tok.pos, end, text="eye")]
         if name in self.names or name in self.dims or not self.names:
             return [self.node("name", tok, tok.pos, end)]
         same = self.declared(name)
