@@ -55,7 +55,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.backprop import Backprop, backprop
-from derive.elementwise import Relu, Sigmoid, Softplus, Step
+from derive.elementwise import Relu, ScalarFunctionBase, Sigmoid, Softplus, UnitStep
 from derive.engine import gradient
 from derive.networks import Network, seed_network
 from derive.parse import ExpressionError, _Parser, parse
@@ -357,7 +357,7 @@ _FUNCTIONS: dict = {
     sympy.cosh: _plain(lambda x: (iv.exp(x) + iv.exp(-x)) / 2),
     sympy.atan: _monotone(mpmath.atan), sympy.asin: _monotone(mpmath.asin, -1, 1),
     sympy.acos: _monotone(mpmath.acos, -1, 1, increasing=False),
-    sympy.Abs: _abs, sympy.sign: _sign, Relu: _relu, Step: _step,
+    sympy.Abs: _abs, sympy.sign: _sign, Relu: _relu, UnitStep: _step,
 }
 
 
@@ -617,6 +617,8 @@ class _Evaluator:
             x = sub(e.args[0])
             v, u = _FUNCTIONS[type(e)](x.v)
             return _V(v, u or x.u)
+        if isinstance(e, ScalarFunctionBase):  # defined by derive.define_elementwise: its definition
+            return self._scalar(e.rewrite("definition"), env)
         raise _Unsupported(type(e).__name__)
 
 

@@ -71,6 +71,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import sympy
@@ -83,7 +84,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.hadamard import canonicalize as _hadamard_canonical
 
 from derive import elementwise as ew
-from derive.elementwise import Relu, Sigmoid, Softplus, Step, elementwise_function
+from derive.elementwise import elementwise_function, elementwise_functions, function_record
 from derive.networks import frobenius_sq
 from derive.undefined import find_undefined
 
@@ -105,21 +106,43 @@ MAX_LENGTH = 2_000       # characters (SymPy's canonicalisers are quadratic in a
 MAX_NESTING = 100        # parser recursion and syntax-tree depth
 MAX_NUMBER_BITS = 20_000  # largest exact number a literal or a numeric power may make
 
-# The elementwise functions: their scalar forms here, their matrix forms from derive.elementwise.
-_ELEMENTWISE: dict[str, Callable[..., sympy.Expr]] = {
-    "sigmoid": Sigmoid, "tanh": sympy.tanh, "relu": Relu, "softplus": Softplus,
-    "exp": sympy.exp, "log": sympy.log, "step": Step,
-}
 _DIM_FUNCTIONS = {"ones": 2, "zeros": 2, "eye": 1}
 _MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1}
-FUNCTIONS: tuple[str, ...] = tuple(sorted({**_MATRIX_FUNCTIONS, **_DIM_FUNCTIONS,
-                                           **dict.fromkeys(_ELEMENTWISE, 1)}))
 
-_MATRIX_ELEMENTWISE: dict[str, Callable[[MatrixExpr], MatrixExpr]] = {
-    "sigmoid": ew.sigmoid, "tanh": ew.tanh, "relu": ew.relu, "softplus": ew.softplus,
-    "exp": ew.exp, "log": ew.log, "step": ew.step,
-}
-_NAME_OF_FUNCTION = {fn: name for name, fn in _ELEMENTWISE.items()}
+
+class _Registry(Mapping):
+    """A table read from the elementwise registry at each lookup, so that functions defined
+    later (derive.define_elementwise) are seen: ``pick`` of each record, keyed by name."""
+
+    def __init__(self, pick: Callable[[ew.ElementwiseFunction], Any]) -> None:
+        self._pick = pick
+
+    def __getitem__(self, name: str) -> Any:
+        return self._pick(elementwise_functions()[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(elementwise_functions())
+
+    def __len__(self) -> int:
+        return len(elementwise_functions())
+
+
+# The elementwise functions: their scalar forms and their matrix forms, from derive.elementwise.
+_ELEMENTWISE: Mapping[str, Callable[..., sympy.Expr]] = _Registry(lambda r: r.scalar)
+_MATRIX_ELEMENTWISE: Mapping[str, Callable[[MatrixExpr], MatrixExpr]] = _Registry(lambda r: r)
+
+
+FUNCTIONS: tuple[str, ...]  # the language's function names: computed at each lookup (__getattr__)
+
+
+def _functions() -> tuple[str, ...]:
+    return tuple(sorted({**_MATRIX_FUNCTIONS, **_DIM_FUNCTIONS, **dict.fromkeys(_ELEMENTWISE, 1)}))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FUNCTIONS":  # the names of the functions of the language, as of now
+        return _functions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- errors
@@ -390,7 +413,7 @@ class _Parser:
             self.i += 1
             if self.tok.text == "(" and self.tok.kind == "op":
                 return self.call(tok)
-            if tok.text in FUNCTIONS:
+            if tok.text in _functions():
                 raise self.error(f"{tok.text!r} is a function: write {tok.text}(...)", tok)
             return self.node("name", tok, tok.pos, tok.pos + len(tok.text))
         if tok.text == "(" and tok.kind == "op":
@@ -415,8 +438,8 @@ class _Parser:
         if fname in self.names:
             raise self.error(f"{fname!r} is a variable, not a function: products need '*' "
                              f"({fname}*(...))", name)
-        if fname not in FUNCTIONS:
-            raise self.error(f"unknown function {fname!r}; known functions: {', '.join(FUNCTIONS)}", name)
+        if fname not in _functions():
+            raise self.error(f"unknown function {fname!r}; known functions: {', '.join(_functions())}", name)
         open_ = self.tok
         self.i += 1
         args: list[_Node] = []
@@ -948,8 +971,8 @@ def _chain(fn: object) -> list[str] | None:
     if not isinstance(fn, Lambda) or len(fn.variables) != 1:
         return None
     names, body = [], fn.expr
-    while isinstance(body, sympy.Function) and type(body) in _NAME_OF_FUNCTION and len(body.args) == 1:
-        names.append(_NAME_OF_FUNCTION[type(body)])
+    while isinstance(body, sympy.Function) and function_record(type(body)) and len(body.args) == 1:
+        names.append(function_record(type(body)).name)
         body = body.args[0]
     return names if names and body == fn.variables[0] else None
 
@@ -987,7 +1010,7 @@ def _normalise_shapes(shapes: Mapping[str, Sequence[Dim]] | None) -> dict[str, t
     for name, shape in (shapes or {}).items():
         if not isinstance(name, str) or not _IDENT.fullmatch(name):
             raise ValueError(f"shapes: {name!r} is not a name (letters, digits, underscore)")
-        if name in FUNCTIONS:
+        if name in _functions():
             raise ValueError(f"shapes: {name!r} is a function name")
         shape = tuple(shape)
         if shape == ():
@@ -1316,8 +1339,9 @@ def _fmt_pow(e: sympy.Pow) -> tuple[str, int]:
 def _fmt_function(e: sympy.Function) -> tuple[str, int]:
     if isinstance(e, sympy.log) and isinstance(e.args[0], Determinant):
         return f"logdet({_fmt(e.args[0].arg)[0]})", _POST
-    if type(e) in _NAME_OF_FUNCTION and len(e.args) == 1:
-        return f"{_NAME_OF_FUNCTION[type(e)]}({_fmt(e.args[0])[0]})", _POST
+    record = function_record(type(e))
+    if record is not None and len(e.args) == 1:
+        return f"{record.name}({_fmt(e.args[0])[0]})", _POST
     return _no_form(e)
 
 
@@ -1342,9 +1366,9 @@ def _fmt_hadamard(e: HadamardProduct) -> tuple[str, int]:
 
 
 def _fmt_elementwise(e: ElementwiseApplyFunction) -> tuple[str, int]:
-    fn = elementwise_function(e)
-    if fn in _NAME_OF_FUNCTION:
-        return f"{_NAME_OF_FUNCTION[fn]}({_fmt(e.expr)[0]})", _POST
+    record = function_record(elementwise_function(e))
+    if record is not None:
+        return f"{record.name}({_fmt(e.expr)[0]})", _POST
     return _no_form(e)
 
 

@@ -27,7 +27,7 @@ from sympy import MatrixExpr, MatrixSymbol
 
 from numeric import _runtime
 from numeric.ir import Builder, Node
-from numeric.printer import NumericPrinter
+from numeric.printer import NumericPrinter, argument_reads
 
 __all__ = ["Generated", "Kernel", "compile", "generate"]
 
@@ -237,6 +237,9 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.S
             continue
         stack.append((node, True))
         stack.extend((a, False) for a in reversed(node.args))
+    for n in order:  # code that reads its argument twice (gelu's): the argument is a temporary
+        if n.op == "fn" and argument_reads(n.attr) > 1:
+            uses[n.args[0]] += 1
     trivial = ("arg", "const", "dim")
     temps = [n for n in order if (uses[n] > 1 or n in outputs) and n.op not in trivial]
 

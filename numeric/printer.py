@@ -34,7 +34,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from numeric.ir import Builder, Node
 
-__all__ = ["ATOM", "NumericPrinter"]
+__all__ = ["ATOM", "NumericPrinter", "argument_reads"]
 
 ATOM, POW, UNARY, MUL, ADD = 100, 15, 14, 12, 11
 
@@ -60,6 +60,15 @@ _FUNCTION_CODE = {
 }
 # precedence the argument must exceed not to need parentheses inside the template
 _FUNCTION_ARG_PREC = {"sigmoid": MUL}
+
+
+def argument_reads(name: str) -> int:
+    """How many times the code of the elementwise function ``name`` reads its argument.
+
+    >>> argument_reads("sigmoid")
+    1
+    """
+    return _FUNCTION_CODE[name][0].count("{x}")
 
 
 def _num(c: float) -> str:
