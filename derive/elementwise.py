@@ -100,6 +100,14 @@ class ScalarFunctionBase(Function):
             return body
         return None
 
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        # by name, so that a function made at run time pickles (where it is defined when unpickled)
+        return _rebuild, (_BY_CLASS[type(self)].name, self.args)
+
+
+def _rebuild(name: str, args: tuple) -> sympy.Expr:
+    return _REGISTRY[name].scalar(*args)
+
 
 @dataclass(frozen=True)
 class ElementwiseFunction:
@@ -187,8 +195,7 @@ def define_elementwise(name: str, fn: Callable[[sympy.Symbol], sympy.Expr], *,
     if derivative is None:
         d = sympy.diff(body, x)
     else:
-        two = len(inspect.signature(derivative).parameters) == 2
-        d = _built(derivative, (x, scalar) if two else (x,), name, "derivative")
+        d = _built(derivative, (x, scalar) if _arity(derivative) == 2 else (x,), name, "derivative")
     if d.has(sympy.Derivative, sympy.Subs):
         raise ValueError(f"define_elementwise({name!r}): SymPy cannot differentiate {body}; give derivative=")
     if latex is None:
@@ -197,9 +204,16 @@ def define_elementwise(name: str, fn: Callable[[sympy.Symbol], sympy.Expr], *,
     text = greek_unicode.get(greek.group(1), name) if greek else name
     record = ElementwiseFunction(name, scalar, text, latex, _numpy_code(name, body, x, numpy),
                                  Lambda(x, d))
-    _REGISTRY[name] = _BY_CLASS[scalar] = record
     numeric.register_function(scalar.__name__, record.numpy, _float_function(scalar))
+    _REGISTRY[name] = _BY_CLASS[scalar] = record
     return record
+
+
+def _arity(f: object) -> int | None:
+    try:
+        return len(inspect.signature(f).parameters)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # not callable, or no signature: _built says which
+        return None
 
 
 def _check_name(name: object) -> None:

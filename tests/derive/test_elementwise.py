@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import pickle
 
 import numpy as np
 import pytest
@@ -181,6 +182,7 @@ def test_gelu_and_swish_gradients_meet_closed_forms_and_finite_differences(name,
     np.testing.assert_allclose(evaluate(G, vals), vals[A] * prime(vals[X]), rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(evaluate(record(X), vals), forward(vals[X]), rtol=1e-12, atol=1e-14)
     assert check_against_fd(f, X, G, vals, rng) < 1e-6
+    assert pickle.loads(pickle.dumps(G)) == G  # by name: gelu and swish are made at run time
     # in a network, through the language (the gradient computed by a kernel, the differences by hand)
     p = parse(f"norm2(Y - {name}(X*W1 + b1)*W2)^2", SHAPES)
     v = _arrays(rng)
