@@ -36,7 +36,7 @@ from sympy.printing.pretty.pretty_symbology import greek_unicode
 
 import numeric
 
-__all__ = [
+__all__ = [  # and the name of every built-in function (the end of the module)
     "RESERVED_NAMES",
     "Elementwise",
     "ElementwiseFunction",
@@ -49,16 +49,7 @@ __all__ = [
     "elementwise_derivative",
     "elementwise_function",
     "elementwise_functions",
-    "exp",
     "function_record",
-    "gelu",
-    "log",
-    "relu",
-    "sigmoid",
-    "softplus",
-    "step",
-    "swish",
-    "tanh",
 ]
 
 # Names an elementwise function cannot take: the expression language's other functions and the
@@ -489,3 +480,4 @@ gelu = define_elementwise("gelu", lambda x: x / 2 * (1 + sympy.tanh(sympy.sqrt(2
 swish = define_elementwise("swish", lambda x: x * sigmoid.scalar(x))  # SiLU
 
 UnitStep, Sigmoid, Relu, Softplus = step.scalar, sigmoid.scalar, relu.scalar, softplus.scalar
+__all__ += list(_REGISTRY)

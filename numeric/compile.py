@@ -237,7 +237,7 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.S
             continue
         stack.append((node, True))
         stack.extend((a, False) for a in reversed(node.args))
-    for n in order:  # code that reads its argument twice (gelu's): the argument is a temporary
+    for n in order:  # a function whose code reads its argument twice: the argument is a temporary
         if n.op == "fn" and argument_reads(n.attr) > 1:
             uses[n.args[0]] += 1
     trivial = ("arg", "const", "dim")
