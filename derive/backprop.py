@@ -20,7 +20,8 @@ from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.engine import derivation, derive_from, gradient_form, validate
 from derive.networks import Network
 from derive.notation import in_notation
-from derive.steps import F, Derivation, Displayed, Gradient, Step, Use
+from derive.display import Displayed, display
+from derive.steps import CHAIN, SUBSTITUTE, SUM_OVER_USES, F, Derivation, Gradient, Step, Use
 
 # An upstream gradient larger than this (in SymPy nodes) is written as the symbol ∂f/∂Z,
 # which keeps every section of a deep network the same size.
@@ -31,11 +32,19 @@ __all__ = ["Backprop", "backprop", "staged_section"]
 
 @dataclass(frozen=True)
 class Backprop(Displayed):
-    """The sections of a staged derivation and the summary of the parameter gradients."""
+    """The sections of a staged derivation and the summary of the parameter gradients.
+
+    Data only: ``to_text``, ``to_markdown``, ``to_latex(lang, standalone=True)``, ``str`` and the
+    Jupyter display are the functions ``derive.render`` registers (:mod:`derive.display`).
+    """
 
     network: Network
     sections: tuple[Derivation, ...]
     summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr], ...]
+
+    def to_latex(self, lang: str = "en", standalone: bool = True) -> str:
+        r"""The whole derivation as LaTeX; ``standalone``: a document with its preamble."""
+        return display(self, "latex", lang=lang, standalone=standalone)
 
     def section(self, name: str) -> Derivation:
         for s in self.sections:
@@ -59,21 +68,6 @@ class Backprop(Displayed):
         G = _resolved(self.sections)[v]
         return in_notation(self.network.expand(G) if expanded else G)
 
-    def to_latex(self, lang: str = "en", standalone: bool = True) -> str:
-        from derive.render import backprop_latex
-
-        return backprop_latex(self, lang=lang, standalone=standalone)
-
-    def to_markdown(self, lang: str = "en") -> str:
-        from derive.render import backprop_markdown
-
-        return backprop_markdown(self, lang=lang)
-
-    def to_text(self, lang: str = "en") -> str:
-        from derive.render import backprop_text
-
-        return backprop_text(self, lang=lang)
-
 
 def _size(e: sympy.Basic) -> int:
     return sum(1 for _ in sympy.preorder_traversal(e))
@@ -91,8 +85,8 @@ def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymb
     start = gradient_form(shown, MatrixDifferential(Z))
     if direct != 0:
         start = start + ScalarDifferential(direct)
-    steps = [Step("chain", dF, start),
-             Step("substitute", dF, start.xreplace({MatrixDifferential(Z): MatrixDifferential(definition)}))]
+    steps = [Step(CHAIN.key, dF, start),
+             Step(SUBSTITUTE.key, dF, start.xreplace({MatrixDifferential(Z): MatrixDifferential(definition)}))]
     G = derive_from(steps[-1].rhs, X, steps)
     return Derivation(function=net.loss, wrt=X, steps=tuple(steps), result=G,
                       definitions=net.stages, upstream=(Z, G_Z))
@@ -129,7 +123,7 @@ def _sum_section(net: Network, v: MatrixSymbol, uses: tuple[sympy.Basic, ...],
                                         notes=part.notes))
     terms = [p.result for p in parts if not p.result.is_ZeroMatrix] or [parts[0].result]
     total = terms[0] if len(terms) == 1 else MatAdd(*terms)
-    return Derivation(function=net.loss, wrt=v, steps=(Step("sum_over_uses", Gradient(F, v), total),),
+    return Derivation(function=net.loss, wrt=v, steps=(Step(SUM_OVER_USES.key, Gradient(F, v), total),),
                       result=in_notation(total), definitions=net.stages, contributions=tuple(contributions))
 
 

@@ -57,6 +57,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from derive.backprop import Backprop, backprop
 from derive.elementwise import Relu, ScalarFunctionBase, Sigmoid, Softplus, UnitStep
 from derive.engine import gradient
+from derive.limits import CHECK_MAX_BITS, CHECK_MAX_DIM, CHECK_MAX_ENTRIES
 from derive.networks import Network, seed_network
 from derive.parse import ExpressionError, _Parser, parse
 from derive.render.locale import get_locale
@@ -67,12 +68,12 @@ __all__ = ["DIM_ROWS", "MAX_BITS", "CheckResult", "check_answer"]
 BASE_BITS = 120
 # precisions are rounded up to these (then ×4), so that answers share the network's cached values
 _LEVELS = (128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
-MAX_BITS = 16384
-# Limits: the interval arithmetic runs in Python, so the matrices of one draw hold at most MAX_ENTRIES
-# entries and no dimension exceeds MAX_DIM (a larger --dims is refused with a message); an answer still
-# undecided at MAX_BITS is "not confirmed".
-MAX_ENTRIES = 20_000
-MAX_DIM = 64
+# Limits (derive.limits): the interval arithmetic runs in Python, so the matrices of one draw hold at
+# most MAX_ENTRIES entries and no dimension exceeds MAX_DIM (a larger --dims is refused with a
+# message); an answer still undecided at MAX_BITS is "not confirmed".
+MAX_BITS = CHECK_MAX_BITS
+MAX_ENTRIES = CHECK_MAX_ENTRIES
+MAX_DIM = CHECK_MAX_DIM
 
 # Row j: the j-th dimension set, the value of the network's i-th symbolic dimension in column i.
 # Every column takes five or more values; no row repeats a value (non-square), except the last,
@@ -983,7 +984,7 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     try:
         A = parse(answer, shapes, infer=False).expr
     except ExpressionError as exc:
-        if exc.kind == "unknown-name":
+        if exc.kind in ("unknown-name", "limit"):
             raise
         if exc.kind == "undefined":
             where = f"{answer}\n{' ' * (exc.column - 1)}^"

@@ -20,6 +20,7 @@ encoding cannot show (``PYTHONIOENCODING=ascii``) is written with backslash esca
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import signal
@@ -145,11 +146,40 @@ class Command:
 COMMANDS: list[Command] = []
 
 
+_DIMENSION = re.compile(r"([0-9]+)(?:\^([0-9]+)|[eE]([0-9]+))?")
+
+
+def _dimension(name: str, value: str) -> int:
+    """A dimension written ``64``, ``10^6`` or ``1e6``, at most MAX_DIMENSION."""
+    from derive.limits import MAX_DIMENSION
+
+    m = _DIMENSION.fullmatch(value)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value!r}")
+    if any(len(g or "") > 30 for g in m.groups()):   # a number this long is not a dimension
+        number = MAX_DIMENSION + 1
+    else:
+        base, power, exp10 = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 0)
+        # the size before the number is made: 10^9999 is refused, not computed
+        log10 = math.log10(base) * power + exp10 if base else 0
+        number = base ** power * 10 ** exp10 if log10 <= 30 else MAX_DIMENSION + 1
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value!r}")
+    if number > MAX_DIMENSION:
+        shown = value if len(value) <= 20 else value[:17] + "..."
+        raise argparse.ArgumentTypeError(f"{name}={shown} is more than 10^{round(math.log10(MAX_DIMENSION))}, "
+                                         "the largest dimension (derive.limits.MAX_DIMENSION)")
+    return number
+
+
 def parse_dims(spec: str, names: Sequence[str] = SEED_DIMS) -> dict[str, int]:
     """``"n=64,d=32"`` → ``{"n": 64, "d": 32}``; dimensions left out stay symbolic.
+    A value may be written ``10^6`` or ``1e6``.
 
     >>> parse_dims("n=64, d=32,m=16,k=4")
     {'n': 64, 'd': 32, 'm': 16, 'k': 4}
+    >>> parse_dims("n=10^12,d=2e3")
+    {'n': 1000000000000, 'd': 2000}
     >>> parse_dims("n=x")
     Traceback (most recent call last):
     ...
@@ -170,9 +200,7 @@ def parse_dims(spec: str, names: Sequence[str] = SEED_DIMS) -> dict[str, int]:
                 f"unknown dimension {name!r}; the dimensions are {', '.join(names)}")
         if name in out:
             raise argparse.ArgumentTypeError(f"dimension {name} is given twice")
-        if not value.isdigit() or int(value) <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value!r}")
-        out[name] = int(value)
+        out[name] = _dimension(name, value)
     if not out:
         raise argparse.ArgumentTypeError(f"no dimensions in {spec!r}; expected e.g. n=64,d=32,m=16,k=4")
     return out

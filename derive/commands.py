@@ -42,20 +42,11 @@ def parse_shapes(items: list[str]) -> dict[str, tuple]:
 
 def derivations_document(derivs: list, fmt: str, lang: str, title: str) -> str:
     """Several derivations as one document in ``fmt`` (text, markdown, latex or html)."""
-    from derive.render.latex import derivation_document_latex
-    from derive.render.markdown import derivation_markdown
+    from derive.render import FORMATS, derivations_document as document
 
-    if fmt == "text":
-        return title + "\n\n" + "\n\n".join(d.to_text(lang) for d in derivs) + "\n"
-    if fmt == "markdown":
-        return f"# {title}\n\n" + "\n\n".join(derivation_markdown(d, lang, heading="## ") for d in derivs) + "\n"
-    if fmt == "latex":
-        return derivation_document_latex(derivs, lang, title)
-    if fmt == "html":
-        from derive.render.html import derivations_html
-
-        return derivations_html(derivs, lang, title)
-    raise CliError(f"the {fmt} format is not available for this command")
+    if fmt not in FORMATS:
+        raise CliError(f"the {fmt} format is not available for this command")
+    return FORMATS[fmt](document(derivs, lang, title))
 
 
 # ----------------------------------------------------------------------------- grad
@@ -89,7 +80,7 @@ def _run_grad(args: argparse.Namespace) -> int:
         matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
         raise CliError(f"--wrt {', '.join(unknown)}: not a matrix in the expression; it has {', '.join(matrices)}")
     fmt = _format_of(args)
-    notes = tuple(str(n) for n in parsed.notes)
+    notes = tuple(n.say(args.lang) for n in parsed.notes)
     derivs = []
     for name in names:
         dv = derive.derivation(f, parsed.symbols[name])

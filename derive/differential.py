@@ -1,9 +1,11 @@
 """The differential operator d and its rules, one table keyed on the SymPy class.
 
 ``MatrixDifferential(A)`` (matrix) and ``ScalarDifferential(a)`` (scalar) are
-unevaluated nodes.  ``expand_once`` applies one rule to every outermost node of
-one class, which is one step of a derivation.  A sub-expression that does not
-contain the variable is a constant: its differential is zero and is dropped.
+unevaluated nodes.  Each rule is one record (``derive.rules.Rule``: key, law, names,
+function) that rewrites d(e) for the classes the table sends to it and returns any other
+input unchanged.  ``expand_once`` applies one rule to every outermost node of one class,
+which is one step of a derivation.  A sub-expression that does not contain the variable is
+a constant: its differential is zero and is dropped.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections.abc import Callable
 
 import sympy
 from sympy import (
-    Basic, Determinant, Expr, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr,
+    Basic, Determinant, Eq, Expr, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr,
     MatrixSymbol, OneMatrix, Trace, Transpose, ZeroMatrix,
 )
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -19,9 +21,13 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.elementwise import elementwise_derivative
+from derive.laws import Summation, applied, matrices, scalars
+from derive.limits import MAX_MATRIX_POWER
+from derive.rules import Rule
 
 __all__ = [
     "DIFFERENTIAL_RULES",
+    "RULES_OF_DIFFERENTIALS",
     "SPECIAL_CASES",
     "MatrixDifferential",
     "ScalarDifferential",
@@ -29,6 +35,7 @@ __all__ = [
     "d",
     "expand_once",
     "has_differential",
+    "rule_for",
     "substitute",
 ]
 
@@ -98,7 +105,8 @@ def has_differential(e: Basic) -> bool:
     return e.has(MatrixDifferential) or e.has(ScalarDifferential)
 
 
-Rule = Callable[[Basic, Callable[[Basic], Basic]], Basic]
+Expand = Callable[[Basic, Callable[[Basic], Basic]], Basic]
+"""A rule's function: ``expand(e, dd)`` is d(e), where ``dd`` takes the differential of a part of e."""
 
 
 def _product_rule(e: Basic, dd: Callable[[Basic], Basic], cls: type) -> Basic:
@@ -130,7 +138,6 @@ def _d_sum(e, dd):
     return _add([t for t in (dd(a) for a in e.args) if not _is_zero(t)], e)
 
 
-MAX_MATRIX_POWER = 100
 
 
 def _power(base, i: int) -> list:
@@ -155,13 +162,6 @@ def _d_matpow(e, dd):
 def _d_inverse(e, dd):
     A = e.args[0]
     return MatMul(-1, Inverse(A), dd(A), Inverse(A))
-
-
-def _d_scalar_function(e, dd):
-    (a,) = e.args
-    x = sympy.Dummy("x", real=True)  # entries are real: d|a| = sign(a) da, not re/im parts
-    gprime = sympy.diff(type(e)(x), x).subs(x, a)
-    return sympy.Mul(gprime, dd(a), evaluate=False)
 
 
 def _d_pow(e, dd):
@@ -213,24 +213,118 @@ def _d_entry(e, dd):
     return Trace(dd(parent))
 
 
-# The table: SymPy class -> (rule key, rule).  Looked up along type(e).__mro__.
-DIFFERENTIAL_RULES: dict[type, tuple[str, Rule]] = {
-    MatAdd:                   ("d_sum",            _d_sum),
-    MatMul:                   ("d_product",        lambda e, dd: _product_rule(e, dd, MatMul)),
-    HadamardProduct:          ("d_hadamard",       lambda e, dd: _product_rule(e, dd, HadamardProduct)),
-    Transpose:                ("d_transpose",      lambda e, dd: Transpose(dd(e.arg))),
-    Trace:                    ("d_trace",          lambda e, dd: Trace(dd(e.arg))),
-    ElementwiseApplyFunction: ("d_elementwise",    lambda e, dd: _hadamard_or_zero(elementwise_derivative(e), dd(e.expr))),
-    Inverse:                  ("d_inverse",        _d_inverse),
-    Determinant:              ("d_determinant",    lambda e, dd: e * Trace(MatMul(Inverse(e.arg), dd(e.arg)))),
-    MatPow:                   ("d_matpow",         _d_matpow),
-    HadamardPower:            ("d_hadamard_power", _d_hadamard_power),
-    MatrixElement:            ("d_entry",          _d_entry),
-    sympy.Add:                ("d_scalar_sum",     _d_sum),
-    sympy.Mul:                ("d_scalar_product", lambda e, dd: _product_rule(e, dd, lambda *a: sympy.Mul(*a, evaluate=False))),
-    sympy.Pow:                ("d_scalar_function", _d_pow),
-    sympy.Function:           ("d_scalar_function", _d_scalar_function),
+# --- the rules: one record each, beside its function ----------------------------------------------
+# A rule rewrites a differential node, d(e) → its expansion, and returns any other input unchanged.
+
+def _is_differential(e: Basic) -> bool:
+    return isinstance(e, (MatrixDifferential, ScalarDifferential))
+
+
+def _table_rule_for(e: Basic) -> Rule | None:
+    return next((DIFFERENTIAL_RULES[cls] for cls in type(e).__mro__ if cls in DIFFERENTIAL_RULES), None)
+
+
+def _rule(key: str, expand: Expand, law: Basic, names: dict[str, str]) -> Rule:
+    """The record of a rule of the class table: it applies to d(e) where the table sends e's class to it."""
+    def rewrite(node: Basic, wrt: frozenset = frozenset()) -> Basic:
+        if not _is_differential(node) or _table_rule_for(node.arg) is not record:
+            return node
+        return expand(node.arg, lambda x: d(x, wrt))
+
+    record = Rule(key, law, names, rewrite)
+    return record
+
+
+def _d_scalar_function(e, dd):
+    if isinstance(e, sympy.Pow):
+        return _d_pow(e, dd)
+    (a,) = e.args
+    x = sympy.Dummy("x", real=True)  # entries are real: d|a| = sign(a) da, not re/im parts
+    gprime = sympy.diff(type(e)(x), x).subs(x, a)
+    return sympy.Mul(gprime, dd(a), evaluate=False)
+
+
+_A, _B, _X = matrices("A B X")
+_a, _b, _lambda, _p, _i = scalars("a b lambda p i")
+_dA, _dB, _dX = (MatrixDifferential(M) for M in (_A, _B, _X))
+_da, _db = ScalarDifferential(_a), ScalarDifferential(_b)
+
+D_SUM = _rule("d_sum", _d_sum,
+              Eq(MatrixDifferential(MatAdd(_A, _B)), MatAdd(_dA, _dB), evaluate=False),
+              {"en": "differential of a sum", "zh": "和的微分"})
+D_PRODUCT = _rule("d_product", lambda e, dd: _product_rule(e, dd, MatMul),
+                  Eq(MatrixDifferential(MatMul(_A, _B)), MatAdd(MatMul(_dA, _B), MatMul(_A, _dB)), evaluate=False),
+                  {"en": "product rule", "zh": "乘积的微分"})
+D_HADAMARD = _rule("d_hadamard", lambda e, dd: _product_rule(e, dd, HadamardProduct),
+                   Eq(MatrixDifferential(HadamardProduct(_A, _B)),
+                      MatAdd(HadamardProduct(_dA, _B), HadamardProduct(_A, _dB)), evaluate=False),
+                   {"en": "product rule for the Hadamard product", "zh": "逐元素乘积的微分"})
+D_TRANSPOSE = _rule("d_transpose", lambda e, dd: Transpose(dd(e.arg)),
+                    Eq(MatrixDifferential(Transpose(_A)), Transpose(_dA), evaluate=False),
+                    {"en": "differential of a transpose", "zh": "转置的微分"})
+D_TRACE = _rule("d_trace", lambda e, dd: Trace(dd(e.arg)),
+                Eq(ScalarDifferential(Trace(_A)), Trace(_dA), evaluate=False),
+                {"en": "differential of a trace", "zh": "迹的微分"})
+D_ELEMENTWISE = _rule("d_elementwise",
+                      lambda e, dd: _hadamard_or_zero(elementwise_derivative(e), dd(e.expr)),
+                      Eq(MatrixDifferential(applied("phi", _A)), HadamardProduct(applied("phi", _A, 1), _dA),
+                         evaluate=False),
+                      {"en": "differential of an elementwise function", "zh": "逐元素函数的微分"})
+D_INVERSE = _rule("d_inverse", _d_inverse,
+                  Eq(MatrixDifferential(Inverse(_X)), MatMul(-1, Inverse(_X), _dX, Inverse(_X)), evaluate=False),
+                  {"en": "differential of an inverse", "zh": "逆矩阵的微分"})
+D_DETERMINANT = _rule("d_determinant", lambda e, dd: e * Trace(MatMul(Inverse(e.arg), dd(e.arg))),
+                      Eq(ScalarDifferential(Determinant(_X)),
+                         sympy.Mul(Determinant(_X), Trace(MatMul(Inverse(_X), _dX)), evaluate=False),
+                         evaluate=False),
+                      {"en": "differential of a determinant", "zh": "行列式的微分"})
+D_MATPOW = _rule("d_matpow", _d_matpow,
+                 Eq(MatrixDifferential(MatPow(_X, _p)),
+                    Summation(MatMul(MatPow(_X, _i), _dX, MatPow(_X, _p - 1 - _i)), _i, (0, _p - 1)),
+                    evaluate=False),
+                 {"en": "differential of a matrix power", "zh": "矩阵幂的微分"})
+D_HADAMARD_POWER = _rule("d_hadamard_power", _d_hadamard_power,
+                         Eq(MatrixDifferential(HadamardPower(_A, _p)),
+                            HadamardProduct(MatMul(_p, HadamardPower(_A, _p - 1)), _dA), evaluate=False),
+                         {"en": "differential of a Hadamard power", "zh": "逐元素幂的微分"})
+D_ENTRY = _rule("d_entry", _d_entry,
+                Eq(ScalarDifferential(sympy.Symbol("a_11")), Trace(MatrixDifferential(MatrixSymbol("a", 1, 1))),
+                   evaluate=False),
+                {"en": "entry of a 1-by-1 matrix", "zh": "1×1 矩阵的元素"})
+D_SCALAR_SUM = _rule("d_scalar_sum", _d_sum,
+                     Eq(ScalarDifferential(_a + _b), sympy.Add(_da, _db, evaluate=False), evaluate=False),
+                     {"en": "differential of a sum", "zh": "和的微分"})
+D_SCALAR_PRODUCT = _rule("d_scalar_product",
+                         lambda e, dd: _product_rule(e, dd, lambda *a: sympy.Mul(*a, evaluate=False)),
+                         Eq(ScalarDifferential(_a * _b), sympy.Add(sympy.Mul(_da, _b, evaluate=False),
+                                                                   sympy.Mul(_a, _db, evaluate=False),
+                                                                   evaluate=False), evaluate=False),
+                         {"en": "product rule", "zh": "乘积的微分"})
+D_SCALAR_FUNCTION = _rule("d_scalar_function", _d_scalar_function,
+                          Eq(ScalarDifferential(applied("g", _a)),
+                             sympy.Mul(applied("g", _a, 1), _da, evaluate=False), evaluate=False),
+                          {"en": "differential of a scalar function", "zh": "标量函数的微分"})
+
+# The table: SymPy class -> rule, looked up along type(e).__mro__ (checked at import: every value
+# is a record of this module).
+DIFFERENTIAL_RULES: dict[type, Rule] = {
+    MatAdd: D_SUM,
+    MatMul: D_PRODUCT,
+    HadamardProduct: D_HADAMARD,
+    Transpose: D_TRANSPOSE,
+    Trace: D_TRACE,
+    ElementwiseApplyFunction: D_ELEMENTWISE,
+    Inverse: D_INVERSE,
+    Determinant: D_DETERMINANT,
+    MatPow: D_MATPOW,
+    HadamardPower: D_HADAMARD_POWER,
+    MatrixElement: D_ENTRY,
+    sympy.Add: D_SCALAR_SUM,
+    sympy.Mul: D_SCALAR_PRODUCT,
+    sympy.Pow: D_SCALAR_FUNCTION,
+    sympy.Function: D_SCALAR_FUNCTION,
 }
+
 
 def _is_constant_multiple(e: Basic, wrt: frozenset) -> bool:
     """λA (a matrix) or λa (a scalar) with a constant scalar λ: d(λA) = λ dA."""
@@ -242,29 +336,51 @@ def _is_constant_multiple(e: Basic, wrt: frozenset) -> bool:
     return False
 
 
-# Special cases, tried before the table: (rule key, whether it applies to e, rule).
-SPECIAL_CASES: tuple[tuple[str, Callable[[Basic, frozenset], bool], Rule], ...] = (
-    ("d_constant_multiple", _is_constant_multiple,
-     lambda e, dd: rule_for(e)[1](e, dd)),  # the product rule with one non-constant factor: λ dA
+def _constant_multiple(node: Basic, wrt: frozenset = frozenset()) -> Basic:
+    # the product rule with one non-constant factor: λ dA
+    if not (_is_differential(node) and wrt and _is_constant_multiple(node.arg, wrt)):
+        return node
+    return _table_rule_for(node.arg)(node, wrt)
+
+
+D_CONSTANT_MULTIPLE = Rule("d_constant_multiple",
+                           Eq(MatrixDifferential(MatMul(_lambda, _A)), MatMul(_lambda, _dA), evaluate=False),
+                           {"en": "constant multiple", "zh": "常数倍的微分"}, _constant_multiple)
+
+# Special cases, tried before the table: (rule, whether it applies to e given the variables).
+SPECIAL_CASES: tuple[tuple[Rule, Callable[[Basic, frozenset], bool]], ...] = (
+    (D_CONSTANT_MULTIPLE, _is_constant_multiple),
 )
+
+RULES_OF_DIFFERENTIALS: tuple[Rule, ...] = (
+    D_SUM, D_CONSTANT_MULTIPLE, D_PRODUCT, D_HADAMARD, D_TRANSPOSE, D_TRACE, D_ELEMENTWISE, D_INVERSE,
+    D_DETERMINANT, D_MATPOW, D_HADAMARD_POWER, D_SCALAR_SUM, D_SCALAR_PRODUCT, D_SCALAR_FUNCTION, D_ENTRY,
+)
+"""Every rule of this module, in the order the rule list of a document shows them."""
 
 # Leaves: a variable's own differential stays as it is.
 LEAVES = (MatrixSymbol, sympy.Symbol)
 CONSTANTS = (OneMatrix, Identity, ZeroMatrix)
 
 
-def rule_for(e: Basic, wrt: frozenset = frozenset()) -> tuple[str, Rule]:
-    """The rule for d(e): a special case that applies (given the variables ``wrt``), else the table's."""
-    for key, applies, rule in SPECIAL_CASES:
+def rule_for(e: Basic, wrt: frozenset = frozenset()) -> Rule:
+    """The rule for d(e): a special case that applies (given the variables ``wrt``), else the table's.
+
+    >>> from sympy import MatrixSymbol
+    >>> X = MatrixSymbol("X", 3, 3)
+    >>> rule_for(X * X.T).key, rule_for(2 * X, frozenset({X})).key
+    ('d_product', 'd_constant_multiple')
+    """
+    for rule, applies in SPECIAL_CASES:
         if wrt and applies(e, wrt):
-            return key, rule
-    for cls in type(e).__mro__:
-        if cls in DIFFERENTIAL_RULES:
-            return DIFFERENTIAL_RULES[cls]
-    supported = ", ".join(sorted(c.__name__ for c in DIFFERENTIAL_RULES))
-    raise UnsupportedExpressionError(
-        f"no differential rule for the SymPy class {type(e).__name__} (in {e}); "
-        f"supported: {supported}, and MatrixSymbol, OneMatrix, Identity, ZeroMatrix")
+            return rule
+    rule = _table_rule_for(e)
+    if rule is None:
+        supported = ", ".join(sorted(c.__name__ for c in DIFFERENTIAL_RULES))
+        raise UnsupportedExpressionError(
+            f"no differential rule for the SymPy class {type(e).__name__} (in {e}); "
+            f"supported: {supported}, and MatrixSymbol, OneMatrix, Identity, ZeroMatrix")
+    return rule
 
 
 def outermost_differentials(e: Basic) -> list[Basic]:
@@ -287,27 +403,23 @@ def pending(e: Basic) -> list[Basic]:
     return [x for x in outermost_differentials(e) if not isinstance(x.arg, LEAVES)]
 
 
-def expand_once(e: Basic, wrt: frozenset) -> tuple[str, Basic] | None:
+def expand_once(e: Basic, wrt: frozenset) -> tuple[Rule, Basic] | None:
     """Apply one rule to every pending differential whose argument has the first one's rule.
 
-    Returns (rule key, new expression), or None when every differential is at a leaf.
+    Returns (the rule, the new expression), or None when every differential is at a leaf.
 
     >>> from sympy import MatrixSymbol, Trace
     >>> X = MatrixSymbol("X", 3, 3)
-    >>> expand_once(ScalarDifferential(Trace(X.T)), frozenset({X}))
+    >>> rule, e = expand_once(ScalarDifferential(Trace(X.T)), frozenset({X}))
+    >>> rule.key, e
     ('d_trace', Trace(d(X.T)))
     """
     todo = pending(e)
     if not todo:
         return None
-    key, _ = rule_for(todo[0].arg, wrt)
-    dd = lambda x: d(x, wrt)
-    mapping = {}
-    for node in todo:
-        k, rule = rule_for(node.arg, wrt)
-        if k == key:
-            mapping[node] = rule(node.arg, dd)
-    return key, _drop_zeros(substitute(e, mapping))
+    rule = rule_for(todo[0].arg, wrt)
+    mapping = {node: rule(node, wrt) for node in todo if rule_for(node.arg, wrt) is rule}
+    return rule, _drop_zeros(substitute(e, mapping))
 
 
 def substitute(e: Basic, mapping: dict[Basic, Basic]) -> Basic:

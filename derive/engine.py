@@ -5,10 +5,13 @@
 2. rewrite the traces with the named identities of ``derive.trace_rules`` until
    every term reads tr(Rᵢ dX);
 3. collect the terms and read off G = Σ Rᵢᵀ, tidied (``derive.simplify``).
-Every rewrite that changes the equation is a ``Step``.
+Every rewrite that changes the equation is a ``Step``, named by its rule's record.  Steps 1 and 2
+are ``sympy.strategies`` combinators over the rules: the first rule that changes df (``do_one``),
+again until none does (``exhaust``, bounded).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import sympy
@@ -17,23 +20,29 @@ from sympy import (
     ZeroMatrix,
 )
 from sympy.matrices.expressions.hadamard import HadamardProduct
+from sympy.strategies.core import do_one
 
 from derive.differential import (
     DIFFERENTIAL_RULES, MatrixDifferential, ScalarDifferential, UnsupportedExpressionError,
     assemble, expand_once, has_differential, substitute,
 )
 from derive.elementwise import canonicalize
+from derive.limits import (
+    MAX_EQUATION_NODES, MAX_FUNCTION_DEPTH, MAX_STEPS, MAX_TANH_DEPTH, LimitError, check_numbers,
+    function_depth, size_exceeds,
+)
 from derive.notation import in_notation
-from derive.simplify import scale, simplify_product, split_coeff, tidy, transpose
-from derive.steps import F, Derivation, Gradient, Step
-from derive.trace_rules import TRACE_RULES, read_off
+from derive.rules import Rule
+from derive.simplify import COLLECT, SIMPLIFY_PRODUCT, scale, split_coeff, term_count, tidy, transpose
+from derive.steps import DEFINITION, DIFFERENTIAL, SCALAR_AS_TRACE, F, Derivation, Gradient, Step
+from derive.trace_rules import READ_OFF, TRACE_LINEARITY, TRACE_RULES, read_off
 from derive.undefined import check_defined
 
 __all__ = ["derivation", "derive_from", "gradient", "validate"]
 
 _LEAF_CLASSES = (MatrixSymbol, OneMatrix, Identity, ZeroMatrix, sympy.Symbol, sympy.Number,
                  sympy.NumberSymbol, sympy.Dummy)
-_MAX_STEPS = 400
+_MAX_STEPS = MAX_STEPS
 
 
 def _fmt_shape(e: MatrixExpr) -> str:
@@ -93,8 +102,39 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
                              f"not {_fmt_shape(X)}")
         raise ValueError(f"{X.name} does not appear in f; f depends on {', '.join(sorted(names)) or 'nothing'}")
     _walk_check(f)
+    _check_limits(f)
     check_defined(f)
     return canonicalize(f)
+
+
+def _check_limits(f: Basic) -> None:
+    """Refuse, before any work, a function whose derivation would not end in reasonable time
+    (the limits of :mod:`derive.limits`)."""
+    check_numbers(f)   # before canonicalize, which evaluates powers of numbers
+    depth = function_depth(f)
+    if depth > MAX_FUNCTION_DEPTH:
+        raise LimitError(
+            f"f nests {depth} functions (σ, exp, inv, det, powers …) inside one another; one derivation "
+            f"takes at most {MAX_FUNCTION_DEPTH} (derive.limits.MAX_FUNCTION_DEPTH), because each level "
+            "copies the levels inside it into df: name the inner levels as the stages of a "
+            "derive.Network and derive them with derive.backprop")
+    tanhs = function_depth(f, (sympy.tanh,))
+    if tanhs > MAX_TANH_DEPTH:
+        raise LimitError(
+            f"f nests tanh {tanhs} deep; SymPy's tanh takes time exponential in that nesting, and one "
+            f"derivation takes at most {MAX_TANH_DEPTH} (derive.limits.MAX_TANH_DEPTH): name the inner "
+            "levels as the stages of a derive.Network and derive them with derive.backprop")
+
+
+def _bounded(e: Basic) -> Basic:
+    """``e``, an equation of the derivation, when it is within MAX_EQUATION_NODES."""
+    size = size_exceeds(e, MAX_EQUATION_NODES)
+    if size is not None:
+        raise LimitError(
+            f"the derivation grows past {MAX_EQUATION_NODES} terms in one equation "
+            "(derive.limits.MAX_EQUATION_NODES): f is too large to derive in one piece; name its "
+            "inner parts as the stages of a derive.Network and derive them with derive.backprop")
+    return e
 
 
 def _walk_check(e: Basic) -> None:
@@ -149,93 +189,89 @@ def derive_from(df: Basic, X: MatrixSymbol, steps: list[Step],
     Appends the steps to ``steps`` and returns G.
     """
     wrt = wrt or frozenset({X})
-    while (out := expand_once(df, wrt)) is not None:
-        key, raw = out
-        df = _advance(steps, key, raw)
-        if len(steps) > _MAX_STEPS:
-            raise RuntimeError("derivation did not terminate")
-    progressed, rewrites = df != 0, 0
-    while progressed:
-        progressed = False
-        # innermost traces first; once they are done, the traces around them: tr(tr(dX)·AᵀB) = tr(dX)·tr(AᵀB)
-        for innermost in (True, False):
-            for key, rule in TRACE_RULES:
-                changed = {t: r for t in _trace_terms(df, innermost) if (r := rule(t)) != t}
-                if changed:
-                    rewrites += 1
-                    if all(_flat(r) == _flat(t) for t, r in changed.items()):
-                        df = substitute(df, changed)  # only regrouped: not a step
-                    else:
-                        df = _advance(steps, key, substitute(df, changed))
-                    progressed = df != 0
-                    break
-            if changed:
-                break
-        if len(steps) > _MAX_STEPS or rewrites > 2 * _MAX_STEPS:
-            raise RuntimeError("trace rewriting did not terminate")
+    df = _expand_differentials(steps, wrt)(df)
+    df = _rewrite_traces(steps)(df)
     if df == 0:  # the terms cancel (tr(AB) − tr(BᵀAᵀ)) or none holds dX: a zero gradient is a result
-        steps.append(Step("read_off", Gradient(F, X), ZeroMatrix(*X.shape)))
+        steps.append(Step(READ_OFF.key, Gradient(F, X), ZeroMatrix(*X.shape)))
         return in_notation(ZeroMatrix(*X.shape))
     simpler = {t: s for t in _trace_terms(df)
-               if _factors(s := Trace(simplify_product(t.arg))) != _factors(t)}
+               if _factors(s := Trace(SIMPLIFY_PRODUCT(t.arg))) != _factors(t)}
     if simpler:
-        df = _advance(steps, "simplify_product", substitute(df, simpler))
-    G = _collect(df, X)
+        df = _advance(steps, SIMPLIFY_PRODUCT, substitute(df, simpler))
+    G = _bounded(_collect(df, X))
+    check_numbers(G)
     dX = MatrixDifferential(X)
     final = gradient_form(G, dX)
     if not isinstance(G, ZeroMatrix) and final != df and _flat(final) != _flat(df):
         # several terms tr(AᵢᵀdX) become one; a single c·tr(A dX) takes its scalar inside
         terms = len(_linear_terms(_expand(df)))
-        steps.append(Step("collect" if terms > 1 else "trace_linearity", ScalarDifferential(F), final))
+        steps.append(Step((COLLECT if terms > 1 else TRACE_LINEARITY).key, ScalarDifferential(F), final))
     for pattern, replacement, rule in assumptions:  # on the last line, before reading off: Y𝟏ₖ = 𝟏ₙ
         simpler = tidy(_replace_product(G, pattern, replacement))
         if simpler != G:
             G = simpler
             steps.append(Step(rule, ScalarDifferential(F), gradient_form(G, dX)))
-    steps.append(Step("read_off", Gradient(F, X), G))
+    steps.append(Step(READ_OFF.key, Gradient(F, X), G))
     return in_notation(G)
 
 
-def _advance(steps: list[Step], key: str, raw: Basic) -> Basic:
-    """Record the line ``raw`` that rule ``key`` gave; if like terms in it then combine (tr A + tr A
+def _exhaust(rule: Callable[[Basic], Basic], what: str) -> Callable[[Basic], Basic]:
+    """``sympy.strategies.exhaust`` with a bound: ``rule`` until it changes nothing, a RuntimeError
+    after 2 × _MAX_STEPS changes (a rewrite that never ends)."""
+    def run(e: Basic) -> Basic:
+        for _ in range(2 * _MAX_STEPS):
+            new = rule(e)
+            if new == e:
+                return e
+            e = new
+        raise RuntimeError(f"{what} did not terminate")
+
+    return run
+
+
+def _expand_differentials(steps: list[Step], wrt: frozenset) -> Callable[[Basic], Basic]:
+    """df → df with every differential at a leaf, one step per rule application (``expand_once``)."""
+    def expand(df: Basic) -> Basic:
+        out = expand_once(df, wrt)
+        return df if out is None else _advance(steps, *out)
+
+    return _exhaust(expand, "derivation")
+
+
+def _on_traces(rule: Rule, innermost: bool, steps: list[Step]) -> Callable[[Basic], Basic]:
+    """df → df with ``rule`` applied to every trace of df that holds the differential (only those
+    with no such trace inside, with ``innermost``); a change is a step unless it only regroups."""
+    def apply(df: Basic) -> Basic:
+        changed = {t: r for t in _trace_terms(df, innermost) if (r := rule(t)) != t}
+        if not changed:
+            return df
+        if all(_flat(r) == _flat(t) for t, r in changed.items()):
+            return substitute(df, changed)  # only regrouped: not a step
+        return _advance(steps, rule, substitute(df, changed))
+
+    return apply
+
+
+def _rewrite_traces(steps: list[Step]) -> Callable[[Basic], Basic]:
+    """df → Σ cᵢ tr(Rᵢ dX): the first trace rule that changes df, again and again.  Innermost traces
+    first; once they are done, the traces around them: tr(tr(dX)·AᵀB) = tr(dX)·tr(AᵀB)."""
+    return _exhaust(do_one(*[_on_traces(rule, innermost, steps)
+                             for innermost in (True, False) for rule in TRACE_RULES]), "trace rewriting")
+
+
+def _advance(steps: list[Step], rule: Rule, raw: Basic) -> Basic:
+    """Record the line ``raw`` that ``rule`` gave; if like terms in it then combine (tr A + tr A
     = 2 tr A), that is a line of its own, "collect terms", whichever rule made them alike.
     Returns the expression the derivation continues from."""
     dF = ScalarDifferential(F)
-    combined = _combine_like_terms(raw)
-    if _term_count(combined) < _term_count(raw):
-        steps += [Step(key, dF, raw), Step("collect", dF, combined)]
+    combined = COLLECT(_bounded(raw))
+    if term_count(combined) < term_count(raw):
+        steps += [Step(rule.key, dF, raw), Step(COLLECT.key, dF, combined)]
     else:
-        steps.append(Step(key, dF, combined))
+        steps.append(Step(rule.key, dF, combined))
+    if len(steps) > _MAX_STEPS:
+        raise RuntimeError("derivation did not terminate")
     return combined
-
-
-def _scalar_args(e: Basic) -> tuple[Basic, ...]:
-    """The arguments of ``e`` that can hold a scalar sum: all of a scalar's, a product's coefficients."""
-    if isinstance(e, (MatrixSymbol, Lambda, MatrixDifferential, ScalarDifferential)):
-        return ()
-    if isinstance(e, MatrixExpr):
-        return tuple(a for a in e.args if not isinstance(a, MatrixExpr)) if isinstance(e, MatMul) else ()
-    return e.args
-
-
-def _combine_like_terms(e: Basic) -> Basic:
-    """``e`` with every scalar sum evaluated (like terms combined)."""
-    inner = _scalar_args(e)
-    if not inner:
-        return e
-    new = {a: b for a in inner if (b := _combine_like_terms(a)) is not a}
-    if _is_scalar_sum(e):
-        return sympy.Add(*[new.get(a, a) for a in e.args])
-    return e.func(*[new.get(a, a) for a in e.args]) if new else e
-
-
-def _is_scalar_sum(e: Basic) -> bool:
-    return isinstance(e, sympy.Add) and not isinstance(e, MatrixExpr)
-
-
-def _term_count(e: Basic) -> int:
-    """How many terms the scalar sums of ``e`` have together."""
-    return (len(e.args) if _is_scalar_sum(e) else 0) + sum(_term_count(a) for a in _scalar_args(e))
 
 
 def _factors(t: Trace) -> tuple:
@@ -314,12 +350,12 @@ def _cache_key(f: Basic, X: MatrixSymbol, assumptions) -> tuple:
 @lru_cache(maxsize=256)
 def _derivation(f: Basic, X: MatrixSymbol, assumptions: tuple = ()) -> Derivation:
     f = validate(f, X)
-    steps: list[Step] = [Step("definition", F, f)]
+    steps: list[Step] = [Step(DEFINITION.key, F, f)]
     if isinstance(f, MatrixExpr):
         f = Trace(f)
-        steps.append(Step("scalar_as_trace", F, f))
+        steps.append(Step(SCALAR_AS_TRACE.key, F, f))
     df = ScalarDifferential(f)
-    steps.append(Step("differential", ScalarDifferential(F), df))
+    steps.append(Step(DIFFERENTIAL.key, ScalarDifferential(F), df))
     G = derive_from(df, X, steps, assumptions=assumptions)
     return Derivation(function=f, wrt=X, steps=tuple(steps), result=G)
 

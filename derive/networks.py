@@ -17,7 +17,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from derive.elementwise import elementwise_functions, exp, log, sigmoid
 from derive.undefined import check_defined
-from derive.steps import F
+from derive.steps import ROWS_SUM_TO_ONE, F
 
 __all__ = [
     "ACTIVATIONS",
@@ -365,7 +365,7 @@ def mlp(widths, activation="sigmoid", bias: str = "row", loss: str = "frobenius"
     assumptions: tuple = ()
     if loss == "softmax_cross_entropy":
         f = softmax_cross_entropy(Y, out)
-        assumptions = (((Y, OneMatrix(dims[-1], 1)), OneMatrix(nn, 1), "rows_sum_to_one"),)
+        assumptions = (((Y, OneMatrix(dims[-1], 1)), OneMatrix(nn, 1), ROWS_SUM_TO_ONE.key),)
     else:
         f = frobenius_sq(Y - out)
         if loss == "mse":

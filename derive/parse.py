@@ -17,18 +17,34 @@ Grammar (EBNF; precedence from low to high, ``^`` and ``.^`` right-associative):
 
     expression := product  (("+" | "-") product)*
     product    := unary    (("*" | "/" | ".*" | "./") unary)*
-    unary      := ("-" | "+") unary | power
-    power      := postfix  (("^" | ".^") unary)?
-    postfix    := primary  ("'" | ".T")*
-    primary    := NUMBER | NAME | NAME "(" [expression ("," expression)*] ")"
-                | "(" expression ")"
-    NAME       := [A-Za-z_][A-Za-z0-9_]*
+    unary      := ("-" | "+") unary | side
+    side       := power    power*                      (factors side by side: 2X, Xᵀ(Y - P))
+    power      := postfix  (("^" | ".^") exponent | "^T")?
+    exponent   := ("-" | "+") exponent | power
+    postfix    := primary  ("'" | ".T" | SUPERSCRIPT)*
+    primary    := NUMBER | NAME | NAME "(" [expression ("," expression)*] ")" | ONES
+                | "(" expression ")" | "[" expression "]"
+    NAME       := [A-Za-z_][A-Za-z0-9_]* | a Greek letter (λ is lambda) …
     NUMBER     := ([0-9]+ ("." [0-9]+)? | "." [0-9]+) ([eE] [+-]? [0-9]+)?
+    ONES       := "𝟏" (subscript dimension: 𝟏ₙ, 𝟏_n, 𝟏_(m1))?
+    SUPERSCRIPT:= "²", "⁻¹", "⁻ᵀ", "∘²" …               (X², X⁻¹, X⁻ᵀ = (X⁻¹)ᵀ, the Hadamard X∘²)
 
 So ``-a^2`` is ``-(a^2)``, ``a^-1`` is allowed, ``a^b^c`` is ``a^(b^c)``, ``2*-x`` is
 ``2*(-x)``, ``-X*W`` is ``(-X)*W`` and ``X'*W`` is ``(X')*W``.  Numbers are exact
 (``0.5`` is ``Rational(1, 2)``).  Whitespace (spaces, tabs, newlines) separates tokens
-and counts towards columns; there is no implicit multiplication.
+and counts towards columns.
+
+The text the tool prints reads back, and so does what people type: ``−`` is ``-``; ``@``, ``×``
+and ``·`` are ``*``; ``⊙`` and ``∘`` are ``.*``, ``⊘`` is ``./``; ``ᵀ`` and ``⊤`` are ``'``;
+``X^T`` is the transpose where ``T`` is neither a declared name nor a dimension; ``σ`` is
+``sigmoid``; ``𝟏ₙ`` is ``ones(n, 1)`` and a bare ``𝟏`` the ones matrix of the shape around it.
+Factors side by side are a product that binds tighter than the written operators (``A .* 2B``
+is ``A .* (2*B)``, ``2X^2`` is ``2*(X^2)``); a number after a factor needs ``*`` (``X 2`` is an
+error), and ``a/2b`` is refused as ambiguous.  A declared variable followed by ``(`` is a
+product, ``X(A + B)``.  An undeclared name that is a declared one spelt with or without
+underscores (``Y_pred`` for ``Ypred``), an elementwise function of one (``h_sigmoid`` for
+``sigmoid(h)``), or that splits in exactly one way into declared names (``XW1`` for ``X W1``),
+reads as those, with a :class:`Note`.
 
 Operators:
 
@@ -39,13 +55,21 @@ Operators:
   matrix times a matrix it does not conform with (through ``Trace`` of the 1×1 factor).
 * ``/``: division by a scalar (or 1×1) only.  ``.*`` and ``./``: Hadamard product and
   division of equal shapes (a scalar operand makes them ``*`` and ``/``).
-* ``^``: scalar power, or an integer power of a square matrix (``A^-1`` is ``Inverse``).
-  ``.^``: Hadamard power by a scalar.  Postfix ``'`` and ``.T``: transpose.
+* ``^``: scalar power, or an integer power of a square matrix (``A^-1`` is ``Inverse``);
+  matrix square roots and symbolic matrix powers are refused, saying that ``.^`` is a
+  different function.  ``.^``: Hadamard power by a scalar.  Postfix ``'`` and ``.T``: transpose.
+
+Limits (:mod:`derive.limits`): the length and nesting of the text, the digits of literals, the
+digits of any number a product or power would compute (``(2*c)^(10^8)`` distributes the power
+onto the 2 and is refused before SymPy computes it) and the nesting of ``tanh``; a refusal is an
+:class:`ExpressionLimitError`.  ``exp``, ``log`` and ``tanh`` of a square matrix are elementwise,
+and a :class:`Note` says so (a reader of the Matrix Cookbook means the matrix function).
 
 Functions: ``tr`` (Trace), ``det`` (Determinant), ``logdet`` (log of Determinant),
 ``inv`` (Inverse), ``norm2`` (``sqrt(frobenius_sq(A))``, so ``norm2(A)^2`` is
 ``tr(AᵀA)``), ``sum`` (``tr(1ᵀ A 1)``, a scalar), ``sqrt`` (scalars), the elementwise
-``sigmoid tanh relu softplus exp log step`` (matrices elementwise, scalars directly) and
+``sigmoid tanh relu softplus exp log step`` (matrices elementwise, scalars directly), ``softmax``
+(row-wise, as :func:`derive.networks.softmax_rows`) and
 ``ones(r, c)``, ``zeros(r, c)``, ``eye(n)``, whose arguments are dimensions (positive
 integers or dimension names).  ``step``, ``ones``, ``zeros`` and ``eye`` go beyond the
 minimum so that :func:`format_expression` can write the gradients ``derive`` produces.
@@ -68,9 +92,11 @@ functions (``-σ(σ(X))``) the parser splits them back into nested applications.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -85,12 +111,18 @@ from sympy.matrices.expressions.hadamard import canonicalize as _hadamard_canoni
 
 from derive import elementwise as ew
 from derive.elementwise import elementwise_function, elementwise_functions, function_record
-from derive.networks import frobenius_sq
+from derive.limits import (
+    MAX_LENGTH, MAX_LITERAL_DIGITS, MAX_NESTING, MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_TANH_DEPTH,
+    digits_text,
+    LimitError, number_bits, power_digits,
+)
+from derive.networks import frobenius_sq, softmax_rows
 from derive.undefined import find_undefined
 
 __all__ = [
     "FUNCTIONS",
     "ExpressionError",
+    "ExpressionLimitError",
     "Note",
     "ParsedExpression",
     "format_expression",
@@ -102,12 +134,11 @@ __all__ = [
 Dim = int | str | sympy.Expr
 Shape = tuple[()] | tuple[Dim, Dim]
 
-MAX_LENGTH = 2_000       # characters (SymPy's canonicalisers are quadratic in a flat sum)
-MAX_NESTING = 100        # parser recursion and syntax-tree depth
-MAX_NUMBER_BITS = 20_000  # largest exact number a literal or a numeric power may make
+# The limits (length, nesting, the size of numbers) are in derive.limits, with all the others.
 
+# The elementwise functions: their scalar forms here, their matrix forms from derive.elementwise.
 _DIM_FUNCTIONS = {"ones": 2, "zeros": 2, "eye": 1}
-_MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1}
+_MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1, "softmax": 1}
 
 
 class _Registry(Mapping):
@@ -130,8 +161,6 @@ class _Registry(Mapping):
 # The elementwise functions: their scalar forms and their matrix forms, from derive.elementwise.
 _ELEMENTWISE: Mapping[str, Callable[..., sympy.Expr]] = _Registry(lambda r: r.scalar)
 _MATRIX_ELEMENTWISE: Mapping[str, Callable[[MatrixExpr], MatrixExpr]] = _Registry(lambda r: r)
-
-
 FUNCTIONS: tuple[str, ...]  # the language's function names: computed at each lookup (__getattr__)
 
 
@@ -143,6 +172,11 @@ def __getattr__(name: str) -> Any:
     if name == "FUNCTIONS":  # the names of the functions of the language, as of now
         return _functions()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+# Elementwise functions that are also matrix functions of a square matrix (e^A, log A): a note says
+# which one the text means.
+_MATRIX_FUNCTION_NAMES = {"exp": ("exponential", "指数"), "log": ("logarithm", "对数"),
+                          "tanh": ("hyperbolic tangent", "双曲正切")}
 
 
 # --------------------------------------------------------------------------- errors
@@ -181,20 +215,48 @@ class ExpressionError(ValueError):
         return f"{line}\n{' ' * (self.column - 1)}^ {self.message}"
 
 
+class ExpressionLimitError(ExpressionError, LimitError):
+    """An expression refused by a limit of :mod:`derive.limits` (a number too large, nesting too
+    deep, text too long): an :class:`ExpressionError` of kind ``"limit"`` that is also a
+    ``LimitError``."""
+
+    def __init__(self, message: str, column: int, token: str = "", text: str | None = None,
+                 kind: str = "limit"):
+        super().__init__(message, column, token, text, kind)
+
+
+def _error(message: str, column: int, token: str, text: str | None, kind: str = "invalid") -> ExpressionError:
+    """An :class:`ExpressionError` of ``kind`` (an :class:`ExpressionLimitError` for ``"limit"``)."""
+    cls = ExpressionLimitError if kind == "limit" else ExpressionError
+    return cls(message, column, token, text, kind)
+
+
 @dataclass(frozen=True)
 class Note:
     """Something the parser did that a derivation may want to say.
 
     ``kind`` is one of ``"broadcast-row"``, ``"broadcast-column"``,
-    ``"broadcast-scalar"``, ``"scalar-from-1x1"`` and ``"inferred-shape"``.
+    ``"broadcast-scalar"``, ``"scalar-from-1x1"``, ``"inferred-shape"``,
+    ``"elementwise-function"`` (exp or log of a square matrix, which a reader could take for the
+    matrix function) and ``"read-name"`` (a name read as a declared one, or as a product).
+    ``text`` is in English, ``zh`` in Chinese; :meth:`say` picks one.
+
+    >>> note = parse("tr(exp(A))", {"A": ("n", "n")}).notes[0]
+    >>> print(note.say("en"))
+    exp(A) is the elementwise exponential (of each entry), not the matrix exponential
     """
 
     kind: str
     column: int
     text: str
+    zh: str = ""
 
     def __str__(self) -> str:
         return self.text
+
+    def say(self, lang: str = "en") -> str:
+        """The note in ``lang`` ("en" or "zh")."""
+        return self.zh if lang == "zh" and self.zh else self.text
 
 
 @dataclass(frozen=True)
@@ -226,19 +288,96 @@ class ParsedExpression:
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str   # "num", "name", "op", "end"
-    text: str
+    kind: str   # "num", "name", "op", "sup" (a superscript power), "ones" (𝟏, 𝟏ₙ), "end"
+    text: str   # canonical: '−' is "-", 'ᵀ' is "'", 'λ' is "lambda", '²' is "^2"
     pos: int    # 0-based offset
+    src: str = ""   # the text as typed, where it differs from ``text``
 
     @property
     def column(self) -> int:
         return self.pos + 1
 
+    @property
+    def source(self) -> str:
+        return self.src or self.text
+
 
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENT_TAIL = re.compile(r"[A-Za-z0-9_]*")
 _IDENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-_SINGLE = frozenset("+-*/^'(),")
+_SINGLE = frozenset("+-*/^'(),[]")
+_SPACES = frozenset(" \t\r\n\u00a0\u2009\u202f")
+# The tool's own notation and what people type, as the operators of the language.
+_UNICODE_OPS = {
+    "−": "-", "–": "-",                          # minus sign, en dash
+    "@": "*", "×": "*", "·": "*", "⋅": "*",      # products
+    "⊙": ".*", "∘": ".*", "⊘": "./",             # Hadamard product and division
+    "ᵀ": "'", "⊤": "'", "’": "'",                # transpose
+}
+_SUPERSCRIPT_DIGITS = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6",
+                       "⁷": "7", "⁸": "8", "⁹": "9"}
+_SUBSCRIPT_CHARS = dict(zip("₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789aehijklmnoprstuvx"))
+_ONE = "𝟏"
+# Lower-case Greek letters are the names the text printer writes them for (λ for lambda), except
+# the text names of elementwise functions (σ is sigmoid: _FUNCTION_ALIASES).
+_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
+          "η": "eta", "θ": "theta", "ι": "iota", "κ": "kappa", "λ": "lambda", "μ": "mu", "ν": "nu",
+          "ξ": "xi", "π": "pi", "ρ": "rho", "τ": "tau", "υ": "upsilon", "φ": "phi", "χ": "chi",
+          "ψ": "psi", "ω": "omega"}
+
+
+class _Aliases(Mapping):
+    """The text names of elementwise functions that are not their names (σ for sigmoid), read from
+    the registry at each lookup, so that the text the printer writes reads back."""
+
+    def _table(self) -> dict[str, str]:
+        return {r.text: r.name for r in elementwise_functions().values() if r.text != r.name}
+
+    def __getitem__(self, text: str) -> str:
+        return self._table()[text]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+_FUNCTION_ALIASES: Mapping[str, str] = _Aliases()
+
+
+def _superscript(text: str, i: int) -> tuple[str, int] | None:
+    """(exponent, end) of a superscript power at ``i``: ``²`` → "2", ``⁻¹`` → "-1", ``⁻ᵀ`` → "-T"."""
+    j = i
+    sign = ""
+    if j < len(text) and text[j] in "⁻⁺":
+        sign = "-" if text[j] == "⁻" else ""
+        j += 1
+        if sign and j < len(text) and text[j] == "ᵀ":
+            return "-T", j + 1
+    k = j
+    while k < len(text) and text[k] in _SUPERSCRIPT_DIGITS:
+        k += 1
+    if k == j:
+        return None
+    return sign + "".join(_SUPERSCRIPT_DIGITS[ch] for ch in text[j:k]), k
+
+
+def _ones_subscript(text: str, i: int) -> tuple[str, int]:
+    """(dimension, end) of the subscript after 𝟏 at ``i``: 𝟏ₙ, 𝟏_n, 𝟏_(m1); "" for none."""
+    j = i
+    while j < len(text) and text[j] in _SUBSCRIPT_CHARS:
+        j += 1
+    if j > i:
+        return "".join(_SUBSCRIPT_CHARS[ch] for ch in text[i:j]), j
+    if text.startswith("_(", i):
+        m = _IDENT.match(text, i + 2)
+        if m and text.startswith(")", m.end()):
+            return m.group(), m.end() + 1
+    if text.startswith("_", i) and i + 1 < len(text) and text[i + 1] in _IDENT_CHARS:
+        return text[i + 1], i + 2
+    return "", i
 
 
 def _tokenize(text: str) -> Iterator[_Token]:
@@ -246,7 +385,7 @@ def _tokenize(text: str) -> Iterator[_Token]:
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        if ch in " \t\r\n":
+        if ch in _SPACES:
             i += 1
             continue
         nxt = text[i + 1] if i + 1 < n else ""
@@ -276,6 +415,31 @@ def _tokenize(text: str) -> Iterator[_Token]:
         elif ch in _SINGLE:
             yield _Token("op", ch, i)
             i += 1
+        elif ch == "∘" and _superscript(text, i + 1):
+            exponent, end = _superscript(text, i + 1)
+            if exponent == "-T":
+                raise ExpressionError("'∘⁻ᵀ' is not a power", i + 1, text[i:end], text)
+            yield _Token("sup", ".^" + exponent, i, text[i:end])
+            i = end
+        elif ch in _UNICODE_OPS:
+            yield _Token("op", _UNICODE_OPS[ch], i, ch)
+            i += 1
+        elif _superscript(text, i):
+            exponent, end = _superscript(text, i)
+            yield _Token("sup", "^" + exponent, i, text[i:end])
+            i = end
+        elif ch == _ONE:
+            dim, end = _ones_subscript(text, i + 1)
+            yield _Token("ones", dim, i, text[i:end])
+            i = end
+        elif ch in _FUNCTION_ALIASES:
+            yield _Token("name", _FUNCTION_ALIASES[ch], i, ch)
+            i += 1
+        elif ch in _GREEK:
+            m = _IDENT_TAIL.match(text, i + 1)
+            assert m is not None
+            yield _Token("name", _GREEK[ch] + m.group(), i, text[i:m.end()])
+            i = m.end()
         else:
             raise ExpressionError(f"unexpected character {ch!r}", i + 1, ch, text)
     yield _Token("end", "", n)
@@ -284,8 +448,10 @@ def _tokenize(text: str) -> Iterator[_Token]:
 def _number(tok: _Token, text: str) -> sympy.Rational:
     mantissa, _, exponent = tok.text.lower().partition("e")
     digits = len(mantissa.replace(".", "").lstrip("0"))
-    if digits > 300 or (exponent and abs(int(exponent)) > 300):
-        raise ExpressionError(f"number {tok.text!r} is too large or too long", tok.column, tok.text, text)
+    if digits > MAX_LITERAL_DIGITS or (exponent and abs(int(exponent)) > MAX_LITERAL_DIGITS):
+        raise ExpressionLimitError(f"number {tok.text!r} is too large or too long (at most {MAX_LITERAL_DIGITS} "
+                                   "digits and exponents up to e300, derive.limits.MAX_LITERAL_DIGITS)",
+                                   tok.column, tok.text, text)
     f = Fraction(tok.text)
     return sympy.Rational(f.numerator, f.denominator)
 
@@ -295,28 +461,58 @@ def _number(tok: _Token, text: str) -> sympy.Rational:
 
 @dataclass(eq=False)
 class _Node:
-    kind: str          # num name unary bin pow post call dims
-    token: str         # operator, name, function name or number text
+    kind: str          # num name unary bin pow post call dims ones
+    token: str         # operator, name, function name or number text (canonical)
     pos: int           # 0-based offset of the token
     start: int         # source span [start, end)
     end: int
     children: tuple[_Node, ...] = ()
     value: object = None
     depth: int = 1
+    src: str = ""      # the token as typed
+    implicit: bool = False   # a product written without an operator (2X, X W, Xᵀ(A + B))
+    bracketed: bool = False  # written in brackets
 
     @property
     def column(self) -> int:
         return self.pos + 1
 
 
+def _readings(name: str, names: frozenset[str], limit: int = 2) -> list[list[str]]:
+    """The ways (at most ``limit``) to read ``name`` as several declared names written together.
+
+    >>> _readings("XW1", frozenset({"X", "W1", "W"}))
+    [['X', 'W1']]
+    """
+    # ways[i]: up to ``limit`` readings of name[i:], found from the end (no backtracking blow-up)
+    ways: list[list[list[str]]] = [[] for _ in range(len(name))] + [[[]]]
+    longest = max(map(len, names), default=0)
+    for i in range(len(name) - 1, -1, -1):
+        for j in range(i + 1, min(len(name), i + longest) + 1):
+            if name[i:j] in names:
+                for rest in ways[j]:
+                    if len(ways[i]) < limit:
+                        ways[i].append([name[i:j], *rest])
+    return [w for w in ways[0] if len(w) > 1]
+
+
 class _Parser:
-    def __init__(self, text: str, names: Sequence[str] = ()):
+    def __init__(self, text: str, names: Sequence[str] = (), dims: Sequence[str] = ()):
         self.text = text
         self.names = frozenset(names)
+        self.dims = frozenset(dims)
         self.stream = _tokenize(text)
         self.tokens: list[_Token] = []
         self.i = 0
         self.level = 0
+        self.notes: list[Note] = []
+        # the levels of the grammar; partials add no Python frame, so deep nesting meets
+        # MAX_NESTING before the interpreter's recursion limit
+        # the exponent of ^ and .^: a signed power, without side-by-side products (X^2Y is X²·Y)
+        self.exponent: Callable[[], _Node] = partial(self.signed, self.power)
+        self.unary: Callable[[], _Node] = partial(self.signed, self.juxtaposition)
+        self.product: Callable[[], _Node] = partial(self._left_assoc, ("*", "/", ".*", "./"), self.unary)
+        self.expression: Callable[[], _Node] = partial(self._left_assoc, ("+", "-"), self.product)
 
     # helpers
     @property
@@ -325,23 +521,44 @@ class _Parser:
             self.tokens.append(next(self.stream))
         return self.tokens[self.i]
 
-    def error(self, message: str, tok: _Token) -> ExpressionError:
-        return ExpressionError(message, tok.column, tok.text, self.text)
+    def peek(self, ahead: int = 1) -> _Token:
+        self.i += ahead
+        try:
+            return self.tok
+        finally:
+            self.i -= ahead
+
+    def error(self, message: str, tok: _Token, kind: str = "invalid") -> ExpressionError:
+        return _error(message, tok.column, tok.source, self.text, kind)
 
     def node(self, kind: str, tok: _Token, start: int, end: int,
-             children: tuple[_Node, ...] = (), value: object = None) -> _Node:
+             children: tuple[_Node, ...] = (), value: object = None, text: str | None = None) -> _Node:
         if kind == "bin":
             depth = max(children[0].depth, children[1].depth + 1)
         else:
             depth = 1 + max((c.depth for c in children), default=0)
         if depth > MAX_NESTING:
-            raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels) "
-                             f"at {tok.text!r}", tok)
-        return _Node(kind, tok.text, tok.pos, start, end, children, value, depth)
+            raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels, "
+                             f"derive.limits.MAX_NESTING) at {tok.source!r}", tok, "limit")
+        return _Node(kind, tok.text if text is None else text, tok.pos, start, end, children, value, depth,
+                     tok.source)
 
     def describe(self, tok: _Token) -> str:
-        return {"num": "number", "name": "name"}.get(tok.kind, "") + (" " if tok.kind != "op" else "") \
-            + repr(tok.text)
+        kind = {"num": "number ", "name": "name "}.get(tok.kind, "")
+        return kind + repr(tok.source)
+
+    def is_op(self, *texts: str) -> bool:
+        return self.tok.kind == "op" and self.tok.text in texts
+
+    def starts_operand(self) -> bool:
+        tok = self.tok
+        return tok.kind in ("name", "num", "ones") or (tok.kind == "op" and tok.text in ("(", "["))
+
+    def guard(self) -> None:
+        self.level += 1
+        if self.level > MAX_NESTING:
+            raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels, "
+                             f"derive.limits.MAX_NESTING) at {self.tok.source!r}", self.tok, "limit")
 
     # grammar
     def parse(self) -> _Node:
@@ -350,58 +567,93 @@ class _Parser:
         root = self.expression()
         tok = self.tok
         if tok.kind != "end":
-            if tok.text == ")":
-                raise self.error("')' has no matching '('", tok)
+            if tok.text in (")", "]"):
+                raise self.error(f"{tok.source!r} has no matching {'(' if tok.text == ')' else '['!r}", tok)
             prev = self.tokens[self.i - 1]
-            raise self.error(f"unexpected {self.describe(tok)} after {prev.text!r}: "
-                             "expected an operator or the end (products need '*')", tok)
+            raise self.error(f"unexpected {self.describe(tok)} after {prev.source!r}: "
+                             "expected an operator or the end", tok)
         return root
 
     def _left_assoc(self, ops: tuple[str, ...], operand: Callable[[], _Node]) -> _Node:
         left = operand()
-        while self.tok.kind == "op" and self.tok.text in ops:
+        while self.is_op(*ops):
             op = self.tok
             self.i += 1
             right = operand()
+            if op.text in ("/", "./"):
+                inner = right
+                while inner.kind == "unary" and not inner.bracketed:
+                    inner = inner.children[0]
+                if inner.implicit and not inner.bracketed:
+                    written = " ".join(self.text[right.start:right.end].split())
+                    raise self.error(f"{op.source!r} before {written!r}, a product written without '*', is "
+                                     f"ambiguous: write {op.source}({written}) to divide by the product, or "
+                                     "'*' between the factors", op)
             left = self.node("bin", op, left.start, right.end, (left, right))
         return left
 
-    def expression(self) -> _Node:
-        return self._left_assoc(("+", "-"), self.product)
-
-    def product(self) -> _Node:
-        return self._left_assoc(("*", "/", ".*", "./"), self.unary)
-
-    def unary(self) -> _Node:
-        self.level += 1
+    def signed(self, operand: Callable[[], _Node]) -> _Node:
+        """("-" | "+")* operand."""
+        self.guard()
         try:
-            if self.level > MAX_NESTING:
-                raise self.error(f"expression nested too deeply (more than {MAX_NESTING} levels) "
-                                 f"at {self.tok.text!r}", self.tok)
             tok = self.tok
             if tok.kind == "op" and tok.text in ("+", "-"):
                 self.i += 1
-                operand = self.unary()
-                return self.node("unary", tok, tok.pos, operand.end, (operand,))
-            return self.power()
+                inner = self.signed(operand)
+                return self.node("unary", tok, tok.pos, inner.end, (inner,))
+            return operand()
         finally:
             self.level -= 1
 
+    def juxtaposition(self) -> _Node:
+        """Factors written side by side (2X, Xᵀ(Y − P), (A + B)C): a product that binds tighter
+        than the written operators, so ``A .* 2B`` is ``A .* (2*B)``."""
+        left = self.power()
+        while self.starts_operand():
+            tok = self.tok
+            if tok.kind == "num":
+                prev = self.tokens[self.i - 1]
+                raise self.error(f"unexpected number {tok.source!r} after {prev.source!r}: expected an "
+                                 "operator (products need '*' before a number)", tok)
+            right = self.power()
+            left = self.node("bin", _Token("op", "*", right.start), left.start, right.end, (left, right))
+            left.src, left.implicit = "", True
+        return left
+
     def power(self) -> _Node:
         base = self.postfix()
-        if self.tok.kind == "op" and self.tok.text in ("^", ".^"):
+        if self.is_op("^", ".^"):
             op = self.tok
             self.i += 1
-            exponent = self.unary()
+            nxt = self.tok
+            transpose = (op.text == "^" and (
+                (nxt.kind == "name" and nxt.text == "T" and "T" not in self.names and "T" not in self.dims
+                 and not (self.peek().kind == "op" and self.peek().text == "("))
+                or (nxt.kind == "op" and nxt.text == "'" and nxt.src)))
+            if transpose:   # X^T, X^ᵀ: the transpose
+                self.i += 1
+                return self.node("post", _Token("op", "'", op.pos, op.source + nxt.source), base.start,
+                                 nxt.pos + len(nxt.source), (base,))
+            exponent = self.exponent()
             return self.node("pow", op, base.start, exponent.end, (base, exponent))
         return base
 
     def postfix(self) -> _Node:
         node = self.primary()
-        while self.tok.kind == "op" and self.tok.text in ("'", ".T"):
+        while self.is_op("'", ".T") or self.tok.kind == "sup":
             op = self.tok
             self.i += 1
-            node = self.node("post", op, node.start, op.pos + len(op.text), (node,))
+            end = op.pos + len(op.source)
+            if op.kind == "op":
+                node = self.node("post", op, node.start, end, (node,))
+                continue
+            power, _, exponent = op.text.partition("^")
+            if exponent == "-T":   # X⁻ᵀ = (X⁻¹)ᵀ
+                exponent = "-1"
+            num = self.node("num", op, op.pos, end, value=sympy.Integer(int(exponent)), text=exponent)
+            node = self.node("pow", _Token("op", power + "^", op.pos, op.src), node.start, end, (node, num))
+            if op.text.endswith("-T"):
+                node = self.node("post", _Token("op", "'", op.pos, op.src), node.start, end, (node,))
         return node
 
     def primary(self) -> _Node:
@@ -409,58 +661,115 @@ class _Parser:
         if tok.kind == "num":
             self.i += 1
             return self.node("num", tok, tok.pos, tok.pos + len(tok.text), value=_number(tok, self.text))
+        if tok.kind == "ones":
+            self.i += 1
+            end = tok.pos + len(tok.source)
+            if not tok.text:
+                return self.node("ones", tok, tok.pos, end, text="ones")
+            dim = sympy.Integer(int(tok.text)) if tok.text.isdigit() else _dim_symbol(tok.text)
+            if dim == 0:
+                raise self.error(f"{tok.source!r}: a dimension must be positive", tok)
+            return self.node("dims", tok, tok.pos, end, value=(dim, sympy.Integer(1)), text="ones")
         if tok.kind == "name":
             self.i += 1
-            if self.tok.text == "(" and self.tok.kind == "op":
+            call = self.is_op("(")
+            if call and (tok.text in _functions() or tok.text not in self.names):
                 return self.call(tok)
             if tok.text in _functions():
-                raise self.error(f"{tok.text!r} is a function: write {tok.text}(...)", tok)
-            return self.node("name", tok, tok.pos, tok.pos + len(tok.text))
-        if tok.text == "(" and tok.kind == "op":
+                raise self.error(f"{tok.source!r} is a function: write {tok.source}(...)", tok)
+            return self.name(tok)
+        if tok.kind == "op" and tok.text in ("(", "["):
             self.i += 1
             inner = self.expression()
             close = self.tok
-            if close.text != ")":
+            want = ")" if tok.text == "(" else "]"
+            if not (close.kind == "op" and close.text == want):
                 if close.kind == "end":
-                    raise self.error(f"'(' at column {tok.column} is never closed", tok)
-                raise self.error(f"unexpected {self.describe(close)}: expected ')' to close the "
-                                 f"'(' at column {tok.column}", close)
+                    raise self.error(f"{tok.source!r} at column {tok.column} is never closed", tok)
+                raise self.error(f"unexpected {self.describe(close)}: expected {want!r} to close the "
+                                 f"{tok.source!r} at column {tok.column}", close)
             self.i += 1
-            inner.start, inner.end = tok.pos, close.pos + 1
+            inner.start, inner.end, inner.bracketed = tok.pos, close.pos + 1, True
             return inner
         if tok.kind == "end":
             prev = self.tokens[self.i - 1] if self.i else tok
-            raise self.error(f"the expression ends after {prev.text!r}: expected an operand", prev)
+            raise self.error(f"the expression ends after {prev.source!r}: expected an operand", prev)
         raise self.error(f"unexpected {self.describe(tok)}: expected an operand", tok)
+
+    def name(self, tok: _Token) -> _Node:
+        """A name.  An undeclared one reads as a declared name spelt with or without underscores
+        (Y_pred for Ypred), as an elementwise function of a declared name (h_sigmoid for
+        sigmoid(h), as the seed write-up names σ(h)) or as declared names written together (XW1
+        for X W1); a note says so."""
+        end = tok.pos + len(tok.source)
+        name = tok.text
+        if name in self.names or name in self.dims or not self.names:
+            return self.node("name", tok, tok.pos, end)
+        same = self.declared(name)
+        if same is not None:
+            self.notes.append(Note("read-name", tok.column, f"{name} read as {same}", f"{name} 读作 {same}"))
+            return self.node("name", tok, tok.pos, end, text=same)
+        base, _, fname = name.rpartition("_")
+        if fname in _ELEMENTWISE and base and self.declared(base) is not None:
+            arg = self.declared(base)
+            self.notes.append(Note("read-name", tok.column, f"{name} read as {fname}({arg})",
+                                   f"{name} 读作 {fname}({arg})"))
+            inner = self.node("name", tok, tok.pos, tok.pos + len(base), text=arg)
+            return self.node("call", tok, tok.pos, end, (inner,), text=fname)
+        readings = _readings(name, self.names) if not tok.src else []
+        if len(readings) == 1:
+            # read as its parts, side by side: the parser goes on from the first, so that a postfix
+            # operator binds to the last (XW1ᵀ is X·W1ᵀ)
+            parts = readings[0]
+            self.notes.append(Note("read-name", tok.column,
+                                   f"{name} read as the product {'·'.join(parts)}",
+                                   f"{name} 读作乘积 {'·'.join(parts)}"))
+            pieces, pos = [], tok.pos
+            for part in parts:
+                pieces.append(_Token("name", part, pos))
+                pos += len(part)
+            self.tokens[self.i - 1:self.i] = pieces
+            return self.node("name", pieces[0], tok.pos, tok.pos + len(parts[0]))
+        if len(readings) > 1:
+            options = " or ".join("*".join(r) for r in readings)
+            raise self.error(f"unknown name {name!r}: products need '*' (write {options})", tok)
+        return self.node("name", tok, tok.pos, end)
+
+    def declared(self, name: str) -> str | None:
+        """The declared name ``name`` is, itself or spelt with or without underscores."""
+        if name in self.names:
+            return name
+        plain = name.replace("_", "")
+        same = [k for k in self.names if k.replace("_", "") == plain]
+        return same[0] if len(same) == 1 else None
 
     def call(self, name: _Token) -> _Node:
         fname = name.text
-        if fname in self.names:
-            raise self.error(f"{fname!r} is a variable, not a function: products need '*' "
-                             f"({fname}*(...))", name)
         if fname not in _functions():
-            raise self.error(f"unknown function {fname!r}; known functions: {', '.join(_functions())}", name)
+            hint = f" (for a product write {name.source}*(...))" if self.names else ""
+            raise self.error(f"unknown function {name.source!r}; known functions: {', '.join(_functions())}{hint}",
+                             name)
         open_ = self.tok
         self.i += 1
         args: list[_Node] = []
-        if not (self.tok.kind == "op" and self.tok.text == ")"):
+        if not self.is_op(")"):
             while True:
                 args.append(self.expression())
-                if self.tok.kind == "op" and self.tok.text == ",":
+                if self.is_op(","):
                     self.i += 1
                     continue
                 break
         close = self.tok
-        if close.text != ")" or close.kind != "op":
+        if not self.is_op(")"):
             if close.kind == "end":
                 raise self.error(f"'(' at column {open_.column} is never closed", open_)
-            raise self.error(f"unexpected {self.describe(close)} in the arguments of {fname}(): "
+            raise self.error(f"unexpected {self.describe(close)} in the arguments of {name.source}(): "
                              "expected ',' or ')'", close)
         self.i += 1
         arity = _DIM_FUNCTIONS.get(fname) or _MATRIX_FUNCTIONS.get(fname) or 1
         if len(args) != arity:
             plural = "s" if arity > 1 else ""
-            raise self.error(f"{fname}() takes {arity} argument{plural}, got {len(args)}", name)
+            raise self.error(f"{name.source}() takes {arity} argument{plural}, got {len(args)}", name)
         if fname in _DIM_FUNCTIONS:
             dims = []
             for a in args:
@@ -538,13 +847,15 @@ _PENDING = object()
 
 
 def _infer(root: _Node, order: list[_Node], known: dict[str, tuple],
-           u: _Unifier) -> dict[str, tuple[int, int]]:
+           u: _Unifier, ones: dict[int, tuple] | None = None) -> dict[str, tuple[int, int]]:
     """Give unknown names dimension variables and unify them through the operators.
 
     Sums whose shapes are still open are deferred (they may broadcast once the shapes
     are known) and, when nothing else can move, the first is forced to equal shapes.
-    Returns the variables of the unknown names.
+    Returns the variables of the unknown names; ``ones`` receives those of each 𝟏
+    written without dimensions (keyed on the node's id).
     """
+    ones = {} if ones is None else ones
     unknown: dict[str, tuple[int, int]] = {}
     known_vars: dict[str, tuple] = {}
     types: dict[int, tuple] = {}
@@ -560,6 +871,9 @@ def _infer(root: _Node, order: list[_Node], known: dict[str, tuple],
         k = node.kind
         if k == "num":
             return _SCALAR
+        if k == "ones":
+            ones[id(node)] = ("m", u.new(), u.new())
+            return ones[id(node)]
         if k == "name":
             if node.token in known:
                 if node.token not in known_vars:
@@ -630,7 +944,7 @@ def _infer(root: _Node, order: list[_Node], known: dict[str, tuple],
                 return _SCALAR if is_1x1(arg) else arg
             if fname in ("tr", "det", "logdet", "inv") and arg[0] == "m":
                 u.unify(arg[1], arg[2])
-            return arg if fname == "inv" else _SCALAR
+            return arg if fname in ("inv", "softmax") else _SCALAR
         raise AssertionError(k)
 
     while id(root) not in types:
@@ -730,26 +1044,36 @@ class _Builder:
         return f"{self.src(node)} ({_shape_text(v)})"
 
     def fail(self, node: _Node, message: str, kind: str = "invalid") -> ExpressionError:
-        return ExpressionError(message, node.column, node.token, self.text, kind)
+        return _error(message, node.column, node.src, self.text, kind)
 
     def scalar(self, node: _Node, v: sympy.Basic) -> sympy.Expr:
         """``v`` as a scalar: a 1×1 matrix becomes its trace."""
         if _is_1x1(v):
             self.notes.append(Note("scalar-from-1x1", node.column,
-                                   f"{self.src(node)} (1×1) used as a scalar: tr({self.src(node)})"))
+                                   f"{self.src(node)} (1×1) used as a scalar: tr({self.src(node)})",
+                                   f"{self.src(node)}（1×1）作为标量使用：tr({self.src(node)})"))
             return Trace(v)
         return v
 
     def build(self, order: list[_Node]) -> sympy.Basic:
         vals: dict[int, sympy.Basic] = {}
+        tanhs: dict[int, int] = {}
         for node in order:
+            # SymPy's tanh is exponential in its nesting: count it before building one
+            tanhs[id(node)] = max((tanhs.pop(id(c)) for c in node.children), default=0) + (
+                node.kind == "call" and node.token == "tanh")
+            if tanhs[id(node)] > MAX_TANH_DEPTH:
+                raise self.fail(node, f"tanh nested more than {MAX_TANH_DEPTH} deep: SymPy's tanh takes time "
+                                      "exponential in its nesting (derive.limits.MAX_TANH_DEPTH)",
+                                "limit")
             args = [vals.pop(id(c)) for c in node.children]
             try:
                 v = self.one(node, args)
             except ExpressionError:
                 raise
             except RecursionError:
-                raise self.fail(node, f"expression nested too deeply at {node.token!r}") from None
+                raise self.fail(node, f"expression nested too deeply at {node.token!r}",
+                                "limit") from None
             except Exception as exc:  # SymPy ShapeError, TypeError, ValueError ...
                 first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
                 raise self.fail(node, f"{node.token!r} cannot be built: {type(exc).__name__}: {first}") \
@@ -760,9 +1084,24 @@ class _Builder:
             if node.kind in ("pow", "call") and _complex_number(v):
                 raise self.fail(node, f"{self.src(node)} is not a real number; complex values are not "
                                       "supported")
+            if node.kind in ("num", "bin", "unary", "pow", "call"):
+                self.check_size(node, v)
             self.check_defined(node, v, args)
             vals[id(node)] = v
         return vals[id(order[-1])]
+
+    def check_size(self, node: _Node, v: sympy.Basic) -> None:
+        """Refuse a number (the coefficient of ``v``) of more than MAX_NUMBER_DIGITS digits."""
+        if isinstance(v, MatMul):
+            coeff = v.as_coeff_mmul()[0]
+        elif isinstance(v, (sympy.Mul, sympy.Add)):
+            coeff = v.as_coeff_Add()[0] if isinstance(v, sympy.Add) else v.as_coeff_Mul()[0]
+        else:
+            coeff = v
+        if isinstance(coeff, sympy.Rational) and number_bits(coeff) > MAX_NUMBER_BITS:
+            raise self.fail(node, f"{self.src(node)} makes a number of "
+                                  f"{digits_text(number_bits(coeff) * math.log10(2))} digits: the limit is "
+                                  f"{MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)", "limit")
 
     def check_defined(self, node: _Node, v: sympy.Basic, args: list[sympy.Basic]) -> None:
         """Refuse ``v`` if what this node built holds an undefined constant (inv(0), 1/det(0), log(0))."""
@@ -777,6 +1116,8 @@ class _Builder:
         k = node.kind
         if k == "num":
             return node.value
+        if k == "ones":
+            return OneMatrix(*node.value)
         if k == "name":
             return self.symbols[node.token]
         if k == "dims":
@@ -848,6 +1189,8 @@ class _Builder:
         r, k = shape
         self.notes.append(Note("broadcast-scalar", node.column,
                                f"{self.src(node)} (scalar) broadcast to {r}×{k} as "
+                               f"{self.src(node)}·{_ones_text(r)}{_ones_text(k)}ᵀ",
+                               f"{self.src(node)}（标量）广播为 {r}×{k} 矩阵 "
                                f"{self.src(node)}·{_ones_text(r)}{_ones_text(k)}ᵀ"))
         return _mm(c, OneMatrix(r, k))
 
@@ -857,12 +1200,14 @@ class _Builder:
         if r == 1 and c == C and R != 1:
             self.notes.append(Note("broadcast-row", node.column,
                                    f"{self.src(node)} (1×{c}) broadcast over the {R} rows as "
-                                   f"{_ones_text(R)}·{self.src(node)}"))
+                                   f"{_ones_text(R)}·{self.src(node)}",
+                                   f"{self.src(node)}（1×{c}）沿 {R} 行广播为 {_ones_text(R)}·{self.src(node)}"))
             return _mm(OneMatrix(R, 1), v)
         if c == 1 and r == R and C != 1:
             self.notes.append(Note("broadcast-column", node.column,
                                    f"{self.src(node)} ({r}×1) broadcast over the {C} columns as "
-                                   f"{self.src(node)}·{_ones_text(C)}ᵀ"))
+                                   f"{self.src(node)}·{_ones_text(C)}ᵀ",
+                                   f"{self.src(node)}（{r}×1）沿 {C} 列广播为 {self.src(node)}·{_ones_text(C)}ᵀ"))
             return _mm(v, OneMatrix(1, C))
         return None
 
@@ -877,7 +1222,8 @@ class _Builder:
             return _mm(self.scalar(ln, a), b)
         if _is_1x1(b):
             return _mm(self.scalar(rn, b), a)
-        raise self.fail(node, f"'*' joins {self.desc(ln, a)} with {self.desc(rn, b)}: a matrix product "
+        what = "the product" if node.implicit else "'*'"
+        raise self.fail(node, f"{what} joins {self.desc(ln, a)} with {self.desc(rn, b)}: a matrix product "
                               f"needs the columns of the left ({a.shape[1]}) to equal the rows of "
                               f"the right ({b.shape[0]})")
 
@@ -893,15 +1239,19 @@ class _Builder:
             return _mm(sympy.Pow(b, -1), a)
         return a / b
 
+    def bounded(self, node: _Node, base: sympy.Basic, e: sympy.Basic) -> None:
+        """Refuse a power that would compute a huge number: SymPy evaluates 3^10000 at once and
+        distributes (2c)^N into 2^N c^N."""
+        digits = power_digits(base, e)
+        if digits is not None:
+            raise self.fail(node, f"{self.src(node)} would make a number of about {digits_text(digits)} "
+                                  f"digits: the limit is {MAX_NUMBER_DIGITS} (derive.limits.MAX_NUMBER_DIGITS)",
+                            "limit")
+
     def scalar_power(self, node: _Node, base: sympy.Expr, e: sympy.Expr) -> sympy.Expr:
-        if base.is_Number and e.is_Number:
-            if base == 0 and e.is_negative:
-                raise self.fail(node, f"{node.token!r} raises zero to a negative power")
-            if isinstance(base, sympy.Rational) and abs(base) != 1:
-                bits = max(abs(base.p).bit_length(), abs(base.q).bit_length())
-                if float(abs(e)) * bits > MAX_NUMBER_BITS:
-                    raise self.fail(node, f"{node.token!r} makes a number too large "
-                                          f"({base}^{e})")
+        if base.is_Number and e.is_Number and base == 0 and e.is_negative:
+            raise self.fail(node, f"{node.token!r} raises zero to a negative power")
+        self.bounded(node, base, e)
         return sympy.Pow(base, e)
 
     def power(self, node: _Node, bn: _Node, en: _Node, base: sympy.Basic, e: sympy.Basic) -> sympy.Basic:
@@ -913,15 +1263,23 @@ class _Builder:
         if _is_scalar(base):
             return self.scalar_power(node, base, e)
         if op == ".^":
+            self.bounded(node, base, e)
             return HadamardPower(base, e)
         if _is_1x1(base) and not isinstance(e, sympy.Integer):
             return self.scalar_power(node, self.scalar(bn, base), e)
+        raised = f"'^' raises {self.desc(bn, base)} to {self.src(en)}"
         if base.shape[0] != base.shape[1]:
-            raise self.fail(node, f"'^' raises {self.desc(bn, base)} to a power: a matrix power "
-                                  "needs a square matrix (use '.^' for elementwise powers)")
+            raise self.fail(node, f"{raised}: a matrix power needs a square matrix (for the power of "
+                                  f"each entry write {self.src(bn)}.^{self.src(en)})")
         if not isinstance(e, sympy.Integer):
-            raise self.fail(node, f"'^' raises {self.desc(bn, base)} to {self.src(en)}: a matrix "
-                                  "power needs an integer exponent (use '.^' for elementwise powers)")
+            if e.is_Number:
+                why = ("matrix square roots and other non-integer matrix powers are not supported"
+                       if e.is_real else "a matrix power needs an integer exponent")
+            else:
+                why = ("symbolic matrix powers are not supported yet: the exponent must be an integer "
+                       "number such as 2 or -1")
+            raise self.fail(node, f"{raised}: {why} (.^ is a different function: the power of each entry)")
+        self.bounded(node, base, e)
         self.check_defined(node, MatPow(base, e), [base])
         return MatPow(base, e).doit(deep=False)
 
@@ -931,12 +1289,23 @@ class _Builder:
             fn = _ELEMENTWISE[fname]
             if _is_scalar(a) or _is_1x1(a):
                 return fn(self.scalar(an, a))
+            if fname in _MATRIX_FUNCTION_NAMES and a.shape[0] == a.shape[1]:
+                en, zh = _MATRIX_FUNCTION_NAMES[fname]
+                call = f"{fname}({self.src(an)})"
+                self.notes.append(Note("elementwise-function", node.column,
+                                       f"{call} is the elementwise {en} (of each entry), not the matrix {en}",
+                                       f"{call} 是逐元素{zh}（对每个元素），不是矩阵{zh}"))
             return _MATRIX_ELEMENTWISE[fname](a)
         if fname == "sqrt":
             if isinstance(a, MatrixExpr) and not _is_1x1(a):
-                raise self.fail(node, f"'sqrt' takes a scalar, got {self.desc(an, a)} (use .^0.5 for an "
-                                      "elementwise square root)")
+                raise self.fail(node, f"'sqrt' takes a scalar, got {self.desc(an, a)}: the matrix square "
+                                      f"root is not supported (for the square root of each entry, a "
+                                      f"different function, write {self.src(an)}.^0.5)")
             return sympy.sqrt(self.scalar(an, a))
+        if fname == "softmax":   # row-wise, as the tool prints it: exp(Z) ⊙ [(exp(Z)𝟏ₖ)^∘−1 𝟏ₖᵀ]
+            if not isinstance(a, MatrixExpr):
+                raise self.fail(node, f"'softmax' takes a matrix (it normalises each row), got {self.desc(an, a)}")
+            return softmax_rows(a)
         if fname == "norm2":
             if _is_scalar(a):
                 raise self.fail(node, f"'norm2' takes a matrix, got {self.desc(an, a)}")
@@ -1061,16 +1430,25 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
     if not isinstance(text, str):
         raise TypeError(f"parse() takes a str, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters", MAX_LENGTH + 1,
-                              text[MAX_LENGTH], text)
+        raise ExpressionLimitError(f"expression longer than {MAX_LENGTH} characters "
+                                   "(derive.limits.MAX_LENGTH)", MAX_LENGTH + 1, text[MAX_LENGTH], text)
     known = _normalise_shapes(shapes)
     dims = {x.name: x for shape in known.values() for x in shape if isinstance(x, sympy.Symbol)}
-    root = _Parser(text, tuple(known)).parse()
+    parser = _Parser(text, tuple(known), tuple(dims))
+    root = parser.parse()
     order = _postorder(root)
 
     u = _Unifier()
     dim_scalars = {name: () for name in dims if name not in known}
-    unknown = _infer(root, order, {**dim_scalars, **known}, u)
+    ones: dict[int, tuple] = {}
+    unknown = _infer(root, order, {**dim_scalars, **known}, u, ones)
+    for node in order:
+        if node.kind == "ones":
+            r, c = (u.get(v) for v in ones[id(node)][1:])
+            if r is None or c is None:
+                raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write ones(rows, cols) "
+                                      "or 𝟏ₙ for a column", node.column, node.src, text)
+            node.value = (r, c)
     first_use: dict[str, _Node] = {}
     for node in sorted((n for n in order if n.kind == "name"), key=lambda n: n.pos):
         first_use.setdefault(node.token, node)
@@ -1089,16 +1467,17 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         r, c = (u.get(v) for v in unknown[name])
         if not infer:
             raise ExpressionError(f"unknown name {name!r}; known names: {known_list}",
-                                  node.column, name, text, "unknown-name")
+                                  node.column, node.src, text, "unknown-name")
         if r is None or c is None:
             partial = f"{'?' if r is None else r}×{'?' if c is None else c}"
             raise ExpressionError(
                 f"unknown name {name!r}: its shape cannot be inferred (only {partial}); "
-                f"{_declare_hint(name, r, c, syntax)}; known names: {known_list}", node.column, name, text,
+                f"{_declare_hint(name, r, c, syntax)}; known names: {known_list}", node.column, node.src, text,
                 "unknown-name")
         symbols[name] = MatrixSymbol(name, r, c)
         notes.append(Note("inferred-shape", node.column,
-                          f"{name} is not in shapes: inferred {r}×{c} from its use"))
+                          f"{name} is not in shapes: inferred {r}×{c} from its use",
+                          f"{name} 未在 shapes 中给出：由其用法推断为 {r}×{c}"))
     builder = _Builder(text, {**used_dims, **symbols})
     expr = _split_composed(builder.build(order))
     for sym in symbols.values():
@@ -1108,7 +1487,7 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
     return ParsedExpression(
         text=text, expr=expr, symbols=symbols, dims=used_dims,
         shapes={k: (() if isinstance(v, sympy.Symbol) else tuple(v.shape)) for k, v in symbols.items()},
-        notes=tuple(notes + builder.notes),
+        notes=tuple(parser.notes + notes + builder.notes),
         inferred=tuple(k for k in symbols if k not in known))
 
 

@@ -2,17 +2,45 @@
 
 Scalars to the front, transposes pushed into products, no double transposes,
 X⁻ᵀ for (X⁻¹)ᵀ, like terms combined, and a leading minus sign absorbed into a
-difference: −2(Y − Ŷ) becomes 2(Ŷ − Y).
+difference: −2(Y − Ŷ) becomes 2(Ŷ − Y).  :func:`tidy` applies one rule per class
+(:data:`TIDY_RULES`) bottom-up, with ``sympy.strategies``.  The two rewrites that are steps of
+a derivation, "simplify the product" and "collect terms", are rule records here.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import sympy
 from sympy import (
-    Basic, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr, OneMatrix, Transpose, ZeroMatrix,
+    Basic, Eq, Identity, Inverse, Lambda, MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol, OneMatrix, Trace,
+    Transpose, ZeroMatrix,
 )
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.strategies.traverse import bottom_up
 
-__all__ = ["negate", "ones_multiple", "simplify_product", "split_coeff", "tidy", "transpose"]
+from derive.differential import MatrixDifferential, ScalarDifferential
+from derive.laws import Laws, matrices, scalars
+from derive.rules import Rule, by_class
+
+__all__ = [
+    "COLLECT",
+    "SIMPLIFY_PRODUCT",
+    "TIDY_RULES",
+    "combine_like_terms",
+    "negate",
+    "ones_multiple",
+    "simplify_product",
+    "split_coeff",
+    "term_count",
+    "tidy",
+    "tidy_hadamard",
+    "tidy_hadamard_power",
+    "tidy_product",
+    "tidy_sum",
+    "tidy_transpose",
+    "transpose",
+]
 
 
 def split_coeff(e: MatrixExpr) -> tuple[sympy.Expr, MatrixExpr]:
@@ -101,8 +129,57 @@ def _absorb_sign(e: MatrixExpr) -> MatrixExpr:
     return e
 
 
+def tidy_transpose(e: Transpose) -> MatrixExpr:
+    """(AB)ᵀ = BᵀAᵀ, (A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, Aᵀᵀ = A; a transposed sum is split only where that removes
+    transposes: (bᵀXᵀ + cᵀ)ᵀ = Xb + c."""
+    return _tidy_transpose(e.arg)
+
+
+def tidy_product(e: MatMul) -> MatrixExpr:
+    """Scalars to the front, I dropped, Aᵖ Aᵍ = Aᵖ⁺ᵍ, a leading minus absorbed into a difference."""
+    return _tidy_matmul(list(e.args))
+
+
+def tidy_hadamard(e: HadamardProduct) -> MatrixExpr:
+    """Scalars out of ⊙, 𝟏 ⊙ A = A, A^∘p ⊙ A^∘q = A^∘(p+q), a leading minus absorbed into a difference."""
+    return _tidy_hadamard(list(e.args))
+
+
+def tidy_sum(e: MatAdd) -> MatrixExpr:
+    """Like terms combined; PS + QS = (P + Q)S where the shared S holds a sum."""
+    return _tidy_matadd(list(e.args))
+
+
+def tidy_hadamard_power(e: HadamardPower) -> MatrixExpr:
+    """A^∘1 = A."""
+    return e.base if e.exp == 1 else e
+
+
+def _tidy_leaf(e: Basic) -> bool:
+    # matrices and scalars are tidied inside; the rest (names, tuples, numbers) are left as they are
+    return not isinstance(e, Basic) or not e.args or not isinstance(e, (MatrixExpr, sympy.Expr))
+
+
+# bottom_up rebuilds a node from its tidied arguments with its class's constructor (``func``), as
+# SymPy would, and then applies the rule of the node's class
+_TIDY_TREE = {"op": lambda e: e.func, "new": lambda func, *args: func(*args),
+              "leaf": _tidy_leaf, "children": lambda e: e.args}
+
+TIDY_RULES: dict[type, Callable[[Any], MatrixExpr]] = {
+    Transpose: tidy_transpose,
+    MatMul: tidy_product,
+    HadamardProduct: tidy_hadamard,
+    MatAdd: tidy_sum,
+    HadamardPower: tidy_hadamard_power,
+}
+"""The rule for each class; a node of another class is only rebuilt from its tidied arguments."""
+
+_tidy = bottom_up(by_class(TIDY_RULES), fns=_TIDY_TREE)
+
+
 def tidy(e: Basic) -> Basic:
-    """The tidy form of ``e`` (bottom-up; SymPy's doit is not used, so σ(h) stays σ(h)).
+    """The tidy form of ``e``: the rule of each node's class (:data:`TIDY_RULES`), bottom-up
+    (SymPy's doit is not used, so σ(h) stays σ(h)).
 
     >>> from sympy import MatrixSymbol
     >>> Y, P = MatrixSymbol("Y", 4, 2), MatrixSymbol("Ypred", 4, 2)
@@ -110,22 +187,7 @@ def tidy(e: Basic) -> Basic:
     >>> tidy(MatMul(-2, Y - P))
     2*(-Y + Ypred)
     """
-    if not isinstance(e, Basic) or not e.args or not isinstance(e, MatrixExpr):
-        if isinstance(e, sympy.Expr) and not isinstance(e, MatrixExpr) and e.args:
-            return e.func(*[tidy(a) for a in e.args])
-        return e
-    args = [tidy(a) for a in e.args]
-    if isinstance(e, Transpose):
-        return _tidy_transpose(args[0])
-    if isinstance(e, MatMul):
-        return _tidy_matmul(args)
-    if isinstance(e, HadamardProduct):
-        return _tidy_hadamard(args)
-    if isinstance(e, MatAdd):
-        return _tidy_matadd(args)
-    if isinstance(e, HadamardPower) and args[1] == 1:
-        return args[0]
-    return e.func(*args)
+    return _tidy(e)
 
 
 def _tidy_transpose(a: MatrixExpr) -> MatrixExpr:
@@ -314,3 +376,61 @@ def _factor_common_sum(a: MatrixExpr, b: MatrixExpr) -> MatrixExpr | None:
         inner = _tidy_matadd([scale(ca, _matmul(ra)), scale(cb, _matmul(rb))])
         return _tidy_matmul([inner, *shared] if suffix else [*shared, inner])
     return None
+
+
+_A, _B, _X = matrices("A B X")
+_a, _b, _p, _q, _t = scalars("a b p q t")
+_dX = MatrixDifferential(_X)
+
+SIMPLIFY_PRODUCT = Rule("simplify_product",
+                        Laws(Eq(MatMul(MatPow(_A, _p), MatPow(_A, _q)), MatPow(_A, _p + _q), evaluate=False),
+                             Eq(Inverse(Inverse(_A)), _A, evaluate=False),
+                             Eq(MatMul(_A, Identity(_A.shape[0])), _A, evaluate=False)),
+                        {"en": "simplify the product", "zh": "化简乘积"}, simplify_product)
+
+
+# --- like terms of scalar sums: the step "collect terms" ---------------------------------------------
+
+def _scalar_args(e: Basic) -> tuple[Basic, ...]:
+    """The arguments of ``e`` that can hold a scalar sum: all of a scalar's, a product's coefficients."""
+    if isinstance(e, (MatrixSymbol, Lambda, MatrixDifferential, ScalarDifferential)):
+        return ()
+    if isinstance(e, MatrixExpr):
+        return tuple(a for a in e.args if not isinstance(a, MatrixExpr)) if isinstance(e, MatMul) else ()
+    return e.args
+
+
+def _is_scalar_sum(e: Basic) -> bool:
+    return isinstance(e, sympy.Add) and not isinstance(e, MatrixExpr)
+
+
+def combine_like_terms(e: Basic) -> Basic:
+    """``e`` with every scalar sum evaluated (like terms combined): tr A + tr A = 2 tr A.
+
+    >>> from sympy import MatrixSymbol
+    >>> A = MatrixSymbol("A", 2, 2)
+    >>> combine_like_terms(sympy.Add(Trace(A), Trace(A), evaluate=False))
+    2*Trace(A)
+    """
+    inner = _scalar_args(e)
+    if not inner:
+        return e
+    new = {a: b for a in inner if (b := combine_like_terms(a)) is not a}
+    if _is_scalar_sum(e):
+        return sympy.Add(*[new.get(a, a) for a in e.args])
+    return e.func(*[new.get(a, a) for a in e.args]) if new else e
+
+
+def term_count(e: Basic) -> int:
+    """How many terms the scalar sums of ``e`` have together."""
+    return (len(e.args) if _is_scalar_sum(e) else 0) + sum(term_count(a) for a in _scalar_args(e))
+
+
+COLLECT = Rule("collect",
+               Laws(Eq(sympy.Add(sympy.Mul(_a, _t, evaluate=False), sympy.Mul(_b, _t, evaluate=False),
+                                 evaluate=False),
+                       sympy.Mul(sympy.Add(_a, _b, evaluate=False), _t, evaluate=False), evaluate=False),
+                    Eq(sympy.Add(Trace(MatMul(Transpose(_A), _dX)), Trace(MatMul(Transpose(_B), _dX)),
+                                 evaluate=False),
+                       Trace(MatMul(Transpose(MatAdd(_A, _B)), _dX)), evaluate=False)),
+               {"en": "collect terms", "zh": "合并同类项"}, combine_like_terms)

@@ -1,62 +1,41 @@
 """A derivation as data: steps (rule + equation) and the result.
 
-Nothing here renders; ``derive.render`` reads these objects.
+A step names its rule by key; :data:`RULES` holds every rule's record (``derive.rules.Rule``),
+collected at import from the modules that define them beside their functions.
+Nothing here renders: ``derive.render`` reads these objects, and their display methods
+(``str``, ``to_latex``, Jupyter's) call the functions it registers in :mod:`derive.display`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
 import sympy
-from sympy import Basic, MatrixExpr, MatrixSymbol
+from sympy import Basic, Eq, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace, Transpose
 
+from derive.differential import RULES_OF_DIFFERENTIALS, MatrixDifferential, ScalarDifferential
+from derive.laws import F, Dots, FrobeniusSq, Gradient, Summation, applied, matrices, scalars
+from derive.rules import Rule, rule_table
+from derive.simplify import COLLECT, SIMPLIFY_PRODUCT
+from derive.trace_rules import READ_OFF, TRACE_RULES
+from derive.display import Displayed, display
 
-@dataclass(frozen=True)
-class Rule:
-    """A named rule: a key (used by the renderers' locales) and its law in LaTeX."""
-
-    key: str
-    law: str
-
-
-# Every rule a step can name.  The renderers translate ``key``; ``law`` is the identity.
-RULES: dict[str, Rule] = {r.key: r for r in (
-    # laws are mathematics only (no words: they appear as they are in every language)
-    Rule("definition", r"\|A\|_F^2 = \operatorname{tr}(A^T A)"),
-    Rule("scalar_as_trace", r"a = \operatorname{tr}(a)"),
-    Rule("differential", r"\mathrm{d}f"),
-    Rule("substitute", r"Z = g(\dots)"),
-    Rule("chain", r"\mathrm{d}f = \operatorname{tr}(G_Z^T\, \mathrm{d}Z)"),
-    # differential rules
-    Rule("d_sum", r"\mathrm{d}(A + B) = \mathrm{d}A + \mathrm{d}B"),
-    Rule("d_constant_multiple", r"\mathrm{d}(\lambda A) = \lambda\,\mathrm{d}A"),
-    Rule("d_product", r"\mathrm{d}(AB) = \mathrm{d}A\,B + A\,\mathrm{d}B"),
-    Rule("d_hadamard", r"\mathrm{d}(A \odot B) = \mathrm{d}A \odot B + A \odot \mathrm{d}B"),
-    Rule("d_transpose", r"\mathrm{d}(A^T) = (\mathrm{d}A)^T"),
-    Rule("d_trace", r"\mathrm{d}\operatorname{tr}A = \operatorname{tr}\mathrm{d}A"),
-    Rule("d_elementwise", r"\mathrm{d}\,\varphi(A) = \varphi'(A) \odot \mathrm{d}A"),
-    Rule("d_inverse", r"\mathrm{d}(X^{-1}) = -X^{-1}\,\mathrm{d}X\,X^{-1}"),
-    Rule("d_determinant", r"\mathrm{d}\det X = \det X \operatorname{tr}(X^{-1}\mathrm{d}X)"),
-    Rule("d_matpow", r"\mathrm{d}(X^p) = \sum_{i=0}^{p-1} X^i\,\mathrm{d}X\,X^{p-1-i}"),
-    Rule("d_hadamard_power", r"\mathrm{d}(A^{\circ p}) = p A^{\circ (p-1)} \odot \mathrm{d}A"),
-    Rule("d_scalar_sum", r"\mathrm{d}(a + b) = \mathrm{d}a + \mathrm{d}b"),
-    Rule("d_scalar_product", r"\mathrm{d}(ab) = \mathrm{d}a\,b + a\,\mathrm{d}b"),
-    Rule("d_scalar_function", r"\mathrm{d}\,g(a) = g'(a)\,\mathrm{d}a"),
-    Rule("d_entry", r"\mathrm{d}(a_{11}) = \operatorname{tr}(\mathrm{d}a)"),
-    # trace identities
-    Rule("trace_linearity", r"\operatorname{tr}(A + B) = \operatorname{tr}A + \operatorname{tr}B,\; \operatorname{tr}(cA) = c\operatorname{tr}A"),
-    Rule("distribute", r"A(B + C)D = ABD + ACD"),
-    Rule("transpose_product", r"(AB)^T = B^T A^T"),
-    Rule("trace_transpose", r"\operatorname{tr}(A^T) = \operatorname{tr}(A)"),
-    Rule("trace_cyclic", r"\operatorname{tr}(ABC) = \operatorname{tr}(CAB)"),
-    Rule("trace_hadamard", r"\operatorname{tr}(A^T(B \odot C)) = \operatorname{tr}((A \odot B)^T C)"),
-    Rule("simplify_product", r"A^p A^q = A^{p+q},\; (A^{-1})^{-1} = A,\; AI = A"),
-    Rule("collect", r"a\,t + b\,t = (a + b)\,t,\; \operatorname{tr}(A^T\mathrm{d}X) + \operatorname{tr}(B^T\mathrm{d}X) = \operatorname{tr}((A + B)^T\mathrm{d}X)"),
-    Rule("read_off", r"\mathrm{d}f = \operatorname{tr}(G^T\mathrm{d}X) \iff \frac{\partial f}{\partial X} = G"),
-    # X used by several stages (or a stage and f): X^{(u)} is X as used by u, the multivariable chain rule
-    Rule("sum_over_uses", r"\frac{\partial f}{\partial X} = \sum_{u} \frac{\partial f}{\partial X^{(u)}}"),
-    Rule("rows_sum_to_one", r"Y\mathbf{1}_k = \mathbf{1}_n"),
-)}
+__all__ = [
+    "CHAIN",
+    "DEFINITION",
+    "DIFFERENTIAL",
+    "ROWS_SUM_TO_ONE",
+    "RULES",
+    "SCALAR_AS_TRACE",
+    "SUBSTITUTE",
+    "SUM_OVER_USES",
+    "Derivation",
+    "Displayed",
+    "F",
+    "Gradient",
+    "Rule",
+    "Step",
+    "Use",
+]
 
 
 @dataclass(frozen=True)
@@ -76,43 +55,22 @@ class Step:
             raise KeyError(f"unknown rule {self.rule!r}; known: {sorted(RULES)}")
 
     @property
-    def law(self) -> str:
+    def law(self) -> Basic:
+        """The law of the step's rule, as SymPy objects."""
         return RULES[self.rule].law
 
     def to_text(self, lang: str = "en") -> str:
-        """``lhs = rhs  [rule]`` in tracegrad's notation.
+        """``lhs = rhs  [rule]`` in tracegrad's notation (by :mod:`derive.display`).
 
         >>> from sympy import MatrixSymbol
         >>> Y = MatrixSymbol("Y", 3, 2)
         >>> print(Step("read_off", Gradient(F, Y), 2 * Y.T))
         ∂f/∂Y = 2Yᵀ  [read off the gradient]
         """
-        from derive.render.locale import get_locale
-        from derive.render.printer import math_text
-
-        return f"{math_text(self.lhs)} = {math_text(self.rhs)}  [{get_locale(lang).rule(self.rule)}]"
+        return display(self, "text", lang=lang)
 
     def __str__(self) -> str:
         return self.to_text()
-
-
-class Displayed:
-    """Shows itself as text (``str``, IPython) and as Markdown (Jupyter) through ``to_text``/``to_markdown``."""
-
-    def to_text(self, lang: str = "en") -> str:
-        raise NotImplementedError
-
-    def to_markdown(self, lang: str = "en") -> str:
-        raise NotImplementedError
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.to_text())
 
 
 @dataclass(frozen=True)
@@ -134,48 +92,8 @@ class Derivation(Displayed):
     # steps are then the sum over the uses ("sum_over_uses")
     contributions: tuple[Derivation, ...] = field(default=())
 
-    def to_latex(self, lang: str = "en") -> str:
-        from derive.render.latex import derivation_latex
-
-        return derivation_latex(self, lang=lang)
-
-    def to_markdown(self, lang: str = "en") -> str:
-        from derive.render.markdown import derivation_markdown
-
-        return derivation_markdown(self, lang=lang)
-
-    def to_text(self, lang: str = "en") -> str:
-        from derive.render.text import derivation_text
-
-        return derivation_text(self, lang=lang)
-
     def _repr_latex_(self) -> str:
-        from derive.render.latex import derivation_latex
-
-        return "$\\displaystyle " + derivation_latex(self, lang="en", inline=True) + "$"
-
-
-
-
-class Gradient(MatrixExpr):
-    """The symbol ∂f/∂X (shape of X), used on the left of the read-off step."""
-
-    def __new__(cls, f: sympy.Symbol, wrt: MatrixSymbol):
-        return Basic.__new__(cls, f, wrt)
-
-    @property
-    def wrt(self) -> MatrixSymbol:
-        return self.args[1]
-
-    @property
-    def shape(self):
-        return self.wrt.shape
-
-    def doit(self, **hints):
-        return self
-
-    def _sympystr(self, printer) -> str:
-        return f"∂{printer._print(self.args[0])}/∂{printer._print(self.wrt)}"
+        return display(self, "latex_inline", lang="en")
 
 
 class Use(MatrixExpr):
@@ -232,4 +150,32 @@ class Use(MatrixExpr):
         return el("msup", printer._print(self.X), el("mrow", mo("("), printer._print(self.via), mo(")")))
 
 
-F = sympy.Symbol("f")
+# --- the steps of a derivation that are not rewrites of an expression --------------------------------
+
+_A, _G, _X, _Z = matrices("A G X Z")
+(_a,) = scalars("a")
+_scalar = MatrixSymbol("a", 1, 1)
+_n, _k, _u = sympy.symbols("n k u")
+
+DEFINITION = Rule("definition", Eq(FrobeniusSq(_A), Trace(MatMul(Transpose(_A), _A)), evaluate=False),
+                  {"en": "definition", "zh": "定义"})
+SCALAR_AS_TRACE = Rule("scalar_as_trace", Eq(_scalar, Trace(_scalar), evaluate=False),
+                       {"en": "a scalar is its own trace", "zh": "标量等于自身的迹"})
+DIFFERENTIAL = Rule("differential", ScalarDifferential(F), {"en": "take the differential", "zh": "两边取微分"})
+SUBSTITUTE = Rule("substitute", Eq(_Z, applied("g", Dots()), evaluate=False), {"en": "substitute", "zh": "代入"})
+CHAIN = Rule("chain", Eq(ScalarDifferential(F),
+                         Trace(MatMul(Transpose(MatrixSymbol("G_Z", *_Z.shape)), MatrixDifferential(_Z))),
+                         evaluate=False),
+             {"en": "chain rule", "zh": "链式法则"})
+# X used by several stages (or a stage and f): X^(u) is X as used by u, the multivariable chain rule
+SUM_OVER_USES = Rule("sum_over_uses", Eq(Gradient(F, _X), Summation(Gradient(F, Use(_X, _u)), _u), evaluate=False),
+                     {"en": "multivariable chain rule: sum over every use", "zh": "多元链式法则：对每一处使用求和"})
+ROWS_SUM_TO_ONE = Rule("rows_sum_to_one",
+                       Eq(MatMul(MatrixSymbol("Y", _n, _k), OneMatrix(_k, 1)), OneMatrix(_n, 1), evaluate=False),
+                       {"en": "each row sums to 1", "zh": "每行之和为 1"})
+
+# Every rule a step can name, in the order a document's list of rules would give them.
+RULES: Mapping[str, Rule] = rule_table((
+    DEFINITION, SCALAR_AS_TRACE, DIFFERENTIAL, SUBSTITUTE, CHAIN, *RULES_OF_DIFFERENTIALS, *TRACE_RULES,
+    SIMPLIFY_PRODUCT, COLLECT, READ_OFF, SUM_OVER_USES, ROWS_SUM_TO_ONE,
+))

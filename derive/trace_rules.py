@@ -1,4 +1,4 @@
-"""Trace identities as named rewrites of one trace ``tr(M)``.
+"""Trace identities as named rewrites of one trace ``tr(M)``, one record each (``derive.rules.Rule``).
 
 Each rule takes a ``Trace`` whose argument is linear in one differential and
 returns the rewritten scalar, or its input unchanged when it does not apply
@@ -7,16 +7,17 @@ the engine tries them; the first that changes the equation makes a step.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import sympy
-from sympy import Basic, Identity, MatAdd, MatMul, MatrixExpr, OneMatrix, Trace, Transpose
+from sympy import Basic, Eq, Identity, MatAdd, MatMul, MatrixExpr, OneMatrix, Trace, Transpose
 
-from derive.differential import MatrixDifferential, has_differential
+from derive.differential import MatrixDifferential, ScalarDifferential, has_differential
+from derive.laws import F, Gradient, Iff, Laws, matrices, scalars
+from derive.rules import Rule
 from derive.simplify import ones_multiple, scale, split_coeff, transpose
 from sympy.matrices.expressions.hadamard import HadamardProduct
 
 __all__ = [
+    "READ_OFF",
     "TRACE_RULES",
     "distribute",
     "factors",
@@ -144,16 +145,34 @@ def trace_hadamard(t: Trace) -> Basic:
     return Trace(_product(c * rc * inner_c, [Transpose(weight), *inner_mats]))
 
 
-TraceRule = Callable[[Trace], Basic]
+# --- the records: key, law, names, function ---------------------------------------------------------
+
+_A, _B, _C, _D, _G, _X = matrices("A B C D G X")
+(_c,) = scalars("c")
+_dX = MatrixDifferential(_X)
+
+DISTRIBUTE = Rule("distribute",
+                  Eq(MatMul(_A, MatAdd(_B, _C), _D), MatAdd(MatMul(_A, _B, _D), MatMul(_A, _C, _D)), evaluate=False),
+                  {"en": "distribute", "zh": "分配律"}, distribute)
+TRACE_LINEARITY = Rule("trace_linearity",
+                       Laws(Eq(Trace(MatAdd(_A, _B)), sympy.Add(Trace(_A), Trace(_B), evaluate=False), evaluate=False),
+                            Eq(Trace(MatMul(_c, _A)), sympy.Mul(_c, Trace(_A), evaluate=False), evaluate=False)),
+                       {"en": "linearity of the trace", "zh": "迹的线性"}, trace_linearity)
+TRACE_TRANSPOSE = Rule("trace_transpose", Eq(Trace(Transpose(_A)), Trace(_A), evaluate=False),
+                       {"en": "trace of a transpose", "zh": "转置的迹不变"}, trace_transpose)
+TRANSPOSE_PRODUCT = Rule("transpose_product",
+                         Eq(Transpose(MatMul(_A, _B)), MatMul(Transpose(_B), Transpose(_A)), evaluate=False),
+                         {"en": "transpose of a product", "zh": "乘积的转置"}, transpose_product)
+TRACE_HADAMARD = Rule("trace_hadamard",
+                      Eq(Trace(MatMul(Transpose(_A), HadamardProduct(_B, _C))),
+                         Trace(MatMul(Transpose(HadamardProduct(_A, _B)), _C)), evaluate=False),
+                      {"en": "trace and Hadamard product", "zh": "迹与逐元素乘积"}, trace_hadamard)
+TRACE_CYCLIC = Rule("trace_cyclic", Eq(Trace(MatMul(_A, _B, _C)), Trace(MatMul(_C, _A, _B)), evaluate=False),
+                    {"en": "cyclic property of the trace", "zh": "迹的循环性质"}, trace_cyclic)
 
 # Tried in this order; each application that changes df is one step.
-TRACE_RULES: tuple[tuple[str, TraceRule], ...] = (
-    ("distribute", distribute),
-    ("trace_linearity", trace_linearity),
-    ("trace_transpose", trace_transpose),
-    ("transpose_product", transpose_product),
-    ("trace_hadamard", trace_hadamard),
-    ("trace_cyclic", trace_cyclic),
+TRACE_RULES: tuple[Rule, ...] = (
+    DISTRIBUTE, TRACE_LINEARITY, TRACE_TRANSPOSE, TRANSPOSE_PRODUCT, TRACE_HADAMARD, TRACE_CYCLIC,
 )
 
 
@@ -166,3 +185,9 @@ def read_off(t: Trace) -> MatrixExpr | None:
     if not left:
         return scale(c, Identity(mats[-1].shape[0]))
     return scale(c, transpose(left[0] if len(left) == 1 else MatMul(*left)))
+
+
+READ_OFF = Rule("read_off",
+                Iff(Eq(ScalarDifferential(F), Trace(MatMul(Transpose(_G), _dX)), evaluate=False),
+                    Eq(Gradient(F, _X), _G, evaluate=False)),
+                {"en": "read off the gradient", "zh": "读出导数"}, read_off)

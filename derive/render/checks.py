@@ -5,10 +5,10 @@
 * for the seed network, the audit of the seed document's hand-written formulas
   (``numeric.reference.audit``: one row per formula and reading).
 
-:func:`network_checks` computes them; the renderers (text, Markdown, LaTeX and so the PDF,
-HTML) take the result as ``checks=`` and write it from the rows' data
-(``numeric.reference.audit_table``).  The renderers do not import this module, which runs
-numeric code: the command line computes the checks and hands them over.
+:func:`network_checks` computes them (numeric code, imported when it runs): the command line
+computes the checks and hands them to the renderers as ``checks=``; the document builder
+(:func:`derive.render.document.checks_section`) makes them blocks, the audit rows through one
+adapter (:func:`derive.render.document.audit_table`), and every format writes those blocks.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import sympy
 
+from derive.limits import MAX_CHECK_ENTRIES  # a larger matrix (numeric --dims) is not checked
 from derive.render.locale import Locale
 
 __all__ = [
@@ -27,12 +28,11 @@ __all__ = [
     "GradientCheck",
     "gradient_check",
     "network_checks",
+    "seed_audit",
 ]
 
 CHECK_SIZES = {"n": 4, "d": 3, "m": 5, "k": 2}
 """Sizes of the symbolic dimensions in the gradient check; other names get 6, 7, 8, … in order."""
-MAX_CHECK_ENTRIES = 1_000_000
-"""A network with a matrix larger than this (numeric ``--dims``) is not checked by central differences."""
 TOLERANCE = 1e-5
 
 
@@ -56,22 +56,35 @@ class GradientCheck:
     def passed(self) -> bool:
         return self.max_error is not None and self.max_error < self.tolerance
 
+    def words(self, loc: Locale) -> tuple[str, dict[str, str]]:
+        """The locale's key for the sentence and its fields (words and numbers).
+
+        >>> from derive.render.locale import get_locale
+        >>> GradientCheck((("n", 4),), 1e-9).words(get_locale("en"))
+        ('grad_check', {'dims': 'n=4', 'error': '1.0e-09', 'verdict': 'passed'})
+        """
+        if self.too_large is not None:
+            name, entries = self.too_large
+            return "grad_check_too_large", {"name": name, "entries": f"{entries:,}", "limit": f"{MAX_CHECK_ENTRIES:,}"}
+        if self.assumption is not None:
+            return "grad_check_assumption", {"rule": loc.rule(self.assumption)}
+        dims = ", ".join(f"{k}={v}" for k, v in self.dims) or loc.say("grad_check_own_dims")
+        verdict = loc.say("grad_check_passed" if self.passed else "grad_check_failed")
+        return "grad_check", {"dims": dims, "error": f"{self.max_error:.1e}", "verdict": verdict}
+
     def sentence(self, loc: Locale, escape: Callable[[str], str] | None = None) -> str:
         """"Gradient check (random non-square data n=4, …): max relative error 6.0e-09, passed."
+
+        ``escape`` is applied to the words of the sentence and its fields.
 
         >>> from derive.render.locale import get_locale
         >>> GradientCheck((("n", 4),), 1e-9).sentence(get_locale("zh"))
         '梯度检验（随机非方阵数据 n=4，中心差分，沿随机方向）：最大相对误差 1.0e-09，通过。'
         """
-        if self.too_large is not None:
-            name, entries = self.too_large
-            return loc.say("grad_check_too_large", escape=escape, name=name, entries=f"{entries:,}",
-                           limit=f"{MAX_CHECK_ENTRIES:,}")
-        if self.assumption is not None:
-            return loc.say("grad_check_assumption", escape=escape, rule=loc.rule(self.assumption))
-        dims = ", ".join(f"{k}={v}" for k, v in self.dims) or loc.say("grad_check_own_dims")
-        verdict = loc.say("grad_check_passed" if self.passed else "grad_check_failed", escape=escape)
-        return loc.say("grad_check", escape=escape, dims=dims, error=f"{self.max_error:.1e}", verdict=verdict)
+        key, fields = self.words(loc)
+        if escape is not None:
+            fields = {k: escape(v) for k, v in fields.items()}
+        return loc.say(key, escape=escape, **fields)
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,7 @@ class Checks:
     """What the renderers write after the summary: a gradient check and the seed's audit rows."""
 
     gradient: GradientCheck | None = None
-    audit: tuple[Any, ...] = ()  # numeric.reference.AuditRow
+    audit: tuple[Any, ...] = ()  # numeric.reference.AuditRow (read only by derive.render.document.audit_table)
     audit_dims: tuple[int, ...] = (4, 3, 5, 2)  # numeric.reference.AUDIT_DIMS
 
 
@@ -139,17 +152,21 @@ def _order(symbols: list) -> list[sympy.Symbol]:
     return seen
 
 
+def seed_audit(bp: Any, seed: int = 0) -> Checks:
+    """The audit rows alone (no gradient check): for the seed network, where ``numeric.reference``
+    can be imported; else no rows."""
+    if getattr(bp.network, "name", None) != "seed":
+        return Checks()
+    try:
+        from numeric.reference import AUDIT_DIMS, audit as seed_rows
+    except ImportError:
+        return Checks()
+    return Checks(None, tuple(seed_rows(seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS)
+
+
 def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
     """The gradient check of ``bp`` (a ``derive.backprop.Backprop``) and, for the seed network
     (``audit``), the audit rows.  The audit is left out where ``numeric.reference`` cannot be imported.
     """
-    rows: tuple[Any, ...] = ()
-    dims: tuple[int, ...] = Checks.audit_dims
-    if audit and getattr(bp.network, "name", None) == "seed":
-        try:
-            from numeric.reference import AUDIT_DIMS, audit as seed_audit
-        except ImportError:
-            pass
-        else:
-            rows, dims = tuple(seed_audit(seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS
-    return Checks(gradient_check(bp, seed), rows, dims)
+    rows = seed_audit(bp, seed) if audit else Checks()
+    return Checks(gradient_check(bp, seed), rows.audit, rows.audit_dims)

@@ -1,43 +1,60 @@
-"""What a rendered derivation consists of, independent of the output format.
+"""The document, built once: a derivation, a staged network or a list of derivations as blocks.
 
-The LaTeX, Markdown and text renderers all lay out the same parts, read here from
-:class:`~derive.steps.Derivation` and ``Backprop`` objects: a section's heading gradient, the
-upstream gradient it starts from, the definitions it substitutes, the lines of its step block
-and its result; a network's equations and shapes.  Nothing here does algebra.
+Every format writes the same outline, decided here and only here, as the seed document is
+written: the problem statement (equations, shapes, what 𝟏 stands for, the task) · the
+derivation (the loss, then one section per variable; a variable used more than once gets one
+part per use and their sum) · the summary (the parameters' gradients, the intermediates, the
+gradients in terms of the inputs) · the checks (the gradient check; for the seed network, the
+audit of its hand-written formulas) · the rules used.  The writers (text, Markdown, LaTeX,
+HTML) turn the blocks (:mod:`derive.render.blocks`) into their format; the words come from the
+locale (:mod:`derive.render.locale`), the layout of each derivation from
+:func:`derive.render.outline.outline`.
+
+>>> import derive
+>>> from derive.render.blocks import plain
+>>> doc = network_document(derive.backprop(derive.seed_network()), "zh")
+>>> [plain(s.title) for s in doc.blocks]
+['问题描述', '推导过程', '综上所述', '所用法则']
+>>> sum(isinstance(b, Details) for b in walk(doc.blocks))
+8
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Protocol
-from collections.abc import Callable, Iterable, Sequence
+import re
+import string
+from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
 
 import sympy
-from sympy import Basic, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix
+from sympy import Basic, MatAdd, MatrixExpr, MatrixSymbol, OneMatrix
 
-from derive.differential import MatrixDifferential, ScalarDifferential
-from derive.render.locale import Locale
-from derive.render.printer import math_text
-from derive.steps import F, Derivation, Gradient, Step, Use
+from derive.render.blocks import (
+    Block, Details, Document, Equation, EquationRow, Equations, Group, Inline, Inlines, Link, LossDisplay,
+    Math, MathList, Paragraph, Remarks, RuleList, Section, Shape, Shapes, StepRow, Steps, Table, TableRow,
+    Tex, Text, walk,
+)
+from derive.render.locale import Locale, get_locale
+from derive.render.outline import Line, Outline, outline, step_lines
+from derive.steps import F, RULES, Derivation, Gradient, Use
 
 __all__ = [
     "BackpropLike",
-    "Line",
     "NetworkLike",
-    "Problem",
-    "Section",
-    "abbreviate",
+    "anchor",
+    "audit_table",
+    "checks_section",
+    "derivation_block",
+    "derivation_steps",
+    "derivations_document",
+    "gradient_table",
+    "network_document",
     "ones_matrices",
-    "problem",
+    "rule_list",
     "rules_used",
-    "section",
-    "section_intro",
-    "step_lines",
-    "substitute",
-    "uses_intro",
+    "say",
+    "show_expanded",
+    "uses_tables",
 ]
-
-# the rules whose line ends a section: ⇒ ∂f/∂X = G
-RESULT_RULES = ("read_off", "sum_over_uses")
 
 
 class NetworkLike(Protocol):
@@ -48,12 +65,139 @@ class NetworkLike(Protocol):
 
 
 class BackpropLike(Protocol):
-    """What the renderers read from ``derive.backprop.Backprop``."""
+    """What the builder reads from ``derive.backprop.Backprop``."""
 
     network: NetworkLike
     sections: tuple[Derivation, ...]
     summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr], ...]
 
+
+# --- words and mathematics -------------------------------------------------------------------
+
+Field = str | Inline | Inlines
+
+
+def say(loc: Locale, key: str, **fields: Field) -> Inlines:
+    """The locale's template ``key`` as spans: its words as :class:`Text`, each field as given
+    (a string is words, a span or a tuple of spans is put in as it is).
+
+    >>> say(get_locale("en"), "derive", grad=Math(Gradient(F, MatrixSymbol("W", 2, 2))))
+    (Text(text='Derive '), Math(expr=∂f/∂W))
+    """
+    out: list[Inline] = []
+    for literal, name, _spec, _conv in string.Formatter().parse(loc.prose[key]):
+        if literal:
+            out.append(Text(literal))
+        if name is not None:
+            value = fields[name]
+            out.extend(value if isinstance(value, tuple) else [Text(value) if isinstance(value, str) else value])
+    return tuple(out)
+
+
+def _listed(loc: Locale, spans: Iterable[Inline]) -> Inlines:
+    """The spans joined as the language joins a list ("A, B" or "A，B")."""
+    out: list[Inline] = []
+    for s in spans:
+        if out:
+            out.append(Text(loc.say("list_sep")))
+        out.append(s)
+    return tuple(out)
+
+
+def _definitions(loc: Locale, defs: Iterable[tuple[Basic, Basic]]) -> Inlines:
+    return _listed(loc, (Equation(s, e) for s, e in defs))
+
+
+def anchor(x: MatrixSymbol) -> str:
+    """The anchor of the derivation of ∂f/∂x (a web page links the summary to it).
+
+    >>> anchor(MatrixSymbol("W_1", 2, 2))
+    'd-W_1'
+    """
+    return "d-" + re.sub(r"[^A-Za-z0-9_-]", "_", x.name)
+
+
+# --- one derivation --------------------------------------------------------------------------
+
+def _row(line: Line, loc: Locale) -> StepRow:
+    return StepRow(line.lhs, line.rhs, line.rule, loc.rule(line.rule), line.is_result)
+
+
+def _rows(lines: Iterable[Line], loc: Locale) -> tuple[StepRow, ...]:
+    return tuple(_row(ln, loc) for ln in lines)
+
+
+def _intro(sec: Outline, loc: Locale) -> Inlines:
+    """"From ∂f/∂Z = G, where Z = …:" for a staged section, else "Taking the differential…"."""
+    if sec.upstream is not None:
+        eq = Equation(*sec.upstream)
+        if sec.definitions:
+            return say(loc, "from_where", eq=eq, defs=_definitions(loc, sec.definitions))
+        return say(loc, "from", eq=eq)
+    intro = say(loc, "differentiate")
+    if sec.definitions:
+        intro = (*say(loc, "where", defs=_definitions(loc, sec.definitions)), Text(" "), *intro)
+    return intro
+
+
+def _uses_intro(sec: Outline, loc: Locale) -> Inlines:
+    """"W is used 2 times (Z, f). Writing W^(u) for W as used by u, … ∂f/∂W = ∂f/∂W^(Z) + ∂f/∂W^(f) …"."""
+    X = sec.gradient.wrt
+    u = sympy.Symbol("u")
+    uses = [use for use, _ in sec.contributions]
+    total = MatAdd(*[Gradient(F, Use(X, use)) for use in uses])
+    return say(loc, "uses", x=Math(X), count=str(len(uses)), uses=_listed(loc, (Math(use) for use in uses)),
+               copy=Math(Use(X, u)), u=Math(u), eq=Equation(sec.gradient, total))
+
+
+def _outline_blocks(sec: Outline, loc: Locale) -> list[Block]:
+    """The names a section gives, its lead lines (f = …), where it starts, its steps and ⇒ ∂f/∂X = G."""
+    blocks: list[Block] = []
+    if sec.abbreviations:
+        blocks.append(Paragraph(say(loc, "abbreviations", defs=_definitions(loc, sec.abbreviations))))
+    if sec.lead:
+        blocks.append(Steps(_rows(sec.lead, loc)))
+    blocks.append(Paragraph(_intro(sec, loc)))
+    blocks.append(Steps(_rows(sec.body, loc), result=_row(sec.result, loc),
+                        obtain=say(loc, "obtain", grad=Math(sec.result.lhs))))
+    return blocks
+
+
+def derivation_block(d: Derivation, loc: Locale) -> Details:
+    """The section "Derive ∂f/∂X" of ``d``: where it starts, its steps and its result; for a
+    variable used more than once, one part per use, then their sum.
+
+    >>> from derive.render.blocks import plain
+    >>> from derive.steps import Step
+    >>> Y = MatrixSymbol("Y", 3, 2)
+    >>> block = derivation_block(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y),
+    ...                          get_locale("en"))
+    >>> plain(block.title), [type(b).__name__ for b in block.blocks], block.anchor
+    ('Derive ', ['Paragraph', 'Steps'], 'd-Y')
+    """
+    sec = outline(d)
+    blocks: list[Block] = []
+    if sec.contributions:
+        blocks.append(Paragraph(_uses_intro(sec, loc)))
+        for use, part in sec.contributions:
+            blocks.append(Group(tuple(_outline_blocks(part, loc)), label=say(loc, "use", u=Math(use)), role="use"))
+        blocks += [Paragraph(say(loc, "sum_uses")), Steps((_row(sec.result, loc),))]
+    else:
+        blocks += _outline_blocks(sec, loc)
+    blocks += [Paragraph(say(loc, "note", text=n), role="note") for n in sec.notes]
+    return Details(say(loc, "derive", grad=Math(sec.gradient)), tuple(blocks), anchor(d.wrt), sec.result.rhs)
+
+
+def derivation_steps(d: Derivation, loc: Locale) -> Steps:
+    """Every step of ``d`` as one block (for a variable used more than once, the steps of each use,
+    then the sum), down to ∂f/∂X = G: a derivation shown as one aligned formula."""
+    lines = [ln for c in d.contributions for ln in step_lines(c.steps)] + step_lines(d.steps)
+    if not lines:
+        lines = [Line(Gradient(F, d.wrt), d.result, "read_off", True)]
+    return Steps(_rows(lines, loc))
+
+
+# --- a network ---------------------------------------------------------------------------------
 
 # The summary also shows the gradients written in the inputs, when they are short enough to read.
 EXPANDED_SUMMARY_MAX_NODES = 400
@@ -61,315 +205,15 @@ EXPANDED_SUMMARY_MAX_NODES = 400
 
 def show_expanded(bp: BackpropLike) -> bool:
     """Whether the summary adds the gradients in terms of the inputs (small networks only)."""
-    import sympy
-
     if all(staged == expanded for _, staged, expanded in bp.summary):
         return False
     return all(sum(1 for _ in sympy.preorder_traversal(e)) <= EXPANDED_SUMMARY_MAX_NODES
                for _, _, e in bp.summary)
 
 
-def all_expressions(bp: BackpropLike) -> list[Basic]:
-    """Every result and step of every section (to see which ones-matrices a document uses)."""
-    out: list[Basic] = []
-    for d in _with_contributions(bp.sections):
-        out.append(d.result)
-        out.extend(s.rhs for s in d.steps)
-    return out
-
-
 def _with_contributions(derivations: Iterable[Derivation]) -> list[Derivation]:
     """The derivations, each followed by those of its uses (a variable used more than once)."""
     return [x for d in derivations for x in (*_with_contributions(d.contributions), d)]
-
-
-@dataclass(frozen=True)
-class Line:
-    """One line of a step block: ``lhs = rhs`` (``lhs`` None: the same as the line above)."""
-
-    lhs: Basic | None
-    rhs: Basic
-    rule: str
-    is_result: bool
-
-
-@dataclass(frozen=True)
-class Section:
-    """A derivation laid out as the seed document does.
-
-    "Derive ∂f/∂X" · "From ∂f/∂Z = G_Z, where Z = …" (staged) or "Taking the differential
-    of both sides" (from f) · the step block · "We obtain ∂f/∂X" · ⇒ ∂f/∂X = G.
-    """
-
-    gradient: Gradient
-    upstream: tuple[Gradient, Basic] | None
-    definitions: tuple[tuple[MatrixSymbol, MatrixExpr], ...]  # those the section substitutes
-    from_function: bool
-    lead: tuple[Line, ...]  # lines before "take the differential" (f = …), shown before the intro
-    body: tuple[Line, ...]
-    result: Line
-    notes: tuple[str, ...]
-    # a variable used more than once: (the use, a stage symbol or f; its section ending in ∂f/∂X⁽ᵘ⁾),
-    # in the order of the uses; ``result`` is then their sum
-    contributions: tuple[tuple[Basic, Section], ...] = ()
-    # names for long subexpressions that repeat ("write Z = XW1 + 𝟏ₙb1"), used in the lines above
-    abbreviations: tuple[tuple[MatrixSymbol, MatrixExpr], ...] = ()
-
-
-def section_intro(sec: Section, loc: Locale, equation: Callable[[Basic, Basic], str],
-                  escape: Callable[[str], str] | None = None) -> str:
-    """"From ∂f/∂Z = G, where Z = …:" for a staged section, else "Taking the differential…".
-
-    ``equation(lhs, rhs)`` renders an equation in the output format; ``escape`` the words.
-    """
-    def defs() -> str:
-        return loc.say("list_sep").join(equation(s, e) for s, e in sec.definitions)
-
-    if sec.upstream is not None:
-        eq = equation(*sec.upstream)
-        if sec.definitions:
-            return loc.say("from_where", escape=escape, eq=eq, defs=defs())
-        return loc.say("from", escape=escape, eq=eq)
-    intro = loc.say("differentiate", escape=escape)
-    if sec.definitions:
-        intro = loc.say("where", escape=escape, defs=defs()) + " " + intro
-    return intro
-
-
-def uses_intro(sec: Section, loc: Locale, math: Callable[[Basic], str],
-               equation: Callable[[Basic, Basic], str], escape: Callable[[str], str] | None = None) -> str:
-    """"W is used 2 times (Z, f). Writing W^(u) for W as used by u, … ∂f/∂W = ∂f/∂W^(Z) + ∂f/∂W^(f) …"
-    for a section with contributions; ``math`` renders an expression, ``equation`` an equation.
-
-    >>> from derive.render.locale import get_locale
-    >>> from derive.render.printer import math_text
-    >>> W, Z = MatrixSymbol("W", 3, 5), MatrixSymbol("Z", 4, 5)
-    >>> uses = tuple(Derivation(F, W, (Step("read_off", Gradient(F, Use(W, u)), 2 * W),), 2 * W,
-    ...                         upstream=(u, Z) if u == Z else None) for u in (Z, F))
-    >>> sec = section(Derivation(F, W, (Step("sum_over_uses", Gradient(F, W), 4 * W),), 4 * W,
-    ...                          contributions=uses))
-    >>> print(uses_intro(sec, get_locale("en"), math_text, lambda a, b: f"{math_text(a)} = {math_text(b)}"))
-    W is used 2 times (Z, f). Writing W^(u) for W as used by u, the multivariable chain rule gives ∂f/∂W = ∂f/∂W^(Z) + ∂f/∂W^(f); each term is derived below.
-    """
-    X = sec.gradient.wrt
-    u = sympy.Symbol("u")
-    uses = [use for use, _ in sec.contributions]
-    total = MatAdd(*[Gradient(F, Use(X, use)) for use in uses])
-    return loc.say("uses", escape=escape, x=math(X), count=str(len(uses)),
-                   uses=loc.say("list_sep").join(math(use) for use in uses), copy=math(Use(X, u)),
-                   u=math(u), eq=equation(sec.gradient, total))
-
-
-def step_lines(steps: Sequence[Step]) -> list[Line]:
-    """The lines of a step block; a left-hand side equal to the one above is left out.
-
-    >>> from sympy import MatrixSymbol
-    >>> from derive.differential import ScalarDifferential
-    >>> Y = MatrixSymbol("Y", 2, 2)
-    >>> df = ScalarDifferential(F)
-    >>> [l.lhs for l in step_lines([Step("chain", df, Y), Step("collect", df, Y)])]
-    [df, None]
-    """
-    lines: list[Line] = []
-    prev: Basic | None = None
-    for s in steps:
-        lines.append(Line(None if s.lhs == prev else s.lhs, s.rhs, s.rule, s.rule in RESULT_RULES))
-        prev = s.lhs
-    return lines
-
-
-def section(d: Derivation, abbreviate_over: int | None = None) -> Section:
-    """The parts of ``d`` in document order.
-
-    When a line is wider than ``abbreviate_over`` columns of text (default
-    :data:`ABBREVIATE_OVER`), long subexpressions that repeat get names (:func:`abbreviate`).
-
-    >>> from sympy import MatrixSymbol
-    >>> Y = MatrixSymbol("Y", 2, 2)
-    >>> s = section(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y))
-    >>> s.lead, s.body, s.result.rhs
-    ((), (), 2*Y)
-    """
-    steps = list(d.steps)
-    lead: list[Step] = []
-    if d.upstream is None:
-        first_d = next((i for i, s in enumerate(steps) if s.rule == "differential"), 0)
-        lead, steps = steps[:first_d], steps[first_d:]
-    if steps and steps[-1].rule in RESULT_RULES:
-        last = steps.pop()
-        result = Line(last.lhs, last.rhs, last.rule, True)
-    else:
-        result = Line(Gradient(F, d.wrt), d.result, "read_off", True)
-    upstream = None
-    definitions: tuple[tuple[MatrixSymbol, MatrixExpr], ...] = ()
-    if d.upstream is not None:
-        z, g = d.upstream
-        upstream = (Gradient(F, z), g)
-        # the one definition a staged section substitutes; the others are in the problem statement
-        definitions = tuple((s, e) for s, e in d.definitions if s == z) or tuple(d.definitions)
-    sec = Section(
-        gradient=Gradient(F, d.wrt),
-        upstream=upstream,
-        definitions=definitions,
-        from_function=d.upstream is None and not d.contributions,
-        lead=tuple(step_lines(lead)),
-        body=tuple(step_lines(steps)),
-        result=result,
-        notes=tuple(d.notes),
-        contributions=tuple((c.upstream[0] if c.upstream is not None else F, section(c, abbreviate_over))
-                            for c in d.contributions),
-    )
-    return abbreviate(sec, d, ABBREVIATE_OVER if abbreviate_over is None else abbreviate_over)
-
-
-ABBREVIATE_OVER = 80
-"""A section with a line wider than this (columns of its unicode text) names its long repeated
-subexpressions; the seed network's sections, all narrower, are written out in full."""
-ABBREVIATION_NAMES = ("Z", "R", "U", "V", "P", "Q", "S", "T", "A", "B", "C", "E", "G", "K", "L", "M", "N")
-MAX_ABBREVIATIONS = 4
-_SHORT = 10  # a subexpression shorter than this (columns) is not worth a name
-
-
-def _nameable(e: Basic) -> bool:
-    # sums and products of matrices only (pre-activations, residuals): σ(Z) ⊙ (𝟏 − σ(Z)) keeps
-    # showing σ′ (a sum with the ones matrix 𝟏 is such a derivative), and −tanh(Z)∘² is not a
-    # product worth a name
-    if isinstance(e, MatMul):
-        if len(e.as_coeff_matrices()[1]) < 2:
-            return False
-    elif not isinstance(e, MatAdd) or any(isinstance(t, OneMatrix) and 1 not in t.shape for t in e.args):
-        return False
-    return not e.has(MatrixDifferential, ScalarDifferential, Gradient)
-
-
-def abbreviate(sec: Section, d: Derivation | None = None, over: int = ABBREVIATE_OVER) -> Section:
-    """``sec`` with names for the long sums and products that repeat in its lines, while a line
-    is wider than ``over`` columns: Z = XW1 + 𝟏ₙb1 makes σ(XW1 + 𝟏ₙb1) ⊙ (𝟏 − σ(XW1 + 𝟏ₙb1))
-    read σ(Z) ⊙ (𝟏 − σ(Z)).  The one that saves the most text is named first; a name is a
-    capital letter the derivation does not use (nor as the letter of Z1, Z4 …), and a name that
-    does not shorten the widest line by ``_SHORT`` columns is not given.  Replacing each name by its
-    definition (``sec.abbreviations``, each in terms of the ones before it) gives the lines back.
-
-    >>> import derive
-    >>> from sympy import MatrixSymbol, OneMatrix, Trace
-    >>> from derive.elementwise import sigmoid
-    >>> X, W1, b1 = MatrixSymbol("X", 4, 3), MatrixSymbol("W1", 3, 5), MatrixSymbol("b1", 1, 5)
-    >>> W2, Y = MatrixSymbol("W2", 5, 2), MatrixSymbol("Y", 4, 2)
-    >>> R = Y - sigmoid(X * W1 + OneMatrix(4, 1) * b1) * W2
-    >>> sec = section(derive.derivation(Trace(R.T * R), W1))
-    >>> Z, definition = sec.abbreviations[0]
-    >>> f"{Z} = {math_text(definition)}", "σ(Z) ⊙ (𝟏 - σ(Z)) ⊙ dZ" in math_text(sec.body[5].rhs)
-    ('Z = XW1 + 𝟏₄b1', True)
-    """
-    lines = [*sec.lead, *sec.body, sec.result]
-    used = {s.name for ln in lines for s in ln.rhs.atoms(MatrixSymbol)}
-    if d is not None:
-        used |= {s.name for s in d.function.atoms(MatrixSymbol)} | {s.name for s, _ in d.definitions}
-    used |= {name[0] for name in used}  # not Z beside Z1, Z4
-    exprs = [ln.rhs for ln in lines]
-    named: list[tuple[MatrixSymbol, MatrixExpr]] = []
-    widths: dict[Basic, int] = {}
-
-    def length(e: Basic) -> int:
-        if e not in widths:
-            widths[e] = len(math_text(e))
-        return widths[e]
-
-    while max(map(length, exprs)) > over:
-        counts: dict[Basic, int] = {}
-        for e in exprs:
-            for node in sympy.preorder_traversal(e):
-                if _nameable(node):
-                    counts[node] = counts.get(node, 0) + 1
-        width = {e: w for e, c in counts.items() if c > 1 and (w := length(e)) >= _SHORT}
-        # the one that saves the most, but an inner subexpression that repeats as often first:
-        # Z = XW1 + 𝟏ₙb1 before σ(Z)W2 + …
-        best = None
-        for e in sorted(width, key=lambda e: ((counts[e] - 1) * (width[e] - 1), str(e)), reverse=True):
-            rivals = [c for c in width if c != e and counts[c] >= counts[e] and width[c] < width[e]]
-            if not rivals or not set(rivals) & set(sympy.preorder_traversal(e)):
-                best = e
-                break
-        if best is None or len(named) == MAX_ABBREVIATIONS:
-            break
-        sym = MatrixSymbol(chr(0x2460 + len(named)), *best.shape)  # ①, ②, …: one column wide
-        shorter = [substitute(e, {best: sym}) for e in exprs]
-        if max(map(length, shorter)) > max(map(length, exprs)) - _SHORT:
-            break  # a name that hardly shortens the widest line only adds a definition to read
-        exprs = shorter
-        named = [(s, substitute(e, {best: sym})) for s, e in named] + [(sym, best)]
-    free = [n for n in ABBREVIATION_NAMES if n not in used]
-    named = list(_in_order(named))
-    for s, e in reversed(named[len(free):]):  # more than there are names: written out again
-        exprs = [substitute(x, {s: e}) for x in exprs]
-    named = named[:len(free)]
-    if not named:
-        return sec
-    # the names in the order of the definitions: Z for the first, U for the next …
-    rename = {s: MatrixSymbol(n, *s.shape) for (s, _), n in zip(named, free)}
-    exprs = [substitute(e, rename) for e in exprs]
-    it = iter(exprs)
-    lead = tuple(replace(ln, rhs=next(it)) for ln in sec.lead)
-    body = tuple(replace(ln, rhs=next(it)) for ln in sec.body)
-    result = replace(sec.result, rhs=next(it))
-    return replace(sec, lead=lead, body=body, result=result,
-                   abbreviations=tuple((rename[s], substitute(e, rename)) for s, e in named))
-
-
-def substitute(e: Basic, mapping: dict[Basic, Basic]) -> Basic:
-    """``e`` with the subexpressions in ``mapping`` replaced, and nothing else changed: unlike
-    ``xreplace`` it does not let SymPy combine what the replacement makes alike (the step
-    −tr(A) − tr(A) stays two terms, as the derivation wrote it).
-
-    >>> from sympy import MatrixSymbol, Trace
-    >>> A, B = MatrixSymbol("A", 2, 2), MatrixSymbol("B", 2, 2)
-    >>> substitute(-Trace(A) - Trace(B), {B: A})
-    -Trace(A) - Trace(A)
-    """
-    if e in mapping:
-        return mapping[e]
-    if not e.args:
-        return e
-    args = [substitute(a, mapping) for a in e.args]
-    if all(a is b for a, b in zip(args, e.args)):
-        return e
-    try:
-        return e.func(*args, evaluate=False)
-    except TypeError:  # a class that takes no evaluate= and does not combine its arguments
-        return e.func(*args)
-
-
-def _in_order(defs: list[tuple[MatrixSymbol, MatrixExpr]]) -> tuple[tuple[MatrixSymbol, MatrixExpr], ...]:
-    """The definitions, each after those it uses."""
-    out: list[tuple[MatrixSymbol, MatrixExpr]] = []
-    rest = list(reversed(defs))  # the innermost were named last
-    while rest:
-        ready = next(x for x in rest if not (x[1].atoms(MatrixSymbol) & {s for s, _ in rest if s != x[0]}))
-        out.append(ready)
-        rest.remove(ready)
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A network's statement: its equations, the loss, every symbol's shape once, the parameters."""
-
-    equations: tuple[tuple[MatrixSymbol, MatrixExpr], ...]
-    loss: Basic
-    inputs: tuple[MatrixSymbol, ...]
-    params: tuple[MatrixSymbol, ...]
-    intermediates: tuple[MatrixSymbol, ...]
-
-
-def problem(net: NetworkLike) -> Problem:
-    """The statement of ``net``."""
-    return Problem(
-        equations=tuple(net.stages),
-        loss=net.loss,
-        inputs=tuple(net.inputs),
-        params=tuple(net.params),
-        intermediates=tuple(s for s, _ in net.stages),
-    )
 
 
 def rules_used(derivations: Iterable[Derivation]) -> list[str]:
@@ -395,3 +239,141 @@ def ones_matrices(exprs: Iterable[Basic]) -> tuple[list[Basic], bool]:
             else:
                 full = True
     return lengths, full
+
+
+def _problem(bp: BackpropLike, loc: Locale) -> Section:
+    """The equations, every symbol's shape, what the ones matrices stand for, the task."""
+    net = bp.network
+    stages = tuple(net.stages)
+    equations = Equations(tuple(EquationRow(s, e) for s, e in stages) + (EquationRow(F, net.loss, loss=True),))
+    groups = tuple((say(loc, key), tuple(g)) for key, g in (
+        ("kind_inputs", net.inputs), ("kind_params", net.params), ("kind_intermediates", [s for s, _ in stages]))
+        if g)
+    blocks: list[Block] = [equations, Shapes(groups, lead=say(loc, "shapes"))]
+    exprs = [e for _, e in stages] + [net.loss]
+    for d in _with_contributions(bp.sections):
+        exprs += [d.result, *(s.rhs for s in d.steps)]
+    columns, full = ones_matrices(exprs)
+    notes = [say(loc, "ones_column", one=Math(OneMatrix(n, 1)), n=Math(n)) for n in columns]
+    if full:
+        notes.append(say(loc, "ones_matrix", one=Math(OneMatrix(2, 2))))
+    if notes:
+        blocks.append(Remarks(tuple(notes)))
+    blocks.append(Paragraph(say(loc, "task", f=Math(F), params=MathList(tuple(net.params)))))
+    return Section(say(loc, "problem"), tuple(blocks), "problem")
+
+
+def gradient_table(summary: Sequence[tuple[MatrixSymbol, Basic, Basic]], loc: Locale,
+                   expanded: bool = False) -> Table:
+    """Each parameter's gradient (linking to its derivation), its shape and its expression, with
+    the intermediates (or, ``expanded``, in terms of the inputs)."""
+    head = tuple(say(loc, key) for key in ("gradient", "shape", "expression"))
+    rows = tuple(TableRow(((Link(anchor(x), (Math(Gradient(F, x)),)),), (Shape(x.shape),),
+                           (Math(full if expanded else staged),)))
+                 for x, staged, full in summary)
+    return Table(head, rows, "gradients")
+
+
+def _summary(bp: BackpropLike, loc: Locale) -> Section:
+    """The table of the parameters' gradients, then what the intermediates stand for and, for a small
+    network, the gradients in terms of the inputs."""
+    more: list[Block] = []
+    if bp.network.stages:
+        more.append(Paragraph(say(loc, "intermediates", defs=_definitions(loc, bp.network.stages))))
+    if show_expanded(bp):
+        more.append(Equations(tuple(EquationRow(Gradient(F, x), e) for x, _, e in bp.summary),
+                              lead=say(loc, "expanded")))
+    blocks: list[Block] = [gradient_table(bp.summary, loc)]
+    if more:
+        blocks.append(Group(tuple(more)))
+    return Section(say(loc, "summary"), tuple(blocks), "summary")
+
+
+def rule_list(derivations: Sequence[Derivation], loc: Locale) -> RuleList | None:
+    """The rules the derivations use, in order of first use, each with its law."""
+    keys = [k for k in rules_used(derivations) if k in RULES]
+    if not keys:
+        return None
+    return RuleList(say(loc, "rules"), tuple((loc.rule(k), Math(RULES[k].law)) for k in keys))
+
+
+# --- the checks --------------------------------------------------------------------------------
+
+def _verdict_status(verdict: Any) -> str:
+    """An audit verdict as a grade: "ok" (correct), "partial" (correct for one reading), "bad"."""
+    verdict = str(getattr(verdict, "value", verdict))
+    if verdict == "correct":
+        return "ok"
+    if verdict.startswith("correct"):
+        return "partial"
+    return "bad" if verdict in ("wrong", "shapes do not conform") else ""
+
+
+def audit_table(rows: Sequence[Any], lang: str = "en") -> Table:
+    """The audit of the seed document's formulas as a table: formula (mathematics), reading,
+    shapes, conforms, max. relative error, verdict (graded).
+
+    The one place that reads audit rows (``numeric.reference.AuditRow``: its words by
+    ``numeric.reference.audit_table``, its formula by ``latex``, its grade by ``verdict``).
+    """
+    from numeric.reference import audit_table as audit_words
+
+    head, cells = audit_words(list(rows), lang)
+    out = []
+    for r, row in zip(rows, cells):
+        latex = getattr(r, "latex", "")
+        first: Inline = Tex(latex, row[0]) if latex else Text(row[0])
+        out.append(TableRow(((first,), *((Text(c),) for c in row[1:])), _verdict_status(getattr(r, "verdict", ""))))
+    return Table(tuple((Text(h),) for h in head), tuple(out), "audit")
+
+
+def checks_section(checks: Any, loc: Locale) -> Section | None:
+    """The checks (a :class:`derive.render.checks.Checks`): the gradient check, then the audit."""
+    blocks: list[Block] = []
+    if checks.gradient is not None:
+        key, fields = checks.gradient.words(loc)
+        blocks.append(Paragraph(say(loc, key, **fields)))
+    if checks.audit:
+        dims = ", ".join(map(str, checks.audit_dims))
+        audit = (Paragraph(say(loc, "audit_intro", dims=dims)), audit_table(checks.audit, loc.lang))
+        blocks.append(Section(say(loc, "audit"), audit, "audit"))
+    return Section(say(loc, "checks"), tuple(blocks), "checks") if blocks else None
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+def network_document(bp: BackpropLike, lang: str = "en", checks: Any = None) -> Document:
+    """A network's whole derivation, laid out as the seed document; ``checks``
+    (:func:`derive.render.checks.network_checks`) adds the gradient check and the audit."""
+    loc = get_locale(lang)
+    derivation = Section(say(loc, "derivation"),
+                         (LossDisplay(bp.network.loss, lead=say(loc, "so")),
+                          *(derivation_block(d, loc) for d in bp.sections)), "derivation")
+    blocks: list[Block | None] = [_problem(bp, loc), derivation, _summary(bp, loc)]
+    if checks is not None:
+        blocks.append(checks_section(checks, loc))
+    blocks.append(rule_list(bp.sections, loc))
+    return Document(loc.say("title"), tuple(b for b in blocks if b is not None), lang)
+
+
+def derivations_document(derivations: Sequence[Derivation], lang: str = "en", title: str | None = None) -> Document:
+    """Several derivations (of any functions) as one document, with the rules they use.
+
+    >>> import derive
+    >>> from derive.render.blocks import plain
+    >>> X = MatrixSymbol("X", 4, 3)
+    >>> doc = derivations_document([derive.derivation(sympy.Trace(X.T * X), X)], "en", "f = tr(X'X)")
+    >>> doc.title, [plain(b.title) for b in doc.blocks]
+    ("f = tr(X'X)", ['Derivation', 'Rules used'])
+    """
+    loc = get_locale(lang)
+    blocks: list[Block | None] = [Section(say(loc, "derivation"),
+                                          tuple(derivation_block(d, loc) for d in derivations), "derivation"),
+                                  rule_list(derivations, loc)]
+    return Document(loc.say("title") if title is None else title, tuple(b for b in blocks if b is not None), lang)
+
+
+def uses_tables(doc: Document) -> bool:
+    """Whether ``doc`` holds an audit table (LaTeX loads ``longtable`` for it)."""
+    return any(isinstance(b, Table) and b.style == "audit" for b in walk(doc.blocks))
+

@@ -1,12 +1,10 @@
 """A web page: the whole derivation as one self-contained HTML file, mathematics as MathML.
 
-The page needs no network and no JavaScript (its Content-Security-Policy forbids both): the
-mathematics is presentation MathML from :mod:`derive.render.mathml`, which browsers lay out
-natively, and the style sheet is inline.  It is laid out as the LaTeX document: the problem
-statement with the shapes, one collapsible ``<details>`` section per variable (each step in a
-row beside the rule that produced it), the summary table, the checks (a gradient check and,
-for the seed network, when :mod:`numeric.reference` is importable, the audit of the seed
-document's formulas) and the rules used.
+The HTML writer of the document model (:mod:`derive.render.blocks`).  The page needs no network
+and no JavaScript (its Content-Security-Policy forbids both): the mathematics is presentation
+MathML from :mod:`derive.render.mathml`, which browsers lay out natively, and the style sheet is
+inline.  Each section is a ``<section>`` listed in the navigation bar; each derivation a
+collapsible ``<details>`` (each step in a row beside the rule that produced it).
 
 Browsers do not break MathML lines, so a long equation is written as continuation lines
 (:mod:`derive.render.layout`, ``width`` default :data:`~derive.render.layout.WIDTH` ``["html"]``)
@@ -15,25 +13,29 @@ that keep the rule column in view at 1200 px; a line that still does not fit scr
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 from collections.abc import Sequence
 
-from sympy import Basic, MatrixSymbol, OneMatrix, sympify
+from sympy import Basic, sympify
 
-from derive.render.document import (
-    BackpropLike, Line, Section, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
-    show_expanded, uses_intro,
+from derive.render.blocks import (
+    Details, Document, Equation, Equations, Group, Inlines, Link, LossDisplay, Math, MathList, Paragraph,
+    Remarks, RuleList, Section, Shape, Shapes, StepRow, Steps, Table, Tex, Text, Writer, plain, walk,
 )
+from derive.render.checks import seed_audit
+from derive.render.document import BackpropLike, derivation_block, derivations_document, network_document
 from derive.render.layout import WIDTH
 from derive.render.locale import Locale, get_locale
 from derive.render.mathml import (
-    TexSyntaxError, equation_mathml, loss_mathml, math_mathml, mathml_rows, shape_mathml, tex_mathml,
-    TracegradMathMLPrinter,
+    TracegradMathMLPrinter, equation_mathml, loss_mathml, math_mathml, mathml_rows,
+    shape_mathml,
 )
-from derive.steps import F, RULES, Derivation, Gradient
+from derive.render.printer import frobenius_operand
+from derive.steps import F, Derivation
 
-__all__ = ["audit_rows_html", "backprop_html", "checks_html", "derivation_html", "derivations_html"]
+__all__ = ["HtmlWriter", "backprop_html", "derivation_html", "derivations_html", "inline_html", "write_html"]
+
+_MATH = '<math xmlns="http://www.w3.org/1998/Math/MathML">'
 
 _FONTS = {
     "en": '"Noto Sans", "Segoe UI", system-ui, -apple-system, Roboto, "DejaVu Sans", sans-serif',
@@ -55,6 +57,7 @@ math[display="block"] { margin: 0.6rem 0; overflow-x: auto; overflow-y: hidden; 
 h1 { font-size: 1.9rem; margin: 0.4rem 0 0.2rem; }
 h2 { font-size: 1.35rem; margin: 2.2rem 0 0.8rem; padding-bottom: 0.3rem;
      border-bottom: 1px solid var(--line); }
+h3 { font-size: 1.12rem; margin: 1.6rem 0 0.6rem; }
 header p { margin: 0.2rem 0; color: var(--muted); }
 nav { margin: 0.8rem 0 0; font-size: 0.95rem; }
 nav a { color: var(--accent); text-decoration: none; margin-right: 1.1rem; }
@@ -110,101 +113,59 @@ def _e(s: str) -> str:
     return html.escape(s, quote=False)
 
 
-def _say(loc: Locale, key: str, **fields: str) -> str:
-    return loc.say(key, escape=_e, **fields)
-
-
-def _m(e: Basic) -> str:
-    return math_mathml(e)
-
-
-def _eq(lhs: Basic, rhs: Basic) -> str:
-    return equation_mathml(lhs, rhs)
-
-
 def _rhs(rhs: Basic, prefix: str = "<mo>=</mo>", width: int | None = None) -> str:
     """``= rhs`` as one ``<math>``, or, broken to ``width``, as lines ``<div class="line">``."""
     rows = mathml_rows(rhs, WIDTH["html"] if width is None else width) if width != 0 else [
         TracegradMathMLPrinter().doprint(rhs)]
-    maths = ['<math xmlns="http://www.w3.org/1998/Math/MathML">' + (prefix if i == 0 else "") + row + "</math>"
-             for i, row in enumerate(rows)]
+    maths = [_MATH + (prefix if i == 0 else "") + row + "</math>" for i, row in enumerate(rows)]
     if len(maths) == 1:
         return maths[0]
     return "".join(f'<div class="line">{m}</div>' for m in maths)
 
 
-def step_table_html(lines: Sequence[Line], loc: Locale, width: int | None = None) -> str:
-    """A step block: one row per line, ``lhs | = rhs | rule``; the read-off row is marked.
-
-    A right-hand side longer than ``width`` is written as indented continuation lines in its cell.
-    """
-    rows = []
-    for ln in lines:
-        lhs = "" if ln.lhs is None else _m(ln.lhs)
-        if ln.is_result and ln.lhs is not None:
-            lhs = ('<math xmlns="http://www.w3.org/1998/Math/MathML"><mo>⇒</mo>'
-                   + TracegradMathMLPrinter().doprint(ln.lhs) + "</math>")
-        cls = ' class="result"' if ln.is_result else ""
-        rows.append(f'<tr{cls}><td class="lhs">{lhs}</td><td class="rhs">{_rhs(ln.rhs, width=width)}</td>'
-                    f'<td class="rule">{_e(loc.rule(ln.rule))}</td></tr>')
-    head = (f'<thead><tr><th colspan="2">{_e(loc.say("equation"))}</th>'
-            f'<th>{_e(loc.say("rule"))}</th></tr></thead>')
-    return (f'<div class="wide"><table class="steps">{head}<tbody>\n' + "\n".join(rows)
-            + "\n</tbody></table></div>")
+def _tex(s: Tex) -> str:
+    return _e(s.text or s.latex)   # a formula known only as LaTeX (the write-up's own) is shown as written
 
 
-def _anchor(x: MatrixSymbol) -> str:
-    return "d-" + re.sub(r"[^A-Za-z0-9_-]", "_", x.name)
+def _math_list(s: MathList) -> str:
+    p = TracegradMathMLPrinter()
+    return _MATH + "<mo>,</mo>".join(p.doprint(e) for e in s.exprs) + "</math>"
 
 
-def derivation_html(d: Derivation, lang: str = "en", open_: bool = True, width: int | None = None) -> str:
-    """One section as a ``<details>`` element: "Derive ∂f/∂X", where it starts, and a table of its
-    steps, each beside the rule that produced it, down to ⇒ ∂f/∂X = G (the summary line shows G).
+# each kind of span as HTML
+_SPANS = {
+    Text: lambda s: _e(s.text),
+    Math: lambda s: math_mathml(s.expr),
+    MathList: _math_list,
+    Equation: lambda s: equation_mathml(s.lhs, s.rhs),
+    Shape: lambda s: shape_mathml(s.shape),
+    Tex: _tex,
+    Link: lambda s: f'<a href="#{s.target}">{inline_html(s.content)}</a>',
+}
+
+
+def inline_html(spans: Inlines) -> str:
+    """Spans as HTML: words escaped, mathematics as MathML.
 
     >>> from sympy import MatrixSymbol
-    >>> from derive.steps import Step
-    >>> Y = MatrixSymbol("Y", 3, 2)
-    >>> page = derivation_html(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y))
-    >>> page.splitlines()[0]
-    '<details id="d-Y" open>'
-    >>> "Derive <math" in page and '<tr class="result">' in page
-    True
+    >>> inline_html((Text("A < "), Math(MatrixSymbol("B", 2, 2))))
+    'A &lt; <math xmlns="http://www.w3.org/1998/Math/MathML"><mi>B</mi></math>'
     """
-    loc = get_locale(lang)
-    sec = section(d)
-    attrs = f' id="{_anchor(d.wrt)}"' + (" open" if open_ else "")
-    preview = _rhs(sec.result.rhs, width=0)
-    parts = [f"<details{attrs}>",
-             f'<summary><span class="title">{_say(loc, "derive", grad=_m(sec.gradient))}</span>'
-             f'<span class="preview">{preview}</span></summary>',
-             '<div class="body">']
-    if sec.contributions:
-        # a variable used more than once: each use derived, then the sum
-        parts.append(f"<p>{uses_intro(sec, loc, _m, _eq, _e)}</p>")
-        for use, part in sec.contributions:
-            parts.append(f'<div class="use"><p><strong>{_say(loc, "use", u=_m(use))}</strong></p>')
-            parts += _section_body(part, loc, width)
-            parts.append("</div>")
-        parts += [f"<p>{_e(loc.say('sum_uses'))}</p>", step_table_html([sec.result], loc, width)]
-    else:
-        parts += _section_body(sec, loc, width)
-    parts += [f'<p class="note">{_say(loc, "note", text=_e(n))}</p>' for n in sec.notes]
-    parts.append("</div>\n</details>")
-    return "\n".join(parts)
+    return "".join(_SPANS[type(s)](s) for s in spans)
 
 
-def _section_body(sec: Section, loc: Locale, width: int | None) -> list[str]:
-    """The names a section gives, where it starts and a table of its steps, the read-off step
-    last and marked: ⇒ ∂f/∂X = G."""
-    parts = []
-    if sec.abbreviations:
-        defs = _e(loc.say("list_sep")).join(_eq(s, e) for s, e in sec.abbreviations)
-        parts.append(f"<p>{_say(loc, 'abbreviations', defs=defs)}</p>")
-    if sec.lead:
-        parts.append(step_table_html(sec.lead, loc, width))
-    parts.append(f"<p>{section_intro(sec, loc, _eq, _e)}</p>")
-    parts.append(step_table_html([*sec.body, sec.result], loc, width))
-    return parts
+def _p(spans: Inlines, cls: str = "") -> str:
+    return (f'<p class="{cls}">' if cls else "<p>") + inline_html(spans) + "</p>"
+
+
+def _memberships(symbols: Sequence[Basic]) -> str:
+    """``X ∈ ℝⁿˣᵈ, Y ∈ ℝⁿˣᵏ``: one ``<math>`` element each, so that a long list wraps between them."""
+    p = TracegradMathMLPrinter()
+    items = []
+    for s in symbols:
+        rows, cols = (p.doprint(sympify(d)) for d in s.shape)
+        items.append(f"{_MATH}{p.doprint(s)}<mo>∈</mo><msup><mi>ℝ</mi><mrow>{rows}<mo>×</mo>{cols}</mrow></msup></math>")
+    return ",&emsp; ".join(items)
 
 
 def _equations_table(rows: Sequence[tuple[str, str]]) -> str:
@@ -212,152 +173,127 @@ def _equations_table(rows: Sequence[tuple[str, str]]) -> str:
     return f'<div class="wide"><table class="eqs">\n{body}\n</table></div>'
 
 
-def _loss_rhs(bp: BackpropLike) -> str:
-    return ('<math xmlns="http://www.w3.org/1998/Math/MathML"><mo>=</mo>' + loss_mathml(bp.network.loss)
-            + "</math>")
-
-
-def _problem_html(bp: BackpropLike, loc: Locale, width: int | None) -> str:
-    p = problem(bp.network)
-    rows = [(_m(s), _rhs(e, width=width)) for s, e in p.equations] + [(_m(F), _loss_rhs(bp))]
-    groups = [(key, g) for key, g in (("kind_inputs", p.inputs), ("kind_params", p.params),
-                                      ("kind_intermediates", p.intermediates)) if g]
-    shape_rows = "\n".join(
-        f'<tr><th scope="row">{_e(loc.say(key))}</th><td>{_memberships(g)}</td></tr>' for key, g in groups)
-    shapes = f'<div class="wide"><table class="grid shapes">\n{shape_rows}\n</table></div>'
-    columns, full = ones_matrices([e for _, e in p.equations] + [p.loss] + all_expressions(bp))
-    notes = [_say(loc, "ones_column", one=_m(OneMatrix(n, 1)), n=_m(n)) for n in columns]
-    if full:
-        notes.append(_say(loc, "ones_matrix", one=_m(OneMatrix(2, 2))))
-    params = ('<math xmlns="http://www.w3.org/1998/Math/MathML">'
-              + "<mo>,</mo>".join(TracegradMathMLPrinter().doprint(s) for s in p.params) + "</math>")
-    out = [f'<section id="problem"><h2>{_e(loc.say("problem"))}</h2>', _equations_table(rows),
-           f"<p>{_e(loc.say('shapes'))}</p>", shapes]
-    if notes:
-        out.append(f"<p>{' '.join(notes)}</p>")
-    out.append(f"<p>{_say(loc, 'task', f=_m(F), params=params)}</p></section>")
-    return "\n".join(out)
-
-
-def _memberships(symbols: Sequence[MatrixSymbol]) -> str:
-    """``X ∈ ℝⁿˣᵈ, Y ∈ ℝⁿˣᵏ``: one ``<math>`` element each, so that a long list wraps between them."""
-    p = TracegradMathMLPrinter()
-    items = []
-    for s in symbols:
-        rows, cols = (p.doprint(sympify(d)) for d in s.shape)
-        items.append('<math xmlns="http://www.w3.org/1998/Math/MathML">'
-                     f"{p.doprint(s)}<mo>∈</mo><msup><mi>ℝ</mi><mrow>{rows}<mo>×</mo>{cols}</mrow></msup></math>")
-    return ",&emsp; ".join(items)
-
-
-def _derivation_html(bp: BackpropLike, loc: Locale, width: int | None) -> str:
-    from derive.render.printer import frobenius_operand
-
-    loss = bp.network.loss
-    p = TracegradMathMLPrinter()
-    eq = p.doprint(F) + "<mo>=</mo>" + loss_mathml(loss)
-    if frobenius_operand(loss) is not None:
-        eq += "<mo>=</mo>" + p.doprint(loss)
-    parts = [f'<section id="derivation"><h2>{_e(loc.say("derivation"))}</h2>',
-             f"<p>{_e(loc.say('so'))}</p>",
-             f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">{eq}</math>']
-    parts += [derivation_html(d, loc.lang, width=width) for d in bp.sections]
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-def _summary_html(bp: BackpropLike, loc: Locale, width: int | None) -> str:
-    rows = "\n".join(
-        f'<tr><td><a href="#{_anchor(x)}">{_m(Gradient(F, x))}</a></td><td>{shape_mathml(x.shape)}</td>'
-        f"<td>{_m(staged)}</td></tr>" for x, staged, _ in bp.summary)
-    table = (f'<div class="wide"><table class="grid"><thead><tr><th>{_e(loc.say("gradient"))}</th>'
-             f'<th>{_e(loc.say("shape"))}</th><th>{_e(loc.say("expression"))}</th></tr></thead>\n'
-             f"<tbody>\n{rows}\n</tbody></table></div>")
-    parts = [f'<section id="summary"><h2>{_e(loc.say("summary"))}</h2>', table]
-    stages = tuple(bp.network.stages)
-    if stages:
-        defs = _e(loc.say("list_sep")).join(_eq(s, e) for s, e in stages)
-        parts.append(f"<p>{_say(loc, 'intermediates', defs=defs)}</p>")
-    if show_expanded(bp):
-        parts.append(f"<p>{_e(loc.say('expanded'))}</p>")
-        parts.append(_equations_table([(_m(Gradient(F, x)), _rhs(e, width=width)) for x, _, e in bp.summary]))
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-def _rules_html(derivations: Sequence[Derivation], loc: Locale) -> str:
-    keys = [k for k in rules_used(derivations) if k in RULES]
-    if not keys:
-        return ""
-    rows = []
-    for k in keys:
-        try:
-            law = tex_mathml(RULES[k].law)
-        except TexSyntaxError:
-            law = ""
-        rows.append(f"<tr><td>{_e(loc.rule(k))}</td><td>{law}</td></tr>")
-    return (f'<section id="rules"><h2>{_e(loc.say("rules"))}</h2>'
-            f'<div class="wide"><table class="grid"><thead><tr><th>{_e(loc.say("rule"))}</th>'
-            f'<th>{_e(loc.say("law"))}</th></tr></thead>\n<tbody>\n' + "\n".join(rows)
-            + "\n</tbody></table></div></section>")
-
-
-def _verdict_class(verdict: str) -> str:
-    if verdict == "correct":
-        return "ok"
-    if verdict.startswith("correct"):
-        return "partial"
-    return "bad" if verdict in ("wrong", "shapes do not conform") else ""
-
-
-# formula, reading, shapes, conforms, max. error, verdict (the columns of numeric.reference.audit_table)
+# formula, reading, shapes, conforms, max. error, verdict: the cells of the audit's numbers
 _AUDIT_CLASSES = ("", "", "num", "", "num", "")
 
 
-def audit_rows_html(rows: Sequence[Any], lang: str = "en") -> str:
-    """The audit as an HTML table, written from each row's data: formulas as MathML, the rest
-    as the words of ``numeric.reference.audit_table``.
+class HtmlWriter(Writer):
+    """Blocks as HTML; ``open_``: derivations shown unfolded."""
 
-    ``rows`` are ``numeric.reference.AuditRow`` objects (``formula``, ``latex``, ``verdict`` …).
+    def __init__(self, lang: str = "en", width: int | None = None, open_: bool = True) -> None:
+        self.loc, self.width, self.open_ = get_locale(lang), width, open_
+
+    def parts(self, blocks: Sequence[Any], depth: int) -> list[str]:
+        return [p for b in blocks for p in self.block(b, depth)]
+
+    def _lead(self, lead: Inlines) -> list[str]:
+        return [_p(lead)] if lead else []
+
+    def section(self, b: Section, depth: int) -> list[str]:
+        h = f"h{min(depth + 2, 6)}"
+        return [f'<section id="{b.anchor}"><{h}>{inline_html(b.title)}</{h}>', *self.parts(b.blocks, depth + 1),
+                "</section>"]
+
+    def details(self, b: Details, depth: int) -> list[str]:
+        attrs = f' id="{b.anchor}"' + (" open" if self.open_ else "")
+        return [f"<details{attrs}>",
+                f'<summary><span class="title">{inline_html(b.title)}</span>'
+                f'<span class="preview">{_rhs(b.preview, width=0)}</span></summary>',
+                '<div class="body">', *self.parts(b.blocks, depth + 1), "</div>\n</details>"]
+
+    def group(self, b: Group, depth: int) -> list[str]:
+        label = [f"<p><strong>{inline_html(b.label)}</strong></p>"] if b.label else []
+        inner = label + self.parts(b.blocks, depth)
+        return [f'<div class="{b.role}">' + inner[0], *inner[1:], "</div>"] if b.role else inner
+
+    def paragraph(self, b: Paragraph, depth: int) -> list[str]:
+        return [_p(b.content, b.role)]
+
+    def remarks(self, b: Remarks, depth: int) -> list[str]:
+        return ["<p>" + " ".join(inline_html(item) for item in b.items) + "</p>"]
+
+    def equations(self, b: Equations, depth: int) -> list[str]:
+        rows = [(math_mathml(r.lhs), f"{_MATH}<mo>=</mo>{loss_mathml(r.rhs)}</math>" if r.loss
+                 else _rhs(r.rhs, width=self.width)) for r in b.rows]
+        return [*self._lead(b.lead), _equations_table(rows)]
+
+    def loss_display(self, b: LossDisplay, depth: int) -> list[str]:
+        p = TracegradMathMLPrinter()
+        eq = p.doprint(F) + "<mo>=</mo>" + loss_mathml(b.loss)
+        if frobenius_operand(b.loss) is not None:
+            eq += "<mo>=</mo>" + p.doprint(b.loss)
+        return [*self._lead(b.lead), f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">{eq}</math>']
+
+    def shapes(self, b: Shapes, depth: int) -> list[str]:
+        rows = "\n".join(f'<tr><th scope="row">{inline_html(label)}</th><td>{_memberships(g)}</td></tr>'
+                         for label, g in b.groups)
+        return [*self._lead(b.lead), f'<div class="wide"><table class="grid shapes">\n{rows}\n</table></div>']
+
+    def _step_row(self, ln: StepRow) -> str:
+        lhs = "" if ln.lhs is None else math_mathml(ln.lhs)
+        if ln.is_result and ln.lhs is not None:
+            lhs = _MATH + "<mo>⇒</mo>" + TracegradMathMLPrinter().doprint(ln.lhs) + "</math>"
+        cls = ' class="result"' if ln.is_result else ""
+        return (f'<tr{cls}><td class="lhs">{lhs}</td><td class="rhs">{_rhs(ln.rhs, width=self.width)}</td>'
+                f'<td class="rule">{_e(ln.rule_name)}</td></tr>')
+
+    def steps(self, b: Steps, depth: int) -> list[str]:
+        """A step block: one row per line, ``lhs | = rhs | rule``; the result row marked.  A right-hand
+        side longer than ``width`` is written as indented continuation lines in its cell."""
+        rows = [*b.rows, b.result] if b.result is not None else list(b.rows)
+        head = (f'<thead><tr><th colspan="2">{_e(self.loc.say("equation"))}</th>'
+                f'<th>{_e(self.loc.say("rule"))}</th></tr></thead>')
+        return [f'<div class="wide"><table class="steps">{head}<tbody>\n'
+                + "\n".join(self._step_row(r) for r in rows) + "\n</tbody></table></div>"]
+
+    def table(self, b: Table, depth: int) -> list[str]:
+        audit = b.style == "audit"
+        head = "".join(f"<th>{inline_html(h)}</th>" for h in b.header)
+        rows = []
+        for r in b.rows:
+            cells = [inline_html(c) for c in r.cells]
+            if audit:
+                cells[-1] = f'<span class="verdict {r.status}">{cells[-1]}</span>'
+            classes = _AUDIT_CLASSES if audit else ("",) * len(cells)
+            rows.append("<tr>" + "".join(f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>"
+                                         for c, v in zip(classes, cells)) + "</tr>")
+        cls = "grid audit" if audit else "grid"
+        return [f'<div class="wide"><table class="{cls}"><thead><tr>{head}</tr></thead>\n<tbody>\n'
+                + "\n".join(rows) + "\n</tbody></table></div>"]
+
+    def rule_list(self, b: RuleList, depth: int) -> list[str]:
+        h = f"h{min(depth + 2, 6)}"
+        rows = "\n".join(f"<tr><td>{_e(name)}</td><td>{_tex(law) if law.latex else ''}</td></tr>"
+                         for name, law in b.items)
+        return [f'<section id="{b.anchor}"><{h}>{inline_html(b.title)}</{h}>'
+                f'<div class="wide"><table class="grid"><thead><tr><th>{_e(self.loc.say("rule"))}</th>'
+                f'<th>{_e(self.loc.say("law"))}</th></tr></thead>\n<tbody>\n{rows}\n</tbody></table></div></section>']
+
+    def document(self, doc: Document) -> str:
+        contents = [(b.anchor, plain(b.title)) for b in walk(doc.blocks)
+                    if isinstance(b, (Section, RuleList)) and b.anchor]
+        return _page(doc.title, self.loc, "\n".join(self.parts(doc.blocks, 0)), contents)
+
+
+def write_html(doc: Document, width: int | None = None) -> str:
+    """``doc`` as one self-contained HTML page (MathML, inline CSS, no script)."""
+    return HtmlWriter(doc.lang, width).document(doc)
+
+
+def derivation_html(d: Derivation, lang: str = "en", open_: bool = True, width: int | None = None) -> str:
+    """One section as a ``<details>`` element: "Derive ∂f/∂X", where it starts, and a table of its
+    steps, each beside the rule that produced it, down to ⇒ ∂f/∂X = G (the summary line shows G).
+
+    >>> from sympy import MatrixSymbol
+    >>> from derive.steps import Gradient, Step
+    >>> Y = MatrixSymbol("Y", 3, 2)
+    >>> page = derivation_html(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y))
+    >>> page.splitlines()[0]
+    '<details id="d-Y" open>'
+    >>> "Derive <math" in page and '<tr class="result">' in page
+    True
     """
-    from numeric.reference import audit_table
-
-    head, body = audit_table(list(rows), lang)
-    out = ['<div class="wide"><table class="grid audit"><thead><tr>'
-           + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
-    for r, cells in zip(rows, body):
-        cells_html = [_e(c) for c in cells]
-        latex = getattr(r, "latex", "")
-        if latex:
-            try:
-                cells_html[0] = tex_mathml(latex)
-            except TexSyntaxError:
-                pass
-        verdict = _verdict_class(getattr(r, "verdict", ""))
-        cells_html[-1] = f'<span class="verdict {verdict}">{cells_html[-1]}</span>'
-        tds = [f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>"
-               for c, v in zip(_AUDIT_CLASSES, cells_html)]
-        out.append("<tr>" + "".join(tds) + "</tr>")
-    out.append("</tbody></table></div>")
-    return "\n".join(out)
-
-
-def _audit_section(rows: Sequence[Any], dims: Sequence[int], loc: Locale) -> str:
-    return (f'<section id="audit"><h2>{_e(loc.say("audit"))}</h2>'
-            f"<p>{_say(loc, 'audit_intro', dims=', '.join(map(str, dims)))}</p>\n"
-            + audit_rows_html(rows, loc.lang) + "</section>")
-
-
-def checks_html(checks: Any, loc: Locale) -> list[tuple[str, str]]:
-    """The sections ("checks", html) with the gradient check and ("audit", html) with the audit,
-    each where ``checks`` (a ``derive.render.checks.Checks``) has it."""
-    out = []
-    if checks.gradient is not None:
-        sentence = checks.gradient.sentence(loc, _e)
-        out.append(("checks", f'<section id="checks"><h2>{_e(loc.say("checks"))}</h2><p>{sentence}</p></section>'))
-    if checks.audit:
-        out.append(("audit", _audit_section(checks.audit, checks.audit_dims, loc)))
-    return out
+    return "\n".join(HtmlWriter(lang, width, open_).block(derivation_block(d, get_locale(lang)), 1))
 
 
 def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True, checks: Any = None,
@@ -376,20 +312,9 @@ def backprop_html(bp: BackpropLike, lang: str = "en", audit: bool = True, checks
     >>> page.count("<details"), "<script" in page, "\\\\frac" in page
     (8, False, False)
     """
-    loc = get_locale(lang)
-    parts = [("problem", _problem_html(bp, loc, width)), ("derivation", _derivation_html(bp, loc, width)),
-             ("summary", _summary_html(bp, loc, width))]
-    if checks is not None:
-        parts += checks_html(checks, loc)
-    elif audit and getattr(bp.network, "name", None) == "seed":
-        try:
-            from numeric.reference import AUDIT_DIMS, audit as seed_audit
-        except ImportError:
-            pass
-        else:
-            parts.append(("audit", _audit_section(seed_audit(seed=0, dims=AUDIT_DIMS), AUDIT_DIMS, loc)))
-    parts.append(("rules", _rules_html(bp.sections, loc)))
-    return _page(loc.say("title"), loc, [(key, html) for key, html in parts if html])
+    if checks is None and audit:
+        checks = seed_audit(bp)
+    return write_html(network_document(bp, lang, checks), width)
 
 
 def derivations_html(derivations: Sequence[Derivation], lang: str = "en", title: str | None = None,
@@ -397,24 +322,19 @@ def derivations_html(derivations: Sequence[Derivation], lang: str = "en", title:
     """Several derivations (of any functions) as one self-contained HTML page, with the rules used.
 
     >>> from sympy import MatrixSymbol
-    >>> from derive.steps import Step
+    >>> from derive.steps import Gradient, Step
     >>> Y = MatrixSymbol("Y", 3, 2)
     >>> d = Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y)
     >>> page = derivations_html([d], title="f = norm2(Y)^2")
     >>> "<h1>f = norm2(Y)^2</h1>" in page, page.count("<details")
     (True, 1)
     """
-    loc = get_locale(lang)
-    body = "\n".join(derivation_html(d, lang, width=width) for d in derivations)
-    section_html = f'<section id="derivation"><h2>{_e(loc.say("derivation"))}</h2>\n{body}\n</section>'
-    parts = [("derivation", section_html), ("rules", _rules_html(derivations, loc))]
-    return _page(title if title is not None else loc.say("title"), loc, [(k, h) for k, h in parts if h])
+    return write_html(derivations_document(derivations, lang, title), width)
 
 
-def _page(title: str, loc: Locale, sections: Sequence[tuple[str, str]]) -> str:
-    """The page around ``sections``: (id, html) pairs, each listed in the navigation bar under the
-    locale's word for its id (problem, derivation, summary, audit, rules)."""
-    links = " ".join(f'<a href="#{key}">{_e(loc.say(key))}</a>' for key, _ in sections)
+def _page(title: str, loc: Locale, body: str, contents: Sequence[tuple[str, str]]) -> str:
+    """The page around ``body``, with a navigation bar listing ``contents``: (anchor, title) pairs."""
+    links = " ".join(f'<a href="#{key}">{_e(name)}</a>' for key, name in contents)
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     head = "\n".join([
         "<!DOCTYPE html>",
@@ -433,4 +353,4 @@ def _page(title: str, loc: Locale, sections: Sequence[tuple[str, str]]) -> str:
         f'<nav aria-label="{_e(loc.say("contents"))}">{links}</nav></header>',
     ])
     tail = f'<footer>{_e(loc.say("generated"))}</footer>\n</main>\n</body>\n</html>\n'
-    return head + "\n" + "\n".join(html for _, html in sections) + "\n" + tail
+    return head + "\n" + body + "\n" + tail

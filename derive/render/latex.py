@@ -1,4 +1,4 @@
-r"""LaTeX output: a derivation's step block, and a whole network's standalone document.
+r"""LaTeX output: the LaTeX writer of the document model, and the typesetting Markdown shares.
 
 English documents compile with pdflatex (article, amsmath, amssymb, bm, geometry), Chinese
 ones with xelatex (ctexart).  :func:`latex_engine` names the engine for a language.
@@ -9,32 +9,42 @@ block, broken at their outermost + and ⊙ (:mod:`derive.render.layout`).
 from __future__ import annotations
 
 from typing import Any
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from sympy import Basic, MatrixSymbol, OneMatrix
+from sympy import Basic, MatrixSymbol
 
+from derive.render.blocks import (
+    Details, Document, Equation, EquationRow, Equations, Group, Inlines, Link, LossDisplay, Math, MathList,
+    Paragraph, Remarks, RuleList, Section, Shape, Shapes, StepRow, Steps, Table, Tex, Text, Writer,
+)
 from derive.render.document import (
-    BackpropLike, Line, Section, all_expressions, ones_matrices, problem, rules_used, section, section_intro,
-    show_expanded, step_lines, uses_intro,
+    BackpropLike, derivation_block, derivation_steps, derivations_document, network_document, uses_tables,
 )
 from derive.render.layout import BREAK, WIDTH, break_levels, split_latex, unmark
-from derive.render.locale import Locale, get_locale
+from derive.render.locale import get_locale
 from derive.render.printer import (
     frobenius_operand, loss_latex, marked_latex, marked_text, math_latex, math_text, shape_latex, shape_text,
     text_width,
 )
-from derive.steps import F, RULES, Derivation, Gradient
+from derive.steps import F, Derivation
 
 __all__ = [
+    "LatexWriter",
     "aligned_rows",
     "backprop_latex",
-    "checks_latex",
+    "derivation_document_latex",
     "derivation_latex",
+    "equation_rows",
+    "inline_latex",
     "latex_engine",
     "latex_escape",
     "latex_rows",
+    "loss_display",
     "section_latex",
+    "shape_rows",
+    "span_latex",
     "step_block_latex",
+    "write_latex",
 ]
 
 _SPECIALS = {
@@ -85,18 +95,6 @@ def latex_engine(lang: str) -> str:
     return "xelatex" if lang == "zh" else "pdflatex"
 
 
-def _esc(loc: Locale) -> Callable[[str], str]:
-    return lambda s: latex_escape(s, unicode_ok=loc.lang != "en")
-
-
-def _m(e: Basic) -> str:
-    return f"${math_latex(e)}$"
-
-
-def _eq(lhs: Basic, rhs: Basic) -> str:
-    return f"{math_latex(lhs)} = {math_latex(rhs)}"
-
-
 def latex_rows(expr: Basic, width: int | None = None, start: int = 0) -> list[str]:
     r"""``expr`` as LaTeX rows, broken where :func:`derive.render.layout.plan` breaks its text
     (:func:`derive.render.layout.split_latex`): the first row as it continues a row, the others
@@ -135,8 +133,9 @@ def aligned_rows(lhs: Basic | str, rhs: Basic, width: int | None = None, prefix:
     return [f"{prefix}{tex} &= {rows[0]}"] + [f"&{r}" for r in rows[1:]]
 
 
-def step_block_latex(lines: Sequence[Line], loc: Locale, inline: bool = False, width: int | None = None) -> str:
-    r"""Lines of a step block, each with its rule named at the right.
+def step_block_latex(lines: Sequence[StepRow], lang: str = "en", inline: bool = False,
+                     width: int | None = None) -> str:
+    r"""Rows of a step block, each with its rule named at the right.
 
     ``inline``: an ``aligned`` environment (for ``$…$``, Markdown, notebooks) with the rule as
     ``&& \text{…}``; otherwise an ``align*`` display with the rule as ``\tag*{…}``.  A line
@@ -149,7 +148,7 @@ def step_block_latex(lines: Sequence[Line], loc: Locale, inline: bool = False, w
         else:
             lhs, text = math_latex(ln.lhs), math_text(ln.lhs)
         prefix = r"\Rightarrow " if ln.is_result else ""
-        name = latex_escape(loc.rule(ln.rule), unicode_ok=loc.lang != "en")
+        name = latex_escape(ln.rule_name, unicode_ok=lang != "en")
         first, *rest = aligned_rows(lhs, ln.rhs, width, prefix, ("⇒ " if ln.is_result else "") + text)
         first += rf" && \text{{{name}}}" if inline else rf" \tag*{{\small {name}}}"
         rows += [first, *rest]
@@ -175,87 +174,9 @@ def display_latex(lhs: Basic, rhs: Basic, width: int | None = None, inline: bool
     return f"\\begin{{{env}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{env}}}"
 
 
-def derivation_latex(d: Derivation, lang: str = "en", inline: bool = False, width: int | None = None) -> str:
-    r"""The steps of ``d`` as one aligned block, ``\mathrm{d}f &= …`` down to ``∂f/∂X = G``.
-
-    >>> from sympy import MatrixSymbol
-    >>> from derive.steps import Step
-    >>> from derive.differential import ScalarDifferential, MatrixDifferential
-    >>> Y = MatrixSymbol("Y", 3, 2)
-    >>> d = Derivation(F, Y, (Step("chain", ScalarDifferential(F), 2 * Y.T * MatrixDifferential(Y)),
-    ...                       Step("read_off", Gradient(F, Y), 2 * Y)), 2 * Y)
-    >>> print(derivation_latex(d, inline=True))
-    \begin{aligned}
-    \mathrm{d}f &= 2Y^T\,\mathrm{d}Y && \text{chain rule} \\
-    \Rightarrow \frac{\partial f}{\partial Y} &= 2Y && \text{read off the gradient}
-    \end{aligned}
-    """
-    loc = get_locale(lang)
-    # a variable used more than once: the steps of each use, then the sum
-    lines = [ln for c in d.contributions for ln in step_lines(c.steps)] + step_lines(d.steps)
-    if not lines:
-        lines = [Line(Gradient(F, d.wrt), d.result, "read_off", True)]
-    return step_block_latex(lines, loc, inline=inline, width=width)
-
-
-def inline_equation(lhs: Basic, rhs: Basic) -> str:
-    """``$lhs = rhs$``: an equation in running text."""
-    return f"${_eq(lhs, rhs)}$"
-
-
-def definitions_list(defs: Sequence[tuple[MatrixSymbol, Basic]], loc: Locale) -> str:
-    """``$Z = …$, $H = …$`` joined as the language joins a list."""
-    return loc.say("list_sep").join(inline_equation(s, e) for s, e in defs)
-
-
-def section_latex(d: Derivation, lang: str = "en", heading: str = r"\subsection*",
-                  width: int | None = None) -> str:
-    r"""One section of the document: "Derive ∂f/∂X", where it starts, the steps, the result.
-
-    >>> from sympy import MatrixSymbol
-    >>> from derive.steps import Step
-    >>> Y = MatrixSymbol("Y", 3, 2)
-    >>> tex = section_latex(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y), "zh")
-    >>> tex.splitlines()[0]
-    '\\subsection*{推导 $\\frac{\\partial f}{\\partial Y}$}'
-    """
-    loc = get_locale(lang)
-    esc = _esc(loc)
-    sec = section(d)
-    parts = [heading + "{" + loc.say("derive", escape=esc, grad=_m(sec.gradient)) + "}"]
-    if sec.contributions:
-        # a variable used more than once: each use derived, then the sum
-        parts.append(uses_intro(sec, loc, _m, inline_equation, esc))
-        for use, part in sec.contributions:
-            parts.append(r"\paragraph{" + loc.say("use", escape=esc, u=_m(use)) + "}")
-            parts += _section_body(part, loc, width)
-        parts += [esc(loc.say("sum_uses")), step_block_latex([sec.result], loc, width=width)]
-    else:
-        parts += _section_body(sec, loc, width)
-    for note in sec.notes:
-        parts.append(loc.say("note", escape=esc, text=esc(note)))
-    return "\n\n".join(parts)
-
-
-def _section_body(sec: Section, loc: Locale, width: int | None) -> list[str]:
-    """The names a section gives, where it starts, its steps, and ⇒ ∂f/∂X = G."""
-    esc = _esc(loc)
-    parts = []
-    if sec.abbreviations:
-        parts.append(loc.say("abbreviations", escape=esc, defs=definitions_list(sec.abbreviations, loc)))
-    if sec.lead:
-        parts.append(step_block_latex(sec.lead, loc, width=width))
-    parts.append(section_intro(sec, loc, inline_equation, esc))
-    if sec.body:
-        parts.append(step_block_latex(sec.body, loc, width=width))
-    parts.append(loc.say("obtain", escape=esc, grad=_m(sec.result.lhs)))
-    parts.append(result_latex(sec.result.lhs, sec.result.rhs, width))
-    return parts
-
-
-def _preamble(loc: Locale, tables: bool = False) -> str:
+def _preamble(title: str, lang: str, tables: bool = False) -> str:
     """The preamble; ``tables``: with longtable and array, for the audit's table."""
-    if loc.lang == "zh":
+    if lang == "zh":
         head = r"\documentclass[11pt]{ctexart}"
     else:
         head = r"\documentclass[11pt]{article}"
@@ -264,29 +185,32 @@ def _preamble(loc: Locale, tables: bool = False) -> str:
         *([r"\usepackage{array,longtable}"] if tables else []),
         r"\usepackage[margin=2cm]{geometry}",
         r"\allowdisplaybreaks",
-        r"\title{" + latex_escape(loc.say("title"), unicode_ok=loc.lang != "en") + "}",
+        r"\title{" + latex_escape(title, unicode_ok=lang != "en") + "}",
         r"\date{}",
     ])
 
 
-def equation_rows(bp: BackpropLike, width: int | None = None) -> list[str]:
-    """``Z &= definition`` for each stage, then ``f &= loss`` (rows of an aligned block)."""
-    p = problem(bp.network)
-    rows = [r for s, e in p.equations for r in aligned_rows(s, e, width)]
-    if frobenius_operand(p.loss) is not None:
-        rows.append(f"{math_latex(F)} &= {loss_latex(p.loss)}")
-    else:
-        rows += aligned_rows(F, p.loss, width)
-    return rows
+def _env(name: str, rows: Sequence[str]) -> str:
+    return f"\\begin{{{name}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{name}}}"
 
 
-def shape_rows(bp: BackpropLike, width: int | None = None) -> list[str]:
-    r"""Every symbol's shape once: a row for the inputs, the parameters, the intermediates, each
+def equation_rows(rows: Sequence[EquationRow], width: int | None = None) -> list[str]:
+    """``lhs &= rhs`` for each row (rows of an aligned block); the loss as ‖M‖²_F where it is one."""
+    out = []
+    for row in rows:
+        if row.loss and frobenius_operand(row.rhs) is not None:
+            out.append(f"{math_latex(row.lhs)} &= {loss_latex(row.rhs)}")
+        else:
+            out += aligned_rows(row.lhs, row.rhs, width)
+    return out
+
+
+def shape_rows(groups: Sequence[Sequence[MatrixSymbol]], width: int | None = None) -> list[str]:
+    r"""Every symbol's shape once: a row per group (inputs, parameters, intermediates), each
     continued on further rows where it is wider than ``width`` (columns of its unicode text)."""
     width = WIDTH["latex"] if width is None else width
-    p = problem(bp.network)
     rows = []
-    for group in (g for g in (p.inputs, p.params, p.intermediates) if g):
+    for group in (g for g in groups if g):
         row: list[str] = []
         used = 0
         for s in group:
@@ -300,93 +224,167 @@ def shape_rows(bp: BackpropLike, width: int | None = None) -> list[str]:
     return rows
 
 
-def notation_notes(bp: BackpropLike, loc: Locale, escape: Callable[[str], str] | None = None) -> list[str]:
-    """What 𝟏ₙ and 𝟏 stand for, where they occur."""
-    p = problem(bp.network)
-    columns, full = ones_matrices([e for _, e in p.equations] + [p.loss] + all_expressions(bp))
-    notes = [loc.say("ones_column", escape=escape, one=_m(OneMatrix(n, 1)), n=_m(n)) for n in columns]
-    if full:
-        notes.append(loc.say("ones_matrix", escape=escape, one=r"$\mathbf{1}$"))
-    return notes
+def loss_display(loss: Basic, width: int | None = None, inline: bool = False) -> str:
+    r"""``f = \|M\|_F^2 = \operatorname{tr}(M^TM)`` as a display (``inline``: for ``$$…$$``), a loss
+    other than ‖M‖²_F broken as any long equation."""
+    if frobenius_operand(loss) is None:
+        return display_latex(F, loss, width, inline)
+    eq = f"{math_latex(F)} = {loss_latex(loss)} = {math_latex(loss)}"
+    return eq if inline else rf"\[{eq}\]"
 
 
-def task_line(bp: BackpropLike, loc: Locale, escape: Callable[[str], str] | None = None) -> str:
-    params = "$" + ", ".join(math_latex(s) for s in bp.network.params) + "$"
-    return loc.say("task", escape=escape, f=_m(F), params=params)
+# each kind of mathematical span as LaTeX, without the dollars
+_MATH_SPANS = {
+    Math: lambda s: math_latex(s.expr),
+    MathList: lambda s: ", ".join(map(math_latex, s.exprs)),
+    Equation: lambda s: f"{math_latex(s.lhs)} = {math_latex(s.rhs)}",
+    Shape: lambda s: shape_latex(s.shape),
+    Tex: lambda s: s.latex,
+}
 
 
-def loss_equation(bp: BackpropLike) -> str:
-    r"""``f = \|M\|_F^2 = \operatorname{tr}(M^TM)`` (or ``f = loss``)."""
-    loss = bp.network.loss
-    eq = f"{math_latex(F)} = {loss_latex(loss)}"
-    if frobenius_operand(loss) is not None:
-        eq += f" = {math_latex(loss)}"
-    return eq
+def span_latex(s: Any) -> str:
+    """A mathematical span (:class:`~derive.render.blocks.Math`, ``Equation`` …) as LaTeX, without the dollars."""
+    return _MATH_SPANS[type(s)](s)
 
 
-def loss_display(bp: BackpropLike, width: int | None = None, inline: bool = False) -> str:
-    r""":func:`loss_equation` as a display (``inline``: for ``$$…$$``), a loss other than
-    ‖M‖²_F broken as any long equation."""
-    if frobenius_operand(bp.network.loss) is not None:
-        return loss_equation(bp) if inline else rf"\[{loss_equation(bp)}\]"
-    return display_latex(F, bp.network.loss, width, inline)
+def inline_latex(spans: Inlines, lang: str = "en") -> str:
+    r"""Spans as LaTeX: words escaped (:func:`latex_escape`), mathematics in ``$…$``.
+
+    >>> inline_latex((Text("50% of "), Math(MatrixSymbol("W1", 2, 2))))
+    '50\\% of $W_1$'
+    """
+    out = []
+    for s in spans:
+        if isinstance(s, Text):
+            out.append(latex_escape(s.text, unicode_ok=lang != "en"))
+        elif isinstance(s, Link):
+            out.append(inline_latex(s.content, lang))
+        else:
+            out.append(f"${span_latex(s)}$")
+    return "".join(out)
 
 
-def _problem_latex(bp: BackpropLike, loc: Locale, width: int | None) -> str:
-    esc = _esc(loc)
-    parts = [r"\section*{" + esc(loc.say("problem")) + "}",
-             "\\begin{align*}\n" + " \\\\\n".join(equation_rows(bp, width)) + "\n\\end{align*}",
-             esc(loc.say("shapes")) + "\n\\begin{gather*}\n" + " \\\\\n".join(shape_rows(bp))
-             + "\n\\end{gather*}"]
-    notes = notation_notes(bp, loc, esc)
-    if notes:
-        parts.append(" ".join(notes))
-    parts.append(task_line(bp, loc, esc))
-    return "\n\n".join(parts)
+HEADINGS = (r"\section*", r"\subsection*", r"\subsubsection*")
+# the audit's columns: formula, reading, shapes, conforms, max. error, verdict (17 cm in all)
+_AUDIT_COLUMNS = (4.3, 3.9, 1.7, 1.5, 1.4, 2.3)
 
 
-def _derivation_intro(bp: BackpropLike, loc: Locale, width: int | None) -> str:
-    return _esc(loc)(loc.say("so")) + "\n" + loss_display(bp, width)
+class LatexWriter(Writer):
+    """Blocks as LaTeX paragraphs (joined by blank lines); ``details_heading`` overrides the
+    sectioning command of a derivation."""
+
+    def __init__(self, lang: str = "en", width: int | None = None, details_heading: str | None = None) -> None:
+        self.lang, self.width, self.details_heading = lang, width, details_heading
+
+    def inline(self, spans: Inlines) -> str:
+        return inline_latex(spans, self.lang)
+
+    def parts(self, blocks: Sequence[Any], depth: int) -> list[str]:
+        return [p for b in blocks for p in self.block(b, depth)]
+
+    def _heading(self, depth: int, title: Inlines) -> str:
+        return HEADINGS[min(depth, len(HEADINGS) - 1)] + "{" + self.inline(title) + "}"
+
+    def _lead(self, lead: Inlines, display: str) -> list[str]:
+        return [self.inline(lead) + "\n" + display if lead else display]
+
+    def section(self, b: Section, depth: int) -> list[str]:
+        return [self._heading(depth, b.title), *self.parts(b.blocks, depth + 1)]
+
+    def details(self, b: Details, depth: int) -> list[str]:
+        head = self._heading(depth, b.title) if self.details_heading is None else (
+            self.details_heading + "{" + self.inline(b.title) + "}")
+        return [head, *self.parts(b.blocks, depth + 1)]
+
+    def group(self, b: Group, depth: int) -> list[str]:
+        label = [r"\paragraph{" + self.inline(b.label) + "}"] if b.label else []
+        return label + self.parts(b.blocks, depth)
+
+    def paragraph(self, b: Paragraph, depth: int) -> list[str]:
+        return [self.inline(b.content)]
+
+    def remarks(self, b: Remarks, depth: int) -> list[str]:
+        return [" ".join(self.inline(item) for item in b.items)]
+
+    def equations(self, b: Equations, depth: int) -> list[str]:
+        return self._lead(b.lead, _env("align*", equation_rows(b.rows, self.width)))
+
+    def loss_display(self, b: LossDisplay, depth: int) -> list[str]:
+        return self._lead(b.lead, loss_display(b.loss, self.width))
+
+    def shapes(self, b: Shapes, depth: int) -> list[str]:
+        return self._lead(b.lead, _env("gather*", shape_rows([g for _, g in b.groups], self.width)))
+
+    def steps(self, b: Steps, depth: int) -> list[str]:
+        out = [step_block_latex(b.rows, self.lang, width=self.width)] if b.rows else []
+        if b.result is not None:
+            out += [self.inline(b.obtain), result_latex(b.result.lhs, b.result.rhs, self.width)]
+        return out
+
+    def table(self, b: Table, depth: int) -> list[str]:
+        rows = [" & ".join(self.inline(c) for c in r.cells) + r" \\" for r in b.rows]
+        if b.style == "audit":
+            spec = "".join(rf">{{\raggedright\arraybackslash}}p{{{w}cm}}" for w in _AUDIT_COLUMNS)
+            return ["\n".join([r"{\small\setlength{\tabcolsep}{4pt}\renewcommand{\arraystretch}{1.5}",
+                               rf"\begin{{longtable}}{{@{{}}{spec}@{{}}}}", r"\hline",
+                               " & ".join(rf"\textbf{{{self.inline(h)}}}" for h in b.header) + r" \\",
+                               r"\hline", r"\endhead", *rows, r"\hline", r"\end{longtable}}"])]
+        return ["\n".join([r"\begin{center}", r"\renewcommand{\arraystretch}{1.6}",
+                           r"\begin{tabular}{" + "l" * len(b.header) + "}", r"\hline",
+                           " & ".join(self.inline(h) for h in b.header) + r" \\", r"\hline", *rows, r"\hline",
+                           r"\end{tabular}", r"\end{center}"])]
+
+    def rule_list(self, b: RuleList, depth: int) -> list[str]:
+        items = [rf"\item {latex_escape(name, unicode_ok=self.lang != 'en')}: ${law.latex}$" for name, law in b.items]
+        return [self._heading(depth, b.title) + "\n\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}"]
+
+    def document(self, doc: Document, standalone: bool = True) -> str:
+        body = "\n\n".join(self.parts(doc.blocks, 0))
+        if not standalone:
+            return body + "\n"
+        engine = latex_engine(doc.lang)
+        magic = f"% !TEX program = {engine}\n% Written by tracegrad; compile with {engine}.\n"
+        return (magic + _preamble(doc.title, doc.lang, uses_tables(doc)) + "\n\n\\begin{document}\n\\maketitle\n\n"
+                + body + "\n\n\\end{document}\n")
 
 
-def _summary_latex(bp: BackpropLike, loc: Locale, width: int | None) -> str:
-    esc = _esc(loc)
-    rows = [f"{_m(Gradient(F, x))} & {_m_shape(x)} & {_m(staged)} \\\\"
-            for x, staged, _ in bp.summary]
-    table = "\n".join([
-        r"\begin{center}",
-        r"\renewcommand{\arraystretch}{1.6}",
-        r"\begin{tabular}{lll}",
-        r"\hline",
-        f"{esc(loc.say('gradient'))} & {esc(loc.say('shape'))} & {esc(loc.say('expression'))} \\\\",
-        r"\hline",
-        *rows,
-        r"\hline",
-        r"\end{tabular}",
-        r"\end{center}",
-    ])
-    parts = [r"\section*{" + esc(loc.say("summary")) + "}", table]
-    stages = tuple(bp.network.stages)
-    if stages:
-        parts.append(loc.say("intermediates", escape=esc, defs=definitions_list(stages, loc)))
-    if show_expanded(bp):
-        rows_x = [r for x, _, expanded in bp.summary for r in aligned_rows(Gradient(F, x), expanded, width)]
-        parts.append(esc(loc.say("expanded")) + "\n\\begin{align*}\n" + " \\\\\n".join(rows_x)
-                     + "\n\\end{align*}")
-    return "\n\n".join(parts)
+def write_latex(doc: Document, standalone: bool = True, width: int | None = None) -> str:
+    r"""``doc`` as LaTeX; ``standalone``: with preamble and ``\begin{document}``, ready for :func:`latex_engine`."""
+    return LatexWriter(doc.lang, width).document(doc, standalone)
 
 
-def _m_shape(x: MatrixSymbol) -> str:
-    return f"${shape_latex(x.shape)}$"
+def derivation_latex(d: Derivation, lang: str = "en", inline: bool = False, width: int | None = None) -> str:
+    r"""The steps of ``d`` as one aligned block, ``\mathrm{d}f &= …`` down to ``∂f/∂X = G``.
+
+    >>> from sympy import MatrixSymbol
+    >>> from derive.steps import Gradient, Step
+    >>> from derive.differential import ScalarDifferential, MatrixDifferential
+    >>> Y = MatrixSymbol("Y", 3, 2)
+    >>> d = Derivation(F, Y, (Step("chain", ScalarDifferential(F), 2 * Y.T * MatrixDifferential(Y)),
+    ...                       Step("read_off", Gradient(F, Y), 2 * Y)), 2 * Y)
+    >>> print(derivation_latex(d, inline=True))
+    \begin{aligned}
+    \mathrm{d}f &= 2Y^T\,\mathrm{d}Y && \text{chain rule} \\
+    \Rightarrow \frac{\partial f}{\partial Y} &= 2Y && \text{read off the gradient}
+    \end{aligned}
+    """
+    return step_block_latex(derivation_steps(d, get_locale(lang)).rows, lang, inline=inline, width=width)
 
 
-def _rules_latex(bp: BackpropLike, loc: Locale) -> str:
-    esc = _esc(loc)
-    items = [rf"\item {esc(loc.rule(k))}: ${RULES[k].law}$" for k in rules_used(bp.sections) if k in RULES]
-    if not items:
-        return ""
-    return (r"\section*{" + esc(loc.say("rules")) + "}\n\\begin{itemize}\n" + "\n".join(items)
-            + "\n\\end{itemize}")
+def section_latex(d: Derivation, lang: str = "en", heading: str = r"\subsection*",
+                  width: int | None = None) -> str:
+    r"""One section of the document: "Derive ∂f/∂X", where it starts, the steps, the result.
+
+    >>> from sympy import MatrixSymbol
+    >>> from derive.steps import Gradient, Step
+    >>> Y = MatrixSymbol("Y", 3, 2)
+    >>> tex = section_latex(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y), "zh")
+    >>> tex.splitlines()[0]
+    '\\subsection*{推导 $\\frac{\\partial f}{\\partial Y}$}'
+    """
+    writer = LatexWriter(lang, width, details_heading=heading)
+    return "\n\n".join(writer.block(derivation_block(d, get_locale(lang)), 1))
 
 
 def backprop_latex(bp: BackpropLike, lang: str = "en", standalone: bool = True, width: int | None = None,
@@ -398,63 +396,7 @@ def backprop_latex(bp: BackpropLike, lang: str = "en", standalone: bool = True, 
     is given (:func:`derive.render.checks.network_checks`) · the rules used.
     ``standalone``: with preamble and ``\begin{document}``, ready for :func:`latex_engine`.
     """
-    loc = get_locale(lang)
-    body = [_problem_latex(bp, loc, width),
-            r"\section*{" + _esc(loc)(loc.say("derivation")) + "}",
-            _derivation_intro(bp, loc, width)]
-    body += [section_latex(d, lang, width=width) for d in bp.sections]
-    body.append(_summary_latex(bp, loc, width))
-    if checks is not None:
-        body.append(checks_latex(checks, lang))
-    rules = _rules_latex(bp, loc)
-    if rules:
-        body.append(rules)
-    text = "\n\n".join(body)
-    if not standalone:
-        return text + "\n"
-    engine = latex_engine(lang)
-    magic = f"% !TEX program = {engine}\n% Written by tracegrad; compile with {engine}.\n"
-    tables = checks is not None and bool(checks.audit)
-    return (magic + _preamble(loc, tables) + "\n\n\\begin{document}\n\\maketitle\n\n" + text
-            + "\n\n\\end{document}\n")
-
-
-# the audit's columns: formula, reading, shapes, conforms, max. error, verdict (17 cm in all)
-_AUDIT_COLUMNS = (4.3, 3.9, 1.7, 1.5, 1.4, 2.3)
-
-
-def checks_latex(checks: Any, lang: str = "en") -> str:
-    r"""The checks as a section: the gradient check, then the audit as a ``longtable`` (with the
-    packages ``array`` and ``longtable``, which :func:`backprop_latex` loads when it has an audit).
-    Each audit row is written from its data: the formula as mathematics, the rest as words."""
-    loc = get_locale(lang)
-    esc = _esc(loc)
-    parts = [r"\section*{" + esc(loc.say("checks")) + "}"]
-    if checks.gradient is not None:
-        parts.append(checks.gradient.sentence(loc, esc))
-    if checks.audit:
-        from numeric.reference import audit_table
-
-        head, cells = audit_table(list(checks.audit), lang)
-        spec = "".join(rf">{{\raggedright\arraybackslash}}p{{{w}cm}}" for w in _AUDIT_COLUMNS)
-        rows = []
-        for r, row in zip(checks.audit, cells):
-            latex = getattr(r, "latex", "")
-            first = f"${latex}$" if latex else esc(row[0])
-            rows.append(" & ".join([first, *(esc(c) for c in row[1:])]) + r" \\")
-        dims = ", ".join(map(str, checks.audit_dims))
-        parts += [r"\subsection*{" + esc(loc.say("audit")) + "}",
-                  loc.say("audit_intro", escape=esc, dims=dims),
-                  "\n".join([r"{\small\setlength{\tabcolsep}{4pt}\renewcommand{\arraystretch}{1.5}",
-                              rf"\begin{{longtable}}{{@{{}}{spec}@{{}}}}",
-                              r"\hline",
-                              " & ".join(rf"\textbf{{{esc(h)}}}" for h in head) + r" \\",
-                              r"\hline",
-                              r"\endhead",
-                              *rows,
-                              r"\hline",
-                              r"\end{longtable}}"])]
-    return "\n\n".join(parts)
+    return write_latex(network_document(bp, lang, checks), standalone, width)
 
 
 def derivation_document_latex(derivs: Sequence[Derivation], lang: str = "en", title: str = "",
@@ -468,9 +410,4 @@ def derivation_document_latex(derivs: Sequence[Derivation], lang: str = "en", ti
     >>> tex.count(r"\begin{document}"), "subsection" in tex
     (1, True)
     """
-    loc = get_locale(lang)
-    engine = latex_engine(lang)
-    body = "\n\n".join(section_latex(d, lang, width=width) for d in derivs)
-    head = (r"\section*{" + latex_escape(title, unicode_ok=True) + "}\n\n") if title else ""
-    return (f"% !TEX program = {engine}\n% Written by tracegrad; compile with {engine}.\n" + _preamble(loc)
-            + "\n\n\\begin{document}\n" + head + body + "\n\\end{document}\n")
+    return write_latex(derivations_document(derivs, lang, title or None), width=width)

@@ -1,7 +1,7 @@
 """The words around the mathematics, in English and Chinese.
 
-Every rule key of :data:`derive.steps.RULES` has a name in each language, and so has every
-piece of prose the renderers write.  The Chinese follows the seed document's wording
+Every rule of :data:`derive.steps.RULES` has a name in each language (in its record, checked at
+import), and so has every piece of prose the renderers write.  The Chinese follows the seed document's wording
 (推导, 得到, 由, 方程两边取微分得到, 综上所述).  Prose entries are ``str.format`` templates;
 their fields are filled with already-rendered mathematics.
 """
@@ -12,78 +12,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from collections.abc import Callable, Mapping
 
+from derive.rules import LANGUAGES
+from derive.steps import RULES
+
 __all__ = ["CHECK_PROSE", "LANGUAGES", "PROSE", "RULE_NAMES", "Locale", "get_locale"]
 
-LANGUAGES = ("en", "zh")
-
-RULE_NAMES: dict[str, dict[str, str]] = {
-    "en": {
-        "definition": "definition",
-        "scalar_as_trace": "a scalar is its own trace",
-        "differential": "take the differential",
-        "substitute": "substitute",
-        "chain": "chain rule",
-        "d_sum": "differential of a sum",
-        "d_constant_multiple": "constant multiple",
-        "d_product": "product rule",
-        "d_hadamard": "product rule for the Hadamard product",
-        "d_transpose": "differential of a transpose",
-        "d_trace": "differential of a trace",
-        "d_elementwise": "differential of an elementwise function",
-        "d_inverse": "differential of an inverse",
-        "d_determinant": "differential of a determinant",
-        "d_matpow": "differential of a matrix power",
-        "d_hadamard_power": "differential of a Hadamard power",
-        "d_scalar_sum": "differential of a sum",
-        "d_scalar_product": "product rule",
-        "d_scalar_function": "differential of a scalar function",
-        "d_entry": "entry of a 1-by-1 matrix",
-        "trace_linearity": "linearity of the trace",
-        "distribute": "distribute",
-        "transpose_product": "transpose of a product",
-        "trace_transpose": "trace of a transpose",
-        "trace_cyclic": "cyclic property of the trace",
-        "trace_hadamard": "trace and Hadamard product",
-        "simplify_product": "simplify the product",
-        "collect": "collect terms",
-        "read_off": "read off the gradient",
-        "rows_sum_to_one": "each row sums to 1",
-        "sum_over_uses": "multivariable chain rule: sum over every use",
-    },
-    "zh": {
-        "definition": "定义",
-        "scalar_as_trace": "标量等于自身的迹",
-        "differential": "两边取微分",
-        "substitute": "代入",
-        "chain": "链式法则",
-        "d_sum": "和的微分",
-        "d_constant_multiple": "常数倍的微分",
-        "d_product": "乘积的微分",
-        "d_hadamard": "逐元素乘积的微分",
-        "d_transpose": "转置的微分",
-        "d_trace": "迹的微分",
-        "d_elementwise": "逐元素函数的微分",
-        "d_inverse": "逆矩阵的微分",
-        "d_determinant": "行列式的微分",
-        "d_matpow": "矩阵幂的微分",
-        "d_hadamard_power": "逐元素幂的微分",
-        "d_scalar_sum": "和的微分",
-        "d_scalar_product": "乘积的微分",
-        "d_scalar_function": "标量函数的微分",
-        "d_entry": "1×1 矩阵的元素",
-        "trace_linearity": "迹的线性",
-        "distribute": "分配律",
-        "transpose_product": "乘积的转置",
-        "trace_transpose": "转置的迹不变",
-        "trace_cyclic": "迹的循环性质",
-        "trace_hadamard": "迹与逐元素乘积",
-        "simplify_product": "化简乘积",
-        "collect": "合并同类项",
-        "read_off": "读出导数",
-        "rows_sum_to_one": "每行之和为 1",
-        "sum_over_uses": "多元链式法则：对每一处使用求和",
-    },
-}
+# The rules' names are in their records (derive.rules.Rule), beside their functions and laws.
+RULE_NAMES: dict[str, dict[str, str]] = {lang: {k: r.name(lang) for k, r in RULES.items()} for lang in LANGUAGES}
 
 # Templates: {grad} a gradient, {eq} an equation, {params} a list of symbols, {one} a ones matrix,
 # {n} its length.

@@ -1,39 +1,121 @@
 r"""Markdown output, written as the seed document is: prose lines, display math in ``$$`` blocks.
 
-The mathematics is the LaTeX of :mod:`derive.render.latex`, in ``aligned`` blocks so that
-MathJax and KaTeX (Jupyter, GitHub) render it; long equations continue on indented rows
-(``width``, default :data:`~derive.render.layout.WIDTH` ``["markdown"]``).
+The Markdown writer of the document model (:mod:`derive.render.blocks`).  The mathematics is
+the LaTeX of :mod:`derive.render.latex`, in ``aligned`` blocks so that MathJax and KaTeX
+(Jupyter, GitHub) render it; long equations continue on indented rows (``width``, default
+:data:`~derive.render.layout.WIDTH` ``["markdown"]``).
 """
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Sequence
 
-from derive.render.document import (
-    BackpropLike, Section, rules_used, section, section_intro, show_expanded, uses_intro,
+from derive.render.blocks import (
+    Details, Document, Equations, Group, Inlines, Link, LossDisplay, Paragraph, Remarks, RuleList, Section,
+    Shapes, Steps, Table, Text, Writer,
 )
-from derive.render.latex import (
-    aligned_rows, definitions_list, equation_rows, inline_equation, loss_display, notation_notes, result_latex,
-    shape_rows, step_block_latex, task_line,
-)
+from derive.render.document import BackpropLike, derivation_block, network_document
+from derive.render.latex import equation_rows, loss_display, result_latex, shape_rows, span_latex, step_block_latex
 from derive.render.layout import WIDTH
-from derive.render.locale import Locale, get_locale
-from derive.render.printer import math_latex, shape_latex
-from derive.steps import F, RULES, Derivation, Gradient
+from derive.render.locale import get_locale
+from derive.steps import Derivation
 
-__all__ = ["backprop_markdown", "checks_markdown", "derivation_markdown"]
+__all__ = ["MarkdownWriter", "backprop_markdown", "derivation_markdown", "inline_markdown", "write_markdown"]
 
 
 def _display(tex: str) -> str:
     return f"$$\n{tex}\n$$"
 
 
-def _m(e) -> str:
-    return f"${math_latex(e)}$"
+def _aligned(env: str, rows: Sequence[str]) -> str:
+    return _display(f"\\begin{{{env}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{env}}}")
 
 
-def _cell(tex: str) -> str:
-    # a | would end the table cell
-    return "$" + tex.replace(r"\|", r"\Vert ").replace("|", r"\vert ") + "$"
+def inline_markdown(spans: Inlines) -> str:
+    r"""Spans as Markdown: words as they are, mathematics as ``$…$``.
+
+    >>> from sympy import MatrixSymbol
+    >>> from derive.render.blocks import Math
+    >>> inline_markdown((Text("Find "), Math(MatrixSymbol("W1", 2, 2))))
+    'Find $W_1$'
+    """
+    return "".join(s.text if isinstance(s, Text) else inline_markdown(s.content) if isinstance(s, Link)
+                   else f"${span_latex(s)}$" for s in spans)
+
+
+def _cell(spans: Inlines) -> str:
+    """A table cell: a | would end it (in the words, and as ‖ or | in the mathematics)."""
+    return "".join(s.text.replace("|", "\\|") if isinstance(s, Text) else _cell(s.content) if isinstance(s, Link)
+                   else "$" + span_latex(s).replace(r"\|", r"\Vert ").replace("|", r"\vert ") + "$" for s in spans)
+
+
+class MarkdownWriter(Writer):
+    """Blocks as Markdown paragraphs (joined by blank lines); ``details_heading`` is put before the
+    title of a derivation instead of its ``#`` heading marks (``""``: a plain line)."""
+
+    def __init__(self, lang: str = "en", width: int | None = None, details_heading: str | None = None) -> None:
+        self.lang, self.details_heading = lang, details_heading
+        self.width = WIDTH["markdown"] if width is None else width
+
+    def parts(self, blocks: Sequence[Any], depth: int) -> list[str]:
+        return [p for b in blocks for p in self.block(b, depth)]
+
+    @staticmethod
+    def _heading(depth: int, title: Inlines) -> str:
+        return "#" * (depth + 2) + " " + inline_markdown(title)
+
+    @staticmethod
+    def _lead(lead: Inlines, display: str) -> list[str]:
+        return [inline_markdown(lead), display] if lead else [display]
+
+    def section(self, b: Section, depth: int) -> list[str]:
+        return [self._heading(depth, b.title), *self.parts(b.blocks, depth + 1)]
+
+    def details(self, b: Details, depth: int) -> list[str]:
+        head = self._heading(depth, b.title) if self.details_heading is None else (
+            self.details_heading + inline_markdown(b.title))
+        return [head, *self.parts(b.blocks, depth + 1)]
+
+    def group(self, b: Group, depth: int) -> list[str]:
+        return ([f"**{inline_markdown(b.label)}**"] if b.label else []) + self.parts(b.blocks, depth)
+
+    def paragraph(self, b: Paragraph, depth: int) -> list[str]:
+        return [inline_markdown(b.content)]
+
+    def remarks(self, b: Remarks, depth: int) -> list[str]:
+        return [" ".join(inline_markdown(item) for item in b.items)]
+
+    def equations(self, b: Equations, depth: int) -> list[str]:
+        return self._lead(b.lead, _aligned("aligned", equation_rows(b.rows, self.width)))
+
+    def loss_display(self, b: LossDisplay, depth: int) -> list[str]:
+        return self._lead(b.lead, _display(loss_display(b.loss, self.width, inline=True)))
+
+    def shapes(self, b: Shapes, depth: int) -> list[str]:
+        return self._lead(b.lead, _aligned("gathered", shape_rows([g for _, g in b.groups], self.width)))
+
+    def steps(self, b: Steps, depth: int) -> list[str]:
+        out = [_display(step_block_latex(b.rows, self.lang, inline=True, width=self.width))] if b.rows else []
+        if b.result is not None:
+            out += [inline_markdown(b.obtain),
+                    _display(result_latex(b.result.lhs, b.result.rhs, self.width, inline=True))]
+        return out
+
+    def table(self, b: Table, depth: int) -> list[str]:
+        rows = ["| " + " | ".join(inline_markdown(h) for h in b.header) + " |", "|" + "---|" * len(b.header)]
+        rows += ["| " + " | ".join(_cell(c) for c in r.cells) + " |" for r in b.rows]
+        return ["\n".join(rows)]
+
+    def rule_list(self, b: RuleList, depth: int) -> list[str]:
+        return [self._heading(depth, b.title), "\n".join(f"- {name}: ${law.latex}$" for name, law in b.items)]
+
+    def document(self, doc: Document) -> str:
+        return "\n\n".join([f"# {doc.title}", *self.parts(doc.blocks, 0)]) + "\n"
+
+
+def write_markdown(doc: Document, width: int | None = None) -> str:
+    """``doc`` as one Markdown document."""
+    return MarkdownWriter(doc.lang, width).document(doc)
 
 
 def derivation_markdown(d: Derivation, lang: str = "en", heading: str = "", width: int | None = None) -> str:
@@ -42,7 +124,7 @@ def derivation_markdown(d: Derivation, lang: str = "en", heading: str = "", widt
     ``heading`` is put before the first line (``"### "`` makes it a heading).
 
     >>> from sympy import MatrixSymbol
-    >>> from derive.steps import Step
+    >>> from derive.steps import F, Gradient, Step
     >>> Y = MatrixSymbol("Y", 3, 2)
     >>> md = derivation_markdown(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y), "zh")
     >>> print(md.splitlines()[0])
@@ -50,100 +132,15 @@ def derivation_markdown(d: Derivation, lang: str = "en", heading: str = "", widt
     >>> print(md.splitlines()[-2])
     \Rightarrow \frac{\partial f}{\partial Y} = 2Y
     """
-    loc = get_locale(lang)
-    width = WIDTH["markdown"] if width is None else width
-    sec = section(d)
-    parts = [heading + loc.say("derive", grad=_m(sec.gradient))]
-    if sec.contributions:
-        # a variable used more than once: each use derived, then the sum
-        parts.append(uses_intro(sec, loc, _m, inline_equation))
-        for use, part in sec.contributions:
-            parts.append(f"**{loc.say('use', u=_m(use))}**")
-            parts += _section_body(part, loc, width)
-        parts += [loc.say("sum_uses"), _display(step_block_latex([sec.result], loc, inline=True, width=width))]
-    else:
-        parts += _section_body(sec, loc, width)
-    parts += [loc.say("note", text=n) for n in sec.notes]
-    return "\n\n".join(parts)
+    writer = MarkdownWriter(lang, width, details_heading=heading)
+    return "\n\n".join(writer.block(derivation_block(d, get_locale(lang)), 0))
 
 
-def _section_body(sec: Section, loc: Locale, width: int) -> list[str]:
-    """The names a section gives, where it starts, its steps, and ⇒ ∂f/∂X = G."""
-    parts = []
-    if sec.abbreviations:
-        parts.append(loc.say("abbreviations", defs=definitions_list(sec.abbreviations, loc)))
-    if sec.lead:
-        parts.append(_display(step_block_latex(sec.lead, loc, inline=True, width=width)))
-    parts.append(section_intro(sec, loc, inline_equation))
-    if sec.body:
-        parts.append(_display(step_block_latex(sec.body, loc, inline=True, width=width)))
-    parts.append(loc.say("obtain", grad=_m(sec.result.lhs)))
-    parts.append(_display(result_latex(sec.result.lhs, sec.result.rhs, width, inline=True)))
-    return parts
-
-
-def backprop_markdown(bp: BackpropLike, lang: str = "en", width: int | None = None,
-                      checks: Any = None) -> str:
+def backprop_markdown(bp: BackpropLike, lang: str = "en", width: int | None = None, checks: Any = None) -> str:
     """A network's whole derivation as one Markdown document, sections as in the seed document.
 
     Problem statement · Derivation (one ``###`` section per gradient) · In summary (a table of
     the parameters' gradients and shapes) · the checks, where ``checks`` is given
     (:func:`derive.render.checks.network_checks`) · the rules used.
     """
-    loc = get_locale(lang)
-    width = WIDTH["markdown"] if width is None else width
-    out = [f"# {loc.say('title')}", f"## {loc.say('problem')}",
-           _display("\\begin{aligned}\n" + " \\\\\n".join(equation_rows(bp, width)) + "\n\\end{aligned}"),
-           loc.say("shapes"),
-           _display("\\begin{gathered}\n" + " \\\\\n".join(shape_rows(bp)) + "\n\\end{gathered}")]
-    notes = notation_notes(bp, loc)
-    if notes:
-        out.append(" ".join(notes))
-    out += [task_line(bp, loc),
-            f"## {loc.say('derivation')}", loc.say("so"), _display(loss_display(bp, width, inline=True))]
-    out += [derivation_markdown(d, lang, heading="### ", width=width) for d in bp.sections]
-
-    out.append(f"## {loc.say('summary')}")
-    rows = [f"| {loc.say('gradient')} | {loc.say('shape')} | {loc.say('expression')} |", "|---|---|---|"]
-    for x, g, _ in bp.summary:
-        cells = (math_latex(Gradient(F, x)), shape_latex(x.shape), math_latex(g))
-        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    out.append("\n".join(rows))
-    if bp.network.stages:
-        out.append(loc.say("intermediates", defs=definitions_list(tuple(bp.network.stages), loc)))
-    if show_expanded(bp):
-        out.append(loc.say("expanded"))
-        rows_x = [r for x, _, e in bp.summary for r in aligned_rows(Gradient(F, x), e, width)]
-        out.append(_display("\\begin{aligned}\n" + " \\\\\n".join(rows_x) + "\n\\end{aligned}"))
-    if checks is not None:
-        out.append(checks_markdown(checks, lang))
-    keys = [k for k in rules_used(bp.sections) if k in RULES]
-    if keys:
-        out.append(f"## {loc.say('rules')}")
-        out.append("\n".join(f"- {loc.rule(k)}: ${RULES[k].law}$" for k in keys))
-    return "\n\n".join(out) + "\n"
-
-
-def _text_cell(s: str) -> str:
-    return s.replace("|", "\\|")
-
-
-def checks_markdown(checks: Any, lang: str = "en") -> str:
-    """The checks (a ``derive.render.checks.Checks``) as a ``##`` section: the gradient check,
-    then the audit as a table whose formulas are mathematics, written from each row's data."""
-    loc = get_locale(lang)
-    out = [f"## {loc.say('checks')}"]
-    if checks.gradient is not None:
-        out.append(checks.gradient.sentence(loc))
-    if checks.audit:
-        from numeric.reference import audit_table
-
-        head, cells = audit_table(list(checks.audit), lang)
-        rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for r, row in zip(checks.audit, cells):
-            latex = getattr(r, "latex", "")
-            first = _cell(latex) if latex else _text_cell(row[0])
-            rows.append("| " + " | ".join([first, *(_text_cell(c) for c in row[1:])]) + " |")
-        dims = ", ".join(map(str, checks.audit_dims))
-        out += [f"### {loc.say('audit')}", loc.say("audit_intro", dims=dims), "\n".join(rows)]
-    return "\n\n".join(out)
+    return write_markdown(network_document(bp, lang, checks), width)

@@ -8,8 +8,8 @@ r"""MathML output: tracegrad's notation as presentation MathML, for web pages.
 * ᵀ is a superscript T, 𝟏ₙ a bold 1 with a subscript, ∂f/∂W₁ a fraction;
 * W1 → W₁, Ypred → Y_pred (``msub``).
 
-:func:`tex_mathml` converts the small LaTeX of the rule laws (:data:`derive.steps.RULES`) and of
-the audit formulas, so that a page holds no TeX source.
+The rules' laws are SymPy objects (:mod:`derive.laws`) and print here like any expression, so a
+page holds no TeX source.
 """
 from __future__ import annotations
 
@@ -36,17 +36,16 @@ from derive.render.printer import (
     signed_terms, subscripted_name,
 )
 from derive.elementwise import ScalarFunctionBase, elementwise_function, function_record
-from derive.steps import Gradient
+from derive.laws import Gradient
+from derive.render.laws import MathMLLaws
 
 __all__ = [
-    "TexSyntaxError",
     "TracegradMathMLPrinter",
     "equation_mathml",
     "loss_mathml",
     "math_mathml",
     "mathml_rows",
     "shape_mathml",
-    "tex_mathml",
 ]
 
 _MINUS = "\u2212"
@@ -61,7 +60,7 @@ def _numeric_entity(m: re.Match) -> str:
 _THIN = "0.167em"
 
 
-class TracegradMathMLPrinter(MathMLPresentationPrinter):
+class TracegradMathMLPrinter(MathMLLaws, MathMLPresentationPrinter):
     """Presentation MathML in tracegrad's notation (the LaTeX printer's conventions).
 
     >>> X, W = MatrixSymbol("X", 4, 3), MatrixSymbol("W1", 3, 2)
@@ -395,178 +394,3 @@ def shape_mathml(shape: tuple[Basic, Basic]) -> str:
     p = TracegradMathMLPrinter(_PRINTER_SETTINGS)
     rows, cols = (p.doprint(sympy.sympify(s)) for s in shape)
     return _math(f"{rows}<mo>×</mo>{cols}", False)
-
-
-# --- a small LaTeX → MathML converter, for the rule laws and the audit's formulas --------------
-
-class TexSyntaxError(ValueError):
-    """LaTeX that :func:`tex_mathml` does not understand."""
-
-
-_TEX_SYMBOLS = {
-    "odot": ("mo", "⊙"), "circ": ("mo", "∘"), "times": ("mo", "×"), "cdot": ("mo", "⋅"),
-    "iff": ("mo", "⟺"), "Rightarrow": ("mo", "⇒"), "to": ("mo", "→"), "mapsto": ("mo", "↦"),
-    "partial": ("mi", "∂"), "varphi": ("mi", "φ"), "sigma": ("mi", "σ"), "lambda": ("mi", "λ"),
-    "alpha": ("mi", "α"), "beta": ("mi", "β"), "dots": ("mo", "…"), "ldots": ("mo", "…"),
-    "|": ("mo", "‖"), "sum": ("mo", "∑"), "neq": ("mo", "≠"), "leq": ("mo", "≤"), "geq": ("mo", "≥"),
-    "in": ("mo", "∈"), "{": ("mo", "{"), "}": ("mo", "}"), "det": ("mi", "det"), "log": ("mi", "log"),
-    "exp": ("mi", "exp"), "tanh": ("mi", "tanh"), "Vert": ("mo", "‖"), "vert": ("mo", "|"),
-}
-_TEX_SPACES = {",": "0.167em", ";": "0.278em", ":": "0.222em", "quad": "1em", "qquad": "2em", " ": "0.25em"}
-_TEX_STYLES = {"mathrm": "normal", "operatorname": "normal", "mathbf": "bold", "bm": "bold",
-               "boldsymbol": "bold"}
-_TEX_TOKEN = re.compile(r"\\([A-Za-z]+|.)|([A-Za-z])|(\d+(?:\.\d+)?)|(\s+)|(.)", re.S)
-
-
-class _TexParser:
-    """Recursive descent over a token list: group := atom*, atom := base [^ x] [_ y]."""
-
-    def __init__(self, tex: str) -> None:
-        self.tokens = list(_TEX_TOKEN.finditer(tex))
-        self.i = 0
-
-    def peek(self) -> re.Match | None:
-        """The next token that is not white space (white space counts only inside ``\\text``)."""
-        while self.i < len(self.tokens) and self.tokens[self.i].group(4):
-            self.i += 1
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def take(self) -> re.Match:
-        t = self.peek()
-        if t is None:
-            raise TexSyntaxError("unexpected end of input")
-        self.i += 1
-        return t
-
-    def parse(self) -> str:
-        out = self.row(stop=None)
-        if self.peek() is not None:
-            raise TexSyntaxError(f"unexpected {self.peek().group(0)!r}")
-        return out
-
-    def row(self, stop: str | None) -> str:
-        items: list[str] = []
-        while (t := self.peek()) is not None and t.group(0) != stop:
-            if t.group(0) in "^_" and t.group(5):
-                raise TexSyntaxError(f"{t.group(0)} without a base")
-            items.append(self.scripted())
-        return items[0] if len(items) == 1 else "<mrow>" + "".join(items) + "</mrow>"
-
-    def argument(self) -> str:
-        t = self.take()
-        if t.group(0) == "{":
-            inner = self.row(stop="}")
-            self.take()
-            return inner
-        self.i -= 1
-        return self.atom()
-
-    def text_argument(self) -> str:
-        t = self.take()
-        if t.group(0) != "{":
-            raise TexSyntaxError("expected {")
-        depth, parts = 1, []
-        while True:
-            if self.i >= len(self.tokens):
-                raise TexSyntaxError("unexpected end of input")
-            t = self.tokens[self.i]
-            self.i += 1
-            g = t.group(0)
-            depth += (g == "{") - (g == "}")
-            if depth == 0:
-                return "".join(parts)
-            parts.append(g if not t.group(1) else t.group(1))
-
-    def scripted(self) -> str:
-        base = self.atom()
-        sub = sup = None
-        while (t := self.peek()) is not None and t.group(0) in ("^", "_"):
-            self.take()
-            if t.group(0) == "^":
-                sup = self.argument()
-            else:
-                sub = self.argument()
-        if sub is not None and sup is not None:
-            return f"<msubsup>{base}{sub}{sup}</msubsup>"
-        if sub is not None:
-            return f"<msub>{base}{sub}</msub>"
-        if sup is not None:
-            return f"<msup>{base}{sup}</msup>"
-        return base
-
-    def atom(self) -> str:
-        t = self.take()
-        cmd, letter, number, _, other = t.groups()
-        if letter:
-            return f"<mi>{letter}</mi>"
-        if number:
-            return f"<mn>{number}</mn>"
-        if other == "{":
-            inner = self.row(stop="}")
-            self.take()
-            return f"<mrow>{inner}</mrow>"
-        if other is not None:
-            if other in "}^_&$":
-                raise TexSyntaxError(f"unexpected {other!r}")
-            op = {"-": _MINUS, "'": "′"}.get(other, other)
-            fixed = ' stretchy="false"' if op in "()[]" else ""  # \left( … \right) grows, ( does not
-            return f"<mo{fixed}>{html.escape(op, quote=False)}</mo>"
-        return self.command(cmd)
-
-    def operator_name(self, name: str) -> str:
-        """tr, det, log …: upright, with TeX's thin space around it (none before a parenthesis)."""
-        space = f'<mspace width="{_THIN}"/>'
-        nxt = self.peek()
-        after = "" if nxt is None or nxt.group(0) in "([" else space
-        return f"<mrow>{space}<mi>{html.escape(name, quote=False)}</mi>{after}</mrow>"
-
-    def command(self, cmd: str) -> str:
-        if cmd in _TEX_SPACES:
-            return f'<mspace width="{_TEX_SPACES[cmd]}"/>'
-        if cmd in _TEX_SYMBOLS:
-            tag, ch = _TEX_SYMBOLS[cmd]
-            if tag == "mi" and len(ch) > 1:
-                return self.operator_name(ch)
-            attr = ' mathvariant="normal"' if tag == "mi" and len(ch) == 1 and ch not in "∂φσλαβ" else ""
-            return f"<{tag}{attr}>{html.escape(ch, quote=False)}</{tag}>"
-        if cmd == "frac":
-            return f"<mfrac>{self.argument()}{self.argument()}</mfrac>"
-        if cmd == "text":
-            # spaces at the ends of a token would be trimmed: keep them as no-break spaces
-            text = self.text_argument().replace("~", " ").replace(" ", "\u00a0")
-            return f"<mtext>{html.escape(text, quote=False)}</mtext>"
-        if cmd in _TEX_STYLES:
-            variant = _TEX_STYLES[cmd]
-            text = self.text_argument()
-            if cmd == "operatorname" or (variant == "normal" and len(text) > 1):
-                return self.operator_name(text)
-            if re.fullmatch(r"\d+", text):
-                return f'<mn mathvariant="{variant}">{text}</mn>'
-            if re.fullmatch(r"[A-Za-z]", text):
-                return f'<mi mathvariant="{variant}">{text}</mi>'
-            raise TexSyntaxError(f"\\{cmd}{{{text}}}")
-        if cmd in ("left", "right"):
-            t = self.take()
-            fence = t.group(1) if t.group(1) else t.group(0)
-            ch = {"|": "‖", "{": "{", "}": "}", ".": ""}.get(fence, fence)
-            return f"<mo>{html.escape(ch, quote=False)}</mo>" if ch else ""
-        if cmd in ("big", "Big", "bigl", "bigr", "Bigl", "Bigr"):
-            return ""
-        raise TexSyntaxError(f"unknown command \\{cmd}")
-
-
-def tex_mathml(tex: str, display: bool = False) -> str:
-    r"""The small LaTeX of a rule law or a formula as a ``<math>`` element.
-
-    Understands letters, digits, operators, ``^``/``_``, ``\frac``, ``\text``, ``\mathrm``,
-    ``\operatorname``, ``\mathbf``, spaces and the symbols of :data:`derive.steps.RULES`;
-    anything else raises :class:`TexSyntaxError`.
-
-    >>> print(tex_mathml(r"\mathrm{d}X^T"))
-    <math xmlns="http://www.w3.org/1998/Math/MathML"><mrow><mi mathvariant="normal">d</mi><msup><mi>X</mi><mi>T</mi></msup></mrow></math>
-    >>> tex_mathml(r"\foo")
-    Traceback (most recent call last):
-    ...
-    derive.render.mathml.TexSyntaxError: unknown command \foo
-    """
-    return _math(_TexParser(tex).parse(), display)

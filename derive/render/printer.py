@@ -31,6 +31,7 @@ from sympy.printing.str import StrPrinter
 
 from derive.differential import MatrixDifferential
 from derive.elementwise import ScalarFunctionBase, elementwise_function, function_record
+from derive.render.laws import LatexLaws, TextLaws
 from derive.render.layout import BREAK, CLOSE, MARKS, OPEN, text_width
 from derive.simplify import ones_multiple
 from derive.steps import Gradient
@@ -396,7 +397,7 @@ class _MatrixConventions:
     _print_ScalarDifferential = _print_MatrixDifferential
 
 
-class TracegradLatexPrinter(_MatrixConventions, LatexPrinter):
+class TracegradLatexPrinter(_MatrixConventions, LatexLaws, LatexPrinter):
     r"""SymPy's LaTeX printer with tracegrad's notation.
 
     >>> X, W = MatrixSymbol("X", 4, 3), MatrixSymbol("W1", 3, 2)
@@ -563,7 +564,7 @@ def _script(s: str, table: dict, fallback: str) -> str:
     return f"{fallback}{s}" if len(s) == 1 else f"{fallback}({s})"
 
 
-class TextPrinter(_MatrixConventions, StrPrinter):
+class TextPrinter(_MatrixConventions, TextLaws, StrPrinter):
     """A unicode printer for the terminal: dX, ⊙, σ, ᵀ, 𝟏ₙ, ∂f/∂W1, tr.
 
     >>> h = MatrixSymbol("h", 4, 3)

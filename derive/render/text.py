@@ -1,26 +1,34 @@
 """Plain unicode text for the terminal: dX, ⊙, σ, ᵀ, 𝟏ₙ, ∂f/∂W1, tr.
 
-A step block aligns its equals signs and names each step's rule in a column at the right.
-Lines longer than ``width`` columns (default :data:`~derive.render.layout.WIDTH` ``["text"]``,
-100) are broken (:mod:`derive.render.layout`): equations at their outermost + and ⊙, prose at spaces.
+The text writer of the document model (:mod:`derive.render.blocks`).  A step block aligns its
+equals signs and names each step's rule in a column at the right.  Lines longer than ``width``
+columns (default :data:`~derive.render.layout.WIDTH` ``["text"]``, 100) are broken
+(:mod:`derive.render.layout`): equations at their outermost + and ⊙, prose at spaces.  Prose at
+the top of a section starts at the margin; the parts of a derivation are indented, and other
+displays (equations, shapes, tables) one step further than the prose around them.  The terminal
+names each rule beside its step and lists no laws (they are LaTeX).
 """
 from __future__ import annotations
 
 from typing import Any
 from collections.abc import Sequence
 
-from sympy import Basic, MatrixSymbol, OneMatrix
+from sympy import Basic, MatrixSymbol
 
+from derive.render.blocks import (
+    Details, Document, Equation, Equations, Group, Inlines, Link, LossDisplay, Math, MathList, Paragraph,
+    Remarks, RuleList, Section, Shape, Shapes, StepRow, Steps, Table, Tex, Text, Writer,
+)
 from derive.render.document import (
-    BackpropLike, Line, Section, ones_matrices, problem, section, section_intro, show_expanded, uses_intro,
+    BackpropLike, derivation_block, gradient_table, network_document,
 )
 from derive.render.layout import WIDTH, longest_word, plan, wrap_words
-from derive.render.locale import Locale, get_locale
+from derive.render.locale import get_locale
 from derive.render.printer import loss_text, marked_text, math_text, shape_text, text_width
-from derive.steps import F, Derivation, Gradient
+from derive.steps import F, Derivation, Step
 
-__all__ = ["backprop_text", "checks_text", "derivation_text", "equation_text", "gradient_table_text",
-           "step_block_text", "table_text", "text_lines"]
+__all__ = ["TextWriter", "backprop_text", "derivation_text", "equation_text", "gradient_table_text",
+           "inline_text", "step_block_text", "step_text", "table_text", "text_lines", "write_text"]
 
 RULE_COLUMN_MAX = 80  # a rule name starts at most this far right, or two spaces after a longer line
 INDENT = "  "
@@ -51,18 +59,18 @@ def _pad(s: str, width: int) -> str:
     return s + " " * max(0, width - text_width(s))
 
 
-def step_block_text(lines: Sequence[Line], loc: Locale, indent: str = INDENT, width: int | None = None) -> str:
-    """Lines ``lhs = rhs`` with the equals signs aligned and ``[rule]`` at the right.
+def step_block_text(lines: Sequence[StepRow], indent: str = INDENT, width: int | None = None) -> str:
+    """Rows ``lhs = rhs`` with the equals signs aligned and ``[rule]`` at the right.
 
     An equation that does not fit in ``width`` columns with its rule is broken, the rule kept
     on its first line.
 
-    >>> from sympy import MatrixSymbol
     >>> from derive.differential import ScalarDifferential, MatrixDifferential
+    >>> from derive.steps import Gradient
     >>> Y = MatrixSymbol("Y", 3, 2)
     >>> df = ScalarDifferential(F)
-    >>> print(step_block_text([Line(df, 2 * Y.T * MatrixDifferential(Y), "collect", False),
-    ...                        Line(Gradient(F, Y), 2 * Y, "read_off", True)], get_locale("en")))
+    >>> print(step_block_text([StepRow(df, 2 * Y.T * MatrixDifferential(Y), "collect", "collect terms"),
+    ...                        StepRow(Gradient(F, Y), 2 * Y, "read_off", "read off the gradient", True)]))
       df = 2Yᵀ dY   [collect terms]
       ⇒ ∂f/∂Y = 2Y  [read off the gradient]
     """
@@ -76,7 +84,7 @@ def step_block_text(lines: Sequence[Line], loc: Locale, indent: str = INDENT, wi
             left = ("⇒ " if ln.is_result else "") + math_text(ln.lhs)
             prev_lhs = left
         heads.append(f"{indent}{left} = ")
-    rules = [f"[{loc.rule(ln.rule)}]" for ln in lines]
+    rules = [f"[{ln.rule_name}]" for ln in lines]
 
     def layout(first_width: int) -> list[list[str]]:
         out = []
@@ -114,88 +122,6 @@ def equation_text(lhs: str, rhs: Basic, width: int, indent: str = INDENT) -> str
     head = f"{indent}{lhs} = "
     body = text_lines(rhs, width, text_width(head))
     return "\n".join([head + body[0]] + body[1:])
-
-
-def _eq(lhs: Basic, rhs: Basic) -> str:
-    return f"{math_text(lhs)} = {math_text(rhs)}"
-
-
-def _defs(defs: Sequence[tuple[MatrixSymbol, Basic]], loc: Locale) -> str:
-    return loc.say("list_sep").join(_eq(s, e) for s, e in defs)
-
-
-def derivation_text(d: Derivation, lang: str = "en", width: int | None = None) -> str:
-    """One derivation for the terminal: "Derive ∂f/∂X", where it starts, and the steps.
-
-    >>> from sympy import MatrixSymbol
-    >>> from derive.steps import Step
-    >>> Y = MatrixSymbol("Y", 3, 2)
-    >>> print(derivation_text(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y), "zh"))
-    推导 ∂f/∂Y
-      方程两边取微分得到，
-      ⇒ ∂f/∂Y = 2Y  [读出导数]
-    """
-    loc = get_locale(lang)
-    width = WIDTH["text"] if width is None else width
-    sec = section(d)
-    out = [loc.say("derive", grad=math_text(sec.gradient))]
-    if sec.contributions:
-        # a variable used more than once: each use derived, then the sum
-        out += _prose(uses_intro(sec, loc, math_text, _eq), width)
-        for use, part in sec.contributions:
-            out.append(INDENT + loc.say("use", u=math_text(use)))
-            out += _section_body(part, loc, INDENT * 2, width)
-        out += [INDENT + loc.say("sum_uses"), step_block_text([sec.result], loc, width=width)]
-    else:
-        out += _section_body(sec, loc, INDENT, width)
-    for n in sec.notes:
-        out += _prose(loc.say("note", text=n), width)
-    return "\n".join(out)
-
-
-def _section_body(sec: Section, loc: Locale, indent: str, width: int) -> list[str]:
-    """The names a section gives, where it starts and its steps, down to ⇒ ∂f/∂X = G."""
-    out = []
-    if sec.abbreviations:
-        out += _prose(loc.say("abbreviations", defs=_defs(sec.abbreviations, loc)), width, indent)
-    if sec.lead:
-        out.append(step_block_text(sec.lead, loc, indent, width))
-    out += _prose(section_intro(sec, loc, _eq), width, indent)
-    out.append(step_block_text(list(sec.body) + [sec.result], loc, indent, width))
-    return out
-
-
-def _prose(text: str, width: int, indent: str = INDENT) -> list[str]:
-    return wrap_words(text, width, indent=indent + INDENT, first_indent=indent)
-
-
-def _heading(s: str, rule: str = "-") -> str:
-    return f"{s}\n{rule * text_width(s)}"
-
-
-def gradient_table_text(summary: Sequence[tuple[MatrixSymbol, Basic, Basic]], lang: str = "en",
-                        expanded: bool = False, width: int | None = None) -> str:
-    """A table: each parameter's gradient, its shape and its expression (broken to ``width``).
-
-    >>> from sympy import MatrixSymbol
-    >>> W = MatrixSymbol("W2", 5, 2)
-    >>> print(gradient_table_text([(W, 2 * W, 2 * W)]))
-      Gradient  Shape  Expression
-      ∂f/∂W2    5×2    2W2
-    """
-    loc = get_locale(lang)
-    width = WIDTH["text"] if width is None else width
-    head = (loc.say("gradient"), loc.say("shape"), loc.say("expression"))
-    rows = [(math_text(Gradient(F, x)), shape_text(x.shape), full if expanded else staged)
-            for x, staged, full in summary]
-    w0 = max(text_width(r[0]) for r in [head, *rows]) + 2
-    w1 = max(text_width(r[1]) for r in [head, *rows]) + 2
-    out = [INDENT + _pad(head[0], w0) + _pad(head[1], w1) + head[2]]
-    for a, b, e in rows:
-        left = INDENT + _pad(a, w0) + _pad(b, w1)
-        body = text_lines(e, width, text_width(left))
-        out += [left + body[0]] + body[1:]
-    return "\n".join(out)
 
 
 def table_text(head: Sequence[str], rows: Sequence[Sequence[str]], width: int | None = None,
@@ -250,75 +176,164 @@ def table_text(head: Sequence[str], rows: Sequence[Sequence[str]], width: int | 
     return "\n".join(out)
 
 
-def checks_text(checks: Any, lang: str = "en", width: int | None = None) -> str:
-    """The checks after the summary (a ``derive.render.checks.Checks``): the gradient check,
-    then the audit as an aligned table."""
-    loc = get_locale(lang)
-    width = WIDTH["text"] if width is None else width
-    out = [_heading(loc.say("checks"))]
-    if checks.gradient is not None:
-        out += wrap_words(checks.gradient.sentence(loc), width)
-    if checks.audit:
-        from numeric.reference import audit_table
-
-        dims = ", ".join(map(str, checks.audit_dims))
-        out += ["", _heading(loc.say("audit"))]
-        out += wrap_words(loc.say("audit_intro", dims=dims), width)
-        head, cells = audit_table(list(checks.audit), lang)
-        out += ["", table_text(head, cells, width)]
-    return "\n".join(out)
+# each kind of span as text
+_SPANS = {
+    Text: lambda s: s.text,
+    Math: lambda s: math_text(s.expr),
+    MathList: lambda s: ", ".join(map(math_text, s.exprs)),
+    Equation: lambda s: f"{math_text(s.lhs)} = {math_text(s.rhs)}",
+    Shape: lambda s: shape_text(s.shape),
+    Tex: lambda s: s.text or s.latex,
+    Link: lambda s: inline_text(s.content),
+}
 
 
-def _problem_text(bp: BackpropLike, loc: Locale, width: int) -> list[str]:
-    p = problem(bp.network)
-    lines = [_heading(loc.say("problem"))]
-    lines += [equation_text(math_text(s), e, width) for s, e in p.equations]
-    if loss_text(p.loss) == math_text(p.loss):
-        lines.append(equation_text(math_text(F), p.loss, width))
-    else:  # ‖M‖_F², with M as short as the stages make it
-        lines.append(f"{INDENT}{math_text(F)} = {loss_text(p.loss)}")
-    lines.append(loc.say("shapes"))
-    for group in (p.inputs, p.params, p.intermediates):
-        if group:
-            lines += wrap_words(", ".join(f"{math_text(s)}: {shape_text(s.shape)}" for s in group), width,
-                                indent=INDENT)
-    exprs = [e for _, e in p.equations] + [p.loss] + [d.result for d in bp.sections]
-    columns, full = ones_matrices(exprs + [s.rhs for d in bp.sections for s in d.steps])
-    for n in columns:
-        lines.append(loc.say("ones_column", one=math_text(OneMatrix(n, 1)), n=math_text(n)))
-    if full:
-        lines.append(loc.say("ones_matrix", one="𝟏"))
-    params = ", ".join(math_text(s) for s in p.params)
-    lines += wrap_words(loc.say("task", f=math_text(F), params=params), width)
-    return lines
+def inline_text(spans: Inlines) -> str:
+    """Spans as unicode text.
+
+    >>> inline_text((Text("Find "), MathList((MatrixSymbol("W1", 2, 2), MatrixSymbol("b1", 1, 2))), Text(".")))
+    'Find W1, b1.'
+    """
+    return "".join(_SPANS[type(s)](s) for s in spans)
 
 
-def backprop_text(bp: BackpropLike, lang: str = "en", width: int | None = None,
-                  checks: Any = None) -> str:
+def _heading(s: str, rule: str = "-") -> str:
+    return f"{s}\n{rule * text_width(s)}"
+
+
+def _formula_lines(cell: Inlines, width: int, start: int) -> list[str]:
+    """A table cell holding one formula, broken to ``width``; any other cell as one line."""
+    if len(cell) == 1 and isinstance(cell[0], Math):
+        return text_lines(cell[0].expr, width, start)
+    return [inline_text(cell)]
+
+
+class TextWriter(Writer):
+    """Blocks as lines of text no wider than ``width`` columns where the breaks allow."""
+
+    def __init__(self, width: int | None = None) -> None:
+        self.width = WIDTH["text"] if width is None else width
+
+    def lines(self, blocks: Sequence[Any], depth: int) -> list[str]:
+        """The lines of ``blocks``; a section, a derivation and an audit table are set off by a blank line."""
+        out: list[str] = []
+        for b in blocks:
+            part = self.block(b, depth)
+            if part and out and (isinstance(b, (Section, Details)) or getattr(b, "style", "") == "audit"):
+                out.append("")
+            out += part
+        return out
+
+    def prose(self, spans: Inlines, depth: int) -> list[str]:
+        """Words wrapped: at the margin on top, else indented and hanging one step further."""
+        indent = INDENT * depth
+        return wrap_words(inline_text(spans), self.width, indent=indent + INDENT if depth else "",
+                          first_indent=indent)
+
+    def document(self, doc: Document) -> str:
+        return "\n".join([_heading(doc.title, "="), "", *self.lines(doc.blocks, 0)]) + "\n"
+
+    def section(self, b: Section, depth: int) -> list[str]:
+        return [_heading(inline_text(b.title)), *self.lines(b.blocks, depth)]
+
+    def details(self, b: Details, depth: int) -> list[str]:
+        return [INDENT * depth + inline_text(b.title), *self.lines(b.blocks, depth + 1)]
+
+    def group(self, b: Group, depth: int) -> list[str]:
+        return (self.prose(b.label, depth) if b.label else []) + self.lines(b.blocks, depth + 1)
+
+    def paragraph(self, b: Paragraph, depth: int) -> list[str]:
+        return self.prose(b.content, depth)
+
+    def remarks(self, b: Remarks, depth: int) -> list[str]:
+        return [line for item in b.items for line in self.prose(item, depth)]
+
+    def equations(self, b: Equations, depth: int) -> list[str]:
+        out = self.prose(b.lead, depth) if b.lead else []
+        indent = INDENT * (depth + 1)
+        for row in b.rows:
+            if row.loss and loss_text(row.rhs) != math_text(row.rhs):  # ‖M‖_F², with M as short as the stages make it
+                out.append(f"{indent}{math_text(row.lhs)} = {loss_text(row.rhs)}")
+            else:
+                out += equation_text(math_text(row.lhs), row.rhs, self.width, indent).split("\n")
+        return out
+
+    def loss_display(self, b: LossDisplay, depth: int) -> list[str]:
+        out = self.prose(b.lead, depth) if b.lead else []
+        f = math_text(F)
+        lhs = f"{f} = {loss_text(b.loss)}" if loss_text(b.loss) != math_text(b.loss) else f
+        return out + equation_text(lhs, b.loss, self.width, INDENT * (depth + 1)).split("\n")
+
+    def shapes(self, b: Shapes, depth: int) -> list[str]:
+        out = self.prose(b.lead, depth) if b.lead else []
+        for _, group in b.groups:
+            out += wrap_words(", ".join(f"{math_text(s)}: {shape_text(s.shape)}" for s in group), self.width,
+                              indent=INDENT * (depth + 1))
+        return out
+
+    def steps(self, b: Steps, depth: int) -> list[str]:
+        rows = [*b.rows, b.result] if b.result is not None else list(b.rows)
+        return step_block_text(rows, INDENT * depth, self.width).split("\n") if rows else []
+
+    def table(self, b: Table, depth: int) -> list[str]:
+        head = [inline_text(h) for h in b.header]
+        if b.style == "audit":
+            cells = [[inline_text(c) for c in r.cells] for r in b.rows]
+            return table_text(head, cells, self.width, INDENT * (depth + 1)).split("\n")
+        # each row's first cells as they are, its last (a formula) broken to the width
+        rows = [[inline_text(c) for c in r.cells[:-1]] for r in b.rows]
+        widths = [max(text_width(r[j]) for r in [head, *rows]) + 2 for j in range(len(head) - 1)]
+        indent = INDENT * (depth + 1)
+        out = [indent + "".join(_pad(h, w) for h, w in zip(head, widths)) + head[-1]]
+        for r, row in zip(rows, b.rows):
+            left = indent + "".join(_pad(c, w) for c, w in zip(r, widths))
+            body = _formula_lines(row.cells[-1], self.width, text_width(left))
+            out += [left + body[0]] + body[1:]
+        return out
+
+    def rule_list(self, b: RuleList, depth: int) -> list[str]:
+        return []  # each step names its rule; the laws are LaTeX
+
+
+def write_text(doc: Document, width: int | None = None) -> str:
+    """``doc`` as text for the terminal."""
+    return TextWriter(width).document(doc)
+
+
+def derivation_text(d: Derivation, lang: str = "en", width: int | None = None) -> str:
+    """One derivation for the terminal: "Derive ∂f/∂X", where it starts, and the steps.
+
+    >>> from derive.steps import Gradient
+    >>> Y = MatrixSymbol("Y", 3, 2)
+    >>> print(derivation_text(Derivation(F, Y, (Step("read_off", Gradient(F, Y), 2 * Y),), 2 * Y), "zh"))
+    推导 ∂f/∂Y
+      方程两边取微分得到，
+      ⇒ ∂f/∂Y = 2Y  [读出导数]
+    """
+    return "\n".join(TextWriter(width).block(derivation_block(d, get_locale(lang)), 0))
+
+
+def step_text(step: Step, lang: str = "en") -> str:
+    """``lhs = rhs  [rule]``: one step on one line."""
+    return f"{math_text(step.lhs)} = {math_text(step.rhs)}  [{get_locale(lang).rule(step.rule)}]"
+
+
+def gradient_table_text(summary: Sequence[tuple[MatrixSymbol, Basic, Basic]], lang: str = "en",
+                        expanded: bool = False, width: int | None = None) -> str:
+    """A table: each parameter's gradient, its shape and its expression (broken to ``width``).
+
+    >>> W = MatrixSymbol("W2", 5, 2)
+    >>> print(gradient_table_text([(W, 2 * W, 2 * W)]))
+      Gradient  Shape  Expression
+      ∂f/∂W2    5×2    2W2
+    """
+    return "\n".join(TextWriter(width).block(gradient_table(summary, get_locale(lang), expanded), 0))
+
+
+def backprop_text(bp: BackpropLike, lang: str = "en", width: int | None = None, checks: Any = None) -> str:
     """A network's whole derivation for the terminal, then the table of parameter gradients.
 
     No line is wider than ``width`` columns (default 100) where the equations can be broken;
     ``checks`` (:func:`derive.render.checks.network_checks`) adds the gradient check and the audit.
     """
-    loc = get_locale(lang)
-    width = WIDTH["text"] if width is None else width
-    title = loc.say("title")
-    out = [_heading(title, "="), ""]
-    out += _problem_text(bp, loc, width)
-    out += ["", _heading(loc.say("derivation")), loc.say("so")]
-    loss = bp.network.loss
-    if loss_text(loss) != math_text(loss):
-        out.append(equation_text(f"{math_text(F)} = {loss_text(loss)}", loss, width))
-    else:
-        out.append(equation_text(math_text(F), loss, width))
-    for d in bp.sections:
-        out += ["", derivation_text(d, lang, width)]
-    out += ["", _heading(loc.say("summary")), gradient_table_text(bp.summary, lang, width=width)]
-    if bp.network.stages:
-        out += _prose(loc.say("intermediates", defs=_defs(tuple(bp.network.stages), loc)), width)
-    if show_expanded(bp):
-        out.append(INDENT + loc.say("expanded"))
-        out += [equation_text(math_text(Gradient(F, x)), full, width, INDENT * 2) for x, _, full in bp.summary]
-    if checks is not None:
-        out += ["", checks_text(checks, lang, width)]
-    return "\n".join(out) + "\n"
+    return write_text(network_document(bp, lang, checks), width)

@@ -17,7 +17,7 @@ from sympy import MatrixSymbol, OneMatrix, Trace
 
 import derive
 from derive.cli import main
-from derive.render.document import ABBREVIATION_NAMES, section, substitute
+from derive.render.outline import ABBREVIATION_NAMES, outline as section, substitute
 from derive.render.latex import latex_rows
 from derive.render.layout import MATHML_MARKS, wrap_words
 from derive.render.mathml import TracegradMathMLPrinter, mathml_rows
