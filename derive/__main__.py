@@ -6,6 +6,7 @@ module and ``derive/__init__.py`` are all that loads before Ctrl-C is handled.
 """
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -14,7 +15,11 @@ def run() -> int:
     try:
         from derive.cli import main
 
-        return main()
+        status = main()
+        # done: a Ctrl-C now has nothing to interrupt, and must not kill the interpreter as it shuts
+        # down (silently, by SIGINT: Python restores the default action then)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
     except KeyboardInterrupt:  # before main() could answer it
         if sys.stderr is not None:
             sys.stderr.write("tracegrad: interrupted\n")

@@ -54,8 +54,8 @@ __all__ = [  # and the name of every built-in function (the end of the module)
 
 # Names an elementwise function cannot take: the expression language's other functions and the
 # activation "identity" of derive.networks.mlp.
-RESERVED_NAMES = frozenset({"tr", "det", "logdet", "inv", "norm2", "sum", "sqrt", "softmax", "ones", "zeros", "eye",
-                            "identity"})
+RESERVED_NAMES = frozenset({"tr", "det", "logdet", "inv", "norm2", "sum", "sqrt", "softmax", "ones", "zeros",
+                            "eye", "identity"})
 
 
 class ScalarFunctionBase(Function):
