@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from derive.differential import (
         DIFFERENTIAL_RULES, MatrixDifferential, ScalarDifferential, UnsupportedExpressionError,
     )
-    from derive.elementwise import exp, log, relu, sigmoid, softplus, step, tanh
+    from derive.elementwise import (
+        define_elementwise, elementwise_functions, exp, log, relu, sigmoid, softplus, step, tanh,
+    )
     from derive.engine import derivation, gradient
     from derive.networks import Network, frobenius_sq, seed_network
     from derive.steps import RULES, Derivation, Gradient, Step
@@ -40,7 +42,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("Backprop", "backprop"), "derive.backprop"),
     **dict.fromkeys(("DIFFERENTIAL_RULES", "MatrixDifferential", "ScalarDifferential",
                      "UnsupportedExpressionError"), "derive.differential"),
-    **dict.fromkeys(("exp", "log", "relu", "sigmoid", "softplus", "step", "tanh"), "derive.elementwise"),
+    **dict.fromkeys(("define_elementwise", "elementwise_functions", "exp", "log", "relu", "sigmoid", "softplus",
+                     "step", "tanh"), "derive.elementwise"),
     **dict.fromkeys(("derivation", "gradient"), "derive.engine"),
     **dict.fromkeys(("Network", "frobenius_sq", "seed_network"), "derive.networks"),
     **dict.fromkeys(("RULES", "Derivation", "Gradient", "Step"), "derive.steps"),
@@ -59,7 +62,9 @@ __all__ = [
     "UnsupportedExpressionError",
     "__version__",
     "backprop",
+    "define_elementwise",
     "derivation",
+    "elementwise_functions",
     "exp",
     "frobenius_sq",
     "gradient",

@@ -6,6 +6,7 @@ the previous stages, so that ``net.f`` is the loss in terms of the inputs alone.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -15,7 +16,7 @@ from sympy import MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace, Transpose
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from derive.dims import dimension, shape_text
-from derive.elementwise import exp, log, relu, sigmoid, softplus, tanh
+from derive.elementwise import elementwise_functions, exp, log, sigmoid
 from derive.undefined import check_defined
 from derive.steps import ROWS_SUM_TO_ONE, F
 
@@ -295,7 +296,22 @@ def softmax_cross_entropy(Y: MatrixExpr, Z: MatrixExpr) -> sympy.Expr:
     return -Trace(MatMul(Transpose(Y), log_softmax_rows(Z)))
 
 
-ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu, "softplus": softplus, "identity": None}
+class _Activations(Mapping):
+    """The activations by name: every elementwise function (derive.elementwise, read at each lookup,
+    so that one defined later is seen) and "identity" (None: no function)."""
+
+    def __getitem__(self, name: str) -> Callable[[MatrixExpr], MatrixExpr] | None:
+        return None if name == "identity" else elementwise_functions()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from elementwise_functions()
+        yield "identity"
+
+    def __len__(self) -> int:
+        return len(elementwise_functions()) + 1
+
+
+ACTIVATIONS: Mapping[str, Callable[[MatrixExpr], MatrixExpr] | None] = _Activations()
 LOSSES = ("frobenius", "mse", "softmax_cross_entropy")
 
 

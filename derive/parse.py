@@ -8,7 +8,15 @@ from __future__ import annotations
 
 # re-exported: derive.parse's names are derive.lang's __all__
 from derive.lang import (
-    FUNCTIONS, KINDS, Dim, ExpressionError, ExpressionLimitError, Note, ParsedExpression, Shape,  # noqa: F401
+    KINDS, Dim, ExpressionError, ExpressionLimitError, Note, ParsedExpression, Shape,  # noqa: F401
     format_expression, parse, parse_expression, same_structure, syntax_check,  # noqa: F401
     __all__,  # noqa: F401
 )
+
+
+def __getattr__(name: str) -> object:
+    if name == "FUNCTIONS":   # every function name of the language, read when asked
+        from derive import lang
+
+        return lang.FUNCTIONS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

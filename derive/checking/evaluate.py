@@ -19,6 +19,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.dims import concrete_shape
+from derive.elementwise import ScalarFunctionBase
 from derive.limits import CHECK_MAX_BITS as MAX_BITS
 from derive.steps import Gradient
 from derive.checking.intervals import (
@@ -196,6 +197,8 @@ class Evaluator:
             x = sub(e.args[0])
             v, u = FUNCTIONS[type(e)](x.v)
             return Value(v, u or x.u)
+        if isinstance(e, ScalarFunctionBase):  # defined by derive.define_elementwise: its definition
+            return self._scalar(e.rewrite("definition"), env)
         raise Unsupported(type(e).__name__)
 
     def _number(self, e: sympy.Basic) -> Value | None:

@@ -10,7 +10,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from derive.elementwise import Relu, Sigmoid, Softplus, Step
+from derive.elementwise import Relu, Sigmoid, Softplus, UnitStep
 
 
 iv = mpmath.iv
@@ -135,7 +135,7 @@ FUNCTIONS: dict = {
     sympy.cosh: _plain(lambda x: (iv.exp(x) + iv.exp(-x)) / 2),
     sympy.atan: _monotone(mpmath.atan), sympy.asin: _monotone(mpmath.asin, -1, 1),
     sympy.acos: _monotone(mpmath.acos, -1, 1, increasing=False),
-    sympy.Abs: _abs, sympy.sign: _sign, Relu: _relu, Step: istep,
+    sympy.Abs: _abs, sympy.sign: _sign, Relu: _relu, UnitStep: istep,
 }
 
 

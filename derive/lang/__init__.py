@@ -114,7 +114,13 @@ from derive.lang.errors import KINDS, ExpressionError, ExpressionLimitError, Not
 from derive.lang.format import format_expression
 from derive.lang.functions import function_names
 
-FUNCTIONS: tuple[str, ...] = function_names()
+
+
+def __getattr__(name: str) -> object:
+    if name == "FUNCTIONS":   # every function name, read now: a function defined later is one
+        return function_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FUNCTIONS",

@@ -7,8 +7,7 @@ from collections.abc import Callable
 import sympy
 from sympy import MatrixExpr
 
-from derive import elementwise as ew
-from derive.elementwise import Relu, Sigmoid, Softplus, Step
+from derive.elementwise import elementwise_functions
 
 DIM_FUNCTIONS = {"ones": 2, "zeros": 2, "eye": 1}
 MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1, "softmax": 1}
@@ -20,17 +19,13 @@ MATRIX_FUNCTION_NAMES = {"exp": ("exponential", "指数"), "log": ("logarithm", 
 
 def _functions() -> dict[str, tuple[Callable[..., sympy.Expr], Callable[[MatrixExpr], MatrixExpr]]]:
     """The elementwise functions: language name → (scalar SymPy function, its elementwise
-    application to a matrix).  The one place the language reads them (the elementwise registry,
-    ``derive.elementwise.elementwise_functions()``, is meant to feed this).
+    application to a matrix), read from the registry (:func:`derive.define_elementwise`) at each
+    lookup, so that a function defined later is part of the language.
 
     >>> sorted(_functions())
-    ['exp', 'log', 'relu', 'sigmoid', 'softplus', 'step', 'tanh']
+    ['exp', 'gelu', 'log', 'relu', 'sigmoid', 'softplus', 'step', 'swish', 'tanh']
     """
-    return {
-        "sigmoid": (Sigmoid, ew.sigmoid), "tanh": (sympy.tanh, ew.tanh), "relu": (Relu, ew.relu),
-        "softplus": (Softplus, ew.softplus), "exp": (sympy.exp, ew.exp), "log": (sympy.log, ew.log),
-        "step": (Step, ew.step),
-    }
+    return {name: (record.scalar, record) for name, record in elementwise_functions().items()}
 
 
 def is_elementwise(name: str) -> bool:
@@ -51,7 +46,7 @@ def matrix_function(name: str) -> Callable[[MatrixExpr], MatrixExpr]:
 def name_of(fn: object) -> str | None:
     """The language name of a scalar SymPy function class, or None.
 
-    >>> name_of(Sigmoid), name_of(sympy.sin)
+    >>> name_of(elementwise_functions()["sigmoid"].scalar), name_of(sympy.sin)
     ('sigmoid', None)
     """
     return next((name for name, (scalar, _) in _functions().items() if scalar is fn), None)

@@ -31,11 +31,11 @@ from sympy.printing.mathml import MathMLPresentationPrinter
 from derive.differential import MatrixDifferential
 from derive.render.layout import BREAK, WIDTH, break_levels, split_mathml, unmark
 from derive.render.printer import (
-    FUNCTION_NAMES, _lambda_power, differential_layout, factor_bracket, frobenius_operand,
+    _lambda_power, differential_layout, factor_bracket, frobenius_operand,
     hadamard_layout, hadamard_operand_bracket, marked_text, postfix_bracket, postfix_layout, product_layout,
     signed_terms, subscripted_name,
 )
-from derive.elementwise import elementwise_function
+from derive.elementwise import ScalarFunctionBase, elementwise_function, function_record
 from derive.laws import Gradient
 from derive.render.laws import MathMLLaws
 
@@ -252,8 +252,9 @@ class TracegradMathMLPrinter(MathMLLaws, MathMLPresentationPrinter):
         p = _lambda_power(fn)
         if p is not None:
             return self._hadamard_power(expr.expr, p)
-        if fn in FUNCTION_NAMES:
-            return self._call(FUNCTION_NAMES[fn], expr.expr)
+        record = function_record(fn)
+        if record is not None:
+            return self._call(record.text, expr.expr)
         if isinstance(fn, FunctionClass):
             return self._call(fn.__name__, expr.expr)
         x = sympy.Symbol("x")
@@ -267,10 +268,9 @@ class TracegradMathMLPrinter(MathMLLaws, MathMLPresentationPrinter):
     def _print_Determinant(self, expr: Determinant) -> Element:
         return self._call("det", expr.arg)
 
-    def _scalar_function(self, expr: Basic) -> Element:
-        return self._call(FUNCTION_NAMES[type(expr)], expr.args[0])
-
-    _print_Sigmoid = _print_Relu = _print_Softplus = _print_Step = _scalar_function
+    def _print_ScalarFunctionBase(self, expr: ScalarFunctionBase) -> Element:
+        """A function defined by derive.define_elementwise, outside a matrix."""
+        return self._call(function_record(type(expr)).text, expr.args[0])
 
     # --- differentials ------------------------------------------------------------
     def _print_MatrixDifferential(self, expr: Basic) -> Element:

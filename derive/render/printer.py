@@ -7,7 +7,7 @@ Both follow one set of conventions, kept in :class:`_MatrixConventions`:
 * brackets make precedence explicit: a sum inside a product, a product or a sum inside ⊙, and
   a transposed sum or product get parentheses; a Hadamard product that is a factor of a matrix
   product (or is transposed) gets square brackets;
-* elementwise functions by name: σ, tanh, relu, softplus, step, exp, log.
+* elementwise functions by the names of their records (derive.elementwise): σ, tanh, relu, …
 
 The printers only read expressions; they never rewrite them.
 """
@@ -31,7 +31,7 @@ from sympy.printing.str import StrPrinter
 
 from derive.dims import shape_text
 from derive.differential import MatrixDifferential
-from derive.elementwise import FUNCTION_LATEX, FUNCTION_TEXT, elementwise_function
+from derive.elementwise import ScalarFunctionBase, elementwise_function, function_record
 from derive.render.laws import LatexLaws, TextLaws
 from derive.render.layout import BREAK, CLOSE, MARKS, OPEN, text_width
 from derive.simplify import ones_multiple
@@ -40,7 +40,6 @@ from derive.steps import Gradient
 __all__ = [
     "BREAK",
     "CLOSE",
-    "FUNCTION_NAMES",
     "MARKS",
     "OPEN",
     "TextPrinter",
@@ -67,12 +66,6 @@ __all__ = [
     "symbol_latex",
     "text_width",
 ]
-
-# Elementwise function names, keyed on the scalar function (recovered by elementwise_function).
-_FUNCTION_LATEX = FUNCTION_LATEX
-FUNCTION_NAMES = FUNCTION_TEXT
-"""The unicode name of each elementwise function (keyed on the scalar function)."""
-_FUNCTION_TEXT = FUNCTION_NAMES
 
 _LEAVES = (MatrixSymbol, sympy.Symbol)
 
@@ -287,7 +280,7 @@ class _MatrixConventions:
     DET: str
     D: str  # the differential
     D_SEP: str  # between d and tr
-    _FUNCTIONS: dict[Any, str]  # elementwise function → its name
+    _NAME: str  # the field of an elementwise function's record that names it: text or latex
     SOFTMAX: str
     BRACKET_GRADIENT = False  # ∂f/∂Z as a factor of a product: (∂f/∂Z) in text, where "/" binds loosely
     MINUS: str = " - "
@@ -376,9 +369,9 @@ class _MatrixConventions:
         p = _lambda_power(fn)
         if p is not None:
             return self._hadamard_power(expr.expr, p)
-        names = self._FUNCTIONS
-        if fn in names:
-            return self._call(names[fn], expr.expr)
+        record = function_record(fn)
+        if record is not None:
+            return self._call(getattr(record, self._NAME), expr.expr)
         if isinstance(fn, FunctionClass):
             return self._call(self._function_name(fn.__name__), expr.expr)
         return self._lambda_call(fn, expr.expr)
@@ -423,7 +416,7 @@ class TracegradLatexPrinter(_MatrixConventions, LatexLaws, LatexPrinter):
     D = r"\mathrm{d}"
     D_SEP = ""
     SOFTMAX = r"\operatorname{softmax}"
-    _FUNCTIONS = _FUNCTION_LATEX
+    _NAME = "latex"
 
     def __init__(self, settings: dict | None = None) -> None:
         super().__init__(settings)
@@ -526,21 +519,9 @@ class TracegradLatexPrinter(_MatrixConventions, LatexLaws, LatexPrinter):
         tex = self._print(term)
         return rf"\left({tex}\right)" if self._needs_add_brackets(term) else tex
 
-    # scalar activations, when they appear outside a matrix
-    def _print_Sigmoid(self, expr: Basic, exp: Any = None) -> str:
-        return self._scalar_call(r"\sigma", expr, exp)
-
-    def _print_Relu(self, expr: Basic, exp: Any = None) -> str:
-        return self._scalar_call(r"\operatorname{relu}", expr, exp)
-
-    def _print_Softplus(self, expr: Basic, exp: Any = None) -> str:
-        return self._scalar_call(r"\operatorname{softplus}", expr, exp)
-
-    def _print_Step(self, expr: Basic, exp: Any = None) -> str:
-        return self._scalar_call(r"\operatorname{step}", expr, exp)
-
-    def _scalar_call(self, name: str, expr: Basic, exp: Any) -> str:
-        s = self._call(name, expr.args[0])
+    # functions defined by derive.define_elementwise, when they appear outside a matrix
+    def _print_ScalarFunctionBase(self, expr: ScalarFunctionBase, exp: Any = None) -> str:
+        s = self._call(function_record(type(expr)).latex, expr.args[0])
         return f"{s}^{{{exp}}}" if exp is not None else s
 
 
@@ -604,7 +585,7 @@ class TextPrinter(_MatrixConventions, TextLaws, StrPrinter):
     D = "d"
     D_SEP = " "
     SOFTMAX = "softmax"
-    _FUNCTIONS = _FUNCTION_TEXT
+    _NAME = "text"
 
     def doprint(self, expr: Basic) -> str:
         # scalar products and powers from StrPrinter: x*y → x·y, x**2 → x^2
@@ -693,18 +674,9 @@ class TextPrinter(_MatrixConventions, TextLaws, StrPrinter):
         f, wrt = expr.args
         return f"∂{self._print(f)}/∂{self._print(wrt)}"
 
-    # scalar activations, when they appear outside a matrix
-    def _print_Sigmoid(self, expr: Basic) -> str:
-        return self._call("σ", expr.args[0])
-
-    def _print_Relu(self, expr: Basic) -> str:
-        return self._call("relu", expr.args[0])
-
-    def _print_Softplus(self, expr: Basic) -> str:
-        return self._call("softplus", expr.args[0])
-
-    def _print_Step(self, expr: Basic) -> str:
-        return self._call("step", expr.args[0])
+    # functions defined by derive.define_elementwise, when they appear outside a matrix
+    def _print_ScalarFunctionBase(self, expr: ScalarFunctionBase) -> str:
+        return self._call(function_record(type(expr)).text, expr.args[0])
 
 
 def _long_name(a: Basic) -> bool:

@@ -102,7 +102,7 @@ def test_deep_sections_refer_to_upstream_gradient_symbols() -> None:
 
 def test_mlp_rejects_bad_options() -> None:
     with pytest.raises(ValueError, match="activation"):
-        mlp([3, 4, 2], activation="swish")
+        mlp([3, 4, 2], activation="mish")
     with pytest.raises(ValueError, match="2 hidden layers need 2 activations"):
         mlp([3, 4, 4, 2], activation=["tanh"])
     with pytest.raises(ValueError, match="loss"):

@@ -100,7 +100,7 @@ CONSTRUCTS = [
     ("sqrt(c)", sympy.sqrt(c)), ("sqrt(s)", sympy.sqrt(Trace(s))),
     ("exp(c)", sympy.exp(c)), ("log(c)", sympy.log(c)), ("tanh(c)", sympy.tanh(c)),
     ("sigmoid(c)", ew.Sigmoid(c)), ("relu(c)", ew.Relu(c)), ("softplus(c)", ew.Softplus(c)),
-    ("step(c)", ew.Step(c)), ("exp(w'*x)", sympy.exp(Trace(mul(Transpose(w), x)))),
+    ("step(c)", ew.UnitStep(c)), ("exp(w'*x)", sympy.exp(Trace(mul(Transpose(w), x)))),
     ("tr(c)", c), ("inv(c)", 1 / c), ("det(c)", c), ("logdet(c)", sympy.log(c)),
     ("ones(n, 1)", OneMatrix(n, 1)), ("zeros(2, m)", ZeroMatrix(2, m)), ("eye(n)", Identity(n)),
     # broadcasting

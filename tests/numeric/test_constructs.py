@@ -18,7 +18,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 import numeric
-from derive.elementwise import Relu, Sigmoid, Softplus, Step
+from derive.elementwise import Relu, Sigmoid, Softplus, UnitStep
 from tests.oracle import d, k, m, n, np_sigmoid, random_arrays, rel_err
 
 X, Z = MatrixSymbol("X", n, d), MatrixSymbol("Z", n, d)
@@ -63,7 +63,7 @@ CASES = [
     ("tanh", [h], h.applyfunc(sympy.tanh), lambda h: np.tanh(h)),
     ("relu", [h], EAF(Relu, h), lambda h: np.where(h > 0, h, 0.0)),
     ("softplus", [h], EAF(Softplus, h), lambda h: soft(h)),
-    ("step", [h], EAF(Step, h), lambda h: (h > 0) * 1.0),
+    ("step", [h], EAF(UnitStep, h), lambda h: (h > 0) * 1.0),
     ("exp", [X], X.applyfunc(exp), lambda X: np.exp(X)),
     ("log", [P], P.applyfunc(log), lambda P: np.log(P)),
     ("composition", [h], EAF(Sigmoid, h.applyfunc(sympy.tanh)), lambda h: np_sigmoid(np.tanh(h))),
