@@ -1,7 +1,7 @@
 """Benchmark: the compiled seed-network kernel against hand-written NumPy backprop.
 
 One kernel computes f and ∂f/∂W1, ∂f/∂b1, ∂f/∂W2, ∂f/∂b2 (row biases) from the
-expressions of ``derive.gradient`` (hand-typed ones if derive is unavailable).
+expressions of ``derive.gradient``.
 The hand-written backprop is what one would write in NumPy.  Both run in this
 process, calls interleaved; times are best-of, peak memory is measured with
 tracemalloc (NumPy reports its array buffers to it).  PyTorch (autograd, CPU) and
@@ -47,17 +47,12 @@ def hand_backprop(X, Y, W1, b1, W2, b2):
 
 def seed_kernel():
     import numeric
+    from derive import gradient
     from derive.networks import seed_network
 
     net = seed_network(bias="row")
-    try:
-        from derive import gradient
-        grads = [gradient(net.f, p) for p in net.params]
-        origin = "derive.gradient"
-    except ImportError:
-        from tests.numeric.test_seed import hand_gradients
-        grads = hand_gradients(net)
-        origin = "hand-typed expressions"
+    grads = [gradient(net.f, p) for p in net.params]
+    origin = "derive.gradient"
     args = [*net.inputs, *net.params]
     kernel = numeric.compile([net.f, *grads], args, name="seed_step")
     return kernel, origin

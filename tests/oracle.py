@@ -3,7 +3,7 @@
 ``evaluate`` substitutes explicit SymPy matrices and lets SymPy compute entry by entry;
 ``fd_directional`` is the central finite difference of a SymPy f along a direction, and
 ``fd_directional_arrays`` / ``fd_gradient`` those of a NumPy function; ``seed_loss`` and
-``seed_backprop`` are the seed network written by hand in NumPy.
+``seed_backprop`` are the seed network written by hand in NumPy, and ``seed_data`` its random test data.
 """
 from __future__ import annotations
 
@@ -122,6 +122,23 @@ def fd_gradient(f: Callable[..., float], arrays: list[np.ndarray], i: int, eps: 
 def rel_err(a, b) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
+SEED_NAMES = ("X", "Y", "W1", "b1", "W2", "b2")
+
+
+def seed_data(n: int = 4, d: int = 3, m: int = 5, k: int = 2, seed: int = 0, bias: str = "row",
+              dtype=np.float64) -> dict[str, np.ndarray]:
+    """The seed network's random test data: X, Y, W1, b1, W2, b2 (in that order, the order of the
+    arguments), standard normal from ``default_rng(seed)``; row biases are 1×m and 1×k, full ones n×m, n×k.
+
+    >>> {name: a.shape for name, a in seed_data().items()}
+    {'X': (4, 3), 'Y': (4, 2), 'W1': (3, 5), 'b1': (1, 5), 'W2': (5, 2), 'b2': (1, 2)}
+    """
+    rows = 1 if bias == "row" else n
+    shapes = [(n, d), (n, k), (d, m), (rows, m), (m, k), (rows, k)]
+    rng = np.random.default_rng(seed)
+    return {name: rng.standard_normal(s).astype(dtype) for name, s in zip(SEED_NAMES, shapes)}
 
 
 # The seed network in plain NumPy (row bias broadcasts, full bias adds).

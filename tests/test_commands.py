@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from derive.cli import main
+from tests.oracle import seed_data
 
 SEED = "norm2(Y - (sigmoid(X*W1 + b1)*W2 + b2))^2"
 SHAPES = ["X=n,d", "Y=n,k", "W1=d,m", "b1=1,m", "W2=m,k", "b2=1,k"]
@@ -36,15 +37,13 @@ def test_grad_prints_derivation_broadcast_note_and_table(capsys) -> None:
     assert "∂f/∂W1  d×m  2Xᵀ[(" in out
 
 
-def test_grad_codegen_matches_finite_differences(tmp_path, capsys) -> None:
+def test_grad_codegen_matches_finite_differences(tmp_path, capsys, seed_values) -> None:
     target = tmp_path / "grads.py"
     assert main(["grad", SEED, "--wrt", "W1,b2", "--shape", *SHAPES, "--codegen", str(target)]) == 0
     capsys.readouterr()
     module = _load(target)
-    rng = np.random.default_rng(0)
-    n, d, m, k = 4, 3, 5, 2
-    v = dict(Y=rng.standard_normal((n, k)), X=rng.standard_normal((n, d)), W1=rng.standard_normal((d, m)),
-             b1=rng.standard_normal((1, m)), W2=rng.standard_normal((m, k)), b2=rng.standard_normal((1, k)))
+    v = seed_values
+    rng = np.random.default_rng(10)
     f, gW1, gb2 = module.f_and_gradients(*(v[name] for name in ("X", "Y", "W1", "b1", "W2", "b2")))
     assert f == pytest.approx(_loss(**v), rel=1e-12)
     for name, g in (("W1", gW1), ("b2", gb2)):
@@ -140,10 +139,7 @@ def test_codegen_module_computes_the_seed_gradients(tmp_path, capsys) -> None:
     assert main(["codegen", "-o", str(target)]) == 0
     assert "wrote" in capsys.readouterr().out
     module = _load(target)
-    rng = np.random.default_rng(1)
-    n, d, m, k = 4, 3, 5, 2
-    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, k))
-    W1, b1, W2, b2 = (rng.standard_normal(s) for s in ((d, m), (1, m), (m, k), (1, k)))
+    X, Y, W1, b1, W2, b2 = seed_data(seed=1).values()
     f, gW1, gb1, gW2, gb2 = module.seed_loss_and_gradients(X, Y, W1, b1, W2, b2)
     H = _sig(X @ W1 + b1)
     E = H @ W2 + b2 - Y

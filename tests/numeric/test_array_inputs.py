@@ -17,7 +17,7 @@ from sympy import Determinant, Inverse, MatrixSymbol, Symbol, Trace, log
 import numeric
 from derive import gradient
 from derive.networks import seed_network
-from tests.oracle import d, k, n, seed_backprop
+from tests.oracle import d, k, n, seed_backprop, seed_data
 
 # np.matrix itself warns that it is not recommended: that is the point of these tests
 pytestmark = pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
@@ -32,10 +32,8 @@ lam = Symbol("lam")
 SMALL = numeric.compile([X * W, lam * Trace(W.T * W)], [X, W, lam])
 
 
-def seed_data(dims, rng, dtype=np.float64):
-    n_, d_, m_, k_ = dims
-    shapes = [(n_, d_), (n_, k_), (d_, m_), (1, m_), (m_, k_), (1, k_)]
-    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+def seed_arrays(dims, seed, dtype=np.float64):
+    return list(seed_data(*dims, seed=seed, dtype=dtype).values())
 
 
 def assert_matches_hand_backprop(outputs, arrays, rtol):
@@ -51,7 +49,7 @@ def assert_matches_hand_backprop(outputs, arrays, rtol):
 @pytest.mark.parametrize("dims", [(4, 3, 5, 2), (5, 5, 5, 5)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_np_matrix_arguments_give_the_hand_written_backprop(dims, dtype):
-    arrays = seed_data(dims, np.random.default_rng(1), dtype)
+    arrays = seed_arrays(dims, 1, dtype)
     outputs = SEED_KERNEL(*[np.asmatrix(a) for a in arrays])
     assert all(type(o) is np.ndarray for o in outputs[1:]) and np.asarray(outputs[0]).ndim == 0
     assert all(o.dtype == dtype for o in outputs)
@@ -59,7 +57,7 @@ def test_np_matrix_arguments_give_the_hand_written_backprop(dims, dtype):
 
 
 def test_np_matrix_among_plain_arrays_and_as_a_scalar():
-    arrays = seed_data((5, 5, 5, 5), np.random.default_rng(2))
+    arrays = seed_arrays((5, 5, 5, 5), 2)
     mixed = [np.asmatrix(a) if i % 2 else a for i, a in enumerate(arrays)]
     assert_matches_hand_backprop(SEED_KERNEL(*mixed), arrays, 1e-9)
     x, w = np.arange(12.0).reshape(4, 3), np.arange(6.0).reshape(3, 2)
@@ -75,7 +73,7 @@ def test_exported_module_converts_np_matrix(tmp_path):
     spec = importlib.util.spec_from_file_location("seedgrads", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    arrays = seed_data((5, 5, 5, 5), np.random.default_rng(3))
+    arrays = seed_arrays((5, 5, 5, 5), 3)
     assert_matches_hand_backprop(mod.seed(*[np.asmatrix(a) for a in arrays]), arrays, 1e-9)
     with pytest.raises(TypeError, match="argument W1: masked arrays are not supported"):
         mod.seed(*arrays[:2], np.ma.masked_less(arrays[2], 0.0), *arrays[3:])

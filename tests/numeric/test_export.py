@@ -19,7 +19,7 @@ W1, b1 = MatrixSymbol("W1", d, m), MatrixSymbol("b1", 1, m)
 W2 = MatrixSymbol("W2", m, k)
 
 
-def test_exported_module_runs_without_sympy(tmp_path):
+def test_exported_module_runs_without_sympy(tmp_path, seed_values):
     S = sigmoid(X * W1 + OneMatrix(n, 1) * b1)
     R = S * W2 - Y
     exprs = [Trace(R.T * R), 2 * X.T * HadamardProduct(R * W2.T, S, OneMatrix(n, m) - S)]
@@ -27,8 +27,7 @@ def test_exported_module_runs_without_sympy(tmp_path):
     path = numeric.export(exprs, args, tmp_path / "seedmod.py", name="seed")
     text = path.read_text()
     assert "sympy" not in text.split('"""')[-1]      # no import of sympy in the code
-    rng = np.random.default_rng(0)
-    arrays = [rng.standard_normal(s) for s in [(4, 3), (4, 2), (3, 5), (1, 5), (5, 2)]]
+    arrays = [seed_values[name] for name in ("X", "Y", "W1", "b1", "W2")]
     script = textwrap.dedent(f"""
         import json, sys
         sys.modules["sympy"] = None          # any import of sympy now fails

@@ -10,12 +10,11 @@ from numeric.numpy_backend import NumericPrinter
 from tests.oracle import d, m, n, np_sigmoid
 
 
-def test_lambdify_with_our_printer():
+def test_lambdify_with_our_printer(seed_values):
     X, W, b = MatrixSymbol("X", n, d), MatrixSymbol("W", d, m), MatrixSymbol("b", 1, m)
     expr = OneMatrix(1, n) * sigmoid(X * W + OneMatrix(n, 1) * b)
     f = sympy.lambdify([X, W, b], expr, modules="numpy", printer=NumericPrinter)
-    rng = np.random.default_rng(0)
-    x, w, bb = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal((1, 5))
+    x, w, bb = seed_values["X"], seed_values["W1"], seed_values["b1"]
     np.testing.assert_allclose(f(x, w, bb), np_sigmoid(x @ w + bb).sum(axis=0, keepdims=True), rtol=1e-12)
 
 

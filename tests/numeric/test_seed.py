@@ -15,7 +15,7 @@ import derive
 import numeric
 from derive.elementwise import sigmoid
 from derive.networks import seed_network
-from tests.oracle import fd_gradient, rel_err, seed_loss
+from tests.oracle import fd_gradient, rel_err, seed_data, seed_loss
 
 
 def hand_gradients(net):
@@ -34,11 +34,8 @@ def hand_gradients(net):
     return [2 * X.T * Gh, 2 * rows(Gh), 2 * S.T * (Ypred - Y), 2 * rows(Ypred - Y)]
 
 
-def values(net, rng, dims=(4, 3, 5, 2), dtype=np.float64):
-    n, d, m, k = dims
-    rb = 1 if net.bias == "row" else n
-    shapes = [(n, d), (n, k), (d, m), (rb, m), (m, k), (rb, k)]
-    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+def values(net, seed, dtype=np.float64):
+    return list(seed_data(seed=seed, bias=net.bias, dtype=dtype).values())
 
 
 @pytest.mark.parametrize("bias", ["row", "full"])
@@ -46,7 +43,7 @@ def values(net, rng, dims=(4, 3, 5, 2), dtype=np.float64):
 def test_seed_gradients_match_finite_differences(bias, dtype):
     net = seed_network(bias=bias)
     kernel = numeric.compile([net.f, *hand_gradients(net)], [*net.inputs, *net.params])
-    arrays = values(net, np.random.default_rng(0), dtype=dtype)
+    arrays = values(net, 0, dtype=dtype)
     f, *grads = kernel(*arrays)
     assert all(g.dtype == dtype for g in grads) and np.asarray(f).dtype == dtype
     a64 = [a.astype(np.float64) for a in arrays]
@@ -69,7 +66,7 @@ def test_forward_pass_runs_once():
 
 def test_loss_in_float32_is_float32_and_close():
     net = seed_network()
-    arrays = values(net, np.random.default_rng(3), dtype=np.float32)
+    arrays = values(net, 3, dtype=np.float32)
     f = numeric.compile(net.f, [*net.inputs, *net.params])(*arrays)
     assert f.dtype == np.float32
     assert abs(float(f) - seed_loss(*[a.astype(np.float64) for a in arrays])) < 1e-4 * float(f)
@@ -85,7 +82,7 @@ def test_derive_gradient_seed_network(bias):
     net = seed_network(bias=bias)
     grads = [derive.gradient(net.f, p) for p in net.params]
     kernel = numeric.compile([net.f, *grads], [*net.inputs, *net.params])
-    arrays = values(net, np.random.default_rng(5))
+    arrays = values(net, 5)
     _, *gs = kernel(*arrays)
     for i, g in zip(range(2, 6), gs):
         assert rel_err(g, fd_gradient(seed_loss, arrays, i)) < 1e-7
@@ -95,7 +92,7 @@ def test_derive_gradient_seed_network(bias):
 @needs_derive
 def test_check_gradient_with_derive():
     net = seed_network()
-    arrays = values(net, np.random.default_rng(6))
+    arrays = values(net, 6)
     vals = dict(zip([*net.inputs, *net.params], arrays))
     assert numeric.check_gradient(net.f, list(net.params), vals) < 1e-6
 
