@@ -52,6 +52,10 @@ def _num(c: float) -> str:
     return repr(c)
 
 
+# IR operations that are one call of the array library with the node's arguments, in order
+_CALLS = {"sumall": "sum", "vdot": "vdot", "trace": "trace", "solve": "linalg.solve",
+          "inv": "linalg.inv", "det": "linalg.det", "slogdet": "linalg.slogdet"}
+
 class NumericPrinter(NumPyPrinter):
     """NumPy code for SymPy matrix expressions and for ``numeric.ir`` nodes.
 
@@ -81,7 +85,14 @@ class NumericPrinter(NumPyPrinter):
 
     def define(self, node: Node) -> str:
         """The expression that computes ``node`` (ignoring its own temporary name)."""
-        return getattr(self, f"_op_{node.op}")(node)[0]
+        return self._op(node)[0]
+
+    def _op(self, node: Node) -> tuple[str, int]:
+        """(code, precedence) of ``node``: a library call from :data:`_CALLS`, else its ``_op_`` method."""
+        function = _CALLS.get(node.op)
+        if function is not None:
+            return f"{self._np(function)}({', '.join(self.emit(a) for a in node.args)})", ATOM
+        return getattr(self, f"_op_{node.op}")(node)
 
     def _print_Node(self, node: Node) -> str:
         return self.emit(node)
@@ -90,7 +101,7 @@ class NumericPrinter(NumPyPrinter):
         name = self.names.get(node)
         if name is not None:
             return name, ATOM
-        return getattr(self, f"_op_{node.op}")(node)
+        return self._op(node)
 
     def _wrap(self, node: Node, prec: int, strict: bool = False) -> str:
         text, p = self._code(node)
@@ -213,29 +224,6 @@ class NumericPrinter(NumPyPrinter):
     def _op_expshift(self, node: Node) -> tuple[str, int]:
         a, m = node.args
         return f"{self._np('exp')}({self.emit(a)} - {self._wrap(m, ADD, strict=True)})", ATOM
-
-    def _op_sumall(self, node: Node) -> tuple[str, int]:
-        return f"{self._np('sum')}({self.emit(node.args[0])})", ATOM
-
-    def _op_vdot(self, node: Node) -> tuple[str, int]:
-        a, b = node.args
-        return f"{self._np('vdot')}({self.emit(a)}, {self.emit(b)})", ATOM
-
-    def _op_trace(self, node: Node) -> tuple[str, int]:
-        return f"{self._np('trace')}({self.emit(node.args[0])})", ATOM
-
-    def _op_solve(self, node: Node) -> tuple[str, int]:
-        A, B = node.args
-        return f"{self._np('linalg.solve')}({self.emit(A)}, {self.emit(B)})", ATOM
-
-    def _op_inv(self, node: Node) -> tuple[str, int]:
-        return f"{self._np('linalg.inv')}({self.emit(node.args[0])})", ATOM
-
-    def _op_det(self, node: Node) -> tuple[str, int]:
-        return f"{self._np('linalg.det')}({self.emit(node.args[0])})", ATOM
-
-    def _op_slogdet(self, node: Node) -> tuple[str, int]:
-        return f"{self._np('linalg.slogdet')}({self.emit(node.args[0])})", ATOM
 
     def _op_matpow(self, node: Node) -> tuple[str, int]:
         return f"{self._np('linalg.matrix_power')}({self.emit(node.args[0])}, {node.attr})", ATOM
