@@ -6,7 +6,12 @@ rendering it as a LaTeX document, and the ratio to L = 1 (target: ≤ 1.5·L, an
 L = 32 under 30 s).  SymPy's own ``MatrixExpr.diff`` is timed on the same loss for
 ∂f/∂W₁, with what it returns (an error, or a result we check numerically).
 
-    python benchmarks/bench_derive.py [--max-depth 32] [--repeat 3]
+Issue 10, requirement 6: (a) the transformer block (layer norm, self-attention, a tanh MLP, two
+residuals; 17 stages, 8 parameters) derived and rendered to LaTeX (target < 1 s), and, with
+``--unstaged``, the same loss derived in one piece; (b) time against program length, 2 … 64
+stages of affine/tanh pairs (target: 64 stages ≤ 40 × 2 stages).
+
+    python benchmarks/bench_derive.py [--max-depth 32] [--repeat 3] [--unstaged]
 """
 from __future__ import annotations
 
@@ -41,6 +46,84 @@ def time_derivation(L: int, repeat: int) -> tuple[float, float, int]:
         best_total = min(best_total, t2 - t0)
         size = len(tex)
     return best_derive, best_total, size
+
+
+def chain(stages: int):
+    """A program of ``stages`` lines: Z_l = A_{l−1}W_l + 𝟏b_l, A_l = tanh(Z_l), …, f = ‖A − Y‖²_F."""
+    import sympy
+    from sympy import MatMul, MatrixSymbol, OneMatrix
+
+    from derive.elementwise import tanh
+    from derive.networks import frobenius_sq
+
+    n = sympy.Symbol("n", integer=True, positive=True)
+    widths = [sympy.Symbol(f"m{i}", integer=True, positive=True) for i in range(stages // 2 + 1)]
+    X, Y = MatrixSymbol("X", n, widths[0]), MatrixSymbol("Y", n, widths[-1])
+    A, params, lines = X, [], []
+    for l in range(1, stages // 2 + 1):
+        W, b = MatrixSymbol(f"W{l}", widths[l - 1], widths[l]), MatrixSymbol(f"b{l}", 1, widths[l])
+        Z = MatrixSymbol(f"Z{l}", n, widths[l])
+        lines.append((Z, MatMul(A, W) + MatMul(OneMatrix(n, 1), b)))
+        A = MatrixSymbol(f"A{l}", n, widths[l])
+        lines.append((A, tanh(Z)))
+        params += [W, b]
+    return derive.Network(inputs=(X, Y), params=tuple(params), stages=tuple(lines),
+                          loss=frobenius_sq(Y - A), name="chain")
+
+
+def time_network(make, repeat: int) -> tuple[float, float, int]:
+    """Best of ``repeat``: (backprop, backprop + LaTeX, LaTeX characters), caches cleared each time."""
+    best_derive = best_total = float("inf")
+    size = 0
+    for _ in range(repeat):
+        derive.engine._derivation.cache_clear()
+        net = make()
+        t0 = time.perf_counter()
+        bp = derive.backprop(net)
+        t1 = time.perf_counter()
+        tex = bp.to_latex(lang="en")
+        t2 = time.perf_counter()
+        best_derive, best_total, size = min(best_derive, t1 - t0), min(best_total, t2 - t0), len(tex)
+    return best_derive, best_total, size
+
+
+def transformer_report(repeat: int, unstaged: bool) -> None:
+    """(a) The transformer block, staged, derived and rendered to LaTeX; optionally in one piece."""
+    from tests.derive.test_transformer_block import transformer_block
+
+    time_network(transformer_block, 1)   # warm up the imports and the printers
+    t_derive, t_total, size = time_network(transformer_block, repeat)
+    print("\n# the transformer block (17 stages, 8 parameters) — target: derive + LaTeX < 1 s")
+    print("| form | derive (s) | derive + LaTeX (s) | LaTeX chars |")
+    print("|---|---|---|---|")
+    print(f"| staged (backprop) | {t_derive:.3f} | {t_total:.3f} | {size} |", flush=True)
+    if unstaged:
+        net = transformer_block()
+        f = net.f
+        for label, params in (("∂f/∂Wq", net.params[:1]), ("all 8", net.params)):
+            derive.engine._derivation.cache_clear()
+            t0 = time.perf_counter()
+            try:
+                for p in params:
+                    derive.derivation(f, p)
+                outcome = f"{time.perf_counter() - t0:.3f}"
+            except Exception as exc:   # the limits refuse it: report what and when
+                outcome = f"{type(exc).__name__} after {time.perf_counter() - t0:.2f} s"
+            print(f"| one piece (derivation of net.f), {label} | {outcome} | | |", flush=True)
+
+
+def length_report(repeat: int, longest: int) -> None:
+    """(b) Derivation + LaTeX time against program length."""
+    lengths = [s for s in (2, 4, 8, 16, 32, 64) if s <= longest]
+    time_network(lambda: chain(4), 1)
+    print("\n# time vs program length (affine/tanh pairs) — target: 64 stages ≤ 40 × 2 stages")
+    print("| stages | derive (s) | derive + LaTeX (s) | ratio to 2 stages | LaTeX chars |")
+    print("|---|---|---|---|---|")
+    base = None
+    for s in lengths:
+        t_derive, t_total, size = time_network(lambda s=s: chain(s), repeat)
+        base = base or t_total
+        print(f"| {s} | {t_derive:.3f} | {t_total:.3f} | {t_total / base:.1f} | {size} |", flush=True)
 
 
 def sympy_diff(L: int) -> str:
@@ -79,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-depth", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--max-length", type=int, default=64, help="the longest program of (b)")
+    ap.add_argument("--unstaged", action="store_true",
+                    help="also derive the transformer block's loss in one piece (about a minute before issue 10)")
     args = ap.parse_args(argv)
     depths = [L for L in (1, 2, 4, 8, 16, 32) if args.max_depth >= L]
     print(f"# tracegrad derivation cost vs depth — Python {platform.python_version()}, {platform.machine()}")
@@ -91,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         sections = len(derive.backprop(network(L)).sections)
         print(f"| {L} | {sections} | {t_derive:.3f} | {t_total:.3f} | {t_total / base:.1f} | {1.5 * L:.1f} | "
               f"{size} | {sympy_diff(L) if L <= 4 else 'not run'} |", flush=True)
+    transformer_report(args.repeat, args.unstaged)
+    length_report(args.repeat, args.max_length)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ from derive.steps import CHAIN, SUBSTITUTE, SUM_OVER_USES, F, Derivation, Gradie
 # An upstream gradient larger than this (in SymPy nodes) is written as the symbol ∂f/∂Z,
 # which keeps every section of a deep network the same size.
 INLINE_UPSTREAM_NODES = 60
+# The summary holds a parameter's gradient in the inputs when it has at most this many nodes (the
+# documents show the expansions only when each has at most 400: derive.render.document); a larger
+# one is None there, and Backprop.gradients() expands it when asked.
+SUMMARY_EXPANSION_MAX_NODES = 1000
 
 __all__ = ["Backprop", "backprop", "staged_section"]
 
@@ -40,7 +44,7 @@ class Backprop(Displayed):
 
     network: Network
     sections: tuple[Derivation, ...]
-    summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr], ...]
+    summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr | None], ...]
 
     def to_latex(self, lang: str = "en", standalone: bool = True) -> str:
         r"""The whole derivation as LaTeX; ``standalone``: a document with its preamble."""
@@ -54,7 +58,11 @@ class Backprop(Displayed):
 
     def gradients(self, expanded: bool = True) -> dict[MatrixSymbol, MatrixExpr]:
         """Parameter → gradient, in the inputs (``expanded``) or with the intermediates."""
-        return {p: in_notation(full if expanded else staged) for p, staged, full in self.summary}
+        if not expanded:
+            return {p: in_notation(staged) for p, staged, _ in self.summary}
+        resolved = _resolved(self.sections) if any(full is None for _, _, full in self.summary) else {}
+        return {p: in_notation(self.network.expand(resolved[p]) if full is None else full)
+                for p, _, full in self.summary}
 
     def gradient(self, name: str | MatrixSymbol, expanded: bool = True) -> MatrixExpr:
         """∂f/∂v for any variable with a section (a parameter, an intermediate, an input the loss
@@ -158,13 +166,40 @@ def backprop(net: Network) -> Backprop:
     only_loss = [v for v in list(net.inputs) + stage_symbols[::-1] + list(net.params) if net.uses(v) == (F,)]
     for v in only_loss:
         add(v)
+    inputs = {x for x in net.inputs if F in net.uses(x)}
     for Z, definition in reversed(net.stages):
-        params = [p for p in net.params if definition.has(p)]
-        upstream = [s for s in stage_symbols if s != Z and definition.has(s)]
-        inputs = [x for x in net.inputs if definition.has(x) and net.loss.has(x)]
-        for v in params + upstream + inputs:
+        held = definition.atoms(MatrixSymbol)
+        for v in ([p for p in net.params if p in held] + [s for s in stage_symbols if s != Z and s in held]
+                  + [x for x in net.inputs if x in held and x in inputs]):
             if net.uses(v)[0] == Z:   # every other use of v comes later, so it is derived already
                 add(v)
     resolved = _resolved(sections)
-    summary = tuple((p, known[p], net.expand(resolved[p])) for p in net.params)
+    summary = tuple((p, known[p], _expansion(net, resolved[p])) for p in net.params)
     return Backprop(network=net, sections=tuple(sections), summary=summary)
+
+
+def _expansion(net: Network, G: MatrixExpr) -> MatrixExpr | None:
+    """``G`` in the inputs when that is at most SUMMARY_EXPANSION_MAX_NODES nodes, else None (it
+    grows with the square of the depth: a deep network's would cost more than its derivation)."""
+    limit = SUMMARY_EXPANSION_MAX_NODES
+    definitions = dict(net.stages)
+    sizes: dict[sympy.Basic, int] = {}
+
+    def size(e: sympy.Basic, depth: int) -> int:
+        """The node count of ``e`` expanded (as sympy.preorder_traversal counts), or limit + 1 when
+        larger; a node deeper than ``limit`` means a larger tree."""
+        if depth > limit:
+            return limit + 1
+        if e not in sizes:
+            if e in definitions:
+                n = size(definitions[e], depth)
+            else:
+                n = 1
+                for a in e.args:
+                    n += size(a, depth + 1)
+                    if n > limit:
+                        break
+            sizes[e] = min(n, limit + 1)
+        return sizes[e]
+
+    return net.expand(G) if size(G, 0) <= limit else None

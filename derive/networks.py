@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 import sympy
 from sympy import MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace, Transpose
@@ -73,10 +72,7 @@ class Network:
         >>> net.uses(net.X), net.uses(net.Ypred_symbol)
         ((h,), (f,))
         """
-        out: list[sympy.Basic] = [Z for Z, definition in self.stages if definition.has(v)]
-        if self.loss.has(v):
-            out.append(F)
-        return tuple(out)
+        return _uses_table(self).get(v, ())
 
     def expand(self, e: sympy.Basic) -> sympy.Basic:
         """``e`` with every stage symbol replaced by its definition, recursively."""
@@ -221,7 +217,33 @@ def _check_order(net: Network, position: dict[str, int]) -> None:
                              f"later (stage {position[later[0]] + 1}): list the stages in forward order")
 
 
-@lru_cache(maxsize=64)
+def _cached(build: Callable[[Network], dict]) -> Callable[[Network], dict]:
+    """``build(net)``, computed once per network and kept on it (outside its fields: equality,
+    hashing and ``dataclasses.replace`` ignore it).  Not an lru_cache, whose every lookup hashes
+    the stages and compares an equal network's trees."""
+    def cached(net: Network) -> dict:
+        cache = net.__dict__.setdefault("_derived", {})
+        if build not in cache:
+            cache[build] = build(net)
+        return cache[build]
+
+    cached.__doc__ = build.__doc__
+    return cached
+
+
+@_cached
+def _uses_table(net: Network) -> dict[MatrixSymbol, tuple[sympy.Basic, ...]]:
+    """Every matrix symbol → its uses (:meth:`Network.uses`), found in one pass over the stages."""
+    table: dict[MatrixSymbol, list[sympy.Basic]] = {}
+    for Z, definition in net.stages:
+        for s in definition.atoms(MatrixSymbol):
+            table.setdefault(s, []).append(Z)
+    for s in net.loss.atoms(MatrixSymbol):
+        table.setdefault(s, []).append(F)
+    return {s: tuple(uses) for s, uses in table.items()}
+
+
+@_cached
 def _expanded_stages(net: Network) -> dict[MatrixSymbol, MatrixExpr]:
     """Each stage symbol → its definition in the inputs (built once, sharing sub-trees)."""
     out: dict[MatrixSymbol, MatrixExpr] = {}

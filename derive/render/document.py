@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 import sympy
 from sympy import Basic, MatAdd, MatrixExpr, MatrixSymbol, OneMatrix
 
+from derive.limits import size_exceeds
 from derive.render.blocks import (
     Block, Details, Document, Equation, EquationRow, Equations, Group, Inline, Inlines, Link, LossDisplay,
     Math, MathList, Paragraph, Remarks, RuleList, Section, Shape, Shapes, StepRow, Steps, Table, TableRow,
@@ -69,7 +70,7 @@ class BackpropLike(Protocol):
 
     network: NetworkLike
     sections: tuple[Derivation, ...]
-    summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr], ...]
+    summary: tuple[tuple[MatrixSymbol, MatrixExpr, MatrixExpr | None], ...]   # None: too large to expand
 
 
 # --- words and mathematics -------------------------------------------------------------------
@@ -205,10 +206,11 @@ EXPANDED_SUMMARY_MAX_NODES = 400
 
 def show_expanded(bp: BackpropLike) -> bool:
     """Whether the summary adds the gradients in terms of the inputs (small networks only)."""
+    if any(expanded is None for _, _, expanded in bp.summary):   # too large to keep (derive.backprop)
+        return False
     if all(staged == expanded for _, staged, expanded in bp.summary):
         return False
-    return all(sum(1 for _ in sympy.preorder_traversal(e)) <= EXPANDED_SUMMARY_MAX_NODES
-               for _, _, e in bp.summary)
+    return all(size_exceeds(e, EXPANDED_SUMMARY_MAX_NODES) is None for _, _, e in bp.summary)
 
 
 def _with_contributions(derivations: Iterable[Derivation]) -> list[Derivation]:
