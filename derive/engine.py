@@ -144,11 +144,12 @@ def _walk_check(e: Basic) -> None:
             _walk_check(a)
 
 
-def _trace_terms(df: Basic, innermost: bool = True) -> list[Trace]:
+@lru_cache(maxsize=128)   # each trace rule asks again for the same df until one changes it
+def _trace_terms(df: Basic, innermost: bool = True) -> tuple[Trace, ...]:
     """The traces that hold a differential; with ``innermost``, only those with no such trace inside."""
-    return [t for t in df.atoms(Trace) if has_differential(t)
-            and not (innermost and any(isinstance(a, Trace) and has_differential(a)
-                                       for a in t.arg.atoms(Trace)))]
+    return tuple(t for t in df.atoms(Trace) if has_differential(t)
+                 and not (innermost and any(isinstance(a, Trace) and has_differential(a)
+                                            for a in t.arg.atoms(Trace))))
 
 
 def gradient_form(G: MatrixExpr, dX: MatrixExpr) -> Trace:
