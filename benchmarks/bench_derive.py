@@ -81,12 +81,13 @@ def transformer_report(repeat: int, unstaged: bool) -> None:
 
     time_network(transformer_block, 1)   # warm up the imports and the printers
     t_derive, t_total, size = time_network(transformer_block, repeat)
-    print("\n# the transformer block (17 stages, 8 parameters) — target: derive + LaTeX < 1 s")
+    net = transformer_block()
+    print(f"\n# the transformer block ({len(net.stages)} stages, {len(net.params)} parameters) — "
+          "target: derive + LaTeX < 1 s")
     print("| form | derive (s) | derive + LaTeX (s) | LaTeX chars |")
     print("|---|---|---|---|")
     print(f"| staged (backprop) | {t_derive:.3f} | {t_total:.3f} | {size} |", flush=True)
     if unstaged:
-        net = transformer_block()
         f = net.f
         for label, params in (("∂f/∂Wq", net.params[:1]), ("all 8", net.params)):
             derive.engine._derivation.cache_clear()
@@ -109,7 +110,8 @@ def length_report(repeat: int, longest: int) -> None:
     print("|---|---|---|---|---|")
     base = None
     for s in lengths:
-        t_derive, t_total, size = time_network(lambda s=s: chain(s), repeat)
+        # best of more runs for the short ones, whose few milliseconds a busy machine disturbs most
+        t_derive, t_total, size = time_network(lambda s=s: chain(s), max(repeat, min(16, 64 // s)))
         base = base or t_total
         print(f"| {s} | {t_derive:.3f} | {t_total:.3f} | {t_total / base:.1f} | {size} |", flush=True)
 
