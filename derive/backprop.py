@@ -38,6 +38,10 @@ __all__ = ["Backprop", "backprop", "staged_section"]
 class Backprop(Displayed):
     """The sections of a staged derivation and the summary of the parameter gradients.
 
+    ``summary``: (parameter, its gradient with the intermediates, the same in the inputs), the
+    last None where that is longer than SUMMARY_EXPANSION_MAX_NODES (a deep network):
+    :meth:`gradients` expands it when asked.
+
     Data only: ``to_text``, ``to_markdown``, ``to_latex(lang, standalone=True)``, ``str`` and the
     Jupyter display are the functions ``derive.render`` registers (:mod:`derive.display`).
     """
