@@ -273,7 +273,7 @@ class _Builder:
 
         prefix = f"{what}{name}" if what else name
         if name in function_names() or name in layers():
-            raise _error(self.text, st, offset, f"{prefix}: {name!r} is a function name; choose another name", name)
+            raise _error(self.text, st, offset, f"{name!r} is a function name; choose another name", name)
         if name in self.declared:
             d = self.declared[name]
             raise _error(self.text, st, offset, f"{prefix} redefines the {d.kind} {name} declared on line "

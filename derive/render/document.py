@@ -199,16 +199,27 @@ def derivation_steps(d: Derivation, loc: Locale) -> Steps:
 
 # --- a network ---------------------------------------------------------------------------------
 
-# The summary also shows the gradients written in the inputs, when they are short enough to read.
+# The summary also shows the gradients written in the inputs when they are short: each at most
+# EXPANDED_SUMMARY_MAX_CHARS characters in tracegrad's notation (the seed's longest is 77); larger
+# ones are not even printed (a deep network's expansion grows with every layer), and the summary
+# says they are omitted.
+EXPANDED_SUMMARY_MAX_CHARS = 100
 EXPANDED_SUMMARY_MAX_NODES = 400
 
 
+def _short(e: Basic) -> bool:
+    from derive.render.printer import math_text
+
+    return (sum(1 for _ in sympy.preorder_traversal(e)) <= EXPANDED_SUMMARY_MAX_NODES
+            and len(math_text(e)) <= EXPANDED_SUMMARY_MAX_CHARS)
+
+
 def show_expanded(bp: BackpropLike) -> bool:
-    """Whether the summary adds the gradients in terms of the inputs (small networks only)."""
+    """Whether the summary adds the gradients in terms of the inputs (each short: at most
+    :data:`EXPANDED_SUMMARY_MAX_CHARS` characters in the text notation)."""
     if all(staged == expanded for _, staged, expanded in bp.summary):
         return False
-    return all(sum(1 for _ in sympy.preorder_traversal(e)) <= EXPANDED_SUMMARY_MAX_NODES
-               for _, _, e in bp.summary)
+    return all(_short(e) for _, _, e in bp.summary)
 
 
 def _with_contributions(derivations: Iterable[Derivation]) -> list[Derivation]:
@@ -283,6 +294,8 @@ def _summary(bp: BackpropLike, loc: Locale) -> Section:
     if show_expanded(bp):
         more.append(Equations(tuple(EquationRow(Gradient(F, x), e) for x, _, e in bp.summary),
                               lead=say(loc, "expanded")))
+    elif any(staged != expanded for _, staged, expanded in bp.summary):
+        more.append(Paragraph(say(loc, "expanded_omitted", chars=str(EXPANDED_SUMMARY_MAX_CHARS))))
     blocks: list[Block] = [gradient_table(bp.summary, loc)]
     if more:
         blocks.append(Group(tuple(more)))
