@@ -262,8 +262,10 @@ class _Builder:
             parsed = parse(expression, self.known(), syntax=self.syntax)
         except ExpressionError as e:
             raise _moved(self.text, st, offset, e) from None
-        for name in parsed.inferred:
-            self.inferred.setdefault(name, parsed.symbols[name])
+        for name, symbol in parsed.symbols.items():   # inferred, or from shapes: undeclared inputs
+            if name in parsed.inferred or name in self.given and name not in self.declared and isinstance(
+                    symbol, MatrixSymbol):
+                self.inferred.setdefault(name, symbol)
         self.used_scalars.update(s for s in self.scalars if s.name in parsed.symbols)
         return parsed.expr.xreplace(self.scalars) if self.scalars else parsed.expr
 
@@ -380,15 +382,15 @@ def program(text: str, shapes: Mapping[str, Sequence] | None = None, *, wrt: Seq
     for st in statements:
         declaration = _DECLARATION.match(st.text)
         if declaration is not None and "=" not in st.text:
-            name, d = _declaration(text, st, declaration)
-            if name in b.declared:
-                raise _error(text, st, d.offset, f"{name} is already declared on line {b.declared[name].where.line}",
-                             name)
-            given = b.given.get(name)
+            declared, d = _declaration(text, st, declaration)
+            if declared in b.declared:
+                raise _error(text, st, d.offset, f"{declared} is already declared on line "
+                                                 f"{b.declared[declared].where.line}", declared)
+            given = b.given.get(declared)
             if given is not None and _normal(given) != d.shape:
-                raise _error(text, st, d.offset, f"{name} is declared {_shape(d.shape) if d.shape else 'scalar'} "
-                                                 f"but shapes gives {given!r}", name, "shape")
-            b.declared[name] = d
+                raise _error(text, st, d.offset, f"{declared} is declared {_shape(d.shape) if d.shape else 'scalar'} "
+                                                 f"but shapes gives {given!r}", declared, "shape")
+            b.declared[declared] = d
             continue
         assignment = _ASSIGNMENT.match(st.text)
         if assignment is None:
