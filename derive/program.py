@@ -364,7 +364,7 @@ def program(text: str, shapes: Mapping[str, Sequence] | None = None, *, wrt: Seq
     >>> from derive import backprop
     >>> net = program("X: n×d; Y: n×k; param W: d×k; Z = X*W; P = softmax(Z); f = -sum(Y .* log(P))")
     >>> [s.wrt.name for s in backprop(net).sections]
-    ['P', 'Z', 'W']
+    ['Y', 'P', 'Z', 'W']
     """
     from derive.networks import Network
 
