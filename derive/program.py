@@ -56,12 +56,16 @@ from sympy import MatrixExpr, MatrixSymbol
 from derive.lang.errors import ExpressionError
 from derive.limits import MAX_DIMENSION, MAX_PROGRAM_LENGTH, MAX_PROGRAM_STATEMENTS, LimitError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from derive.networks import Network
+
 __all__ = ["ProgramError", "ProgramLimitError", "is_program", "program"]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _DIM = rf"{_NAME}|[0-9]+"
 _DECLARATION = re.compile(rf"(\s*)(?:(param)\s+)?({_NAME})(\s*):(.*)$", re.S)
-_ASSIGNMENT = re.compile(rf"(\s*)([^=]*?)(\s*)=(.*)$", re.S)
+_ASSIGNMENT = re.compile(r"(\s*)([^=]*?)(\s*)=(.*)$", re.S)
 _SHAPE = re.compile(rf"\(?\s*({_DIM})\s*(?:×|,|\*|\s[xX]\s)\s*({_DIM})\s*\)?")
 _CALL = re.compile(rf"\s*({_NAME})\s*\(")
 _LOSS_NAME = "f"  # what the document calls the loss (derive.steps.F)
@@ -182,7 +186,7 @@ def _dimension(text: str, st: _Statement, offset: int, value: str) -> sympy.Expr
 def _declaration(text: str, st: _Statement, m: re.Match[str]) -> tuple[str, _Declared]:
     from derive.lang.functions import function_names
 
-    lead, param, name, space, spec = m.groups()
+    _, param, name, _, spec = m.groups()
     offset = m.start(3)
     if name in function_names() or name == "param":
         raise _error(text, st, offset, f"{name!r} is a function name and cannot be declared", name)
@@ -263,8 +267,8 @@ class _Builder:
         except ExpressionError as e:
             raise _moved(self.text, st, offset, e) from None
         for name, symbol in parsed.symbols.items():   # inferred, or from shapes: undeclared inputs
-            if name in parsed.inferred or name in self.given and name not in self.declared and isinstance(
-                    symbol, MatrixSymbol):
+            given = name in self.given and name not in self.declared and isinstance(symbol, MatrixSymbol)
+            if name in parsed.inferred or given:
                 self.inferred.setdefault(name, symbol)
         self.used_scalars.update(s for s in self.scalars if s.name in parsed.symbols)
         return parsed.expr.xreplace(self.scalars) if self.scalars else parsed.expr
@@ -352,7 +356,7 @@ def _shape(shape: tuple) -> str:
 
 
 def program(text: str, shapes: Mapping[str, Sequence] | None = None, *, wrt: Sequence[str] | None = None,
-            name: str = "program", syntax: str = "python") -> "Network":  # noqa: F821
+            name: str = "program", syntax: str = "python") -> Network:
     """The :class:`~derive.networks.Network` that the program ``text`` describes (see the module).
 
     ``shapes`` gives the shapes of names the program uses without declaring them (``(rows, cols)``
@@ -366,8 +370,6 @@ def program(text: str, shapes: Mapping[str, Sequence] | None = None, *, wrt: Seq
     >>> [s.wrt.name for s in backprop(net).sections]
     ['Y', 'P', 'Z', 'W']
     """
-    from derive.networks import Network
-
     if not isinstance(text, str):
         raise TypeError(f"program() takes a str, got {type(text).__name__}")
     _check_size(text)
@@ -412,7 +414,7 @@ def program(text: str, shapes: Mapping[str, Sequence] | None = None, *, wrt: Seq
     last_st, last_m = assignments[-1]
     if not any(isinstance(s, MatrixSymbol) for s in loss.atoms(MatrixSymbol)):
         raise _error(text, last_st, last_m.start(4), "the loss uses no matrix of the program", kind="shape")
-    return _network(b, loss, wrt, name, (last_st, len(last_m.group(1))), Network)
+    return _network(b, loss, wrt, name, (last_st, len(last_m.group(1))))
 
 
 def _normal(shape: Sequence) -> tuple:
@@ -421,7 +423,10 @@ def _normal(shape: Sequence) -> tuple:
     return tuple(dimension(v, "shape") for v in shape)
 
 
-def _network(b: _Builder, loss: sympy.Basic, wrt: Sequence[str] | None, name: str, last: tuple, Network: type):
+def _network(b: _Builder, loss: sympy.Basic, wrt: Sequence[str] | None, name: str, last: tuple) -> Network:
+    """The network of the program read by ``b``: every line used, the parameters chosen."""
+    from derive.networks import Network
+
     text = b.text
     definitions = [d for _, d, _, _ in b.stages]
     for i, (s, _, st, at) in enumerate(b.stages):
@@ -436,8 +441,8 @@ def _network(b: _Builder, loss: sympy.Basic, wrt: Sequence[str] | None, name: st
     leaves.update(b.inferred)
     used = [s for s in leaves.values() if loss.has(s) or any(d.has(s) for d in definitions)]
     for k, d in b.declared.items():
-        if d.kind != "scalar" and leaves[k] not in used or d.kind == "scalar" and not (
-                loss.has(sympy.Symbol(k)) or any(x.has(sympy.Symbol(k)) for x in definitions)):
+        leaf = sympy.Symbol(k) if d.kind == "scalar" else leaves[k]
+        if not (loss.has(leaf) or any(x.has(leaf) for x in definitions)):
             raise _error(text, d.where, d.offset, f"{d.kind} {k} is declared but never used", k)
     if wrt is None:
         params = [leaves[k] for k, d in b.declared.items() if d.kind == "parameter"]
