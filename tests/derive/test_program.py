@@ -151,6 +151,8 @@ def test_a_scalar_layer_on_the_last_line_is_the_loss(monkeypatch):
 
 
 def test_the_seed_program_gives_the_seed_document():
+    from derive.render.html import backprop_html
+
     a, b = derive.backprop(program(SEED)), derive.backprop(derive.seed_network())
     assert [s.wrt for s in a.sections] == [s.wrt for s in b.sections]
     for x, y in zip(a.sections, b.sections):
@@ -160,6 +162,7 @@ def test_the_seed_program_gives_the_seed_document():
         assert a.to_text(lang=lang) == b.to_text(lang=lang)
         assert a.to_markdown(lang=lang) == b.to_markdown(lang=lang)
         assert a.to_latex(lang=lang) == b.to_latex(lang=lang)
+        assert backprop_html(a, lang, audit=False) == backprop_html(b, lang, audit=False)
     assert program(SEED, name="seed") == derive.seed_network()
 
 
@@ -174,6 +177,10 @@ def test_declarations_shapes_and_wrt():
         program(SEED, wrt=["h"])
     lam = program("X: n×d; param W: d×k; lam: scalar; f = norm2(X*W)^2 + lam*norm2(W)^2")
     assert sympy.Symbol("lam") in lam.loss.free_symbols
+    with pytest.raises(ProgramError, match="line 1, column 1: X is declared n×d but shapes gives"):
+        program("X: n×d; param W: d×k; f = sum(X*W)", {"X": ("n", "k")})
+    assert program("X: n×d; param W: d×k; f = sum(X*W)", {"X": ("n", "d")}).X.shape == program(
+        "X: n×d; param W: d×k; f = sum(X*W)").X.shape
     one = program("x: 1×n; param w: n×1; f = x*w")   # a 1×1 last line is its trace
     assert isinstance(one.loss, sympy.Trace)
 
