@@ -76,7 +76,7 @@ def _run_grad(args: argparse.Namespace) -> int:
     if args.file is not None:
         if args.expression is not None:
             raise CliError("give the program either with -f FILE or as text, not both")
-        return _run_program(args, _read_program(args.file), f"{args.file}: ")
+        return _run_program(args, _read_program(args.file), f"{'<stdin>' if args.file == '-' else args.file}: ")
     if args.expression is None:
         raise CliError("give the expression (or a program as text, or -f NET.tg)")
     if is_program(args.expression):
