@@ -63,6 +63,15 @@ P = softmax(Z)
 f = -sum(Y .* log(P))
 """
 
+ATTENTION = """X: n×d; Y: n×d
+param Wq: d×k; param Wk: d×k; param Wv: d×d
+Q = X*Wq; K = X*Wk; V = X*Wv     # X used four times (with the residual below)
+S = Q*K'/sqrt(k)
+P = softmax(S)
+O = P*V + X
+f = norm2(O - Y)^2
+"""
+
 
 def _softmax(Z):
     E = np.exp(Z - Z.max(axis=1, keepdims=True))
@@ -79,6 +88,9 @@ CASES = {
     "residual": (RESIDUAL, lambda X, Y, W1, W2, V: np.sum(((X @ W1 + np.tanh(X @ W1) @ W2) @ V - Y) ** 2)
                  + 0.1 * np.sum(W1 ** 2), ("X", "Y", "W1", "W2", "V")),
     "autoencoder": (AUTOENCODER, lambda X, W, c: np.sum((np_sigmoid(X @ W + c) @ W.T - X) ** 2), ("X", "W", "c")),
+    "attention": (ATTENTION, lambda X, Y, Wq, Wk, Wv: np.sum(
+        (_softmax((X @ Wq) @ (X @ Wk).T / np.sqrt(Wq.shape[1])) @ (X @ Wv) + X - Y) ** 2),
+                  ("X", "Y", "Wq", "Wk", "Wv")),
     "softmax": (SOFTMAX, lambda X, Y, W, b: -np.sum(Y * np.log(_softmax(X @ W + b))), ("X", "Y", "W", "b")),
 }
 
