@@ -470,6 +470,14 @@ exp = define_elementwise("exp", sympy.exp, latex=r"\exp")
 log = define_elementwise("log", sympy.log, latex=r"\log")
 gelu = define_elementwise("gelu", lambda x: x / 2 * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (x + 0.044715 * x**3))))
 swish = define_elementwise("swish", lambda x: x * sigmoid.scalar(x))  # SiLU
+# leaky ReLU with PyTorch's default slope 0.01 (exact, 1/100), and ELU with α = 1: elu′ = 1 for x > 0 and
+# elu + 1 = eˣ below, written with elu itself so that the kernel never evaluates eˣ at a large x
+leaky_relu = define_elementwise("leaky_relu", lambda x: sympy.Max(x, x / 100),
+                                derivative=lambda x: sympy.Rational(1, 100) + sympy.Rational(99, 100) * step.scalar(x),
+                                numpy="numpy.maximum({x}, 0.01 * {x})")
+elu = define_elementwise("elu", lambda x: sympy.Max(x, 0) + sympy.Min(sympy.exp(x) - 1, 0),
+                         derivative=lambda x, e: step.scalar(x) + (1 - step.scalar(x)) * (e(x) + 1),
+                         numpy="numpy.maximum({x}, 0) + numpy.expm1(numpy.minimum({x}, 0))")
 
 UnitStep, Sigmoid, Relu, Softplus = step.scalar, sigmoid.scalar, relu.scalar, softplus.scalar
 __all__ += list(_REGISTRY)
