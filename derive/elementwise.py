@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -54,7 +55,10 @@ __all__ = [  # and the name of every built-in function (the end of the module)
 # Names an elementwise function cannot take: the expression language's other functions and the
 # activation "identity" of derive.networks.mlp.
 RESERVED_NAMES = frozenset({"tr", "det", "logdet", "inv", "norm2", "sum", "sqrt", "softmax", "ones", "zeros",
-                            "eye", "identity"})
+                            "eye", "identity",
+                            # the layers of derive.layers (a layer defined later is checked there)
+                            "logsoftmax", "cross_entropy", "mean_rows", "mean_cols", "var_rows", "var_cols",
+                            "batchnorm", "layernorm", "attention", "hinge", "svm_loss", "dropout"})
 
 
 class ScalarFunctionBase(Function):
@@ -209,7 +213,8 @@ def _arity(f: object) -> int | None:
 def _check_name(name: object) -> None:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
         raise ValueError(f"define_elementwise: the name must be letters, digits and underscores, got {name!r}")
-    if name in RESERVED_NAMES:
+    layers = sys.modules.get("derive.layers")
+    if name in RESERVED_NAMES or (layers is not None and name in layers.layers()):
         raise ValueError(f"define_elementwise: {name!r} is a function of the expression language")
     if name in _REGISTRY:
         raise ValueError(f"define_elementwise: {name!r} is already defined")

@@ -163,8 +163,9 @@ def name_stages(e: Basic, stages: Sequence[tuple[MatrixSymbol, MatrixExpr]]) -> 
     >>> s = MatMul(exp(Z), OneMatrix(3, 1))
     >>> dZ = HadamardProduct(G, softmax_of(Z)) - HadamardProduct(exp(Z), MatMul(HadamardProduct(
     ...     MatMul(HadamardProduct(exp(Z), G), OneMatrix(3, 1)), HadamardPower(s, -2)), OneMatrix(1, 3)))
-    >>> print(name_stages(dZ, [(P, softmax_of(Z))]))
-    P.*(G - (G.*P)*1*1)
+    >>> from derive.notation import in_notation
+    >>> print(in_notation(name_stages(dZ, [(P, softmax_of(Z))])))
+    P ⊙ (G - [G ⊙ P]𝟏₃𝟏₃ᵀ)
     """
     softmaxes, powers = {}, {}
     for S, definition in stages:
