@@ -6,11 +6,12 @@ and powers of the row sums s = exp(Z)𝟏; three identities bring it back to P:
 
 * exp(Z) ⊙ ((X ⊙ s^∘−q)𝟏ᵀ) = softmax(Z) ⊙ ((X ⊙ s^∘(1−q))𝟏ᵀ)  (one power of s normalises exp(Z)),
 * ((exp(Z) ⊙ H)𝟏) ⊙ s^∘−q = ((softmax(Z) ⊙ H)𝟏) ⊙ s^∘(1−q)  (a row sum normalised),
-* softmax(Z) = P, and B^∘q = σ^∘(q/r) for a stage σ = B^∘r;
+* softmax(Z) = P, B^∘q = σ^∘(q/r) for a stage σ = B^∘r, and A ⊙ B^∘q = X̂ ⊙ B^∘(q+1) for a stage
+  X̂ = A ⊙ B^∘−1 (q ≤ −1): a product that holds a stage's factors holds the stage;
 
 then a sum whose terms share the factor P is written P ⊙ (…):  ∂f/∂Z = P ⊙ (G − (G ⊙ P)𝟏𝟏ᵀ).
 Each rewrite returns its input unchanged where it does not apply; :func:`name_stages` applies them
-bottom-up, and only for networks with a softmax or a Hadamard-power stage.
+bottom-up, and only for networks with a softmax, a Hadamard-power or a Hadamard-product stage.
 """
 from __future__ import annotations
 
@@ -154,9 +155,36 @@ def _powers(e: HadamardPower, powers: dict[MatrixExpr, tuple[MatrixSymbol, sympy
     return e
 
 
+def _exponents(factors: list[MatrixExpr]) -> dict[MatrixExpr, sympy.Expr]:
+    out: dict[MatrixExpr, sympy.Expr] = {}
+    for f in factors:
+        base, p = _power(f)
+        out[base] = out.get(base, sympy.Integer(0)) + p
+    return out
+
+
+def _products(e: HadamardProduct, products: list[tuple[MatrixSymbol, dict]]) -> MatrixExpr:
+    """A ⊙ B^∘q = X̂ ⊙ B^∘(q+1) for a stage X̂ = A ⊙ B^∘−1 (q ≤ −1): each factor of the stage's
+    definition taken, with its power, out of the product."""
+    have = _exponents(_hadamard_factors(e))
+    changed = False
+    for S, want in products:
+        if all(b in have and (have[b] / p).is_positive and abs(have[b]) >= abs(p) for b, p in want.items()):
+            first = next(iter(b for b in have if b in want))
+            items: dict[MatrixExpr, sympy.Expr] = {}
+            for b, q in have.items():
+                if b == first:
+                    items[S] = have.get(S, sympy.Integer(0)) + 1
+                items[b] = q - want.get(b, 0)
+            have, changed = items, True
+    if not changed:
+        return e
+    return _hadamard([f for b, q in have.items() for f in _raised(b, q)], e.shape)
+
+
 def name_stages(e: Basic, stages: Sequence[tuple[MatrixSymbol, MatrixExpr]]) -> Basic:
-    """``e`` written with the symbols of the softmax and Hadamard-power stages where their definitions
-    reappear (see the module's identities); ``e`` itself when there are none.
+    """``e`` written with the symbols of the softmax, Hadamard-power and Hadamard-product stages where
+    their definitions reappear (see the module's identities); ``e`` itself when there are none.
 
     >>> from sympy import MatrixSymbol
     >>> Z, G, P = MatrixSymbol("Z", 4, 3), MatrixSymbol("G", 4, 3), MatrixSymbol("P", 4, 3)
@@ -167,14 +195,17 @@ def name_stages(e: Basic, stages: Sequence[tuple[MatrixSymbol, MatrixExpr]]) -> 
     >>> print(in_notation(name_stages(dZ, [(P, softmax_of(Z))])))
     P ⊙ (G - [G ⊙ P]𝟏₃𝟏₃ᵀ)
     """
-    softmaxes, powers = {}, {}
+    softmaxes, powers, products = {}, {}, []
     for S, definition in stages:
+        if isinstance(definition, HadamardProduct) and all(
+                not isinstance(f, HadamardProduct) for f in definition.args):
+            products.append((S, _exponents(list(definition.args))))
         W = _exp_operand(_hadamard_factors(definition)[0])
         if W is not None and definition == softmax_of(W):
             softmaxes[W] = S
         elif isinstance(definition, HadamardPower):
             powers[definition.base] = (S, definition.exp)
-    if not softmaxes and not powers and not any(
+    if not softmaxes and not powers and not products and not any(
             isinstance(x, HadamardPower) and _row_sums_of(x.base) is not None for x in sympy.preorder_traversal(e)):
         return e
     names = set(softmaxes.values())
@@ -188,6 +219,7 @@ def name_stages(e: Basic, stages: Sequence[tuple[MatrixSymbol, MatrixExpr]]) -> 
         if isinstance(x, HadamardProduct):
             for rewrite in (_normalise_row_sum, _normalise_broadcast):
                 x = rewrite(x, softmaxes) if isinstance(x, HadamardProduct) else x
+            x = _products(x, products) if isinstance(x, HadamardProduct) else x
         elif isinstance(x, HadamardPower):
             x = _powers(x, powers)
         elif isinstance(x, MatAdd) and names:
