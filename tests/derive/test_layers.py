@@ -192,7 +192,7 @@ def test_leaky_relu_and_elu_kernels_and_derivatives(fn, slope) -> None:
 @pytest.mark.parametrize("name", ["softmax", "logsoftmax", "cross_entropy", "attention"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_are_finite_and_silent_at_logits_1e4(name: str, dtype) -> None:
-    shapes, call, wrt, forward = CASES[name]
+    shapes, call, wrt, _ = CASES[name]
     net, symbols = _network(name)
     bp = backprop(net)
     rng = np.random.default_rng(0)
