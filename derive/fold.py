@@ -25,7 +25,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from derive.elementwise import elementwise_function, exp
 from derive.laws import Laws, matrices
 from derive.rules import Rule
-from derive.simplify import scale, split_coeff
+from derive.simplify import scale, split_coeff, tidy_hadamard
 
 __all__ = ["NAME_STAGE", "name_stages", "softmax_of"]
 
@@ -50,7 +50,7 @@ def _hadamard_factors(e: MatrixExpr) -> list[MatrixExpr]:
 def _hadamard(factors: list[MatrixExpr], shape: tuple) -> MatrixExpr:
     if not factors:
         return OneMatrix(*shape)
-    return factors[0] if len(factors) == 1 else HadamardProduct(*factors)
+    return factors[0] if len(factors) == 1 else tidy_hadamard(HadamardProduct(*factors))
 
 
 def _power(f: MatrixExpr) -> tuple[MatrixExpr, sympy.Expr]:
@@ -220,6 +220,7 @@ def name_stages(e: Basic, stages: Sequence[tuple[MatrixSymbol, MatrixExpr]]) -> 
             for rewrite in (_normalise_row_sum, _normalise_broadcast):
                 x = rewrite(x, softmaxes) if isinstance(x, HadamardProduct) else x
             x = _products(x, products) if isinstance(x, HadamardProduct) else x
+            x = tidy_hadamard(x) if isinstance(x, HadamardProduct) else x   # P^∘−1 ⊙ P = 𝟏
         elif isinstance(x, HadamardPower):
             x = _powers(x, powers)
         elif isinstance(x, MatAdd) and names:

@@ -289,3 +289,21 @@ def test_the_registry() -> None:
                                                                              ("b", (1, d))])).stages[3][1].has(EPS)
     assert layer("svm_loss").stage_names("f") == ("f_s", "f_M")
     assert layer("attention").call == "attention(Q, K, V[, M])"
+
+
+def test_a_softmax_stage_under_a_log_loss_cancels_to_p_minus_y() -> None:
+    # P = softmax(Z), f = −Σ Y ⊙ log P written by hand (no assumption on Y): ∂f/∂Z = P ⊙ (Y𝟏𝟏ᵀ) − Y
+    from sympy import HadamardProduct, OneMatrix
+
+    from derive.elementwise import log
+
+    Z, Y = MatrixSymbol("Z", n, d), MatrixSymbol("Y", n, d)
+    (P, definition), = layer("softmax").expand("P", Z).stages
+    loss = -Trace(MatMul(OneMatrix(1, n), HadamardProduct(Y, log(P)), OneMatrix(d, 1)))
+    net = Network(inputs=(Y,), params=(Z,), stages=((P, definition),), loss=loss)
+    bp = backprop(net)
+    assert str(bp.section("Z").result) == "P ⊙ (Y𝟏₃𝟏₃ᵀ) - Y"
+    rng = np.random.default_rng(4)
+    z, y = rng.standard_normal((n, d)), rng.random((n, d))
+    got = numeric.compile(bp.gradient("Z"), [Z, Y])(z, y)
+    assert rel_err(got, fd_gradient(lambda z, y: -(y * np_logsoftmax(z)).sum(), [z, y], 0)) < 1e-6
