@@ -18,6 +18,7 @@ from sympy import MatAdd, MatrixExpr, MatrixSymbol
 
 from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.engine import derivation, derive_from, gradient_form, validate
+from derive.fold import NAME_STAGE, name_stages
 from derive.networks import Network
 from derive.notation import in_notation
 from derive.display import Displayed, display
@@ -88,6 +89,11 @@ def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymb
     steps = [Step(CHAIN.key, dF, start),
              Step(SUBSTITUTE.key, dF, start.xreplace({MatrixDifferential(Z): MatrixDifferential(definition)}))]
     G = derive_from(steps[-1].rhs, X, steps)
+    named = name_stages(G, net.stages)   # P ⊙ (G − (G ⊙ P)𝟏𝟏ᵀ), not exp(Z) and its row sums
+    if named is not G:   # the step before reading off: df = tr((P ⊙ …)ᵀ dZ)
+        G = in_notation(named)
+        read_off = steps.pop()
+        steps += [Step(NAME_STAGE.key, dF, gradient_form(G, MatrixDifferential(X))), Step(read_off.rule, read_off.lhs, G)]
     return Derivation(function=net.loss, wrt=X, steps=tuple(steps), result=G,
                       definitions=net.stages, upstream=(Z, G_Z))
 
