@@ -72,6 +72,14 @@ def _opaque(e: MatrixExpr) -> _Term:
     return _Term(sympy.Integer(1), parts)
 
 
+def _opaque_sum(terms: list[_Term], shape: tuple) -> _Term:
+    """The sum ``terms`` as one factor, with one sign for 𝟏 − T and T − 𝟏 (the first term by name positive)."""
+    terms = sorted(terms, key=lambda t: str(t.key()))
+    sign = -1 if terms[0].coeff.is_negative else 1
+    t = _opaque(MatAdd(*[_build(_Term(sign * x.coeff, x.parts), shape) for x in terms]))
+    return _Term(sympy.Integer(sign), t.parts)
+
+
 def _combine(terms: list[_Term]) -> list[_Term]:
     out: dict[tuple, _Term] = {}
     for t in terms:
@@ -138,7 +146,10 @@ def _parse_node(e: MatrixExpr, ctx: _Context) -> list[_Term]:
     if isinstance(e, HadamardProduct):
         out = [_Term(sympy.Integer(1))]
         for a in e.args:
-            out = [x.times(y) for x in out for y in _parse(a, ctx)]
+            terms = _parse(a, ctx)
+            if len(terms) > 1 and not any(t.parts[_ROW] or t.parts[_COL] for t in terms):
+                terms = [_opaque_sum(terms, a.shape)]   # G ⊙ (𝟏 − tanh(B)∘²): a sum with no broadcast stays a factor
+            out = [x.times(y) for x in out for y in terms]
         return out
     if isinstance(e, HadamardPower):
         base = _parse(e.base, ctx)
