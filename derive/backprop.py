@@ -134,7 +134,7 @@ def _sum_section(net: Network, v: MatrixSymbol, uses: tuple[sympy.Basic, ...],
     total = terms[0] if len(terms) == 1 else MatAdd(*terms)
     steps = [Step(SUM_OVER_USES.key, Gradient(F, v), total)]
     steps += [Step(rule, Gradient(F, v), G)
-              for rule, G in broadcast_steps(v, total, known or {}, net.stages, net.assumptions)]
+              for rule, G in broadcast_steps(total, known or {}, net.stages, net.assumptions)]
     return Derivation(function=net.loss, wrt=v, steps=tuple(steps),
                       result=in_notation(steps[-1].rhs), definitions=net.stages, contributions=tuple(contributions))
 

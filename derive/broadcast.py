@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sympy
-from sympy import Basic, Eq, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, ZeroMatrix
+from sympy import Eq, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, ZeroMatrix
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from derive.laws import Gradient, Laws
@@ -136,7 +136,6 @@ def _parse(e: MatrixExpr, ctx: _Context) -> list[_Term]:
 
 
 def _parse_node(e: MatrixExpr, ctx: _Context) -> list[_Term]:
-    r, c = e.shape
     if isinstance(e, ZeroMatrix):
         return []
     if isinstance(e, OneMatrix):
@@ -156,23 +155,30 @@ def _parse_node(e: MatrixExpr, ctx: _Context) -> list[_Term]:
         raised = base[0].power(e.exp) if len(base) == 1 else None
         return [raised] if raised is not None else [_opaque(e)]
     if isinstance(e, MatMul):
-        k, core = split_coeff(e)
-        if k != 1:
-            return [_Term(k * t.coeff, t.parts) for t in _parse(core, ctx)]
-        L = list(core.args) if isinstance(core, MatMul) else [core]
-        first, last = L[0], L[-1]
-        if len(L) > 1 and isinstance(first, OneMatrix):
-            rest = L[1] if len(L) == 2 else MatMul(*L[1:])
-            if first.shape[1] == 1 and r != 1 and c != 1:        # 𝟏v: v down the rows
-                return _parse(rest, ctx)
-            if r == 1 and first.shape[1] != 1 and c != 1:        # 𝟏ᵀM: the sums of M's columns
-                return _sum_out(_parse(rest, ctx), rest.shape, _ROW, ctx)
-        if len(L) > 1 and isinstance(last, OneMatrix):
-            rest = L[0] if len(L) == 2 else MatMul(*L[:-1])
-            if last.shape[0] == 1 and r != 1 and c != 1:         # u𝟏ᵀ: u along the columns
-                return _parse(rest, ctx)
-            if c == 1 and last.shape[0] != 1 and r != 1:         # M𝟏: the sums of M's rows
-                return _sum_out(_parse(rest, ctx), rest.shape, _COL, ctx)
+        return _parse_product(e, ctx)
+    return [_opaque(e)]
+
+
+def _parse_product(e: MatMul, ctx: _Context) -> list[_Term]:
+    """c·M, 𝟏v (v down the rows), u𝟏ᵀ (u along the columns), 𝟏ᵀM and M𝟏 (the sums of M's columns, rows)."""
+    r, c = e.shape
+    k, core = split_coeff(e)
+    if k != 1:
+        return [_Term(k * t.coeff, t.parts) for t in _parse(core, ctx)]
+    L = list(core.args) if isinstance(core, MatMul) else [core]
+    first, last = L[0], L[-1]
+    if len(L) > 1 and isinstance(first, OneMatrix):
+        rest = L[1] if len(L) == 2 else MatMul(*L[1:])
+        if first.shape[1] == 1 and r != 1 and c != 1:
+            return _parse(rest, ctx)
+        if r == 1 and first.shape[1] != 1 and c != 1:
+            return _sum_out(_parse(rest, ctx), rest.shape, _ROW, ctx)
+    if len(L) > 1 and isinstance(last, OneMatrix):
+        rest = L[0] if len(L) == 2 else MatMul(*L[:-1])
+        if last.shape[0] == 1 and r != 1 and c != 1:
+            return _parse(rest, ctx)
+        if c == 1 and last.shape[0] != 1 and r != 1:
+            return _sum_out(_parse(rest, ctx), rest.shape, _COL, ctx)
     return [_opaque(e)]
 
 
@@ -307,17 +313,17 @@ BROADCAST_SUM = Rule(
             evaluate=False),
          Eq(MatMul(HadamardProduct(_A, MatMul(_u, _1d.T)), _1d), HadamardProduct(MatMul(_A, _1d), _u),
             evaluate=False)),
-    {"en": "expand; a broadcast factor comes out of a column (row) sum: 𝟏ᵀ(A ⊙ 𝟏v) = (𝟏ᵀA) ⊙ v",
-     "zh": "展开；广播因子提到列（行）和之外：𝟏ᵀ(A ⊙ 𝟏v) = (𝟏ᵀA) ⊙ v"},
+    {"en": "expand; a broadcast factor comes out of a column (row) sum",
+     "zh": "展开；广播因子提到列（行）和之外"},
     normalise)
 COLS_SUM_TO_ZERO = Rule(
     "cols_sum_to_zero", Eq(MatMul(_1n.T, _C), ZeroMatrix(1, _d), evaluate=False),
-    {"en": "the columns of the centred matrix sum to zero (𝟏ᵀC = 0, hence 𝟏ᵀX̂ = 0)",
-     "zh": "中心化矩阵的各列之和为零（𝟏ᵀC = 0，从而 𝟏ᵀX̂ = 0）"})
+    {"en": "the columns of the centred matrix sum to zero (so do those of the normalised one)",
+     "zh": "中心化矩阵的各列之和为零（归一化后的矩阵亦然）"})
 ROWS_SUM_TO_ZERO = Rule(
     "rows_sum_to_zero", Eq(MatMul(_C, _1d), ZeroMatrix(_n, 1), evaluate=False),
-    {"en": "the rows of the centred matrix sum to zero (C𝟏 = 0, hence X̂𝟏 = 0)",
-     "zh": "中心化矩阵的各行之和为零（C𝟏 = 0，从而 X̂𝟏 = 0）"})
+    {"en": "the rows of the centred matrix sum to zero (so do those of the normalised one)",
+     "zh": "中心化矩阵的各行之和为零（归一化后的矩阵亦然）"})
 FACTOR_BROADCAST = Rule(
     "factor_broadcast",
     Eq(MatAdd(HadamardProduct(MatMul(_1n, _v), _A), HadamardProduct(MatMul(_1n, _v), _C)),
@@ -326,7 +332,7 @@ FACTOR_BROADCAST = Rule(
     lambda e: normalise(e, factor=True))
 
 
-def broadcast_steps(v: MatrixSymbol, total: MatrixExpr, upstream: dict, stages: Sequence,
+def broadcast_steps(total: MatrixExpr, upstream: dict, stages: Sequence,
                     assumptions: Sequence) -> list[tuple[str, MatrixExpr]]:
     """The steps (rule key, ∂f/∂v) after a sum over uses that bring ∂f/∂v to its compact form, for a
     network whose assumptions say that the columns (rows) of a matrix sum to zero; [] otherwise.
