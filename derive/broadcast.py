@@ -24,6 +24,7 @@ import sympy
 from sympy import Eq, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, ZeroMatrix
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
+from derive.fold import NAME_STAGE
 from derive.laws import Gradient, Laws
 from derive.rules import Rule
 from derive.simplify import scale, split_coeff
@@ -342,15 +343,12 @@ def broadcast_steps(total: MatrixExpr, upstream: dict, stages: Sequence,
     facts = zero_facts(assumptions)
     if not facts:
         return []
-    from derive.fold import NAME_STAGE
-    from derive.steps import SUBSTITUTE
-
     steps: list[tuple[str, MatrixExpr]] = []
     e = total
     symbols = {g: upstream[g.wrt] for g in total.atoms(Gradient) if g.wrt in upstream}
     if symbols:
         e = total.xreplace(symbols)
-        steps.append((SUBSTITUTE.key, e))
+        steps.append(("substitute", e))   # derive.steps.SUBSTITUTE
     expanded = normalise(e)
     used: list = []
     zeroed = normalise(e, zeros=facts, used=used)
