@@ -189,24 +189,23 @@ def _factors(part: dict) -> list[MatrixExpr]:
     return [b if q == 1 else HadamardPower(b, q) for b, q in order]
 
 
-def _build(t: _Term, shape: tuple) -> MatrixExpr:
+def _broadcast(part: dict, shape: tuple, axis: int) -> list[MatrixExpr]:
+    """The factors of ``part`` as one broadcast: 𝟏v down the rows (axis _ROW), u𝟏ᵀ along the columns."""
+    if not part:
+        return []
+    v = _factors(part)
     r, c = shape
-    factors = _factors(t.parts[_MAT])
-    if t.parts[_ROW]:
-        v = _factors(t.parts[_ROW])
-        v0 = v[0] if len(v) == 1 else HadamardProduct(*v)
-        if r == 1:
-            factors += v
-        else:
-            factors.append(MatMul(OneMatrix(r, 1), *(v0.args if isinstance(v0, MatMul) else (v0,))))
-    if t.parts[_COL]:
-        u = _factors(t.parts[_COL])
-        u0 = u[0] if len(u) == 1 else HadamardProduct(*u)
-        if c == 1:
-            factors += u
-        else:
-            factors.append(MatMul(*(u0.args if isinstance(u0, MatMul) else (u0,)), OneMatrix(1, c)))
-    core = OneMatrix(r, c) if not factors else factors[0] if len(factors) == 1 else HadamardProduct(*factors)
+    if (r, c)[axis] == 1:   # already of the shape: a row (column) vector's own factors
+        return v
+    v0 = v[0] if len(v) == 1 else HadamardProduct(*v)
+    inner = v0.args if isinstance(v0, MatMul) else (v0,)   # 𝟏(𝟏ᵀG) is 𝟏𝟏ᵀG
+    return [MatMul(OneMatrix(r, 1), *inner) if axis == _ROW else MatMul(*inner, OneMatrix(1, c))]
+
+
+def _build(t: _Term, shape: tuple) -> MatrixExpr:
+    factors = (_factors(t.parts[_MAT]) + _broadcast(t.parts[_ROW], shape, _ROW)
+               + _broadcast(t.parts[_COL], shape, _COL))
+    core = OneMatrix(*shape) if not factors else factors[0] if len(factors) == 1 else HadamardProduct(*factors)
     return scale(t.coeff, core)
 
 
