@@ -270,7 +270,14 @@ def normalise(e: MatrixExpr, zeros: Sequence = (), hats: Sequence = (), factor: 
 # ----------------------------------------------------------------------------- the facts and the rules
 
 def zero_facts(assumptions: Sequence) -> dict:
-    """(axis, S) → rule key, for the assumptions 𝟏ᵀS = 0 (axis 0) and S𝟏 = 0 (axis 1)."""
+    """(axis, S) → rule key, for the assumptions 𝟏ᵀS = 0 (axis 0) and S𝟏 = 0 (axis 1).
+
+    >>> from derive.layers import layer
+    >>> Z, g = MatrixSymbol("Z", 4, 3), MatrixSymbol("g", 1, 3)
+    >>> sorted((axis, S.name, rule) for (axis, S), rule in zero_facts(layer("layernorm").expand("Y", Z, g, g)
+    ...                                                                 .assumptions).items())
+    [(1, 'Y_C', 'rows_sum_to_zero'), (1, 'Y_hat', 'rows_sum_to_zero')]
+    """
     out = {}
     for pattern, replacement, rule in assumptions:
         if not isinstance(replacement, ZeroMatrix) or len(pattern) != 2:
@@ -284,7 +291,13 @@ def zero_facts(assumptions: Sequence) -> dict:
 
 
 def stage_hats(stages: Sequence[tuple[MatrixSymbol, MatrixExpr]]) -> tuple:
-    """The stages S = A ⊙ (broadcasts)^∘−p (X̂ = C ⊙ (𝟏σ)^∘−1) as :func:`normalise` names them."""
+    """The stages S = A ⊙ (broadcasts)^∘−p (X̂ = C ⊙ (𝟏σ)^∘−1) as :func:`normalise` names them.
+
+    >>> from derive.layers import layer
+    >>> Z, g = MatrixSymbol("Z", 4, 3), MatrixSymbol("g", 1, 3)
+    >>> [(S.name, A.name) for S, A, _ in stage_hats(layer("batchnorm").expand("Y", Z, g, g).stages)]
+    [('Y_hat', 'Y_C')]
+    """
     out = []
     for S, definition in stages:
         if not isinstance(definition, HadamardProduct):
@@ -332,12 +345,22 @@ FACTOR_BROADCAST = Rule(
     lambda e: normalise(e, factor=True))
 
 
+def _size(e: sympy.Basic) -> int:
+    return sum(1 for _ in sympy.preorder_traversal(e))
+
+
 def broadcast_steps(total: MatrixExpr, upstream: dict, stages: Sequence,
                     assumptions: Sequence) -> list[tuple[str, MatrixExpr]]:
     """The steps (rule key, ∂f/∂v) after a sum over uses that bring ∂f/∂v to its compact form, for a
     network whose assumptions say that the columns (rows) of a matrix sum to zero; [] otherwise.
 
     ``upstream``: the known gradients, by variable, substituted for the ∂f/∂Z symbols of ``total``.
+    The steps are kept only when a fact removed a term and the result is no larger than ``total``
+    with the gradients substituted.
+
+    >>> A = MatrixSymbol("A", 4, 3)
+    >>> broadcast_steps(A - MatMul(sympy.Rational(1, 4), OneMatrix(4, 1), OneMatrix(1, 4), A), {}, (), ())
+    []
     """
     facts = zero_facts(assumptions)
     if not facts:
@@ -354,7 +377,7 @@ def broadcast_steps(total: MatrixExpr, upstream: dict, stages: Sequence,
     hats = stage_hats(stages)
     named = normalise(e, zeros=facts, hats=hats)
     factored = normalise(e, zeros=facts, hats=hats, factor=True)
-    if not used:
+    if not used or _size(factored) > _size(e):
         return []
     for rule, x in ((BROADCAST_SUM.key, expanded), (facts[used[0]], zeroed), (NAME_STAGE.key, named),
                     (FACTOR_BROADCAST.key, factored)):
