@@ -25,7 +25,7 @@ from sympy import Eq, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, ZeroM
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from derive.fold import NAME_STAGE
-from derive.laws import Gradient, Laws
+from derive.laws import Gradient, Laws, matrices
 from derive.rules import Rule
 from derive.simplify import scale, split_coeff
 
@@ -315,8 +315,8 @@ def stage_hats(stages: Sequence[tuple[MatrixSymbol, MatrixExpr]]) -> tuple:
     return tuple(out)
 
 
-_n, _d = sympy.symbols("n d", integer=True, positive=True)
-_A, _C = MatrixSymbol("A", _n, _d), MatrixSymbol("C", _n, _d)
+_A, _C = matrices("A C")   # n×n, as every law's matrices (the law tests set n)
+_n = _d = _A.shape[0]
 _v, _u = MatrixSymbol("v", 1, _d), MatrixSymbol("u", _n, 1)
 _1n, _1d = OneMatrix(_n, 1), OneMatrix(_d, 1)
 
