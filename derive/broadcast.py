@@ -180,7 +180,22 @@ def _parse_product(e: MatMul, ctx: _Context) -> list[_Term]:
             return _parse(rest, ctx)
         if c == 1 and last.shape[0] != 1 and r != 1:
             return _sum_out(_parse(rest, ctx), rest.shape, _COL, ctx)
-    return [_opaque(e)]
+    return [_opaque_product(L)]
+
+
+def _opaque_product(factors: list[MatrixExpr]) -> _Term:
+    """A product AB as one factor, the numbers and signs of its factors in front: [(T − 𝟏) ⊙ C]Vᵀ is
+    −[(𝟏 − T) ⊙ C]Vᵀ, one form wherever it comes from."""
+    coeff, args = sympy.Integer(1), []
+    for f in factors:
+        if isinstance(f, (HadamardProduct, MatAdd)):
+            terms = _parse(f, _Context())
+            t = terms[0] if len(terms) == 1 else _opaque_sum(terms, f.shape) if terms else None
+            if t is not None:
+                coeff *= t.coeff
+                f = _build(_Term(sympy.Integer(1), t.parts), f.shape)
+        args.append(f)
+    return _Term(coeff, _opaque(MatMul(*args)).parts)
 
 
 def _factors(part: dict) -> list[MatrixExpr]:
@@ -345,6 +360,19 @@ FACTOR_BROADCAST = Rule(
     lambda e: normalise(e, factor=True))
 
 
+def _normalisation_stages(stages: Sequence, facts: dict, hats: tuple) -> set:
+    """The stages from a centred matrix to its normalised one (C, var, σ, X̂), whose gradients are
+    substituted; not those after X̂ (the layer's output and what follows: G stays G)."""
+    named = {S for _, S in facts} | {S for S, _, _ in hats}
+    normalised = {S for S, _, _ in hats}
+    family: set = set()
+    for S, definition in stages:
+        holds = definition.atoms(MatrixSymbol)
+        if S in named or (holds & family and not holds & normalised):
+            family.add(S)
+    return family
+
+
 def _size(e: sympy.Basic) -> int:
     return sum(1 for _ in sympy.preorder_traversal(e))
 
@@ -367,14 +395,18 @@ def broadcast_steps(total: MatrixExpr, upstream: dict, stages: Sequence,
         return []
     steps: list[tuple[str, MatrixExpr]] = []
     e = total
-    symbols = {g: upstream[g.wrt] for g in total.atoms(Gradient) if g.wrt in upstream}
-    if symbols:
-        e = total.xreplace(symbols)
+    hats = stage_hats(stages)
+    family = _normalisation_stages(stages, facts, hats)
+    for _ in range(len(family)):   # ∂f/∂C, ∂f/∂σ …, each in terms of the next, down to ∂f/∂X̂
+        symbols = {g: upstream[g.wrt] for g in e.atoms(Gradient) if g.wrt in family and g.wrt in upstream}
+        if not symbols:
+            break
+        e = e.xreplace(symbols)
+    if e != total:
         steps.append(("substitute", e))   # derive.steps.SUBSTITUTE
     expanded = normalise(e)
     used: list = []
     zeroed = normalise(e, zeros=facts, used=used)
-    hats = stage_hats(stages)
     named = normalise(e, zeros=facts, hats=hats)
     factored = normalise(e, zeros=facts, hats=hats, factor=True)
     if not used or _size(factored) > _size(e):

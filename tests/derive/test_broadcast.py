@@ -65,25 +65,40 @@ def test_the_z_section_ends_in_the_compact_form(name: str, axis: int, fact) -> N
         assert rel_err(numeric.compile(step.rhs, args)(*[values[s] for s in sorted(values)]), fd) < 1e-6, step.rule
 
 
-@pytest.mark.parametrize("call, axis", [("batchnorm(h, g, b)", 0), ("layernorm(h, g, b, 1/100)", 1)])
-def test_a_program_with_a_layer_after_a_product_meets_finite_differences(call: str, axis: int) -> None:
-    """Held out: other names, a stage as the layer's input, tanh after it, n=4, d=3, m=5."""
-    net = program(f"X: 4×3; C: 4×5\nparam W: 3×5; param g: 1×5; param b: 1×5\nh = X*W\nB = {call}\n"
-                  "H = tanh(B)\nf = sum(C .* H)")
+def _tanh_after(B, V):
+    return np.tanh(B)
+
+
+def _residual(B, V):
+    return np.tanh(B @ V) + B
+
+
+@pytest.mark.parametrize("call, axis, after, then", [
+    ("batchnorm(h, g, b)", 0, "tanh(B)", _tanh_after),
+    ("layernorm(h, g, b, 1/100)", 1, "tanh(B)", _tanh_after),
+    ("layernorm(h, g, b)", 1, "tanh(B*V) + B", _residual),   # B used twice: ∂f/∂B is a sum, G stays G
+    ("batchnorm(h, g, b, 1/100)", 0, "tanh(B*V) + B", _residual),
+])
+def test_a_program_with_a_layer_after_a_product_meets_finite_differences(call: str, axis: int, after: str,
+                                                                          then) -> None:
+    """Held out: other names, a stage as the layer's input, more after it, n=4, d=3, m=5."""
+    net = program(f"X: 4×3; C: 4×5\nparam W: 3×5; param g: 1×5; param b: 1×5; param V: 5×5\nh = X*W\n"
+                  f"B = {call}\nH = {after}\nf = sum(C .* H) + sum(V .* V)")
     bp = backprop(net)
     h = bp.section("h")
     assert h.steps[-1].rule == FACTOR_BROADCAST.key
     text = str(h.result)
     assert "B_hat ⊙ (" in text and "B_sigma∘⁻¹" in text and "B_C" not in text and "∂f/∂" not in text
+    assert text.startswith("(1/4)[(𝟏₄[g ⊙ B_sigma∘⁻¹]) ⊙ (4" if axis == 0 else "(1/5)[(B_sigma∘⁻¹𝟏₅ᵀ) ⊙ (5")
     rng = np.random.default_rng(3)
-    X, C, W, g, b = (rng.standard_normal(s) for s in [(4, 3), (4, 5), (3, 5), (1, 5), (1, 5)])
-    eps = 1e-5 if axis == 0 else 0.01
+    X, C, W, g, b, V = (rng.standard_normal(s) for s in [(4, 3), (4, 5), (3, 5), (1, 5), (1, 5), (5, 5)])
+    eps = float(sympy.Rational(call.split(", ")[-1].rstrip(")"))) if call.count(",") == 3 else 1e-5
 
     def loss(W):
-        return float(np.sum(C * np.tanh(_by_hand(X @ W, g, b, axis, eps)[2])))
+        return float(np.sum(C * then(_by_hand(X @ W, g, b, axis, eps)[2], V)) + np.sum(V * V))
 
-    args = [MatrixSymbol(s, *a.shape) for s, a in (("X", X), ("C", C), ("W", W), ("g", g), ("b", b))]
-    got = numeric.compile(bp.gradient("W"), args)(X, C, W, g, b)
+    args = [MatrixSymbol(s, *a.shape) for s, a in (("X", X), ("C", C), ("W", W), ("g", g), ("b", b), ("V", V))]
+    got = numeric.compile(bp.gradient("W"), args)(X, C, W, g, b, V)
     assert rel_err(got, fd_gradient(loss, [W], 0)) < 1e-6
 
 
