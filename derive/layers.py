@@ -274,6 +274,19 @@ def _affine(out: str, hat: MatrixSymbol, gamma: MatrixExpr, beta: MatrixExpr) ->
     return _stage(out, HadamardProduct(hat, MatMul(_ones(n, 1), gamma)) + MatMul(_ones(n, 1), beta))
 
 
+def _centred(before: tuple, centred: tuple, after: tuple) -> tuple:
+    """The facts that the centred matrices' columns (``before`` = (𝟏ₙᵀ,): 𝟏ₙᵀC = 0) or rows
+    (``after`` = (𝟏_d,): C𝟏_d = 0) sum to zero, as :attr:`Expansion.assumptions`."""
+    from derive.broadcast import COLS_SUM_TO_ZERO, ROWS_SUM_TO_ZERO
+
+    rule = (COLS_SUM_TO_ZERO if before else ROWS_SUM_TO_ZERO).key
+    out = []
+    for M in centred:
+        zero = sympy.ZeroMatrix(1, M.shape[1]) if before else sympy.ZeroMatrix(M.shape[0], 1)
+        out.append(((*before, M, *after), zero, rule))
+    return tuple(out)
+
+
 def _batchnorm(out: str, Z: MatrixExpr, gamma: MatrixExpr, beta: MatrixExpr, eps: sympy.Expr = EPS) -> Expansion:
     n, d = Z.shape
     mu = _stage(f"{out}_mu", _mean_over_rows(Z))                                   # 1×d
@@ -281,7 +294,8 @@ def _batchnorm(out: str, Z: MatrixExpr, gamma: MatrixExpr, beta: MatrixExpr, eps
     var = _stage(f"{out}_var", _mean_over_rows(HadamardPower(C[0], 2)))              # 1×d
     sigma = _stage(f"{out}_sigma", HadamardPower(var[0] + MatMul(eps, _ones(1, d)), sympy.S.Half))
     hat = _stage(f"{out}_hat", HadamardProduct(C[0], HadamardPower(MatMul(_ones(n, 1), sigma[0]), -1)))
-    return Expansion(stages=(mu, C, var, sigma, hat, _affine(out, hat[0], gamma, beta)))
+    return Expansion(stages=(mu, C, var, sigma, hat, _affine(out, hat[0], gamma, beta)),
+                     assumptions=_centred((_ones(1, n),), (C[0], hat[0]), ()))
 
 
 def _layernorm(out: str, Z: MatrixExpr, gamma: MatrixExpr, beta: MatrixExpr, eps: sympy.Expr = EPS) -> Expansion:
@@ -291,7 +305,8 @@ def _layernorm(out: str, Z: MatrixExpr, gamma: MatrixExpr, beta: MatrixExpr, eps
     var = _stage(f"{out}_var", _mean_over_cols(HadamardPower(C[0], 2)))              # n×1
     sigma = _stage(f"{out}_sigma", HadamardPower(var[0] + MatMul(eps, _ones(n, 1)), sympy.S.Half))
     hat = _stage(f"{out}_hat", HadamardProduct(C[0], HadamardPower(MatMul(sigma[0], _ones(1, d)), -1)))
-    return Expansion(stages=(mu, C, var, sigma, hat, _affine(out, hat[0], gamma, beta)))
+    return Expansion(stages=(mu, C, var, sigma, hat, _affine(out, hat[0], gamma, beta)),
+                     assumptions=_centred((), (C[0], hat[0]), (_ones(d, 1),)))
 
 
 def _attention(out: str, Q: MatrixExpr, K: MatrixExpr, V: MatrixExpr, M: MatrixExpr | None = None) -> Expansion:
