@@ -181,7 +181,8 @@ def derivation_block(d: Derivation, loc: Locale) -> Details:
         blocks.append(Paragraph(_uses_intro(sec, loc)))
         for use, part in sec.contributions:
             blocks.append(Group(tuple(_outline_blocks(part, loc)), label=say(loc, "use", u=Math(use)), role="use"))
-        blocks += [Paragraph(say(loc, "sum_uses")), Steps((_row(sec.result, loc),))]
+        # the sum, then the steps that tidy it (a layer's facts: the columns of X̂ sum to zero …)
+        blocks += [Paragraph(say(loc, "sum_uses")), Steps(_rows(sec.body, loc) + (_row(sec.result, loc),))]
     else:
         blocks += _outline_blocks(sec, loc)
     blocks += [Paragraph(say(loc, "note", text=n), role="note") for n in sec.notes]
