@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from derive.engine import derivation, gradient
     from derive.networks import Network, frobenius_sq, seed_network
+    from derive.program import ProgramError, program
     from derive.steps import RULES, Derivation, Gradient, Step
 
 __version__ = "0.1.0"
@@ -46,6 +47,7 @@ _EXPORTS: dict[str, str] = {
                      "step", "tanh"), "derive.elementwise"),
     **dict.fromkeys(("derivation", "gradient"), "derive.engine"),
     **dict.fromkeys(("Network", "frobenius_sq", "seed_network"), "derive.networks"),
+    **dict.fromkeys(("ProgramError", "program"), "derive.program"),
     **dict.fromkeys(("RULES", "Derivation", "Gradient", "Step"), "derive.steps"),
 }
 
@@ -57,6 +59,7 @@ __all__ = [
     "Gradient",
     "MatrixDifferential",
     "Network",
+    "ProgramError",
     "ScalarDifferential",
     "Step",
     "UnsupportedExpressionError",
@@ -69,6 +72,7 @@ __all__ = [
     "frobenius_sq",
     "gradient",
     "log",
+    "program",
     "relu",
     "seed_network",
     "sigmoid",

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import sympy
 from sympy import MatAdd, MatrixExpr, MatrixSymbol
 
+from derive.broadcast import broadcast_steps
 from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.engine import derivation, derive_from, gradient_form, validate
+from derive.fold import NAME_STAGE, name_stages
 from derive.networks import Network
 from derive.notation import in_notation
 from derive.display import Displayed, display
@@ -99,7 +101,12 @@ def staged_section(net: Network, Z: MatrixSymbol, G_Z: MatrixExpr, X: MatrixSymb
         start = start + ScalarDifferential(direct)
     steps = [Step(CHAIN.key, dF, start),
              Step(SUBSTITUTE.key, dF, start.xreplace({MatrixDifferential(Z): MatrixDifferential(definition)}))]
-    G = derive_from(steps[-1].rhs, X, steps)
+    G = derive_from(steps[-1].rhs, X, steps, assumptions=net.assumptions)
+    named = name_stages(G, net.stages)   # P ⊙ (G − (G ⊙ P)𝟏𝟏ᵀ), not exp(Z) and its row sums
+    if named is not G:   # the step before reading off: df = tr((P ⊙ …)ᵀ dZ)
+        G = in_notation(named)
+        read_off = steps.pop()
+        steps += [Step(NAME_STAGE.key, dF, gradient_form(G, MatrixDifferential(X))), Step(read_off.rule, read_off.lhs, G)]
     return Derivation(function=net.loss, wrt=X, steps=tuple(steps), result=G,
                       definitions=net.stages, upstream=(Z, G_Z))
 
@@ -124,8 +131,10 @@ def _loss_section(net: Network, v: MatrixSymbol) -> Derivation:
 
 
 def _sum_section(net: Network, v: MatrixSymbol, uses: tuple[sympy.Basic, ...],
-                 parts: list[Derivation]) -> Derivation:
-    """∂f/∂v for a v with several uses: each part derives ∂f/∂v⁽ᵘ⁾; the step sums them."""
+                 parts: list[Derivation], known: dict | None = None) -> Derivation:
+    """∂f/∂v for a v with several uses: each part derives ∂f/∂v⁽ᵘ⁾; the step sums them.  Where the
+    network knows that a matrix's columns (rows) sum to zero, steps after the sum bring it to its
+    compact form (:func:`derive.broadcast.broadcast_steps`, batch and layer norm)."""
     contributions = []
     for u, part in zip(uses, parts):
         own, copy = Gradient(F, v), Gradient(F, Use(v, u))
@@ -135,8 +144,11 @@ def _sum_section(net: Network, v: MatrixSymbol, uses: tuple[sympy.Basic, ...],
                                         notes=part.notes))
     terms = [p.result for p in parts if not p.result.is_ZeroMatrix] or [parts[0].result]
     total = terms[0] if len(terms) == 1 else MatAdd(*terms)
-    return Derivation(function=net.loss, wrt=v, steps=(Step(SUM_OVER_USES.key, Gradient(F, v), total),),
-                      result=in_notation(total), definitions=net.stages, contributions=tuple(contributions))
+    steps = [Step(SUM_OVER_USES.key, Gradient(F, v), total)]
+    steps += [Step(rule, Gradient(F, v), G)
+              for rule, G in broadcast_steps(total, known or {}, net.stages, net.assumptions)]
+    return Derivation(function=net.loss, wrt=v, steps=tuple(steps),
+                      result=in_notation(steps[-1].rhs), definitions=net.stages, contributions=tuple(contributions))
 
 
 def backprop(net: Network) -> Backprop:
@@ -163,7 +175,7 @@ def backprop(net: Network) -> Backprop:
     def add(v: MatrixSymbol) -> None:
         uses = net.uses(v)
         parts = [_loss_section(net, v) if u == F else staged_section(net, u, known[u], v) for u in uses]
-        section = parts[0] if len(parts) == 1 else _sum_section(net, v, uses, parts)
+        section = parts[0] if len(parts) == 1 else _sum_section(net, v, uses, parts, known)
         sections.append(section)
         known[v] = section.result
 
@@ -206,4 +218,6 @@ def _expansion(net: Network, G: MatrixExpr) -> MatrixExpr | None:
             sizes[e] = min(n, limit + 1)
         return sizes[e]
 
+    if not any(s in definitions for s in G.atoms(MatrixSymbol)):
+        return G   # in the inputs already
     return net.expand(G) if size(G, 0) <= limit else None

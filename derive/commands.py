@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from derive.cli_options import (
-    CliError, Command, add_item_list, add_network_options, add_output_options, cannot_write, emit,
+    CliError, Command, add_item_list, add_network_options, add_output_options, cannot_write, emit, emit_backprop,
     output_format, seed_network_from,
 )
 
@@ -52,8 +52,13 @@ def derivations_document(derivs: list, fmt: str, lang: str, title: str) -> str:
 # ----------------------------------------------------------------------------- grad
 
 def _grad_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("expression", help="the scalar function, e.g. \"norm2(Y - X*W)^2\"")
-    p.add_argument("--wrt", required=True, help="comma-separated variables, e.g. W1,b1")
+    p.add_argument("expression", nargs="?",
+                   help="the scalar function, e.g. \"norm2(Y - X*W)^2\", or a program: declarations and "
+                        "assignments separated by ';' or newlines, e.g. \"X: n×d; Y: n×k; param W: d×k; "
+                        "E = X*W - Y; f = norm2(E)^2\"")
+    p.add_argument("-f", "--file", metavar="NET.tg", help="read the program from NET.tg (- for standard input)")
+    p.add_argument("--wrt", help="comma-separated variables, e.g. W1,b1 (required for an expression; for a "
+                                 "program, default: its param declarations)")
     add_item_list(p, "--shape", r"[^\s=]+=\S*(\s+[^\s=]+=\S*)*", default=[], metavar="NAME=ROWS,COLS",
                   help="shapes, e.g. X=n,d W1=d,m b1=1,m (NAME= for a scalar); others are inferred; "
                        "before or after the expression")
@@ -66,7 +71,18 @@ def _run_grad(args: argparse.Namespace) -> int:
 
     import derive
     from derive.parse import parse
+    from derive.program import is_program
 
+    if args.file is not None:
+        if args.expression is not None:
+            raise CliError("give the program either with -f FILE or as text, not both")
+        return _run_program(args, _read_program(args.file), f"{'<stdin>' if args.file == '-' else args.file}: ")
+    if args.expression is None:
+        raise CliError("give the expression (or a program as text, or -f NET.tg)")
+    if is_program(args.expression):
+        return _run_program(args, args.expression, "")
+    if args.wrt is None:
+        raise CliError("--wrt is required for an expression: the variables to differentiate by, e.g. --wrt W1,b1")
     shapes = parse_shapes(args.shape)
     parsed = parse(args.expression, shapes, syntax="cli")
     f = parsed.expr
@@ -106,6 +122,81 @@ def _run_grad(args: argparse.Namespace) -> int:
     if module is not None:
         _export(*module, args.codegen, name="f_and_gradients")
     return 0
+
+
+def _read_program(path: str) -> str:
+    """The text of the program file ``path`` (``-``: standard input), refused beyond the limit."""
+    import sys
+
+    from derive.limits import MAX_PROGRAM_LENGTH
+
+    try:
+        if path == "-":
+            text = sys.stdin.read(MAX_PROGRAM_LENGTH + 1)
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read(MAX_PROGRAM_LENGTH + 1)
+    except UnicodeDecodeError as e:
+        raise CliError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except OSError as e:
+        raise CliError(f"cannot read {path}: {e.strerror or e}") from e
+    return text
+
+
+def _run_program(args: argparse.Namespace, text: str, where: str) -> int:
+    """``grad`` of a program: the staged derivation (derive.backprop), with a gradient check."""
+    from derive.backprop import backprop
+    from derive.program import ProgramError, program
+
+    wrt = None
+    if args.wrt is not None:
+        wrt = [w.strip() for w in args.wrt.split(",") if w.strip()]
+        if not wrt:
+            raise CliError(f"--wrt: no variable in {args.wrt!r}; give the matrices to differentiate by")
+    try:
+        net = program(text, parse_shapes(args.shape), wrt=wrt, syntax="cli")
+    except ProgramError as e:
+        raise CliError(f"{where}{e}") from e
+    bp = backprop(net)
+    _format_of(args)   # a pdf without -o is refused before the work below
+    if args.codegen:
+        grads = bp.gradients(expanded=True)
+        params = list(net.params)
+        scalars = sorted(_free_scalars(net.f), key=str)
+        _export([net.f] + [grads[p] for p in params], list(net.inputs) + params + scalars, args.codegen,
+                name="f_and_gradients")
+    emit_backprop(bp, args, checks=_program_checks(bp))
+    return 0
+
+
+def _free_scalars(e: Any) -> list:
+    """The scalar symbols of ``e`` that are no dimension (``lam: scalar``)."""
+    import sympy
+
+    return [s for s in e.free_symbols if isinstance(s, sympy.Symbol) and not s.is_integer]
+
+
+def _program_checks(bp: Any) -> Any:
+    """The gradient check of a program's derivation, or None where it cannot run (a free scalar, data
+    outside a function's domain)."""
+    import warnings
+
+    import numpy as np
+
+    from derive.render.checks import Checks, gradient_check
+
+    net = bp.network
+    if _free_scalars(net.f):
+        return None
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            check = gradient_check(bp)
+        except (ValueError, TypeError, ArithmeticError, NotImplementedError):
+            return None
+    if check.max_error is not None and not np.isfinite(check.max_error):
+        return None
+    return Checks(check, (), ())
 
 
 def _kernel_module(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tuple[list, list]:
@@ -236,7 +327,8 @@ def _run_codegen(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Command] = [
-    Command("grad", "derive the gradients of an expression typed in tracegrad's expression language",
+    Command("grad", "derive the gradients of an expression typed in tracegrad's expression language, or "
+                    "of a program (a network, -f NET.tg) step by step, stage by stage",
             _grad_arguments, _run_grad),
     Command("check", "check a hand-written gradient of the seed network and say where it goes wrong",
             _check_arguments, _run_check),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -54,7 +55,10 @@ __all__ = [  # and the name of every built-in function (the end of the module)
 # Names an elementwise function cannot take: the expression language's other functions and the
 # activation "identity" of derive.networks.mlp.
 RESERVED_NAMES = frozenset({"tr", "det", "logdet", "inv", "norm2", "sum", "sqrt", "softmax", "ones", "zeros",
-                            "eye", "identity"})
+                            "eye", "identity",
+                            # the layers of derive.layers (a layer defined later is checked there)
+                            "logsoftmax", "cross_entropy", "mean_rows", "mean_cols", "var_rows", "var_cols",
+                            "batchnorm", "layernorm", "attention", "hinge", "svm_loss", "dropout"})
 
 
 class ScalarFunctionBase(Function):
@@ -209,7 +213,8 @@ def _arity(f: object) -> int | None:
 def _check_name(name: object) -> None:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
         raise ValueError(f"define_elementwise: the name must be letters, digits and underscores, got {name!r}")
-    if name in RESERVED_NAMES:
+    layers = sys.modules.get("derive.layers")
+    if name in RESERVED_NAMES or (layers is not None and name in layers.layers()):
         raise ValueError(f"define_elementwise: {name!r} is a function of the expression language")
     if name in _REGISTRY:
         raise ValueError(f"define_elementwise: {name!r} is already defined")
@@ -470,6 +475,14 @@ exp = define_elementwise("exp", sympy.exp, latex=r"\exp")
 log = define_elementwise("log", sympy.log, latex=r"\log")
 gelu = define_elementwise("gelu", lambda x: x / 2 * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (x + 0.044715 * x**3))))
 swish = define_elementwise("swish", lambda x: x * sigmoid.scalar(x))  # SiLU
+# leaky ReLU with PyTorch's default slope 0.01 (exact, 1/100), and ELU with α = 1: elu′ = 1 for x > 0 and
+# elu + 1 = eˣ below, written with elu itself so that the kernel never evaluates eˣ at a large x
+leaky_relu = define_elementwise("leaky_relu", lambda x: sympy.Max(x, x / 100),
+                                derivative=lambda x: sympy.Rational(1, 100) + sympy.Rational(99, 100) * step.scalar(x),
+                                numpy="numpy.maximum({x}, 0.01 * {x})")
+elu = define_elementwise("elu", lambda x: sympy.Max(x, 0) + sympy.Min(sympy.exp(x) - 1, 0),
+                         derivative=lambda x, e: step.scalar(x) + (1 - step.scalar(x)) * (e(x) + 1),
+                         numpy="numpy.maximum({x}, 0) + numpy.expm1(numpy.minimum({x}, 0))")
 
 UnitStep, Sigmoid, Relu, Softplus = step.scalar, sigmoid.scalar, relu.scalar, softplus.scalar
 __all__ += list(_REGISTRY)

@@ -4,6 +4,8 @@ A typed expression, a SymPy expression handed to the engine and the dimensions o
 line are each checked against these before any unbounded work starts, and refused with a
 one-line message naming the limit.  ``docs/guide.md`` ("Limits") lists them for users.
 
+* programs (:mod:`derive.program`): :data:`MAX_PROGRAM_LENGTH`, :data:`MAX_PROGRAM_STATEMENTS`, and each
+  statement as a typed expression;
 * the parser (:mod:`derive.parse`): :data:`MAX_LENGTH`, :data:`MAX_NESTING`,
   :data:`MAX_LITERAL_DIGITS`, :data:`MAX_TANH_DEPTH`, :data:`MAX_NUMBER_DIGITS` (and through :func:`power_digits` the size
   of a power of a number);
@@ -40,6 +42,8 @@ __all__ = [
     "MAX_NESTING",
     "MAX_NUMBER_BITS",
     "MAX_NUMBER_DIGITS",
+    "MAX_PROGRAM_LENGTH",
+    "MAX_PROGRAM_STATEMENTS",
     "MAX_STEPS",
     "MAX_TANH_DEPTH",
     "LimitError",
@@ -57,6 +61,10 @@ MAX_LENGTH = 2_000
 """Characters of a typed expression (SymPy's canonicalisers are quadratic in a flat sum)."""
 MAX_NESTING = 100
 """Depth of a typed expression's syntax tree (brackets, operators, function calls)."""
+MAX_PROGRAM_LENGTH = 20_000
+"""Characters of a program (derive.program): declarations, assignments and comments."""
+MAX_PROGRAM_STATEMENTS = 200
+"""Declarations and assignments of a program (each stage is a section of the derivation)."""
 MAX_LITERAL_DIGITS = 300
 """Digits of a number literal, and the size of its exponent (``1e300``)."""
 

@@ -15,6 +15,8 @@ from sympy import Basic, Eq, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Trace,
 from derive.differential import RULES_OF_DIFFERENTIALS, MatrixDifferential, ScalarDifferential
 from derive.laws import F, Dots, FrobeniusSq, Gradient, Summation, applied, matrices, scalars
 from derive.rules import Rule, rule_table
+from derive.broadcast import BROADCAST_SUM, COLS_SUM_TO_ZERO, FACTOR_BROADCAST, ROWS_SUM_TO_ZERO
+from derive.fold import NAME_STAGE
 from derive.simplify import COLLECT, SIMPLIFY_PRODUCT
 from derive.trace_rules import READ_OFF, TRACE_RULES
 from derive.display import Displayed, display
@@ -177,5 +179,6 @@ ROWS_SUM_TO_ONE = Rule("rows_sum_to_one",
 # Every rule a step can name, in the order a document's list of rules would give them.
 RULES: Mapping[str, Rule] = rule_table((
     DEFINITION, SCALAR_AS_TRACE, DIFFERENTIAL, SUBSTITUTE, CHAIN, *RULES_OF_DIFFERENTIALS, *TRACE_RULES,
-    SIMPLIFY_PRODUCT, COLLECT, READ_OFF, SUM_OVER_USES, ROWS_SUM_TO_ONE,
+    SIMPLIFY_PRODUCT, COLLECT, READ_OFF, SUM_OVER_USES, ROWS_SUM_TO_ONE, NAME_STAGE,
+    BROADCAST_SUM, COLS_SUM_TO_ZERO, ROWS_SUM_TO_ZERO, FACTOR_BROADCAST,
 ))

@@ -84,8 +84,12 @@ and a :class:`Note` says so (a reader of the Matrix Cookbook means the matrix fu
 Functions: ``tr`` (Trace), ``det`` (Determinant), ``logdet`` (log of Determinant),
 ``inv`` (Inverse), ``norm2`` (``sqrt(frobenius_sq(A))``, so ``norm2(A)^2`` is
 ``tr(AᵀA)``), ``sum`` (``tr(1ᵀ A 1)``, a scalar), ``sqrt`` (scalars), the elementwise
-``sigmoid tanh relu softplus exp log step`` (matrices elementwise, scalars directly), ``softmax``
-(row-wise, as :func:`derive.networks.softmax_rows`) and
+``sigmoid tanh relu softplus exp log step gelu swish leaky_relu elu`` (matrices elementwise, scalars
+directly), the layers of :mod:`derive.layers` (``softmax(Z)``, ``logsoftmax(Z)``, ``cross_entropy(Z, Y)``,
+``mean_rows``/``mean_cols``, ``var_rows``/``var_cols``, ``batchnorm(Z, gamma, beta[, eps])``,
+``layernorm(Z, gamma, beta[, eps])``, ``attention(Q, K, V[, M])``, ``hinge(Z, Y)``,
+``svm_loss(Z, Y[, delta])``, ``dropout(Z, M[, p])``: their arguments' shapes checked against the
+layer's signature, the value inlined) and
 ``ones(r, c)``, ``zeros(r, c)``, ``eye(n)``, whose arguments are dimensions (positive
 integers or dimension names).  ``step``, ``ones``, ``zeros`` and ``eye`` go beyond the
 minimum so that :func:`format_expression` can write the gradients ``derive`` produces.

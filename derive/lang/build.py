@@ -12,11 +12,12 @@ from sympy.matrices.expressions.hadamard import HadamardPower
 from derive.lang.algebra import _hadamard, _ma, _mm
 from derive.lang.errors import ExpressionError, Note, make_error
 from derive.lang.format import format_expression
-from derive.lang.functions import MATRIX_FUNCTION_NAMES, is_elementwise, matrix_function, scalar_function
+from derive.lang.functions import MATRIX_FUNCTION_NAMES, is_elementwise, is_layer, matrix_function, scalar_function
 from derive.lang.syntax import _Node
 from derive.limits import MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_TANH_DEPTH, digits_text, number_bits, \
     power_refusal
-from derive.networks import frobenius_sq, softmax_rows
+from derive.layers import check_arguments, layer
+from derive.networks import frobenius_sq
 from derive.undefined import find_undefined
 
 
@@ -160,6 +161,8 @@ class _Builder:
         if k == "pow":
             return self.power(node, *node.children, *args)
         if k == "call":
+            if is_layer(node.token):
+                return self.layer_call(node, args)
             return self.call(node, node.children[0], args[0])
         raise AssertionError(k)
 
@@ -329,10 +332,6 @@ class _Builder:
                                       f"root is not supported (for the square root of each entry, a "
                                       f"different function, write {self.src(an)}.^0.5)", "unsupported")
             return sympy.sqrt(self.scalar(an, a))
-        if fname == "softmax":   # row-wise, as the tool prints it: exp(Z) ⊙ [(exp(Z)𝟏ₖ)^∘−1 𝟏ₖᵀ]
-            if not isinstance(a, MatrixExpr):
-                raise self.fail(node, f"'softmax' takes a matrix (it normalises each row), got {self.desc(an, a)}", "shape")
-            return softmax_rows(a)
         if fname == "norm2":
             if _is_scalar(a):
                 raise self.fail(node, f"'norm2' takes a matrix, got {self.desc(an, a)}", "shape")
@@ -346,6 +345,28 @@ class _Builder:
             factors = ([OneMatrix(1, r)] if r != 1 else []) + [a] + ([OneMatrix(c, 1)] if c != 1 else [])
             return Trace(_mm(*factors))
         raise AssertionError(fname)
+
+    def layer_call(self, node: _Node, args: list[sympy.Basic]) -> sympy.Basic:
+        """A layer (derive.layers) inside an expression: its value with the sub-stages inlined
+        (softmax(Z) is exp(Z) ⊙ [(exp(Z)𝟏ₖ)^∘−1 𝟏ₖᵀ], row-wise, as the tool prints it)."""
+        record = layer(node.token)
+        values = []
+        for name, want, an, a in zip(record.arguments, record.signature, node.children, args):
+            if want == ():
+                if isinstance(a, MatrixExpr) and not _is_1x1(a):
+                    raise self.fail(node, f"{record.call}: {name} must be a scalar, got {self.desc(an, a)}", "shape")
+                a = self.scalar(an, a)
+            elif _is_scalar(a):
+                raise self.fail(node, f"{node.token!r} takes a matrix as {name} ({want[0]}×{want[1]}), got "
+                                      f"{self.desc(an, a)}", "shape")
+            values.append(a)
+        try:
+            check_arguments(record, tuple(values))
+            # the sub-stages are substituted away: a name no text can hold keeps them apart from its names
+            return record.expand(f"⟨{node.token}⟩", *values).inline()
+        except ValueError as err:
+            written = ", ".join(self.desc(c, a) for c, a in zip(node.children, args))
+            raise self.fail(node, f"{err} (in {node.token}({written}))", "shape") from None
 
     def square(self, node: _Node, an: _Node, a: sympy.Basic) -> sympy.Basic:
         """tr, det, logdet and inv: of a scalar, or of a square matrix."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sympy
 
 from derive.lang.functions import is_elementwise
+from derive.layers import layers
 from derive.lang.syntax import _Node
 
 
@@ -144,13 +145,33 @@ class _Inference:
         self.u.unify(base[1], base[2])
         return base
 
+    def layer(self, node: _Node, ch: list[tuple]) -> tuple:
+        """A layer call: the dimensions its signature shares are one; the value has its output shape."""
+        letters: dict[object, int] = {}
+
+        def var(letter: object) -> int:
+            if letter == 1:
+                return self.u.new(sympy.Integer(1))
+            if letter not in letters:
+                letters[letter] = self.u.new()
+            return letters[letter]
+
+        record = layers()[node.token]
+        for want, got in zip(record.signature, ch):
+            if want != () and got[0] == "m":
+                self.u.unify(var(want[0]), got[1])
+                self.u.unify(var(want[1]), got[2])
+        return _SCALAR if record.output == () else ("m", var(record.output[0]), var(record.output[1]))
+
     def call(self, node: _Node, ch: list[tuple], force: bool) -> tuple:
+        if node.token in layers():
+            return self.layer(node, ch)
         fname, arg = node.token, ch[0]
         if is_elementwise(fname):
             return _SCALAR if self.is_1x1(arg) else arg
         if fname in ("tr", "det", "logdet", "inv") and arg[0] == "m":
             self.u.unify(arg[1], arg[2])
-        return arg if fname in ("inv", "softmax") else _SCALAR
+        return arg if fname == "inv" else _SCALAR
 
 
 _RULES = {

@@ -360,9 +360,10 @@ class _Build(Transformer):
         parser, tok, _ = self._item(function)
         args = args or []
         fname, end = tok.text, parser.items[close.start_pos][1]
-        count = arity(fname)
-        if len(args) != count:
-            plural = "s" if count > 1 else ""
+        least, most = arity(fname)
+        if not least <= len(args) <= most:
+            count = str(least) if least == most else f"{least} to {most}"
+            plural = "s" if most > 1 else ""
             raise parser.error(f"{tok.source}() takes {count} argument{plural}, got {len(args)}", tok, "syntax")
         if fname not in DIM_FUNCTIONS:
             return parser.node("call", tok, tok.pos, end, tuple(args))

@@ -182,7 +182,8 @@ def derivation_block(d: Derivation, loc: Locale) -> Details:
         blocks.append(Paragraph(_uses_intro(sec, loc)))
         for use, part in sec.contributions:
             blocks.append(Group(tuple(_outline_blocks(part, loc)), label=say(loc, "use", u=Math(use)), role="use"))
-        blocks += [Paragraph(say(loc, "sum_uses")), Steps((_row(sec.result, loc),))]
+        # the sum, then the steps that tidy it (a layer's facts: the columns of X̂ sum to zero …)
+        blocks += [Paragraph(say(loc, "sum_uses")), Steps(_rows(sec.body, loc) + (_row(sec.result, loc),))]
     else:
         blocks += _outline_blocks(sec, loc)
     blocks += [Paragraph(say(loc, "note", text=n), role="note") for n in sec.notes]
@@ -200,17 +201,29 @@ def derivation_steps(d: Derivation, loc: Locale) -> Steps:
 
 # --- a network ---------------------------------------------------------------------------------
 
-# The summary also shows the gradients written in the inputs, when they are short enough to read.
+# The summary also shows the gradients written in the inputs when they are short: each at most
+# EXPANDED_SUMMARY_MAX_CHARS characters in tracegrad's notation (the seed's longest is 77); larger
+# ones are not even printed (a deep network's expansion grows with every layer), and the summary
+# says they are omitted.
+EXPANDED_SUMMARY_MAX_CHARS = 100
 EXPANDED_SUMMARY_MAX_NODES = 400
 
 
+def _short(e: Basic) -> bool:
+    from derive.render.printer import math_text
+
+    return (size_exceeds(e, EXPANDED_SUMMARY_MAX_NODES) is None
+            and len(math_text(e)) <= EXPANDED_SUMMARY_MAX_CHARS)
+
+
 def show_expanded(bp: BackpropLike) -> bool:
-    """Whether the summary adds the gradients in terms of the inputs (small networks only)."""
+    """Whether the summary adds the gradients in terms of the inputs (each short: at most
+    :data:`EXPANDED_SUMMARY_MAX_CHARS` characters in the text notation)."""
     if any(expanded is None for _, _, expanded in bp.summary):   # too large to keep (derive.backprop)
         return False
     if all(staged == expanded for _, staged, expanded in bp.summary):
         return False
-    return all(size_exceeds(e, EXPANDED_SUMMARY_MAX_NODES) is None for _, _, e in bp.summary)
+    return all(_short(e) for _, _, e in bp.summary)
 
 
 def _with_contributions(derivations: Iterable[Derivation]) -> list[Derivation]:
@@ -285,6 +298,8 @@ def _summary(bp: BackpropLike, loc: Locale) -> Section:
     if show_expanded(bp):
         more.append(Equations(tuple(EquationRow(Gradient(F, x), e) for x, _, e in bp.summary),
                               lead=say(loc, "expanded")))
+    elif any(staged != expanded for _, staged, expanded in bp.summary):
+        more.append(Paragraph(say(loc, "expanded_omitted", chars=str(EXPANDED_SUMMARY_MAX_CHARS))))
     blocks: list[Block] = [gradient_table(bp.summary, loc)]
     if more:
         blocks.append(Group(tuple(more)))

@@ -44,6 +44,8 @@ PROSE: dict[str, dict[str, str]] = {
         "shape": "Shape",
         "expression": "Expression",
         "expanded": "In terms of the inputs:",
+        "expanded_omitted": "The gradients in terms of the inputs alone are omitted: at least one is longer "
+                            "than {chars} characters.",
         "intermediates": "with the intermediates {defs}.",
         "rules": "Rules used",
         "note": "Note: {text}",
@@ -100,6 +102,7 @@ PROSE: dict[str, dict[str, str]] = {
         "shape": "维度",
         "expression": "表达式",
         "expanded": "用输入变量表示：",
+        "expanded_omitted": "仅用输入变量表示的梯度从略：至少有一个超过 {chars} 个字符。",
         "intermediates": "其中中间变量 {defs}。",
         "rules": "所用法则",
         "note": "注：{text}",

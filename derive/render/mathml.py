@@ -33,7 +33,7 @@ from derive.render.layout import BREAK, WIDTH, break_levels, split_mathml, unmar
 from derive.render.printer import (
     _lambda_power, differential_layout, factor_bracket, frobenius_operand,
     hadamard_layout, hadamard_operand_bracket, marked_text, postfix_bracket, postfix_layout, product_layout,
-    signed_terms, subscripted_name,
+    name_parts, signed_terms, subscripted_name,
 )
 from derive.elementwise import ScalarFunctionBase, elementwise_function, function_record
 from derive.laws import Gradient
@@ -133,10 +133,27 @@ class TracegradMathMLPrinter(MathMLLaws, MathMLPresentationPrinter):
     # --- leaves ---------------------------------------------------------------
     def _print_MatrixSymbol(self, expr: MatrixSymbol) -> Element:
         parts = subscripted_name(expr.name)
+        named = name_parts(expr.name) if parts is None else None
+        if named is not None:
+            return self._named(*named)
         if parts is None:
             return self._print_Symbol(sympy.Symbol(expr.name))
         base, sub = parts
         return self._el("msub", self._mi(base), self._el("mn", sub) if sub.isdigit() else self._mi(sub))
+
+    def _named(self, accent: str | None, base: str, subs: tuple[str, ...]) -> Element:
+        """A stage name such as B_hat (B̂) or L1_mu (L₁,μ): see :func:`derive.render.printer.name_parts`."""
+        el = self._print_Symbol(sympy.Symbol(base))
+        if accent:
+            el = self._el("mover", el, self._mo({"hat": "^", "bar": "¯", "tilde": "~"}[accent]), accent="true")
+        if subs:
+            children: list[Element] = []
+            for i, sub in enumerate(subs):
+                if i:
+                    children.append(self._mo(","))
+                children.append(self._el("mn", sub) if sub.isdigit() else self._print_Symbol(sympy.Symbol(sub)))
+            el = self._el("msub", el, children[0] if len(children) == 1 else self._row(*children))
+        return el
 
     def _print_OneMatrix(self, expr: OneMatrix) -> Element:
         one = self._el("mn", "1", mathvariant="bold")

@@ -24,6 +24,7 @@ from sympy import (
 from sympy.core.function import FunctionClass
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.printing.conventions import split_super_sub
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.pretty.pretty_symbology import greek_unicode
 from sympy.printing.str import StrPrinter
@@ -58,6 +59,7 @@ __all__ = [
     "marked_text",
     "math_latex",
     "math_text",
+    "name_parts",
     "postfix_bracket",
     "postfix_layout",
     "product_layout",
@@ -344,7 +346,37 @@ def symbol_latex(name: str, printer: LatexPrinter | None = None) -> str:
     if parts is not None:
         base, sub = parts
         return f"{base}_{sub}" if len(sub) == 1 else f"{base}_{{{sub}}}"
-    return (printer or LatexPrinter())._deal_with_super_sub(name)
+    printer = printer or LatexPrinter()
+    named = name_parts(name)
+    if named is None:
+        return printer._deal_with_super_sub(name)
+    accent, base, subs = named
+    tex = printer._deal_with_super_sub(base)
+    if accent:
+        tex = rf"\{accent}{{{tex}}}"
+    if subs:
+        tex += "_{" + ",".join(printer._deal_with_super_sub(s) for s in subs) + "}"
+    return tex
+
+
+ACCENTS = ("hat", "bar", "tilde")
+
+
+def name_parts(name: str) -> tuple[str | None, str, tuple[str, ...]] | None:
+    """(accent, base, subscripts) of a name with underscores, as the layers name their stages:
+    ``B_hat`` is X̂-like (accent ``hat`` on B), ``L1_mu`` is L with the subscripts 1 and μ.
+    None for a name SymPy's own convention writes (no underscore, or a superscript).
+
+    >>> [name_parts(s) for s in ("B_hat", "L1_mu", "L1_hat", "X", "x__2")]
+    [('hat', 'B', ()), (None, 'L', ('1', 'mu')), ('hat', 'L', ('1',)), None, None]
+    """
+    if "_" not in name:
+        return None
+    base, supers, subs = split_super_sub(name)
+    if supers or not subs or not base:
+        return None
+    accent = subs[-1] if subs[-1] in ACCENTS else None
+    return accent, base, tuple(subs[:-1] if accent else subs)
 
 
 def subscripted_name(name: str) -> tuple[str, str] | None:

@@ -312,7 +312,7 @@ ERRORS = [
     ("   ", 1, "", "empty expression"),
     ("X*W1 .* W2", 6, ".*", "'.*' joins X*W1 (n×m) with W2 (m×k): Hadamard product needs equal shapes"),
     ("X ./ Y", 3, "./", "Hadamard division needs equal shapes"),
-    ("foo(X)", 1, "foo", "unknown function 'foo'; known functions: det, exp"),
+    ("foo(X)", 1, "foo", "unknown function 'foo'; known functions: attention, batchnorm"),
     ("tr - A", 1, "tr", "'tr' is a function: write tr(...)"),
     ("A*exp", 3, "exp", "'exp' is a function"),
     ("Qq + 1", 1, "Qq", "unknown name 'Qq'"),

@@ -187,7 +187,7 @@ def test_a_rule_that_is_a_step_is_not_a_rewrite() -> None:
 LAW_VALUES = {"p": 3, "q": 2, "lambda": 1.7, "c": -0.6, "t": 0.9, "a": 0.4, "b": -1.3}
 # laws with a generic function (φ, g), a definition or a notation there is no number for
 NOT_NUMERIC = {"differential", "substitute", "chain", "d_elementwise", "d_scalar_function", "d_entry",
-               "read_off", "sum_over_uses", "rows_sum_to_one"}
+               "read_off", "sum_over_uses", "rows_sum_to_one", "cols_sum_to_zero", "rows_sum_to_zero"}
 
 
 def _concrete(e, size: int):
