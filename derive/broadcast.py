@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import sympy
 from sympy import Eq, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, ZeroMatrix
@@ -198,9 +199,13 @@ def _opaque_product(factors: list[MatrixExpr]) -> _Term:
     return _Term(coeff, _opaque(MatMul(*args)).parts)
 
 
+# SymPy's str of a product is slow (it negates the product to see its sign) and sorting asks again
+_text = lru_cache(maxsize=4096)(str)
+
+
 def _factors(part: dict) -> list[MatrixExpr]:
     # γ ⊙ σ^∘−1 ⊙ 𝟏ᵀG: names before sums, positive powers first
-    order = sorted(part.items(), key=lambda i: (isinstance(i[0], MatMul), bool(i[1].is_negative), str(i[0])))
+    order = sorted(part.items(), key=lambda i: (isinstance(i[0], MatMul), bool(i[1].is_negative), _text(i[0])))
     return [b if q == 1 else HadamardPower(b, q) for b, q in order]
 
 
