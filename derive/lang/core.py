@@ -313,13 +313,15 @@ def syntax_check(text: str, names: Sequence[str] = (), *, syntax: str = "python"
 class Reading:
     """One reading of a text whose notation is ambiguous: ``key`` (``"as_written"``, or the keys of
     :mod:`derive.audit`: ``"looser"`` and ``"tighter"``, ⊙ against the product of factors side by
-    side), ``label`` in words, and the :class:`ParsedExpression` or the :class:`ExpressionError`
-    (shapes that do not conform under this reading)."""
+    side), ``label`` in words, ``text`` the text with the brackets this reading puts in, and the
+    :class:`ParsedExpression` or the :class:`ExpressionError` (shapes that do not conform under
+    this reading)."""
 
     key: str
     label: str
     parsed: ParsedExpression | None = None
     error: ExpressionError | None = None
+    text: str = ""
 
 
 _LABELS = {"as_written": "as written", "looser": "⊙ looser than the product",
@@ -335,8 +337,8 @@ def readings(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *, sy
     in the grammar gives one reading with the error.  ``ValueError`` for a malformed ``shapes``.
 
     >>> shapes = {"A": (3, 4), "B": (4, 5), "C": (4, 5)}
-    >>> [(r.key, r.parsed is not None) for r in readings(r"A B \\odot C", shapes)]
-    [('looser', False), ('tighter', True)]
+    >>> [(r.key, r.parsed is not None, r.text) for r in readings(r"A B \\odot C", shapes)]
+    [('looser', False, '[A B] \\odot C'), ('tighter', True, 'A [B \\odot C]')]
     >>> [r.label for r in readings("A*B", shapes, syntax="ascii")]
     ['as written']
     """
@@ -344,14 +346,32 @@ def readings(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *, sy
         root = _tree(text, shapes, syntax)[3]
     except ExpressionError as exc:
         return [Reading("as_written", _LABELS["as_written"], None, exc)]
-    keys = [("looser", False), ("tighter", True)] if _hadamard_chains(root, ambiguous=True) else [("as_written", False)]
+    chains = _hadamard_chains(root, ambiguous=True)
+    keys = [("looser", False), ("tighter", True)] if chains else [("as_written", False)]
     out = []
     for key, tight in keys:
+        written = _bracketed(text, chains, tight)
         try:
-            out.append(Reading(key, _LABELS[key], _parse(text, shapes, infer, syntax, tight)))
+            out.append(Reading(key, _LABELS[key], _parse(text, shapes, infer, syntax, tight), text=written))
         except ExpressionError as exc:
-            out.append(Reading(key, _LABELS[key], None, exc))
+            out.append(Reading(key, _LABELS[key], None, exc, text=written))
     return out
+
+
+def _bracketed(text: str, chains: list[_Node], tight: bool) -> str:
+    """``text`` with the brackets a reading of its ⊙ chains puts in."""
+    spans = []
+    for top in chains:
+        ops = _operands(top)
+        first, last = _factors(ops[0]), _factors(ops[-1])
+        if tight:
+            spans.append((first[-1].start, last[0].end))
+            continue
+        spans += [(op.start, op.end) for op, fs in ((ops[0], first), (ops[-1], last)) if len(fs) > 1]
+    inserts = sorted([(a, "[") for a, _ in spans] + [(b, "]") for _, b in spans], key=lambda x: -x[0])
+    for pos, mark in inserts:
+        text = text[:pos] + mark + text[pos:]
+    return text
 
 
 def _factors(node: _Node) -> list[_Node]:
