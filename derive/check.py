@@ -169,8 +169,8 @@ def _refused(exc: ExpressionError, answer: str, grad: str, want: str, expected: 
 
 def _under_readings(options: list[Reading], answer: str, problem: Problem, X: MatrixSymbol,
                     expected: MatrixExpr, seed: int, say: Callable[..., str]) -> CheckResult:
-    """An ambiguous answer checked under each reading: the first right one, else the first reading's
-    verdict; the others' verdicts follow as details."""
+    """An ambiguous answer checked under each reading: the first right one, else the first whose
+    shape is right (its diagnosis), else the first; the others' verdicts follow as details."""
     grad, want = f"∂f/∂{X.name}", shape_text(X.shape)
     results = []
     for r in options:
@@ -180,7 +180,11 @@ def _under_readings(options: list[Reading], answer: str, problem: Problem, X: Ma
             result = _check_expr(r.parsed.expr, problem, X, expected, seed, say)
         words = say(f"audit_reading_{r.key}", math=r.text)
         results.append((r, words, result))
-    chosen = next((i for i, (_, _, res) in enumerate(results) if res.correct), 0)
+    def rank(res: CheckResult) -> int:   # right, else wrong in value (diagnosed), else a shape error
+        shaped = isinstance(res.answer, MatrixExpr) and tuple(res.answer.shape) == tuple(X.shape)
+        return 0 if res.correct else 1 if shaped else 2
+
+    chosen = min(range(len(results)), key=lambda i: rank(results[i][2]))
     r, words, res = results[chosen]
     others = tuple(say("check_other_reading", reading=w, verdict=o.verdict)
                    for i, (_, w, o) in enumerate(results) if i != chosen)

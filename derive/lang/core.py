@@ -183,6 +183,8 @@ def _parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None, infer: bool, s
     for node in order:
         if node.kind == "ones":
             r, c = (u.get(v) for v in ones[id(node)][1:])
+            if node.token == "ones" and (r is None) != (c is None):   # 𝟏ᵀA, A𝟏: the ones vector
+                r, c = r or sympy.Integer(1), c or sympy.Integer(1)
             if r is None or c is None:
                 write = "eye(n)" if node.token == "eye" else "ones(rows, cols) or 𝟏ₙ for a column"
                 raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write {write}",
@@ -363,7 +365,7 @@ def _bracketed(text: str, chains: list[_Node], tight: bool) -> str:
     spans = []
     for top in chains:
         ops = _operands(top)
-        first, last = _factors(ops[0]), _factors(ops[-1])
+        first, last = _factors(_signed(ops[0])[1]), _factors(ops[-1])
         if tight:
             spans.append((first[-1].start, last[0].end))
             continue
@@ -382,6 +384,13 @@ def _factors(node: _Node) -> list[_Node]:
         node = node.children[0]
     out.append(node)
     return out[::-1]
+
+
+def _signed(node: _Node) -> tuple[_Node | None, _Node]:
+    """(the sign, the product) of a signed product written side by side (-A B), or (None, node)."""
+    if node.kind == "unary" and not node.bracketed and len(_factors(node.children[0])) > 1:
+        return node, node.children[0]
+    return None, node
 
 
 def _operands(node: _Node) -> list[_Node]:
@@ -403,7 +412,7 @@ def _hadamard_chains(root: _Node, ambiguous: bool = False) -> list[_Node]:
         if node.kind == "bin" and node.token == ".*" and id(node) not in inner:
             ops = _operands(node)
             inner.update(id(c) for c in _chain_nodes(node))
-            if not ambiguous or len(_factors(ops[0])) > 1 or len(_factors(ops[-1])) > 1:
+            if not ambiguous or len(_factors(_signed(ops[0])[1])) > 1 or len(_factors(ops[-1])) > 1:
                 chains.append(node)
     return chains
 
@@ -422,7 +431,8 @@ def _tighten(root: _Node, parser: _Parser) -> _Node:
     replace: dict[int, _Node] = {}
     for top in _hadamard_chains(root, ambiguous=True):
         ops = _operands(top)
-        first, last = _factors(ops[0]), _factors(ops[-1])
+        sign, head = _signed(ops[0])
+        first, last = _factors(head), _factors(ops[-1])
         inner = [first[-1], *ops[1:-1], last[0]] if len(ops) > 1 else [first[-1]]
         op = top
         had = inner[0]
@@ -433,6 +443,8 @@ def _tighten(root: _Node, parser: _Parser) -> _Node:
         for nxt in factors[1:]:
             prod = parser.node("bin", _Token("op", "*", nxt.start), prod.start, nxt.end, (prod, nxt))
             prod.src, prod.implicit = "", True
+        if sign is not None:
+            prod = parser.node("unary", _Token("op", sign.token, sign.pos, sign.src), sign.start, prod.end, (prod,))
         prod.bracketed = top.bracketed
         replace[id(top)] = prod
     if not replace:
