@@ -185,8 +185,8 @@ class _LatexLexer:
         if self.stack and self.stack[-1][0] == ch:
             _, close, _ = self.stack.pop()
             return _Token("op", close, pos, ch)
-        if ch == "}":
-            raise self.error("'}' has no matching '{'", pos, ch)
+        if ch in ("}", "\\}"):
+            raise self.error(f"{ch!r} has no matching {ch[:-1] + '{'!r}", pos, ch)
         if self.stack and self.stack[-1][0] in ")]":
             want = self.stack[-1][0]
             opened = self.stack[-1][2]

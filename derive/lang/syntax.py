@@ -83,6 +83,7 @@ class _Parser:
         self.dims = frozenset(dims)
         self.stream = latex_tokens(text) if latex else _tokenize(text)
         self.loss = False   # the text reads the undeclared loss f (df, ∂f/∂X)
+        self.latex = latex
         self.ahead: list[_Token] = []
         self.notes: list[Note] = []
         # what each lark token stands for: (token, end, node for a name); lark's start_pos indexes it
@@ -301,6 +302,9 @@ class _Parser:
             self.notes.append(Note("read-name", tok.column, "I read as the identity matrix", "I 读作单位矩阵"))
             return [self.node("ones", tok, tok.pos, end, text="eye")]
         if name in self.names or name in self.dims or not self.names:
+            return [self.node("name", tok, tok.pos, end)]
+        if name == LOSS and self.latex:   # f = …, the loss: a scalar
+            self.loss = True
             return [self.node("name", tok, tok.pos, end)]
         same = self.declared(name)
         if same is not None:
