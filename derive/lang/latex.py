@@ -75,8 +75,7 @@ def _group(text: str, i: int) -> tuple[str, int] | None:
     if text[i] != "{":
         if text[i] == "\\":
             m = _CMD.match(text, i)
-            assert m is not None
-            return m.group(), m.end()
+            return (m.group(), m.end()) if m else None
         return text[i], i + 1
     depth, j = 0, i
     while j < len(text):
@@ -234,7 +233,8 @@ class _LatexLexer:
     def command(self, i: int) -> tuple[list[_Token], int]:
         text = self.text
         m = _CMD.match(text, i)
-        assert m is not None
+        if m is None:
+            raise self.error("a lone '\\' at the end", i, "\\")
         cmd, end = m.group(1), m.end()
         src = m.group()
         if cmd in _SPACING or cmd in _SIZES or cmd in ("{", "}", "|", "Vert", "lVert", "rVert"):

@@ -317,7 +317,7 @@ class _Parser:
                                    f"{name} 读作 {fname}({arg})"))
             inner = self.node("name", tok, tok.pos, tok.pos + len(base), text=arg)
             return [self.node("call", tok, tok.pos, end, (inner,), text=fname)]
-        readings = _readings(name, self.names) if not tok.src else []
+        readings = _readings(name, self.names) if not tok.src or self.latex else []
         if len(readings) > 1:
             options = " or ".join("*".join(r) for r in readings)
             raise self.error(f"unknown name {name!r}: products need '*' (write {options})", tok, "unknown-name")
