@@ -180,16 +180,7 @@ def _parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None, infer: bool, s
     dim_scalars = {name: () for name in dims if name not in known}
     ones: dict[int, tuple] = {}
     unknown = _infer(root, order, {**dim_scalars, **known}, u, ones)
-    for node in order:
-        if node.kind == "ones":
-            r, c = (u.get(v) for v in ones[id(node)][1:])
-            if node.token == "ones" and (r is None) != (c is None):   # 𝟏ᵀA, A𝟏: the ones vector
-                r, c = r or sympy.Integer(1), c or sympy.Integer(1)
-            if r is None or c is None:
-                write = "eye(n)" if node.token == "eye" else "ones(rows, cols) or 𝟏ₙ for a column"
-                raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write {write}",
-                                      node.column, node.src, text, "shape")
-            node.value = (r, c)
+    _ones_shapes(text, order, u, ones)
     first_use: dict[str, _Node] = {}
     for node in sorted((n for n in order if n.kind == "name"), key=lambda n: n.pos):
         first_use.setdefault(node.token, node)
@@ -230,6 +221,21 @@ def _parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None, infer: bool, s
         shapes={k: (() if isinstance(v, sympy.Symbol) else tuple(v.shape)) for k, v in symbols.items()},
         notes=tuple(parser.notes + notes + builder.notes),
         inferred=tuple(k for k in symbols if k not in known))
+
+
+def _ones_shapes(text: str, order: list[_Node], u: _Unifier, ones: dict[int, tuple]) -> None:
+    """The shape of each 𝟏 and I written without dimensions, from the inference; a ones vector
+    with one dimension left open (𝟏ᵀA, A𝟏) is a column (a row)."""
+    for node in order:
+        if node.kind == "ones":
+            r, c = (u.get(v) for v in ones[id(node)][1:])
+            if node.token == "ones" and (r is None) != (c is None):
+                r, c = r or sympy.Integer(1), c or sympy.Integer(1)
+            if r is None or c is None:
+                write = "eye(n)" if node.token == "eye" else "ones(rows, cols) or 𝟏ₙ for a column"
+                raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write {write}",
+                                      node.column, node.src, text, "shape")
+            node.value = (r, c)
 
 
 def _tree(text: str, shapes: Mapping[str, Sequence[Dim]] | None,

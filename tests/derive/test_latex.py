@@ -239,7 +239,7 @@ def test_the_seed_formulas_parse() -> None:
     shapes["h_sigmoid"] = ("n", "m")
     sides = _display_sides(SEED.read_text(encoding="utf-8"))
     failed = []
-    for line, side in sides:
+    for _line, side in sides:
         rs = readings(side, shapes)
         if not any(r.parsed for r in rs):
             failed.append((side, str(rs[0].error)))
