@@ -345,8 +345,10 @@ def readings(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *, sy
     in the grammar gives one reading with the error.  ``ValueError`` for a malformed ``shapes``.
 
     >>> shapes = {"A": (3, 4), "B": (4, 5), "C": (4, 5)}
-    >>> [(r.key, r.parsed is not None, r.text) for r in readings(r"A B \\odot C", shapes)]
-    [('looser', False, '[A B] \\odot C'), ('tighter', True, 'A [B \\odot C]')]
+    >>> for r in readings(r"A B \\odot C", shapes):
+    ...     print(r.key, r.parsed is not None, r.text)
+    looser False [A B] \\odot C
+    tighter True A [B \\odot C]
     >>> [r.label for r in readings("A*B", shapes, syntax="ascii")]
     ['as written']
     """
