@@ -7,7 +7,9 @@ the grammar file ``derive/lang/grammar.lark`` builds a small syntax tree, shapes
 it, and only then are SymPy objects constructed, one operator at a time.
 
 The package, one job a module: ``grammar.lark`` (the grammar), :mod:`~derive.lang.tokens` (the
-tokenizer), :mod:`~derive.lang.syntax` (the syntax tree; the lark parser, its custom lexer and error
+tokenizer), :mod:`~derive.lang.latex` (the LaTeX dialect's tokenizer: ``parse(text, shapes,
+syntax="latex")`` reads ``2X^T[(Y_{pred} - Y)W_2^T \\odot \\sigma'(h)]``; :func:`readings` gives
+every reading of ⊙ against the product), :mod:`~derive.lang.syntax` (the syntax tree; the lark parser, its custom lexer and error
 messages), :mod:`~derive.lang.shapes` (shape inference, union-find),
 :mod:`~derive.lang.build` (SymPy objects), :mod:`~derive.lang.format` (back to text),
 :mod:`~derive.lang.compare` (structural comparison), :mod:`~derive.lang.errors` (``ExpressionError``
