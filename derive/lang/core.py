@@ -404,7 +404,8 @@ def _signed(node: _Node) -> tuple[_Node | None, _Node]:
 def _operands(node: _Node) -> list[_Node]:
     """The operands of a chain of ⊙ (left-associative, not bracketed)."""
     out: list[_Node] = []
-    while node.kind == "bin" and node.token == ".*" and not node.bracketed:
+    top = node
+    while node.kind == "bin" and node.token == ".*" and (node is top or not node.bracketed):
         out.append(node.children[1])
         node = node.children[0]
     out.append(node)
@@ -427,7 +428,8 @@ def _hadamard_chains(root: _Node, ambiguous: bool = False) -> list[_Node]:
 
 def _chain_nodes(node: _Node) -> list[_Node]:
     out = []
-    while node.kind == "bin" and node.token == ".*" and not node.bracketed:
+    top = node
+    while node.kind == "bin" and node.token == ".*" and (node is top or not node.bracketed):
         out.append(node)
         node = node.children[0]
     return out

@@ -92,7 +92,7 @@ def test_the_oracles_agree_with_finite_differences() -> None:
 
 G3 = r"\frac{2}{n}(\hat{Y} - Y)"
 GZ2 = r"[\frac{2}{n}(\hat{Y} - Y)W_3^T] \odot (1 - A_2 \odot A_2)"
-GZ1 = r"\{[" + GZ2 + r"]W_2^T \odot \tanh'(Z_1)\}"
+GZ1 = r"\{([" + GZ2 + r"]W_2^T) \odot \tanh'(Z_1)\}"
 
 RIGHT = [
     (SOFTMAX, r"X^T(\mathrm{softmax}(Z) - Y)", "W"),
@@ -216,7 +216,11 @@ def test_cli_on_a_program(capsys, tanh3_file) -> None:
 
 def test_cli_latex_on_the_seed_default(capsys) -> None:
     status, out, _ = _run(capsys, r"2X^T[(Y_{pred} - Y)W_2^T \odot \sigma'(h)]", "--wrt", "W1")
-    assert status == 0 and out.startswith("correct")
+    assert status == 0 and out.startswith("under the reading ⊙ looser than product: 2X^T[[(Y_{pred} - Y)W_2^T] "
+                                          "\\odot \\sigma'(h)]: correct: the answer equals ∂f/∂W1")
+    assert "under the reading ⊙ tighter than product" in out and "does not conform" in out
+    status, out, _ = _run(capsys, r"2X^T[((Y_{pred} - Y)W_2^T) \odot \sigma'(h)]", "--wrt", "W1")
+    assert status == 0 and out.startswith("correct: the answer equals ∂f/∂W1")
     status, out, _ = _run(capsys, r"2(Y_{pred} - Y)W_2^T \odot sigmoid'(h)", "--wrt", "h", "--syntax", "latex")
     assert status == 0 and out.startswith("under the reading ⊙ looser than product")
 

@@ -146,6 +146,12 @@ def test_readings_of_hadamard_against_the_product() -> None:
     assert tight[1].parsed.expr == parse("P*(Q .* R)", shapes).expr and tight[0].parsed is None
     both = readings(r"P Q \odot T3", shapes)
     assert both[0].parsed.expr == parse("(P*Q) .* T3", shapes).expr and both[1].parsed is None
+    inside = readings(r"2X^T[(Y_{pred} - Y)W_2^T \odot \sigma'(h)]", SHAPES)    # inside brackets too
+    assert [r.key for r in inside] == ["looser", "tighter"] and inside[1].error is not None
+    assert inside[0].parsed.expr == _latex(r"2X^T[((Y_{pred} - Y)W_2^T) \odot \sigma'(h)]").expr
+    assert inside[1].text == r"2X^T[(Y_{pred} - Y)[W_2^T \odot \sigma'(h)]]"
+    longer = readings(r"P Q \odot R \odot R U", {**shapes, "U": (5, 2)})
+    assert longer[1].parsed.expr == parse("P*(Q .* R .* R)*U", {**shapes, "U": (5, 2)}).expr
     signed = readings(r"-P Q \odot R", shapes)
     assert signed[1].parsed.expr == parse("-P*(Q .* R)", shapes).expr
     # the words are the audit's (derive.audit), in both languages
@@ -155,7 +161,7 @@ def test_readings_of_hadamard_against_the_product() -> None:
 
 
 def test_unambiguous_texts_have_one_reading() -> None:
-    for text in (r"2X^T[(Y_{pred} - Y)W_2^T \odot \sigma'(h)]", r"(A \odot C) B", r"X^T Y"):
+    for text in (r"2X^T[((Y_{pred} - Y)W_2^T) \odot \sigma'(h)]", r"(A \odot C) B", r"X^T Y", r"(A^T A) \odot S"):
         rs = readings(text, SHAPES)
         assert [r.key for r in rs] == ["as_written"] and rs[0].parsed is not None
     bad = readings(r"X^T(Y", SHAPES)
