@@ -245,6 +245,8 @@ class _Parser:
         note = Note("read-name", tok.column, f"{tok.source} read as a differential",
                     f"{tok.source} 读作微分")
         if tok.text == "d":
+            if "d" in self.dims and not self.latex:   # the dimension d times (…), in the ASCII language
+                return None
             if call or nxt.kind in ("name", "ones") or (nxt.kind == "op" and nxt.text == "["):
                 self.notes.append(note)
                 return [("DIFF", tok, end, None)]
