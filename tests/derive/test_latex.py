@@ -114,9 +114,16 @@ def test_differentials() -> None:
     assert _latex(r"d\{tr[(Y - Y_{pred})^T(Y - Y_{pred})]\}").expr == ScalarDifferential(inner)
     assert _latex(r"tr\{d[(Y - Y_{pred})^T(Y - Y_{pred})]\}").expr == sympy.Trace(
         MatrixDifferential(parse("(Y - Ypred)'*(Y - Ypred)", SHAPES).expr))
-    # a product with the differential of a parameter, and the ASCII language reads d(...) too
+    # a product with the differential of a parameter, and the ASCII language reads dW2 and d(...) too
     assert _latex(r"tr[2(Y_{pred} - Y)^T h_{sigmoid} d(W_2)]").expr == parse(
-        "tr(2*(Ypred - Y)'*sigmoid(h)*d(W2))", SHAPES).expr
+        "tr(2*(Ypred - Y)'*sigmoid(h)*dW2)", SHAPES).expr
+    no_d = {k: v for k, v in SHAPES.items() if k in ("X", "W1", "b1")}
+    no_d["X"] = ("n", "p")
+    no_d["W1"] = ("p", "m")
+    assert parse("d(X*W1 + b1)", no_d).expr == MatrixDifferential(parse("X*W1 + b1", no_d).expr)
+    # where d is a dimension the ASCII language keeps it one (d*(…)); LaTeX reads the differential
+    with pytest.raises(ExpressionError, match="for a product write d"):
+        parse("d(W1)", SHAPES)
     # a declared d is a variable, not the differential
     assert parse("d*X", {"d": (), "X": (2, 3)}).expr == sympy.Symbol("d") * MatrixSymbol("X", 2, 3)
 
