@@ -45,7 +45,7 @@ from sympy import MatrixExpr, MatrixSymbol
 from derive.checking.evaluate import compare, evaluator_at
 from derive.checking.fit import common_ratios, factor_line, largest_number, literal_bits, scalar_bits
 from derive.checking.intervals import Unsupported
-from derive.checking.locate import counterexample, locate
+from derive.checking.locate import chain, counterexample, locate
 from derive.checking.problem import (
     DIM_ROWS, Draw, Problem, answer_shapes, draws_for, formula_text, network_of, problem_of,
 )
@@ -53,6 +53,7 @@ from derive.dims import concrete_shape, shape_text
 from derive.limits import CHECK_MAX_BITS, CHECK_MAX_DIM, CHECK_MAX_ENTRIES
 from derive.networks import Network
 from derive.lang import ExpressionError, Reading, is_latex, parse, readings, syntax_check
+from derive.laws import Gradient
 from derive.render.locale import get_locale
 
 __all__ = ["DIM_ROWS", "MAX_BITS", "CheckResult", "check_answer"]
@@ -197,6 +198,12 @@ def _check_expr(A: sympy.Basic, problem: Problem, X: MatrixSymbol, expected: Mat
     """The verdict on the built answer ``A``: its shape, then its value at the draws."""
     grad, want, name = f"∂f/∂{X.name}", shape_text(X.shape), X.name
     net = problem.net
+    # ∂f/∂V in the answer: only the gradients of stages that depend on X, which backprop reaches first
+    allowed = chain(problem, X)
+    used = sorted({g.wrt.name for g in A.atoms(Gradient) if g.wrt not in allowed})
+    if used:
+        return CheckResult(False, say("check_uses_gradient", grad=grad, used=", ".join(f"∂f/∂{u}" for u in used),
+                                      allowed=", ".join(f"∂f/∂{s.name}" for s in allowed) or "—"), (), A, expected)
     if not isinstance(A, MatrixExpr):
         return CheckResult(False, say("check_scalar", grad=grad, want=want), (), A, expected)
     if tuple(A.shape) != tuple(X.shape):

@@ -245,3 +245,13 @@ def test_cli_a_bad_program_file(capsys, tmp_path) -> None:
     status, out, err = _run(capsys, "X", "--wrt", "W", "--net", str(path))
     assert status == 2 and out == "" and err.count("\n") == 1 and str(path) in err
 
+
+
+def test_an_answer_may_build_on_the_gradients_backprop_reaches_first() -> None:
+    net = program(TANH3)
+    assert check_answer(r"A_1^T \frac{\partial f}{\partial Z_2}", "W2", net).correct
+    assert not check_answer(r"A_1^T \frac{\partial f}{\partial A_2}", "W2", net).correct   # ⊙ tanh′ missing
+    r = check_answer(r"\frac{\partial f}{\partial W_2}", "W2", net)          # the question as its answer
+    assert not r.correct and r.verdict.startswith("not an answer: it uses ∂f/∂W2")
+    r = check_answer(r"\frac{1}{2}X^T \frac{\partial f}{\partial Z_1} + \frac{1}{2}\frac{\partial f}{\partial W_1}", "W1", net)
+    assert not r.correct and "∂f/∂W1" in r.verdict
