@@ -7,7 +7,9 @@ the grammar file ``derive/lang/grammar.lark`` builds a small syntax tree, shapes
 it, and only then are SymPy objects constructed, one operator at a time.
 
 The package, one job a module: ``grammar.lark`` (the grammar), :mod:`~derive.lang.tokens` (the
-tokenizer), :mod:`~derive.lang.syntax` (the syntax tree; the lark parser, its custom lexer and error
+tokenizer), :mod:`~derive.lang.latex` (the LaTeX dialect's tokenizer: ``parse(text, shapes,
+syntax="latex")`` reads ``2X^T[(Y_{pred} - Y)W_2^T \\odot \\sigma'(h)]``; :func:`readings` gives
+every reading of ⊙ against the product), :mod:`~derive.lang.syntax` (the syntax tree; the lark parser, its custom lexer and error
 messages), :mod:`~derive.lang.shapes` (shape inference, union-find),
 :mod:`~derive.lang.build` (SymPy objects), :mod:`~derive.lang.format` (back to text),
 :mod:`~derive.lang.compare` (structural comparison), :mod:`~derive.lang.errors` (``ExpressionError``
@@ -113,7 +115,9 @@ functions (``-σ(σ(X))``) the parser splits them back into nested applications.
 from __future__ import annotations
 
 from derive.lang.compare import same_structure
-from derive.lang.core import Dim, ParsedExpression, Shape, parse, parse_expression, syntax_check
+from derive.lang.core import (
+    SYNTAXES, Dim, ParsedExpression, Reading, Shape, is_latex, parse, parse_expression, readings, syntax_check,
+)
 from derive.lang.errors import KINDS, ExpressionError, ExpressionLimitError, Note
 from derive.lang.format import format_expression
 from derive.lang.functions import function_names
@@ -129,15 +133,19 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "FUNCTIONS",
     "KINDS",
+    "SYNTAXES",
     "Dim",
     "ExpressionError",
     "ExpressionLimitError",
     "Note",
     "ParsedExpression",
+    "Reading",
     "Shape",
     "format_expression",
+    "is_latex",
     "parse",
     "parse_expression",
+    "readings",
     "same_structure",
     "syntax_check",
 ]
