@@ -7,6 +7,7 @@ L = 32 under 30 s).  SymPy's own ``MatrixExpr.diff`` is timed on the same loss f
 ∂f/∂W₁, with what it returns (an error, or a result we check numerically).
 
     python benchmarks/bench_derive.py [--max-depth 32] [--repeat 3]
+    python benchmarks/bench_derive.py --compile    # numeric.compile time against depth
 """
 from __future__ import annotations
 
@@ -93,5 +94,43 @@ def main(argv: list[str] | None = None) -> None:
               f"{size} | {sympy_diff(L) if L <= 4 else 'not run'} |", flush=True)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and "--compile" not in sys.argv:
     main()
+
+
+# ----- compile time against depth (issue 10, requirement 5) -----------------------------------------
+def compile_times(depths=(2, 4, 8, 16, 32, 64)) -> list[tuple[int, float, float, int]]:
+    """For each depth L: seconds of ``numeric.compile`` of the loss and every parameter gradient of the
+    tanh ``mlp`` with L hidden layers, from the expanded gradients and from the staged program
+    (``derive.kernel_stages``), and the kernel's temporaries.  The derivation is not timed here."""
+    import numeric
+    from derive.kernel_stages import kernel_stages
+    from numeric.compile import _CACHE
+
+    out = []
+    for L in depths:
+        net = network(L)
+        bp = derive.backprop(net)
+        grads = bp.gradients()
+        args = [*net.inputs, *net.params]
+        _CACHE.clear()
+        t0 = time.perf_counter()
+        kernel = numeric.compile([net.f, *(grads[p] for p in net.params)], args)
+        t1 = time.perf_counter()
+        stages, outputs, stage_args = kernel_stages(bp)
+        numeric.compile(outputs, stage_args, stages=stages)
+        out.append((L, t1 - t0, time.perf_counter() - t1, kernel.temporaries))
+    return out
+
+
+def compile_table(depths=(2, 4, 8, 16, 32, 64)) -> str:
+    rows = ["| L | compile, expanded gradients (s) | compile, staged program (s) | temporaries |",
+            "|---|---|---|---|"]
+    for L, expanded, staged, temps in compile_times(depths):
+        rows.append(f"| {L} | {expanded:.3f} | {staged:.3f} | {temps} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__" and "--compile" in sys.argv:
+    print("# numeric.compile time vs depth (tanh mlp, loss + all parameter gradients; target L=64 < 10 s)")
+    print(compile_table())

@@ -49,7 +49,7 @@ def _norm_lines(z: str, out: str, axis: str) -> list[str]:
 
 def _attention_lines(x: str, out: str, d: int) -> list[str]:
     scale = float(1 / np.sqrt(d))
-    return ["Q = {x}*Wq".format(x=x), "K = {x}*Wk".format(x=x), "V = {x}*Wv".format(x=x),
+    return [f"Q = {x}*Wq", f"K = {x}*Wk", f"V = {x}*Wv",
             f"S = {scale!r}*Q*K'", "P = softmax(S)", f"{out} = P*V"]
 
 

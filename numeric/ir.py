@@ -103,6 +103,9 @@ REWRITES: dict[str, str] = {
     "log_sum_exp": "log(exp(A)·𝟏) → log(exp(A − m)·𝟏) + m, m = max of each row of A (columns for 𝟏ᵀexp(A)); "
                    "log(exp(A)) → A",
     "softmax": "exp(A) ⊙ ((exp(A)·𝟏)^∘−1 𝟏ᵀ) → exp(A − m) ⊙ ((exp(A − m)·𝟏)^∘−1 𝟏ᵀ)",
+    "exp_scale": "a product unchanged when each row of exp(A) is scaled (its degree in exp(A) is 0, as "
+                 "in ((G ⊙ exp(A))𝟏) ⊙ (exp(A)𝟏)^∘−2 ⊙ exp(A), a softmax's derivative) → the same with "
+                 "exp(A − m); by columns likewise",
 }
 # The functions of the log_sigmoid rewrite, by SymPy class name (derive registers both).
 SIGMOID, SOFTPLUS = "Sigmoid", "Softplus"
@@ -507,6 +510,66 @@ class Graph:
         j = 0 if x.collapsed(1) else j
         return self._make("item", (x,), (i, j), None, None)
 
+    def stabilize(self, outputs: Sequence[Node]) -> list[Node]:
+        """``outputs`` with the ``exp_scale`` rewrite: every exp(A) of a full A inside a subexpression
+        of degree 0 in exp(A)'s row (column) scale (products, row sums, powers, sums of equal degree,
+        products by a matrix on the right) is exp(A − m), m the row (column) maximum: exact, and
+        finite where exp(A) overflows.  Outermost subexpressions first."""
+        if "exp_scale" not in self.rewrites:
+            return list(outputs)
+        exps = [n for n in self._table.values() if n.op == "fn" and n.attr == "exp" and n.args[0].full]
+        for E in exps:
+            for axis in (1, 0):
+                memo: dict = {}
+                contains: dict = {}
+                done: dict[Node, Node] = {}
+                shifted = self._shifted_exp(E.args[0], axis)[1]
+
+                def visit(x: Node) -> Node:
+                    if x in done:
+                        return done[x]
+                    if not _contains(x, E, contains) or x is E:
+                        out = x
+                    elif x.op in ("mul", "add") and _degree(x, E, axis, memo, contains) == 0.0:
+                        out = self._substitute(x, E, shifted, {})
+                    else:
+                        out = self._rebuild(x, [visit(a) for a in x.args])
+                    done[x] = out
+                    return out
+
+                outputs = [visit(o) for o in outputs]
+        return list(outputs)
+
+    def _substitute(self, x: Node, old: Node, new: Node, memo: dict[Node, Node]) -> Node:
+        if x is old:
+            return new
+        if x not in memo:
+            memo[x] = self._rebuild(x, [self._substitute(a, old, new, memo) for a in x.args])
+        return memo[x]
+
+    def _rebuild(self, x: Node, args: list[Node]) -> Node:
+        """``x`` with new arguments, through the smart constructors."""
+        if all(a is b for a, b in zip(args, x.args)):
+            return x
+        op = x.op
+        if op == "mul":
+            return self.mul(args, x.shape, x.attr)
+        if op == "add":
+            const, coefs = x.attr
+            terms = [self.mul([t], t.shape, c) for t, c in zip(args, coefs)]
+            return self.add([*terms, *([self.const(const)] if const else [])], x.shape)
+        if op == "pow":
+            return self.pow(args[0], x.attr)
+        if op in ("sum0", "sum1"):
+            return self._reduce(op, args[0])
+        if op == "matmul":
+            return self.matmul(*args)
+        if op == "T":
+            return self.T(args[0])
+        if op == "fn":
+            return self.fn(x.attr, args[0])
+        return self._make(op, tuple(args), x.attr, x.shape, x.rt)
+
     def output(self, x: Node) -> Node:
         """x prepared to be returned: full shape, never an alias of an argument."""
         if x.shape is None:
@@ -518,3 +581,39 @@ class Graph:
         if x.op == "arg" or (x.op == "T" and x.args[0].op == "arg"):
             return self._make("copy", (x,), None, x.shape, x.rt)
         return x
+
+
+def _contains(x: Node, target: Node, memo: dict[Node, bool]) -> bool:
+    if x is target:
+        return True
+    if x not in memo:
+        memo[x] = any(_contains(a, target, memo) for a in x.args)
+    return memo[x]
+
+
+def _degree(x: Node, E: Node, axis: int, memo: dict, contains: dict) -> float | None:
+    """How ``x`` scales when each row (``axis`` 1; columns: 0) of E = exp(A) is multiplied by a
+    positive number c: as c^degree, or None where it does not scale so."""
+    if not _contains(x, E, contains):
+        return 0.0
+    if x is E:
+        return 1.0
+    if x in memo:
+        return memo[x]
+    memo[x] = None  # provisional (the graph is acyclic; this only guards the recursion)
+    d = [_degree(a, E, axis, memo, contains) for a in x.args]
+    out: float | None = None
+    if None in d:
+        out = None
+    elif x.op == "mul":
+        out = sum(d)
+    elif x.op == "pow":
+        out = x.attr * d[0]
+    elif x.op == ("sum1" if axis == 1 else "sum0"):
+        out = d[0]
+    elif x.op == "add":
+        out = d[0] if all(v == d[0] for v in d) and (x.attr[0] == 0.0 or d[0] == 0.0) else None
+    elif x.op == "matmul":   # (D a) b = D (a b) for rows; a (b D) = (a b) D for columns
+        out = d[0] if axis == 1 and d[1] == 0.0 else d[1] if axis == 0 and d[0] == 0.0 else None
+    memo[x] = out
+    return out
