@@ -520,25 +520,27 @@ class Graph:
         exps = [n for n in self._table.values() if n.op == "fn" and n.attr == "exp" and n.args[0].full]
         for E in exps:
             for axis in (1, 0):
-                memo: dict = {}
-                contains: dict = {}
-                done: dict[Node, Node] = {}
-                shifted = self._shifted_exp(E.args[0], axis)[1]
-
-                def visit(x: Node) -> Node:
-                    if x in done:
-                        return done[x]
-                    if not _contains(x, E, contains) or x is E:
-                        out = x
-                    elif x.op in ("mul", "add") and _degree(x, E, axis, memo, contains) == 0.0:
-                        out = self._substitute(x, E, shifted, {})
-                    else:
-                        out = self._rebuild(x, [visit(a) for a in x.args])
-                    done[x] = out
-                    return out
-
-                outputs = [visit(o) for o in outputs]
+                outputs = self._rescale(outputs, E, axis)
         return list(outputs)
+
+    def _rescale(self, outputs: Sequence[Node], E: Node, axis: int) -> list[Node]:
+        """The ``exp_scale`` rewrite of E = exp(A) along ``axis`` (:meth:`stabilize`)."""
+        memo: dict = {}
+        contains: dict = {}
+        done: dict[Node, Node] = {}
+        shifted = self._shifted_exp(E.args[0], axis)[1]
+
+        def visit(x: Node) -> Node:
+            if x not in done:
+                if not _contains(x, E, contains) or x is E:
+                    done[x] = x
+                elif x.op in ("mul", "add") and _degree(x, E, axis, memo, contains) == 0.0:
+                    done[x] = self._substitute(x, E, shifted, {})
+                else:
+                    done[x] = self._rebuild(x, [visit(a) for a in x.args])
+            return done[x]
+
+        return [visit(o) for o in outputs]
 
     def _substitute(self, x: Node, old: Node, new: Node, memo: dict[Node, Node]) -> Node:
         if x is old:

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import bench_layers as bl  # noqa: E402
+import bench_layers as bl
 
 FD_SIZES = {"batch norm": {"n": 5, "d": 4}, "layer norm": {"n": 5, "d": 4},
             "self-attention": {"n": 6, "d": 4}, "transformer block": {"n": 5, "d": 4, "f": 7}}
