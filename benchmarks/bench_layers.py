@@ -332,14 +332,18 @@ def installed(module: str) -> str | None:
     return __import__(module).__version__
 
 
-def best_of(fn: Callable, data: dict, repeat: int, budget: float) -> float:
-    fn(data)  # warm-up (jit, caches)
-    best = float("inf")
+def best_of(fns: dict[str, Callable], data: dict, repeat: int, budget: float) -> dict[str, float]:
+    """The minimum time of each function over ``repeat`` rounds, the functions interleaved in each round
+    (so that a busy moment of the shared machine hits all of them), stopping after ``budget`` seconds."""
+    for fn in fns.values():
+        fn(data)  # warm-up (jit, caches)
+    best = dict.fromkeys(fns, float("inf"))
     start = time.perf_counter()
     for i in range(repeat):
-        t0 = time.perf_counter()
-        fn(data)
-        best = min(best, time.perf_counter() - t0)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(data)
+            best[name] = min(best[name], time.perf_counter() - t0)
         if i >= 2 and time.perf_counter() - start > budget:
             break
     return best
@@ -378,13 +382,12 @@ def run(quick: bool, repeat: int, layers=LAYERS, dtypes=("float32", "float64"),
             assert err < (1e-8 if dt == "float64" else 1e-2), f"{layer.name} {dt}: kernel and NumPy differ by {err}"
             row = {"layer": layer.name, "dtype": dt, "sizes": sizes, "batch": layer.batch,
                    "compile": compile_s, "err": err}
-            budget = 0.5 if quick else 20.0
-            row["tracegrad"] = best_of(tg, data, repeat, budget)
-            row["NumPy"] = best_of(hand, data, repeat, budget)
+            fns = {"tracegrad": tg, "NumPy": hand}
             if peers["PyTorch"]:
-                row["PyTorch"] = best_of(torch_step(layer, data), data, repeat, budget)
+                fns["PyTorch"] = torch_step(layer, data)
             if peers["JAX"]:
-                row["JAX"] = best_of(jax_step(layer, data), data, repeat, budget)
+                fns["JAX"] = jax_step(layer, data)
+            row.update(best_of(fns, data, repeat, 0.5 if quick else 60.0))
             print(f"{layer.name} {dt}: " + ", ".join(f"{k} {row[k] * 1e3:.2f} ms" for k in
                                                     ("tracegrad", "NumPy", "PyTorch", "JAX") if k in row), flush=True)
             rows.append(row)
@@ -431,7 +434,7 @@ language, derived stage by stage by `derive.backprop` (`benchmarks/bench_layers.
 "NumPy" is the forward and backward pass written by hand; PyTorch is eager autograd on the CPU
 (`F.batch_norm`, `F.layer_norm`, batched matmuls); JAX is `jax.jit(jax.value_and_grad)`.
 Attention runs the batch of 8 sequences as a loop for tracegrad and NumPy, batched for PyTorch and
-JAX.  Times: minimum over up to {repeat} runs, in one process.  Goals of issue 10: ≤ 1.10× NumPy
+JAX.  Times: minimum over up to {repeat} rounds in one process, the four interleaved in each round.  Goals of issue 10: ≤ 1.10× NumPy
 and ≤ 1.0× PyTorch at every row.  Compile (derive + compile) times: {compile_times}.
 
 Peers: {versions}.  Machine: {machine()}.

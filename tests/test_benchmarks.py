@@ -58,6 +58,10 @@ def test_attention_kernel_is_stable_at_huge_logits_and_keeps_float32() -> None:
     data["X"] = data["X"] * np.float32(300.0)  # logits of order ±1e4
     out = kernel(*[data[k][0] if k in ("X", "R") else data[k] for k in names])  # RuntimeWarning is an error
     assert all(np.asarray(o).dtype == np.float32 and np.all(np.isfinite(o)) for o in out)
+    want = bl.hand_attention(*[data[k][0].astype(np.float64) if k in ("X", "R") else data[k].astype(np.float64)
+                               for k in names])
+    for got, expected in zip(out, want):
+        assert np.max(np.abs(got - expected)) <= 1e-3 * max(1.0, float(np.max(np.abs(expected))))
 
 
 def test_quick_run_prints_the_table(capsys) -> None:
