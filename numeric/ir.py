@@ -172,6 +172,9 @@ class Graph:
     def __init__(self, args: Sequence[MatrixSymbol | sympy.Symbol], rewrites: Iterable[str] | None = None):
         self._table: dict[tuple, Node] = {}
         self._memo: dict[Basic, Node] = {}
+        # values a program names (its stages): sums and products do not take them apart, so that each
+        # is computed once and read where it is used
+        self.pinned: set[Node] = set()
         self._serial = 0
         self.rewrites = frozenset(REWRITES if rewrites is None else rewrites)
         unknown = sorted(self.rewrites - set(REWRITES))
@@ -221,11 +224,11 @@ class Graph:
             nonlocal const
             if t.op == "const":
                 const += c * t.attr
-            elif t.op == "add":
+            elif t.op == "add" and t not in self.pinned:
                 const += c * t.attr[0]
                 for sub, sc in zip(t.args, t.attr[1]):
                     collect(sub, c * sc)
-            elif t.op == "mul" and t.attr != 1.0:
+            elif t.op == "mul" and t.attr != 1.0 and t not in self.pinned:
                 collect(self.mul(t.args, t.shape), c * t.attr)
             else:
                 coefs[t] = coefs.get(t, 0.0) + c
@@ -263,7 +266,7 @@ class Graph:
             nonlocal coef
             if f.op == "const":
                 coef *= f.attr
-            elif f.op == "mul":
+            elif f.op == "mul" and f not in self.pinned:
                 coef *= f.attr
                 for sub in f.args:
                     collect(sub)

@@ -55,6 +55,8 @@ class Builder(Graph):
         """Make ``symbol`` (a stage of a program) stand for ``node`` wherever it is lowered."""
         self._memo[symbol] = node
         self.bound[symbol] = node
+        if node.full:
+            self.pinned.add(node)
 
     def _lower_matrix(self, e: MatrixExpr) -> Node:
         return _rule(MATRIX_RULES, e)(self, e)
