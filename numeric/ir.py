@@ -433,10 +433,27 @@ class Graph:
             return self.mul([a, self._reduce("sum0", b)], shape)
         if b_row:
             return self.mul([self._reduce("sum1", a), b], shape)
+        # a product already computed as one chain of factors is that node, however grouped
+        chain = (*(a.args if a.op in ("matmul", "multidot") else (a,)),
+                 *(b.args if b.op in ("matmul", "multidot") else (b,)))
+        if len(chain) > 2:
+            known = self._existing("multidot", chain, shape)
+            if known is not None:
+                return known
         return self._make("matmul", (a, b), None, shape, (a.rt[0], b.rt[1]))
+
+    def _existing(self, op: str, args: Sequence[Node], shape: Shape) -> Node | None:
+        """The node ``op(args)`` if the graph has it already (never makes one)."""
+        return self._table.get((op, tuple(x.serial for x in args), None, shape))
 
     def multidot(self, factors: Sequence[Node]) -> Node:
         shape = (factors[0].shape[0], factors[-1].shape[1])
+        for i in range(len(factors) - 1):
+            # a product of neighbours the graph has already computed is reused: (AB)C, A(BC)
+            pair = self._existing("matmul", factors[i:i + 2], (factors[i].shape[0], factors[i + 1].shape[1]))
+            if pair is not None:
+                rest = [*factors[:i], pair, *factors[i + 2:]]
+                return rest[0] if len(rest) == 1 else self.matmul(*rest) if len(rest) == 2 else self.multidot(rest)
         return self._make("multidot", tuple(factors), None, shape, (factors[0].rt[0], factors[-1].rt[1]))
 
     def materialize(self, x: Node) -> Node:
@@ -466,11 +483,37 @@ class Graph:
         if a.op == "T" and b.op == "T":
             # Σ aᵀ ⊙ bᵀ = Σ a ⊙ b: use the untransposed (contiguous) arrays
             return self.inner(a.args[0], b.args[0])
+        if b.op == "add" and a.op != "add" and a.full:
+            # ⟨a, Σ cᵢtᵢ + c⟩ = Σ cᵢ⟨a, tᵢ⟩ + c Σa: broadcast terms become sums of a, not arrays
+            const, coefs = b.attr
+            terms = [self.mul([self.inner(a, t)], None, coef=c) for t, c in zip(b.args, coefs)]
+            if const != 0.0:
+                terms.append(self.mul([self.sumall(a)], None, coef=const))
+            return self.add(terms, None)
+        if a.op == "add" and b.op != "add" and b.full:
+            return self.inner(b, a)
+        for x, y in ((a, b), (b, a)):
+            if x.full and y.rt is not None:
+                reduced = self._inner_broadcast(x, y)
+                if reduced is not None:
+                    return reduced
         if a.full and b.full:
             if b.serial < a.serial:
                 a, b = b, a
             return self._make("vdot", (a, b), None, None, None)
         return self.sumall(self.mul([a, b], a.shape))
+
+    def _inner_broadcast(self, a: Node, b: Node) -> Node | None:
+        """⟨a, r ⊙ M⟩ with r constant along the rows (a row, 𝟏r) = ⟨𝟏ᵀ(a ⊙ M), r⟩ (columns likewise):
+        the column sums of a ⊙ M, not the array r ⊙ M; None where b has no such factor."""
+        factors = b.args if b.op == "mul" and b.attr == 1.0 else (b,)
+        for axis, op in ((0, "sum0"), (1, "sum1")):
+            small = [f for f in factors if f.rt is not None and _is_one(f.rt[axis]) and not _is_one(a.shape[axis])]
+            if small:
+                rest = [f for f in factors if f not in small]
+                M = self.mul([a, *rest], a.shape) if rest else a
+                return self.sumall(self.mul([self._reduce(op, M), *small]))
+        return None
 
     def trace_of(self, x: Node) -> Node:
         n = x.shape[0]
