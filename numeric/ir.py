@@ -31,6 +31,15 @@ hash-consed graph, so a pattern is recognised wherever it occurs, in any output:
 
 Both exp rewrites build the same ``max`` node m and the same ``expshift`` node
 exp(A − m) for one A, so a loss and its gradient compiled together share them.
+``exp_scale`` (:meth:`Graph.stabilize`, after lowering) computes with exp(A − m) every
+subexpression whose value does not change when a row of exp(A) is scaled, such as the
+derivative of a softmax ((G ⊙ exp(A))𝟏) ⊙ (exp(A)𝟏)^∘−2 ⊙ exp(A).
+
+Inner products ⟨a, b⟩ (a loss tr(Rᵀ·Y)) distribute over the terms of b and sum a broadcast
+factor's axis first (⟨R, 𝟏γ ⊙ X̂⟩ = ⟨𝟏ᵀ(R ⊙ X̂), γ⟩), so that no array is formed for them;
+a chain of products reuses a product of neighbours the graph has already computed.  The
+values a program names (:meth:`numeric.lower.Builder.bind`) are ``pinned``: sums and
+products keep them whole, so each is computed once.
 
 A scalar argument (a SymPy ``Symbol`` that is not a dimension) is an ``arg`` node of
 shape None: at run time it is a NumPy scalar of the computation's dtype.
