@@ -360,13 +360,12 @@ def check(tg_out, np_out, dtype) -> float:
 
 def run(quick: bool, repeat: int, layers=LAYERS, dtypes=("float32", "float64"),
         peers: bool = True) -> tuple[list[dict], dict]:
+    """Time tracegrad and NumPy here, each peer in its own process (PyTorch's and JAX's thread pools
+    slow NumPy's BLAS down in a process they share), row by row."""
     peers = {"PyTorch": installed("torch") if peers else None, "JAX": installed("jax") if peers else None}
     for peer, version in peers.items():
         if version is None:
             print(f"note: {peer} is not installed; its column is skipped", flush=True)
-    if peers["PyTorch"]:
-        import torch
-        torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
     rows = []
     for layer in layers:
         sizes = layer.quick if quick else layer.sizes
@@ -382,16 +381,39 @@ def run(quick: bool, repeat: int, layers=LAYERS, dtypes=("float32", "float64"),
             assert err < (1e-8 if dt == "float64" else 1e-2), f"{layer.name} {dt}: kernel and NumPy differ by {err}"
             row = {"layer": layer.name, "dtype": dt, "sizes": sizes, "batch": layer.batch,
                    "compile": compile_s, "err": err}
-            fns = {"tracegrad": tg, "NumPy": hand}
-            if peers["PyTorch"]:
-                fns["PyTorch"] = torch_step(layer, data)
-            if peers["JAX"]:
-                fns["JAX"] = jax_step(layer, data)
-            row.update(best_of(fns, data, repeat, 0.5 if quick else 60.0))
+            row.update(best_of({"tracegrad": tg, "NumPy": hand}, data, repeat, 0.5 if quick else 60.0))
+            for peer, version in peers.items():
+                if version:
+                    row[peer] = peer_time(peer, layer, dt, quick, repeat)
             print(f"{layer.name} {dt}: " + ", ".join(f"{k} {row[k] * 1e3:.2f} ms" for k in
                                                     ("tracegrad", "NumPy", "PyTorch", "JAX") if k in row), flush=True)
             rows.append(row)
     return rows, peers
+
+
+def peer_time(peer: str, layer: Layer, dt: str, quick: bool, repeat: int) -> float:
+    """The best time of ``peer`` (PyTorch, JAX) for one row, measured in a process of its own."""
+    import json
+    import subprocess
+
+    cmd = [sys.executable, __file__, "--peer", peer, "--layer", layer.name, "--dtype", dt,
+           "--repeat", str(repeat), *(["--quick"] if quick else [])]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=1800)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _peer_main(peer: str, name: str, dt: str, quick: bool, repeat: int) -> None:
+    import json
+
+    layer = next(layer for layer in LAYERS if layer.name == name)
+    data = make_data(layer, layer.quick if quick else layer.sizes, dt)
+    if peer == "PyTorch":
+        import torch
+        torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+        step = torch_step(layer, data)
+    else:
+        step = jax_step(layer, data)
+    print(json.dumps(best_of({peer: step}, data, repeat, 0.5 if quick else 60.0)[peer]))
 
 
 def table(rows: list[dict], peers: dict) -> str:
@@ -434,7 +456,7 @@ language, derived stage by stage by `derive.backprop` (`benchmarks/bench_layers.
 "NumPy" is the forward and backward pass written by hand; PyTorch is eager autograd on the CPU
 (`F.batch_norm`, `F.layer_norm`, batched matmuls); JAX is `jax.jit(jax.value_and_grad)`.
 Attention runs the batch of 8 sequences as a loop for tracegrad and NumPy, batched for PyTorch and
-JAX.  Times: minimum over up to {repeat} rounds in one process, the four interleaved in each round.  Goals of issue 10: ≤ 1.10× NumPy
+JAX.  Times: minimum over up to {repeat} rounds; tracegrad and NumPy interleaved in one process, each peer in a process of its own (their thread pools slow NumPy's BLAS down in a shared one).  Goals of issue 10: ≤ 1.10× NumPy
 and ≤ 1.0× PyTorch at every row.  Compile (derive + compile) times: {compile_times}.
 
 Peers: {versions}.  Machine: {machine()}.
@@ -449,8 +471,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--markdown", type=Path, help="write the results to this Markdown file")
     ap.add_argument("--no-peers", action="store_true", help="time tracegrad and NumPy only")
+    ap.add_argument("--peer", choices=("PyTorch", "JAX"), help=argparse.SUPPRESS)  # one row of a peer
+    ap.add_argument("--layer", help=argparse.SUPPRESS)
+    ap.add_argument("--dtype", help=argparse.SUPPRESS)
     ns = ap.parse_args(argv)
     repeat = ns.repeat or (3 if ns.quick else 10)
+    if ns.peer:
+        _peer_main(ns.peer, ns.layer, ns.dtype, ns.quick, repeat)
+        return
     rows, peers = run(ns.quick, repeat, peers=not ns.no_peers)
     print(table(rows, peers))
     if ns.markdown:
