@@ -288,6 +288,7 @@ class Graph:
             return self.const(coef if flat == [] else 0.0, shape)
         if "softmax" in self.rewrites:
             flat = self._stable_softmax(flat)
+        flat = self._reuse_pinned(flat)
         flat.sort(key=lambda f: f.serial)
         shaped = [f for f in flat if f.shape is not None]
         if shape is not None and shaped and len(shaped) == len(flat) and all(f.op == "T" for f in shaped):
@@ -298,6 +299,21 @@ class Graph:
             return flat[0]
         rt = _bshape([f.rt for f in flat])
         return self._make("mul", tuple(flat), coef, shape, rt)
+
+    def _reuse_pinned(self, flat: list[Node]) -> list[Node]:
+        """Factors that make up a named product of the program (a pinned ``mul``, coefficient 1), as
+        P = exp(A − m) ⊙ s^∘−1 in exp(A − m) ⊙ s^∘−1 ⊙ G: that product, computed once, instead."""
+        for P in self.pinned:
+            if P.op != "mul" or P.attr != 1.0 or len(P.args) >= len(flat):
+                continue
+            rest = list(flat)
+            for f in P.args:
+                if f not in rest:
+                    break
+                rest.remove(f)
+            else:
+                return [*rest, P]
+        return flat
 
     def _stable_softmax(self, flat: list[Node]) -> list[Node]:
         """Factors exp(A) and (exp(A)·𝟏)^∘−1 (by columns: (𝟏ᵀexp(A))^∘−1) → exp(A − m), (exp(A − m)·𝟏)^∘−1."""
