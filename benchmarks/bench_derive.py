@@ -187,5 +187,51 @@ def main(argv: list[str] | None = None) -> None:
     length_report(args.repeat, args.max_length)
 
 
+# ----- compile time against depth (issue 10, requirement 5) -----------------------------------------
+def compile_times(depths=(2, 4, 8, 16, 32, 64)) -> list[tuple[int, float, float, int]]:
+    """For each depth L: seconds of ``numeric.compile`` of the loss and every parameter gradient of the
+    tanh ``mlp`` with L hidden layers, from the expanded gradients and from the staged program
+    (``derive.kernel_stages``), and the kernel's temporaries.  The derivation is not timed here."""
+    import numeric
+    from derive.kernel_stages import kernel_stages
+    from numeric.compile import _CACHE
+
+    numeric.compile(sympy_warm_up(), [])  # the first compile of a process loads what the others reuse
+    out = []
+    for L in depths:
+        net = network(L)
+        bp = derive.backprop(net)
+        grads = bp.gradients()
+        args = [*net.inputs, *net.params]
+        _CACHE.clear()
+        t0 = time.perf_counter()
+        kernel = numeric.compile([net.f, *(grads[p] for p in net.params)], args)
+        t1 = time.perf_counter()
+        stages, outputs, stage_args = kernel_stages(bp)
+        numeric.compile(outputs, stage_args, stages=stages)
+        out.append((L, t1 - t0, time.perf_counter() - t1, kernel.temporaries))
+    return out
+
+
+def sympy_warm_up():
+    import sympy
+
+    return sympy.Integer(1)
+
+
+def compile_table(depths=(2, 4, 8, 16, 32, 64)) -> str:
+    rows = ["| L | compile, expanded gradients (s) | compile, staged program (s) | temporaries |",
+            "|---|---|---|---|"]
+    for L, expanded, staged, temps in compile_times(depths):
+        rows.append(f"| {L} | {expanded:.3f} | {staged:.3f} | {temps} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__" and "--compile" in sys.argv:  # python benchmarks/bench_derive.py --compile
+    print("# numeric.compile time vs depth (tanh mlp, loss + all parameter gradients; target L=64 < 10 s)")
+    print(compile_table())
+    sys.exit(0)
+
+
 if __name__ == "__main__":
     main()

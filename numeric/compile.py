@@ -48,6 +48,7 @@ class Generated:
     exprs: tuple[sympy.Basic, ...]
     is_list: bool
     temporaries: int
+    stages: tuple[tuple[sympy.Basic, sympy.Basic], ...] = ()
 
 
 class Kernel:
@@ -66,6 +67,7 @@ class Kernel:
         self.exprs: tuple[sympy.Basic, ...] = generated.exprs
         self.is_list: bool = generated.is_list
         self.temporaries: int = generated.temporaries
+        self.stages: tuple[tuple[sympy.Basic, sympy.Basic], ...] = generated.stages
 
     def __call__(self, *arrays: Any) -> Any:
         return self._fn(*arrays)
@@ -82,8 +84,11 @@ def _arg_str(a: MatrixSymbol | sympy.Symbol) -> str:
     return shape_text(a.shape if isinstance(a, MatrixSymbol) else None)
 
 
+Stages = Sequence[tuple[sympy.Basic, sympy.Basic]]
+
+
 def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol], *,
-            dtype: Any = None, name: str = "kernel", backend: Backend = NUMPY) -> Kernel:
+            stages: Stages = (), dtype: Any = None, name: str = "kernel", backend: Backend = NUMPY) -> Kernel:
     """Compile ``exprs`` (one expression or a list) into a NumPy kernel of ``args``.
 
     ``args`` are matrix symbols and scalar symbols (``sympy.Symbol``, not a
@@ -97,6 +102,14 @@ def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSym
     lists, complex and object arrays are refused with an error naming the argument.
     ``backend`` writes the kernel's module (:mod:`numeric.backend`).
 
+    ``stages`` is a program: ``(symbol, definition)`` pairs in order, each definition in the
+    arguments and earlier symbols; ``exprs`` may use every symbol.  A symbol is a matrix symbol
+    or any other SymPy atom of a value (a derive ``Gradient(F, Z)`` too); it is computed once,
+    where its definition stands, as the forward pass and the upstream gradients of a network
+    are: hand the stages of a network and of its backward pass rather than their expansions,
+    which repeat each stage in every later one.  (Expanded expressions are compiled as fast:
+    equal subexpressions are one computation either way.)
+
     >>> from sympy import MatrixSymbol, Symbol, Trace
     >>> import numpy as np
     >>> n = Symbol("n", integer=True, positive=True)
@@ -109,16 +122,32 @@ def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSym
     Traceback (most recent call last):
     ...
     ValueError: argument B: expected shape (n, 2) = (3, 2) from A, got (4, 2)
+
+    A program: H = tanh(XW), f = ‖H‖², ∂f/∂W = Xᵀ(2H ⊙ (1 − H ⊙ H)), with H computed once.
+
+    >>> from sympy import HadamardProduct, OneMatrix, tanh
+    >>> X, W, H = MatrixSymbol("X", n, 3), MatrixSymbol("W", 3, 2), MatrixSymbol("H", n, 2)
+    >>> program = [(H, (X * W).applyfunc(tanh))]
+    >>> grad = X.T * HadamardProduct(2 * H, OneMatrix(n, 2) - HadamardProduct(H, H))
+    >>> step = compile([Trace(H.T * H), grad], [X, W], stages=program)
+    >>> x, w = np.ones((4, 3)), np.full((3, 2), 0.1)
+    >>> f, g = step(x, w)
+    >>> h = np.tanh(x @ w)
+    >>> bool(np.isclose(f, (h * h).sum())), bool(np.allclose(g, x.T @ (2 * h * (1 - h * h))))
+    (True, True)
+    >>> step.source.count("numpy.tanh")
+    1
     """
     is_list = isinstance(exprs, (list, tuple))
     exprs_t = tuple(sympy.sympify(e) for e in (exprs if is_list else [exprs]))
     args_t = tuple(args)
+    stages_t = _stages(stages)
     dt = None if dtype is None else np.dtype(dtype)
-    key = (exprs_t, args_t, is_list, dt, name, backend)
+    key = (exprs_t, args_t, stages_t, is_list, dt, name, backend)
     kernel = _CACHE.get(key)
     if kernel is not None:
         return kernel
-    gen = generate(exprs_t, args_t, is_list=is_list, dtype=dt, name=name, backend=backend)
+    gen = generate(exprs_t, args_t, is_list=is_list, dtype=dt, name=name, backend=backend, stages=stages_t)
     kernel = Kernel(gen, _load(gen))
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -172,13 +201,47 @@ def _dim_table(args: Sequence[MatrixSymbol | sympy.Symbol], names: dict[MatrixSy
     return table
 
 
-def _free_dims(e: sympy.Basic) -> set[sympy.Symbol]:
+def _unique_nodes(exprs: Sequence[sympy.Basic]) -> list[sympy.Basic]:
+    """Every distinct subexpression of ``exprs``, once each, after its arguments: a walk of the shared
+    graph, linear in its size where ``preorder_traversal``, ``atoms`` and ``free_symbols`` walk the
+    tree (each use of a shared subexpression again)."""
+    seen: set[sympy.Basic] = set()
+    out: list[sympy.Basic] = []
+    stack: list[tuple[sympy.Basic, bool]] = [(e, False) for e in reversed(exprs)]
+    while stack:
+        e, done = stack.pop()
+        if done:
+            out.append(e)
+            continue
+        if e in seen:
+            continue
+        seen.add(e)
+        stack.append((e, True))
+        stack.extend((a, False) for a in reversed(e.args) if isinstance(a, sympy.Basic))
+    return out
+
+
+def _free_dims(nodes: Sequence[sympy.Basic]) -> set[sympy.Symbol]:
+    """The symbols of ``nodes`` (from :func:`_unique_nodes`): of the matrices' shapes, and the
+    free scalar symbols."""
     dims: set[sympy.Symbol] = set()
-    for m in e.atoms(MatrixExpr):
-        for d in getattr(m, "shape", ()):
-            if isinstance(d, sympy.Basic):
-                dims |= {s for s in d.free_symbols if isinstance(s, sympy.Symbol)}
-    return dims | {s for s in e.free_symbols if isinstance(s, sympy.Symbol) and not isinstance(s, sympy.Dummy)}
+    for e in nodes:
+        if isinstance(e, MatrixExpr) and e.is_symbol:
+            for d in e.shape:
+                if isinstance(d, sympy.Basic):
+                    dims |= {s for s in d.free_symbols if isinstance(s, sympy.Symbol)}
+        elif isinstance(e, sympy.Symbol) and not isinstance(e, sympy.Dummy):
+            dims.add(e)
+    return dims
+
+
+def _tree_sizes(exprs: Sequence[sympy.Basic], limit: int) -> dict[sympy.Basic, int]:
+    """The number of nodes of each subexpression of ``exprs`` as a tree (each use of a shared
+    subexpression counted), capped at ``limit``: one walk of the shared graph."""
+    size: dict[sympy.Basic, int] = {}
+    for node in _unique_nodes(exprs):  # every node after its arguments
+        size[node] = min(limit, 1 + sum(size.get(a, 1) for a in node.args))
+    return size
 
 
 def _identifier(a: MatrixSymbol | sympy.Symbol, i: int, taken: set[str], reserved: frozenset[str]) -> str:
@@ -202,9 +265,38 @@ def _check_generate(name: str, dtype: np.dtype | None, args: Sequence[MatrixSymb
     _check_args(args)
 
 
+def _stages(stages: Stages) -> tuple[tuple[sympy.Basic, sympy.Basic], ...]:
+    """``stages`` as a tuple of (symbol, definition) pairs of SymPy objects."""
+    out = []
+    for i, pair in enumerate(stages):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise TypeError(f"stage {i}: expected a (symbol, definition) pair, got {type(pair).__name__}")
+        sym, definition = pair
+        if not (isinstance(sym, sympy.Basic) and (sym.is_Atom or isinstance(sym, MatrixExpr))):
+            raise TypeError(f"stage {i}: the name of a stage must be a SymPy symbol, got {type(sym).__name__}")
+        out.append((sym, sympy.sympify(definition)))
+    return tuple(out)
+
+
+def _lower_stages(builder: Builder, stages: Sequence[tuple[sympy.Basic, sympy.Basic]],
+                  args: Sequence[MatrixSymbol | sympy.Symbol]) -> None:
+    """Bind each stage's symbol to the node of its definition, in order: every later use of the
+    symbol (in a definition or an output) is that one node."""
+    for sym, definition in stages:
+        if sym in args or sym in builder.bound:
+            where = "an argument" if sym in args else "defined twice"
+            raise ValueError(f"stage {sym}: the name is {where}")
+        node = builder.lower(definition)
+        shape = tuple(sym.shape) if isinstance(sym, MatrixExpr) else None
+        if node.shape != shape and not (shape is None and node.shape is None):
+            raise ValueError(f"stage {sym}: the name is {shape_text(shape)}, its definition "
+                             f"{shape_text(node.shape)}")
+        builder.bind(sym, node)
+
+
 def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol], *, is_list: bool = True,
              dtype: np.dtype | None = None, name: str = "kernel", doc: str | None = None,
-             backend: Backend = NUMPY) -> Generated:
+             backend: Backend = NUMPY, stages: Stages = ()) -> Generated:
     """The source of a standalone module defining ``name(*arrays)``, written by ``backend``.
 
     >>> from sympy import MatrixSymbol
@@ -214,16 +306,21 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.S
     """
     _check_generate(name, dtype, args, backend)
     exprs = tuple(sympy.sympify(e) for e in exprs)
+    stages = _stages(stages)
     taken: set[str] = set()
     params = {a: _identifier(a, i, taken, backend.reserved) for i, a in enumerate(args)}
     dims = _dim_table(args, params, backend)
-    for e in exprs:
-        missing = {d for d in _free_dims(e) if d not in dims and d not in params and d.is_integer}
-        if missing:
-            raise ValueError(f"dimension {', '.join(sorted(map(str, missing)))} of {e} does not appear "
-                             f"in the shape of any argument")
+    known = lambda d: d in dims or d in params or not d.is_integer
+    everything = (*exprs, *(d for _, d in stages), *(z for z, _ in stages))
+    if not all(map(known, _free_dims(_unique_nodes(everything)))):  # one walk for all; then name the culprit
+        for e in everything:
+            missing = {d for d in _free_dims(_unique_nodes([e])) if not known(d)}
+            if missing:
+                raise ValueError(f"dimension {', '.join(sorted(map(str, missing)))} of {_describe(e, str)} "
+                                 f"does not appear in the shape of any argument")
     builder = Builder(args)
-    plan = schedule([builder.output(builder.lower(e)) for e in exprs])
+    _lower_stages(builder, stages, args)
+    plan = schedule([builder.output(o) for o in builder.stabilize([builder.lower(e) for e in exprs])])
     printer = backend.printer({**{builder.arg_nodes[a]: params[a] for a in args}, **plan.names}, dims)
     body: list[str] = []
     for idx, node in enumerate(plan.temporaries):
@@ -241,7 +338,7 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.S
                   if isinstance(a, MatrixSymbol) else None) for a in args)
     module = KernelModule(name, doc or _default_doc(exprs, args, is_list), tuple(args),
                           tuple(params[a] for a in args), spec, dtype, tuple(body), tuple(results), is_list)
-    return Generated(backend.source(module), name, tuple(args), exprs, is_list, len(plan.temporaries))
+    return Generated(backend.source(module), name, tuple(args), exprs, is_list, len(plan.temporaries), stages)
 
 
 def _default_doc(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol],
@@ -250,10 +347,37 @@ def _default_doc(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sym
     for a in args:
         lines.append(f"    {a.name}: {_arg_str(a)}")
     lines.append("Returns:")
+    sizes = _tree_sizes(exprs, _DESCRIBE_NODES + 1)
     for e in exprs:
         shape = shape_text(e.shape if isinstance(e, MatrixExpr) else None)
-        text = describe(e)
-        if len(text) > 300:
-            text = text[:297] + "..."
+        text = _describe(e, describe, sizes)
         lines.append(f"    {shape}: {text}")
     return "\n".join(lines).replace('"""', "'''").replace("\\", "\\\\") + "\n"
+
+
+# an expression larger than this (nodes of its tree) is not printed in a docstring or a message:
+# SymPy's printer costs more than the whole compilation there (1.4 s for the loss of a 16-layer
+# mlp), and the first 300 characters say little
+_DESCRIBE_NODES = 150
+
+
+def _describe(e: sympy.Basic, describe: Callable[[sympy.Basic], str],
+              sizes: dict[sympy.Basic, int] | None = None) -> str:
+    """``describe(e)`` cut to 300 characters, or a line naming its size where ``e`` is too large to print.
+
+    >>> from sympy import MatrixSymbol
+    >>> X = MatrixSymbol("X", 2, 2)
+    >>> _describe(X * X, str)
+    'X**2'
+    >>> big = X
+    >>> for i in range(40):
+    ...     big = MatrixSymbol(f"W{i}", 2, 2) * big + X
+    >>> _describe(big, str)
+    'an expression of 2×2 with more than 150 operations (not printed)'
+    """
+    size = (sizes or _tree_sizes([e], _DESCRIBE_NODES + 1))[e]
+    if size > _DESCRIBE_NODES:
+        shape = shape_text(e.shape if isinstance(e, MatrixExpr) else None)
+        return f"an expression of {shape} with more than {_DESCRIBE_NODES} operations (not printed)"
+    text = describe(e)
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -31,6 +31,15 @@ hash-consed graph, so a pattern is recognised wherever it occurs, in any output:
 
 Both exp rewrites build the same ``max`` node m and the same ``expshift`` node
 exp(A − m) for one A, so a loss and its gradient compiled together share them.
+``exp_scale`` (:meth:`Graph.stabilize`, after lowering) computes with exp(A − m) every
+subexpression whose value does not change when a row of exp(A) is scaled, such as the
+derivative of a softmax ((G ⊙ exp(A))𝟏) ⊙ (exp(A)𝟏)^∘−2 ⊙ exp(A).
+
+Inner products ⟨a, b⟩ (a loss tr(Rᵀ·Y)) distribute over the terms of b and sum a broadcast
+factor's axis first (⟨R, 𝟏γ ⊙ X̂⟩ = ⟨𝟏ᵀ(R ⊙ X̂), γ⟩), so that no array is formed for them;
+a chain of products reuses a product of neighbours the graph has already computed.  The
+values a program names (:meth:`numeric.lower.Builder.bind`) are ``pinned``: sums and
+products keep them whole, so each is computed once.
 
 A scalar argument (a SymPy ``Symbol`` that is not a dimension) is an ``arg`` node of
 shape None: at run time it is a NumPy scalar of the computation's dtype.
@@ -103,6 +112,9 @@ REWRITES: dict[str, str] = {
     "log_sum_exp": "log(exp(A)·𝟏) → log(exp(A − m)·𝟏) + m, m = max of each row of A (columns for 𝟏ᵀexp(A)); "
                    "log(exp(A)) → A",
     "softmax": "exp(A) ⊙ ((exp(A)·𝟏)^∘−1 𝟏ᵀ) → exp(A − m) ⊙ ((exp(A − m)·𝟏)^∘−1 𝟏ᵀ)",
+    "exp_scale": "a product unchanged when each row of exp(A) is scaled (its degree in exp(A) is 0, as "
+                 "in ((G ⊙ exp(A))𝟏) ⊙ (exp(A)𝟏)^∘−2 ⊙ exp(A), a softmax's derivative) → the same with "
+                 "exp(A − m); by columns likewise",
 }
 # The functions of the log_sigmoid rewrite, by SymPy class name (derive registers both).
 SIGMOID, SOFTPLUS = "Sigmoid", "Softplus"
@@ -169,6 +181,9 @@ class Graph:
     def __init__(self, args: Sequence[MatrixSymbol | sympy.Symbol], rewrites: Iterable[str] | None = None):
         self._table: dict[tuple, Node] = {}
         self._memo: dict[Basic, Node] = {}
+        # values a program names (its stages): sums and products do not take them apart, so that each
+        # is computed once and read where it is used
+        self.pinned: set[Node] = set()
         self._serial = 0
         self.rewrites = frozenset(REWRITES if rewrites is None else rewrites)
         unknown = sorted(self.rewrites - set(REWRITES))
@@ -218,11 +233,11 @@ class Graph:
             nonlocal const
             if t.op == "const":
                 const += c * t.attr
-            elif t.op == "add":
+            elif t.op == "add" and t not in self.pinned:
                 const += c * t.attr[0]
                 for sub, sc in zip(t.args, t.attr[1]):
                     collect(sub, c * sc)
-            elif t.op == "mul" and t.attr != 1.0:
+            elif t.op == "mul" and t.attr != 1.0 and t not in self.pinned:
                 collect(self.mul(t.args, t.shape), c * t.attr)
             else:
                 coefs[t] = coefs.get(t, 0.0) + c
@@ -260,7 +275,7 @@ class Graph:
             nonlocal coef
             if f.op == "const":
                 coef *= f.attr
-            elif f.op == "mul":
+            elif f.op == "mul" and f not in self.pinned:
                 coef *= f.attr
                 for sub in f.args:
                     collect(sub)
@@ -273,6 +288,7 @@ class Graph:
             return self.const(coef if flat == [] else 0.0, shape)
         if "softmax" in self.rewrites:
             flat = self._stable_softmax(flat)
+        flat = self._reuse_pinned(flat)
         flat.sort(key=lambda f: f.serial)
         shaped = [f for f in flat if f.shape is not None]
         if shape is not None and shaped and len(shaped) == len(flat) and all(f.op == "T" for f in shaped):
@@ -283,6 +299,21 @@ class Graph:
             return flat[0]
         rt = _bshape([f.rt for f in flat])
         return self._make("mul", tuple(flat), coef, shape, rt)
+
+    def _reuse_pinned(self, flat: list[Node]) -> list[Node]:
+        """Factors that make up a named product of the program (a pinned ``mul``, coefficient 1), as
+        P = exp(A − m) ⊙ s^∘−1 in exp(A − m) ⊙ s^∘−1 ⊙ G: that product, computed once, instead."""
+        for P in self.pinned:
+            if P.op != "mul" or P.attr != 1.0 or len(P.args) >= len(flat):
+                continue
+            rest = list(flat)
+            for f in P.args:
+                if f not in rest:
+                    break
+                rest.remove(f)
+            else:
+                return [*rest, P]
+        return flat
 
     def _stable_softmax(self, flat: list[Node]) -> list[Node]:
         """Factors exp(A) and (exp(A)·𝟏)^∘−1 (by columns: (𝟏ᵀexp(A))^∘−1) → exp(A − m), (exp(A − m)·𝟏)^∘−1."""
@@ -427,10 +458,27 @@ class Graph:
             return self.mul([a, self._reduce("sum0", b)], shape)
         if b_row:
             return self.mul([self._reduce("sum1", a), b], shape)
+        # a product already computed as one chain of factors is that node, however grouped
+        chain = (*(a.args if a.op in ("matmul", "multidot") else (a,)),
+                 *(b.args if b.op in ("matmul", "multidot") else (b,)))
+        if len(chain) > 2:
+            known = self._existing("multidot", chain, shape)
+            if known is not None:
+                return known
         return self._make("matmul", (a, b), None, shape, (a.rt[0], b.rt[1]))
+
+    def _existing(self, op: str, args: Sequence[Node], shape: Shape) -> Node | None:
+        """The node ``op(args)`` if the graph has it already (never makes one)."""
+        return self._table.get((op, tuple(x.serial for x in args), None, shape))
 
     def multidot(self, factors: Sequence[Node]) -> Node:
         shape = (factors[0].shape[0], factors[-1].shape[1])
+        for i in range(len(factors) - 1):
+            # a product of neighbours the graph has already computed is reused: (AB)C, A(BC)
+            pair = self._existing("matmul", factors[i:i + 2], (factors[i].shape[0], factors[i + 1].shape[1]))
+            if pair is not None:
+                rest = [*factors[:i], pair, *factors[i + 2:]]
+                return rest[0] if len(rest) == 1 else self.matmul(*rest) if len(rest) == 2 else self.multidot(rest)
         return self._make("multidot", tuple(factors), None, shape, (factors[0].rt[0], factors[-1].rt[1]))
 
     def materialize(self, x: Node) -> Node:
@@ -460,11 +508,37 @@ class Graph:
         if a.op == "T" and b.op == "T":
             # Σ aᵀ ⊙ bᵀ = Σ a ⊙ b: use the untransposed (contiguous) arrays
             return self.inner(a.args[0], b.args[0])
+        if b.op == "add" and a.op != "add" and a.full:
+            # ⟨a, Σ cᵢtᵢ + c⟩ = Σ cᵢ⟨a, tᵢ⟩ + c Σa: broadcast terms become sums of a, not arrays
+            const, coefs = b.attr
+            terms = [self.mul([self.inner(a, t)], None, coef=c) for t, c in zip(b.args, coefs)]
+            if const != 0.0:
+                terms.append(self.mul([self.sumall(a)], None, coef=const))
+            return self.add(terms, None)
+        if a.op == "add" and b.op != "add" and b.full:
+            return self.inner(b, a)
+        for x, y in ((a, b), (b, a)):
+            if x.full and y.rt is not None:
+                reduced = self._inner_broadcast(x, y)
+                if reduced is not None:
+                    return reduced
         if a.full and b.full:
             if b.serial < a.serial:
                 a, b = b, a
             return self._make("vdot", (a, b), None, None, None)
         return self.sumall(self.mul([a, b], a.shape))
+
+    def _inner_broadcast(self, a: Node, b: Node) -> Node | None:
+        """⟨a, r ⊙ M⟩ with r constant along the rows (a row, 𝟏r) = ⟨𝟏ᵀ(a ⊙ M), r⟩ (columns likewise):
+        the column sums of a ⊙ M, not the array r ⊙ M; None where b has no such factor."""
+        factors = b.args if b.op == "mul" and b.attr == 1.0 else (b,)
+        for axis, op in ((0, "sum0"), (1, "sum1")):
+            small = [f for f in factors if f.rt is not None and _is_one(f.rt[axis]) and not _is_one(a.shape[axis])]
+            if small:
+                rest = [f for f in factors if f not in small]
+                M = self.mul([a, *rest], a.shape) if rest else a
+                return self.sumall(self.mul([self._reduce(op, M), *small]))
+        return None
 
     def trace_of(self, x: Node) -> Node:
         n = x.shape[0]
@@ -507,6 +581,68 @@ class Graph:
         j = 0 if x.collapsed(1) else j
         return self._make("item", (x,), (i, j), None, None)
 
+    def stabilize(self, outputs: Sequence[Node]) -> list[Node]:
+        """``outputs`` with the ``exp_scale`` rewrite: every exp(A) of a full A inside a subexpression
+        of degree 0 in exp(A)'s row (column) scale (products, row sums, powers, sums of equal degree,
+        products by a matrix on the right) is exp(A − m), m the row (column) maximum: exact, and
+        finite where exp(A) overflows.  Outermost subexpressions first."""
+        if "exp_scale" not in self.rewrites:
+            return list(outputs)
+        exps = [n for n in self._table.values() if n.op == "fn" and n.attr == "exp" and n.args[0].full]
+        for E in exps:
+            for axis in (1, 0):
+                outputs = self._rescale(outputs, E, axis)
+        return list(outputs)
+
+    def _rescale(self, outputs: Sequence[Node], E: Node, axis: int) -> list[Node]:
+        """The ``exp_scale`` rewrite of E = exp(A) along ``axis`` (:meth:`stabilize`)."""
+        memo: dict = {}
+        contains: dict = {}
+        done: dict[Node, Node] = {}
+        shifted = self._shifted_exp(E.args[0], axis)[1]
+
+        def visit(x: Node) -> Node:
+            if x not in done:
+                if not _contains(x, E, contains) or x is E:
+                    done[x] = x
+                elif x.op in ("mul", "add") and _degree(x, E, axis, memo, contains) == 0.0:
+                    done[x] = self._substitute(x, E, shifted, {})
+                else:
+                    done[x] = self._rebuild(x, [visit(a) for a in x.args])
+            return done[x]
+
+        return [visit(o) for o in outputs]
+
+    def _substitute(self, x: Node, old: Node, new: Node, memo: dict[Node, Node]) -> Node:
+        if x is old:
+            return new
+        if x not in memo:
+            memo[x] = self._rebuild(x, [self._substitute(a, old, new, memo) for a in x.args])
+        return memo[x]
+
+    def _rebuild(self, x: Node, args: list[Node]) -> Node:
+        """``x`` with new arguments, through the smart constructors."""
+        if all(a is b for a, b in zip(args, x.args)):
+            return x
+        op = x.op
+        if op == "mul":
+            return self.mul(args, x.shape, x.attr)
+        if op == "add":
+            const, coefs = x.attr
+            terms = [self.mul([t], t.shape, c) for t, c in zip(args, coefs)]
+            return self.add([*terms, *([self.const(const)] if const else [])], x.shape)
+        if op == "pow":
+            return self.pow(args[0], x.attr)
+        if op in ("sum0", "sum1"):
+            return self._reduce(op, args[0])
+        if op == "matmul":
+            return self.matmul(*args)
+        if op == "T":
+            return self.T(args[0])
+        if op == "fn":
+            return self.fn(x.attr, args[0])
+        return self._make(op, tuple(args), x.attr, x.shape, x.rt)
+
     def output(self, x: Node) -> Node:
         """x prepared to be returned: full shape, never an alias of an argument."""
         if x.shape is None:
@@ -518,3 +654,39 @@ class Graph:
         if x.op == "arg" or (x.op == "T" and x.args[0].op == "arg"):
             return self._make("copy", (x,), None, x.shape, x.rt)
         return x
+
+
+def _contains(x: Node, target: Node, memo: dict[Node, bool]) -> bool:
+    if x is target:
+        return True
+    if x not in memo:
+        memo[x] = any(_contains(a, target, memo) for a in x.args)
+    return memo[x]
+
+
+def _degree(x: Node, E: Node, axis: int, memo: dict, contains: dict) -> float | None:
+    """How ``x`` scales when each row (``axis`` 1; columns: 0) of E = exp(A) is multiplied by a
+    positive number c: as c^degree, or None where it does not scale so."""
+    if not _contains(x, E, contains):
+        return 0.0
+    if x is E:
+        return 1.0
+    if x in memo:
+        return memo[x]
+    memo[x] = None  # provisional (the graph is acyclic; this only guards the recursion)
+    d = [_degree(a, E, axis, memo, contains) for a in x.args]
+    out: float | None = None
+    if None in d:
+        out = None
+    elif x.op == "mul":
+        out = sum(d)
+    elif x.op == "pow":
+        out = x.attr * d[0]
+    elif x.op == ("sum1" if axis == 1 else "sum0"):
+        out = d[0]
+    elif x.op == "add":
+        out = d[0] if all(v == d[0] for v in d) and (x.attr[0] == 0.0 or d[0] == 0.0) else None
+    elif x.op == "matmul":   # (D a) b = D (a b) for rows; a (b D) = (a b) D for columns
+        out = d[0] if axis == 1 and d[1] == 0.0 else d[1] if axis == 0 and d[0] == 0.0 else None
+    memo[x] = out
+    return out

@@ -8,7 +8,7 @@ one small function.  Elementwise functions are found by their SymPy class name i
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 import sympy
 from sympy import (
@@ -39,6 +39,10 @@ class Builder(Graph):
     ('arg', 2.0)
     """
 
+    def __init__(self, args: Sequence[MatrixSymbol | sympy.Symbol], rewrites: Iterable[str] | None = None):
+        super().__init__(args, rewrites)
+        self.bound: dict[Basic, Node] = {}  # the stages of a program (:meth:`bind`)
+
     def lower(self, e: Basic) -> Node:
         """The node of ``e`` (one node per distinct subexpression)."""
         node = self._memo.get(e)
@@ -46,6 +50,13 @@ class Builder(Graph):
             node = self._lower_matrix(e) if isinstance(e, MatrixExpr) else self._lower_scalar(e)
             self._memo[e] = node
         return node
+
+    def bind(self, symbol: Basic, node: Node) -> None:
+        """Make ``symbol`` (a stage of a program) stand for ``node`` wherever it is lowered."""
+        self._memo[symbol] = node
+        self.bound[symbol] = node
+        if node.full:
+            self.pinned.add(node)
 
     def _lower_matrix(self, e: MatrixExpr) -> Node:
         return _rule(MATRIX_RULES, e)(self, e)
@@ -160,29 +171,45 @@ def _plain(n: Node) -> bool:
 def _matrix_symbol(b: Builder, e: MatrixSymbol) -> Node:
     if e not in b.arg_nodes:
         names = ", ".join(a.name for a in b.args)
+        stages = f" or the stages before it ({', '.join(map(str, b.bound))})" if b.bound else ""
         raise ValueError(f"matrix symbol {e.name} ({shape_text(tuple(e.shape))}) is not among the "
-                         f"arguments ({names})")
+                         f"arguments ({names}){stages}")
     return b.arg_nodes[e]
 
 
 def _matmul(b: Builder, e: MatMul) -> Node:
     scalars = [b.lower(a) for a in e.args if not isinstance(a, MatrixExpr)]
     mats = [a for a in e.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)]
-    shape = tuple(e.shape)
     if not mats:
+        shape = tuple(e.shape)
         return b.mul([*scalars, b.eye(shape[0])], shape)
-    return b.mul([*scalars, b._chain(mats)], shape)
+    chain = b._chain(mats)
+    return b.mul([*scalars, chain], chain.shape)
 
 
 def _matpow(b: Builder, e: MatPow) -> Node:
-    p, shape = e.exp, tuple(e.shape)
+    p = e.exp
     if not p.is_Integer:
         raise UnsupportedExpression(f"matrix power with exponent {p} (only integers)")
+    base = b.lower(e.base)
+    shape = base.shape
     if p == -1:
-        return b.unary_matrix("inv", b.lower(e.base), shape)
+        return b.unary_matrix("inv", base, shape)
     if p < 0:
-        return b.unary_matrix("matpow", b.unary_matrix("inv", b.lower(e.base), shape), shape, int(-p))
-    return b.unary_matrix("matpow", b.lower(e.base), shape, int(p))
+        return b.unary_matrix("matpow", b.unary_matrix("inv", base, shape), shape, int(-p))
+    return b.unary_matrix("matpow", base, shape, int(p))
+
+
+def _terms(b: Builder, e: MatrixExpr) -> tuple[list[Node], tuple]:
+    """The nodes of the terms (factors) of a sum (Hadamard product) of equal shapes, and that shape,
+    read off a lowered term: SymPy's ``shape`` walks down the expression at every call."""
+    nodes = [b.lower(a) for a in e.args]
+    shape = next((n.shape for n in nodes if n.shape is not None), None)
+    return nodes, (tuple(e.shape) if shape is None else shape)
+
+
+def _inverse(b: Builder, A: Node) -> Node:
+    return b.unary_matrix("inv", A, A.shape)
 
 
 MATRIX_RULES: dict[type, Rule] = {
@@ -191,12 +218,12 @@ MATRIX_RULES: dict[type, Rule] = {
     ZeroMatrix: lambda b, e: b.const(0.0, tuple(e.shape)),
     Identity: lambda b, e: b.eye(e.shape[0]),
     Transpose: lambda b, e: b.T(b.lower(e.arg)),
-    MatAdd: lambda b, e: b.add([b.lower(a) for a in e.args], tuple(e.shape)),
-    HadamardProduct: lambda b, e: b.mul([b.lower(a) for a in e.args], tuple(e.shape)),
+    MatAdd: lambda b, e: b.add(*_terms(b, e)),
+    HadamardProduct: lambda b, e: b.mul(*_terms(b, e)),
     HadamardPower: lambda b, e: b.powv(b.lower(e.base), b.lower(e.exp)),
     ElementwiseApplyFunction: lambda b, e: b._lower_elementwise(e.function, b.lower(e.expr)),
     MatMul: _matmul,
-    Inverse: lambda b, e: b.unary_matrix("inv", b.lower(e.arg), tuple(e.shape)),
+    Inverse: lambda b, e: _inverse(b, b.lower(e.arg)),
     MatPow: _matpow,
 }
 
