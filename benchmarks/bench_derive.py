@@ -171,7 +171,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-length", type=int, default=64, help="the longest program of (b)")
     ap.add_argument("--unstaged", action="store_true",
                     help="also derive the transformer block's loss in one piece (about a minute before issue 10)")
+    ap.add_argument("--compile", action="store_true", help="only the numeric.compile time against depth")
     args = ap.parse_args(argv)
+    if args.compile:
+        compile_report()
+        return
     depths = [L for L in (1, 2, 4, 8, 16, 32) if args.max_depth >= L]
     print(f"# tracegrad derivation cost vs depth — Python {platform.python_version()}, {platform.machine()}")
     print("| L | sections | derive (s) | derive + LaTeX (s) | ratio to L=1 | target 1.5·L | LaTeX chars | SymPy .diff ∂f/∂W1 |")
@@ -185,6 +189,12 @@ def main(argv: list[str] | None = None) -> None:
               f"{size} | {sympy_diff(L) if L <= 4 else 'not run'} |", flush=True)
     transformer_report(args.repeat, args.unstaged)
     length_report(args.repeat, args.max_length)
+    compile_report()
+
+
+def compile_report() -> None:
+    print("\n# numeric.compile time vs depth (tanh mlp, loss + all parameter gradients; target L=64 < 10 s)")
+    print(compile_table(), flush=True)
 
 
 # ----- compile time against depth (issue 10, requirement 5) -----------------------------------------
@@ -225,12 +235,6 @@ def compile_table(depths=(2, 4, 8, 16, 32, 64)) -> str:
     for L, expanded, staged, temps in compile_times(depths):
         rows.append(f"| {L} | {expanded:.3f} | {staged:.3f} | {temps} |")
     return "\n".join(rows)
-
-
-if __name__ == "__main__" and "--compile" in sys.argv:  # python benchmarks/bench_derive.py --compile
-    print("# numeric.compile time vs depth (tanh mlp, loss + all parameter gradients; target L=64 < 10 s)")
-    print(compile_table())
-    sys.exit(0)
 
 
 if __name__ == "__main__":

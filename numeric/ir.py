@@ -537,7 +537,10 @@ class Graph:
             if small:
                 rest = [f for f in factors if f not in small]
                 M = self.mul([a, *rest], a.shape) if rest else a
-                return self.sumall(self.mul([self._reduce(op, M), *small]))
+                # the product has the reduced shape (1×d or n×1): the small factors are stored that way,
+                # and a broadcast shape here would count the summed axis again in sumall
+                reduced = (1, a.shape[1]) if axis == 0 else (a.shape[0], 1)
+                return self.sumall(self.mul([self._reduce(op, M), *small], reduced))
         return None
 
     def trace_of(self, x: Node) -> Node:

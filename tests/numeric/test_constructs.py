@@ -200,3 +200,25 @@ def test_constants_folded_as_numpy_computes_them(dtype):
     assert all(o.dtype == dtype for o in out)
     assert np.all(out[0] == np.inf) and np.all(out[1] == -np.inf) and np.all(out[2] == np.inf)
     assert np.all(np.isnan(out[3]))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_inner_product_with_several_broadcast_factors(axis: int) -> None:
+    """tr(Cᵀ[(𝟏g) ⊙ Z ⊙ (𝟏s)∘⁻¹]) (rows broadcast down the columns; columns likewise), the form of a
+    batch norm's loss: summing the broadcast axis once, not once per broadcast factor."""
+    from sympy import HadamardPower, HadamardProduct, MatMul, MatrixSymbol, OneMatrix, Trace, Transpose
+
+    n, d = 4, 3
+    Z, C = MatrixSymbol("Z", n, d), MatrixSymbol("C", n, d)
+    if axis == 0:
+        g, s = MatrixSymbol("g", 1, d), MatrixSymbol("s", 1, d)
+        bg, bs = MatMul(OneMatrix(n, 1), g), MatMul(OneMatrix(n, 1), s)
+    else:
+        g, s = MatrixSymbol("g", n, 1), MatrixSymbol("s", n, 1)
+        bg, bs = MatMul(g, OneMatrix(1, d)), MatMul(s, OneMatrix(1, d))
+    f = Trace(MatMul(Transpose(C), HadamardProduct(bg, Z, HadamardPower(bs, -1))))
+    rng = np.random.default_rng(3)
+    z, c, gv = rng.standard_normal((n, d)), rng.standard_normal((n, d)), rng.standard_normal(g.shape)
+    sv = rng.uniform(0.5, 2.0, s.shape)
+    got = float(numeric.compile(f, [Z, C, g, s])(z, c, gv, sv))
+    assert got == pytest.approx(float(np.sum(c * gv * z / sv)), rel=1e-12)
