@@ -306,6 +306,78 @@ def audit_intro(lang: str) -> str:
     return get_locale(lang).say("audit_command_intro") + "\n\n"
 
 
+# ---------------------------------------------------------------------------- grade
+
+def _grade_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("writeup", help="the write-up: Markdown with $$ … $$ display math, or a LaTeX file (- for "
+                                   "standard input)")
+    p.add_argument("--net", metavar="NET.tg", help="the network as a program (default: the write-up's own "
+                                                   "problem statement; 'seed' for the seed network)")
+    add_item_list(p, "--shape", r"[^\s=]+=\S*(\s+[^\s=]+=\S*)*", default=[], metavar="NAME=ROWS,COLS",
+                  help="shapes of the problem statement's names, e.g. X=n,d b1=1,m; others are declared in the "
+                       "text (X \\in \\mathbb{R}^{n \\times d}) or inferred")
+    p.add_argument("--format", choices=("text", "markdown", "html", "json"), default=None,
+                   help="output format (default: text, or from the suffix of -o: .md, .html, .json)")
+    p.add_argument("--lang", choices=("en", "zh"), default=argparse.SUPPRESS, help="language (default: en)")
+    p.add_argument("-o", "--output", metavar="FILE", default=argparse.SUPPRESS, help="write to FILE")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
+
+
+def _run_grade(args: argparse.Namespace) -> int:
+    """Exit status 0 when every checked equation holds, 1 when any is wrong, 2 for unusable input."""
+    from derive.grading import GradeError, grade
+    from derive.grading.report import write
+    from derive.limits import MAX_PROGRAM_LENGTH
+
+    text = _read_text(args.writeup, 20 * MAX_PROGRAM_LENGTH, "write-up")
+    net, net_name = None, ""
+    if args.net is not None:
+        net_name = args.net
+        net = _SEED_PROGRAM if args.net == "seed" else _read_program(args.net)
+    fmt = args.format or {".md": "markdown", ".html": "html", ".json": "json"}.get(
+        _suffix(getattr(args, "output", None)), "text")
+    try:
+        report = grade(text, net=net, net_name=net_name, shapes=parse_shapes(args.shape), lang=args.lang,
+                       seed=args.seed, source="<stdin>" if args.writeup == "-" else args.writeup)
+    except GradeError as e:
+        raise CliError(f"{args.writeup}: {e}") from None
+    emit(write(report, fmt), args)
+    return report.status
+
+
+_SEED_PROGRAM = """X: n×d; Y: n×k
+param W1: d×m; param b1: 1×m; param W2: m×k; param b2: 1×k
+h = X*W1 + b1
+H = sigmoid(h)
+Ypred = H*W2 + b2
+f = norm2(Y - Ypred)^2"""
+
+
+def _suffix(path: str | None) -> str:
+    import os
+
+    return os.path.splitext(path)[1].lower() if path else ""
+
+
+def _read_text(path: str, limit: int, what: str) -> str:
+    """The text of ``path`` (``-``: standard input), refused beyond ``limit`` characters."""
+    import sys
+
+    try:
+        if path == "-":
+            text = sys.stdin.read(limit + 1)
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read(limit + 1)
+    except UnicodeDecodeError as e:
+        raise CliError(f"{path}: the {what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise CliError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    if len(text) > limit:
+        raise CliError(f"{path}: the {what} is longer than {limit} characters")
+    return text
+
+
 # -------------------------------------------------------------------------- codegen
 
 def _codegen_arguments(p: argparse.ArgumentParser) -> None:
@@ -334,6 +406,8 @@ COMMANDS: list[Command] = [
             _check_arguments, _run_check),
     Command("audit", "audit the seed document's hand-written formulas under every reading",
             _audit_arguments, _run_audit),
+    Command("grade", "grade a whole write-up (Markdown or LaTeX): every result, every step of every chain",
+            _grade_arguments, _run_grade),
     Command("codegen", "write the seed network's loss and gradients as a standalone NumPy module",
             _codegen_arguments, _run_codegen),
 ]

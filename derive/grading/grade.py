@@ -193,9 +193,21 @@ class _Context:
         if re.search(r"\\text\{[^}]*[^\x00-\x7f ]", latex):
             raise _Unreadable("prose")
         try:
-            return to_tokens(latex, self.names, self.problem.loss)
+            t = to_tokens(latex, _Names(self), self.problem.loss)
         except LatexError as e:
             raise _Unreadable("unreadable", error=str(e)) from None
+        t.items = [self.alias(w) or w if _WORD.fullmatch(w) else w for w in t.items]
+        t.diffs = {k: _WORD.sub(lambda m: self.alias(m.group()) or m.group(), v) for k, v in t.diffs.items()}
+        return t
+
+    def alias(self, word: str) -> str | None:
+        """The network's name for a name of the write-up: itself, the same spelt with or without
+        underscores (Y_pred for Ypred), or the stage a name like h_sigmoid means (H = sigmoid(h))."""
+        if word in self.names:
+            return word
+        if word not in self.cache:
+            self.cache[word] = _alias(word, self.problem.net)
+        return self.cache[word]
 
     def unknown(self, t: Tokens) -> list[str]:
         out = []
@@ -229,6 +241,36 @@ class _Context:
         if i not in self.pts:
             self.pts[i] = points(self.problem.networks[i], self.problem.loss, 3, self.seed)
         return self.pts[i]
+
+
+class _Names(set):
+    """The names a bridge sees: the network's and every alias of one."""
+
+    def __init__(self, ctx: _Context):
+        super().__init__(ctx.names)
+        self.ctx = ctx
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.ctx.alias(word) is not None
+
+
+def _alias(word: str, net: Network) -> str | None:
+    from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+    from derive.elementwise import elementwise_function, function_record
+
+    key = word.replace("_", "").lower()
+    same = [n for n in net.symbols if n.replace("_", "").lower() == key]
+    if len(same) == 1:
+        return same[0]
+    if "_" in word:
+        base, fn = word.rsplit("_", 1)
+        for Z, definition in net.stages:
+            if isinstance(definition, ElementwiseApplyFunction) and getattr(definition.expr, "name", None) == base:
+                record = function_record(elementwise_function(definition))
+                if record is not None and record.name == fn:
+                    return Z.name
+    return None
 
 
 def _partials(latex: str) -> str:
@@ -369,6 +411,7 @@ def _message(result) -> str:
 
 def _result(ctx: _Context, latex: str, var: str, line: int, step: int) -> Entry:
     lang, problem = ctx.lang, ctx.problem
+    var = ctx.alias(var) or var
     if var not in problem.net.symbols:
         return Entry(line, step, latex, "result", "uncheckable", (), _say(lang, "not_variable", name=var))
     try:
@@ -768,6 +811,7 @@ def _definition(ctx: _Context, g: Group, name: str) -> Entry:
     except _Unreadable as e:
         return Entry(line, 0, latex, "definition", "uncheckable", (), _say(lang, e.key, **e.kw))
     missing = ctx.unknown(t)
+    name = ctx.alias(name) or name
     if name not in ctx.names and name != ctx.problem.loss:
         return Entry(line, 0, latex, "definition", "uncheckable", (),
                      _say(lang, "defines_unknown", names=", ".join(dict.fromkeys([name, *missing]))))
