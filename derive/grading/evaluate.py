@@ -37,13 +37,15 @@ class Unevaluable(ValueError):
 class Point:
     """Random data and directions for a network at concrete dimensions.
 
-    ``cut`` names the one variable whose differential is random (None: every leaf's is)."""
+    The parameters have random differentials and the inputs (data) none, as in a derivation;
+    ``held(V)`` gives V alone a random differential (``cut``: V)."""
 
     net: Network
     loss_name: str
     sizes: dict
     values: dict
     directions: dict
+    pool: dict
     cut: MatrixSymbol | None = None
 
     def held(self, var: MatrixSymbol) -> Point:
@@ -51,8 +53,7 @@ class Point:
         values = dict(self.values)
         if var not in values:       # a stage: its value, computed once
             values[var] = evaluate(var, self)[0]
-        return Point(self.net, self.loss_name, self.sizes, values,
-                     {var: self.directions.get(("stage", var), self.directions.get(var))}, var)
+        return Point(self.net, self.loss_name, self.sizes, values, {var: self.pool[var]}, self.pool, var)
 
 
 def points(net: Network, loss_name: str, count: int = 3, seed: int = 0) -> list[Point]:
@@ -65,14 +66,14 @@ def points(net: Network, loss_name: str, count: int = 3, seed: int = 0) -> list[
     for _ in range(count):
         pool = list(rng.permutation(np.arange(2, 8)))
         sizes = {d: int(pool[i % len(pool)]) for i, d in enumerate(dims)}
-        values, directions = {}, {}
+        values, pool = {}, {}
         for s in net.inputs + net.params:
             shape = concrete_shape(s.shape, sizes)
             values[s] = rng.standard_normal(shape)
-            directions[s] = rng.standard_normal(shape)
+            pool[s] = rng.standard_normal(shape)
         for s, _ in net.stages:
-            directions[("stage", s)] = rng.standard_normal(concrete_shape(s.shape, sizes))
-        out.append(Point(net, loss_name, sizes, values, directions))
+            pool[s] = rng.standard_normal(concrete_shape(s.shape, sizes))
+        out.append(Point(net, loss_name, sizes, values, {s: pool[s] for s in net.params}, pool))
     return out
 
 

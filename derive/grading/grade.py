@@ -196,8 +196,15 @@ class _Context:
             t = to_tokens(latex, _Names(self), self.problem.loss)
         except LatexError as e:
             raise _Unreadable("unreadable", error=str(e)) from None
-        t.items = [self.alias(w) or w if _WORD.fullmatch(w) else w for w in t.items]
-        t.diffs = {k: _WORD.sub(lambda m: self.alias(m.group()) or m.group(), v) for k, v in t.diffs.items()}
+        macros = dict(self.problem.macros)
+        items: list[str] = []
+        for w in t.items:
+            items += ["(", *macros[w], ")"] if w in macros else [self.alias(w) or w if _WORD.fullmatch(w) else w]
+        t.items = items
+        def word(m: re.Match[str]) -> str:
+            w = m.group()
+            return f"({Tokens(list(macros[w])).text})" if w in macros else self.alias(w) or w
+        t.diffs = {k: _WORD.sub(word, v) for k, v in t.diffs.items()}
         return t
 
     def alias(self, word: str) -> str | None:
@@ -752,7 +759,7 @@ def grade(text: str, *, net: str | None = None, net_name: str = "", shapes: Mapp
     except (StatementError, ExpressionError) as e:
         raise GradeError(str(e)) from None
     ctx = _Context(problem, lang, seed)
-    ctx.names = set(problem.names) | {s for n in problem.networks for s in n.symbols}
+    ctx.names = set(problem.names) | {s for n in problem.networks for s in n.symbols} | {m for m, _ in problem.macros}
     entries: list[Entry] = []
     for i, g in enumerate(groups):
         entries += _group(ctx, i, g)
@@ -784,12 +791,19 @@ def _group(ctx: _Context, i: int, g: Group) -> list[Entry]:
                 out[-1] = Entry(**{**out[-1].__dict__, "latex": latex})
         return out
     name = _name(head)
-    if name is not None and lone:
+    if name is not None and lone and not _is_differential(ctx, head):
         return [_definition(ctx, g, name)]
     entries = _chain(ctx, g, "chain")
     if lone:
         entries = [Entry(**{**e.__dict__, "latex": f"{head} = {e.latex}"}) for e in entries]
     return entries
+
+
+def _is_differential(ctx: _Context, latex: str) -> bool:
+    try:
+        return bool(ctx.tokens(latex).diffs)
+    except _Unreadable:
+        return False
 
 
 def _name(latex: str) -> str | None:

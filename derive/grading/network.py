@@ -24,6 +24,7 @@ from derive.program import program
 __all__ = ["Problem", "StatementError", "from_program", "from_statement"]
 
 _FRESH = ("n", "d", "m", "k", "p", "q", "r", "s", "t", "u", "v", "w")
+_UNUSED = re.compile(r"(\w+) is assigned but never used")
 _OPEN = re.compile(r"unknown name '(\w+)': its shape cannot be inferred \(only (\S+?)×(\S+?)\)")
 _DECLARED = re.compile(
     r"((?:\\[A-Za-z]+\{[^}]*\}|[A-Za-z])(?:_\{[^}]*\}|_[A-Za-z0-9])?)\s*\\in\s*\\mathbb\{R\}\^\{([^}]*)\}")
@@ -44,6 +45,7 @@ class Problem:
     loss: str
     definitions: tuple[int, ...]
     names: frozenset[str]
+    macros: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def net(self) -> Network:
@@ -115,8 +117,10 @@ def _shape_text(shape: tuple) -> str:
 
 def _build(assign: list[tuple[str, str]], shapes: dict[str, tuple], params: set[str]) -> tuple[Network, dict]:
     """The program of the assignments, fresh dimensions given to shapes left open; returns the network
-    and the shapes it settled on."""
+    and the shapes it settled on.  A definition the loss does not use is left out of the program (the
+    write-up uses it as a name for its expression: see ``Problem.macros``)."""
     shapes = dict(shapes)
+    assign = list(assign)
     used = {str(x) for s in shapes.values() for x in s}
     fresh = [x for x in _FRESH if x not in used and all(x != n for n, _ in assign)]
     for _ in range(40):
@@ -126,6 +130,10 @@ def _build(assign: list[tuple[str, str]], shapes: dict[str, tuple], params: set[
             net = program(text, wrt=sorted(params) or None)
             return net, {**{s.name: tuple(str(x) for x in s.shape) for s in net.inputs + net.params}, **shapes}
         except ExpressionError as e:
+            unused = _UNUSED.search(str(e))
+            if unused and any(n == unused.group(1) for n, _ in assign):
+                assign = [(n, rhs) for n, rhs in assign if n != unused.group(1)]
+                continue
             m = _OPEN.search(str(e))
             if not m or not fresh:
                 raise StatementError(str(e)) from None
@@ -165,7 +173,9 @@ def from_statement(groups: Sequence[Group], text: str, shapes: Mapping[str, Sequ
         except StatementError as e:
             last_error = e
             continue
-        if not isinstance(full.loss, sympy.Expr) or len(full.stages) != count - 1:
+        macros = tuple((n, tuple(tokens[n])) for n, _ in ascii_assign[:-1]
+                       if n not in {s.name for s, _ in full.stages})
+        if not isinstance(full.loss, sympy.Expr) or len(full.stages) + len(macros) != count - 1:
             continue
         nets, labels = [full], [{"en": "", "zh": ""}]
         rows = {w for n in defined for w in _summands(tokens[n]) if w not in defined and w not in known
@@ -180,7 +190,7 @@ def from_statement(groups: Sequence[Group], text: str, shapes: Mapping[str, Sequ
             except StatementError:
                 pass
         return Problem(tuple(nets), tuple(labels), name, tuple(i for i, _, _ in assign[:count]),
-                       frozenset(defined))
+                       frozenset(defined), macros)
     raise StatementError(f"the problem statement defines no scalar loss{': ' + str(last_error) if last_error else ''}")
 
 
