@@ -116,6 +116,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "follows_from": "follows from line {line} (the line before it does not hold)",
         "breaks": "breaks the chain: it does not follow from line {line}",
         "restates": "restates the definition of {name}",
+        "shorthand": "names {name} for the lines after it",
         "differs": "differs from the definition of {name} in the problem statement",
         "only_under": "holds only when {readings}",
         "under": "{reading}; {network}",
@@ -146,6 +147,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "follows_from": "由第 {line} 行推出（上一行不成立）",
         "breaks": "推导在此中断：不能由第 {line} 行推出",
         "restates": "重述 {name} 的定义",
+        "shorthand": "定义 {name}，供后文使用",
         "differs": "与题目描述中 {name} 的定义不同",
         "only_under": "仅当 {readings} 时成立",
         "under": "{reading}；{network}",
@@ -184,6 +186,7 @@ class _Context:
     lang: str
     seed: int
     names: set[str] = field(default_factory=set)
+    local: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pts: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)
 
@@ -196,7 +199,7 @@ class _Context:
             t = to_tokens(latex, _Names(self), self.problem.loss)
         except LatexError as e:
             raise _Unreadable("unreadable", error=str(e)) from None
-        macros = dict(self.problem.macros)
+        macros = {**dict(self.problem.macros), **self.local}
         items: list[str] = []
         for w in t.items:
             items += ["(", *macros[w], ")"] if w in macros else [self.alias(w) or w if _WORD.fullmatch(w) else w]
@@ -799,6 +802,14 @@ def _group(ctx: _Context, i: int, g: Group) -> list[Entry]:
     return entries
 
 
+def _readable(ctx: _Context, t: Tokens) -> bool:
+    try:
+        ctx.sympy(t, ctx.problem.net)
+        return not t.diffs
+    except ExpressionError:
+        return False
+
+
 def _is_differential(ctx: _Context, latex: str) -> bool:
     try:
         return bool(ctx.tokens(latex).diffs)
@@ -826,6 +837,10 @@ def _definition(ctx: _Context, g: Group, name: str) -> Entry:
         return Entry(line, 0, latex, "definition", "uncheckable", (), _say(lang, e.key, **e.kw))
     missing = ctx.unknown(t)
     name = ctx.alias(name) or name
+    if name not in ctx.names and name != ctx.problem.loss and not missing and _readable(ctx, t):
+        ctx.local[name] = tuple(t.items)
+        ctx.names.add(name)
+        return Entry(line, 0, latex, "definition", "correct", (), _say(lang, "shorthand", name=name))
     if name not in ctx.names and name != ctx.problem.loss:
         return Entry(line, 0, latex, "definition", "uncheckable", (),
                      _say(lang, "defines_unknown", names=", ".join(dict.fromkeys([name, *missing]))))

@@ -172,6 +172,8 @@ def _words(toks: list[str]) -> list[str]:
             words = _words(body)
             if words in (["T"], ["'"]):
                 out.append("'")
+            elif words[:1] == [".*"]:         # A^{∘p}: the Hadamard power
+                out += [".^", "(", *words[1:], ")"]
             elif words and words[0] == "'" and all(w == "'" for w in words):
                 out += words
             else:

@@ -27,7 +27,7 @@ _FRESH = ("n", "d", "m", "k", "p", "q", "r", "s", "t", "u", "v", "w")
 _UNUSED = re.compile(r"(\w+) is assigned but never used")
 _OPEN = re.compile(r"unknown name '(\w+)': its shape cannot be inferred \(only (\S+?)×(\S+?)\)")
 _DECLARED = re.compile(
-    r"((?:\\[A-Za-z]+\{[^}]*\}|[A-Za-z])(?:_\{[^}]*\}|_[A-Za-z0-9])?)\s*\\in\s*\\mathbb\{R\}\^\{([^}]*)\}")
+    r"((?:\\[A-Za-z]+(?:\{[^}]*\})?|(?<![A-Za-z\\])[A-Za-z])(?:_\{[^}]*\}|_[A-Za-z0-9])?)\s*\\in\s*\\mathbb\{R\}\^\{([^}]*)\}")
 _TIMES = re.compile(r"\\times|×|,|\*|\\cdot")
 
 
