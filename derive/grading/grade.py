@@ -514,10 +514,15 @@ def _read_line(ctx: _Context, latex: str, line: int, step: int, kind: str) -> _L
             exprs.append(None)
             first_error = first_error or e
     if all(x is None for x in exprs):
+        error = re.sub(r"d__\d+", lambda m: _d_text(t.diffs.get(m.group(), m.group())), str(first_error))
         return _Line(latex, line, None, Entry(line, step, latex, kind, "shape-error" if first_error.kind in
                                               ("shape", "conform") else "uncheckable", (),
-                                              _say(ctx.lang, "unreadable", error=str(first_error))))
+                                              _say(ctx.lang, "unreadable", error=error)))
     return _Line(latex, line, exprs)
+
+
+def _d_text(target: str) -> str:
+    return f"d{target}" if _WORD.fullmatch(target) else f"d({target})"
 
 
 def _compare(ctx: _Context, a: _Line, b: _Line) -> tuple[list[bool], str]:
@@ -702,12 +707,30 @@ def _sigma(x, y, pts, net):
         if not isinstance(definition, ElementwiseApplyFunction):
             continue
         D = elementwise_derivative(definition)
-        for dd in y.atoms(MatrixDifferential):
-            if dd.arg == definition.expr or dd.arg == Z or getattr(dd.arg, "shape", None) == D.shape:
-                y2 = y.xreplace({dd: HadamardProduct(D, dd)})
-                if _same(x, y2, pts):
-                    return {}
+        for S, put in _parts(y):
+            if S.shape == D.shape and S.has(MatrixDifferential):
+                try:
+                    if _same(x, put(HadamardProduct(D, S)), pts):
+                        return {}
+                except (ValueError, TypeError, sympy.ShapeError):
+                    continue
     return None
+
+
+def _parts(y: sympy.Basic):
+    """Each matrix sub-expression of ``y``, contiguous runs of a product's factors included, with a
+    function that puts another expression in its place."""
+    for node in _subexpressions(y):
+        yield node, lambda new, node=node: y.xreplace({node: new})
+        if isinstance(node, MatMul):
+            args = node.args
+            for i in range(len(args)):
+                for j in range(i + 2, len(args) + 1):
+                    if (i, j) == (0, len(args)) or not all(isinstance(a, MatrixExpr) for a in args[i:j]):
+                        continue
+                    part = MatMul(*args[i:j])
+                    yield part, lambda new, node=node, i=i, j=j: y.xreplace(
+                        {node: MatMul(*node.args[:i], new, *node.args[j:])})
 
 
 def _odot(x, y, pts, net):
