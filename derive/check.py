@@ -52,7 +52,7 @@ from derive.checking.problem import (
 from derive.dims import concrete_shape, shape_text
 from derive.limits import CHECK_MAX_BITS, CHECK_MAX_DIM, CHECK_MAX_ENTRIES
 from derive.networks import Network
-from derive.lang import ExpressionError, parse, syntax_check
+from derive.lang import ExpressionError, Reading, is_latex, parse, readings, syntax_check
 from derive.render.locale import get_locale
 
 __all__ = ["DIM_ROWS", "MAX_BITS", "CheckResult", "check_answer"]
@@ -79,6 +79,7 @@ class CheckResult:
     expected: MatrixExpr | None = None
     max_error: float | None = None
     counterexample: dict = field(default_factory=dict)
+    reading: str = ""          # the reading of an ambiguous LaTeX answer this verdict is under (its key)
 
     def __str__(self) -> str:
         return "\n".join((self.verdict, *("  " + d for d in self.details)))
@@ -86,13 +87,18 @@ class CheckResult:
 
 
 def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "seed", *,
-                 bias: str = "row", seed: int = 0, lang: str = "en") -> CheckResult:
-    """Check ``answer`` (expression-language text) as ∂f/∂``wrt`` of ``net``.
+                 bias: str = "row", seed: int = 0, lang: str = "en", syntax: str = "auto") -> CheckResult:
+    """Check ``answer`` (expression-language text, or LaTeX) as ∂f/∂``wrt`` of ``net``.
 
-    ``wrt`` is any input, parameter or intermediate of the network.  A syntax error or an unknown
-    name raises :class:`derive.parse.ExpressionError`, an unknown variable ``ValueError``; an answer
-    whose shapes do not conform is a wrong answer.  ``lang`` ("en" or "zh") is the language of the
-    verdict.
+    ``net`` is ``"seed"`` or any :class:`~derive.networks.Network` (``derive.program(text)``);
+    ``wrt`` any input, parameter or intermediate of it (the expected gradient is backprop's
+    section result).  ``syntax`` is the answer's dialect: ``"auto"`` (the default) reads LaTeX
+    where the answer has a backslash, ``^{`` or ``_{``; ``"latex"``, ``"ascii"``.  A LaTeX answer
+    whose ⊙ is ambiguous against the product is checked under every reading
+    (:func:`derive.lang.readings`): it is right when one reading is, and the verdict names the
+    reading.  A syntax error or an unknown name raises :class:`derive.parse.ExpressionError`, an
+    unknown variable ``ValueError``; an answer whose shapes do not conform is a wrong answer.
+    ``lang`` ("en" or "zh") is the language of the verdict.
 
     >>> check_answer("2*H'*(Ypred - Y)", "W2").correct
     True
@@ -101,6 +107,8 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     (False, 'wrong shape: ∂f/∂b2 is 1×k, the answer is n×k')
     >>> print(check_answer("H'*(Ypred - Y)/(n*k)", "W2").details[0])
     the answer is 1/(2·k·n) times ∂f/∂W2: a factor depending on the dimensions is wrong
+    >>> check_answer(r"2h_{sigmoid}^T(Y_{pred} - Y)", "W2").correct
+    True
     """
     say = get_locale(lang).say
     net = network_of(net, bias, lang)
@@ -113,19 +121,82 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     grad = f"∂f/∂{name}"
     want = shape_text(X.shape)
     shapes = answer_shapes(net, problem.scalars)
-    syntax_check(answer, tuple(shapes))      # a syntax error is the user's to fix: it raises
+    dialect = _dialect(answer, tuple(shapes), syntax)        # a syntax error is the user's to fix: it raises
     expected = problem.gradient(X)
+    if dialect == "latex":
+        options = readings(answer, shapes, syntax="latex", infer=False)
+        if len(options) > 1:
+            return _under_readings(options, answer, problem, X, expected, seed, say)
     try:
-        A = parse(answer, shapes, infer=False).expr
+        A = parse(answer, shapes, infer=False, syntax=dialect).expr
     except ExpressionError as exc:
-        if exc.kind in ("unknown-name", "limit"):
+        return _refused(exc, answer, grad, want, expected, say)
+    return _check_expr(A, problem, X, expected, seed, say)
+
+
+def _dialect(answer: str, names: tuple[str, ...], syntax: str) -> str:
+    """The answer's dialect, "latex" or "python", after checking its syntax: under ``"auto"`` a text
+    that is not LaTeX-looking but is LaTeX only (``X^T(Y - P)``) is LaTeX."""
+    dialect = "latex" if is_latex(answer, syntax) else "python"
+    try:
+        syntax_check(answer, names, syntax=dialect)
+    except ExpressionError:
+        if syntax != "auto" or dialect == "latex":
             raise
-        if exc.kind == "undefined":
-            where = f"{answer}\n{' ' * (exc.column - 1)}^"
-            return CheckResult(False, say("check_undefined_answer", grad=grad, column=str(exc.column),
-                                          error=exc.message), (where,), None, expected)
-        return CheckResult(False, say("check_conform", grad=grad, want=want, error=str(exc)),
-                           (exc.caret(),), None, expected)
+        try:
+            syntax_check(answer, names, syntax="latex")
+        except ExpressionError:
+            pass
+        else:
+            return "latex"
+        raise
+    return dialect
+
+
+def _refused(exc: ExpressionError, answer: str, grad: str, want: str, expected: MatrixExpr,
+             say: Callable[..., str]) -> CheckResult:
+    """The verdict on an answer that cannot be built: an unknown name or a limit raises, an undefined
+    answer and one whose shapes do not conform are wrong."""
+    if exc.kind in ("unknown-name", "limit"):
+        raise exc
+    if exc.kind == "undefined":
+        where = f"{answer}\n{' ' * (exc.column - 1)}^"
+        return CheckResult(False, say("check_undefined_answer", grad=grad, column=str(exc.column),
+                                      error=exc.message), (where,), None, expected)
+    return CheckResult(False, say("check_conform", grad=grad, want=want, error=str(exc)),
+                       (exc.caret(),), None, expected)
+
+
+def _under_readings(options: list[Reading], answer: str, problem: Problem, X: MatrixSymbol,
+                    expected: MatrixExpr, seed: int, say: Callable[..., str]) -> CheckResult:
+    """An ambiguous answer checked under each reading: the first right one, else the first whose
+    shape is right (its diagnosis), else the first; the others' verdicts follow as details."""
+    grad, want = f"∂f/∂{X.name}", shape_text(X.shape)
+    results = []
+    for r in options:
+        if r.error is not None:
+            result = _refused(r.error, answer, grad, want, expected, say)
+        else:
+            result = _check_expr(r.parsed.expr, problem, X, expected, seed, say)
+        words = say(f"audit_reading_{r.key}", math=r.text)
+        results.append((r, words, result))
+    def rank(res: CheckResult) -> int:   # right, else wrong in value (diagnosed), else a shape error
+        shaped = isinstance(res.answer, MatrixExpr) and tuple(res.answer.shape) == tuple(X.shape)
+        return 0 if res.correct else 1 if shaped else 2
+
+    chosen = min(range(len(results)), key=lambda i: rank(results[i][2]))
+    r, words, res = results[chosen]
+    others = tuple(say("check_other_reading", reading=w, verdict=o.verdict)
+                   for i, (_, w, o) in enumerate(results) if i != chosen)
+    return CheckResult(res.correct, say("check_under_reading", reading=words, verdict=res.verdict),
+                       res.details + others, res.answer, res.expected, res.max_error, res.counterexample, r.key)
+
+
+def _check_expr(A: sympy.Basic, problem: Problem, X: MatrixSymbol, expected: MatrixExpr, seed: int,
+                say: Callable[..., str]) -> CheckResult:
+    """The verdict on the built answer ``A``: its shape, then its value at the draws."""
+    grad, want, name = f"∂f/∂{X.name}", shape_text(X.shape), X.name
+    net = problem.net
     if not isinstance(A, MatrixExpr):
         return CheckResult(False, say("check_scalar", grad=grad, want=want), (), A, expected)
     if tuple(A.shape) != tuple(X.shape):

@@ -265,10 +265,15 @@ def _write_pdf(tex: str, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------- check
 
 def _check_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("answer", help="your formula, e.g. \"2*X'*(((Ypred - Y)*W2') .* sigmoid(h) .* (1 - sigmoid(h)))\"")
+    p.add_argument("answer", help="your formula, e.g. \"2*X'*(((Ypred - Y)*W2') .* sigmoid(h) .* (1 - sigmoid(h)))\" "
+                                  "or in LaTeX, \"2X^T[(Y_{pred} - Y)W_2^T \\odot \\sigma'(h)]\"")
     p.add_argument("--wrt", required=True, help="the variable: an input, a parameter or an intermediate "
                                                 "(h, H, Ypred), e.g. W1")
-    p.add_argument("--net", default="seed", choices=("seed",), help="the network (default: seed)")
+    p.add_argument("--net", default="seed", metavar="seed|NET.tg",
+                   help="the network: seed (default) or a program file (see grad -f)")
+    p.add_argument("--syntax", choices=("auto", "latex", "ascii"), default="auto",
+                   help="the answer's notation: auto (default: LaTeX when it has a backslash, ^{ or _{), "
+                        "latex or ascii (tracegrad's expression language)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
     p.add_argument("--lang", choices=("en", "zh"), default=argparse.SUPPRESS, help="language (default: en)")
     add_network_options(p, inherit=True)
@@ -279,9 +284,24 @@ def _run_check(args: argparse.Namespace) -> int:
     variable) raises and ends in status 2."""
     from derive.check import check_answer
 
-    result = check_answer(args.answer, args.wrt, seed_network_from(args), seed=args.seed, lang=args.lang)
+    result = check_answer(args.answer, args.wrt, _check_network(args), seed=args.seed, lang=args.lang,
+                          syntax=args.syntax)
     emit(str(result) + "\n", argparse.Namespace(output=None))
     return 0 if result.correct else 1
+
+
+def _check_network(args: argparse.Namespace) -> Any:
+    """The network of ``check --net``: the seed (with --bias and --dims), or the program in a file."""
+    if args.net == "seed":
+        return seed_network_from(args)
+    from derive.program import ProgramError, program
+
+    if args.dims:
+        raise CliError("--dims applies to the seed network; a program's dimensions are its own")
+    try:
+        return program(_read_program(args.net), syntax="cli")
+    except ProgramError as e:
+        raise CliError(f"{args.net}: {e}") from e
 
 
 # ---------------------------------------------------------------------------- audit
@@ -402,7 +422,8 @@ COMMANDS: list[Command] = [
     Command("grad", "derive the gradients of an expression typed in tracegrad's expression language, or "
                     "of a program (a network, -f NET.tg) step by step, stage by stage",
             _grad_arguments, _run_grad),
-    Command("check", "check a hand-written gradient of the seed network and say where it goes wrong",
+    Command("check", "check a hand-written gradient (ASCII or LaTeX) of the seed network or a program and say "
+                     "where it goes wrong",
             _check_arguments, _run_check),
     Command("audit", "audit the seed document's hand-written formulas under every reading",
             _audit_arguments, _run_audit),

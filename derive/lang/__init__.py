@@ -113,7 +113,9 @@ functions (``-σ(σ(X))``) the parser splits them back into nested applications.
 from __future__ import annotations
 
 from derive.lang.compare import same_structure
-from derive.lang.core import Dim, ParsedExpression, Shape, parse, parse_expression, syntax_check
+from derive.lang.core import (
+    SYNTAXES, Dim, ParsedExpression, Reading, Shape, is_latex, parse, parse_expression, readings, syntax_check,
+)
 from derive.lang.errors import KINDS, ExpressionError, ExpressionLimitError, Note
 from derive.lang.format import format_expression
 from derive.lang.functions import function_names
@@ -129,15 +131,19 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "FUNCTIONS",
     "KINDS",
+    "SYNTAXES",
     "Dim",
     "ExpressionError",
     "ExpressionLimitError",
     "Note",
     "ParsedExpression",
+    "Reading",
     "Shape",
     "format_expression",
+    "is_latex",
     "parse",
     "parse_expression",
+    "readings",
     "same_structure",
     "syntax_check",
 ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import sympy
-from sympy import Determinant, Identity, Inverse, MatMul, MatPow, MatrixExpr, OneMatrix, Trace, Transpose, \
-    ZeroMatrix
+from sympy import Determinant, Identity, Inverse, MatMul, MatPow, MatrixExpr, MatrixSymbol, OneMatrix, Trace, \
+    Transpose, ZeroMatrix
 from sympy.matrices.expressions.hadamard import HadamardPower
 
+from derive.differential import MatrixDifferential, ScalarDifferential
+from derive.elementwise import elementwise_functions
 from derive.lang.algebra import _hadamard, _ma, _mm
 from derive.lang.errors import ExpressionError, Note, make_error
 from derive.lang.format import format_expression
@@ -16,6 +18,7 @@ from derive.lang.functions import MATRIX_FUNCTION_NAMES, is_elementwise, is_laye
 from derive.lang.syntax import _Node
 from derive.limits import MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_TANH_DEPTH, digits_text, number_bits, \
     power_refusal
+from derive.laws import Gradient
 from derive.layers import check_arguments, layer
 from derive.networks import frobenius_sq
 from derive.undefined import find_undefined
@@ -160,6 +163,15 @@ class _Builder:
             return self.binary(node, *node.children, *args)
         if k == "pow":
             return self.power(node, *node.children, *args)
+        if k == "grad":
+            (wrt,) = args
+            if not isinstance(wrt, MatrixSymbol):
+                raise self.fail(node, f"∂{node.value}/∂{self.src(node.children[0])}: the variable must be a matrix",
+                                "unsupported")
+            return Gradient(sympy.Symbol(node.value), wrt)
+        if k == "diff":
+            (a,) = args
+            return MatrixDifferential(a) if isinstance(a, MatrixExpr) else ScalarDifferential(a)
         if k == "call":
             if is_layer(node.token):
                 return self.layer_call(node, args)
@@ -310,6 +322,11 @@ class _Builder:
 
     def elementwise(self, node: _Node, an: _Node, a: sympy.Basic) -> sympy.Basic:
         fname = node.token
+        if node.value == "derivative":   # φ′ of each entry, from the elementwise registry
+            record = elementwise_functions()[fname]
+            if _is_scalar(a) or _is_1x1(a):
+                return record.scalar_derivative(self.scalar(an, a))
+            return record.derivative(a)
         if _is_scalar(a) or _is_1x1(a):
             return scalar_function(fname)(self.scalar(an, a))
         if fname in MATRIX_FUNCTION_NAMES and a.shape[0] == a.shape[1]:

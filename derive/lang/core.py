@@ -13,8 +13,9 @@ from derive.lang.build import _Builder
 from derive.lang.errors import ExpressionError, ExpressionLimitError, Note
 from derive.lang.functions import function_names, matrix_function, name_of, scalar_function
 from derive.lang.shapes import _infer, _Unifier
-from derive.lang.syntax import _dim_symbol, _Node, _Parser, _postorder
-from derive.lang.tokens import _IDENT
+from derive.lang.latex import looks_like_latex
+from derive.lang.syntax import LOSS, _dim_symbol, _Node, _Parser, _postorder
+from derive.lang.tokens import _IDENT, _Token
 from derive.limits import MAX_LENGTH
 
 Dim = int | str | sympy.Expr
@@ -118,6 +119,21 @@ def _dim(value: Dim, name: str) -> sympy.Expr:
     raise ValueError(f"shapes: dimension {value!r} of {name} must be a positive integer or a name")
 
 
+SYNTAXES = ("python", "cli", "ascii", "latex", "auto")
+
+
+def is_latex(text: str, syntax: str) -> bool:
+    """Whether ``text`` is read in the LaTeX dialect under ``syntax`` (one of :data:`SYNTAXES`;
+    ``"auto"`` looks for a backslash, ``^{`` or ``_{``).
+
+    >>> is_latex(r"X^\\top", "auto"), is_latex("X'", "auto"), is_latex("X'", "latex")
+    (True, False, True)
+    """
+    if syntax not in SYNTAXES:
+        raise ValueError(f"syntax must be one of {', '.join(SYNTAXES)}, got {syntax!r}")
+    return syntax == "latex" or (syntax == "auto" and looks_like_latex(text))
+
+
 def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
           infer: bool = True, syntax: str = "python") -> ParsedExpression:
     """Parse ``text`` into a :class:`ParsedExpression` (expression, symbols, notes).
@@ -125,9 +141,13 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
     ``shapes`` maps names to ``(rows, cols)`` or ``()`` (a scalar).  With ``infer``
     (the default) names missing from ``shapes`` get shapes inferred from their use;
     without it they are errors.  Raises :class:`ExpressionError` for any problem
-    with the text, and ``ValueError`` for a malformed ``shapes``.  ``syntax`` is how
-    the error for a name without a shape says to declare one: ``"python"``
-    (``shapes={"c": ()}``) or ``"cli"`` (``--shape c=``).
+    with the text, and ``ValueError`` for a malformed ``shapes``.  ``syntax`` is the
+    dialect: ``"latex"`` reads LaTeX as students write it (:mod:`derive.lang.latex`:
+    ``2X^T[(Y_{pred} - Y)W_2^T \\odot \\sigma'(h)]``), ``"auto"`` LaTeX where the text looks like
+    it, the others the ASCII language; it is also how the error for a name without a shape says
+    to declare one: ``"cli"`` (``--shape c=``) or else Python (``shapes={"c": ()}``).
+    Where ⊙ stands between factors side by side, LaTeX reads as the language does (⊙ looser than
+    the product); :func:`readings` gives every reading.
 
     >>> p = parse("X*W + b", {"X": ("n", "d"), "W": ("d", "m"), "b": (1, "m")})
     >>> p.expr
@@ -139,28 +159,28 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
     >>> q = parse("X*W + b", {"X": ("n", "d"), "b": (1, "m")})
     >>> q.inferred, q.symbols["W"].shape
     (('W',), (d, m))
+    >>> parse(r"X^\\top (Y_{pred} - Y)", {"X": ("n", "d"), "Y": ("n", "k"), "Ypred": ("n", "k")},
+    ...       syntax="latex").expr
+    X.T*(-Y + Ypred)
     """
-    if not isinstance(text, str):
-        raise TypeError(f"parse() takes a str, got {type(text).__name__}")
-    _check_length(text)
-    known = _normalise_shapes(shapes)
-    dims = {x.name: x for shape in known.values() for x in shape if isinstance(x, sympy.Symbol)}
-    parser = _Parser(text, tuple(known), tuple(dims))
-    root = parser.parse()
+    return _parse(text, shapes, infer, syntax, tight=False)
+
+
+def _parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None, infer: bool, syntax: str,
+           tight: bool) -> ParsedExpression:
+    hint = "cli" if syntax == "cli" else "python"
+    known, dims, parser, root = _tree(text, shapes, syntax)
+    if tight:
+        root = _tighten(root, parser)
+    if parser.loss:   # df, ∂f/∂X: the loss f, a scalar
+        known[LOSS] = ()
     order = _postorder(root)
 
     u = _Unifier()
     dim_scalars = {name: () for name in dims if name not in known}
     ones: dict[int, tuple] = {}
     unknown = _infer(root, order, {**dim_scalars, **known}, u, ones)
-    for node in order:
-        if node.kind == "ones":
-            r, c = (u.get(v) for v in ones[id(node)][1:])
-            if r is None or c is None:
-                write = "eye(n)" if node.token == "eye" else "ones(rows, cols) or 𝟏ₙ for a column"
-                raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write {write}",
-                                      node.column, node.src, text, "shape")
-            node.value = (r, c)
+    _ones_shapes(text, order, u, ones)
     first_use: dict[str, _Node] = {}
     for node in sorted((n for n in order if n.kind == "name"), key=lambda n: n.pos):
         first_use.setdefault(node.token, node)
@@ -184,7 +204,7 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
             partial = f"{'?' if r is None else r}×{'?' if c is None else c}"
             raise ExpressionError(
                 f"unknown name {name!r}: its shape cannot be inferred (only {partial}); "
-                f"{_declare_hint(name, r, c, syntax)}; known names: {known_list}", node.column, node.src, text,
+                f"{_declare_hint(name, r, c, hint)}; known names: {known_list}", node.column, node.src, text,
                 "unknown-name")
         symbols[name] = MatrixSymbol(name, r, c)
         notes.append(Note("inferred-shape", node.column,
@@ -201,6 +221,34 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
         shapes={k: (() if isinstance(v, sympy.Symbol) else tuple(v.shape)) for k, v in symbols.items()},
         notes=tuple(parser.notes + notes + builder.notes),
         inferred=tuple(k for k in symbols if k not in known))
+
+
+def _ones_shapes(text: str, order: list[_Node], u: _Unifier, ones: dict[int, tuple]) -> None:
+    """The shape of each 𝟏 and I written without dimensions, from the inference; a ones vector
+    with one dimension left open (𝟏ᵀA, A𝟏) is a column (a row)."""
+    for node in order:
+        if node.kind == "ones":
+            r, c = (u.get(v) for v in ones[id(node)][1:])
+            if node.token == "ones" and (r is None) != (c is None):
+                r, c = r or sympy.Integer(1), c or sympy.Integer(1)
+            if r is None or c is None:
+                write = "eye(n)" if node.token == "eye" else "ones(rows, cols) or 𝟏ₙ for a column"
+                raise ExpressionError(f"the shape of {node.src!r} cannot be inferred: write {write}",
+                                      node.column, node.src, text, "shape")
+            node.value = (r, c)
+
+
+def _tree(text: str, shapes: Mapping[str, Sequence[Dim]] | None,
+          syntax: str) -> tuple[dict[str, tuple], dict[str, sympy.Symbol], _Parser, _Node]:
+    """The declared shapes, their dimensions, the parser and the syntax tree of ``text``."""
+    if not isinstance(text, str):
+        raise TypeError(f"parse() takes a str, got {type(text).__name__}")
+    latex = is_latex(text, syntax)
+    _check_length(text)
+    known = _normalise_shapes(shapes)
+    dims = {x.name: x for shape in known.values() for x in shape if isinstance(x, sympy.Symbol)}
+    parser = _Parser(text, tuple(known), tuple(dims), latex=latex)
+    return known, dims, parser, parser.parse()
 
 
 def _check_length(text: str) -> None:
@@ -248,7 +296,7 @@ def parse_expression(text: str, shapes: Mapping[str, Sequence[Dim]] | None = Non
 _ADD, _MUL, _UNARY, _POW, _POST, _ATOM = range(1, 7)
 
 
-def syntax_check(text: str, names: Sequence[str] = ()) -> None:
+def syntax_check(text: str, names: Sequence[str] = (), *, syntax: str = "python") -> None:
     """Raise :class:`ExpressionError` where ``text`` is not in the grammar, given the declared
     ``names`` (which decide how names written together read): the errors of kinds "syntax",
     "unknown-function", "unknown-name" (a name with several readings) and "limit" that
@@ -264,4 +312,159 @@ def syntax_check(text: str, names: Sequence[str] = ()) -> None:
     if not isinstance(text, str):
         raise TypeError(f"syntax_check() takes a str, got {type(text).__name__}")
     _check_length(text)
-    _Parser(text, tuple(names)).parse()
+    _Parser(text, tuple(names), latex=is_latex(text, syntax)).parse()
+
+
+# ------------------------------------------------------------------------- readings
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a text whose notation is ambiguous: ``key`` (``"as_written"``, or the keys of
+    :mod:`derive.audit`: ``"looser"`` and ``"tighter"``, ⊙ against the product of factors side by
+    side), ``label`` in words, ``text`` the text with the brackets this reading puts in, and the
+    :class:`ParsedExpression` or the :class:`ExpressionError` (shapes that do not conform under
+    this reading)."""
+
+    key: str
+    label: str
+    parsed: ParsedExpression | None = None
+    error: ExpressionError | None = None
+    text: str = ""
+
+
+_LABELS = {"as_written": "as written", "looser": "⊙ looser than the product",
+           "tighter": "⊙ tighter than the product"}
+
+
+def readings(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *, syntax: str = "latex",
+             infer: bool = True) -> list[Reading]:
+    """Every reading of ``text``: one where the notation is unambiguous; where ⊙ (``\\odot``,
+    ``\\circ``, ``.*``) stands next to factors side by side, two: ⊙ looser than the product
+    (``2X^T R W_2^T \\odot S`` is [2XᵀRW2ᵀ] ⊙ S, as :func:`parse` reads it) and ⊙ tighter
+    (2XᵀR[W2ᵀ ⊙ S]).  A reading whose shapes do not conform carries its error; a text that is not
+    in the grammar gives one reading with the error.  ``ValueError`` for a malformed ``shapes``.
+
+    >>> shapes = {"A": (3, 4), "B": (4, 5), "C": (4, 5)}
+    >>> for r in readings(r"A B \\odot C", shapes):
+    ...     print(r.key, r.parsed is not None, r.text)
+    looser False [A B] \\odot C
+    tighter True A [B \\odot C]
+    >>> [r.label for r in readings("A*B", shapes, syntax="ascii")]
+    ['as written']
+    """
+    try:
+        root = _tree(text, shapes, syntax)[3]
+    except ExpressionError as exc:
+        return [Reading("as_written", _LABELS["as_written"], None, exc)]
+    chains = _hadamard_chains(root, ambiguous=True)
+    keys = [("looser", False), ("tighter", True)] if chains else [("as_written", False)]
+    out = []
+    for key, tight in keys:
+        written = _bracketed(text, chains, tight)
+        try:
+            out.append(Reading(key, _LABELS[key], _parse(text, shapes, infer, syntax, tight), text=written))
+        except ExpressionError as exc:
+            out.append(Reading(key, _LABELS[key], None, exc, text=written))
+    return out
+
+
+def _bracketed(text: str, chains: list[_Node], tight: bool) -> str:
+    """``text`` with the brackets a reading of its ⊙ chains puts in."""
+    spans = []
+    for top in chains:
+        ops = _operands(top)
+        first, last = _factors(_signed(ops[0])[1]), _factors(ops[-1])
+        if tight:
+            spans.append((first[-1].start, last[0].end))
+            continue
+        spans += [(op.start, op.end) for op, fs in ((ops[0], first), (ops[-1], last)) if len(fs) > 1]
+    inserts = sorted([(a, "[") for a, _ in spans] + [(b, "]") for _, b in spans], key=lambda x: -x[0])
+    for pos, mark in inserts:
+        text = text[:pos] + mark + text[pos:]
+    return text
+
+
+def _factors(node: _Node) -> list[_Node]:
+    """The factors of a product written side by side (not bracketed), left to right."""
+    out: list[_Node] = []
+    while node.kind == "bin" and node.implicit and not node.bracketed:
+        out.append(node.children[1])
+        node = node.children[0]
+    out.append(node)
+    return out[::-1]
+
+
+def _signed(node: _Node) -> tuple[_Node | None, _Node]:
+    """(the sign, the product) of a signed product written side by side (-A B), or (None, node)."""
+    if node.kind == "unary" and not node.bracketed and len(_factors(node.children[0])) > 1:
+        return node, node.children[0]
+    return None, node
+
+
+def _operands(node: _Node) -> list[_Node]:
+    """The operands of a chain of ⊙ (left-associative, not bracketed)."""
+    out: list[_Node] = []
+    while node.kind == "bin" and node.token == ".*" and not node.bracketed:
+        out.append(node.children[1])
+        node = node.children[0]
+    out.append(node)
+    return out[::-1]
+
+
+def _hadamard_chains(root: _Node, ambiguous: bool = False) -> list[_Node]:
+    """The ⊙ chains of the tree (their top nodes); with ``ambiguous``, those next to a product of
+    factors side by side."""
+    inner: set[int] = set()
+    chains = []
+    for node in reversed(_postorder(root)):    # parents before children
+        if node.kind == "bin" and node.token == ".*" and id(node) not in inner:
+            ops = _operands(node)
+            inner.update(id(c) for c in _chain_nodes(node))
+            if not ambiguous or len(_factors(_signed(ops[0])[1])) > 1 or len(_factors(ops[-1])) > 1:
+                chains.append(node)
+    return chains
+
+
+def _chain_nodes(node: _Node) -> list[_Node]:
+    out = []
+    while node.kind == "bin" and node.token == ".*" and not node.bracketed:
+        out.append(node)
+        node = node.children[0]
+    return out
+
+
+def _tighten(root: _Node, parser: _Parser) -> _Node:
+    """The tree with each ⊙ chain next to factors side by side read tighter than the product:
+    a b ⊙ c d → a (b ⊙ c) d."""
+    replace: dict[int, _Node] = {}
+    for top in _hadamard_chains(root, ambiguous=True):
+        ops = _operands(top)
+        sign, head = _signed(ops[0])
+        first, last = _factors(head), _factors(ops[-1])
+        inner = [first[-1], *ops[1:-1], last[0]] if len(ops) > 1 else [first[-1]]
+        op = top
+        had = inner[0]
+        for nxt in inner[1:]:
+            had = parser.node("bin", _Token("op", ".*", op.pos, op.src), had.start, nxt.end, (had, nxt))
+        factors = [*first[:-1], had, *last[1:]]
+        prod = factors[0]
+        for nxt in factors[1:]:
+            prod = parser.node("bin", _Token("op", "*", nxt.start), prod.start, nxt.end, (prod, nxt))
+            prod.src, prod.implicit = "", True
+        if sign is not None:
+            prod = parser.node("unary", _Token("op", sign.token, sign.pos, sign.src), sign.start, prod.end, (prod,))
+        prod.bracketed = top.bracketed
+        replace[id(top)] = prod
+    if not replace:
+        return root
+    # rebuild the parents of the replaced chains (children first)
+    new: dict[int, _Node] = {}
+    for node in _postorder(root):
+        if id(node) in replace:
+            new[id(node)] = replace[id(node)]
+            continue
+        children = tuple(new.get(id(c), c) for c in node.children)
+        if any(a is not b for a, b in zip(children, node.children)):
+            node.children = children
+        new[id(node)] = node
+    return new[id(root)]

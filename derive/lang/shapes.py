@@ -184,6 +184,8 @@ _RULES = {
     "bin": _Inference.binary,
     "pow": _Inference.power,
     "call": _Inference.call,
+    "grad": lambda self, node, ch, force: ch[0],    # ∂f/∂X has X's shape
+    "diff": lambda self, node, ch, force: ch[0],    # dA has A's shape
 }
 
 

@@ -15,6 +15,7 @@ from lark.lexer import Lexer
 
 from derive.lang.errors import ExpressionError, Note, make_error
 from derive.lang.functions import DIM_FUNCTIONS, arity, function_names, is_elementwise
+from derive.lang.latex import latex_tokens
 from derive.lang.tokens import _number, _Token, _tokenize
 from derive.limits import MAX_NESTING
 
@@ -64,8 +65,11 @@ _TERMINALS = {"+": "ADDITIVE", "-": "ADDITIVE", "*": "MULTIPLICATIVE", "/": "MUL
               "]": "CLOSE_SQUARE", ",": "COMMA"}
 # Terminals after which an operand is complete (an operator, a bracket or the end may follow).
 _ENDS_OPERAND = frozenset({"NAME", "NUMBER", "ONES", "CLOSE", "CLOSE_SQUARE", "POSTFIX", "SUPERSCRIPT",
-                           "POWER_T"})
-_STARTS_OPERAND = frozenset({"NAME", "NUMBER", "ONES", "FUNCTION", "OPEN", "OPEN_SQUARE", "ADDITIVE"})
+                           "POWER_T", "GRADIENT"})
+_STARTS_OPERAND = frozenset({"NAME", "NUMBER", "ONES", "FUNCTION", "OPEN", "OPEN_SQUARE", "ADDITIVE", "DIFF",
+                             "GRADIENT"})
+# The loss's name: ``df`` and ∂f/∂X read it as a scalar where it is not declared.
+LOSS = "f"
 _PARSER: ContextVar[_Parser] = ContextVar("derive.lang.syntax parser")
 
 
@@ -73,11 +77,13 @@ class _Parser:
     """One parse: the custom lexer's state (the tokens given to lark, the open brackets, the
     nesting level) and the notes; :meth:`parse` runs lark's LALR parser over it."""
 
-    def __init__(self, text: str, names: Sequence[str] = (), dims: Sequence[str] = ()):
+    def __init__(self, text: str, names: Sequence[str] = (), dims: Sequence[str] = (), latex: bool = False):
         self.text = text
         self.names = frozenset(names)
         self.dims = frozenset(dims)
-        self.stream = _tokenize(text)
+        self.stream = latex_tokens(text) if latex else _tokenize(text)
+        self.loss = False   # the text reads the undeclared loss f (df, ∂f/∂X)
+        self.latex = latex
         self.ahead: list[_Token] = []
         self.notes: list[Note] = []
         # what each lark token stands for: (token, end, node for a name); lark's start_pos indexes it
@@ -188,7 +194,7 @@ class _Parser:
             if self.opens:
                 self.opens.pop()
             self.signs = 0
-        elif operand and type_ != "FUNCTION":
+        elif operand and type_ not in ("FUNCTION", "DIFF"):
             self.signs = self.signs + 1 if type_ == "ADDITIVE" else 0
 
     def read(self, tok: _Token) -> list[tuple[str, _Token, int, _Node | None]]:
@@ -200,8 +206,13 @@ class _Parser:
                 return [("POWER_T", _Token("op", "'", tok.pos, tok.source + nxt.source), nxt.pos + len(nxt.source),
                          None)]
             return [(_TERMINALS[tok.text], tok, end, None)]
+        if tok.kind == "grad":
+            return [("GRADIENT", tok, end, self.gradient(tok))]
         if tok.kind == "name":
             call = self.peek().kind == "op" and self.peek().text == "("
+            special = self.special_name(tok, call)
+            if special is not None:
+                return special
             if call and (tok.text in function_names() or tok.text not in self.names):
                 if tok.text not in function_names():
                     hint = f" (for a product write {tok.source}*(...))" if self.names else ""
@@ -216,6 +227,60 @@ class _Parser:
             return [("NAME", _Token("name", n.token, n.pos), n.end, n) for n in nodes]
         kind = {"num": "NUMBER", "ones": "ONES", "sup": "SUPERSCRIPT"}[tok.kind]
         return [(kind, tok, end, None)]
+
+    def special_name(self, tok: _Token, call: bool) -> list[tuple[str, _Token, int, _Node | None]] | None:
+        """The names that are no name: σ'(h) (the derivative of an elementwise function), max(Z, 0)
+        (relu) and the differential's d (dX, d(XW + b), df); None for any other."""
+        end = tok.pos + len(tok.source)
+        nxt = self.peek()
+        if (is_elementwise(tok.text) and nxt.kind == "op" and nxt.text == "'" and self.peek(1).kind == "op"
+                and self.peek(1).text == "("):
+            prime = self.take()
+            return [("FUNCTION", _Token("name", tok.text + "'", tok.pos, tok.source + prime.source),
+                     prime.pos + len(prime.source), None)]
+        if tok.text == "max" and call and "max" not in self.names:
+            return [("FUNCTION", tok, end, None)]
+        if "d" in self.names or not tok.text.startswith("d") or tok.text in self.names:
+            return None
+        note = Note("read-name", tok.column, f"{tok.source} read as a differential",
+                    f"{tok.source} 读作微分")
+        if tok.text == "d":
+            if call or nxt.kind in ("name", "ones") or (nxt.kind == "op" and nxt.text == "["):
+                self.notes.append(note)
+                return [("DIFF", tok, end, None)]
+            return None
+        rest = tok.text[1:]
+        if not (rest == LOSS or self.declared(rest) is not None or self.reads_as_declared(rest)):
+            return None
+        self.notes.append(note)
+        d = _Token("name", "d", tok.pos, tok.source[:1])
+        inner = _Token("name", rest, tok.pos + 1, tok.source[1:])
+        if rest == LOSS and rest not in self.names:
+            self.loss = True
+            items = [("NAME", inner, end, self.node("name", inner, inner.pos, end))]
+        else:
+            items = [("NAME", _Token("name", n.token, n.pos), n.end, n) for n in self.name(inner)]
+            if len(items) == 1:
+                items = [("NAME", inner, end, items[0][3])]
+        return [("DIFF", d, tok.pos + 1, None), *items]
+
+    def reads_as_declared(self, name: str) -> bool:
+        """Whether an undeclared ``name`` reads as declared names (h_sigmoid, XW1)."""
+        base, _, fname = name.rpartition("_")
+        return bool((is_elementwise(fname) and base and self.declared(base)) or _readings(name, self.names))
+
+    def gradient(self, tok: _Token) -> _Node:
+        """∂f/∂X, written \\frac{\\partial f}{\\partial X}: a node over the name X."""
+        f, wrt = tok.text.split("/")
+        end = tok.pos + len(tok.source)
+        if f == LOSS and f not in self.names:
+            self.loss = True
+        nodes = self.name(_Token("name", wrt, tok.pos, wrt))
+        if len(nodes) != 1 or nodes[0].kind != "name":
+            raise self.error(f"∂{f}/∂{wrt}: {wrt} is not one variable", tok, "unknown-name")
+        inner = nodes[0]
+        inner.start, inner.end = tok.pos, end
+        return self.node("grad", tok, tok.pos, end, (inner,), value=f)
 
     def transposes(self) -> bool:
         """Whether the ``^`` just taken and the token after it are a transpose (X^T, X^ᵀ)."""
@@ -238,6 +303,9 @@ class _Parser:
             return [self.node("ones", tok, tok.pos, end, text="eye")]
         if name in self.names or name in self.dims or not self.names:
             return [self.node("name", tok, tok.pos, end)]
+        if name == LOSS and self.latex:   # f = …, the loss: a scalar
+            self.loss = True
+            return [self.node("name", tok, tok.pos, end)]
         same = self.declared(name)
         if same is not None:
             self.notes.append(Note("read-name", tok.column, f"{name} read as {same}", f"{name} 读作 {same}"))
@@ -249,7 +317,7 @@ class _Parser:
                                    f"{name} 读作 {fname}({arg})"))
             inner = self.node("name", tok, tok.pos, tok.pos + len(base), text=arg)
             return [self.node("call", tok, tok.pos, end, (inner,), text=fname)]
-        readings = _readings(name, self.names) if not tok.src else []
+        readings = _readings(name, self.names) if not tok.src or self.latex else []
         if len(readings) > 1:
             options = " or ".join("*".join(r) for r in readings)
             raise self.error(f"unknown name {name!r}: products need '*' (write {options})", tok, "unknown-name")
@@ -344,6 +412,12 @@ class _Build(Transformer):
         assert node is not None
         return node
 
+    gradient = name
+
+    def differential(self, d: Token, inner: _Node) -> _Node:
+        parser, tok, _ = self._item(d)
+        return parser.node("diff", tok, tok.pos, inner.end, (inner,))
+
     def ones(self, token: Token) -> _Node:
         parser, tok, end = self._item(token)
         if not tok.text:
@@ -360,6 +434,12 @@ class _Build(Transformer):
         parser, tok, _ = self._item(function)
         args = args or []
         fname, end = tok.text, parser.items[close.start_pos][1]
+        if fname == "max":
+            return self.relu(parser, tok, args, end)
+        if fname.endswith("'"):   # σ'(h): the derivative, elementwise
+            if len(args) != 1:
+                raise parser.error(f"{tok.source}() takes 1 argument, got {len(args)}", tok, "syntax")
+            return parser.node("call", tok, tok.pos, end, tuple(args), value="derivative", text=fname[:-1])
         least, most = arity(fname)
         if not least <= len(args) <= most:
             count = str(least) if least == most else f"{least} to {most}"
@@ -378,6 +458,16 @@ class _Build(Transformer):
                 raise ExpressionError(f"{fname}() takes dimensions (positive integers or dimension names), "
                                       f"got {written!r}", a.start + 1, written, parser.text, "syntax")
         return parser.node("dims", tok, tok.pos, end, value=tuple(dims))
+
+    @staticmethod
+    def relu(parser: _Parser, tok: _Token, args: list[_Node], end: int) -> _Node:
+        """max(Z, 0) and max(0, Z): relu(Z)."""
+        zero = [i for i, a in enumerate(args) if a.kind == "num" and a.value == 0]
+        if len(args) != 2 or not zero:
+            raise parser.error(f"{tok.source}() is read only as max(Z, 0), the relu", tok, "unsupported")
+        parser.notes.append(Note("read-name", tok.column, f"{tok.source}(·, 0) read as relu",
+                                 f"{tok.source}(·, 0) 读作 relu"))
+        return parser.node("call", tok, tok.pos, end, (args[1 - zero[0]],), text="relu")
 
     def bracket(self, open_: Token, inner: _Node, close: Token) -> _Node:
         items = _PARSER.get().items

@@ -176,6 +176,8 @@ CHECK_PROSE: dict[str, dict[str, str]] = {
         "check_undefined": "undefined",
         "check_unknown_variable": "{name} is not a variable of the network; choose from {choices}",
         "check_unknown_network": "unknown network {name}; use 'seed' or pass a derive.Network",
+        "check_under_reading": "under the reading {reading}: {verdict}",
+        "check_other_reading": "under the reading {reading}: {verdict}",
         "check_unsupported": "the checker cannot evaluate {what}",
         "check_too_large": "the checker evaluates in high precision on at most {max_entries} entries, each "
                            "dimension at most {max_dim}; these dimensions give {entries} entries (largest "
@@ -215,6 +217,8 @@ CHECK_PROSE: dict[str, dict[str, str]] = {
         "check_undefined": "无定义",
         "check_unknown_variable": "{name} 不是该网络的变量；可选：{choices}",
         "check_unknown_network": "未知的网络 {name}；请用 'seed' 或传入 derive.Network",
+        "check_under_reading": "按读法 {reading}：{verdict}",
+        "check_other_reading": "按读法 {reading}：{verdict}",
         "check_unsupported": "检查器无法计算 {what}",
         "check_too_large": "检查器用高精度算术计算，至多 {max_entries} 个元素、每个维度至多 {max_dim}；"
                            "这些维度共有 {entries} 个元素（最大维度 {largest}）：请去掉 --dims 或给出更小的维度",
