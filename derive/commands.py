@@ -330,7 +330,7 @@ def audit_intro(lang: str) -> str:
 
 def _grade_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("writeup", help="the write-up: Markdown with $$ … $$ display math, or a LaTeX file (- for "
-                                   "standard input)")
+                                   "standard input; 'seed' for the seed write-up shipped with tracegrad)")
     p.add_argument("--net", metavar="NET.tg", help="the network as a program (default: the write-up's own "
                                                    "problem statement; 'seed' for the seed network)")
     add_item_list(p, "--shape", r"[^\s=]+=\S*(\s+[^\s=]+=\S*)*", default=[], metavar="NAME=ROWS,COLS",
@@ -349,7 +349,9 @@ def _run_grade(args: argparse.Namespace) -> int:
     from derive.grading.report import write
     from derive.limits import MAX_PROGRAM_LENGTH
 
-    text = _read_text(args.writeup, 20 * MAX_PROGRAM_LENGTH, "write-up")
+    from derive.grading import seed_writeup
+
+    text = seed_writeup() if args.writeup == "seed" else _read_text(args.writeup, 20 * MAX_PROGRAM_LENGTH, "write-up")
     net, net_name = None, ""
     if args.net is not None:
         net_name = args.net
