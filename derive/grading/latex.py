@@ -83,6 +83,9 @@ def _group(toks: list[str], i: int) -> tuple[list[str], int]:
     if i >= len(toks):
         raise LatexError("a command lacks its argument")
     if toks[i] != "{":
+        t = toks[i]
+        if len(t) > 1 and t[0].isalnum():   # X^TE is X^{T} E: a script takes one character
+            toks[i:i + 1] = [t[0], t[1:]]
         return [toks[i]], i + 1
     depth, j = 0, i
     while j < len(toks):

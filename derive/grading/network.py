@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sympy
 
 from derive.grading.extract import Group
-from derive.grading.latex import LatexError, name_of, to_tokens
+from derive.grading.latex import FUNCS, LatexError, name_of, to_tokens
 from derive.lang.errors import ExpressionError
 from derive.networks import Network
 from derive.program import program
@@ -167,7 +167,8 @@ def from_statement(groups: Sequence[Group], text: str, shapes: Mapping[str, Sequ
         tokens[name] = t.items
         defined = {n for n, _ in ascii_assign}
         leaves = {w for items in tokens.values() for w in items if re.fullmatch(r"[A-Za-z_]\w*", w)}
-        params = {w for w in wrt if w in leaves and w not in defined}
+        params = {w for w in wrt if w in leaves and w not in defined} or {w for w in leaves - defined
+                                                                          if w not in FUNCS}
         try:
             full, settled = _build(ascii_assign, known, params)
         except StatementError as e:
