@@ -120,79 +120,129 @@ def _stage(at: Point) -> Mapping:
 
 
 def _compute(e: sympy.Basic, at: Point, memo: dict) -> tuple:
-    ev = lambda x: _ev(x, at, memo)   # noqa: E731
-    if isinstance(e, MatrixSymbol):
-        if e in at.values:
-            v = at.values[e]
-            dv = at.directions.get(e)
-            return v, (np.zeros_like(v) if dv is None else dv)
-        stages = _stage(at)
-        if e in stages:
-            return ev(stages[e])
-        raise Unevaluable(f"no value for {e.name}")
-    if isinstance(e, sympy.Symbol):
-        if e.name == at.loss_name:
-            return ev(at.net.loss)
-        if e in at.sizes:
-            return float(at.sizes[e]), 0.0
-        raise Unevaluable(f"no value for {e.name}")
-    if isinstance(e, (MatrixDifferential, ScalarDifferential)):
-        return ev(e.arg)[1], _zero_like(ev(e.arg)[1])
-    if isinstance(e, (OneMatrix, ZeroMatrix, Identity)):
-        r, c = concrete_shape(e.shape, at.sizes)
-        v = np.ones((r, c)) if isinstance(e, OneMatrix) else np.eye(r) if isinstance(e, Identity) else np.zeros((r, c))
-        return v, np.zeros((r, c))
-    if isinstance(e, MatAdd) or isinstance(e, sympy.Add):
-        parts = [ev(a) for a in e.args]
-        return sum(p[0] for p in parts), sum(p[1] for p in parts)
-    if isinstance(e, (MatMul, sympy.Mul)) and not isinstance(e, HadamardProduct):
-        parts = [ev(a) for a in e.args]
-        return _product(parts, lambda a, b: a @ b if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) else a * b)
-    if isinstance(e, HadamardProduct):
-        return _product([ev(a) for a in e.args], lambda a, b: a * b)
-    if isinstance(e, Transpose):
-        v, dv = ev(e.arg)
-        return v.T, dv.T
-    if isinstance(e, Trace):
-        v, dv = ev(e.arg)
-        return float(np.trace(v)), float(np.trace(dv))
-    if isinstance(e, (HadamardPower, sympy.Pow)):
-        b, db = ev(e.args[0])
-        p, dp = ev(e.args[1])
-        if np.any(np.asarray(dp) != 0):
-            raise Unevaluable("a power with a variable exponent")
-        v = np.power(b, p)
-        return v, p * np.power(b, p - 1) * db
-    if isinstance(e, MatPow):
-        b, db = ev(e.base)
-        n = int(e.exp)
-        if n == -1:
-            return ev(Inverse(e.base))
-        v, dv = np.eye(b.shape[0]), np.zeros_like(b)
-        for _ in range(n):
-            v, dv = v @ b, dv @ b + v @ db
-        return v, dv
-    if isinstance(e, Inverse):
-        b, db = ev(e.arg)
-        inv = np.linalg.inv(b)
-        return inv, -inv @ db @ inv
-    if isinstance(e, Determinant):
-        b, db = ev(e.arg)
-        det = float(np.linalg.det(b))
-        return det, det * float(np.trace(np.linalg.solve(b, db)))
-    if isinstance(e, ElementwiseApplyFunction):
-        value, deriv = _scalar_function(elementwise_function(e))
-        x, dx = ev(e.expr)
-        return np.asarray(value(x), dtype=float) * np.ones_like(x), np.asarray(deriv(x), dtype=float) * dx
-    if isinstance(e, sympy.Function) and len(e.args) == 1 and not isinstance(e, MatrixExpr):
-        value, deriv = _scalar_function(type(e))
-        x, dx = ev(e.args[0])
-        return float(value(x)), float(deriv(x)) * dx
-    if e.is_Number:
-        return float(e), 0.0
-    if isinstance(e, sympy.NumberSymbol):
+    for types, rule in _RULES:
+        if isinstance(e, types):
+            return rule(e, at, lambda x: _ev(x, at, memo))
+    if _scalar_rule(e):
+        return _scalar(e, at, lambda x: _ev(x, at, memo))
+    if e.is_Number or isinstance(e, sympy.NumberSymbol):
         return float(e), 0.0
     raise Unevaluable(type(e).__name__)
+
+
+def _matrix_symbol(e: MatrixSymbol, at: Point, ev) -> tuple:
+    if e in at.values:
+        v = at.values[e]
+        dv = at.directions.get(e)
+        return v, (np.zeros_like(v) if dv is None else dv)
+    stages = _stage(at)
+    if e in stages:
+        return ev(stages[e])
+    raise Unevaluable(f"no value for {e.name}")
+
+
+def _symbol(e: sympy.Symbol, at: Point, ev) -> tuple:
+    if e.name == at.loss_name:
+        return ev(at.net.loss)
+    if e in at.sizes:
+        return float(at.sizes[e]), 0.0
+    raise Unevaluable(f"no value for {e.name}")
+
+
+def _differential(e, at: Point, ev) -> tuple:
+    slope = ev(e.arg)[1]
+    return slope, _zero_like(slope)
+
+
+def _constant(e, at: Point, ev) -> tuple:
+    r, c = concrete_shape(e.shape, at.sizes)
+    v = np.ones((r, c)) if isinstance(e, OneMatrix) else np.eye(r) if isinstance(e, Identity) else np.zeros((r, c))
+    return v, np.zeros((r, c))
+
+
+def _sum(e, at: Point, ev) -> tuple:
+    parts = [ev(a) for a in e.args]
+    return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+
+def _matmul(a, b):
+    return a @ b if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) else a * b
+
+
+def _times(e, at: Point, ev) -> tuple:
+    return _product([ev(a) for a in e.args], _matmul)
+
+
+def _hadamard(e, at: Point, ev) -> tuple:
+    return _product([ev(a) for a in e.args], lambda a, b: a * b)
+
+
+def _transpose(e, at: Point, ev) -> tuple:
+    v, dv = ev(e.arg)
+    return v.T, dv.T
+
+
+def _trace(e, at: Point, ev) -> tuple:
+    v, dv = ev(e.arg)
+    return float(np.trace(v)), float(np.trace(dv))
+
+
+def _power(e, at: Point, ev) -> tuple:
+    b, db = ev(e.args[0])
+    p, dp = ev(e.args[1])
+    if np.any(np.asarray(dp) != 0):
+        raise Unevaluable("a power with a variable exponent")
+    return np.power(b, p), p * np.power(b, p - 1) * db
+
+
+def _matpow(e, at: Point, ev) -> tuple:
+    b, db = ev(e.base)
+    n = int(e.exp)
+    if n == -1:
+        return ev(Inverse(e.base))
+    v, dv = np.eye(b.shape[0]), np.zeros_like(b)
+    for _ in range(n):
+        v, dv = v @ b, dv @ b + v @ db
+    return v, dv
+
+
+def _inverse(e, at: Point, ev) -> tuple:
+    b, db = ev(e.arg)
+    inv = np.linalg.inv(b)
+    return inv, -inv @ db @ inv
+
+
+def _determinant(e, at: Point, ev) -> tuple:
+    b, db = ev(e.arg)
+    det = float(np.linalg.det(b))
+    return det, det * float(np.trace(np.linalg.solve(b, db)))
+
+
+def _elementwise(e, at: Point, ev) -> tuple:
+    value, deriv = _scalar_function(elementwise_function(e))
+    x, dx = ev(e.expr)
+    return np.asarray(value(x), dtype=float) * np.ones_like(x), np.asarray(deriv(x), dtype=float) * dx
+
+
+def _scalar(e, at: Point, ev) -> tuple:
+    if len(e.args) != 1:
+        raise Unevaluable(type(e).__name__)
+    value, deriv = _scalar_function(type(e))
+    x, dx = ev(e.args[0])
+    return float(value(x)), float(deriv(x)) * dx
+
+
+# (classes, rule): the first that matches; HadamardProduct before MatMul, matrices before scalars
+_RULES: tuple = (
+    (MatrixSymbol, _matrix_symbol), (sympy.Symbol, _symbol), ((MatrixDifferential, ScalarDifferential), _differential),
+    ((OneMatrix, ZeroMatrix, Identity), _constant), ((MatAdd, sympy.Add), _sum), (HadamardProduct, _hadamard),
+    ((MatMul, sympy.Mul), _times), (Transpose, _transpose), (Trace, _trace), ((HadamardPower, sympy.Pow), _power),
+    (MatPow, _matpow), (Inverse, _inverse), (Determinant, _determinant), (ElementwiseApplyFunction, _elementwise),
+)
+
+
+def _scalar_rule(e: sympy.Basic) -> bool:
+    return isinstance(e, sympy.Function) and not isinstance(e, MatrixExpr)
 
 
 def _product(parts: list[tuple], mul) -> tuple:

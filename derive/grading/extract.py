@@ -68,12 +68,12 @@ def _top_level_split(text: str, sep: str) -> list[tuple[str, int]]:
             depth += 1
         elif c in ")]}":
             depth -= 1
-        elif depth <= 0 and text.startswith(sep, i) and not text.startswith(("==",), i):
-            if not (sep == "=" and i > 0 and text[i - 1] in "<>!:"):
-                parts.append((text[start:i], start))
-                i += len(sep)
-                start = i
-                continue
+        elif depth <= 0 and text.startswith(sep, i) and not text.startswith("==", i) \
+                and not (sep == "=" and i > 0 and text[i - 1] in "<>!:"):
+            parts.append((text[start:i], start))
+            i += len(sep)
+            start = i
+            continue
         i += 1
     parts.append((text[start:], start))
     return parts

@@ -483,7 +483,7 @@ def _math(expr: sympy.Basic) -> str:
 
     try:
         return formula_text(expr)
-    except Exception:  # noqa: BLE001 - a label only: fall back to SymPy's words
+    except Exception:
         return sympy.sstr(expr)
 
 
@@ -673,7 +673,7 @@ def _transpose(x, y, pts, net):
     def make(s):
         if isinstance(s, Transpose):
             return s.arg if s.arg.shape == s.shape else None
-        return Transpose(s) if s.shape[0] == s.shape[1] or isinstance(s, MatrixSymbol) and False else None
+        return Transpose(s) if s.shape[0] == s.shape[1] or (isinstance(s, MatrixSymbol) and False) else None
     found = _try(x, pts, ((_math(s), y2) for s, y2 in _replacements(y, make)))
     if found is None:
         # a dropped transpose that changes the shape: the whole line transposed
@@ -703,7 +703,7 @@ def _sigma(x, y, pts, net):
     from derive.elementwise import elementwise_derivative
     from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-    for Z, definition in net.stages:
+    for _, definition in net.stages:
         if not isinstance(definition, ElementwiseApplyFunction):
             continue
         D = elementwise_derivative(definition)
@@ -745,14 +745,18 @@ def _odot(x, y, pts, net):
 
 
 def _product(x, y, pts, net):
-    # the line is one of the terms of the line before's differential, a term missing
-    dxs = x.atoms(MatrixDifferential)
-    for dd in dxs:
+    """The line is the line before with one term of the product rule left out of a d(AB)."""
+    for dd in x.atoms(MatrixDifferential):
         arg = dd.arg
-        if isinstance(arg, sympy.MatAdd):
+        if not isinstance(arg, (MatMul, HadamardProduct)):
             continue
-        if isinstance(arg, (MatMul, HadamardProduct)) and len(arg.args) >= 2:
-            return {}
+        mats = [i for i, a in enumerate(arg.args) if isinstance(a, MatrixExpr)]
+        terms = [arg.func(*[MatrixDifferential(a) if j == i else a for j, a in enumerate(arg.args)])
+                 for i in mats]
+        for drop in range(len(terms)):
+            rest = [t for k, t in enumerate(terms) if k != drop]
+            if rest and _same(x.xreplace({dd: sympy.MatAdd(*rest) if len(rest) > 1 else rest[0]}), y, pts):
+                return {}
     return None
 
 

@@ -62,9 +62,7 @@ class Tokens:
     def text(self) -> str:
         out = ""
         for t in self.items:
-            if out and _wordy(out[-1]) and _wordy(t[0]):
-                out += " "
-            elif out and t in (".*", "./", "+", "-", "*", "=") or out.endswith((".*", "./", " +", " -", "*")):
+            if (out and _wordy(out[-1]) and _wordy(t[0])) or (out and t in (".*", "./", "+", "-", "*", "=")) or out.endswith((".*", "./", " +", " -", "*")):
                 out += " "
             out += t
         return re.sub(r"\(\s+", "(", re.sub(r"\s+\)", ")", out)).strip()
@@ -118,10 +116,92 @@ def name_of(latex: str) -> str:
     return words[0]
 
 
-def _sub(base: str, content: str) -> str:
-    if content.isdigit() or len(content) == 1 and base[-1:].isalpha() and content.isalpha() is False:
-        return base + content
-    return base + content if content.isdigit() else f"{base}_{content}"
+_STYLES = (r"\mathrm", r"\operatorname", r"\text", r"\textrm", r"\mathbf", r"\boldsymbol", r"\bm", r"\mathit")
+_BARS = (r"\|", "||", r"\lVert", r"\rVert", r"\Vert", "‖")
+_BRACES = {r"\{": "(", r"\}": ")", "{": "(", "}": ")"}
+_UNICODE = {"−": "-", "⊙": ".*", "∘": ".*", "·": "*", "×": "*", "ᵀ": "'", "⊤": "'"}
+
+
+def _accent(toks: list[str], i: int, out: list[str]) -> int:
+    accent = _ACCENTS[toks[i]]
+    body, i = _group(toks, i + 1)
+    out.append(_plain(body) + accent)
+    return i
+
+
+def _style(toks: list[str], i: int, out: list[str]) -> int:
+    t = toks[i]
+    body, i = _group(toks, i + 1)
+    word = _plain(body) if body else ""
+    if t == r"\text" and not re.fullmatch(r"[A-Za-z0-9]+", word or "-"):
+        raise LatexError("prose")
+    out.append({"1": "𝟏"}.get(word, word))
+    return i
+
+
+def _frac(toks: list[str], i: int, out: list[str]) -> int:
+    num, i = _group(toks, i + 1)
+    den, i = _group(toks, i)
+    if any("partial" in x for x in num + den):
+        raise LatexError("a derivative ∂…/∂… inside an expression")
+    out += ["(", "(", *_words(num), ")", "/", "(", *_words(den), ")", ")"]
+    return i
+
+
+def _sqrt(toks: list[str], i: int, out: list[str]) -> int:
+    body, i = _group(toks, i + 1)
+    out += ["sqrt", "(", *_words(body), ")"]
+    return i
+
+
+def _subscript(toks: list[str], i: int, out: list[str]) -> int:
+    body, i = _group(toks, i + 1)
+    content = _plain(body)
+    if not out:
+        raise LatexError("a subscript of nothing")
+    if out[-1] == "‖" and content == "F":
+        out.append("_F")
+        return i
+    prev = out.pop()
+    head, last = (prev[:-1], prev[-1]) if re.fullmatch(r"[A-Za-z]+", prev) else ("", prev)
+    if head:
+        out.append(head)
+    out.append(last + content if content.isdigit() else f"{last}_{content}")
+    return i
+
+
+def _superscript(toks: list[str], i: int, out: list[str]) -> int:
+    body, i = _group(toks, i + 1)
+    words = _words(body)
+    if words in (["T"], ["'"]):
+        out.append("'")
+    elif words[:1] == [".*"]:         # A^{∘p}: the Hadamard power
+        out += [".^", "(", *words[1:], ")"]
+    elif words and all(w == "'" for w in words):
+        out += words
+    else:
+        out += ["^", *(words if len(words) == 1 else ["(", *words, ")"])]
+    return i
+
+
+def _command(toks: list[str], i: int, out: list[str]) -> int:
+    t = toks[i]
+    if t == r"\partial":
+        raise LatexError("a derivative ∂…/∂… inside an expression")
+    if t not in _COMMANDS:
+        raise LatexError(f"the command {t} is not read")
+    if _COMMANDS[t]:
+        out.append(_COMMANDS[t])
+    return i + 1
+
+
+def _handler(toks: list[str], i: int):
+    t = toks[i]
+    if t in _ACCENTS:
+        return _accent
+    if t in _STYLES and i + 1 < len(toks) and toks[i + 1] == "{":
+        return _style
+    return {r"\frac": _frac, r"\sqrt": _sqrt, "_": _subscript, "^": _superscript}.get(t)
 
 
 def _words(toks: list[str]) -> list[str]:
@@ -130,82 +210,19 @@ def _words(toks: list[str]) -> list[str]:
     i = 0
     while i < len(toks):
         t = toks[i]
-        if t in _DROP:
+        handler = _handler(toks, i)
+        if handler is not None:
+            i = handler(toks, i, out)
+        elif t in _DROP:
             i += 1
-            continue
-        if t in _ACCENTS:
-            body, i = _group(toks, i + 1)
-            out.append(_plain(body) + _ACCENTS[t])
-            continue
-        if t in (r"\mathrm", r"\operatorname", r"\text", r"\textrm", r"\mathbf", r"\boldsymbol", r"\bm",
-                 r"\mathit") and i + 1 < len(toks) and toks[i + 1] == "{":
-            body, i = _group(toks, i + 1)
-            word = _plain(body) if body else ""
-            if t == r"\text" and not re.fullmatch(r"[A-Za-z0-9]+", word or "-"):
-                raise LatexError("prose")
-            out.append({"1": "𝟏"}.get(word, word))
-            continue
-        if t == r"\frac":
-            num, i = _group(toks, i + 1)
-            den, i = _group(toks, i)
-            if any("partial" in x for x in num + den):
-                raise LatexError("a derivative ∂…/∂… inside an expression")
-            out += ["(", "(", *_words(num), ")", "/", "(", *_words(den), ")", ")"]
-            continue
-        if t == r"\sqrt":
-            body, i = _group(toks, i + 1)
-            out += ["sqrt", "(", *_words(body), ")"]
-            continue
-        if t == "_":
-            body, i = _group(toks, i + 1)
-            content = _plain(body)
-            if not out:
-                raise LatexError("a subscript of nothing")
-            if out[-1] in ("‖", "||") and content == "F":
-                out.append("_F")
-                continue
-            prev = out.pop()
-            head, last = (prev[:-1], prev[-1]) if re.fullmatch(r"[A-Za-z]+", prev) else ("", prev)
-            if head:
-                out.append(head)
-            out.append(last + content if content.isdigit() else f"{last}_{content}")
-            continue
-        if t == "^":
-            body, i = _group(toks, i + 1)
-            words = _words(body)
-            if words in (["T"], ["'"]):
-                out.append("'")
-            elif words[:1] == [".*"]:         # A^{∘p}: the Hadamard power
-                out += [".^", "(", *words[1:], ")"]
-            elif words and words[0] == "'" and all(w == "'" for w in words):
-                out += words
-            else:
-                out += ["^", *(words if len(words) == 1 else ["(", *words, ")"])]
-            continue
-        if t in (r"\|", "||", r"\lVert", r"\rVert", r"\Vert", "‖"):
-            out.append("‖")
+        elif t in _BARS or t in _BRACES:
+            out.append("‖" if t in _BARS else _BRACES[t])
             i += 1
-            continue
-        if t in (r"\{", r"\}"):
-            out.append("(" if t == r"\{" else ")")
+        elif t.startswith("\\"):
+            i = _command(toks, i, out)
+        else:
+            out.append(_UNICODE.get(t, t))
             i += 1
-            continue
-        if t in ("{", "}"):
-            out.append("(" if t == "{" else ")")
-            i += 1
-            continue
-        if t in ("\\partial",):
-            raise LatexError("a derivative ∂…/∂… inside an expression")
-        if t.startswith("\\"):
-            if t not in _COMMANDS:
-                raise LatexError(f"the command {t} is not read")
-            word = _COMMANDS[t]
-            if word:
-                out.append(word)
-            i += 1
-            continue
-        out.append({"−": "-", "⊙": ".*", "∘": ".*", "·": "*", "×": "*", "ᵀ": "'", "⊤": "'"}.get(t, t))
-        i += 1
     return out
 
 

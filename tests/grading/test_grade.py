@@ -59,7 +59,7 @@ def test_forward_mode_against_finite_differences() -> None:
     net = derive.program("X: n×d; Y: n×k\nparam W1: d×m; param W2: m×k\nH = tanh(X*W1)\nP = softmax(H*W2)\n"
                          "f = norm2(P - Y)^2")
     for p in points(net, "f", 2, seed=3):
-        value, slope = evaluate(net.loss, p)
+        _, slope = evaluate(net.loss, p)
         eps = 1e-6
         moved = {**p.values, **{s: p.values[s] + eps * d for s, d in p.directions.items()}}
         back = {**p.values, **{s: p.values[s] - eps * d for s, d in p.directions.items()}}
@@ -123,7 +123,7 @@ def test_writers() -> None:
     assert page.startswith("<!DOCTYPE html>") and "<code>\\frac{\\partial f}{\\partial W} = 2X^T E</code>" in page
     assert "行 15 · 结果 · 正确" in write(r, "text")
     rows = json.loads(write(r, "json"))
-    assert [list(x)[:7] for x in rows][0] == ["line", "step", "latex", "kind", "verdict", "readings", "message"]
+    assert list(rows[0])[:7] == ["line", "step", "latex", "kind", "verdict", "readings", "message"]
 
 
 @pytest.mark.parametrize(("edit", "status"), [(None, 0), ((r"= 2X^T E$$", r"= X^T E$$"), 1)])
@@ -144,3 +144,11 @@ def test_cli_unusable_input_is_status_2(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "derive", "grade", str(path)], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no equation" in out.stderr
+
+
+def test_product_rule_term_missing() -> None:
+    # A appears twice: holding one A fixed is no reading, the term of the other is missing
+    text = ("$A \\in \\mathbb{R}^{n \\times n}$, $X \\in \\mathbb{R}^{n \\times n}$\n\n$$f = \\mathrm{tr}(AXA)$$\n\n"
+            "$$df = \\mathrm{tr}(d(AXA)) = \\mathrm{tr}(dA\\, XA)$$\n\n$$\\frac{\\partial f}{\\partial A} = (XA + AX)^T$$\n")
+    chain = [e for e in grade(text).entries if e.kind == "chain"]
+    assert [(e.step, e.verdict, e.rule) for e in chain] == [(1, "correct", ""), (2, "wrong", "product")]
