@@ -249,8 +249,34 @@ class _Context:
 
     def points(self, i: int) -> list[Point]:
         if i not in self.pts:
-            self.pts[i] = points(self.problem.networks[i], self.problem.loss, 3, self.seed)
+            self.pts[i] = _points(self.problem.networks[i], self.problem.loss, self.seed)
         return self.pts[i]
+
+    def held(self, i: int, var: MatrixSymbol) -> list[Point]:
+        """The points of network ``i`` with every differential but ``var``'s held at zero."""
+        key = (i, var)
+        if key not in self.pts:
+            self.pts[key] = _HELD.setdefault((tuple(id(p) for p in self.points(i)), var),
+                                             [p.held(var) for p in self.points(i)])
+        return self.pts[key]
+
+
+_POINTS: dict = {}
+_HELD: dict = {}
+
+
+def _points(net: Network, loss: str, seed: int) -> list[Point]:
+    """Three random points of ``net``, the same objects for the same network (so values are cached
+    across write-ups on one network: the versions of a test write-up)."""
+    key = (str(net.stages), str(net.loss), str([(s, s.shape) for s in net.inputs + net.params]),
+           str(net.params), loss, seed)
+    if key not in _POINTS:
+        if len(_POINTS) > 64:
+            _POINTS.clear()
+            _HELD.clear()
+            _VALUES.clear()
+        _POINTS[key] = points(net, loss, 3, seed)
+    return _POINTS[key]
 
 
 class _Names(set):
@@ -295,11 +321,21 @@ def _partials(latex: str) -> str:
     return ", ".join(f"∂{name(a)}/∂{name(b)}" for a, b in found) or "∂"
 
 
+_VALUES: dict = {}
+
+
 def _values(e: sympy.Basic, pts: Sequence[Point]) -> list:
+    """``e`` at each point (cached: the points of one network are made once, see ``_Context.points``)."""
+    key = (e, tuple(id(p) for p in pts))
+    if key in _VALUES:
+        return _VALUES[key]
     out = []
     for p in pts:
         v = np.asarray(evaluate(e, p)[0], dtype=float)
         out.append(v.reshape(()) if v.size == 1 else v)
+    if len(_VALUES) > 20000:
+        _VALUES.clear()
+    _VALUES[key] = out
     return out
 
 
@@ -541,7 +577,7 @@ def _compare(ctx: _Context, a: _Line, b: _Line) -> tuple[list[bool], str]:
             (v,) = vs
             if isinstance(v, MatrixSymbol) and v in ctx.problem.networks[n].symbols.values():
                 try:
-                    hp = [p.held(v) for p in pts]
+                    hp = ctx.held(n, v)
                 except (Unevaluable, ValueError):
                     hp = []
                 if hp and _same(x, y, hp):
@@ -603,7 +639,7 @@ def _diagnose(ctx: _Context, a: _Line, b: _Line) -> tuple[str, dict]:
     vs = _differential_vars(y)
     if len(vs) == 1 and isinstance(next(iter(vs)), MatrixSymbol):
         try:
-            pts = [p.held(next(iter(vs))) for p in pts]
+            pts = ctx.held(n, next(iter(vs)))
         except (Unevaluable, ValueError):
             pass
     for name, rule in _CATALOGUE:

@@ -8,7 +8,7 @@ differentials (``dX``, ``d(…)``, ``\\mathrm{d}X``); the expression language pa
 Nothing is evaluated.
 
 >>> to_tokens(r"2X^T(Y_{pred} - Y)W_2^T \\odot sigmoid'(h)", {"X", "Y_pred", "Y", "W2", "h"}).text
-"2 X'(Y_pred - Y) W2' .* (sigmoid(h) .* (1 - sigmoid(h)))"
+"2 X'(Y_pred - Y)W2' .* (sigmoid(h) .* (1 - sigmoid(h)))"
 """
 from __future__ import annotations
 
