@@ -124,18 +124,20 @@ def _run_grad(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_program(path: str) -> str:
-    """The text of the program file ``path`` (``-``: standard input), refused beyond the limit."""
+def _read_program(path: str, limit: int | None = None) -> str:
+    """The text of the program file ``path`` (``-``: standard input), refused beyond the limit
+    (``limit`` characters, default: a program's)."""
     import sys
 
     from derive.limits import MAX_PROGRAM_LENGTH
 
+    limit = MAX_PROGRAM_LENGTH if limit is None else limit
     try:
         if path == "-":
-            text = sys.stdin.read(MAX_PROGRAM_LENGTH + 1)
+            text = sys.stdin.read(limit + 1)
         else:
             with open(path, encoding="utf-8") as fh:
-                text = fh.read(MAX_PROGRAM_LENGTH + 1)
+                text = fh.read(limit + 1)
     except UnicodeDecodeError as e:
         raise CliError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     except OSError as e:
@@ -351,7 +353,10 @@ def _run_grade(args: argparse.Namespace) -> int:
 
     from derive.grading import seed_writeup
 
-    text = seed_writeup() if args.writeup == "seed" else _read_text(args.writeup, 20 * MAX_PROGRAM_LENGTH, "write-up")
+    limit = 20 * MAX_PROGRAM_LENGTH
+    text = seed_writeup() if args.writeup == "seed" else _read_program(args.writeup, limit)
+    if len(text) > limit:
+        raise CliError(f"{args.writeup}: the write-up is longer than {limit} characters")
     net, net_name = None, ""
     if args.net is not None:
         net_name = args.net
@@ -379,25 +384,6 @@ def _suffix(path: str | None) -> str:
     import os
 
     return os.path.splitext(path)[1].lower() if path else ""
-
-
-def _read_text(path: str, limit: int, what: str) -> str:
-    """The text of ``path`` (``-``: standard input), refused beyond ``limit`` characters."""
-    import sys
-
-    try:
-        if path == "-":
-            text = sys.stdin.read(limit + 1)
-        else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read(limit + 1)
-    except UnicodeDecodeError as e:
-        raise CliError(f"{path}: the {what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise CliError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
-    if len(text) > limit:
-        raise CliError(f"{path}: the {what} is longer than {limit} characters")
-    return text
 
 
 # -------------------------------------------------------------------------- codegen

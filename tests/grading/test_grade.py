@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import derive
+from derive.cli import main
 from derive.grading import GradeError, grade
 from derive.grading.evaluate import evaluate, points
 from derive.grading.extract import equations
@@ -127,23 +128,29 @@ def test_writers() -> None:
 
 
 @pytest.mark.parametrize(("edit", "status"), [(None, 0), ((r"= 2X^T E$$", r"= X^T E$$"), 1)])
-def test_cli_exit_status(tmp_path, edit, status) -> None:
+def test_cli_exit_status(tmp_path, capsys, edit, status) -> None:
     path = tmp_path / "w.md"
     path.write_text(LSQ if edit is None else LSQ.replace(*edit), encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "derive", "grade", str(path)], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == status, out.stderr
-    assert "Grade of" in out.stdout
+    assert main(["grade", str(path)]) == status
+    out = capsys.readouterr().out
+    assert "Grade of" in out
     if status:
-        assert "the answer is 1/2 times ∂f/∂W" in out.stdout
+        assert "the answer is 1/2 times ∂f/∂W" in out
 
 
-def test_cli_unusable_input_is_status_2(tmp_path) -> None:
+def test_cli_unusable_input_is_status_2(tmp_path, capsys) -> None:
     path = tmp_path / "w.md"
     path.write_text("no math here", encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "derive", "grade", str(path)], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no equation" in out.stderr
+    assert main(["grade", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no equation" in err
+
+
+def test_cli_as_a_process() -> None:
+    out = subprocess.run([sys.executable, "-m", "derive", "grade", "-", "--format", "json"], input=LSQ,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert [r["verdict"] for r in json.loads(out.stdout)] == ["correct"] * 6
 
 
 def test_product_rule_term_missing() -> None:

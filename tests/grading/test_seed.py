@@ -5,12 +5,11 @@ oracle here."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from derive.audit import FORMULAS, Verdict, audit
+from derive.cli import main
 from derive.grading import grade, seed_writeup
 
 # the audit's variable → the write-up's lines of that result (the ⇒ line, restatements, the summary)
@@ -74,11 +73,9 @@ def test_the_chains_hold_the_other_differentials_at_zero_where_the_writeup_does(
     assert msgs[93, 4] == "follows from the line before"  # tr(A dH W2) = tr(W2 A dH): cyclic
 
 
-def test_grade_seed_cli_json() -> None:
-    out = subprocess.run([sys.executable, "-m", "derive", "grade", "seed", "--format", "json", "--lang", "zh"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    rows = json.loads(out.stdout)
+def test_grade_seed_cli_json(capsys) -> None:
+    assert main(["grade", "seed", "--format", "json", "--lang", "zh"]) == 0
+    rows = json.loads(capsys.readouterr().out)
     assert all(set(r) >= {"line", "step", "latex", "kind", "verdict", "readings", "message"} for r in rows)
     assert {r["kind"] for r in rows} == {"definition", "chain", "result"}
     w1 = next(r for r in rows if r["line"] == 111)
