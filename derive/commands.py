@@ -124,18 +124,20 @@ def _run_grad(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_program(path: str) -> str:
-    """The text of the program file ``path`` (``-``: standard input), refused beyond the limit."""
+def _read_program(path: str, limit: int | None = None) -> str:
+    """The text of the program file ``path`` (``-``: standard input), refused beyond the limit
+    (``limit`` characters, default: a program's)."""
     import sys
 
     from derive.limits import MAX_PROGRAM_LENGTH
 
+    limit = MAX_PROGRAM_LENGTH if limit is None else limit
     try:
         if path == "-":
-            text = sys.stdin.read(MAX_PROGRAM_LENGTH + 1)
+            text = sys.stdin.read(limit + 1)
         else:
             with open(path, encoding="utf-8") as fh:
-                text = fh.read(MAX_PROGRAM_LENGTH + 1)
+                text = fh.read(limit + 1)
     except UnicodeDecodeError as e:
         raise CliError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     except OSError as e:
@@ -326,6 +328,64 @@ def audit_intro(lang: str) -> str:
     return get_locale(lang).say("audit_command_intro") + "\n\n"
 
 
+# ---------------------------------------------------------------------------- grade
+
+def _grade_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("writeup", help="the write-up: Markdown with $$ … $$ display math, or a LaTeX file (- for "
+                                   "standard input; 'seed' for the seed write-up shipped with tracegrad)")
+    p.add_argument("--net", metavar="NET.tg", help="the network as a program (default: the write-up's own "
+                                                   "problem statement; 'seed' for the seed network)")
+    add_item_list(p, "--shape", r"[^\s=]+=\S*(\s+[^\s=]+=\S*)*", default=[], metavar="NAME=ROWS,COLS",
+                  help="shapes of the problem statement's names, e.g. X=n,d b1=1,m; others are declared in the "
+                       "text (X \\in \\mathbb{R}^{n \\times d}) or inferred")
+    p.add_argument("--format", choices=("text", "markdown", "html", "json"), default=None,
+                   help="output format (default: text, or from the suffix of -o: .md, .html, .json)")
+    p.add_argument("--lang", choices=("en", "zh"), default=argparse.SUPPRESS, help="language (default: en)")
+    p.add_argument("-o", "--output", metavar="FILE", default=argparse.SUPPRESS, help="write to FILE")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
+
+
+def _run_grade(args: argparse.Namespace) -> int:
+    """Exit status 0 when every checked equation holds, 1 when any is wrong, 2 for unusable input."""
+    from derive.grading import GradeError, grade
+    from derive.grading.report import write
+    from derive.limits import MAX_PROGRAM_LENGTH
+
+    from derive.grading import seed_writeup
+
+    limit = 20 * MAX_PROGRAM_LENGTH
+    text = seed_writeup() if args.writeup == "seed" else _read_program(args.writeup, limit)
+    if len(text) > limit:
+        raise CliError(f"{args.writeup}: the write-up is longer than {limit} characters")
+    net, net_name = None, ""
+    if args.net is not None:
+        net_name = args.net
+        net = _SEED_PROGRAM if args.net == "seed" else _read_program(args.net)
+    fmt = args.format or {".md": "markdown", ".html": "html", ".json": "json"}.get(
+        _suffix(getattr(args, "output", None)), "text")
+    try:
+        report = grade(text, net=net, net_name=net_name, shapes=parse_shapes(args.shape), lang=args.lang,
+                       seed=args.seed, source="<stdin>" if args.writeup == "-" else args.writeup)
+    except GradeError as e:
+        raise CliError(f"{args.writeup}: {e}") from None
+    emit(write(report, fmt), args)
+    return report.status
+
+
+_SEED_PROGRAM = """X: n×d; Y: n×k
+param W1: d×m; param b1: 1×m; param W2: m×k; param b2: 1×k
+h = X*W1 + b1
+H = sigmoid(h)
+Ypred = H*W2 + b2
+f = norm2(Y - Ypred)^2"""
+
+
+def _suffix(path: str | None) -> str:
+    import os
+
+    return os.path.splitext(path)[1].lower() if path else ""
+
+
 # -------------------------------------------------------------------------- codegen
 
 def _codegen_arguments(p: argparse.ArgumentParser) -> None:
@@ -355,6 +415,8 @@ COMMANDS: list[Command] = [
             _check_arguments, _run_check),
     Command("audit", "audit the seed document's hand-written formulas under every reading",
             _audit_arguments, _run_audit),
+    Command("grade", "grade a whole write-up (Markdown or LaTeX): every result, every step of every chain",
+            _grade_arguments, _run_grade),
     Command("codegen", "write the seed network's loss and gradients as a standalone NumPy module",
             _codegen_arguments, _run_codegen),
 ]

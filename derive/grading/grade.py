@@ -1,0 +1,917 @@
+"""Grade a whole write-up: every equation it can read, checked; the first wrong line of each chain
+located, with the rule the student probably meant there.
+
+``grade(text)`` reads the equations (:mod:`derive.grading.extract`), takes the network from ``net``
+(a program) or from the write-up's problem statement (:mod:`derive.grading.network`), and gives one
+:class:`Entry` per equation or chain step:
+
+* a result ``∂f/∂V = G`` is checked by :func:`derive.check.check_answer` under every reading of its
+  notation (⊙ against the matrix product: ⊙ taking each trailing part of the product before it) and
+  of the network (a bias written ``+ b`` an n×m matrix or a row): ``correct`` when it holds as
+  written under every reading of the network, ``correct-under-reading`` when only under some,
+  else ``shape-error`` or ``wrong`` with the checker's diagnosis;
+* a chain ``df = A = B = …``: each line is compared with the last line that held, as a linear
+  function of the differentials, at random data and random differentials (:mod:`.evaluate`); a line
+  whose differentials are all of one variable V is also compared with the differentials of
+  everything but V held at zero (the write-up drops the others: d(HW₂ + b₂) = H dW₂ in the W₂
+  section).  A line that breaks the chain is ``wrong``, with the rule probably meant (:data:`RULES`);
+* a definition after the problem statement is checked against the network; lines with names the
+  problem never defines, derivatives of matrices by matrices or prose are ``uncheckable``, with why.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+from sympy import HadamardProduct, MatMul, MatrixExpr, MatrixSymbol, Trace, Transpose
+
+from derive.differential import MatrixDifferential, ScalarDifferential
+from derive.grading.evaluate import Point, Unevaluable, close, evaluate, points
+from derive.grading.extract import Group, equations
+from derive.grading.latex import FUNCS, LatexError, Tokens, gradient_of, split_name, to_tokens
+from derive.grading.network import Problem, StatementError, from_program, from_statement
+from derive.lang import ExpressionError, parse
+from derive.networks import Network
+
+__all__ = ["KINDS", "RULES", "VERDICTS", "Entry", "GradeError", "Reading", "Report", "grade"]
+
+KINDS = ("result", "chain", "definition", "other")
+VERDICTS = ("correct", "correct-under-reading", "wrong", "shape-error", "uncheckable")
+HOLDS = ("correct", "correct-under-reading")
+
+
+class GradeError(ValueError):
+    """Unusable input: no equations, or no network to grade against."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of an equation (notation × network) and its verdict."""
+
+    label: str
+    verdict: str
+    message: str = ""
+
+    def as_dict(self) -> dict:
+        return {"reading": self.label, "verdict": self.verdict, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The verdict on one equation (``step`` 0) or one line of a chain (``step`` 1, 2, …)."""
+
+    line: int
+    step: int
+    latex: str
+    kind: str
+    verdict: str
+    readings: tuple[Reading, ...] = ()
+    message: str = ""
+    rule: str = ""
+
+    def as_dict(self) -> dict:
+        return {"line": self.line, "step": self.step, "latex": self.latex, "kind": self.kind,
+                "verdict": self.verdict, "readings": [r.as_dict() for r in self.readings],
+                "message": self.message, **({"rule": self.rule} if self.rule else {})}
+
+
+@dataclass(frozen=True)
+class Report:
+    """All entries of a write-up, in source order, and what the network was."""
+
+    source: str
+    entries: tuple[Entry, ...]
+    network: str = ""
+    lang: str = "en"
+
+    @property
+    def status(self) -> int:
+        """0 when every checked equation holds, 1 when any is wrong or does not conform."""
+        return 1 if any(e.verdict in ("wrong", "shape-error") for e in self.entries) else 0
+
+    def counts(self) -> dict[str, int]:
+        return {v: sum(e.verdict == v for e in self.entries) for v in VERDICTS}
+
+
+# --------------------------------------------------------------------------- words
+
+_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "as_written": "as written",
+        "odot_over": "⊙ over {part}: {math}",
+        "network": "the network from the problem statement",
+        "network_program": "the network from {source}",
+        "statement": "defines {name}, part of the problem statement",
+        "unknown": "uses names the problem never defines: {names}",
+        "defines_unknown": "defines names the problem never uses: {names}",
+        "unreadable": "cannot be read: {error}",
+        "prose": "prose, no equation to check",
+        "jacobian": "a product of derivatives of matrices by matrices ({what}): not checked, only its result",
+        "not_variable": "{name} is not a variable of the network",
+        "follows": "follows from the line before",
+        "follows_held": "follows from the line before with the differentials of everything but {var} held at zero",
+        "follows_from": "follows from line {line} (the line before it does not hold)",
+        "breaks": "breaks the chain: it does not follow from line {line}",
+        "restates": "restates the definition of {name}",
+        "shorthand": "names {name} for the lines after it",
+        "differs": "differs from the definition of {name} in the problem statement",
+        "only_under": "holds only when {readings}",
+        "under": "{reading}; {network}",
+        "noted": " ({notes})",
+        "rule_sign": "the sign is flipped",
+        "rule_factor": "a factor is lost: the line is {factor} times the line before",
+        "rule_transpose": "a transpose dropped or added ({what})",
+        "rule_cyclic": "the cyclic property misapplied: tr(ABC) = tr(CAB) = tr(BCA), the factors {order} are no rotation",
+        "rule_sigma": "σ′ missing: d σ(h) = σ′(h) ⊙ dh",
+        "rule_odot": "⊙ written as a matrix product",
+        "rule_product": "a term of the product rule missing: d(AB) = dA B + A dB",
+        "rule_none": "no rule of the catalogue explains it",
+    },
+    "zh": {
+        "as_written": "按书写",
+        "odot_over": "⊙ 作用于 {part}：{math}",
+        "network": "题目描述中的网络",
+        "network_program": "{source} 中的网络",
+        "statement": "定义 {name}，属于题目描述",
+        "unknown": "使用了题目中从未定义的名字：{names}",
+        "defines_unknown": "定义了题目中从未使用的名字：{names}",
+        "unreadable": "无法读取：{error}",
+        "prose": "文字，无等式可查",
+        "jacobian": "矩阵对矩阵的导数之积（{what}）：不检查，只检查其结果",
+        "not_variable": "{name} 不是网络中的变量",
+        "follows": "由上一行推出",
+        "follows_held": "在除 {var} 外各微分取零时由上一行推出",
+        "follows_from": "由第 {line} 行推出（上一行不成立）",
+        "breaks": "推导在此中断：不能由第 {line} 行推出",
+        "restates": "重述 {name} 的定义",
+        "shorthand": "定义 {name}，供后文使用",
+        "differs": "与题目描述中 {name} 的定义不同",
+        "only_under": "仅当 {readings} 时成立",
+        "under": "{reading}；{network}",
+        "noted": "（{notes}）",
+        "rule_sign": "符号相反",
+        "rule_factor": "丢了一个系数：此行是上一行的 {factor} 倍",
+        "rule_transpose": "漏写或多写了转置（{what}）",
+        "rule_cyclic": "误用迹的轮换性：tr(ABC) = tr(CAB) = tr(BCA)，因子顺序 {order} 不是轮换",
+        "rule_sigma": "漏了 σ′：d σ(h) = σ′(h) ⊙ dh",
+        "rule_odot": "⊙ 写成了矩阵乘法",
+        "rule_product": "乘积法则漏了一项：d(AB) = dA B + A dB",
+        "rule_none": "常见错误表中没有能解释它的规则",
+    },
+}
+RULES = ("sign", "factor", "transpose", "cyclic", "sigma", "odot", "product")
+
+
+def _say(lang: str, key: str, **kw: str) -> str:
+    return _WORDS[lang][key].format(**kw)
+
+
+# --------------------------------------------------------------------------- reading expressions
+
+class _Unreadable(ValueError):
+    def __init__(self, key: str, **kw: str):
+        super().__init__(key)
+        self.key, self.kw = key, kw
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass
+class _Context:
+    problem: Problem
+    lang: str
+    seed: int
+    names: set[str] = field(default_factory=set)
+    local: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pts: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)
+
+    def tokens(self, latex: str) -> Tokens:
+        if "\\partial" in latex or "∂" in latex:
+            raise _Unreadable("jacobian", what=_partials(latex))
+        if re.search(r"\\text\{[^}]*[^\x00-\x7f ]", latex):
+            raise _Unreadable("prose")
+        try:
+            t = to_tokens(latex, _Names(self), self.problem.loss)
+        except LatexError as e:
+            raise _Unreadable("unreadable", error=str(e)) from None
+        macros = {**dict(self.problem.macros), **self.local}
+        items: list[str] = []
+        for w in t.items:
+            items += ["(", *macros[w], ")"] if w in macros else [self.alias(w) or w if _WORD.fullmatch(w) else w]
+        t.items = items
+        def word(m: re.Match[str]) -> str:
+            w = m.group()
+            return f"({Tokens(list(macros[w])).text})" if w in macros else self.alias(w) or w
+        t.diffs = {k: _WORD.sub(word, v) for k, v in t.diffs.items()}
+        return t
+
+    def alias(self, word: str) -> str | None:
+        """The network's name for a name of the write-up: itself, the same spelt with or without
+        underscores (Y_pred for Ypred), or the stage a name like h_sigmoid means (H = sigmoid(h))."""
+        if word in self.names:
+            return word
+        if word not in self.cache:
+            self.cache[word] = _alias(word, self.problem.net)
+        return self.cache[word]
+
+    def unknown(self, t: Tokens) -> list[str]:
+        out = []
+        dims = {str(x) for net in self.problem.networks for s in net.symbols.values() for x in s.shape}
+        for w in t.items:
+            if not _WORD.fullmatch(w) or w in self.names or w in FUNCS or w in t.diffs or w in dims:
+                continue
+            if w == self.problem.loss or w in ("ones", "eye", "zeros"):
+                continue
+            parts = split_name(w, self.names)
+            out += [p for p in parts if p not in self.names]
+        return list(dict.fromkeys(out))
+
+    def sympy(self, t: Tokens, net: Network, text: str | None = None) -> sympy.Basic:
+        """The tokens as a SymPy expression over ``net``, differentials put in."""
+        shapes = {name: tuple(s.shape) for name, s in net.symbols.items()}
+        shapes[self.problem.loss] = ()
+        subs: dict = {}
+        for key, target in t.diffs.items():
+            if target == self.problem.loss:
+                inner = sympy.Symbol(self.problem.loss)
+            else:
+                inner = parse(target, shapes).expr
+            shapes[key] = tuple(inner.shape) if isinstance(inner, MatrixExpr) else ()
+            holder = MatrixSymbol(key, *inner.shape) if isinstance(inner, MatrixExpr) else sympy.Symbol(key)
+            subs[holder] = MatrixDifferential(inner) if isinstance(inner, MatrixExpr) else ScalarDifferential(inner)
+        expr = parse(text if text is not None else t.text, shapes).expr
+        return expr.xreplace(subs) if subs else expr
+
+    def points(self, i: int) -> list[Point]:
+        if i not in self.pts:
+            self.pts[i] = _points(self.problem.networks[i], self.problem.loss, self.seed)
+        return self.pts[i]
+
+    def held(self, i: int, var: MatrixSymbol) -> list[Point]:
+        """The points of network ``i`` with every differential but ``var``'s held at zero."""
+        key = (i, var)
+        if key not in self.pts:
+            self.pts[key] = _HELD.setdefault((tuple(id(p) for p in self.points(i)), var),
+                                             [p.held(var) for p in self.points(i)])
+        return self.pts[key]
+
+
+_POINTS: dict = {}
+_HELD: dict = {}
+
+
+def _points(net: Network, loss: str, seed: int) -> list[Point]:
+    """Three random points of ``net``, the same objects for the same network (so values are cached
+    across write-ups on one network: the versions of a test write-up)."""
+    key = (str(net.stages), str(net.loss), str([(s, s.shape) for s in net.inputs + net.params]),
+           str(net.params), loss, seed)
+    if key not in _POINTS:
+        if len(_POINTS) > 64:
+            _POINTS.clear()
+            _HELD.clear()
+            _VALUES.clear()
+        _POINTS[key] = points(net, loss, 3, seed)
+    return _POINTS[key]
+
+
+class _Names(set):
+    """The names a bridge sees: the network's and every alias of one."""
+
+    def __init__(self, ctx: _Context):
+        super().__init__(ctx.names)
+        self.ctx = ctx
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.ctx.alias(word) is not None
+
+
+def _alias(word: str, net: Network) -> str | None:
+    from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+    from derive.elementwise import elementwise_function, function_record
+
+    key = word.replace("_", "").lower()
+    same = [n for n in net.symbols if n.replace("_", "").lower() == key]
+    if len(same) == 1:
+        return same[0]
+    if "_" in word:
+        base, fn = word.rsplit("_", 1)
+        for Z, definition in net.stages:
+            if isinstance(definition, ElementwiseApplyFunction) and getattr(definition.expr, "name", None) == base:
+                record = function_record(elementwise_function(definition))
+                if record is not None and record.name == fn:
+                    return Z.name
+    return None
+
+
+def _partials(latex: str) -> str:
+    inner = r"((?:[^{}]|\{[^{}]*\})*)"
+    found = re.findall(r"\\frac\s*\{\s*\\partial\s*" + inner + r"\}\s*\{\s*\\partial\s*" + inner + r"\}", latex)
+    def name(x: str) -> str:
+        try:
+            from derive.grading.latex import name_of
+            return name_of(x)
+        except LatexError:
+            return x.strip()
+    return ", ".join(f"∂{name(a)}/∂{name(b)}" for a, b in found) or "∂"
+
+
+_VALUES: dict = {}
+
+
+def _values(e: sympy.Basic, pts: Sequence[Point]) -> list:
+    """``e`` at each point (cached: the points of one network are made once, see ``_Context.points``)."""
+    key = (e, tuple(id(p) for p in pts))
+    if key in _VALUES:
+        return _VALUES[key]
+    out = []
+    for p in pts:
+        v = np.asarray(evaluate(e, p)[0], dtype=float)
+        out.append(v.reshape(()) if v.size == 1 else v)
+    if len(_VALUES) > 20000:
+        _VALUES.clear()
+    _VALUES[key] = out
+    return out
+
+
+def _same(a: sympy.Basic, b: sympy.Basic, pts: Sequence[Point]) -> bool:
+    try:
+        return all(close(x, y) for x, y in zip(_values(a, pts), _values(b, pts)))
+    except (Unevaluable, ValueError, np.linalg.LinAlgError):
+        return False
+
+
+def _differential_vars(e: sympy.Basic) -> set:
+    return {d.arg for d in e.atoms(MatrixDifferential)} | {d.arg for d in e.atoms(ScalarDifferential)}
+
+
+# --------------------------------------------------------------------------- ⊙ readings
+
+_OPS = {"+", "-", "*", "/", ",", "=", ".*", "./"}
+
+
+def _atoms(items: list[str], lo: int, hi: int) -> list[int]:
+    """Start indices of the factors side by side in items[lo:hi]."""
+    starts, i = [], lo
+    while i < hi:
+        starts.append(i)
+        t = items[i]
+        if t == "(":
+            i = _close(items, i) + 1
+        elif t in FUNCS and i + 1 < hi and items[i + 1] == "(":
+            i = _close(items, i + 1) + 1
+        else:
+            i += 1
+        while i < hi and items[i] in ("'", "^"):
+            if items[i] == "^":
+                i += 1
+                if i < hi and items[i] == "(":
+                    i = _close(items, i)
+            i += 1
+    return starts
+
+
+def _close(items: list[str], i: int) -> int:
+    depth = 0
+    for j in range(i, len(items)):
+        depth += items[j] == "("
+        depth -= items[j] == ")"
+        if depth == 0:
+            return j
+    return len(items) - 1
+
+
+def odot_readings(items: list[str]) -> list[tuple[str, list[str]]]:
+    """The readings of each ⊙ (``.*``) whose left operand is a product of factors side by side:
+    ⊙ taking the last j factors, for each j (as written, the lang's precedence, takes them all).
+
+    >>> [r for r, _ in odot_readings(["A", "B", ".*", "C"])]
+    ['', 'B']
+    """
+    out: list[tuple[str, list[str]]] = [("", items)]
+    for i, t in enumerate(items):
+        if t != ".*" or len(out) > 6:
+            continue
+        depth, lo = 0, 0
+        for j in range(i - 1, -1, -1):
+            depth += items[j] == ")"
+            depth -= items[j] == "("
+            if depth < 0 or (depth == 0 and items[j] in _OPS):
+                lo = j + 1
+                break
+        depth, hi = 0, len(items)
+        for j in range(i + 1, len(items)):
+            depth += items[j] == "("
+            depth -= items[j] == ")"
+            if depth < 0 or (depth == 0 and items[j] in _OPS - {".*", "./"}):
+                hi = j
+                break
+        starts = _atoms(items, lo, i)
+        for s in starts[1:]:
+            new = items[:s] + ["(", "(", *items[s:i], ")", ".*", *items[i + 1:hi], ")"] + items[hi:]
+            out.append((_pretty(Tokens(items[s:i]).text), new))
+    return out
+
+
+# --------------------------------------------------------------------------- results
+
+_CHECKS: dict = {}
+
+
+def _check(text: str, wrt: str, net: Network, lang: str, seed: int):
+    from derive.check import check_answer
+
+    key = (text, wrt, str(net.stages), str(net.loss), str([(s, s.shape) for s in net.inputs + net.params]),
+           lang, seed)
+    if key not in _CHECKS:
+        if len(_CHECKS) > 2000:
+            _CHECKS.clear()
+        try:
+            _CHECKS[key] = check_answer(text, wrt, net, seed=seed, lang=lang)
+        except (ExpressionError, ValueError) as e:
+            _CHECKS[key] = e
+    return _CHECKS[key]
+
+
+def _verdict_of(result, wrt: MatrixSymbol) -> str:
+    if isinstance(result, Exception):
+        return "uncheckable"
+    if result.correct:
+        return "correct"
+    A = result.answer
+    if A is None or not isinstance(A, MatrixExpr) or tuple(A.shape) != tuple(wrt.shape):
+        return "shape-error"
+    return "wrong"
+
+
+def _message(result) -> str:
+    if isinstance(result, Exception):
+        return str(result).splitlines()[0]
+    return "; ".join([result.verdict, *result.details[:3]])
+
+
+def _result(ctx: _Context, latex: str, var: str, line: int, step: int) -> Entry:
+    lang, problem = ctx.lang, ctx.problem
+    var = ctx.alias(var) or var
+    if var not in problem.net.symbols:
+        return Entry(line, step, latex, "result", "uncheckable", (), _say(lang, "not_variable", name=var))
+    try:
+        t = ctx.tokens(latex)
+    except _Unreadable as e:
+        return Entry(line, step, latex, "result", "uncheckable", (), _say(lang, e.key, **e.kw))
+    missing = ctx.unknown(t)
+    if missing:
+        return Entry(line, step, latex, "result", "uncheckable", (), _say(lang, "unknown", names=", ".join(missing)))
+    readings: list[Reading] = []
+    table: dict[tuple[int, int], str] = {}
+    seen: dict = {}
+    for r, (part, items) in enumerate(odot_readings(t.items)):
+        text = Tokens(items).text
+        try:
+            expr = ctx.sympy(Tokens(items, t.diffs), problem.net, text)
+        except ExpressionError:
+            expr = None
+        if r and expr is not None and _seen(ctx, expr, seen):
+            continue
+        if expr is not None:
+            seen[expr] = r
+        math = _math(expr) if expr is not None else _pretty(text)
+        label = _say(lang, "as_written") if r == 0 else _say(lang, "odot_over", part=part, math=math)
+        for n, net in enumerate(problem.networks):
+            res = _check(text, var, net, lang, ctx.seed)
+            v = _verdict_of(res, net.symbols[var])
+            table[r, n] = v
+            where = problem.labels[n][lang]
+            readings.append(Reading(_say(lang, "under", reading=label, network=where) if where else label, v,
+                                    _message(res)))
+    nets = range(len(problem.networks))
+    notes = _say(lang, "noted", notes="; ".join(t.notes)) if t.notes else ""
+    if all(table.get((0, n)) == "correct" for n in nets):
+        return Entry(line, step, latex, "result", "correct", tuple(readings), readings[0].message + notes)
+    good = [r for r in readings if r.verdict == "correct"]
+    if good:
+        return Entry(line, step, latex, "result", "correct-under-reading", tuple(readings),
+                     _say(lang, "only_under", readings=" / ".join(r.label for r in good)) + notes)
+    first = readings[0]
+    verdict = "uncheckable" if all(r.verdict == "uncheckable" for r in readings) else \
+        "shape-error" if all(r.verdict in ("shape-error", "uncheckable") for r in readings) else "wrong"
+    conforming = next((r for r in readings if r.verdict == "wrong"), first)
+    return Entry(line, step, latex, "result", verdict, tuple(readings),
+                 (conforming if verdict == "wrong" else first).message + notes)
+
+
+def _seen(ctx: _Context, expr: sympy.Basic, seen: dict) -> bool:
+    pts = ctx.points(0)[:1]
+    return any(expr == other or _same(expr, other, pts) for other in seen)
+
+
+def _pretty(text: str) -> str:
+    return text.replace(".*", "⊙").replace("'", "ᵀ")
+
+
+def _math(expr: sympy.Basic) -> str:
+    from derive.checking.problem import formula_text
+
+    try:
+        return formula_text(expr)
+    except Exception:
+        return sympy.sstr(expr)
+
+
+# --------------------------------------------------------------------------- chains
+
+@dataclass
+class _Line:
+    latex: str
+    line: int
+    exprs: list | None = None      # one per network, None where it does not parse
+    error: Entry | None = None
+
+
+def _read_line(ctx: _Context, latex: str, line: int, step: int, kind: str) -> _Line:
+    try:
+        t = ctx.tokens(latex)
+    except _Unreadable as e:
+        return _Line(latex, line, None, Entry(line, step, latex, kind, "uncheckable", (), _say(ctx.lang, e.key, **e.kw)))
+    missing = ctx.unknown(t)
+    if missing:
+        return _Line(latex, line, None, Entry(line, step, latex, kind, "uncheckable", (),
+                                              _say(ctx.lang, "unknown", names=", ".join(missing))))
+    exprs, first_error = [], None
+    for net in ctx.problem.networks:
+        try:
+            exprs.append(ctx.sympy(t, net))
+        except ExpressionError as e:
+            exprs.append(None)
+            first_error = first_error or e
+    if all(x is None for x in exprs):
+        error = re.sub(r"d__\d+", lambda m: _d_text(t.diffs.get(m.group(), m.group())), str(first_error))
+        return _Line(latex, line, None, Entry(line, step, latex, kind, "shape-error" if first_error.kind in
+                                              ("shape", "conform") else "uncheckable", (),
+                                              _say(ctx.lang, "unreadable", error=error)))
+    return _Line(latex, line, exprs)
+
+
+def _d_text(target: str) -> str:
+    return f"d{target}" if _WORD.fullmatch(target) else f"d({target})"
+
+
+def _compare(ctx: _Context, a: _Line, b: _Line) -> tuple[list[bool], str]:
+    """Per network: does b follow from a; and the variable held, if any."""
+    out, held = [], ""
+    for n, (x, y) in enumerate(zip(a.exprs, b.exprs)):
+        if x is None or y is None:
+            out.append(False)
+            continue
+        pts = ctx.points(n)
+        if _same(x, y, pts):
+            out.append(True)
+            continue
+        vs = _differential_vars(y)
+        if len(vs) == 1:
+            (v,) = vs
+            if isinstance(v, MatrixSymbol) and v in ctx.problem.networks[n].symbols.values():
+                try:
+                    hp = ctx.held(n, v)
+                except (Unevaluable, ValueError):
+                    hp = []
+                if hp and _same(x, y, hp):
+                    out.append(True)
+                    held = v.name
+                    continue
+        out.append(False)
+    return out, held
+
+
+def _chain(ctx: _Context, g: Group, kind: str) -> list[Entry]:
+    lang, entries = ctx.lang, []
+    lone = len(g.terms) == 2
+    lines = [_read_line(ctx, t.latex, t.line, 0 if lone else j, kind) for j, t in enumerate(g.terms)]
+    anchor = lines[0] if lines[0].exprs is not None else None
+    anchor_line = lines[0].line
+    for j in range(1, len(lines)):
+        b, step = lines[j], 0 if lone else j
+        latex = g.terms[j].latex
+        if b.error is not None:
+            entries.append(b.error if j > 1 or lines[0].error is None else _merge(lines[0].error, b))
+            continue
+        if anchor is None:
+            err = lines[0].error
+            entries.append(Entry(b.line, step, latex, kind, "uncheckable", (), err.message if err else ""))
+            anchor, anchor_line = b, b.line
+            continue
+        ok, held = _compare(ctx, anchor, b)
+        readings = tuple(Reading(ctx.problem.labels[n][lang], "correct" if o else "wrong")
+                         for n, o in enumerate(ok)) if len(set(ok)) > 1 else ()
+        if all(ok) or (any(ok) and len(ok) > 1):
+            msg = _say(lang, "follows_held", var=held) if held else \
+                _say(lang, "follows") if anchor is lines[j - 1] else _say(lang, "follows_from", line=str(anchor_line))
+            if not all(ok):
+                msg = _say(lang, "only_under", readings=" / ".join(r.label for r in readings if r.verdict == "correct"))
+            entries.append(Entry(b.line, step, latex, kind, "correct" if all(ok) else "correct-under-reading",
+                                 readings, msg))
+            anchor, anchor_line = b, b.line
+            continue
+        rule = _diagnose(ctx, anchor, b)
+        entries.append(Entry(b.line, step, latex, kind, "wrong", readings,
+                             _say(lang, "breaks", line=str(anchor_line)) + "; " + _say(lang, f"rule_{rule[0]}", **rule[1]),
+                             rule[0]))
+    return entries
+
+
+def _merge(first: Entry, b: _Line) -> Entry:
+    return Entry(b.line, first.step if first.step else 0, b.latex, first.kind, first.verdict, (), first.message)
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+def _diagnose(ctx: _Context, a: _Line, b: _Line) -> tuple[str, dict]:
+    n = next(i for i, (x, y) in enumerate(zip(a.exprs, b.exprs)) if x is not None and y is not None) \
+        if any(x is not None and y is not None for x, y in zip(a.exprs, b.exprs)) else None
+    if n is None:
+        return "none", {}
+    x, y, pts = a.exprs[n], b.exprs[n], ctx.points(n)
+    vs = _differential_vars(y)
+    if len(vs) == 1 and isinstance(next(iter(vs)), MatrixSymbol):
+        try:
+            pts = ctx.held(n, next(iter(vs)))
+        except (Unevaluable, ValueError):
+            pass
+    for name, rule in _CATALOGUE:
+        found = rule(x, y, pts, ctx.problem.networks[n])
+        if found is not None:
+            return name, found
+    return "none", {}
+
+
+def _ratio(x, y, pts) -> float | None:
+    try:
+        xs, ys = _values(x, pts), _values(y, pts)
+    except (Unevaluable, ValueError):
+        return None
+    ratios = []
+    for u, v in zip(xs, ys):
+        if u.shape != v.shape or not np.any(np.abs(u) > 1e-9):
+            return None
+        k = float(np.sum(u * v) / np.sum(u * u))
+        if not close(v, k * u, 1e-6):
+            return None
+        ratios.append(k)
+    return ratios[0] if ratios and all(abs(r - ratios[0]) < 1e-6 * max(1, abs(r)) for r in ratios) else None
+
+
+def _sign(x, y, pts, net):
+    r = _ratio(x, y, pts)
+    return {} if r is not None and abs(r + 1) < 1e-6 else None
+
+
+def _factor(x, y, pts, net):
+    r = _ratio(x, y, pts)
+    if r is None or abs(r - 1) < 1e-6:
+        return None
+    q = sympy.nsimplify(r, rational=True, tolerance=1e-6)
+    return {"factor": str(q)}
+
+
+def _subexpressions(e: sympy.Basic) -> list:
+    return [s for s in sympy.preorder_traversal(e) if isinstance(s, MatrixExpr)]
+
+
+def _try(x, pts, candidates) -> str | None:
+    for what, y2 in candidates:
+        try:
+            if y2 is not None and _same(x, y2, pts):
+                return what
+        except (ValueError, TypeError, sympy.ShapeError):
+            continue
+    return None
+
+
+def _replacements(y, make):
+    for s in _subexpressions(y):
+        if isinstance(s, (MatrixDifferential,)):
+            continue
+        try:
+            new = make(s)
+            if new is None:
+                continue
+            yield s, y.xreplace({s: new})
+        except (ValueError, TypeError, sympy.ShapeError):
+            continue
+
+
+def _transpose(x, y, pts, net):
+    def make(s):
+        if isinstance(s, Transpose):
+            return s.arg if s.arg.shape == s.shape else None
+        return Transpose(s) if s.shape[0] == s.shape[1] or (isinstance(s, MatrixSymbol) and False) else None
+    found = _try(x, pts, ((_math(s), y2) for s, y2 in _replacements(y, make)))
+    if found is None:
+        # a dropped transpose that changes the shape: the whole line transposed
+        found = _try(x, pts, ((_math(y), Transpose(y)),)) if isinstance(y, MatrixExpr) else None
+    return {"what": found} if found is not None else None
+
+
+def _trace_factors(e: sympy.Basic):
+    traces = [t for t in sympy.preorder_traversal(e) if isinstance(t, Trace)]
+    if len(traces) != 1 or not isinstance(traces[0].arg, MatMul):
+        return None
+    return traces[0], [a for a in traces[0].arg.args if isinstance(a, MatrixExpr)]
+
+
+def _cyclic(x, y, pts, net):
+    fx, fy = _trace_factors(x), _trace_factors(y)
+    if fx is None or fy is None or sorted(map(str, fx[1])) != sorted(map(str, fy[1])) or len(fy[1]) < 3:
+        return None
+    order = [str(a) for a in fx[1]]
+    rotations = [order[i:] + order[:i] for i in range(len(order))]
+    if [str(a) for a in fy[1]] in rotations:
+        return None
+    return {"order": " ".join(_math(a) for a in fy[1])}
+
+
+def _sigma(x, y, pts, net):
+    from derive.elementwise import elementwise_derivative
+    from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+    for _, definition in net.stages:
+        if not isinstance(definition, ElementwiseApplyFunction):
+            continue
+        D = elementwise_derivative(definition)
+        for S, put in _parts(y):
+            if S.shape == D.shape and S.has(MatrixDifferential):
+                try:
+                    if _same(x, put(HadamardProduct(D, S)), pts):
+                        return {}
+                except (ValueError, TypeError, sympy.ShapeError):
+                    continue
+    return None
+
+
+def _parts(y: sympy.Basic):
+    """Each matrix sub-expression of ``y``, contiguous runs of a product's factors included, with a
+    function that puts another expression in its place."""
+    for node in _subexpressions(y):
+        yield node, lambda new, node=node: y.xreplace({node: new})
+        if isinstance(node, MatMul):
+            args = node.args
+            for i in range(len(args)):
+                for j in range(i + 2, len(args) + 1):
+                    if (i, j) == (0, len(args)) or not all(isinstance(a, MatrixExpr) for a in args[i:j]):
+                        continue
+                    part = MatMul(*args[i:j])
+                    yield part, lambda new, node=node, i=i, j=j: y.xreplace(
+                        {node: MatMul(*node.args[:i], new, *node.args[j:])})
+
+
+def _odot(x, y, pts, net):
+    def make(s):
+        if isinstance(s, MatMul):
+            mats = [a for a in s.args if isinstance(a, MatrixExpr)]
+            coeff = [a for a in s.args if not isinstance(a, MatrixExpr)]
+            if len(mats) == 2 and mats[0].shape == mats[1].shape:
+                return sympy.Mul(*coeff) * HadamardProduct(*mats) if coeff else HadamardProduct(*mats)
+        return None
+    return {} if _try(x, pts, (("", y2) for _, y2 in _replacements(y, make))) is not None else None
+
+
+def _product(x, y, pts, net):
+    """The line is the line before with one term of the product rule left out of a d(AB)."""
+    for dd in x.atoms(MatrixDifferential):
+        arg = dd.arg
+        if not isinstance(arg, (MatMul, HadamardProduct)):
+            continue
+        mats = [i for i, a in enumerate(arg.args) if isinstance(a, MatrixExpr)]
+        terms = [arg.func(*[MatrixDifferential(a) if j == i else a for j, a in enumerate(arg.args)])
+                 for i in mats]
+        for drop in range(len(terms)):
+            rest = [t for k, t in enumerate(terms) if k != drop]
+            if rest and _same(x.xreplace({dd: sympy.MatAdd(*rest) if len(rest) > 1 else rest[0]}), y, pts):
+                return {}
+    return None
+
+
+_CATALOGUE: tuple[tuple[str, Callable], ...] = (
+    ("sign", _sign), ("factor", _factor), ("transpose", _transpose), ("cyclic", _cyclic), ("sigma", _sigma),
+    ("odot", _odot), ("product", _product),
+)
+
+
+# --------------------------------------------------------------------------- the write-up
+
+def grade(text: str, *, net: str | None = None, net_name: str = "", shapes: Mapping[str, Sequence] | None = None,
+          lang: str = "en", seed: int = 0, source: str = "") -> Report:
+    """Grade the write-up ``text`` (Markdown or LaTeX) against ``net`` (a program's text) or the network
+    its problem statement defines.  Raises :class:`GradeError` for unusable input.
+
+    >>> r = grade("$$f = \\\\|XW - Y\\\\|_F^2$$\\n\\n$$\\\\frac{\\\\partial f}{\\\\partial W} = 2X^T(XW - Y)$$\\n",
+    ...           shapes={"X": ("n", "d"), "W": ("d", "k")})
+    >>> [(e.line, e.kind, e.verdict) for e in r.entries]
+    [(1, 'definition', 'correct'), (3, 'result', 'correct')]
+    """
+    if lang not in _WORDS:
+        raise GradeError(f"--lang: {lang!r} is not one of en, zh")
+    groups = equations(text)
+    if not groups:
+        raise GradeError("the write-up holds no equation ($$ … $$, \\[ … \\], aligned or $…$ with =)")
+    wrt = [g2[1] for g in groups for t in g.terms if (g2 := gradient_of(t.latex))]
+    try:
+        problem = from_program(net, shapes) if net is not None else from_statement(groups, text, shapes, wrt)
+    except (StatementError, ExpressionError) as e:
+        raise GradeError(str(e)) from None
+    ctx = _Context(problem, lang, seed)
+    ctx.names = set(problem.names) | {s for n in problem.networks for s in n.symbols} | {m for m, _ in problem.macros}
+    entries: list[Entry] = []
+    for i, g in enumerate(groups):
+        entries += _group(ctx, i, g)
+    where = _say(lang, "network_program", source=net_name) if net is not None else _say(lang, "network")
+    return Report(source, tuple(entries), where, lang)
+
+
+def _group(ctx: _Context, i: int, g: Group) -> list[Entry]:
+    lang, problem = ctx.lang, ctx.problem
+    lone = len(g.terms) == 2
+    head = g.terms[0].latex
+    if len(g.terms) == 1:
+        t = g.terms[0]
+        return [Entry(t.line, 0, t.latex, "other", "uncheckable", (), _say(lang, "prose"))]
+    if i in problem.definitions:
+        name = problem.names and _name(head)
+        return [Entry(g.terms[1].line, 0, f"{head} = {g.terms[1].latex}", "definition", "correct", (),
+                      _say(lang, "statement", name=str(name)))]
+    grad = gradient_of(head)
+    if grad is not None:
+        out = []
+        for j, t in enumerate(g.terms[1:], 1):
+            step = 0 if lone else j
+            latex = f"{head} = {t.latex}" if lone else t.latex
+            out.append(_result(ctx, t.latex, grad[1], t.line, step)
+                       if "\\partial" not in t.latex else
+                       Entry(t.line, step, latex, "result", "uncheckable", (), _say(lang, "jacobian", what=_partials(t.latex))))
+            if lone:
+                out[-1] = Entry(**{**out[-1].__dict__, "latex": latex})
+        return out
+    name = _name(head)
+    if name is not None and lone and not _is_differential(ctx, head):
+        return [_definition(ctx, g, name)]
+    entries = _chain(ctx, g, "chain")
+    if lone:
+        entries = [Entry(**{**e.__dict__, "latex": f"{head} = {e.latex}"}) for e in entries]
+    return entries
+
+
+def _readable(ctx: _Context, t: Tokens) -> bool:
+    try:
+        ctx.sympy(t, ctx.problem.net)
+        return not t.diffs
+    except ExpressionError:
+        return False
+
+
+def _is_differential(ctx: _Context, latex: str) -> bool:
+    try:
+        return bool(ctx.tokens(latex).diffs)
+    except _Unreadable:
+        return False
+
+
+def _name(latex: str) -> str | None:
+    from derive.grading.latex import name_of
+
+    try:
+        return name_of(latex)
+    except LatexError:
+        return None
+
+
+def _definition(ctx: _Context, g: Group, name: str) -> Entry:
+    lang = ctx.lang
+    head, rhs = g.terms[0], g.terms[1]
+    latex = f"{head.latex} = {rhs.latex}"
+    line = rhs.line
+    try:
+        t = ctx.tokens(rhs.latex)
+    except _Unreadable as e:
+        return Entry(line, 0, latex, "definition", "uncheckable", (), _say(lang, e.key, **e.kw))
+    missing = ctx.unknown(t)
+    name = ctx.alias(name) or name
+    if name not in ctx.names and name != ctx.problem.loss and not missing and _readable(ctx, t):
+        ctx.local[name] = tuple(t.items)
+        ctx.names.add(name)
+        return Entry(line, 0, latex, "definition", "correct", (), _say(lang, "shorthand", name=name))
+    if name not in ctx.names and name != ctx.problem.loss:
+        return Entry(line, 0, latex, "definition", "uncheckable", (),
+                     _say(lang, "defines_unknown", names=", ".join(dict.fromkeys([name, *missing]))))
+    if missing:
+        return Entry(line, 0, latex, "definition", "uncheckable", (), _say(lang, "unknown", names=", ".join(missing)))
+    entries = _chain(ctx, g, "definition")
+    e = entries[0]
+    if e.verdict in HOLDS:
+        return Entry(line, 0, latex, "definition", e.verdict, e.readings, _say(lang, "restates", name=name))
+    return Entry(line, 0, latex, "definition", e.verdict, e.readings,
+                 _say(lang, "differs", name=name) if e.verdict == "wrong" else e.message)
