@@ -18,9 +18,11 @@ from sympy import (
 )
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.kronecker import KroneckerProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.elementwise import elementwise_derivative
+from derive.kronecker import Diag, Vec
 from derive.laws import Summation, applied, matrices, scalars
 from derive.limits import MAX_MATRIX_POWER
 from derive.rules import Rule
@@ -188,7 +190,7 @@ def _drop_zeros(e: Basic) -> Basic:
         return e
     args = [_drop_zeros(a) for a in e.args]
     zero = ZeroMatrix(*e.shape) if isinstance(e, MatrixExpr) else sympy.Integer(0)
-    if isinstance(e, (MatMul, HadamardProduct, Transpose)) and any(isinstance(a, ZeroMatrix) for a in args):
+    if isinstance(e, (MatMul, HadamardProduct, Transpose, KroneckerProduct, Vec, Diag)) and any(isinstance(a, ZeroMatrix) for a in args):
         return zero
     if isinstance(e, (MatAdd, sympy.Add)):
         kept = [a for a in args if not (isinstance(a, ZeroMatrix) or a == 0)]
@@ -304,6 +306,17 @@ D_SCALAR_FUNCTION = _rule("d_scalar_function", _d_scalar_function,
                           Eq(ScalarDifferential(applied("g", _a)),
                              sympy.Mul(applied("g", _a, 1), _da, evaluate=False), evaluate=False),
                           {"en": "differential of a scalar function", "zh": "标量函数的微分"})
+D_KRONECKER = _rule("d_kronecker", lambda e, dd: _product_rule(e, dd, KroneckerProduct),
+                     Eq(MatrixDifferential(KroneckerProduct(_A, _B)),
+                        MatAdd(KroneckerProduct(_dA, _B), KroneckerProduct(_A, _dB)), evaluate=False),
+                     {"en": "product rule for the Kronecker product", "zh": "克罗内克积的微分"})
+D_VEC = _rule("d_vec", lambda e, dd: Vec(dd(e.arg)),
+              Eq(MatrixDifferential(Vec(_A)), Vec(_dA), evaluate=False),
+              {"en": "differential of vec", "zh": "向量化的微分"})
+_v = MatrixSymbol("v", sympy.Symbol("n", integer=True, positive=True), 1)
+D_DIAG = _rule("d_diag", lambda e, dd: Diag(dd(e.arg)),
+               Eq(MatrixDifferential(Diag(_v)), Diag(MatrixDifferential(_v)), evaluate=False),
+               {"en": "differential of diag", "zh": "对角矩阵的微分"})
 
 # The table: SymPy class -> rule, looked up along type(e).__mro__ (checked at import: every value
 # is a record of this module).
@@ -319,6 +332,9 @@ DIFFERENTIAL_RULES: dict[type, Rule] = {
     MatPow: D_MATPOW,
     HadamardPower: D_HADAMARD_POWER,
     MatrixElement: D_ENTRY,
+    KroneckerProduct: D_KRONECKER,
+    Vec: D_VEC,
+    Diag: D_DIAG,
     sympy.Add: D_SCALAR_SUM,
     sympy.Mul: D_SCALAR_PRODUCT,
     sympy.Pow: D_SCALAR_FUNCTION,
@@ -355,6 +371,7 @@ SPECIAL_CASES: tuple[tuple[Rule, Callable[[Basic, frozenset], bool]], ...] = (
 RULES_OF_DIFFERENTIALS: tuple[Rule, ...] = (
     D_SUM, D_CONSTANT_MULTIPLE, D_PRODUCT, D_HADAMARD, D_TRANSPOSE, D_TRACE, D_ELEMENTWISE, D_INVERSE,
     D_DETERMINANT, D_MATPOW, D_HADAMARD_POWER, D_SCALAR_SUM, D_SCALAR_PRODUCT, D_SCALAR_FUNCTION, D_ENTRY,
+    D_KRONECKER, D_VEC, D_DIAG,
 )
 """Every rule of this module, in the order the rule list of a document shows them."""
 

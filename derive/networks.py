@@ -28,6 +28,7 @@ __all__ = [
     "mlp",
     "seed_network",
     "softmax_cross_entropy",
+    "softmax_cols",
     "softmax_rows",
 ]
 
@@ -295,6 +296,18 @@ def softmax_rows(Z: MatrixExpr) -> MatrixExpr:
     k = Z.shape[1]
     E = exp(Z)
     return HadamardProduct(E, MatMul(HadamardPower(MatMul(E, OneMatrix(k, 1)), -1), OneMatrix(1, k)))
+
+
+def softmax_cols(Z: MatrixExpr) -> MatrixExpr:
+    """Column-wise softmax exp(Z) ⊙ [𝟏ₙ(𝟏ₙᵀexp(Z))^∘−1]: each column sums to 1 (softmax of a vector z).
+
+    >>> from sympy import MatrixSymbol
+    >>> softmax_cols(MatrixSymbol("z", 5, 1)).shape
+    (5, 1)
+    """
+    n = Z.shape[0]
+    E = exp(Z)
+    return HadamardProduct(E, MatMul(OneMatrix(n, 1), HadamardPower(MatMul(OneMatrix(1, n), E), -1)))
 
 
 def log_softmax_rows(Z: MatrixExpr) -> MatrixExpr:

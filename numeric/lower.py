@@ -18,6 +18,7 @@ from sympy import (
 from sympy.core.function import FunctionClass
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.kronecker import KroneckerProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from numeric import registry
@@ -149,6 +150,8 @@ def _rule(table: dict[type, Rule], e: Basic) -> Rule:
         rule = table.get(cls)
         if rule is not None:
             return rule
+    if table is MATRIX_RULES and type(e).__name__ in NAMED_MATRIX_RULES:
+        return NAMED_MATRIX_RULES[type(e).__name__]
     raise UnsupportedExpression(f"cannot compile {type(e).__name__}: {e}")
 
 
@@ -179,12 +182,63 @@ def _matrix_symbol(b: Builder, e: MatrixSymbol) -> Node:
 
 def _matmul(b: Builder, e: MatMul) -> Node:
     scalars = [b.lower(a) for a in e.args if not isinstance(a, MatrixExpr)]
-    mats = [a for a in e.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)]
+    mats = _structured([a for a in e.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)])
     if not mats:
         shape = tuple(e.shape)
         return b.mul([*scalars, b.eye(shape[0])], shape)
     chain = b._chain(mats)
     return b.mul([*scalars, chain], chain.shape)
+
+
+def _structured(mats: list[MatrixExpr]) -> list[MatrixExpr]:
+    """The factors of a product with the structured ones applied rather than formed, right to left:
+    (P ⊗ Q) vec V = vec(Q V Pᵀ), K_{m,n} vec V = vec Vᵀ, diag(v) M = (v𝟏ᵀ) ⊙ M.  Vec, Diag and
+    Commutation are derive's classes (derive.kronecker), known here by name."""
+    out = list(mats)
+    i = len(out) - 2
+    while i >= 0:
+        a, v = out[i], out[i + 1]
+        name = type(v).__name__
+        if isinstance(a, KroneckerProduct) and len(a.args) == 2 and name == "Vec":
+            P, Q = a.args
+            V = v.args[0]
+            if V.shape == (Q.shape[1], P.shape[1]):
+                out[i:i + 2] = [type(v)(MatMul(Q, V, Transpose(P)))]
+        elif type(a).__name__ == "Commutation" and name == "Vec" and tuple(v.args[0].shape) == tuple(a.args):
+            out[i:i + 2] = [type(v)(Transpose(v.args[0]))]
+        elif type(a).__name__ == "Diag":
+            d = a.args[0] if v.shape[1] == 1 else MatMul(a.args[0], OneMatrix(1, v.shape[1]))
+            out[i:i + 2] = [HadamardProduct(d, v)]
+        i -= 1
+    return out
+
+
+def _vec(b: Builder, e: MatrixExpr) -> Node:
+    A = b.materialize(b.lower(e.args[0]))
+    shape = tuple(e.shape)
+    return b._make("vec", (A,), None, shape, shape)
+
+
+def _commutation(b: Builder, e: MatrixExpr) -> Node:
+    shape = tuple(e.shape)
+    return b._make("commutation", (), tuple(e.args), shape, shape)
+
+
+def _diag(b: Builder, e: MatrixExpr) -> Node:
+    v = b.materialize(b.lower(e.args[0]))
+    shape = tuple(e.shape)
+    return b._make("diagflat", (v,), None, shape, shape)
+
+
+def _kron(b: Builder, e: KroneckerProduct) -> Node:
+    """P ⊗ Q formed as an array: only where the matrix itself is asked for (a product with a vec
+    applies it without forming it: :func:`_structured`)."""
+    node = b.materialize(b.lower(e.args[0]))
+    for a in e.args[1:]:
+        q = b.materialize(b.lower(a))
+        shape = (node.shape[0] * q.shape[0], node.shape[1] * q.shape[1])
+        node = b._make("kron", (node, q), None, shape, shape)
+    return node
 
 
 def _matpow(b: Builder, e: MatPow) -> Node:
@@ -225,7 +279,11 @@ MATRIX_RULES: dict[type, Rule] = {
     MatMul: _matmul,
     Inverse: lambda b, e: _inverse(b, b.lower(e.arg)),
     MatPow: _matpow,
+    KroneckerProduct: _kron,
 }
+
+# derive's vec, diag and commutation matrix (numeric imports nothing from derive)
+NAMED_MATRIX_RULES: dict[str, Rule] = {"Vec": _vec, "Diag": _diag, "Commutation": _commutation}
 
 
 # ----- scalar expressions ---------------------------------------------------------------------

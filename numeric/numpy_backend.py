@@ -54,7 +54,8 @@ def _num(c: float) -> str:
 
 # IR operations that are one call of the array library with the node's arguments, in order
 _CALLS = {"sumall": "sum", "vdot": "vdot", "trace": "trace", "solve": "linalg.solve",
-          "inv": "linalg.inv", "det": "linalg.det", "slogdet": "linalg.slogdet"}
+          "inv": "linalg.inv", "det": "linalg.det", "slogdet": "linalg.slogdet", "kron": "kron",
+          "diagflat": "diagflat"}
 
 class NumericPrinter(NumPyPrinter):
     """NumPy code for SymPy matrix expressions and for ``numeric.ir`` nodes.
@@ -133,6 +134,16 @@ class NumericPrinter(NumPyPrinter):
 
     def _op_dim(self, node: Node) -> tuple[str, int]:
         return self._dim(node.attr), ATOM
+
+    def _op_vec(self, node: Node) -> tuple[str, int]:
+        # the columns stacked: Fortran order
+        return f"{self._wrap(node.args[0], ATOM)}.reshape(({self._dim(node.shape[0])}, 1), order='F')", ATOM
+
+    def _op_commutation(self, node: Node) -> tuple[str, int]:
+        # K_{m,n}: row j + i·n of the identity's rows i + j·m (K vec A = vec Aᵀ)
+        m, n = (self._dim(d) for d in node.attr)
+        rows = f"{self._np('arange')}({m} * {n}).reshape(({m}, {n}), order='F').ravel()"
+        return f"{self._np('eye')}({m} * {n}, dtype={self.dtype_code})[{rows}]", ATOM
 
     def _op_eye(self, node: Node) -> tuple[str, int]:
         return f"{self._np('eye')}({self._dim(node.shape[0])}, dtype={self.dtype_code})", ATOM

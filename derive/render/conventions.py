@@ -14,6 +14,7 @@ from sympy import (
 )
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.kronecker import KroneckerProduct
 
 from derive.differential import MatrixDifferential
 from derive.elementwise import elementwise_function
@@ -143,14 +144,24 @@ def factor_bracket(a: Basic, bracket_gradient: bool = False) -> str | None:
         return "("
     if isinstance(a, HadamardProduct):
         return None if softmax_operand(a) is not None else "["
-    if isinstance(a, (MatAdd, MatMul, sympy.Add)):
+    if isinstance(a, (MatAdd, MatMul, sympy.Add, KroneckerProduct)):
         return "("
     return None
 
 
+def kronecker_operand_bracket(a: Basic) -> str | None:
+    """``"("`` for a sum, product or Hadamard product inside ⊗ (a nested ⊗ needs none).
+
+    >>> A = MatrixSymbol("A", 2, 2)
+    >>> kronecker_operand_bracket(A + A), kronecker_operand_bracket(A) is None
+    ('(', True)
+    """
+    return "(" if isinstance(a, (MatAdd, MatMul, HadamardProduct)) else None
+
+
 def hadamard_operand_bracket(a: Basic) -> str | None:
     """``"("`` for a sum or product inside ⊙; a nested ⊙ needs none (it is associative)."""
-    return "(" if isinstance(a, (MatAdd, MatMul)) else None
+    return "(" if isinstance(a, (MatAdd, MatMul, KroneckerProduct)) else None
 
 
 def postfix_bracket(a: Basic) -> str | None:

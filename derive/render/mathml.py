@@ -32,7 +32,8 @@ from derive.differential import MatrixDifferential
 from derive.render.layout import BREAK, WIDTH, break_levels, split_mathml, unmark
 from derive.render.printer import (
     _lambda_power, differential_layout, factor_bracket, frobenius_operand,
-    hadamard_layout, hadamard_operand_bracket, marked_text, postfix_bracket, postfix_layout, product_layout,
+    hadamard_layout, hadamard_operand_bracket, kronecker_operand_bracket, marked_text, postfix_bracket,
+    postfix_layout, product_layout,
     name_parts, signed_terms, subscripted_name,
 )
 from derive.elementwise import ScalarFunctionBase, elementwise_function, function_record
@@ -230,6 +231,14 @@ class TracegradMathMLPrinter(MathMLLaws, MathMLPresentationPrinter):
             row.appendChild(self._call("softmax", a) if kind == "softmax"
                             else self._bracketed(a, hadamard_operand_bracket(a)))
         self._mark(row, "close")
+        return row
+
+    def _print_KroneckerProduct(self, expr: Basic) -> Element:
+        row = self._row()
+        for i, a in enumerate(expr.args):
+            if i:
+                row.appendChild(self._mo("⊗"))
+            row.appendChild(self._bracketed(a, kronecker_operand_bracket(a)))
         return row
 
     # --- postfix operators -----------------------------------------------------

@@ -21,7 +21,7 @@ from derive.steps import F, Derivation, Gradient, Step
 __all__ = ["ABBREVIATE_OVER", "Line", "Outline", "abbreviate", "outline", "step_lines", "substitute"]
 
 # the rules whose line ends a section: ⇒ ∂f/∂X = G
-RESULT_RULES = ("read_off", "sum_over_uses")
+RESULT_RULES = ("read_off", "sum_over_uses", "read_off_jacobian", "read_off_hessian", "hvp_direction")
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def outline(d: Derivation, abbreviate_over: int | None = None) -> Outline:
         # the one definition a staged section substitutes; the others are in the problem statement
         definitions = tuple((s, e) for s, e in d.definitions if s == z) or tuple(d.definitions)
     sec = Outline(
-        gradient=Gradient(F, d.wrt),
+        gradient=Gradient(F, d.wrt) if getattr(d, "target", None) is None else d.target,
         upstream=upstream,
         definitions=definitions,
         lead=tuple(step_lines(lead)),

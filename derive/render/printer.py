@@ -35,7 +35,7 @@ from derive.elementwise import ScalarFunctionBase, elementwise_function, functio
 from derive.render.conventions import (  # noqa: F401 (the printers' shared layout, re-exported)
     _LEAVES, _differential_pair, _is_negative_term, _lambda_power, _matmul_parts, _positive_first,
     differential_layout, factor_bracket, frobenius_operand, hadamard_layout, hadamard_operand_bracket,
-    postfix_bracket, postfix_layout, product_layout, signed_terms, softmax_operand,
+    kronecker_operand_bracket, postfix_bracket, postfix_layout, product_layout, signed_terms, softmax_operand,
 )
 from derive.render.laws import LatexLaws, TextLaws
 from derive.render.layout import BREAK, CLOSE, MARKS, OPEN, text_width
@@ -82,6 +82,7 @@ class _MatrixConventions:
     """
 
     ODOT: str
+    OTIMES: str
     T: str  # transpose
     INV: str
     INV_T: str
@@ -165,6 +166,9 @@ class _MatrixConventions:
             return ops[0]
         return self._open("hadamard") + (self._break() + self.ODOT).join(ops) + self._close()
 
+    def _print_KroneckerProduct(self, expr: Basic) -> str:
+        return self.OTIMES.join(self._bracketed(a, kronecker_operand_bracket(a)) for a in expr.args)
+
     # --- postfix operators -----------------------------------------------
     def _print_Transpose(self, expr: Transpose) -> str:
         base, op = postfix_layout(expr)
@@ -217,6 +221,7 @@ class TracegradLatexPrinter(_MatrixConventions, LatexLaws, LatexPrinter):
 
     printmethod = "_tracegrad_latex"
     ODOT = r" \odot "
+    OTIMES = r" \otimes "
     T = "^T"
     INV = "^{-1}"
     INV_T = "^{-T}"
@@ -416,6 +421,7 @@ class TextPrinter(_MatrixConventions, TextLaws, StrPrinter):
     printmethod = "_tracegrad_text"
     BRACKET_GRADIENT = True
     ODOT = " ⊙ "
+    OTIMES = " ⊗ "
     T = "ᵀ"
     INV = "⁻¹"
     INV_T = "⁻ᵀ"
