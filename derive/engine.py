@@ -100,9 +100,23 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
                              f"not {shape_text(X.shape)}")
         raise ValueError(f"{X.name} does not appear in f; f depends on {', '.join(sorted(names)) or 'nothing'}")
     _walk_check(f)
+    _check_vectorized(f)
     _check_limits(f)
     check_defined(f)
     return canonicalize(f)
+
+
+def _check_vectorized(f: Basic) -> None:
+    """Refuse a scalar f through ⊗, vec, diag or K: their differentials have rules (for Jacobians,
+    ``derive.jacobian``), but no trace identity brings tr(R (dX ⊗ B)) to tr(Gᵀ dX)."""
+    from derive.kronecker import Commutation, Diag, Vec
+    from sympy.matrices.expressions.kronecker import KroneckerProduct
+
+    found = sorted({type(a).__name__ for a in f.atoms(KroneckerProduct, Vec, Diag, Commutation)})
+    if found:
+        raise UnsupportedExpressionError(
+            f"the gradient of a function of {', '.join(found)} is not derived by traces; "
+            "derive.jacobian differentiates these (d vec F = J d vec X)")
 
 
 def _check_limits(f: Basic) -> None:

@@ -206,17 +206,21 @@ def _product_jacobian(e: Basic, X: MatrixSymbol) -> MatrixExpr:
         raise NotVectorizable(f"{e} is not linear in d{X}")
     if held_s:  # a scalar s(dX) times a constant matrix M: vec(sM) = vec(M) s
         js = jacobian_of(held_s[0], X)
-        if not mats:
-            return js if coeff == 1 else MatMul(coeff, js)
-        M = _product(mats, 1)
-        return MatMul(*([] if coeff == 1 else [coeff]), Vec(M), js)
+        return _scaled(coeff, [Vec(_product(mats, 1)), js] if mats else [js])
     i = held_m[0]
     inner = mats[i]
     A = _product(mats[:i], inner.shape[0])
     B = _product(mats[i + 1:], inner.shape[1])
     K = KroneckerProduct(Transpose(B) if not isinstance(B, Identity) else B, A)
     Jin = jacobian_of(inner, X)
-    return MatMul(*([] if coeff == 1 else [coeff]), *([K] if isinstance(Jin, Identity) else [K, Jin]))
+    return _scaled(coeff, [K] if isinstance(Jin, Identity) else [K, Jin])
+
+
+def _scaled(coeff: sympy.Expr, mats: list[MatrixExpr]) -> MatrixExpr:
+    """coeff · the product of ``mats`` (one factor alone is itself)."""
+    if coeff == 1:
+        return mats[0] if len(mats) == 1 else MatMul(*mats)
+    return MatMul(coeff, *mats)
 
 
 def vectorize(dF: MatrixExpr, X: MatrixSymbol) -> MatrixExpr:
@@ -224,7 +228,7 @@ def vectorize(dF: MatrixExpr, X: MatrixSymbol) -> MatrixExpr:
 
     >>> A, B, X = MatrixSymbol("A", 2, 4), MatrixSymbol("B", 3, 5), MatrixSymbol("X", 4, 3)
     >>> vectorize(A * MatrixDifferential(X) * B, X)
-    MatMul(KroneckerProduct(B.T, A), I, d(vec(X)))
+    (KroneckerProduct(B.T, A))*d(vec(X))
     """
     J = jacobian_of(dF, X)
     if J is None:

@@ -19,7 +19,7 @@ commutation matrix is K with its two dimensions as subscripts.
 from __future__ import annotations
 
 import sympy
-from sympy import Basic, MatrixExpr, MatrixSymbol
+from sympy import Basic, ImmutableMatrix, MatrixBase, MatrixExpr
 
 __all__ = ["Commutation", "Diag", "Vec"]
 
@@ -41,7 +41,14 @@ class Vec(MatrixExpr):
         return (self.arg.shape[0] * self.arg.shape[1], sympy.Integer(1))
 
     def doit(self, **hints):
-        return self
+        A = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
+        if isinstance(A, MatrixBase):  # explicit: the columns, stacked
+            return ImmutableMatrix(A.rows * A.cols, 1, list(A.T))
+        return Vec(A)
+
+    def _entry(self, i, j, **kwargs):
+        rows = self.arg.shape[0]
+        return self.arg[i % rows, i // rows]
 
     def _eval_transpose(self):
         return None
@@ -76,7 +83,13 @@ class Diag(MatrixExpr):
         return (self.arg.shape[0], self.arg.shape[0])
 
     def doit(self, **hints):
-        return self
+        v = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
+        if isinstance(v, MatrixBase):
+            return ImmutableMatrix(sympy.diag(*list(v)))
+        return Diag(v)
+
+    def _entry(self, i, j, **kwargs):
+        return sympy.KroneckerDelta(i, j) * self.arg[i, 0]
 
     def _eval_transpose(self):
         return self  # diagonal
@@ -111,6 +124,11 @@ class Commutation(MatrixExpr):
     def doit(self, **hints):
         return self
 
+    def _entry(self, i, j, **kwargs):
+        # row j' + i'·n holds the entry (i', j') of A, which vec A holds at i' + j'·m
+        m, n = self.args
+        return sympy.Integer(1) if j == (i // n) + (i % n) * m else sympy.Integer(0)
+
     def _eval_transpose(self):
         m, n = self.args
         return Commutation(n, m)
@@ -128,11 +146,3 @@ class Commutation(MatrixExpr):
     def _tracegrad_mathml(self, printer):
         sub = printer._row(printer._print(self.args[0]), printer._mo(","), printer._print(self.args[1]))
         return printer._el("msub", printer._mi("K"), sub)
-
-
-def is_column(A: MatrixExpr) -> bool:
-    return A.shape[1] == 1
-
-
-def is_leaf(A: Basic) -> bool:
-    return isinstance(A, MatrixSymbol)

@@ -13,6 +13,7 @@ import numpy as np
 import sympy
 from sympy import ImmutableMatrix, MatrixExpr, MatrixSymbol
 from sympy.matrices.expressions.hadamard import HadamardPower
+from derive.kronecker import Commutation
 
 _t = sympy.Dummy("t")
 
@@ -54,7 +55,7 @@ def evaluate(expr: sympy.Basic, values: dict[MatrixSymbol, np.ndarray],
     e = expr.subs(subs_dims) if subs_dims else expr
     e = e.replace(lambda x: isinstance(x, HadamardPower),
                   lambda x: x.base.applyfunc(sympy.Lambda(_t, _t ** x.exp)))
-    for special in e.atoms(sympy.OneMatrix, sympy.Identity, sympy.ZeroMatrix):
+    for special in e.atoms(sympy.OneMatrix, sympy.Identity, sympy.ZeroMatrix, Commutation):
         concrete[special] = ImmutableMatrix(special.as_explicit())
     e = e.xreplace(concrete).doit()
     if isinstance(e, (MatrixExpr, sympy.MatrixBase)):

@@ -42,7 +42,9 @@ def test_non_conformable_shapes_named() -> None:
 
 def test_unsupported_class_names_it_and_lists_supported() -> None:
     B = MatrixSymbol("B", 2, 2)
-    with pytest.raises(NotImplementedError, match=r"KroneckerProduct.*supported: .*HadamardProduct"):
+    with pytest.raises(NotImplementedError, match=r"Adjoint.*supported: .*HadamardProduct"):
+        derive.gradient(Trace(sympy.Adjoint(X) * X), X)
+    with pytest.raises(NotImplementedError, match=r"KroneckerProduct is not derived by traces; derive.jacobian"):
         derive.gradient(Trace(KroneckerProduct(X, B).T * KroneckerProduct(X, B)), X)
 
 

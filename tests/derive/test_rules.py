@@ -12,17 +12,18 @@ import numpy as np
 import pytest
 import sympy
 from sympy import (
-    Determinant, HadamardPower, HadamardProduct, Inverse, MatAdd, MatMul, MatPow, MatrixSymbol, Trace,
+    Determinant, HadamardPower, HadamardProduct, Inverse, KroneckerProduct, MatAdd, MatMul, MatPow, MatrixSymbol, Trace,
 )
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 import derive
 from derive.differential import (
     D_CONSTANT_MULTIPLE, D_DETERMINANT, D_ELEMENTWISE, D_ENTRY, D_HADAMARD, D_HADAMARD_POWER, D_INVERSE,
-    D_MATPOW, D_PRODUCT, D_SCALAR_FUNCTION, D_SCALAR_PRODUCT, D_SCALAR_SUM, D_SUM, D_TRACE, D_TRANSPOSE,
+    D_DIAG, D_KRONECKER, D_MATPOW, D_PRODUCT, D_SCALAR_FUNCTION, D_VEC, D_SCALAR_PRODUCT, D_SCALAR_SUM, D_SUM, D_TRACE, D_TRANSPOSE,
     DIFFERENTIAL_RULES, RULES_OF_DIFFERENTIALS, MatrixDifferential, ScalarDifferential,
 )
 from derive.elementwise import sigmoid
+from derive.kronecker import Diag, Vec
 from derive.laws import FrobeniusSq, Laws, Summation
 from derive.render.locale import LANGUAGES, get_locale
 from derive.rules import Rule, rule_table
@@ -103,6 +104,12 @@ CASES = [
     (D_SCALAR_FUNCTION, ScalarDifferential(sympy.sin(a)), lambda v: np.sin(v[a]), ScalarDifferential(a + b)),
     (D_SCALAR_FUNCTION, ScalarDifferential(a ** 3), lambda v: v[a] ** 3, ScalarDifferential(a * b)),
     (D_SCALAR_FUNCTION, ScalarDifferential(2 ** a), lambda v: 2 ** v[a], ScalarDifferential(a * b)),
+    (D_KRONECKER, MatrixDifferential(KroneckerProduct(X, W)), lambda v: np.kron(v[X], v[W]),
+     MatrixDifferential(X * W)),
+    (D_VEC, MatrixDifferential(Vec(X * W)), lambda v: (v[X] @ v[W]).reshape(-1, 1, order="F"),
+     MatrixDifferential(X.T)),
+    (D_DIAG, MatrixDifferential(Diag(Vec(X))), lambda v: np.diagflat(v[X].reshape(-1, 1, order="F")),
+     MatrixDifferential(X.T)),
 ]
 
 
@@ -187,7 +194,8 @@ def test_a_rule_that_is_a_step_is_not_a_rewrite() -> None:
 LAW_VALUES = {"p": 3, "q": 2, "lambda": 1.7, "c": -0.6, "t": 0.9, "a": 0.4, "b": -1.3}
 # laws with a generic function (φ, g), a definition or a notation there is no number for
 NOT_NUMERIC = {"differential", "substitute", "chain", "d_elementwise", "d_scalar_function", "d_entry",
-               "read_off", "sum_over_uses", "rows_sum_to_one", "cols_sum_to_zero", "rows_sum_to_zero"}
+               "read_off", "sum_over_uses", "rows_sum_to_one", "cols_sum_to_zero", "rows_sum_to_zero",
+               "read_off_jacobian", "read_off_hessian", "hvp_direction"}
 
 
 def _concrete(e, size: int):
