@@ -1,4 +1,4 @@
-"""The ``tracegrad`` subcommands: ``grad``, ``check``, ``audit`` and ``codegen``.
+"""The ``tracegrad`` subcommands: ``grad``, ``jac``, ``hess``, ``check``, ``audit`` and ``codegen``.
 
 Each is a :class:`derive.cli_options.Command`; ``derive.cli`` registers :data:`COMMANDS`.  They
 parse, derive and render through the library; the only thing here is the plumbing.
@@ -121,6 +121,78 @@ def _run_grad(args: argparse.Namespace) -> int:
         emit(text, args)
     if module is not None:
         _export(*module, args.codegen, name="f_and_gradients")
+    return 0
+
+
+# ------------------------------------------------------------------------------ jac, hess
+
+def _second_order_arguments(p: argparse.ArgumentParser, hess: bool) -> None:
+    what = "the scalar function, e.g. \"x'*A*x\"" if hess else "the matrix- or vector-valued function, e.g. \"sigmoid(W*x)\""
+    p.add_argument("expression", help=what)
+    p.add_argument("--wrt", required=True, help="comma-separated variables, e.g. x or X,W")
+    add_item_list(p, "--shape", r"[^\s=]+=\S*(\s+[^\s=]+=\S*)*", default=[], metavar="NAME=ROWS,COLS",
+                  help="shapes, e.g. X=n,d x=d,1 (others are inferred); before or after the expression")
+    if hess:
+        p.add_argument("--direction", metavar="V",
+                       help="a Hessian-vector product: d(∂f/∂X) along the new matrix V (the shape of X), "
+                            "without forming the Hessian")
+    add_output_options(p, inherit=True)
+
+
+def _jac_arguments(p: argparse.ArgumentParser) -> None:
+    _second_order_arguments(p, hess=False)
+
+
+def _hess_arguments(p: argparse.ArgumentParser) -> None:
+    _second_order_arguments(p, hess=True)
+
+
+def _run_second_order(args: argparse.Namespace, hess: bool) -> int:
+    import sympy
+
+    from derive.jacobian import hessian, hvp, jacobian
+    from derive.parse import parse
+    from derive.render.printer import math_text, shape_text
+
+    parsed = parse(args.expression, parse_shapes(args.shape), syntax="cli")
+    f = parsed.expr
+    scalar = not isinstance(f, sympy.MatrixExpr) or f.shape == (1, 1)
+    if hess and not scalar:
+        raise CliError(f"the expression is a {shape_text(f.shape)} matrix; a Hessian needs a scalar function "
+                       "(tracegrad jac gives the Jacobian of a matrix function)")
+    if not hess and scalar:
+        raise CliError("the expression is a scalar; its Jacobian is the gradient: use tracegrad grad")
+    names = [w.strip() for w in args.wrt.split(",") if w.strip()]
+    unknown = [w for w in names if not isinstance(parsed.symbols.get(w), sympy.MatrixSymbol)]
+    if unknown or not names:
+        matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
+        named = ", ".join(unknown) if unknown else repr(args.wrt)
+        raise CliError(f"--wrt {named}: not a matrix in the expression; it has "
+                       f"{', '.join(matrices)}")
+    direction = getattr(args, "direction", None)
+    if direction is not None and (not direction.isidentifier() or direction in parsed.symbols):
+        raise CliError(f"--direction {direction!r}: give a new name (a letter, then letters or digits) that "
+                       "the expression does not use")
+    derivs = []
+    for name in names:
+        X = parsed.symbols[name]
+        if not hess:
+            derivs.append(jacobian(f, X))
+        elif direction is not None:
+            derivs.append(hvp(f, X, sympy.MatrixSymbol(direction, *X.shape)))
+        else:
+            derivs.append(hessian(f, X))
+    fmt = _format_of(args)
+    title = f"{'f' if hess else 'F'} = {args.expression}"
+    if fmt == "pdf":
+        _write_pdf(derivations_document(derivs, "latex", args.lang, title), args)
+        return 0
+    text = derivations_document(derivs, fmt, args.lang, title)
+    if fmt == "text":
+        rows = [(math_text(d.target), shape_text(d.result.shape), math_text(d.result)) for d in derivs]
+        width = [max(len(r[i]) for r in rows) for i in range(2)]
+        text += "\n" + "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows) + "\n"
+    emit(text, args)
     return 0
 
 
@@ -410,6 +482,12 @@ COMMANDS: list[Command] = [
     Command("grad", "derive the gradients of an expression typed in tracegrad's expression language, or "
                     "of a program (a network, -f NET.tg) step by step, stage by stage",
             _grad_arguments, _run_grad),
+    Command("jac", "derive the Jacobian ∂ vec F/∂(vec X)ᵀ of a matrix- or vector-valued expression step by step "
+                   "(d vec F = J d vec X)",
+            _jac_arguments, lambda args: _run_second_order(args, hess=False)),
+    Command("hess", "derive the Hessian of a scalar expression step by step (or, with --direction V, the "
+                    "Hessian-vector product)",
+            _hess_arguments, lambda args: _run_second_order(args, hess=True)),
     Command("check", "check a hand-written gradient (ASCII or LaTeX) of the seed network or a program and say "
                      "where it goes wrong",
             _check_arguments, _run_check),

@@ -211,6 +211,12 @@ def _product_jacobian(e: Basic, X: MatrixSymbol) -> MatrixExpr:
     inner = mats[i]
     A = _product(mats[:i], inner.shape[0])
     B = _product(mats[i + 1:], inner.shape[1])
+    if isinstance(inner, Diag):
+        if B.shape[1] != 1:
+            raise NotVectorizable(f"cannot vectorize {e}: diag(d…) times a matrix (a Khatri–Rao product)")
+        # diag(u) w = w ⊙ u
+        return _scaled(coeff, [m for m in (A if mats[:i] else None, jacobian_of(HadamardProduct(B, inner.arg), X))
+                               if m is not None])
     K = KroneckerProduct(Transpose(B) if not isinstance(B, Identity) else B, A)
     Jin = jacobian_of(inner, X)
     return _scaled(coeff, [K] if isinstance(Jin, Identity) else [K, Jin])
@@ -298,7 +304,9 @@ def _matmul(e: MatMul) -> MatrixExpr:
             out.extend(x for x in inner if not isinstance(x, Identity))
             continue
         prev = out[-1] if out else None
-        if isinstance(prev, Diag) and isinstance(m, OneMatrix) and m.shape[1] == 1:
+        if isinstance(prev, Diag) and isinstance(m, Diag):
+            out[-1] = Diag(HadamardProduct(prev.arg, m.arg))  # diag(u)diag(v) = diag(u ⊙ v)
+        elif isinstance(prev, Diag) and isinstance(m, OneMatrix) and m.shape[1] == 1:
             out[-1] = prev.arg  # diag(v)𝟏 = v
         elif isinstance(m, Diag) and isinstance(prev, OneMatrix) and prev.shape[0] == 1:
             out[-1] = _transpose(m.arg)  # 𝟏ᵀdiag(v) = vᵀ
@@ -352,7 +360,7 @@ _A, _B, _C, _D, _X, _W, _J, _H, _V = matrices("A B C D X W J H V")
 _dX = MatrixDifferential(_X)
 _f, _F = sympy.Symbol("f"), MatrixSymbol("F", *_A.shape)
 _n = _A.shape[0]
-_v = MatrixSymbol("v", _n, 1)
+_v, _w = MatrixSymbol("v", _n, 1), MatrixSymbol("w", _n, 1)
 
 VECTORIZE = Rule("vectorize",
                  Laws(Eq(Vec(MatMul(_A, _dX, _B)), MatMul(KroneckerProduct(Transpose(_B), _A), Vec(_dX)),
@@ -366,7 +374,8 @@ KRON_SIMPLIFY = Rule("kron_simplify",
                           Eq(Transpose(KroneckerProduct(_A, _B)), KroneckerProduct(Transpose(_A), Transpose(_B)),
                              evaluate=False),
                           Eq(KroneckerProduct(Identity(1), _A), _A, evaluate=False),
-                          Eq(MatMul(Diag(_v), OneMatrix(_n, 1)), _v, evaluate=False)),
+                          Eq(MatMul(Diag(_v), OneMatrix(_n, 1)), _v, evaluate=False),
+                          Eq(MatMul(Diag(_v), Diag(_w)), Diag(HadamardProduct(_v, _w)), evaluate=False)),
                      {"en": "Kronecker product identities", "zh": "克罗内克积的恒等式"}, kron_simplify)
 READ_OFF_JACOBIAN = Rule("read_off_jacobian",
                          Iff(Eq(MatrixDifferential(Vec(_F)), MatMul(_J, MatrixDifferential(Vec(_X))), evaluate=False),

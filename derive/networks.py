@@ -27,8 +27,8 @@ __all__ = [
     "log_softmax_rows",
     "mlp",
     "seed_network",
-    "softmax_cross_entropy",
     "softmax_cols",
+    "softmax_cross_entropy",
     "softmax_rows",
 ]
 

@@ -8,12 +8,14 @@ import sympy
 from sympy import Determinant, Identity, Inverse, MatMul, MatPow, MatrixExpr, MatrixSymbol, OneMatrix, Trace, \
     Transpose, ZeroMatrix
 from sympy.matrices.expressions.hadamard import HadamardPower
+from sympy.matrices.expressions.kronecker import KroneckerProduct
 
 from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.elementwise import elementwise_functions
 from derive.lang.algebra import _hadamard, _ma, _mm
 from derive.lang.errors import ExpressionError, Note, make_error
 from derive.lang.format import format_expression
+from derive.kronecker import Diag, Vec
 from derive.lang.functions import MATRIX_FUNCTION_NAMES, is_elementwise, is_layer, matrix_function, scalar_function
 from derive.lang.syntax import _Node
 from derive.limits import MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_TANH_DEPTH, digits_text, number_bits, \
@@ -173,9 +175,7 @@ class _Builder:
             (a,) = args
             return MatrixDifferential(a) if isinstance(a, MatrixExpr) else ScalarDifferential(a)
         if k == "call":
-            if is_layer(node.token):
-                return self.layer_call(node, args)
-            return self.call(node, node.children[0], args[0])
+            return self.any_call(node, args)
         raise AssertionError(k)
 
     # ----- operators
@@ -362,6 +362,30 @@ class _Builder:
             factors = ([OneMatrix(1, r)] if r != 1 else []) + [a] + ([OneMatrix(c, 1)] if c != 1 else [])
             return Trace(_mm(*factors))
         raise AssertionError(fname)
+
+    def any_call(self, node: _Node, args: list[sympy.Basic]) -> sympy.Basic:
+        """A function call: a layer, kron/vec/diag, or a function of one argument."""
+        if is_layer(node.token):
+            return self.layer_call(node, args)
+        if node.token in ("kron", "vec", "diag"):
+            return self.kronecker_call(node, args)
+        return self.call(node, node.children[0], args[0])
+
+    def kronecker_call(self, node: _Node, args: list[sympy.Basic]) -> sympy.Basic:
+        """kron(A, B) = A ⊗ B, vec(A) (the columns stacked), diag(v) (a column v on the diagonal)."""
+        fname = node.token
+        for an, a in zip(node.children, args):
+            if _is_scalar(a):
+                raise self.fail(node, f"{fname!r} takes matrices, got {self.desc(an, a)}", "shape")
+        if fname == "kron":
+            return KroneckerProduct(*args)
+        (a,) = args
+        if fname == "vec":
+            return Vec(a)
+        if a.shape[1] != 1:
+            raise self.fail(node, f"'diag' takes a column vector (n×1), got {self.desc(node.children[0], a)}: "
+                                  f"for a matrix write diag(vec(...))", "shape")
+        return Diag(a)
 
     def layer_call(self, node: _Node, args: list[sympy.Basic]) -> sympy.Basic:
         """A layer (derive.layers) inside an expression: its value with the sub-stages inlined

@@ -6,6 +6,9 @@ from collections.abc import Callable
 import sympy
 from sympy import Determinant, Dummy, Identity, Inverse, MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol, \
     OneMatrix, Trace, Transpose, ZeroMatrix
+from sympy.matrices.expressions.kronecker import KroneckerProduct
+
+from derive.kronecker import Diag, Vec
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
@@ -273,6 +276,10 @@ _FORMATTERS: dict[type, Callable[..., tuple[str, int]]] = {
     HadamardPower:            lambda e: (f"{_wrap(e.base, _POST)}.^{_exponent(e.exp)}", _POW),
     HadamardProduct:          _fmt_hadamard,
     ElementwiseApplyFunction: _fmt_elementwise,
+    KroneckerProduct:         lambda e: (f"kron({', '.join(_fmt(a)[0] for a in e.args)})", _POST)
+    if len(e.args) == 2 else (f"kron({_fmt(e.args[0])[0]}, {_fmt(KroneckerProduct(*e.args[1:]))[0]})", _POST),
+    Vec:                      lambda e: (f"vec({_fmt(e.arg)[0]})", _POST),
+    Diag:                     lambda e: (f"diag({_fmt(e.arg)[0]})", _POST),
 }
 
 

@@ -12,7 +12,8 @@ from derive.elementwise import elementwise_functions
 from derive.layers import layers
 
 DIM_FUNCTIONS = {"ones": 2, "zeros": 2, "eye": 1}
-MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1}
+MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1,
+                    "kron": 2, "vec": 1, "diag": 1}
 # Elementwise functions that are also matrix functions of a square matrix (e^A, log A): a note says
 # which one the text means.
 MATRIX_FUNCTION_NAMES = {"exp": ("exponential", "指数"), "log": ("logarithm", "对数"),

@@ -163,10 +163,30 @@ class _Inference:
                 self.u.unify(var(want[1]), got[2])
         return _SCALAR if record.output == () else ("m", var(record.output[0]), var(record.output[1]))
 
+    def kronecker(self, fname: str, ch: list[tuple]) -> tuple:
+        """kron(A, B): (rows·rows, cols·cols); vec(A): (rows·cols, 1); diag(v): v is a column, n×n."""
+        if any(t[0] != "m" for t in ch):
+            return _SCALAR   # the builder says that these take matrices
+
+        def product(*vs: int) -> int:
+            values = [self.u.get(v) for v in vs]
+            return self.u.new(None if any(v is None for v in values) else sympy.Mul(*values))
+
+        if fname == "kron":
+            (_, ra, ca), (_, rb, cb) = ch
+            return ("m", product(ra, rb), product(ca, cb))
+        (_, r, c) = ch[0]
+        if fname == "vec":
+            return ("m", product(r, c), self.u.new(sympy.Integer(1)))
+        self.u.unify(c, self.u.new(sympy.Integer(1)))
+        return ("m", r, r)
+
     def call(self, node: _Node, ch: list[tuple], force: bool) -> tuple:
         if node.token in layers():
             return self.layer(node, ch)
         fname, arg = node.token, ch[0]
+        if fname in ("kron", "vec", "diag"):
+            return self.kronecker(fname, ch)
         if is_elementwise(fname):
             return _SCALAR if self.is_1x1(arg) else arg
         if fname in ("tr", "det", "logdet", "inv") and arg[0] == "m":

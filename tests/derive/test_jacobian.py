@@ -104,7 +104,7 @@ def test_vector_jacobians_are_ordinary_matrices() -> None:
 
 def test_transpose_gives_the_commutation_matrix() -> None:
     J = jacobian(Transpose(X), X).result
-    assert J == Commutation(4, 3)
+    assert Commutation(4, 3) == J
     # K_{m,n} vec A = vec Aᵀ, and Kᵀ = K_{n,m}
     K = evaluate(J, [X], [Xv])
     assert np.array_equal(K @ vec(Xv), vec(Xv.T)) and np.array_equal(K.T @ vec(Xv.T), vec(Xv))
@@ -147,3 +147,42 @@ def test_errors_are_one_line() -> None:
         jacobian(Trace(X.T * X), X)
     with pytest.raises(NotVectorizable, match="cannot vectorize"):
         jacobian_of(MatrixElement(MatrixDifferential(X), 0, 1), X)
+
+
+def test_the_language_has_kron_vec_and_diag() -> None:
+    from derive.lang.format import format_expression
+    from derive.parse import parse_expression
+
+    shapes = {"A": (2, 4), "B": (3, 5), "X": (5, 4), "x": (6, 1)}
+    e = parse_expression("kron(A, B)*vec(X) + vec(B*X*A')", shapes)
+    assert e.shape == (6, 1) and parse_expression(format_expression(e), shapes) == e
+    assert parse_expression("diag(x)", shapes) == Diag(MatrixSymbol("x", 6, 1))
+    rows, cols = parse_expression("vec(A)", {"A": ("n", "d")}).shape
+    assert str(rows) == "d*n" and cols == 1
+    with pytest.raises(ValueError, match="'diag' takes a column vector"):
+        parse_expression("diag(A)", shapes)
+    # the Jacobian of a typed vector function, against finite differences
+    F = parse_expression("diag(x)*tanh(x)", {"x": (6, 1)})
+    xs = MatrixSymbol("x", 6, 1)
+    v = RNG.normal(size=(6, 1))
+    J = evaluate(jacobian(F, xs).result, [xs], [v])
+    assert rel(J, fd_jacobian(lambda u: u * np.tanh(u), v)) < 1e-6
+
+
+def test_kernels_apply_a_kronecker_product_without_forming_it() -> None:
+    B, Y = MatrixSymbol("B", 2, 5), MatrixSymbol("Y", 4, 2)
+    applied = numeric.compile([MatMul(KroneckerProduct(B.T, P), Vec(Y)), MatMul(Diag(z), OneMatrix(5, 3)),
+                               MatMul(Commutation(4, 3), Vec(X))], [B, P, Y, X, z])
+    assert "kron" not in applied.source and "diagflat" not in applied.source and "eye" not in applied.source
+    Bv, Yv = RNG.normal(size=(2, 5)), RNG.normal(size=(4, 2))
+    for dtype in (np.float64, np.float32):
+        out = applied(*(a.astype(dtype) for a in (Bv, Pv, Yv, Xv, zv)))
+        assert all(o.dtype == dtype for o in out)
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        assert rel(out[0], np.kron(Bv.T, Pv) @ vec(Yv)) < tol      # (Bᵀ ⊗ P) vec Y = vec(P Y B)
+        assert rel(out[1], np.diagflat(zv) @ np.ones((5, 3))) < tol
+        assert rel(out[2], vec(Xv.T)) < tol
+    formed = numeric.compile([KroneckerProduct(B.T, P), Commutation(4, 3), Diag(z)], [B, P, z])
+    K, C, D = formed(Bv, Pv, zv)
+    assert np.array_equal(K, np.kron(Bv.T, Pv)) and np.array_equal(C @ vec(Xv), vec(Xv.T))
+    assert np.array_equal(D, np.diagflat(zv))
