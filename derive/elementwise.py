@@ -55,7 +55,7 @@ __all__ = [  # and the name of every built-in function (the end of the module)
 # Names an elementwise function cannot take: the expression language's other functions and the
 # activation "identity" of derive.networks.mlp.
 RESERVED_NAMES = frozenset({"tr", "det", "logdet", "inv", "norm2", "sum", "sqrt", "softmax", "ones", "zeros",
-                            "eye", "identity",
+                            "eye", "identity", "kron", "vec", "diag",
                             # the layers of derive.layers (a layer defined later is checked there)
                             "logsoftmax", "cross_entropy", "mean_rows", "mean_cols", "var_rows", "var_cols",
                             "batchnorm", "layernorm", "attention", "hinge", "svm_loss", "dropout"})

@@ -323,7 +323,55 @@ def _matmul(e: MatMul) -> MatrixExpr:
     return MatMul(*([] if coeff == 1 else [coeff]), *out)
 
 
-_SIMPLIFY = {KroneckerProduct: _kron, Vec: _vec, Diag: _diag, Commutation: _commutation, MatMul: _matmul}
+def _hadamard_factored(terms: list[MatrixExpr]) -> MatrixExpr:
+    """Σ cᵢ (C ⊙ Rᵢ) = C ⊙ Σ cᵢ Rᵢ for the factors C that every term shares; the sum that remains is
+    evaluated (𝟏 − y + y = 𝟏), and 𝟏 ⊙ C = C."""
+    from derive.simplify import scale, split_coeff, tidy
+
+    split = []
+    for t in terms:
+        c, core = split_coeff(t)
+        split.append((c, list(core.args) if isinstance(core, HadamardProduct) else [core]))
+    common = [f for f in split[0][1] if all(f in fs for _, fs in split[1:])]
+    if not common:
+        return MatAdd(*terms)
+    rest = []
+    for c, fs in split:
+        left = list(fs)
+        for f in common:
+            left.remove(f)
+        core = HadamardProduct(*left) if len(left) > 1 else left[0] if left else OneMatrix(*terms[0].shape)
+        rest.append(scale(c, core))
+    return tidy(HadamardProduct(*common, MatAdd(*rest).doit()))
+
+
+def _matadd(e: MatAdd) -> MatrixExpr:
+    """P diag(a) Q + P diag(b) Q = P diag(a + b) Q (diag is linear)."""
+    from derive.simplify import split_coeff
+
+    groups: dict[tuple, list[MatrixExpr]] = {}
+    others: list[MatrixExpr] = []
+    for t in e.args:
+        c, core = split_coeff(t)
+        mats = list(core.args) if isinstance(core, MatMul) else [core]
+        where = [i for i, m in enumerate(mats) if isinstance(m, Diag)]
+        if len(where) != 1:
+            others.append(t)
+            continue
+        i = where[0]
+        groups.setdefault((tuple(mats[:i]), tuple(mats[i + 1:])), []).append(
+            mats[i].arg if c == 1 else MatMul(c, mats[i].arg))
+    if all(len(v) == 1 for v in groups.values()):
+        return e
+    terms = list(others)
+    for (left, right), args in groups.items():
+        inner = _hadamard_factored(args) if len(args) > 1 else args[0]
+        terms.append(_scaled(1, [*left, Diag(inner), *right]))
+    return terms[0] if len(terms) == 1 else MatAdd(*terms)
+
+
+_SIMPLIFY = {KroneckerProduct: _kron, Vec: _vec, Diag: _diag, Commutation: _commutation, MatMul: _matmul,
+             MatAdd: _matadd}
 
 
 def _once(e: Basic) -> Basic:
@@ -375,7 +423,8 @@ KRON_SIMPLIFY = Rule("kron_simplify",
                              evaluate=False),
                           Eq(KroneckerProduct(Identity(1), _A), _A, evaluate=False),
                           Eq(MatMul(Diag(_v), OneMatrix(_n, 1)), _v, evaluate=False),
-                          Eq(MatMul(Diag(_v), Diag(_w)), Diag(HadamardProduct(_v, _w)), evaluate=False)),
+                          Eq(MatMul(Diag(_v), Diag(_w)), Diag(HadamardProduct(_v, _w)), evaluate=False),
+                          Eq(MatAdd(Diag(_v), Diag(_w)), Diag(MatAdd(_v, _w)), evaluate=False)),
                      {"en": "Kronecker product identities", "zh": "克罗内克积的恒等式"}, kron_simplify)
 READ_OFF_JACOBIAN = Rule("read_off_jacobian",
                          Iff(Eq(MatrixDifferential(Vec(_F)), MatMul(_J, MatrixDifferential(Vec(_X))), evaluate=False),

@@ -657,7 +657,7 @@ def test_format_hand_built_and_unsupported() -> None:
     with pytest.raises(ValueError, match="no form"):
         format_expression(sympy.pi * c)
     with pytest.raises(ValueError, match="no form"):
-        format_expression(sympy.KroneckerProduct(A, B))
+        format_expression(sympy.Adjoint(A))
 
 
 # A generator of well-typed texts over every shape built from the dimensions n, m, 1.
