@@ -24,8 +24,37 @@ from sympy import Basic, ImmutableMatrix, MatrixBase, MatrixExpr
 __all__ = ["Commutation", "Diag", "Vec"]
 
 
-class Vec(MatrixExpr):
+class _Operator(MatrixExpr):
+    """A named operator of one matrix, printed name(A) by every printer; subclasses give ``name``,
+    ``shape``, ``_explicit`` (the value of an explicit matrix) and ``_entry``."""
+
+    name = ""
+
+    @property
+    def arg(self) -> MatrixExpr:
+        return self.args[0]
+
+    def doit(self, **hints):
+        A = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
+        return self._explicit(A) if isinstance(A, MatrixBase) else type(self)(A)
+
+    def _sympystr(self, printer) -> str:
+        return f"{self.name}({printer._print(self.arg)})"
+
+    def _tracegrad_text(self, printer) -> str:
+        return printer._call(self.name, self.arg)
+
+    def _tracegrad_latex(self, printer) -> str:
+        return printer._call(rf"\operatorname{{{self.name}}}", self.arg)
+
+    def _tracegrad_mathml(self, printer):
+        return printer._call(self.name, self.arg, upright=True)
+
+
+class Vec(_Operator):
     """vec A: the columns of an m×n A stacked into one mn×1 column."""
+
+    name = "vec"
 
     def __new__(cls, A: MatrixExpr):
         if not isinstance(A, MatrixExpr):
@@ -33,18 +62,12 @@ class Vec(MatrixExpr):
         return Basic.__new__(cls, A)
 
     @property
-    def arg(self) -> MatrixExpr:
-        return self.args[0]
-
-    @property
     def shape(self):
         return (self.arg.shape[0] * self.arg.shape[1], sympy.Integer(1))
 
-    def doit(self, **hints):
-        A = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
-        if isinstance(A, MatrixBase):  # explicit: the columns, stacked
-            return ImmutableMatrix(A.rows * A.cols, 1, list(A.T))
-        return Vec(A)
+    @staticmethod
+    def _explicit(A: MatrixBase) -> ImmutableMatrix:
+        return ImmutableMatrix(A.rows * A.cols, 1, list(A.T))   # the columns, stacked
 
     def _entry(self, i, j, **kwargs):
         rows = self.arg.shape[0]
@@ -53,21 +76,11 @@ class Vec(MatrixExpr):
     def _eval_transpose(self):
         return None
 
-    def _sympystr(self, printer) -> str:
-        return f"vec({printer._print(self.arg)})"
 
-    def _tracegrad_text(self, printer) -> str:
-        return printer._call("vec", self.arg)
-
-    def _tracegrad_latex(self, printer) -> str:
-        return printer._call(r"\operatorname{vec}", self.arg)
-
-    def _tracegrad_mathml(self, printer):
-        return printer._call("vec", self.arg, upright=True)
-
-
-class Diag(MatrixExpr):
+class Diag(_Operator):
     """diag(v): the n×n diagonal matrix with the column v (n×1) on its diagonal."""
+
+    name = "diag"
 
     def __new__(cls, v: MatrixExpr):
         if not isinstance(v, MatrixExpr) or v.shape[1] != 1:
@@ -75,36 +88,18 @@ class Diag(MatrixExpr):
         return Basic.__new__(cls, v)
 
     @property
-    def arg(self) -> MatrixExpr:
-        return self.args[0]
-
-    @property
     def shape(self):
         return (self.arg.shape[0], self.arg.shape[0])
 
-    def doit(self, **hints):
-        v = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
-        if isinstance(v, MatrixBase):
-            return ImmutableMatrix(sympy.diag(*list(v)))
-        return Diag(v)
+    @staticmethod
+    def _explicit(v: MatrixBase) -> ImmutableMatrix:
+        return ImmutableMatrix(sympy.diag(*list(v)))
 
     def _entry(self, i, j, **kwargs):
         return sympy.KroneckerDelta(i, j) * self.arg[i, 0]
 
     def _eval_transpose(self):
         return self  # diagonal
-
-    def _sympystr(self, printer) -> str:
-        return f"diag({printer._print(self.arg)})"
-
-    def _tracegrad_text(self, printer) -> str:
-        return printer._call("diag", self.arg)
-
-    def _tracegrad_latex(self, printer) -> str:
-        return printer._call(r"\operatorname{diag}", self.arg)
-
-    def _tracegrad_mathml(self, printer):
-        return printer._call("diag", self.arg, upright=True)
 
 
 class Commutation(MatrixExpr):

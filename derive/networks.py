@@ -293,9 +293,7 @@ def softmax_rows(Z: MatrixExpr) -> MatrixExpr:
     >>> softmax_rows(MatrixSymbol("Z", 4, 3)).shape
     (4, 3)
     """
-    k = Z.shape[1]
-    E = exp(Z)
-    return HadamardProduct(E, MatMul(HadamardPower(MatMul(E, OneMatrix(k, 1)), -1), OneMatrix(1, k)))
+    return _softmax(Z, rows=True)
 
 
 def softmax_cols(Z: MatrixExpr) -> MatrixExpr:
@@ -305,8 +303,16 @@ def softmax_cols(Z: MatrixExpr) -> MatrixExpr:
     >>> softmax_cols(MatrixSymbol("z", 5, 1)).shape
     (5, 1)
     """
-    n = Z.shape[0]
+    return _softmax(Z, rows=False)
+
+
+def _softmax(Z: MatrixExpr, rows: bool) -> MatrixExpr:
+    """exp(Z) ⊙ [(exp(Z)𝟏)^∘−1 𝟏ᵀ] (rows), exp(Z) ⊙ [𝟏(𝟏ᵀexp(Z))^∘−1] (columns)."""
     E = exp(Z)
+    if rows:
+        k = Z.shape[1]
+        return HadamardProduct(E, MatMul(HadamardPower(MatMul(E, OneMatrix(k, 1)), -1), OneMatrix(1, k)))
+    n = Z.shape[0]
     return HadamardProduct(E, MatMul(OneMatrix(n, 1), HadamardPower(MatMul(OneMatrix(1, n), E), -1)))
 
 
