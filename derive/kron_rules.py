@@ -415,7 +415,7 @@ VECTORIZE = Rule("vectorize",
                          evaluate=False),
                       Eq(Vec(Transpose(_dX)), MatMul(Commutation(_n, _n), Vec(_dX)), evaluate=False),
                       Eq(Vec(HadamardProduct(_W, _dX)), MatMul(Diag(Vec(_W)), Vec(_dX)), evaluate=False)),
-                 {"en": "vectorize: vec(AXB) = (Bᵀ ⊗ A) vec X", "zh": "向量化：vec(AXB) = (Bᵀ ⊗ A) vec X"})
+                 {"en": "vectorize", "zh": "向量化"})
 KRON_SIMPLIFY = Rule("kron_simplify",
                      Laws(Eq(MatMul(KroneckerProduct(_A, _B), KroneckerProduct(_C, _D)),
                              KroneckerProduct(MatMul(_A, _C), MatMul(_B, _D)), evaluate=False),

@@ -15,7 +15,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_jac_of_a_vector_function(capsys) -> None:
     status, out, _ = run(capsys, "jac", "sigmoid(W*x)", "--wrt", "x", "--shape", "W=3,4", "x=4,1")
     assert status == 0
-    assert "Derive ∂F/∂xᵀ" in out and "[vectorize: vec(AXB) = (Bᵀ ⊗ A) vec X]" in out
+    assert "Derive ∂F/∂xᵀ" in out and "[vectorize]" in out
     assert "∂F/∂xᵀ  3×4  diag(σ(Wx) ⊙ (𝟏₃ - σ(Wx)))W" in out
 
 
