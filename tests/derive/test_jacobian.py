@@ -66,6 +66,17 @@ xv, Av, Wv, zv = RNG.normal(size=(4, 1)), RNG.normal(size=(3, 4)), RNG.normal(si
 Xv, Pv, Qv, Mv, V2v, bv = (RNG.normal(size=s) for s in ((4, 3), (2, 4), (3, 5), (4, 3), (3, 2), (1, 2)))
 Sv = RNG.normal(size=(3, 3)) + 3 * np.eye(3)
 
+
+def commutation(m: int, n: int) -> np.ndarray:
+    """K_{m,n} from its definition (Magnus & Neudecker 3.7): the entry (i, j) of an m×n A sits at
+    i + jm in vec A and at j + in in vec Aᵀ."""
+    K = np.zeros((m * n, m * n))
+    for i in range(m):
+        for j in range(n):
+            K[j + i * n, i + j * m] = 1
+    return K
+
+
 # (name, F, variable, symbols, values, NumPy F of the variable's value, closed form as NumPy or None)
 CASES = [
     ("Ax", A * x, x, [A, x], [Av, xv], lambda v: Av @ v, Av),
@@ -74,9 +85,10 @@ CASES = [
     ("softmax(z)", softmax_cols(z), z, [z], [zv], lambda v: np.exp(v) / np.exp(v).sum(),
      (lambda p: np.diagflat(p) - p @ p.T)(np.exp(zv) / np.exp(zv).sum())),
     ("PXQ", P * X * Q, X, [P, X, Q], [Pv, Xv, Qv], lambda v: Pv @ v @ Qv, np.kron(Qv.T, Pv)),
-    ("X^T", Transpose(X), X, [X], [Xv], lambda v: v.T, None),
+    ("X^T", Transpose(X), X, [X], [Xv], lambda v: v.T, commutation(4, 3)),
     ("M ⊙ X", HadamardProduct(M, X), X, [M, X], [Mv, Xv], lambda v: Mv * v, np.diagflat(vec(Mv))),
-    ("X^T X", Transpose(X) * X, X, [X], [Xv], lambda v: v.T @ v, None),
+    ("X^T X", Transpose(X) * X, X, [X], [Xv], lambda v: v.T @ v,     # (I ⊗ Xᵀ) + (Xᵀ ⊗ I)K
+     np.kron(np.eye(3), Xv.T) + np.kron(Xv.T, np.eye(3)) @ commutation(4, 3)),
     ("S^-1", Inverse(S), S, [S], [Sv], np.linalg.inv,
      -np.kron(np.linalg.inv(Sv).T, np.linalg.inv(Sv))),
     ("tanh(XV + 1b)", tanh(X * V2 + OneMatrix(4, 1) * b), V2, [X, V2, b], [Xv, V2v, bv],
