@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         define_elementwise, elementwise_functions, exp, log, relu, sigmoid, softplus, step, tanh,
     )
     from derive.engine import derivation, gradient
+    from derive.jacobian import hessian, hvp, jacobian
     from derive.networks import Network, frobenius_sq, seed_network
     from derive.program import ProgramError, program
     from derive.steps import RULES, Derivation, Gradient, Step
@@ -46,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("define_elementwise", "elementwise_functions", "exp", "log", "relu", "sigmoid", "softplus",
                      "step", "tanh"), "derive.elementwise"),
     **dict.fromkeys(("derivation", "gradient"), "derive.engine"),
+    **dict.fromkeys(("hessian", "hvp", "jacobian"), "derive.jacobian"),
     **dict.fromkeys(("Network", "frobenius_sq", "seed_network"), "derive.networks"),
     **dict.fromkeys(("ProgramError", "program"), "derive.program"),
     **dict.fromkeys(("RULES", "Derivation", "Gradient", "Step"), "derive.steps"),
@@ -71,6 +73,9 @@ __all__ = [
     "exp",
     "frobenius_sq",
     "gradient",
+    "hessian",
+    "hvp",
+    "jacobian",
     "log",
     "program",
     "relu",
