@@ -122,7 +122,10 @@ def hessian(f: Basic, X: MatrixSymbol) -> SecondOrder:
     G = Gradient(F, X)
     steps = list(grad.steps)
     dG = _expand(grad.result, MatrixDifferential(G), X, steps)
-    H = _identify(dG, G, X, steps)
+    try:
+        H = _identify(dG, G, X, steps)
+    except NotVectorizable as err:
+        raise NotVectorizable(f"{err}; the Hessian-vector product derive.hvp(f, X, V) is always available") from None
     target = HessianSymbol(F, X)
     steps.append(Step(READ_OFF_HESSIAN.key, target, H))
     return SecondOrder(function=grad.function, wrt=X, steps=tuple(steps), result=in_notation(H), target=target)
