@@ -88,7 +88,8 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
     Trace(X.T*X)
     """
     if not isinstance(X, (MatrixSymbol, sympy.Symbol)):
-        raise TypeError(f"the variable must be a sympy MatrixSymbol or Symbol, got {type(X).__name__} {X!r}")
+        raise TypeError(f"the variable must be a sympy MatrixSymbol, got {type(X).__name__} {X!r} (or a Symbol "
+                        "for a scalar variable)")
     if not isinstance(f, Basic):
         raise TypeError(f"f must be a SymPy expression, got {type(f).__name__}")
     if isinstance(f, MatrixExpr):
@@ -375,8 +376,9 @@ def _derivation(f: Basic, X: MatrixSymbol | sympy.Symbol, assumptions: tuple = (
     G = derive_from(df, X, steps, assumptions=assumptions)
     if structure is None:
         return Derivation(function=f, wrt=X, steps=tuple(steps), result=G)
-    more, G = structured_steps(G, X, structure)
-    return Derivation(function=f, wrt=X, steps=(*steps, *more), result=G, notes=(NOTES[structure],))
+    more = [Step(key, Gradient(F, X), rhs) for key, rhs in structured_steps(G, X, structure)]
+    return Derivation(function=f, wrt=X, steps=(*steps, *more), result=in_notation(more[-1].rhs),
+                      notes=(NOTES[structure],))
 
 
 def _derive_scalar(df: Basic, lam: sympy.Symbol, steps: list[Step]) -> Basic:
@@ -405,8 +407,8 @@ def gradient(f: Basic, X: MatrixSymbol | sympy.Symbol, assumptions: tuple[Assump
     >>> gradient(Trace(A * X), X)
     Aᵀ
     >>> S = MatrixSymbol("S", 4, 4)
-    >>> gradient(Trace(A.T * S * A), S, structure="symmetric")
-    AAᵀ
+    >>> gradient(Trace(A * S * A.T), S, structure="symmetric")
+    AᵀA
     """
     return _derivation(*_cache_key(f, X, assumptions), structure).result
 

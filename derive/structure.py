@@ -18,7 +18,6 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 
 from derive.differential import ScalarDifferential, has_differential
 from derive.laws import F, Gradient, Iff, matrices, scalars
-from derive.notation import in_notation
 from derive.rules import Rule
 from derive.simplify import tidy, transpose
 
@@ -106,8 +105,8 @@ def project(G: MatrixExpr, S: MatrixSymbol, structure: str) -> MatrixExpr:
     """The gradient of the structured variable S from the unconstrained gradient G.
 
     >>> A, S = MatrixSymbol("A", 3, 3), MatrixSymbol("S", 3, 3)
-    >>> print(in_notation(project(A.T, S, "symmetric")))
-    (1/2)(Aᵀ + A)
+    >>> project(A.T, S, "symmetric")
+    (1/2)*(A + A.T)
     """
     if structure == "symmetric":
         G = _symmetric(G, S)
@@ -124,18 +123,21 @@ def check_structure(S: Basic, structure: str) -> None:
         raise ValueError(f"structure={structure!r} needs a square MatrixSymbol as the variable, got {shape}")
 
 
-def structured_steps(G: MatrixExpr, S: MatrixSymbol, structure: str) -> tuple[list, MatrixExpr]:
-    """The steps from the unconstrained ∂f/∂S = G to the structured gradient, and that gradient."""
-    from derive.steps import Step
+def structured_steps(G: MatrixExpr, S: MatrixSymbol, structure: str) -> list[tuple[str, MatrixExpr]]:
+    """The lines (rule key, ∂f/∂S = …) from the unconstrained ∂f/∂S = G to the structured gradient
+    (the last one).
 
-    steps = []
+    >>> A, S = MatrixSymbol("A", 3, 3), MatrixSymbol("S", 3, 3)
+    >>> [key for key, _ in structured_steps(A * S.T, S, "diagonal")]
+    ['symmetry', 'diagonal_variable']
+    """
+    lines = []
     sym = tidy(_symmetric(G, S))
     if sym != G:
-        steps.append(Step(SYMMETRY.key, Gradient(F, S), sym))
-    out = project(sym, S, structure)
+        lines.append((SYMMETRY.key, sym))
     rule = SYMMETRIC_VARIABLE if structure == "symmetric" else DIAGONAL_VARIABLE
-    steps.append(Step(rule.key, Gradient(F, S), out))
-    return steps, in_notation(out)
+    lines.append((rule.key, project(sym, S, structure)))
+    return lines
 
 
 def scalar_out_of_trace(t: Trace, lam: sympy.Symbol) -> Basic:

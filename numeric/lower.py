@@ -149,6 +149,9 @@ def _rule(table: dict[type, Rule], e: Basic) -> Rule:
         rule = table.get(cls)
         if rule is not None:
             return rule
+        rule = NAMED_RULES.get(cls.__name__)  # a class numeric cannot import (derive's e^A)
+        if rule is not None:
+            return rule
     raise UnsupportedExpression(f"cannot compile {type(e).__name__}: {e}")
 
 
@@ -190,7 +193,13 @@ def _matmul(b: Builder, e: MatMul) -> Node:
 def _matpow(b: Builder, e: MatPow) -> Node:
     p = e.exp
     if not p.is_Integer:
-        raise UnsupportedExpression(f"matrix power with exponent {p} (only integers)")
+        base = b.lower(e.base)
+        if p.is_Number:  # a fractional power: of a symmetric positive definite matrix
+            return b.unary_matrix("spdpow", base, base.shape, float(p))
+        # an exponent known at run time: an integer (a dimension, an integer symbol) or, else, a real
+        # power of a symmetric positive definite matrix
+        op = "matpowv" if p.is_integer else "spdpowv"
+        return b._make(op, (b.materialize(base), b._lower_scalar(p)), None, base.shape, base.shape)
     base = b.lower(e.base)
     shape = base.shape
     if p == -1:
@@ -225,6 +234,12 @@ MATRIX_RULES: dict[type, Rule] = {
     MatMul: _matmul,
     Inverse: lambda b, e: _inverse(b, b.lower(e.arg)),
     MatPow: _matpow,
+}
+
+
+# Matrix classes known by name: derive's MatrixExponential (numeric imports nothing from derive)
+NAMED_RULES: dict[str, Rule] = {
+    "MatrixExponential": lambda b, e: b.unary_matrix("expm", b.lower(e.args[0]), tuple(e.shape)),
 }
 
 
