@@ -147,6 +147,10 @@ def _power(base, i: int) -> list:
 
 def _d_matpow(e, dd):
     base, p = e.args
+    if not _is_zero(dd(p)):
+        raise UnsupportedExpressionError(
+            f"the matrix power A^({p}) of A = {base} has an exponent that varies with the variable; "
+            "d(Aᵖ) for a varying p (a log A term) is not supported")
     if not p.is_Integer:
         raise UnsupportedExpressionError(
             f"the matrix power A^{p} of A = {e.base} (an exponent that is not an integer number) has a "

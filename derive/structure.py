@@ -78,21 +78,23 @@ STRUCTURE_RULES = (SYMMETRY, SYMMETRIC_VARIABLE, DIAGONAL_VARIABLE, SCALAR_OUT_O
 
 NOTES = {
     "symmetric": Remark(
-        "S is symmetric, so f depends on its n(n + 1)/2 free entries σᵢⱼ (i ≤ j) and the gradient is the "
+        "S is symmetric, so f depends on its n(n + 1)/2 free entries S(i,j), i ≤ j, and the gradient is the "
         "element of the space of symmetric matrices, with the trace inner product, that represents df: "
         "sym(G) = (G + Gᵀ)/2. Some texts give G + Gᵀ − G ⊙ I instead: that is the matrix of the partial "
-        "derivatives ∂f/∂σᵢⱼ (= (2 − δᵢⱼ) sym(G)ᵢⱼ), written as a matrix, not the gradient for the Frobenius "
-        "inner product; used in a gradient step it doubles the off-diagonal step (Srinivasan & Panda, "
+        "derivatives by the free entries (2 sym(G)(i,j) off the diagonal, sym(G)(i,i) on it), written as a "
+        "matrix, not the gradient for the Frobenius inner product; used in a gradient step it doubles the "
+        "off-diagonal step (Srinivasan & Panda, "
         "“What is the gradient of a scalar function of a symmetric matrix?”, 2019/2023).",
-        "S 是对称矩阵，f 只依赖其 n(n + 1)/2 个自由元素 σᵢⱼ（i ≤ j）；在带迹内积的对称矩阵空间中表示 df 的元素才是梯度："
-        "sym(G) = (G + Gᵀ)/2。有些教材给出 G + Gᵀ − G ⊙ I：那是各偏导数 ∂f/∂σᵢⱼ（= (2 − δᵢⱼ) sym(G)ᵢⱼ）排成的矩阵，"
+        "S 是对称矩阵，f 只依赖其 n(n + 1)/2 个自由元素 S(i,j)（i ≤ j）；在带迹内积的对称矩阵空间中表示 df 的元素才是梯度："
+        "sym(G) = (G + Gᵀ)/2。有些教材给出 G + Gᵀ − G ⊙ I：那是对各自由元素的偏导数（非对角元素为 2 sym(G)(i,j)，"
+        "对角元素为 sym(G)(i,i)）排成的矩阵，"
         "不是 Frobenius 内积下的梯度；用于梯度下降时非对角元素的步长会加倍（Srinivasan & Panda，2019/2023）。"),
     "diagonal": Remark(
         "D is diagonal, so f depends on its n diagonal entries only, and the gradient in the space of diagonal "
         "matrices with the trace inner product is the diagonal part I ⊙ G of the unconstrained gradient G; "
-        "its diagonal entries are the partial derivatives ∂f/∂Dᵢᵢ.",
+        "its diagonal entries are the partial derivatives by D(i,i).",
         "D 是对角矩阵，f 只依赖其 n 个对角元素；在带迹内积的对角矩阵空间中，梯度是无约束梯度 G 的对角部分 I ⊙ G，"
-        "其对角元素即偏导数 ∂f/∂Dᵢᵢ。"),
+        "其对角元素即对 D(i,i) 的偏导数。"),
 }
 
 

@@ -160,3 +160,24 @@ def test_one_by_one_matrix_variable():
     g = evaluate(derive.gradient(frobenius_sq(w - u * c), c), {c: cv, u: uv, w: wv})
     assert g.shape == (1, 1)
     assert abs(g.item() + 2 * (uv.T @ (wv - uv * cv.item())).item()) < 1e-12
+
+
+def test_structured_and_scalar_gradients_compile():
+    import numeric
+
+    rng = np.random.default_rng(6)
+    s, a = _spd(rng), rng.standard_normal((N, N))
+    g = numeric.compile(derive.gradient(log(det(S)), S, structure="diagonal"), [S])(s)
+    assert rel_err(g, np.diag(np.diag(np.linalg.inv(s)))) < 1e-12
+    g = numeric.compile(derive.gradient(Trace(A * S), S, structure="symmetric"), [A, S])(a, s)
+    assert rel_err(g, (a + a.T) / 2) < 1e-12
+    Xv, Yv = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    g = numeric.compile(derive.gradient(frobenius_sq(Y - lam * X), lam), [X, Y, lam])(Xv, Yv, 0.3)
+    assert abs(g + 2 * np.sum((Yv - 0.3 * Xv) * Xv)) < 1e-12
+
+
+def test_a_power_whose_exponent_varies_is_refused():
+    from derive.differential import UnsupportedExpressionError
+
+    with pytest.raises(UnsupportedExpressionError, match="exponent that varies"):
+        derive.gradient(Trace(sympy.MatPow(S, lam)), lam)
