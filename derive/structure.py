@@ -19,7 +19,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from derive.differential import ScalarDifferential, has_differential
 from derive.laws import F, Gradient, Iff, matrices, scalars
 from derive.rules import Rule
-from derive.simplify import tidy, transpose
+from derive.simplify import split_coeff, tidy, transpose
 
 __all__ = ["DIAGONAL_VARIABLE", "READ_OFF_SCALAR", "SCALAR_OUT_OF_TRACE", "STRUCTURES", "SYMMETRIC_VARIABLE",
            "SYMMETRY", "Remark", "project"]
@@ -112,7 +112,12 @@ def project(G: MatrixExpr, S: MatrixSymbol, structure: str) -> MatrixExpr:
     """
     if structure == "symmetric":
         G = _symmetric(G, S)
-        return tidy(_symmetric(tidy(MatMul(sympy.Rational(1, 2), MatAdd(G, _symmetric(transpose(G), S)))), S))
+        total = tidy(_symmetric(tidy(MatAdd(G, _symmetric(transpose(G), S))), S))
+        # ½ into the sum where every term then keeps an integer coefficient: ASA + AᵀSAᵀ, not ½(2ASA + …)
+        halved = [tidy(MatMul(sympy.Rational(1, 2), t)) for t in MatAdd.make_args(total)]
+        if all(split_coeff(h)[0].is_Integer for h in halved):
+            return tidy(MatAdd(*halved)) if len(halved) > 1 else halved[0]
+        return tidy(MatMul(sympy.Rational(1, 2), total))
     return tidy(HadamardProduct(Identity(S.shape[0]), _symmetric(G, S)))
 
 
