@@ -23,8 +23,9 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.elementwise import elementwise_derivative
 from derive.kronecker import Diag, Vec
-from derive.laws import Summation, applied, matrices, scalars
+from derive.laws import Laws, Summation, applied, matrices, scalars
 from derive.limits import MAX_MATRIX_POWER
+from derive.matrix_functions import MatrixExponential
 from derive.rules import Rule
 
 __all__ = [
@@ -148,9 +149,15 @@ def _power(base, i: int) -> list:
 
 def _d_matpow(e, dd):
     base, p = e.args
+    if not _is_zero(dd(p)):
+        raise UnsupportedExpressionError(
+            f"the matrix power A^({p}) of A = {base} has an exponent that varies with the variable; "
+            "d(Aᵖ) for a varying p (a log A term) is not supported")
     if not p.is_Integer:
         raise UnsupportedExpressionError(
-            f"MatPow with a non-integer exponent {p} is not supported; use an integer power")
+            f"the matrix power A^{p} of A = {e.base} (an exponent that is not an integer number) has a "
+            f"differential only inside a trace of it, d tr(Aᵖ) = p tr(Aᵖ⁻¹ dA): write tr(A^{p}) as a term "
+            "of f, or use an integer power")
     if abs(p) > MAX_MATRIX_POWER:
         raise UnsupportedExpressionError(
             f"MatPow {e}: the product rule writes one term per factor, and |{p}| > {MAX_MATRIX_POWER} "
@@ -318,6 +325,70 @@ D_DIAG = _rule("d_diag", lambda e, dd: Diag(dd(e.arg)),
                Eq(MatrixDifferential(Diag(_v)), Diag(MatrixDifferential(_v)), evaluate=False),
                {"en": "differential of diag", "zh": "对角矩阵的微分"})
 
+def _d_expm(e, dd):
+    raise UnsupportedExpressionError(
+        f"the differential of the matrix exponential {e} outside tr({e}) is ∫₀¹ e^(sA) dA e^((1−s)A) ds, "
+        "which the trace method cannot read a gradient from; only d tr(e^A) = tr(e^A dA) is derived: "
+        f"write tr({e}) as a term of f")
+
+
+def _matrix_function(M: Basic) -> tuple[Basic, Basic] | None:
+    """(c, φ(A)) for M = c·φ(A) with a constant c, φ(A) = e^A or Aᵖ with a symbolic or fractional p
+    (an integer number p is the product rule's); else None."""
+    c, core = sympy.Integer(1), M
+    if isinstance(M, MatMul):
+        c, mats = M.as_coeff_matrices()
+        if len(mats) != 1:
+            return None
+        core = mats[0]
+    if isinstance(core, MatrixExponential) or (isinstance(core, MatPow) and not core.exp.is_Integer):
+        return c, core
+    return None
+
+
+def _is_trace_of_function(e: Basic, wrt: frozenset) -> bool:
+    """tr(c·e^A) or tr(c·Aᵖ), c and p constant."""
+    if not isinstance(e, Trace):
+        return False
+    found = _matrix_function(e.arg)
+    if found is None:
+        return False
+    c, inner = found
+    constants = (c,) if isinstance(inner, MatrixExponential) else (c, inner.exp)
+    return not any(k.has(x) for k in constants for x in wrt)
+
+
+def _d_trace_of_function(e, dd):
+    c, inner = _matrix_function(e.arg)
+    if isinstance(inner, MatrixExponential):
+        return Trace(MatMul(*([] if c == 1 else [c]), inner, dd(inner.arg)))
+    base, p = inner.args
+    lower = [] if p == 1 else [MatPow(base, p - 1)]
+    return Trace(MatMul(c * p, *lower, dd(base)))
+
+
+def _trace_function(node: Basic, wrt: frozenset = frozenset()) -> Basic:
+    if not (_is_differential(node) and _is_trace_of_function(node.arg, wrt)):
+        return node
+    return _d_trace_of_function(node.arg, lambda x: d(x, wrt))
+
+
+# d tr φ(A) = tr(φ′(A) dA) for a primary matrix function φ (cyclic trace; Cookbook (528), (529)); for a
+# fractional power, A symmetric positive definite (Aᵖ by its eigenvalues)
+D_TRACE_FUNCTION = Rule("d_trace_function",
+                        Laws(Eq(ScalarDifferential(Trace(MatrixExponential(_X))),
+                                Trace(MatMul(MatrixExponential(_X), _dX)), evaluate=False),
+                             Eq(ScalarDifferential(Trace(MatPow(_X, _p))),
+                                sympy.Mul(_p, Trace(MatMul(MatPow(_X, _p - 1), _dX)), evaluate=False),
+                                evaluate=False)),
+                        {"en": "differential of the trace of a matrix function",
+                         "zh": "矩阵函数之迹的微分"}, _trace_function)
+D_EXPM = _rule("d_expm", _d_expm,
+               Eq(MatrixDifferential(MatrixExponential(_X)),
+                  sympy.Integral(MatMul(MatrixExponential(_p * _X), _dX, MatrixExponential((1 - _p) * _X)),
+                                 (_p, 0, 1)), evaluate=False),
+               {"en": "differential of the matrix exponential", "zh": "矩阵指数的微分"})
+
 # The table: SymPy class -> rule, looked up along type(e).__mro__ (checked at import: every value
 # is a record of this module).
 DIFFERENTIAL_RULES: dict[type, Rule] = {
@@ -330,6 +401,7 @@ DIFFERENTIAL_RULES: dict[type, Rule] = {
     Inverse: D_INVERSE,
     Determinant: D_DETERMINANT,
     MatPow: D_MATPOW,
+    MatrixExponential: D_EXPM,
     HadamardPower: D_HADAMARD_POWER,
     MatrixElement: D_ENTRY,
     KroneckerProduct: D_KRONECKER,
@@ -366,11 +438,12 @@ D_CONSTANT_MULTIPLE = Rule("d_constant_multiple",
 # Special cases, tried before the table: (rule, whether it applies to e given the variables).
 SPECIAL_CASES: tuple[tuple[Rule, Callable[[Basic, frozenset], bool]], ...] = (
     (D_CONSTANT_MULTIPLE, _is_constant_multiple),
+    (D_TRACE_FUNCTION, _is_trace_of_function),
 )
 
 RULES_OF_DIFFERENTIALS: tuple[Rule, ...] = (
     D_SUM, D_CONSTANT_MULTIPLE, D_PRODUCT, D_HADAMARD, D_TRANSPOSE, D_TRACE, D_ELEMENTWISE, D_INVERSE,
-    D_DETERMINANT, D_MATPOW, D_HADAMARD_POWER, D_SCALAR_SUM, D_SCALAR_PRODUCT, D_SCALAR_FUNCTION, D_ENTRY,
+    D_DETERMINANT, D_MATPOW, D_TRACE_FUNCTION, D_EXPM, D_HADAMARD_POWER, D_SCALAR_SUM, D_SCALAR_PRODUCT, D_SCALAR_FUNCTION, D_ENTRY,
     D_KRONECKER, D_VEC, D_DIAG,
 )
 """Every rule of this module, in the order the rule list of a document shows them."""

@@ -54,7 +54,7 @@ __all__ = [  # and the name of every built-in function (the end of the module)
 
 # Names an elementwise function cannot take: the expression language's other functions and the
 # activation "identity" of derive.networks.mlp.
-RESERVED_NAMES = frozenset({"tr", "det", "logdet", "inv", "norm2", "sum", "sqrt", "softmax", "ones", "zeros",
+RESERVED_NAMES = frozenset({"tr", "det", "logdet", "inv", "expm", "norm2", "sum", "sqrt", "softmax", "ones", "zeros",
                             "eye", "identity", "kron", "vec", "diag",
                             # the layers of derive.layers (a layer defined later is checked there)
                             "logsoftmax", "cross_entropy", "mean_rows", "mean_cols", "var_rows", "var_cols",
@@ -480,9 +480,12 @@ swish = define_elementwise("swish", lambda x: x * sigmoid.scalar(x))  # SiLU
 leaky_relu = define_elementwise("leaky_relu", lambda x: sympy.Max(x, x / 100),
                                 derivative=lambda x: sympy.Rational(1, 100) + sympy.Rational(99, 100) * step.scalar(x),
                                 numpy="numpy.maximum({x}, 0.01 * {x})")
+# |x|: sign is its derivative away from 0 and, at 0, sign(0) = 0 is a subgradient (any value in [−1, 1] is)
+abs_ = define_elementwise("abs", sympy.Abs, derivative=lambda x: sympy.sign(x),
+                          numpy="numpy.abs({x})", latex=r"\operatorname{abs}")
 elu = define_elementwise("elu", lambda x: sympy.Max(x, 0) + sympy.Min(sympy.exp(x) - 1, 0),
                          derivative=lambda x, e: step.scalar(x) + (1 - step.scalar(x)) * (e(x) + 1),
                          numpy="numpy.maximum({x}, 0) + numpy.expm1(numpy.minimum({x}, 0))")
 
 UnitStep, Sigmoid, Relu, Softplus = step.scalar, sigmoid.scalar, relu.scalar, softplus.scalar
-__all__ += list(_REGISTRY)
+__all__ += [name for name in _REGISTRY if name in globals()]  # abs is abs_

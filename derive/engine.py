@@ -35,6 +35,10 @@ from derive.limits import (
 from derive.notation import in_notation
 from derive.rules import Rule
 from derive.simplify import COLLECT, SIMPLIFY_PRODUCT, scale, split_coeff, term_count, tidy, transpose
+from derive.structure import (
+    NOTES, READ_OFF_SCALAR, SCALAR_OUT_OF_TRACE, check_structure, scalar_coefficient, scalar_out_of_trace,
+    structured_steps,
+)
 from derive.steps import DEFINITION, DIFFERENTIAL, SCALAR_AS_TRACE, F, Derivation, Gradient, Step
 from derive.trace_rules import READ_OFF, TRACE_LINEARITY, TRACE_RULES, read_off
 from derive.undefined import check_defined
@@ -83,8 +87,9 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
     >>> validate(Trace(X.T * X), X)
     Trace(X.T*X)
     """
-    if not isinstance(X, MatrixSymbol):
-        raise TypeError(f"the variable must be a sympy MatrixSymbol, got {type(X).__name__} {X!r}")
+    if not isinstance(X, (MatrixSymbol, sympy.Symbol)):
+        raise TypeError(f"the variable must be a sympy MatrixSymbol, got {type(X).__name__} {X!r} (or a Symbol "
+                        "for a scalar variable)")
     if not isinstance(f, Basic):
         raise TypeError(f"f must be a SymPy expression, got {type(f).__name__}")
     if isinstance(f, MatrixExpr):
@@ -93,7 +98,9 @@ def validate(f: Basic, X: MatrixSymbol) -> Basic:
     elif not isinstance(f, sympy.Expr):
         raise TypeError(f"f must be a scalar SymPy expression, got {type(f).__name__}")
     names = {s.name: s for s in f.atoms(MatrixSymbol)}
-    if X not in names.values():
+    if isinstance(X, sympy.Symbol) and not f.has(X):
+        raise ValueError(f"{X.name} does not appear in f")
+    if isinstance(X, MatrixSymbol) and X not in names.values():
         if X.name in names:
             other = names[X.name]
             raise ValueError(f"{X.name} appears in f with shape {shape_text(other.shape)}, "
@@ -339,8 +346,13 @@ def _collect(df: Basic, X: MatrixSymbol) -> MatrixExpr:
     return G
 
 
-def derivation(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()) -> Derivation:
+def derivation(f: Basic, X: MatrixSymbol | sympy.Symbol, assumptions: tuple[Assumption, ...] = (),
+               structure: str | None = None) -> Derivation:
     """The step-by-step derivation of ∂f/∂X by trace differentials.
+
+    ``structure="symmetric"`` (or ``"diagonal"``) derives the gradient of a symmetric (diagonal) X:
+    the unconstrained G, then its projection sym(G) (I ⊙ G) with a step and a note that say why
+    (:mod:`derive.structure`).  A sympy ``Symbol`` λ as X gives df = g dλ ⇒ ∂f/∂λ = g.
 
     >>> from sympy import MatrixSymbol
     >>> from derive import frobenius_sq
@@ -351,17 +363,20 @@ def derivation(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = 
     >>> dv.result
     2(X - A)
     """
-    return _derivation(*_cache_key(f, X, assumptions))
+    return _derivation(*_cache_key(f, X, assumptions), structure)
 
 
 def _cache_key(f: Basic, X: MatrixSymbol, assumptions) -> tuple:
-    if not isinstance(f, Basic) or not isinstance(X, MatrixSymbol):
+    if not isinstance(f, Basic) or not isinstance(X, (MatrixSymbol, sympy.Symbol)):
         validate(f, X)  # the TypeError naming the argument, before the cache meets an unhashable one
     return f, X, tuple(assumptions)
 
 
 @lru_cache(maxsize=256)
-def _derivation(f: Basic, X: MatrixSymbol, assumptions: tuple = ()) -> Derivation:
+def _derivation(f: Basic, X: MatrixSymbol | sympy.Symbol, assumptions: tuple = (),
+                structure: str | None = None) -> Derivation:
+    if structure is not None:
+        check_structure(X, structure)
     f = validate(f, X)
     steps: list[Step] = [Step(DEFINITION.key, F, f)]
     if isinstance(f, MatrixExpr):
@@ -369,19 +384,47 @@ def _derivation(f: Basic, X: MatrixSymbol, assumptions: tuple = ()) -> Derivatio
         steps.append(Step(SCALAR_AS_TRACE.key, F, f))
     df = ScalarDifferential(f)
     steps.append(Step(DIFFERENTIAL.key, ScalarDifferential(F), df))
+    if isinstance(X, sympy.Symbol):
+        g = _derive_scalar(df, X, steps)
+        return Derivation(function=f, wrt=X, steps=tuple(steps), result=g)
     G = derive_from(df, X, steps, assumptions=assumptions)
-    return Derivation(function=f, wrt=X, steps=tuple(steps), result=G)
+    if structure is None:
+        return Derivation(function=f, wrt=X, steps=tuple(steps), result=G)
+    more = [Step(key, Gradient(F, X), rhs) for key, rhs in structured_steps(G, X, structure)]
+    return Derivation(function=f, wrt=X, steps=(*steps, *more), result=in_notation(more[-1].rhs),
+                      notes=(NOTES[structure],))
 
 
-def gradient(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()) -> MatrixExpr:
-    """∂f/∂X: the G with df = tr(Gᵀ dX), of the shape of X.
+def _derive_scalar(df: Basic, lam: sympy.Symbol, steps: list[Step]) -> Basic:
+    """df → g dλ ⇒ ∂f/∂λ = g, for a scalar variable λ (:mod:`derive.structure`)."""
+    df = _expand_differentials(steps, frozenset({lam}))(df)
+    df = _rewrite_traces(steps)(df)
+    out = substitute(df, {t: scalar_out_of_trace(t, lam) for t in _trace_terms(df, innermost=False)})
+    if out != df:
+        df = _advance(steps, SCALAR_OUT_OF_TRACE, out)
+    g = tidy(scalar_coefficient(df, lam))
+    check_numbers(g)
+    final = sympy.Mul(g, ScalarDifferential(lam), evaluate=False)
+    if final != df:
+        steps.append(Step(COLLECT.key, ScalarDifferential(F), final))
+    steps.append(Step(READ_OFF_SCALAR.key, Gradient(F, lam), g))
+    return in_notation(g)
+
+
+def gradient(f: Basic, X: MatrixSymbol | sympy.Symbol, assumptions: tuple[Assumption, ...] = (),
+             structure: str | None = None) -> MatrixExpr:
+    """∂f/∂X: the G with df = tr(Gᵀ dX), of the shape of X; with ``structure`` ("symmetric",
+    "diagonal") the gradient in the space of such matrices (sym(G), I ⊙ G); for a Symbol λ, ∂f/∂λ.
 
     >>> from sympy import MatrixSymbol, Trace
     >>> X, A = MatrixSymbol("X", 4, 3), MatrixSymbol("A", 3, 4)
     >>> gradient(Trace(A * X), X)
     Aᵀ
+    >>> S = MatrixSymbol("S", 4, 4)
+    >>> gradient(Trace(A * S * A.T), S, structure="symmetric")
+    AᵀA
     """
-    return _derivation(*_cache_key(f, X, assumptions)).result
+    return _derivation(*_cache_key(f, X, assumptions), structure).result
 
 
 # numeric.check_gradient checks this gradient when it is given none (numeric imports nothing from derive)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from sympy import Basic, MatrixSymbol
+from sympy.core.operations import AssocOp
 
 __all__ = ["in_notation", "plain"]
 
@@ -35,7 +36,7 @@ class _InNotation:
         return self._plain_class
 
     def _plain(self) -> Basic:
-        return Basic.__new__(self._plain_class, *self.args)
+        return _new(self._plain_class, self)
 
     def __eq__(self, other: object) -> bool:
         return self._plain() == other
@@ -89,7 +90,16 @@ def in_notation(e: E) -> E:
         # the same class name, so that SymPy's hash and ordering (which use it) agree with e's
         _CLASSES[cls] = type(cls.__name__, (_InNotation, cls),
                              {"_plain_class": cls, "__slots__": (), "__module__": __name__})
-    return Basic.__new__(_CLASSES[cls], *e.args)
+    return _new(_CLASSES[cls], e)
+
+
+def _new(cls: type, like: Basic) -> Basic:
+    """``like``'s arguments as an object of ``cls``; a scalar sum or product (∂f/∂λ) keeps the
+    slot that SymPy's printers read."""
+    out = Basic.__new__(cls, *like.args)
+    if isinstance(like, AssocOp):
+        out.is_commutative = like.is_commutative
+    return out
 
 
 def plain(e: E) -> E:

@@ -20,6 +20,7 @@ from derive.fold import NAME_STAGE
 from derive.kron_rules import KRON_RULES
 from derive.simplify import COLLECT, SIMPLIFY_PRODUCT
 from derive.trace_rules import READ_OFF, TRACE_RULES
+from derive.structure import STRUCTURE_RULES
 from derive.display import Displayed, display
 
 __all__ = [
@@ -181,5 +182,5 @@ ROWS_SUM_TO_ONE = Rule("rows_sum_to_one",
 RULES: Mapping[str, Rule] = rule_table((
     DEFINITION, SCALAR_AS_TRACE, DIFFERENTIAL, SUBSTITUTE, CHAIN, *RULES_OF_DIFFERENTIALS, *TRACE_RULES,
     SIMPLIFY_PRODUCT, COLLECT, READ_OFF, SUM_OVER_USES, ROWS_SUM_TO_ONE, NAME_STAGE,
-    BROADCAST_SUM, COLS_SUM_TO_ZERO, ROWS_SUM_TO_ZERO, FACTOR_BROADCAST, *KRON_RULES,
+    BROADCAST_SUM, COLS_SUM_TO_ZERO, ROWS_SUM_TO_ZERO, FACTOR_BROADCAST, *KRON_RULES, *STRUCTURE_RULES,
 ))

@@ -150,8 +150,9 @@ def _rule(table: dict[type, Rule], e: Basic) -> Rule:
         rule = table.get(cls)
         if rule is not None:
             return rule
-    if table is MATRIX_RULES and type(e).__name__ in NAMED_MATRIX_RULES:
-        return NAMED_MATRIX_RULES[type(e).__name__]
+        rule = NAMED_RULES.get(cls.__name__)  # a class numeric cannot import (derive's vec, e^A …)
+        if rule is not None:
+            return rule
     raise UnsupportedExpression(f"cannot compile {type(e).__name__}: {e}")
 
 
@@ -244,7 +245,13 @@ def _kron(b: Builder, e: KroneckerProduct) -> Node:
 def _matpow(b: Builder, e: MatPow) -> Node:
     p = e.exp
     if not p.is_Integer:
-        raise UnsupportedExpression(f"matrix power with exponent {p} (only integers)")
+        base = b.lower(e.base)
+        if p.is_Number:  # a fractional power: of a symmetric positive definite matrix
+            return b.unary_matrix("spdpow", base, base.shape, float(p))
+        # an exponent known at run time: an integer (a dimension, an integer symbol) or, else, a real
+        # power of a symmetric positive definite matrix
+        op = "matpowv" if p.is_integer else "spdpowv"
+        return b._make(op, (b.materialize(base), b._lower_scalar(p)), None, base.shape, base.shape)
     base = b.lower(e.base)
     shape = base.shape
     if p == -1:
@@ -282,8 +289,12 @@ MATRIX_RULES: dict[type, Rule] = {
     KroneckerProduct: _kron,
 }
 
-# derive's vec, diag and commutation matrix (numeric imports nothing from derive)
-NAMED_MATRIX_RULES: dict[str, Rule] = {"Vec": _vec, "Diag": _diag, "Commutation": _commutation}
+# Matrix classes known by name (numeric imports nothing from derive): derive's vec, diag,
+# commutation matrix and matrix exponential
+NAMED_RULES: dict[str, Rule] = {
+    "Vec": _vec, "Diag": _diag, "Commutation": _commutation,
+    "MatrixExponential": lambda b, e: b.unary_matrix("expm", b.lower(e.args[0]), tuple(e.shape)),
+}
 
 
 # ----- scalar expressions ---------------------------------------------------------------------

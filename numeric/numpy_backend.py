@@ -33,7 +33,7 @@ import sympy
 from sympy import MatrixExpr, MatrixSymbol
 from sympy.printing.numpy import NumPyPrinter
 
-from numeric import numpy_checks, registry
+from numeric import numpy_checks, numpy_matfun, registry
 from numeric.backend import Backend, KernelModule
 from numeric.ir import Node
 from numeric.lower import Builder
@@ -236,6 +236,19 @@ class NumericPrinter(NumPyPrinter):
         a, m = node.args
         return f"{self._np('exp')}({self.emit(a)} - {self._wrap(m, ADD, strict=True)})", ATOM
 
+    # the matrix functions of numeric.numpy_matfun (its source copied into a module that calls them)
+    def _op_expm(self, node: Node) -> tuple[str, int]:
+        return f"_expm({self.emit(node.args[0])})", ATOM
+
+    def _op_spdpow(self, node: Node) -> tuple[str, int]:
+        return f"_spd_power({self.emit(node.args[0])}, {node.attr!r})", ATOM
+
+    def _op_spdpowv(self, node: Node) -> tuple[str, int]:
+        return f"_spd_power({self.emit(node.args[0])}, {self.emit(node.args[1])})", ATOM
+
+    def _op_matpowv(self, node: Node) -> tuple[str, int]:
+        return f"_matrix_power({self.emit(node.args[0])}, {self.emit(node.args[1])})", ATOM
+
     def _op_matpow(self, node: Node) -> tuple[str, int]:
         return f"{self._np('linalg.matrix_power')}({self.emit(node.args[0])}, {node.attr})", ATOM
 
@@ -304,7 +317,8 @@ class NumPyBackend(Backend):
 
     name = "numpy"
     module = "numpy"
-    reserved = frozenset({"numpy", "_SPEC", "_DTYPE"} | {n for n in vars(numpy_checks) if not n.startswith("__")})
+    reserved = frozenset({"numpy", "_SPEC", "_DTYPE"} | {n for n in vars(numpy_checks) if not n.startswith("__")}
+                         | {n for n in vars(numpy_matfun) if not n.startswith("__")})
 
     def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> NumericPrinter:
         return NumericPrinter(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name,
@@ -313,6 +327,9 @@ class NumPyBackend(Backend):
     def prologue(self, kernel: KernelModule) -> str:
         checks = inspect.getsource(numpy_checks)
         checks = checks[checks.index("import numpy"):]
+        if any(re.search(r"\b(_expm|_spd_power|_matrix_power)\(", line) for line in kernel.body + kernel.results):
+            matfun = inspect.getsource(numpy_matfun)
+            checks += "\n\n" + matfun[matfun.index("import numpy") + len("import numpy"):].strip() + "\n"
         dtype = "None" if kernel.dtype is None else f"numpy.dtype({kernel.dtype.name!r})"
         return "\n".join([checks.rstrip(), "", "", f"_SPEC = {kernel.spec!r}", f"_DTYPE = {dtype}"])
 

@@ -22,6 +22,7 @@ from derive.limits import MAX_NUMBER_BITS, MAX_NUMBER_DIGITS, MAX_TANH_DEPTH, di
     power_refusal
 from derive.laws import Gradient
 from derive.layers import check_arguments, layer
+from derive.matrix_functions import MatrixExponential
 from derive.networks import frobenius_sq
 from derive.undefined import find_undefined
 
@@ -88,6 +89,9 @@ class _Builder:
         return v
 
     def build(self, order: list[_Node]) -> sympy.Basic:
+        # the whole arguments of tr: where a symbolic or fractional matrix power is derivable
+        self.trace_args = {id(c) for node in order if node.kind == "call" and node.token == "tr"
+                           for c in node.children}
         vals: dict[int, sympy.Basic] = {}
         tanhs: dict[int, int] = {}
         for node in order:
@@ -308,13 +312,19 @@ class _Builder:
         if base.shape[0] != base.shape[1]:
             raise self.fail(node, f"{raised}: a matrix power needs a square matrix (for the power of "
                                   f"each entry write {self.src(bn)}.^{self.src(en)})", "shape")
+        if id(node) in getattr(self, "trace_args", ()) and not isinstance(e, sympy.Integer) and (
+                isinstance(e, sympy.Rational) or (not e.is_Number and e.free_symbols and e.is_real is not False)):
+            # Xᵏ with a symbol k, (XᵀX)^(1/2): derived inside a trace, d tr(Aᵖ) = p tr(Aᵖ⁻¹ dA)
+            self.bounded(node, base, e)
+            return MatPow(base, e)
         if not isinstance(e, sympy.Integer):
             if e.is_Number:
-                why = ("matrix square roots and other non-integer matrix powers are not supported"
+                why = ("matrix square roots and other non-integer matrix powers are supported only as the "
+                       "whole argument of tr, such as tr((X'*X)^(1/2))"
                        if e.is_real else "a matrix power needs an integer exponent")
             else:
-                why = ("symbolic matrix powers are not supported yet: the exponent must be an integer "
-                       "number such as 2 or -1")
+                why = ("symbolic matrix powers are supported only as the whole argument of tr, such as "
+                       "tr(A^k); elsewhere the exponent must be an integer number such as 2 or -1")
             raise self.fail(node, f"{raised}: {why} (.^ is a different function: the power of each entry)", "unsupported")
         self.bounded(node, base, e)
         self.check_defined(node, MatPow(base, e), [base])
@@ -341,7 +351,7 @@ class _Builder:
         fname = node.token
         if is_elementwise(fname):
             return self.elementwise(node, an, a)
-        if fname in ("tr", "det", "logdet", "inv"):
+        if fname in ("tr", "det", "logdet", "inv", "expm"):
             return self.square(node, an, a)
         if fname == "sqrt":
             if isinstance(a, MatrixExpr) and not _is_1x1(a):
@@ -413,7 +423,7 @@ class _Builder:
         """tr, det, logdet and inv: of a scalar, or of a square matrix."""
         fname = node.token
         if _is_scalar(a):
-            return {"tr": a, "det": a, "logdet": sympy.log(a), "inv": sympy.Pow(a, -1)}[fname]
+            return {"tr": a, "det": a, "logdet": sympy.log(a), "inv": sympy.Pow(a, -1), "expm": sympy.exp(a)}[fname]
         if a.shape[0] != a.shape[1]:
             raise self.fail(node, f"{fname!r} needs a square matrix, got {self.desc(an, a)}", "shape")
         if fname == "tr":
@@ -422,5 +432,7 @@ class _Builder:
             return Determinant(a)
         if fname == "logdet":
             return sympy.log(Determinant(a))
+        if fname == "expm":
+            return MatrixExponential(a)
         return Inverse(a)
 

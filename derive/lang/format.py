@@ -15,6 +15,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from derive.elementwise import elementwise_function
 from derive.lang.algebra import _mm
 from derive.lang.functions import name_of
+from derive.matrix_functions import MatrixExponential
 
 _ADD, _MUL, _UNARY, _POW, _POST, _ATOM = range(1, 7)
 
@@ -271,6 +272,7 @@ _FORMATTERS: dict[type, Callable[..., tuple[str, int]]] = {
     Trace:                    _fmt_trace,
     Determinant:              lambda e: (f"det({_fmt(e.arg)[0]})", _POST),
     Inverse:                  lambda e: (f"inv({_fmt(e.arg)[0]})", _POST),
+    MatrixExponential:        lambda e: (f"expm({_fmt(e.arg)[0]})", _POST),
     MatPow:                   lambda e: (f"{_wrap(e.base, _POST)}^{_exponent(e.exp)}", _POW),
     Transpose:                lambda e: (f"{_wrap(e.arg, _POST)}'", _POST),
     HadamardPower:            lambda e: (f"{_wrap(e.base, _POST)}.^{_exponent(e.exp)}", _POW),

@@ -12,7 +12,7 @@ from derive.elementwise import elementwise_functions
 from derive.layers import layers
 
 DIM_FUNCTIONS = {"ones": 2, "zeros": 2, "eye": 1}
-MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1,
+MATRIX_FUNCTIONS = {"tr": 1, "det": 1, "logdet": 1, "inv": 1, "norm2": 1, "sum": 1, "sqrt": 1, "expm": 1,
                     "kron": 2, "vec": 1, "diag": 1}
 # Elementwise functions that are also matrix functions of a square matrix (e^A, log A): a note says
 # which one the text means.
@@ -26,7 +26,7 @@ def _functions() -> dict[str, tuple[Callable[..., sympy.Expr], Callable[[MatrixE
     lookup, so that a function defined later is part of the language.
 
     >>> sorted(_functions())
-    ['elu', 'exp', 'gelu', 'leaky_relu', 'log', 'relu', 'sigmoid', 'softplus', 'step', 'swish', 'tanh']
+    ['abs', 'elu', 'exp', 'gelu', 'leaky_relu', 'log', 'relu', 'sigmoid', 'softplus', 'step', 'swish', 'tanh']
     """
     return {name: (record.scalar, record) for name, record in elementwise_functions().items()}
 

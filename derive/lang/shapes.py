@@ -189,9 +189,9 @@ class _Inference:
             return self.kronecker(fname, ch)
         if is_elementwise(fname):
             return _SCALAR if self.is_1x1(arg) else arg
-        if fname in ("tr", "det", "logdet", "inv") and arg[0] == "m":
+        if fname in ("tr", "det", "logdet", "inv", "expm") and arg[0] == "m":
             self.u.unify(arg[1], arg[2])
-        return arg if fname == "inv" else _SCALAR
+        return arg if fname in ("inv", "expm") else _SCALAR
 
 
 _RULES = {

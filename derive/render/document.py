@@ -186,7 +186,7 @@ def derivation_block(d: Derivation, loc: Locale) -> Details:
         blocks += [Paragraph(say(loc, "sum_uses")), Steps(_rows(sec.body, loc) + (_row(sec.result, loc),))]
     else:
         blocks += _outline_blocks(sec, loc)
-    blocks += [Paragraph(say(loc, "note", text=n), role="note") for n in sec.notes]
+    blocks += [Paragraph(say(loc, "note", text=n.say(loc.lang) if hasattr(n, "say") else n), role="note") for n in sec.notes]
     return Details(say(loc, "derive", grad=Math(sec.gradient)), tuple(blocks), anchor(d.wrt), sec.result.rhs)
 
 

@@ -21,7 +21,8 @@ from derive.steps import F, Derivation, Gradient, Step
 __all__ = ["ABBREVIATE_OVER", "Line", "Outline", "abbreviate", "outline", "step_lines", "substitute"]
 
 # the rules whose line ends a section: ⇒ ∂f/∂X = G
-RESULT_RULES = ("read_off", "sum_over_uses", "read_off_jacobian", "read_off_hessian", "hvp_direction")
+RESULT_RULES = ("read_off", "sum_over_uses", "read_off_jacobian", "read_off_hessian", "hvp_direction",
+                "read_off_scalar")
 
 
 @dataclass(frozen=True)

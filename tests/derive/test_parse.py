@@ -312,7 +312,7 @@ ERRORS = [
     ("   ", 1, "", "empty expression"),
     ("X*W1 .* W2", 6, ".*", "'.*' joins X*W1 (n×m) with W2 (m×k): Hadamard product needs equal shapes"),
     ("X ./ Y", 3, "./", "Hadamard division needs equal shapes"),
-    ("foo(X)", 1, "foo", "unknown function 'foo'; known functions: attention, batchnorm"),
+    ("foo(X)", 1, "foo", "unknown function 'foo'; known functions: abs, attention, batchnorm"),
     ("tr - A", 1, "tr", "'tr' is a function: write tr(...)"),
     ("A*exp", 3, "exp", "'exp' is a function"),
     ("Qq + 1", 1, "Qq", "unknown name 'Qq'"),
@@ -337,8 +337,9 @@ ERRORS = [
     ("(X*W1) - Y", 8, "-", "(X*W1) (n×m)"),
     ("X^2", 2, "^", "'^' raises X (n×d) to 2: a matrix power needs a square matrix (for the power of each "
                     "entry write X.^2)"),
-    ("A^0.5", 2, "^", "matrix square roots and other non-integer matrix powers are not supported"),
-    ("A^c", 2, "^", "raises A (n×n) to c: symbolic matrix powers are not supported yet"),
+    ("A^0.5", 2, "^", "matrix square roots and other non-integer matrix powers are supported only as the "
+                      "whole argument of tr"),
+    ("A^c", 2, "^", "raises A (n×n) to c: symbolic matrix powers are supported only as the whole argument of tr"),
     ("c^A", 2, "^", "exponent must be a scalar"),
     ("X .^ A", 3, ".^", "exponent must be a scalar"),
     ("X / A", 3, "/", "only division by a scalar"),
@@ -500,9 +501,9 @@ def test_elementwise_exp_of_a_square_matrix_is_noted() -> None:
 
 @pytest.mark.parametrize("text, column, message", [
     ("(X'*X)^0.5", 7, "'^' raises (X'*X) (d×d) to 0.5: matrix square roots and other non-integer matrix "
-                      "powers are not supported (.^ is a different function: the power of each entry)"),
-    ("A^n", 2, "'^' raises A (n×n) to n: symbolic matrix powers are not supported yet: the exponent must be "
-               "an integer number such as 2 or -1"),
+                      "powers are supported only as the whole argument of tr, such as tr((X'*X)^(1/2)) (.^ is a different function: the power of each entry)"),
+    ("A^n", 2, "'^' raises A (n×n) to n: symbolic matrix powers are supported only as the whole argument of tr, "
+               "such as tr(A^k); elsewhere the exponent must be an integer number such as 2 or -1"),
     ("sqrt(A)", 1, "'sqrt' takes a scalar, got A (n×n): the matrix square root is not supported (for the "
                    "square root of each entry, a different function, write A.^0.5)"),
 ])

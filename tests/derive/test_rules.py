@@ -19,7 +19,8 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 import derive
 from derive.differential import (
     D_CONSTANT_MULTIPLE, D_DETERMINANT, D_ELEMENTWISE, D_ENTRY, D_HADAMARD, D_HADAMARD_POWER, D_INVERSE,
-    D_DIAG, D_KRONECKER, D_MATPOW, D_PRODUCT, D_SCALAR_FUNCTION, D_VEC, D_SCALAR_PRODUCT, D_SCALAR_SUM, D_SUM, D_TRACE, D_TRANSPOSE,
+    D_DIAG, D_EXPM, D_KRONECKER, D_MATPOW, D_PRODUCT, D_SCALAR_FUNCTION, D_TRACE_FUNCTION, D_VEC, D_SCALAR_PRODUCT, D_SCALAR_SUM,
+    D_SUM, D_TRACE, D_TRANSPOSE,
     DIFFERENTIAL_RULES, RULES_OF_DIFFERENTIALS, MatrixDifferential, ScalarDifferential,
 )
 from derive.elementwise import sigmoid
@@ -110,6 +111,10 @@ CASES = [
      MatrixDifferential(X.T)),
     (D_DIAG, MatrixDifferential(Diag(Vec(X))), lambda v: np.diagflat(v[X].reshape(-1, 1, order="F")),
      MatrixDifferential(X.T)),
+    # d tr(Aᵖ) = p tr(Aᵖ⁻¹ dA) for an exponent that is not an integer number (here 3.0, which the oracle
+    # can evaluate; tests/derive/test_matrix_functions.py has e^A, ½, −⅓ and a symbolic k)
+    (D_TRACE_FUNCTION, ScalarDifferential(Trace(MatPow(S * S.T, sympy.Float(3.0)))),
+     lambda v: np.trace(np.linalg.matrix_power(v[S] @ v[S].T, 3)), ScalarDifferential(Trace(S))),
 ]
 
 
@@ -138,7 +143,17 @@ def test_a_constant_factor_has_no_differential() -> None:
 
 
 def test_every_differential_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == set(RULES_OF_DIFFERENTIALS)
+    assert {c[0] for c in CASES} | {D_EXPM} == set(RULES_OF_DIFFERENTIALS)   # D_EXPM only refuses
+
+
+def test_the_matrix_exponential_outside_a_trace_is_refused() -> None:
+    from derive.differential import UnsupportedExpressionError
+    from derive.matrix_functions import expm
+
+    with pytest.raises(UnsupportedExpressionError, match="outside tr"):
+        D_EXPM(MatrixDifferential(expm(S)), WRT)
+    assert D_TRACE_FUNCTION(ScalarDifferential(Trace(MatPow(S, a))), WRT) == ScalarDifferential(
+        Trace(MatPow(S, a)))   # a varies: d(Sᵃ) has a log S da term, not this rule's
     assert set(DIFFERENTIAL_RULES.values()) <= set(RULES_OF_DIFFERENTIALS)
 
 
@@ -195,7 +210,11 @@ LAW_VALUES = {"p": 3, "q": 2, "lambda": 1.7, "c": -0.6, "t": 0.9, "a": 0.4, "b":
 # laws with a generic function (φ, g), a definition or a notation there is no number for
 NOT_NUMERIC = {"differential", "substitute", "chain", "d_elementwise", "d_scalar_function", "d_entry",
                "read_off", "sum_over_uses", "rows_sum_to_one", "cols_sum_to_zero", "rows_sum_to_zero",
-               "read_off_jacobian", "read_off_hessian", "hvp_direction"}
+               "read_off_jacobian", "read_off_hessian", "hvp_direction",
+               # structured variables: a notation (Sᵀ = S holds of a symmetric S only) and read-offs
+               "symmetry", "symmetric_variable", "diagonal_variable", "read_off_scalar",
+               # e^A: the oracle has no matrix exponential (test_matrix_functions.py checks these numerically)
+               "d_trace_function", "d_expm"}
 
 
 def _concrete(e, size: int):
