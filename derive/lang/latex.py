@@ -17,14 +17,16 @@ LaTeX text, so errors point into what was written.  The mapping:
   ``\\mathbf{1}``, ``\\mathbf{1}_n``, ``\\boldsymbol{1}``, ``\\mathbb{1}`` the ones matrix;
   ``\\mathrm{d}`` the differential's d (``dX`` and ``d(…)`` are read by the parser, which knows
   the declared names);
-* spacing (``\\, \\; \\quad ~``) and ``\\left``/``\\right`` sizes are skipped.
+* spacing (``\\, \\; \\quad ~``) and ``\\left``/``\\right`` sizes are skipped;
+* a closing bracket with nothing open, followed by nothing but closing brackets (``tr[…]\\}``,
+  the end of a ``d\\{…\\}`` split over two lines), is dropped with a :class:`Note`.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 
-from derive.lang.errors import ExpressionError
+from derive.lang.errors import ExpressionError, Note
 from derive.lang.tokens import _GREEK, _NUMBER, _notation_token, _Token
 
 _SPACING = frozenset({",", ";", ":", "!", " ", "quad", "qquad", "enspace", "thinspace", "medspace",
@@ -55,6 +57,7 @@ _GRAD_NAME = r"(?:\\(?:hat|bar|tilde|widehat)\s*\{?\s*[A-Za-z]\s*\}?|[A-Za-z][A-
 _GRADIENT = re.compile(r"\\[dt]?frac\s*\{\s*\\partial\s*(" + _GRAD_NAME + r")\s*\}\s*\{\s*\\partial\s*("
                        + _GRAD_NAME + r")\s*\}")
 _OPENERS = {"(": ")", "[": "]"}
+_STRAY_TAIL = re.compile(r"(?:\s|\\[}\])]|[)\]}]|\\right\s*[)\]]?)*")
 
 
 def looks_like_latex(text: str) -> bool:
@@ -98,6 +101,7 @@ class _LatexLexer:
         self.text = text
         self.stack: list[tuple[str, str, int]] = []   # (closer as written, canonical close, column)
         self.last: _Token | None = None
+        self.notes: list[Note] = []
 
     def error(self, message: str, pos: int, token: str, kind: str = "syntax") -> ExpressionError:
         return ExpressionError(message, pos + 1, token, self.text, kind)
@@ -147,7 +151,7 @@ class _LatexLexer:
                 i += 1
                 continue
             if ch in ")]":
-                yield self.close(i, ch)
+                yield from self.close(i, ch)
                 i += 1
                 continue
             if ch == "{":
@@ -180,10 +184,14 @@ class _LatexLexer:
             tok, i = _notation_token(text, i)
             yield tok
 
-    def close(self, pos: int, ch: str) -> _Token:
+    def close(self, pos: int, ch: str) -> list[_Token]:
         if self.stack and self.stack[-1][0] == ch:
             _, close, _ = self.stack.pop()
-            return _Token("op", close, pos, ch)
+            return [_Token("op", close, pos, ch)]
+        if not self.stack and _STRAY_TAIL.fullmatch(self.text, pos + len(ch)):
+            self.notes.append(Note("stray-bracket", pos + 1, f"a stray {ch!r} at the end is ignored",
+                                   f"末尾多余的 {ch!r} 已忽略"))
+            return []
         if ch in ("}", "\\}"):
             raise self.error(f"{ch!r} has no matching {ch[:-1] + '{'!r}", pos, ch)
         if self.stack and self.stack[-1][0] in ")]":
@@ -191,7 +199,7 @@ class _LatexLexer:
             opened = self.stack[-1][2]
             raise self.error(f"unexpected {ch!r}: expected {want!r} to close the "
                              f"{self.text[opened]!r} at column {opened + 1}", pos, ch)
-        return _Token("op", ch, pos)   # the parser says what is wrong
+        return [_Token("op", ch, pos)]   # the parser says what is wrong
 
     def close_brace(self, pos: int) -> tuple[list[_Token], int]:
         """A ``}``: a group's ``)``, or a ``\\frac`` numerator's ``)`` ``/`` and the denominator's ``(``."""
@@ -199,7 +207,7 @@ class _LatexLexer:
             self.stack.pop()
             return [_Token("op", ")", pos, "}"), _Token("op", ")", pos, "}")], pos + 1
         if not (self.stack and self.stack[-1][0] == "}" and self.stack[-1][1] == ""):
-            return [self.close(pos, "}")], pos + 1
+            return self.close(pos, "}"), pos + 1
         self.stack.pop()
         text, j = self.text, pos + 1
         while j < len(text) and text[j] in " \t":
@@ -270,7 +278,7 @@ class _LatexLexer:
         if cmd == "{":
             return [self.open(i, src, "\\}")], end
         if cmd == "}":
-            return [self.close(i, "\\}")], end
+            return self.close(i, "\\}"), end
         if cmd in ("|", "Vert", "lVert", "rVert"):
             return list(self.norm(i, src)), self.after_norm(end)
         return [], end
@@ -356,6 +364,16 @@ class _LatexLexer:
         if len(toks) != 1 or toks[0].kind != "name":
             raise self.error(f"{written!r} is not a name", 0, written)
         return toks[0].text
+
+
+def latex_lexer(text: str) -> _LatexLexer:
+    """The lexer of a LaTeX text: ``tokens()`` its canonical tokens, ``notes`` what it mended.
+
+    >>> lexer = latex_lexer(r"tr[A^T B]\\}")
+    >>> [t.text for t in lexer.tokens()], [str(n) for n in lexer.notes]
+    (['tr', '[', 'A', "'", 'B', ']', ''], ["a stray '\\\\}' at the end is ignored"])
+    """
+    return _LatexLexer(text)
 
 
 def latex_tokens(text: str) -> Iterator[_Token]:

@@ -159,7 +159,13 @@ def test_readings_of_hadamard_against_the_product() -> None:
     assert inside[0].parsed.expr == _latex(r"2X^T[((Y_{pred} - Y)W_2^T) \odot \sigma'(h)]").expr
     assert inside[1].text == r"2X^T[(Y_{pred} - Y)[W_2^T \odot \sigma'(h)]]"
     longer = readings(r"P Q \odot R \odot R U", {**shapes, "U": (5, 2)})
-    assert longer[1].parsed.expr == parse("P*(Q .* R .* R)*U", {**shapes, "U": (5, 2)}).expr
+    assert longer[-1].parsed.expr == parse("P*(Q .* R .* R)*U", {**shapes, "U": (5, 2)}).expr
+    assert [r.key for r in longer] == ["looser", "between", "between", "tighter"]
+    # ⊙ over part of a longer product: the seed's ∂f/∂W1, right as its line before it reads it
+    w1 = readings(r"2X^T(Y_{pred} - Y)W_2^T \odot sigmoid'(h)", SHAPES)
+    assert [r.key for r in w1] == ["looser", "between", "tighter"]
+    assert w1[1].text == r"2X^T[(Y_{pred} - Y)W_2^T \odot sigmoid'(h)]"
+    assert w1[1].parsed.expr == _latex(r"2X^T[((Y_{pred} - Y)W_2^T) \odot \sigma'(h)]").expr
     signed = readings(r"-P Q \odot R", shapes)
     assert signed[1].parsed.expr == parse("-P*(Q .* R)", shapes).expr
     # the words are the audit's (derive.audit), in both languages
