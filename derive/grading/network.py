@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import sympy
 
 from derive.grading.extract import Group
-from derive.grading.latex import FUNCS, LatexError, name_of, to_tokens
+from derive.grading.names import name_of, program_text
+from derive.lang import FUNCTIONS
 from derive.lang.errors import ExpressionError
 from derive.networks import Network
 from derive.program import program
@@ -45,7 +46,7 @@ class Problem:
     loss: str
     definitions: tuple[int, ...]
     names: frozenset[str]
-    macros: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    macros: tuple[tuple[str, str], ...] = ()      # (name, its LaTeX): definitions the loss does not use
 
     @property
     def net(self) -> Network:
@@ -65,10 +66,9 @@ def declared_shapes(text: str) -> dict[str, tuple]:
     for m in _DECLARED.finditer(text):
         dims = [x.strip().strip("{}") for x in _TIMES.split(m.group(2))]
         if len(dims) == 2 and all(re.fullmatch(r"[A-Za-z0-9]+", x) for x in dims):
-            try:
-                out[name_of(m.group(1))] = tuple(int(x) if x.isdigit() else x for x in dims)
-            except LatexError:
-                continue
+            name = name_of(m.group(1))
+            if name is not None:
+                out[name] = tuple(int(x) if x.isdigit() else x for x in dims)
     return out
 
 
@@ -84,9 +84,8 @@ def _assignments(groups: Sequence[Group]) -> list[tuple[int, str, str]]:
     for i, g in enumerate(groups):
         if len(g.terms) != 2 or "\\partial" in g.terms[1].latex or g.arrow:
             break
-        try:
-            name = name_of(g.terms[0].latex)
-        except LatexError:
+        name = name_of(g.terms[0].latex)
+        if name is None:
             break
         if any(name == n for _, n, _ in out):
             break
@@ -155,26 +154,29 @@ def from_statement(groups: Sequence[Group], text: str, shapes: Mapping[str, Sequ
     names = {n for _, n, _ in assign} | set(known)
     ascii_assign: list[tuple[str, str]] = []
     tokens: dict[str, list[str]] = {}
+    latex: dict[str, str] = {}
     last_error: Exception | None = None
     for count, (_, name, rhs) in enumerate(assign, 1):
         try:
-            t = to_tokens(rhs, names)
-        except LatexError as e:
+            text, found = program_text(rhs, names)
+        except ExpressionError as e:
             raise StatementError(f"the definition of {name} cannot be read: {e}") from None
-        if t.diffs:
+        if _differential(found, names):
             break
-        ascii_assign.append((name, t.text))
-        tokens[name] = t.items
+        ascii_assign.append((name, text))
+        tokens[name] = [{"[": "(", "]": ")"}.get(w, w) for w in text.split()]
+        latex[name] = rhs
         defined = {n for n, _ in ascii_assign}
         leaves = {w for items in tokens.values() for w in items if re.fullmatch(r"[A-Za-z_]\w*", w)}
+        functions = set(FUNCTIONS) | {"max"}
         params = {w for w in wrt if w in leaves and w not in defined} or {w for w in leaves - defined
-                                                                          if w not in FUNCS}
+                                                                          if w not in functions}
         try:
             full, settled = _build(ascii_assign, known, params)
         except StatementError as e:
             last_error = e
             continue
-        macros = tuple((n, tuple(tokens[n])) for n, _ in ascii_assign[:-1]
+        macros = tuple((n, latex[n]) for n, _ in ascii_assign[:-1]
                        if n not in {s.name for s, _ in full.stages})
         if not isinstance(full.loss, sympy.Expr) or len(full.stages) + len(macros) != count - 1:
             continue
@@ -193,6 +195,11 @@ def from_statement(groups: Sequence[Group], text: str, shapes: Mapping[str, Sequ
         return Problem(tuple(nets), tuple(labels), name, tuple(i for i, _, _ in assign[:count]),
                        frozenset(defined), macros)
     raise StatementError(f"the problem statement defines no scalar loss{': ' + str(last_error) if last_error else ''}")
+
+
+def _differential(found: list[str], names: set[str]) -> bool:
+    """Whether a right-hand side holds a differential (dX, d(…)): the statement has ended."""
+    return any(w == "d" or (w.startswith("d") and w[1:] in names) for w in found) and "d" not in names
 
 
 def _bias_label(rows: set[str], shapes: dict, how: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from derive.cli import main
 from derive.grading import GradeError, grade
 from derive.grading.evaluate import evaluate, points
 from derive.grading.extract import equations
-from derive.grading.latex import LatexError, to_tokens
+
 from derive.grading.report import write
 
 LSQ = r"""# Least squares
