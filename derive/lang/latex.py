@@ -9,7 +9,8 @@ LaTeX text, so errors point into what was written.  The mapping:
   ``\\hat{Y}`` is ``Yhat`` (``\\bar``, ``\\tilde`` alike); ``\\mathrm{X}``, ``\\mathbf{X}``,
   ``\\operatorname{X}`` … are the name X; Greek letters are their names, ``\\sigma`` is sigmoid;
 * operators: ``\\odot \\circ`` are ``.*``, ``\\cdot \\times \\ast`` are ``*``, ``\\oslash`` is ``./``;
-  ``^T``, ``^{T}``, ``^\\top``, ``^{\\mathsf{T}}`` the transpose, ``^{-1}`` a power, ``'`` after an
+  ``^T``, ``^{T}``, ``^\\top``, ``^{\\mathsf{T}}`` the transpose, ``^{-1}`` a power, ``^{\\circ p}`` the
+  Hadamard power ``.^(p)``, ``'`` after an
   elementwise function its derivative (``\\sigma'(h)``);
 * brackets: ``\\left( \\right)``, ``\\big[``, ``\\{ \\}``, groups ``{…}``; a bracket after a function
   name is its call (``tr[…]``, ``\\mathrm{tr}\\{…\\}``); ``\\|A\\|_F`` and ``||A||_F`` are ``norm2(A)``;
@@ -53,10 +54,11 @@ _CMD = re.compile(r"\\([A-Za-z]+|.)")
 _RUN = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _TRANSPOSES = r"(?:\\top|\\intercal|\\prime|\\mathsf\{T\}|\\mathrm\{T\}|\\rm\s*T)(?![A-Za-z])"
 _TRANSPOSE_GROUP = re.compile(r"\s*(?:\{\s*" + _TRANSPOSES + r"\s*\}|" + _TRANSPOSES + ")")
-_GRAD_NAME = r"(?:\\(?:hat|bar|tilde|widehat)\s*\{?\s*[A-Za-z]\s*\}?|[A-Za-z][A-Za-z0-9]*)(?:_\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|_[A-Za-z0-9])?"
+_GRAD_NAME = r"(?:\\(?:hat|bar|tilde|widehat)\s*\{?\s*[A-Za-z]\s*\}?|\\[A-Za-z]+|[A-Za-z][A-Za-z0-9]*)(?:_\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|_[A-Za-z0-9])?"
 _GRADIENT = re.compile(r"\\[dt]?frac\s*\{\s*\\partial\s*(" + _GRAD_NAME + r")\s*\}\s*\{\s*\\partial\s*("
                        + _GRAD_NAME + r")\s*\}")
 _OPENERS = {"(": ")", "[": "]"}
+_HADAMARD_POWER = re.compile(r"\s*\{\s*(?:\\circ|\\odot)(?![A-Za-z])\s*")
 _STRAY_TAIL = re.compile(r"(?:\s|\\[}\])]|[)\]}]|\\right\s*[)\]]?)*")
 
 
@@ -327,9 +329,13 @@ class _LatexLexer:
         m = _TRANSPOSE_GROUP.match(text, i + 1)
         if m:
             return [_Token("op", "'", i, text[i:m.end()])], m.end()
-        m = re.compile(r"\s*(?:\{\s*T\s*\}|T(?![A-Za-z0-9_]))").match(text, i + 1)
-        if m:   # ^T, ^{T}: in LaTeX always the transpose
+        m = re.compile(r"\s*(?:\{\s*T\s*\}|T)").match(text, i + 1)
+        if m:   # ^T, ^{T}: in LaTeX always the transpose; a script is one character, X^TE is X^{T} E
             return [_Token("op", "'", i, text[i:m.end()])], m.end()
+        m = _HADAMARD_POWER.match(text, i + 1)
+        if m:   # A^{\circ p}, A^{\circ -1/2}: the Hadamard power A.^(p)
+            brace = text.index("{", i + 1)
+            return [_Token("op", ".^", i, text[i:m.end()]), self.open(brace, "{", "}")], m.end()
         m = re.compile(r"\s*\{\s*-\s*T\s*\}").match(text, i + 1)
         if m:
             return [_Token("sup", "^-T", i, text[i:m.end()])], m.end()

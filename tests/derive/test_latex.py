@@ -59,6 +59,7 @@ PAIRS = [
     (r"\tanh'(Z)", "1 - tanh(Z).^2"), (r"\sigma^{\prime}(h)", "sigmoid(h) .* (1 - sigmoid(h))"),
     (r"\sigma^\prime(h) + (W_1^{\prime} X^\prime)^\prime", "sigmoid(h) .* (1 - sigmoid(h)) + X*W1"),
     (r"\mathrm{tr}(A^T C)", "tr(A'*C)"), (r"\operatorname{tr}(A^T C)", "tr(A'*C)"), (r"tr[A^T C]", "tr(A'*C)"),
+    (r"A^TC", "A'*C"), (r"A \odot C^{\circ -1/2}", "A .* C.^(-1/2)"), (r"A^{\circ 2}", "A.^2"),
     (r"\mathrm{tr}\left[A^T C\right]", "tr(A'*C)"), (r"\operatorname{Tr}\{A^T C\}", "tr(A'*C)"),
     (r"tr\{(Y - Y_{pred})^T(Y - Y_{pred})\}", "tr((Y - Ypred)'*(Y - Ypred))"),
     (r"\|Y - Y_{pred}\|_F^2", "norm2(Y - Ypred)^2"), (r"||Y - Y_{pred}||_F^2", "norm2(Y - Ypred)^2"),
@@ -134,6 +135,8 @@ def test_gradients() -> None:
     g = _latex(r"\frac{\partial f}{\partial Y_{pred}} - 2(Y_{pred} - Y)").expr
     assert Gradient(sympy.Symbol("f"), _latex("Ypred").expr) in g.args
     assert _latex(r"\frac{\partial f}{\partial \hat{Y}}").expr == Gradient(sympy.Symbol("f"), _latex("Yhat").expr)
+    g = parse(r"\frac{\partial f}{\partial \gamma}", {"gamma": (1, "m")}, syntax="latex").expr   # a Greek name
+    assert g == Gradient(sympy.Symbol("f"), sympy.MatrixSymbol("gamma", 1, sympy.Symbol("m", integer=True, positive=True)))
     with pytest.raises(ExpressionError, match="not one variable"):
         _latex(r"\frac{\partial f}{\partial h_{sigmoid}}")
 
