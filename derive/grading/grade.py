@@ -37,7 +37,7 @@ from derive.lang import ExpressionError, parse
 from derive.lang import Reading as LangReading
 from derive.lang import readings as lang_readings
 from derive.networks import Network
-from derive.render.locale import get_locale
+from derive.render.locale import LANGUAGES, get_locale
 
 __all__ = ["KINDS", "RULES", "VERDICTS", "Entry", "GradeError", "Reading", "Report", "grade"]
 
@@ -104,75 +104,12 @@ class Report:
 
 # --------------------------------------------------------------------------- words
 
-_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "as_written": "as written",
-        "odot_over": "⊙ over {part}: {math}",
-        "network": "the network from the problem statement",
-        "network_program": "the network from {source}",
-        "statement": "defines {name}, part of the problem statement",
-        "unknown": "uses names the problem never defines: {names}",
-        "defines_unknown": "defines names the problem never uses: {names}",
-        "unreadable": "cannot be read: {error}",
-        "prose": "prose, no equation to check",
-        "jacobian": "a product of derivatives of matrices by matrices ({what}): not checked, only its result",
-        "not_variable": "{name} is not a variable of the network",
-        "follows": "follows from the line before",
-        "follows_held": "follows from the line before with the differentials of everything but {var} held at zero",
-        "follows_from": "follows from line {line} (the line before it does not hold)",
-        "breaks": "breaks the chain: it does not follow from line {line}",
-        "restates": "restates the definition of {name}",
-        "shorthand": "names {name} for the lines after it",
-        "differs": "differs from the definition of {name} in the problem statement",
-        "only_under": "holds only when {readings}",
-        "under": "{reading}; {network}",
-        "noted": " ({notes})",
-        "rule_sign": "the sign is flipped",
-        "rule_factor": "a factor is lost: the line is {factor} times the line before",
-        "rule_transpose": "a transpose dropped or added ({what})",
-        "rule_cyclic": "the cyclic property misapplied: tr(ABC) = tr(CAB) = tr(BCA), the factors {order} are no rotation",
-        "rule_sigma": "σ′ missing: d σ(h) = σ′(h) ⊙ dh",
-        "rule_odot": "⊙ written as a matrix product",
-        "rule_product": "a term of the product rule missing: d(AB) = dA B + A dB",
-        "rule_none": "no rule of the catalogue explains it",
-    },
-    "zh": {
-        "as_written": "按书写",
-        "odot_over": "⊙ 作用于 {part}：{math}",
-        "network": "题目描述中的网络",
-        "network_program": "{source} 中的网络",
-        "statement": "定义 {name}，属于题目描述",
-        "unknown": "使用了题目中从未定义的名字：{names}",
-        "defines_unknown": "定义了题目中从未使用的名字：{names}",
-        "unreadable": "无法读取：{error}",
-        "prose": "文字，无等式可查",
-        "jacobian": "矩阵对矩阵的导数之积（{what}）：不检查，只检查其结果",
-        "not_variable": "{name} 不是网络中的变量",
-        "follows": "由上一行推出",
-        "follows_held": "在除 {var} 外各微分取零时由上一行推出",
-        "follows_from": "由第 {line} 行推出（上一行不成立）",
-        "breaks": "推导在此中断：不能由第 {line} 行推出",
-        "restates": "重述 {name} 的定义",
-        "shorthand": "定义 {name}，供后文使用",
-        "differs": "与题目描述中 {name} 的定义不同",
-        "only_under": "仅当 {readings} 时成立",
-        "under": "{reading}；{network}",
-        "noted": "（{notes}）",
-        "rule_sign": "符号相反",
-        "rule_factor": "丢了一个系数：此行是上一行的 {factor} 倍",
-        "rule_transpose": "漏写或多写了转置（{what}）",
-        "rule_cyclic": "误用迹的轮换性：tr(ABC) = tr(CAB) = tr(BCA)，因子顺序 {order} 不是轮换",
-        "rule_sigma": "漏了 σ′：d σ(h) = σ′(h) ⊙ dh",
-        "rule_odot": "⊙ 写成了矩阵乘法",
-        "rule_product": "乘积法则漏了一项：d(AB) = dA B + A dB",
-        "rule_none": "常见错误表中没有能解释它的规则",
-    },
-}
 RULES = ("sign", "factor", "transpose", "cyclic", "sigma", "odot", "product")
 
 
 def _say(lang: str, key: str, **kw: str) -> str:
-    return _WORDS[lang][key].format(**kw)
+    """The words ``grade_<key>`` of :mod:`derive.render.locale` in ``lang``."""
+    return get_locale(lang).say(f"grade_{key}", **kw)
 
 
 # --------------------------------------------------------------------------- reading expressions
@@ -744,7 +681,7 @@ def grade(text: str, *, net: str | None = None, net_name: str = "", shapes: Mapp
     >>> [(e.line, e.kind, e.verdict) for e in r.entries]
     [(1, 'definition', 'correct'), (3, 'result', 'correct')]
     """
-    if lang not in _WORDS:
+    if lang not in LANGUAGES:
         raise GradeError(f"--lang: {lang!r} is not one of en, zh")
     groups = equations(text)
     if not groups:

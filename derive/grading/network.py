@@ -21,6 +21,7 @@ from derive.lang import FUNCTIONS
 from derive.lang.errors import ExpressionError
 from derive.networks import Network
 from derive.program import program
+from derive.render.locale import LANGUAGES, get_locale
 
 __all__ = ["Problem", "StatementError", "from_program", "from_statement"]
 
@@ -75,7 +76,7 @@ def declared_shapes(text: str) -> dict[str, tuple]:
 def from_program(text: str, shapes: Mapping[str, Sequence] | None = None) -> Problem:
     """A program (``--net net.tg``) as the network to grade against."""
     net = program(text, shapes)
-    return Problem((net,), ({"en": "", "zh": ""},), "f", (), frozenset(net.symbols))
+    return Problem((net,), (dict.fromkeys(LANGUAGES, ""),), "f", (), frozenset(net.symbols))
 
 
 def _assignments(groups: Sequence[Group]) -> list[tuple[int, str, str]]:
@@ -180,7 +181,7 @@ def from_statement(groups: Sequence[Group], text: str, shapes: Mapping[str, Sequ
                        if n not in {s.name for s, _ in full.stages})
         if not isinstance(full.loss, sympy.Expr) or len(full.stages) + len(macros) != count - 1:
             continue
-        nets, labels = [full], [{"en": "", "zh": ""}]
+        nets, labels = [full], [dict.fromkeys(LANGUAGES, "")]
         rows = {w for n in defined for w in _summands(tokens[n]) if w not in defined and w not in known
                 and w in settled and settled[w][0] != "1" and w in {s.name for s in full.params + full.inputs}}
         if rows:
@@ -203,9 +204,11 @@ def _differential(found: list[str], names: set[str]) -> bool:
 
 
 def _bias_label(rows: set[str], shapes: dict, how: str) -> dict[str, str]:
-    names = sorted(rows)
-    if how == "full":
-        return {"en": ", ".join(f"{n} an {_shape_text(shapes[n])} matrix" for n in names),
-                "zh": "，".join(f"{n} 为 {_shape_text(shapes[n])} 矩阵" for n in names)}
-    return {"en": ", ".join(f"{n} a 1×{shapes[n][1]} row broadcast over the batch" for n in names),
-            "zh": "，".join(f"{n} 为 1×{shapes[n][1]} 行向量（按批广播）" for n in names)}
+    """The words of a reading of the network: each bias in ``rows`` a full matrix or a row."""
+    out = {}
+    for lang in LANGUAGES:
+        say = get_locale(lang).say
+        out[lang] = say("grade_list_sep").join(
+            say("grade_bias_full", name=n, shape=_shape_text(shapes[n])) if how == "full" else
+            say("grade_bias_row", name=n, cols=str(shapes[n][1])) for n in sorted(rows))
+    return out

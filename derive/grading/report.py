@@ -23,32 +23,18 @@ import json
 from collections.abc import Callable
 
 from derive.grading.grade import VERDICTS, Entry, Report
+from derive.render.locale import get_locale
 
 __all__ = ["FORMATS", "write"]
 
-_WORDS = {
-    "en": {"correct": "correct", "correct-under-reading": "correct under a reading", "wrong": "wrong",
-           "shape-error": "shapes do not conform", "uncheckable": "not checked",
-           "result": "result", "chain": "chain", "definition": "definition", "other": "other",
-           "title": "Grade of {source}", "network": "Network: {network}.",
-           "summary": "{total} equations: {counts}.", "line": "line", "step": "step", "kind": "kind",
-           "verdict": "verdict", "equation": "equation", "message": "message", "readings": "readings"},
-    "zh": {"correct": "正确", "correct-under-reading": "某种理解下正确", "wrong": "错误",
-           "shape-error": "形状不匹配", "uncheckable": "未检查",
-           "result": "结果", "chain": "推导链", "definition": "定义", "other": "其他",
-           "title": "{source} 的批改", "network": "网络：{network}。",
-           "summary": "共 {total} 个等式：{counts}。", "line": "行", "step": "步", "kind": "类别",
-           "verdict": "结论", "equation": "等式", "message": "说明", "readings": "各种理解"},
-}
-
-
 def _w(lang: str, key: str, **kw: str) -> str:
-    return _WORDS[lang][key].format(**kw)
+    """The words ``grade_report_<key>`` of :mod:`derive.render.locale` in ``lang``."""
+    return get_locale(lang).say(f"grade_report_{key}", **kw)
 
 
 def _summary(r: Report) -> str:
     counts = r.counts()
-    sep = "，" if r.lang == "zh" else ", "
+    sep = get_locale(r.lang).say("grade_list_sep")
     parts = sep.join(f"{counts[v]} {_w(r.lang, v)}" for v in VERDICTS if counts[v])
     return _w(r.lang, "summary", total=str(len(r.entries)), counts=parts)
 
