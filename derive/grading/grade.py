@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy
@@ -36,6 +36,7 @@ from derive.grading.network import Problem, StatementError, from_program, from_s
 from derive.lang import ExpressionError, parse
 from derive.lang import Reading as LangReading
 from derive.lang import readings as lang_readings
+from derive.laws import Gradient
 from derive.networks import Network
 from derive.render.locale import LANGUAGES, get_locale
 
@@ -77,6 +78,8 @@ class Entry:
     readings: tuple[Reading, ...] = ()
     message: str = ""
     rule: str = ""
+    # the equation as SymPy for the HTML's MathML: (lhs, rhs), or (one side,) for a line of a chain
+    math: tuple[sympy.Basic, ...] | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict:
         return {"line": self.line, "step": self.step, "latex": self.latex, "kind": self.kind,
@@ -701,6 +704,34 @@ def grade(text: str, *, net: str | None = None, net_name: str = "", shapes: Mapp
 
 
 def _group(ctx: _Context, i: int, g: Group) -> list[Entry]:
+    """The entries of one equation or chain, each with its mathematics where it reads."""
+    return [replace(e, math=_math_of(ctx, g, e)) for e in _entries(ctx, i, g)]
+
+
+def _side(ctx: _Context, latex: str) -> sympy.Basic:
+    grad = gradient_of(latex)
+    if grad is not None:
+        var = ctx.alias(grad[1]) or grad[1]
+        return Gradient(sympy.Symbol(grad[0]), ctx.problem.net.symbols[var])
+    shapes, subs = ctx._shapes(0, words(latex), ctx.macros(0))
+    e = parse(latex, shapes, syntax="latex", infer=False).expr
+    return e.xreplace(subs) if subs else e
+
+
+def _math_of(ctx: _Context, g: Group, e: Entry) -> tuple[sympy.Basic, ...] | None:
+    """The entry's equation as SymPy: both sides of a lone equation, the line of a chain; None where
+    a side does not read (the report shows its LaTeX)."""
+    try:
+        if len(g.terms) == 2:
+            return _side(ctx, g.terms[0].latex), _side(ctx, g.terms[1].latex)
+        if 0 < e.step < len(g.terms):
+            return (_side(ctx, g.terms[e.step].latex),)
+    except (ExpressionError, _Unreadable, KeyError, ValueError, TypeError):
+        pass
+    return None
+
+
+def _entries(ctx: _Context, i: int, g: Group) -> list[Entry]:
     lang, problem = ctx.lang, ctx.problem
     lone = len(g.terms) == 2
     head = g.terms[0].latex

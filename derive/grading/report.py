@@ -83,14 +83,27 @@ code{white-space:pre-wrap}.correct{background:#e8f6e8}.correct-under-reading{bac
 .wrong,.shape-error{background:#fde2e2}.uncheckable{background:#eee}"""
 
 
+def _equation(e: Entry) -> str:
+    """The entry's equation as MathML, or its LaTeX source where it does not read."""
+    if e.math:
+        from derive.render.mathml import equation_mathml, math_mathml
+
+        try:
+            return equation_mathml(*e.math) if len(e.math) == 2 else math_mathml(e.math[0])
+        except (TypeError, ValueError, AttributeError, NotImplementedError):   # the printer cannot: the source
+            pass
+    return f"<code>{html.escape(e.latex)}</code>"
+
+
 def html_page(r: Report) -> str:
-    """A self-contained page: the write-up's own equations (LaTeX source) beside the verdicts."""
+    """A self-contained page: the write-up's own equations (MathML, or the LaTeX source of a line that
+    does not read) beside the verdicts."""
     esc = html.escape
     rows = []
     for e in r.entries:
         readings = "".join(f"<li>{esc(x.label)}: {esc(_w(r.lang, x.verdict))}</li>" for x in e.readings)
         rows.append(f'<tr class="{e.verdict}"><td>{e.line}</td><td>{e.step}</td><td>{esc(_w(r.lang, e.kind))}</td>'
-                    f"<td><code>{esc(e.latex)}</code></td><td><b>{esc(_w(r.lang, e.verdict))}</b></td>"
+                    f'<td title="{esc(e.latex)}">{_equation(e)}</td><td><b>{esc(_w(r.lang, e.verdict))}</b></td>'
                     f"<td>{esc(e.message)}{'<ul>' + readings + '</ul>' if readings else ''}</td></tr>")
     head = "".join(f"<th>{esc(_w(r.lang, c))}</th>" for c in ("line", "step", "kind", "equation", "verdict", "message"))
     title = esc(_head(r)[0])

@@ -136,7 +136,9 @@ def test_writers() -> None:
     md = write(r, "markdown")
     assert "| 行 | 步 | 类别 | 结论 | 等式 | 说明 |" in md and "= 2X^T E$ |" in md
     page = write(r, "html")
-    assert page.startswith("<!DOCTYPE html>") and "<code>\\frac{\\partial f}{\\partial W} = 2X^T E</code>" in page
+    assert page.startswith("<!DOCTYPE html>") and page.count("<math") == len(r.entries) == 6
+    assert 'title="\\frac{\\partial f}{\\partial W} = 2X^T E"' in page and "<code>" not in page
+    assert "<mfrac><mrow><mi>&#8706;</mi><mi>f</mi></mrow>" in page     # ∂f/∂W as MathML
     assert "行 15 · 结果 · 正确" in write(r, "text")
     rows = json.loads(write(r, "json"))
     assert list(rows[0])[:7] == ["line", "step", "latex", "kind", "verdict", "readings", "message"]

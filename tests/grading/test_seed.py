@@ -4,7 +4,9 @@ transcribed by hand in NumPy under each reading, against central finite differen
 oracle here."""
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 
@@ -80,3 +82,14 @@ def test_grade_seed_cli_json(capsys) -> None:
     w1 = next(r for r in rows if r["line"] == 111)
     assert w1["verdict"] == "correct-under-reading" and len(w1["readings"]) == 6    # 3 of ⊙ × 2 of the bias
     assert [r["key"] for r in w1["readings"]] == ["looser"] * 2 + ["between"] * 2 + ["tighter"] * 2
+
+
+def test_html_shows_the_equations_as_mathml_or_their_source(report) -> None:
+    from derive.grading.report import write
+
+    page = write(report, "html")
+    codes = re.findall(r"<code>(.*?)</code>", page)
+    # the stray line, the product of Jacobians, and ∂f/∂W1 as written (⊙ looser: shapes do not conform)
+    assert codes[:3] == ["Z = XW", "h = max(Z, 0)", html.escape(r"\frac{\partial f}{\partial h_{sigmoid}} \cdot "
+                                                                   r"\frac{\partial h_{sigmoid}}{\partial h}")]
+    assert len(codes) == 5 and page.count("<math") == len(report.entries) - 5
