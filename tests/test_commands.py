@@ -1,6 +1,8 @@
 """The subcommands grad, check, audit and codegen, end to end through derive.cli.main."""
 from __future__ import annotations
 
+import json
+
 import importlib.util
 import shutil
 
@@ -126,12 +128,18 @@ def test_check_exit_status(capsys) -> None:
     assert main(["check", "2*(Ypred - Y)", "--wrt", "b2", "--bias", "full"]) == 0
 
 
-def test_audit_both_languages(capsys) -> None:
+def test_audit_is_the_grade_of_the_seed_writeup(capsys, tmp_path) -> None:
     assert main(["audit"]) == 0
     out = capsys.readouterr().out
-    assert "correct for row bias only" in out and "shapes do not conform" in out
-    assert main(["audit", "--lang", "zh"]) == 0
-    assert "|" in capsys.readouterr().out
+    assert main(["grade", "seed"]) == 0
+    assert capsys.readouterr().out == out
+    assert "47 equations: 36 correct, 8 correct under a reading, 3 not checked." in out
+    assert "line 111 · result · correct under a reading" in out and "line 45 · definition · not checked" in out
+    assert main(["audit", "--lang", "zh", "-o", str(tmp_path / "audit.md")]) == 0
+    md = (tmp_path / "audit.md").read_text(encoding="utf-8")
+    assert md.startswith("# seed 的批改") and "| 111 | 0 | 结果 | **某种理解下正确** |" in md
+    assert main(["audit", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 47
 
 
 def test_codegen_module_computes_the_seed_gradients(tmp_path, capsys) -> None:
