@@ -483,6 +483,9 @@ def _chain(ctx: _Context, g: Group, kind: str) -> list[Entry]:
                 _say(lang, "follows") if anchor is lines[j - 1] else _say(lang, "follows_from", line=str(anchor_line))
             if not all(ok):
                 msg = _say(lang, "only_under", readings=" / ".join(r.label for r in readings if r.verdict == "correct"))
+            mended = ctx.notes(latex)
+            if mended:
+                msg += _say(lang, "noted", notes="; ".join(mended))
             entries.append(Entry(b.line, step, latex, kind, "correct" if all(ok) else "correct-under-reading",
                                  readings, msg))
             anchor, anchor_line = b, b.line

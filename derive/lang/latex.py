@@ -191,8 +191,8 @@ class _LatexLexer:
             _, close, _ = self.stack.pop()
             return [_Token("op", close, pos, ch)]
         if not self.stack and _STRAY_TAIL.fullmatch(self.text, pos + len(ch)):
-            self.notes.append(Note("stray-bracket", pos + 1, f"a stray {ch!r} at the end is ignored",
-                                   f"末尾多余的 {ch!r} 已忽略"))
+            self.notes.append(Note("stray-bracket", pos + 1, f"a stray '{ch}' at the end is ignored",
+                                   f"末尾多余的 '{ch}' 已忽略"))
             return []
         if ch in ("}", "\\}"):
             raise self.error(f"{ch!r} has no matching {ch[:-1] + '{'!r}", pos, ch)
@@ -377,7 +377,7 @@ def latex_lexer(text: str) -> _LatexLexer:
 
     >>> lexer = latex_lexer(r"tr[A^T B]\\}")
     >>> [t.text for t in lexer.tokens()], [str(n) for n in lexer.notes]
-    (['tr', '[', 'A', "'", 'B', ']', ''], ["a stray '\\\\}' at the end is ignored"])
+    (['tr', '(', 'A', "'", 'B', ')', ''], ["a stray '\\\\}' at the end is ignored"])
     """
     return _LatexLexer(text)
 
