@@ -111,14 +111,8 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     >>> check_answer(r"2h_{sigmoid}^T(Y_{pred} - Y)", "W2").correct
     True
     """
-    say = get_locale(lang).say
-    net = network_of(net, bias, lang)
-    problem = problem_of(net)
-    name = wrt.name if isinstance(wrt, MatrixSymbol) else wrt
-    variables = problem.variables()
-    if name not in variables:
-        raise ValueError(say("check_unknown_variable", name=repr(name), choices=", ".join(variables)))
-    X = variables[name]
+    say, problem, X = _variable(wrt, net, bias, lang)
+    net, name = problem.net, X.name
     grad = f"∂f/∂{name}"
     want = shape_text(X.shape)
     shapes = answer_shapes(net, problem.scalars)
@@ -148,15 +142,21 @@ def check_expression(answer: sympy.Basic, wrt: str | MatrixSymbol, net: Network 
     >>> check_expression(parse("2*H'*(Ypred - Y)", shapes).expr, "W2", net).correct
     True
     """
+    say, problem, X = _variable(wrt, net, bias, lang)
+    return _check_expr(answer, problem, X, problem.gradient(X), seed, say)
+
+
+def _variable(wrt: str | MatrixSymbol, net: Network | str, bias: str, lang: str
+              ) -> tuple[Callable[..., str], Problem, MatrixSymbol]:
+    """The words of ``lang``, the checking problem of ``net`` and its variable ``wrt`` (``ValueError``
+    naming the variables when ``wrt`` is none of them)."""
     say = get_locale(lang).say
-    net = network_of(net, bias, lang)
-    problem = problem_of(net)
+    problem = problem_of(network_of(net, bias, lang))
     name = wrt.name if isinstance(wrt, MatrixSymbol) else wrt
     variables = problem.variables()
     if name not in variables:
         raise ValueError(say("check_unknown_variable", name=repr(name), choices=", ".join(variables)))
-    X = variables[name]
-    return _check_expr(answer, problem, X, problem.gradient(X), seed, say)
+    return say, problem, variables[name]
 
 
 def _dialect(answer: str, names: tuple[str, ...], syntax: str) -> str:
