@@ -166,8 +166,8 @@ def test_default_run_ends_with_check_and_audit(capsys) -> None:
     # the audit last, as an aligned table (its Markdown is for `tracegrad audit -o audit.md`)
     audit = out[out.index("Audit of the seed document"):]
     assert "|---|" not in audit and "─────" in audit
-    last = audit.rstrip().split("\n\n")[-1]  # the last row: ∂f/∂b1 corrected, right for a row bias only
-    assert "∂f/∂b1 = 2·1ᵀ[(Ypred −" in last and "row bias only" in last
+    last = audit.rstrip().split("\n\n")[-1]  # the last row: the summary's ∂f/∂b2, right for an n×k bias
+    assert "∂f/∂b2 = 2(Y_pred" in last and "131" in last and "correct under" in last
 
 
 # --- issue 8, items 10 and 11 -------------------------------------------------------------------------

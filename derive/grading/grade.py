@@ -31,7 +31,7 @@ from sympy import HadamardProduct, MatMul, MatrixExpr, MatrixSymbol, Trace, Tran
 from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.grading.evaluate import Point, Unevaluable, close, evaluate, points
 from derive.grading.extract import Group, equations
-from derive.grading.names import alias, gradient_of, name_of, split_name, words
+from derive.grading.names import alias, gradient_of, name_of, notation, split_name, words
 from derive.grading.network import Problem, StatementError, from_program, from_statement
 from derive.lang import ExpressionError, parse
 from derive.lang import Reading as LangReading
@@ -340,7 +340,7 @@ def _message(result) -> str:
 def _reading_label(lang: str, r: LangReading) -> str:
     if r.key == "as_written":
         return _say(lang, "as_written")
-    return get_locale(lang).say(f"audit_reading_{r.key}", math=r.text)
+    return get_locale(lang).say(f"audit_reading_{r.key}", math=notation(r.text))
 
 
 def _result(ctx: _Context, latex: str, var: str, line: int, step: int) -> Entry:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 
 from derive.lang import ExpressionError
+from derive.lang.functions import is_elementwise
 from derive.lang.latex import latex_tokens
 from derive.networks import Network
 
-__all__ = ["alias", "gradient_of", "name_of", "program_text", "split_name", "words"]
+__all__ = ["alias", "gradient_of", "name_of", "notation", "program_text", "split_name", "words"]
 
 _SLASH = re.compile(r"^\s*(?:∂|\\partial)\s*(\S+?)\s*/\s*(?:∂|\\partial)\s*(.+?)\s*$", re.S)
 _CAPITALS = re.compile(r"([A-Z])([A-Z][A-Za-z]*[0-9]*)")
@@ -113,6 +114,53 @@ def program_text(latex: str, names: set[str]) -> tuple[str, list[str]]:
         else:
             out.append(t.text)
     return " ".join(out), found
+
+
+_SYMBOLS = {".*": "⊙", "./": "⊘", "*": "·", "-": "−"}
+_SPACED = {"+", "−", "⊙", "⊘", "·", "/"}
+
+
+def _notation_side(latex: str) -> str:
+    try:
+        toks = _tokens(latex)
+    except ExpressionError:
+        return re.sub(r"\\([A-Za-z]+)", r"\1", latex).replace("$", "")
+    out = ""
+    prev = None
+    for t in toks:
+        if t.kind == "grad":
+            f, x = t.text.split("/")
+            word = f"∂{f}/∂{x}"
+        elif t.kind == "ones":
+            word = "𝟏" + (f"_{t.text}" if t.text else "")
+        elif t.kind == "op" and t.text == "'":
+            word = "′" if prev is not None and prev.kind == "name" and is_elementwise(prev.text) else "ᵀ"
+        else:
+            word = _SYMBOLS.get(t.text, t.text) if t.kind == "op" else t.text
+        binary = word in _SPACED and prev is not None and not (prev.kind == "op" and prev.text in "([,")
+        if binary:
+            out += f" {word} "
+        elif out and not out.endswith(" ") and prev is not None and (
+                (t.kind == "name" and (prev.kind == "name" or (prev.text == "'" and ("_" in t.text or t.text == "d"))))
+                or (prev.text == "'" and t.text == "[")):     # Aᵀ d(B), Aᵀ [B ⊙ C]: room to wrap
+            out += " " + word
+        else:
+            out += word
+        prev = t
+    return out.strip()
+
+
+def notation(latex: str) -> str:
+    """The write-up's LaTeX in the tool's notation, where TeX is not typeset (the terminal, a table's
+    cell on a web page): the language's tokens written out (a text it cannot read loses only its
+    backslashes).
+
+    >>> notation(r"\\frac{\\partial f}{\\partial W_1} = 2X^T(Y_{pred} - Y)W_2^T \\odot \\sigma'(h)")
+    '∂f/∂W1 = 2Xᵀ(Y_pred − Y)W2ᵀ ⊙ sigmoid′(h)'
+    >>> notation(r"tr[2(Y_{pred} - Y)^T h_{sigmoid}d(W_2)]")
+    'tr(2(Y_pred − Y)ᵀ h_sigmoid d(W2))'
+    """
+    return " = ".join(_notation_side(side) for side in latex.split(" = "))
 
 
 def alias(word: str, net: Network) -> str | None:

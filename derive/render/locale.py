@@ -64,9 +64,9 @@ PROSE: dict[str, dict[str, str]] = {
         "rule": "Rule",
         "law": "Law",
         "audit": "Audit of the seed document's formulas",
-        "audit_intro": "Each formula of the seed document, under each reading of its notation, "
-                       "evaluated on random data (n, d, m, k = {dims}) under both readings of the "
-                       "bias and compared with central finite differences of f.",
+        "audit_intro": "The seed write-up graded from its own text (tracegrad grade seed): each result under "
+                       "every reading of ⊙ and of the bias, each step of each chain, at random data; its "
+                       "results and every line that is not plainly right.",
         "generated": "Written by tracegrad.",
         "abbreviations": "For short, write {defs}.",
         # the checks after the summary (every format)
@@ -119,8 +119,8 @@ PROSE: dict[str, dict[str, str]] = {
         "rule": "法则",
         "law": "公式",
         "audit": "原文公式核查",
-        "audit_intro": "原文的每个公式按其记号的每种解读，在随机数据（n, d, m, k = {dims}）上、"
-                       "按偏置的两种解读求值，并与 f 的中心差分比较。",
+        "audit_intro": "由原文自身批改（与 tracegrad 的批改命令相同）：每个结果按 ⊙ 与偏置的每种解读、每条推导链的每一步，"
+                       "在随机数据上检查；列出其结果及每一条并非显然正确的行。",
         "generated": "由 tracegrad 生成。",
         "abbreviations": "为简洁，记 {defs}。",
         # the checks after the summary (every format)
