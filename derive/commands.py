@@ -324,12 +324,6 @@ def _run_audit(args: argparse.Namespace) -> int:
     return _run_grade(args)
 
 
-def audit_intro(lang: str) -> str:
-    from derive.render.locale import get_locale
-
-    return get_locale(lang).say("audit_command_intro") + "\n\n"
-
-
 # ---------------------------------------------------------------------------- grade
 
 def _grade_arguments(p: argparse.ArgumentParser) -> None:

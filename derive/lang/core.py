@@ -320,7 +320,7 @@ def syntax_check(text: str, names: Sequence[str] = (), *, syntax: str = "python"
 @dataclass(frozen=True)
 class Reading:
     """One reading of a text whose notation is ambiguous: ``key`` (``"as_written"``, or the keys of
-    :mod:`derive.audit`: ``"looser"`` and ``"tighter"``, ⊙ against the product of factors side by
+    the hand-typed audit (tests/hand_audit.py): ``"looser"`` and ``"tighter"``, ⊙ against the product of factors side by
     side, and ``"between"``, ⊙ over part of the product), ``label`` in words, ``text`` the text with the brackets this reading puts in, and the
     :class:`ParsedExpression` or the :class:`ExpressionError` (shapes that do not conform under
     this reading)."""

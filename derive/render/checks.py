@@ -3,7 +3,7 @@
 * the gradient check: the derivation's own gradients (``bp.gradients()``), compiled, against
   central differences of f along random directions, on random non-square data;
 * for the seed network, the audit of the seed document's hand-written formulas
-  (``derive.audit.audit``: one row per formula and reading).
+  (``derive.grading``: the grade of the seed write-up, from its own text).
 
 :func:`network_checks` computes them (numeric code, imported when it runs): the command line
 computes the checks and hands them to the renderers as ``checks=``; the document builder

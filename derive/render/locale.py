@@ -227,7 +227,7 @@ CHECK_PROSE: dict[str, dict[str, str]] = {
                            "这些维度共有 {entries} 个元素（最大维度 {largest}）：请去掉 --dims 或给出更小的维度",
     },
 }
-# The words of the audit of the seed document (derive.audit): a reading's {math} is the formula as so
+# The words of the audit of the seed document (tests/hand_audit.py, the oracle of its grade; check's readings): a reading's {math} is the formula as so
 # read (or the variable f is a function of); a verdict's {shape} the shape of a full bias.
 AUDIT_PROSE: dict[str, dict[str, str]] = {
     "en": {

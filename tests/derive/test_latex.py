@@ -171,7 +171,7 @@ def test_readings_of_hadamard_against_the_product() -> None:
     assert w1[1].parsed.expr == _latex(r"2X^T[((Y_{pred} - Y)W_2^T) \odot \sigma'(h)]").expr
     signed = readings(r"-P Q \odot R", shapes)
     assert signed[1].parsed.expr == parse("-P*(Q .* R)", shapes).expr
-    # the words are the audit's (derive.audit), in both languages
+    # the words are the audit's (tests.hand_audit), in both languages
     for lang in ("en", "zh"):
         for r in rs:
             assert get_locale(lang).say(f"audit_reading_{r.key}", math=r.text)
@@ -285,7 +285,7 @@ def test_the_seed_formulas_parse() -> None:
     # the stray \} the student left after tr[…] is dropped with a note
     stray = readings(r"tr[(dY)^T(Y - Y_{pred}) + (Y - Y_{pred})^T dY]\}", shapes)
     assert [n.kind for n in stray[0].parsed.notes][-1] == "stray-bracket"
-    # the seed's ∂f/∂W1 conforms only with ⊙ over (Y_pred - Y)W2ᵀ, as the line before it reads (derive.audit)
+    # the seed's ∂f/∂W1 conforms only with ⊙ over (Y_pred - Y)W2ᵀ, as the line before it reads (tests.hand_audit)
     w1 = readings(r"2X^T(Y_{pred} - Y)W_2^T \odot sigmoid'(h)", shapes)
     assert [r.key for r in w1 if r.parsed is not None] == ["between"]
     # the bias-summed form reads: the differential of a row bias broadcast over the batch

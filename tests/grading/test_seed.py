@@ -1,5 +1,5 @@
 """The seed audit comes from the seed (issue 11, requirement 4): ``grade`` on the seed write-up reaches,
-from the document itself, the verdicts of the hand-typed audit (``derive.audit.FORMULAS``: each formula
+from the document itself, the verdicts of the hand-typed audit (``tests.hand_audit.FORMULAS``: each formula
 transcribed by hand in NumPy under each reading, against central finite differences), which is the
 oracle here."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from derive.audit import FORMULAS, Verdict, audit
+from tests.hand_audit import FORMULAS, Verdict, audit
 from derive.cli import main
 from derive.grading import grade, seed_writeup
 
