@@ -198,7 +198,7 @@ def _program_checks(bp: Any) -> Any:
             return None
     if check.max_error is not None and not np.isfinite(check.max_error):
         return None
-    return Checks(check, (), ())
+    return Checks(check, ())
 
 
 def _kernel_module(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tuple[list, list]:
