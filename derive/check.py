@@ -56,7 +56,7 @@ from derive.lang import ExpressionError, Reading, is_latex, parse, readings, syn
 from derive.laws import Gradient
 from derive.render.locale import get_locale
 
-__all__ = ["DIM_ROWS", "MAX_BITS", "CheckResult", "check_answer"]
+__all__ = ["DIM_ROWS", "MAX_BITS", "CheckResult", "check_answer", "check_expression"]
 
 BASE_BITS = 120
 # precisions are rounded up to these (then ×4), so that answers share the network's cached values
@@ -111,14 +111,8 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     >>> check_answer(r"2h_{sigmoid}^T(Y_{pred} - Y)", "W2").correct
     True
     """
-    say = get_locale(lang).say
-    net = network_of(net, bias, lang)
-    problem = problem_of(net)
-    name = wrt.name if isinstance(wrt, MatrixSymbol) else wrt
-    variables = problem.variables()
-    if name not in variables:
-        raise ValueError(say("check_unknown_variable", name=repr(name), choices=", ".join(variables)))
-    X = variables[name]
+    say, problem, X = _variable(wrt, net, bias, lang)
+    net, name = problem.net, X.name
     grad = f"∂f/∂{name}"
     want = shape_text(X.shape)
     shapes = answer_shapes(net, problem.scalars)
@@ -133,6 +127,36 @@ def check_answer(answer: str, wrt: str | MatrixSymbol, net: Network | str = "see
     except ExpressionError as exc:
         return _refused(exc, answer, grad, want, expected, say)
     return _check_expr(A, problem, X, expected, seed, say)
+
+
+def check_expression(answer: sympy.Basic, wrt: str | MatrixSymbol, net: Network | str = "seed", *,
+                     bias: str = "row", seed: int = 0, lang: str = "en") -> CheckResult:
+    """Check an answer already built (a SymPy expression over the network's symbols, as
+    :func:`derive.lang.parse` gives it with the network's shapes) as ∂f/∂``wrt`` of ``net``: the
+    verdict :func:`check_answer` gives the text it was parsed from.
+
+    >>> from derive.lang import parse
+    >>> from derive.checking.problem import answer_shapes, network_of, problem_of
+    >>> net = network_of("seed", "row", "en")
+    >>> shapes = answer_shapes(net, problem_of(net).scalars)
+    >>> check_expression(parse("2*H'*(Ypred - Y)", shapes).expr, "W2", net).correct
+    True
+    """
+    say, problem, X = _variable(wrt, net, bias, lang)
+    return _check_expr(answer, problem, X, problem.gradient(X), seed, say)
+
+
+def _variable(wrt: str | MatrixSymbol, net: Network | str, bias: str, lang: str
+              ) -> tuple[Callable[..., str], Problem, MatrixSymbol]:
+    """The words of ``lang``, the checking problem of ``net`` and its variable ``wrt`` (``ValueError``
+    naming the variables when ``wrt`` is none of them)."""
+    say = get_locale(lang).say
+    problem = problem_of(network_of(net, bias, lang))
+    name = wrt.name if isinstance(wrt, MatrixSymbol) else wrt
+    variables = problem.variables()
+    if name not in variables:
+        raise ValueError(say("check_unknown_variable", name=repr(name), choices=", ".join(variables)))
+    return say, problem, variables[name]
 
 
 def _dialect(answer: str, names: tuple[str, ...], syntax: str) -> str:

@@ -270,7 +270,7 @@ def _program_checks(bp: Any) -> Any:
             return None
     if check.max_error is not None and not np.isfinite(check.max_error):
         return None
-    return Checks(check, (), ())
+    return Checks(check, ())
 
 
 def _kernel_module(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tuple[list, list]:
@@ -383,21 +383,17 @@ def _check_network(args: argparse.Namespace) -> Any:
 def _audit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
     p.add_argument("--lang", choices=("en", "zh"), default=argparse.SUPPRESS, help="language (default: en)")
+    p.add_argument("--format", choices=("text", "markdown", "html", "json"), default=None,
+                   help="output format (default: text, or from the suffix of -o: .md, .html, .json)")
     p.add_argument("-o", "--output", metavar="FILE", default=argparse.SUPPRESS,
-                   help="write the table (Markdown) to FILE")
+                   help="write the verdicts to FILE")
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    from derive.audit import audit, format_audit
-
-    emit(audit_intro(args.lang) + format_audit(audit(seed=args.seed, compiled=True), lang=args.lang) + "\n", args)
-    return 0
-
-
-def audit_intro(lang: str) -> str:
-    from derive.render.locale import get_locale
-
-    return get_locale(lang).say("audit_command_intro") + "\n\n"
+    """``tracegrad audit`` is ``tracegrad grade seed``: the verdicts on the seed write-up's formulas
+    come from the write-up itself (its problem statement, its chains, its results)."""
+    args.writeup, args.net, args.shape = "seed", None, []
+    return _run_grade(args)
 
 
 # ---------------------------------------------------------------------------- grade
@@ -491,7 +487,7 @@ COMMANDS: list[Command] = [
     Command("check", "check a hand-written gradient (ASCII or LaTeX) of the seed network or a program and say "
                      "where it goes wrong",
             _check_arguments, _run_check),
-    Command("audit", "audit the seed document's hand-written formulas under every reading",
+    Command("audit", "grade the seed write-up (tracegrad grade seed): its formulas under every reading",
             _audit_arguments, _run_audit),
     Command("grade", "grade a whole write-up (Markdown or LaTeX): every result, every step of every chain",
             _grade_arguments, _run_grade),

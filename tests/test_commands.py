@@ -1,6 +1,8 @@
 """The subcommands grad, check, audit and codegen, end to end through derive.cli.main."""
 from __future__ import annotations
 
+import json
+
 import importlib.util
 import shutil
 
@@ -126,12 +128,18 @@ def test_check_exit_status(capsys) -> None:
     assert main(["check", "2*(Ypred - Y)", "--wrt", "b2", "--bias", "full"]) == 0
 
 
-def test_audit_both_languages(capsys) -> None:
+def test_audit_is_the_grade_of_the_seed_writeup(capsys, tmp_path) -> None:
     assert main(["audit"]) == 0
     out = capsys.readouterr().out
-    assert "correct for row bias only" in out and "shapes do not conform" in out
-    assert main(["audit", "--lang", "zh"]) == 0
-    assert "|" in capsys.readouterr().out
+    assert main(["grade", "seed"]) == 0
+    assert capsys.readouterr().out == out
+    assert "47 equations: 36 correct, 8 correct under a reading, 3 not checked." in out
+    assert "line 111 · result · correct under a reading" in out and "line 45 · definition · not checked" in out
+    assert main(["audit", "--lang", "zh", "-o", str(tmp_path / "audit.md")]) == 0
+    md = (tmp_path / "audit.md").read_text(encoding="utf-8")
+    assert md.startswith("# seed 的批改") and "| 111 | 0 | 结果 | **某种理解下正确** |" in md
+    assert main(["audit", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 47
 
 
 def test_codegen_module_computes_the_seed_gradients(tmp_path, capsys) -> None:
@@ -158,8 +166,8 @@ def test_default_run_ends_with_check_and_audit(capsys) -> None:
     # the audit last, as an aligned table (its Markdown is for `tracegrad audit -o audit.md`)
     audit = out[out.index("Audit of the seed document"):]
     assert "|---|" not in audit and "─────" in audit
-    last = audit.rstrip().split("\n\n")[-1]  # the last row: ∂f/∂b1 corrected, right for a row bias only
-    assert "∂f/∂b1 = 2·1ᵀ[(Ypred −" in last and "row bias only" in last
+    last = audit.rstrip().split("\n\n")[-1]  # the last row: the summary's ∂f/∂b2, right for an n×k bias
+    assert "∂f/∂b2 = 2(Y_pred" in last and "131" in last and "correct under" in last
 
 
 # --- issue 8, items 10 and 11 -------------------------------------------------------------------------

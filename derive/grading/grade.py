@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy
@@ -31,10 +31,14 @@ from sympy import HadamardProduct, MatMul, MatrixExpr, MatrixSymbol, Trace, Tran
 from derive.differential import MatrixDifferential, ScalarDifferential
 from derive.grading.evaluate import Point, Unevaluable, close, evaluate, points
 from derive.grading.extract import Group, equations
-from derive.grading.latex import FUNCS, LatexError, Tokens, gradient_of, split_name, to_tokens
+from derive.grading.names import alias, gradient_of, name_of, notation, split_name, words
 from derive.grading.network import Problem, StatementError, from_program, from_statement
 from derive.lang import ExpressionError, parse
+from derive.lang import Reading as LangReading
+from derive.lang import readings as lang_readings
+from derive.laws import Gradient
 from derive.networks import Network
+from derive.render.locale import LANGUAGES, get_locale
 
 __all__ = ["KINDS", "RULES", "VERDICTS", "Entry", "GradeError", "Reading", "Report", "grade"]
 
@@ -49,14 +53,17 @@ class GradeError(ValueError):
 
 @dataclass(frozen=True)
 class Reading:
-    """One reading of an equation (notation × network) and its verdict."""
+    """One reading of an equation (notation × network) and its verdict; ``key`` the notation's
+    reading (:class:`derive.lang.Reading`: as_written, looser, between, tighter)."""
 
     label: str
     verdict: str
     message: str = ""
+    key: str = ""
 
     def as_dict(self) -> dict:
-        return {"reading": self.label, "verdict": self.verdict, "message": self.message}
+        return {"reading": self.label, "verdict": self.verdict, "message": self.message,
+                **({"key": self.key} if self.key else {})}
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class Entry:
     readings: tuple[Reading, ...] = ()
     message: str = ""
     rule: str = ""
+    # the equation as SymPy for the HTML's MathML: (lhs, rhs), or (one side,) for a line of a chain
+    math: tuple[sympy.Basic, ...] | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict:
         return {"line": self.line, "step": self.step, "latex": self.latex, "kind": self.kind,
@@ -98,75 +107,12 @@ class Report:
 
 # --------------------------------------------------------------------------- words
 
-_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "as_written": "as written",
-        "odot_over": "⊙ over {part}: {math}",
-        "network": "the network from the problem statement",
-        "network_program": "the network from {source}",
-        "statement": "defines {name}, part of the problem statement",
-        "unknown": "uses names the problem never defines: {names}",
-        "defines_unknown": "defines names the problem never uses: {names}",
-        "unreadable": "cannot be read: {error}",
-        "prose": "prose, no equation to check",
-        "jacobian": "a product of derivatives of matrices by matrices ({what}): not checked, only its result",
-        "not_variable": "{name} is not a variable of the network",
-        "follows": "follows from the line before",
-        "follows_held": "follows from the line before with the differentials of everything but {var} held at zero",
-        "follows_from": "follows from line {line} (the line before it does not hold)",
-        "breaks": "breaks the chain: it does not follow from line {line}",
-        "restates": "restates the definition of {name}",
-        "shorthand": "names {name} for the lines after it",
-        "differs": "differs from the definition of {name} in the problem statement",
-        "only_under": "holds only when {readings}",
-        "under": "{reading}; {network}",
-        "noted": " ({notes})",
-        "rule_sign": "the sign is flipped",
-        "rule_factor": "a factor is lost: the line is {factor} times the line before",
-        "rule_transpose": "a transpose dropped or added ({what})",
-        "rule_cyclic": "the cyclic property misapplied: tr(ABC) = tr(CAB) = tr(BCA), the factors {order} are no rotation",
-        "rule_sigma": "σ′ missing: d σ(h) = σ′(h) ⊙ dh",
-        "rule_odot": "⊙ written as a matrix product",
-        "rule_product": "a term of the product rule missing: d(AB) = dA B + A dB",
-        "rule_none": "no rule of the catalogue explains it",
-    },
-    "zh": {
-        "as_written": "按书写",
-        "odot_over": "⊙ 作用于 {part}：{math}",
-        "network": "题目描述中的网络",
-        "network_program": "{source} 中的网络",
-        "statement": "定义 {name}，属于题目描述",
-        "unknown": "使用了题目中从未定义的名字：{names}",
-        "defines_unknown": "定义了题目中从未使用的名字：{names}",
-        "unreadable": "无法读取：{error}",
-        "prose": "文字，无等式可查",
-        "jacobian": "矩阵对矩阵的导数之积（{what}）：不检查，只检查其结果",
-        "not_variable": "{name} 不是网络中的变量",
-        "follows": "由上一行推出",
-        "follows_held": "在除 {var} 外各微分取零时由上一行推出",
-        "follows_from": "由第 {line} 行推出（上一行不成立）",
-        "breaks": "推导在此中断：不能由第 {line} 行推出",
-        "restates": "重述 {name} 的定义",
-        "shorthand": "定义 {name}，供后文使用",
-        "differs": "与题目描述中 {name} 的定义不同",
-        "only_under": "仅当 {readings} 时成立",
-        "under": "{reading}；{network}",
-        "noted": "（{notes}）",
-        "rule_sign": "符号相反",
-        "rule_factor": "丢了一个系数：此行是上一行的 {factor} 倍",
-        "rule_transpose": "漏写或多写了转置（{what}）",
-        "rule_cyclic": "误用迹的轮换性：tr(ABC) = tr(CAB) = tr(BCA)，因子顺序 {order} 不是轮换",
-        "rule_sigma": "漏了 σ′：d σ(h) = σ′(h) ⊙ dh",
-        "rule_odot": "⊙ 写成了矩阵乘法",
-        "rule_product": "乘积法则漏了一项：d(AB) = dA B + A dB",
-        "rule_none": "常见错误表中没有能解释它的规则",
-    },
-}
 RULES = ("sign", "factor", "transpose", "cyclic", "sigma", "odot", "product")
 
 
 def _say(lang: str, key: str, **kw: str) -> str:
-    return _WORDS[lang][key].format(**kw)
+    """The words ``grade_<key>`` of :mod:`derive.render.locale` in ``lang``."""
+    return get_locale(lang).say(f"grade_{key}", **kw)
 
 
 # --------------------------------------------------------------------------- reading expressions
@@ -177,75 +123,110 @@ class _Unreadable(ValueError):
         self.key, self.kw = key, kw
 
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DIFFERENTIALS = (MatrixDifferential, ScalarDifferential)
 
 
 @dataclass
 class _Context:
+    """What the grading of one write-up knows: the problem, the names, the write-up's own shorthands
+    (``local``: name → LaTeX), the random points and caches."""
+
     problem: Problem
     lang: str
     seed: int
     names: set[str] = field(default_factory=set)
-    local: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    local: dict[str, str] = field(default_factory=dict)
     pts: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)
+    shorthands: dict = field(default_factory=dict)
 
-    def tokens(self, latex: str) -> Tokens:
+    def words(self, latex: str) -> list[str]:
+        """The names of ``latex`` (the language's lexer); prose and products of Jacobians refused."""
         if "\\partial" in latex or "∂" in latex:
             raise _Unreadable("jacobian", what=_partials(latex))
         if re.search(r"\\text\{[^}]*[^\x00-\x7f ]", latex):
             raise _Unreadable("prose")
         try:
-            t = to_tokens(latex, _Names(self), self.problem.loss)
-        except LatexError as e:
-            raise _Unreadable("unreadable", error=str(e)) from None
-        macros = {**dict(self.problem.macros), **self.local}
-        items: list[str] = []
-        for w in t.items:
-            items += ["(", *macros[w], ")"] if w in macros else [self.alias(w) or w if _WORD.fullmatch(w) else w]
-        t.items = items
-        def word(m: re.Match[str]) -> str:
-            w = m.group()
-            return f"({Tokens(list(macros[w])).text})" if w in macros else self.alias(w) or w
-        t.diffs = {k: _WORD.sub(word, v) for k, v in t.diffs.items()}
-        return t
+            return words(latex)
+        except ExpressionError as e:
+            raise _Unreadable("unreadable", error=str(e).splitlines()[0]) from None
 
     def alias(self, word: str) -> str | None:
-        """The network's name for a name of the write-up: itself, the same spelt with or without
-        underscores (Y_pred for Ypred), or the stage a name like h_sigmoid means (H = sigmoid(h))."""
+        """The network's name for a name of the write-up (:func:`derive.grading.names.alias`)."""
         if word in self.names:
             return word
         if word not in self.cache:
-            self.cache[word] = _alias(word, self.problem.net)
+            self.cache[word] = alias(word, self.problem.net)
         return self.cache[word]
 
-    def unknown(self, t: Tokens) -> list[str]:
-        out = []
-        dims = {str(x) for net in self.problem.networks for s in net.symbols.values() for x in s.shape}
-        for w in t.items:
-            if not _WORD.fullmatch(w) or w in self.names or w in FUNCS or w in t.diffs or w in dims:
-                continue
-            if w == self.problem.loss or w in ("ones", "eye", "zeros"):
-                continue
-            parts = split_name(w, self.names)
-            out += [p for p in parts if p not in self.names]
-        return list(dict.fromkeys(out))
+    def macros(self, n: int) -> dict[str, sympy.Basic]:
+        """The write-up's shorthands (the statement's and its own) as expressions over network ``n``."""
+        defs = [*self.problem.macros, *self.local.items()]
+        key = (n, len(defs))
+        if key not in self.shorthands:
+            out: dict[str, sympy.Basic] = {}
+            for name, latex in defs:
+                shapes, subs = self._shapes(n, words(latex), out)
+                out[name] = parse(latex, shapes, syntax="latex", infer=False).expr.xreplace(subs)
+            self.shorthands[key] = out
+        return self.shorthands[key]
 
-    def sympy(self, t: Tokens, net: Network, text: str | None = None) -> sympy.Basic:
-        """The tokens as a SymPy expression over ``net``, differentials put in."""
-        shapes = {name: tuple(s.shape) for name, s in net.symbols.items()}
+    def _shapes(self, n: int, names: Sequence[str], macros: Mapping[str, sympy.Basic]) -> tuple[dict, dict]:
+        """The shapes the language reads ``names`` with over network ``n``, and what to put in place of
+        the write-up's own names afterwards (its shorthands, its aliases of the network's names)."""
+        net = self.problem.networks[n]
+        shapes: dict[str, tuple] = {name: tuple(s.shape) for name, s in net.symbols.items()}
         shapes[self.problem.loss] = ()
         subs: dict = {}
-        for key, target in t.diffs.items():
-            if target == self.problem.loss:
-                inner = sympy.Symbol(self.problem.loss)
-            else:
-                inner = parse(target, shapes).expr
-            shapes[key] = tuple(inner.shape) if isinstance(inner, MatrixExpr) else ()
-            holder = MatrixSymbol(key, *inner.shape) if isinstance(inner, MatrixExpr) else sympy.Symbol(key)
-            subs[holder] = MatrixDifferential(inner) if isinstance(inner, MatrixExpr) else ScalarDifferential(inner)
-        expr = parse(text if text is not None else t.text, shapes).expr
-        return expr.xreplace(subs) if subs else expr
+        for name, e in macros.items():
+            shapes[name] = tuple(e.shape) if isinstance(e, MatrixExpr) else ()
+            subs[_symbol(name, shapes[name])] = e
+        for w in names:
+            a = None if w in shapes else self.alias(w)
+            if a is not None and a in net.symbols:
+                shapes[w] = shapes[a]
+                subs[_symbol(w, shapes[a])] = net.symbols[a]
+        return shapes, subs
+
+    def shapes(self, n: int, latex: str) -> tuple[dict, dict]:
+        return self._shapes(n, self.words(latex), self.macros(n))
+
+    def read(self, latex: str, n: int) -> sympy.Basic:
+        """``latex`` as a SymPy expression over network ``n`` (raises :class:`ExpressionError`)."""
+        shapes, subs = self.shapes(n, latex)
+        e = parse(latex, shapes, syntax="latex", infer=False).expr
+        return e.xreplace(subs) if subs else e
+
+    def readings(self, latex: str, n: int) -> list[tuple[LangReading, sympy.Basic | None]]:
+        """Every reading of ⊙ against the product in ``latex`` (:func:`derive.lang.readings`)."""
+        shapes, subs = self.shapes(n, latex)
+        return [(r, None if r.parsed is None else r.parsed.expr.xreplace(subs) if subs else r.parsed.expr)
+                for r in lang_readings(latex, shapes, syntax="latex", infer=False)]
+
+    def notes(self, latex: str) -> list[str]:
+        """The language's notes on ``latex`` that say something was mended (a stray bracket)."""
+        try:
+            shapes, _ = self.shapes(0, latex)
+            return [n.say(self.lang) for n in parse(latex, shapes, syntax="latex", infer=False).notes
+                    if n.kind == "stray-bracket"]
+        except (ExpressionError, _Unreadable):
+            return []
+
+    def unknown(self, latex: str) -> list[str]:
+        """The names of ``latex`` the problem never defines (XW with X known: W)."""
+        shapes, _ = self.shapes(0, latex)
+        missing: list[str] = []
+        for _ in range(8):
+            try:
+                missing += parse(latex, shapes, syntax="latex", infer=True).inferred
+                break
+            except ExpressionError as e:
+                if e.kind != "unknown-name" or not e.token or e.token in shapes:
+                    break
+                missing.append(e.token)
+                shapes[e.token] = ()
+        out = [p for w in missing for p in split_name(w, self.names) if p not in self.names]
+        return list(dict.fromkeys(out))
 
     def points(self, i: int) -> list[Point]:
         if i not in self.pts:
@@ -259,6 +240,10 @@ class _Context:
             self.pts[key] = _HELD.setdefault((tuple(id(p) for p in self.points(i)), var),
                                              [p.held(var) for p in self.points(i)])
         return self.pts[key]
+
+
+def _symbol(name: str, shape: tuple) -> sympy.Basic:
+    return MatrixSymbol(name, *shape) if shape else sympy.Symbol(name)
 
 
 _POINTS: dict = {}
@@ -279,46 +264,10 @@ def _points(net: Network, loss: str, seed: int) -> list[Point]:
     return _POINTS[key]
 
 
-class _Names(set):
-    """The names a bridge sees: the network's and every alias of one."""
-
-    def __init__(self, ctx: _Context):
-        super().__init__(ctx.names)
-        self.ctx = ctx
-
-    def __contains__(self, word: object) -> bool:
-        return isinstance(word, str) and self.ctx.alias(word) is not None
-
-
-def _alias(word: str, net: Network) -> str | None:
-    from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-
-    from derive.elementwise import elementwise_function, function_record
-
-    key = word.replace("_", "").lower()
-    same = [n for n in net.symbols if n.replace("_", "").lower() == key]
-    if len(same) == 1:
-        return same[0]
-    if "_" in word:
-        base, fn = word.rsplit("_", 1)
-        for Z, definition in net.stages:
-            if isinstance(definition, ElementwiseApplyFunction) and getattr(definition.expr, "name", None) == base:
-                record = function_record(elementwise_function(definition))
-                if record is not None and record.name == fn:
-                    return Z.name
-    return None
-
-
 def _partials(latex: str) -> str:
     inner = r"((?:[^{}]|\{[^{}]*\})*)"
     found = re.findall(r"\\frac\s*\{\s*\\partial\s*" + inner + r"\}\s*\{\s*\\partial\s*" + inner + r"\}", latex)
-    def name(x: str) -> str:
-        try:
-            from derive.grading.latex import name_of
-            return name_of(x)
-        except LatexError:
-            return x.strip()
-    return ", ".join(f"∂{name(a)}/∂{name(b)}" for a, b in found) or "∂"
+    return ", ".join(f"∂{name_of(a) or a.strip()}/∂{name_of(b) or b.strip()}" for a, b in found) or "∂"
 
 
 _VALUES: dict = {}
@@ -350,90 +299,23 @@ def _differential_vars(e: sympy.Basic) -> set:
     return {d.arg for d in e.atoms(MatrixDifferential)} | {d.arg for d in e.atoms(ScalarDifferential)}
 
 
-# --------------------------------------------------------------------------- ⊙ readings
-
-_OPS = {"+", "-", "*", "/", ",", "=", ".*", "./"}
-
-
-def _atoms(items: list[str], lo: int, hi: int) -> list[int]:
-    """Start indices of the factors side by side in items[lo:hi]."""
-    starts, i = [], lo
-    while i < hi:
-        starts.append(i)
-        t = items[i]
-        if t == "(":
-            i = _close(items, i) + 1
-        elif t in FUNCS and i + 1 < hi and items[i + 1] == "(":
-            i = _close(items, i + 1) + 1
-        else:
-            i += 1
-        while i < hi and items[i] in ("'", "^"):
-            if items[i] == "^":
-                i += 1
-                if i < hi and items[i] == "(":
-                    i = _close(items, i)
-            i += 1
-    return starts
-
-
-def _close(items: list[str], i: int) -> int:
-    depth = 0
-    for j in range(i, len(items)):
-        depth += items[j] == "("
-        depth -= items[j] == ")"
-        if depth == 0:
-            return j
-    return len(items) - 1
-
-
-def odot_readings(items: list[str]) -> list[tuple[str, list[str]]]:
-    """The readings of each ⊙ (``.*``) whose left operand is a product of factors side by side:
-    ⊙ taking the last j factors, for each j (as written, the lang's precedence, takes them all).
-
-    >>> [r for r, _ in odot_readings(["A", "B", ".*", "C"])]
-    ['', 'B']
-    """
-    out: list[tuple[str, list[str]]] = [("", items)]
-    for i, t in enumerate(items):
-        if t != ".*" or len(out) > 6:
-            continue
-        depth, lo = 0, 0
-        for j in range(i - 1, -1, -1):
-            depth += items[j] == ")"
-            depth -= items[j] == "("
-            if depth < 0 or (depth == 0 and items[j] in _OPS):
-                lo = j + 1
-                break
-        depth, hi = 0, len(items)
-        for j in range(i + 1, len(items)):
-            depth += items[j] == "("
-            depth -= items[j] == ")"
-            if depth < 0 or (depth == 0 and items[j] in _OPS - {".*", "./"}):
-                hi = j
-                break
-        starts = _atoms(items, lo, i)
-        for s in starts[1:]:
-            new = items[:s] + ["(", "(", *items[s:i], ")", ".*", *items[i + 1:hi], ")"] + items[hi:]
-            out.append((_pretty(Tokens(items[s:i]).text), new))
-    return out
-
-
 # --------------------------------------------------------------------------- results
 
 _CHECKS: dict = {}
+_SHAPE_KINDS = ("shape",)
 
 
-def _check(text: str, wrt: str, net: Network, lang: str, seed: int):
-    from derive.check import check_answer
+def _check(expr: sympy.Basic, wrt: str, net: Network, lang: str, seed: int):
+    from derive.check import check_expression
 
-    key = (text, wrt, str(net.stages), str(net.loss), str([(s, s.shape) for s in net.inputs + net.params]),
+    key = (expr, wrt, str(net.stages), str(net.loss), str([(s, s.shape) for s in net.inputs + net.params]),
            lang, seed)
     if key not in _CHECKS:
         if len(_CHECKS) > 2000:
             _CHECKS.clear()
         try:
-            _CHECKS[key] = check_answer(text, wrt, net, seed=seed, lang=lang)
-        except (ExpressionError, ValueError) as e:
+            _CHECKS[key] = check_expression(expr, wrt, net, seed=seed, lang=lang)
+        except (ExpressionError, ValueError, TypeError) as e:
             _CHECKS[key] = e
     return _CHECKS[key]
 
@@ -455,63 +337,56 @@ def _message(result) -> str:
     return "; ".join([result.verdict, *result.details[:3]])
 
 
+def _reading_label(lang: str, r: LangReading) -> str:
+    if r.key == "as_written":
+        return _say(lang, "as_written")
+    return get_locale(lang).say(f"audit_reading_{r.key}", math=notation(r.text))
+
+
 def _result(ctx: _Context, latex: str, var: str, line: int, step: int) -> Entry:
     lang, problem = ctx.lang, ctx.problem
     var = ctx.alias(var) or var
     if var not in problem.net.symbols:
         return Entry(line, step, latex, "result", "uncheckable", (), _say(lang, "not_variable", name=var))
     try:
-        t = ctx.tokens(latex)
+        missing = ctx.unknown(latex)
+        options = [ctx.readings(latex, n) for n in range(len(problem.networks))]
     except _Unreadable as e:
         return Entry(line, step, latex, "result", "uncheckable", (), _say(lang, e.key, **e.kw))
-    missing = ctx.unknown(t)
     if missing:
         return Entry(line, step, latex, "result", "uncheckable", (), _say(lang, "unknown", names=", ".join(missing)))
     readings: list[Reading] = []
     table: dict[tuple[int, int], str] = {}
-    seen: dict = {}
-    for r, (part, items) in enumerate(odot_readings(t.items)):
-        text = Tokens(items).text
-        try:
-            expr = ctx.sympy(Tokens(items, t.diffs), problem.net, text)
-        except ExpressionError:
-            expr = None
-        if r and expr is not None and _seen(ctx, expr, seen):
-            continue
-        if expr is not None:
-            seen[expr] = r
-        math = _math(expr) if expr is not None else _pretty(text)
-        label = _say(lang, "as_written") if r == 0 else _say(lang, "odot_over", part=part, math=math)
+    for r, first in enumerate(options[0]):
+        label = _reading_label(lang, first[0])
         for n, net in enumerate(problem.networks):
-            res = _check(text, var, net, lang, ctx.seed)
-            v = _verdict_of(res, net.symbols[var])
+            reading, expr = options[n][r]
+            if expr is None:
+                error = reading.error
+                v = "shape-error" if error.kind in _SHAPE_KINDS else "uncheckable"
+                message = str(error).splitlines()[0]
+            else:
+                res = _check(expr, var, net, lang, ctx.seed)
+                v, message = _verdict_of(res, net.symbols[var]), _message(res)
             table[r, n] = v
             where = problem.labels[n][lang]
             readings.append(Reading(_say(lang, "under", reading=label, network=where) if where else label, v,
-                                    _message(res)))
+                                    message, reading.key))
     nets = range(len(problem.networks))
-    notes = _say(lang, "noted", notes="; ".join(t.notes)) if t.notes else ""
-    if all(table.get((0, n)) == "correct" for n in nets):
+    mended = ctx.notes(latex)
+    notes = _say(lang, "noted", notes="; ".join(mended)) if mended else ""
+    if all(table.get((0, n)) == "correct" for n in nets):   # as the language reads it (⊙ looser)
         return Entry(line, step, latex, "result", "correct", tuple(readings), readings[0].message + notes)
     good = [r for r in readings if r.verdict == "correct"]
     if good:
         return Entry(line, step, latex, "result", "correct-under-reading", tuple(readings),
                      _say(lang, "only_under", readings=" / ".join(r.label for r in good)) + notes)
-    first = readings[0]
+    first_reading = readings[0]
     verdict = "uncheckable" if all(r.verdict == "uncheckable" for r in readings) else \
         "shape-error" if all(r.verdict in ("shape-error", "uncheckable") for r in readings) else "wrong"
-    conforming = next((r for r in readings if r.verdict == "wrong"), first)
+    conforming = next((r for r in readings if r.verdict == "wrong"), first_reading)
     return Entry(line, step, latex, "result", verdict, tuple(readings),
-                 (conforming if verdict == "wrong" else first).message + notes)
-
-
-def _seen(ctx: _Context, expr: sympy.Basic, seen: dict) -> bool:
-    pts = ctx.points(0)[:1]
-    return any(expr == other or _same(expr, other, pts) for other in seen)
-
-
-def _pretty(text: str) -> str:
-    return text.replace(".*", "⊙").replace("'", "ᵀ")
+                 (conforming if verdict == "wrong" else first_reading).message + notes)
 
 
 def _math(expr: sympy.Basic) -> str:
@@ -535,30 +410,25 @@ class _Line:
 
 def _read_line(ctx: _Context, latex: str, line: int, step: int, kind: str) -> _Line:
     try:
-        t = ctx.tokens(latex)
+        missing = ctx.unknown(latex)
     except _Unreadable as e:
         return _Line(latex, line, None, Entry(line, step, latex, kind, "uncheckable", (), _say(ctx.lang, e.key, **e.kw)))
-    missing = ctx.unknown(t)
     if missing:
         return _Line(latex, line, None, Entry(line, step, latex, kind, "uncheckable", (),
                                               _say(ctx.lang, "unknown", names=", ".join(missing))))
-    exprs, first_error = [], None
-    for net in ctx.problem.networks:
+    exprs: list = []
+    first_error: ExpressionError | None = None
+    for n in range(len(ctx.problem.networks)):
         try:
-            exprs.append(ctx.sympy(t, net))
+            exprs.append(ctx.read(latex, n))
         except ExpressionError as e:
             exprs.append(None)
             first_error = first_error or e
-    if all(x is None for x in exprs):
-        error = re.sub(r"d__\d+", lambda m: _d_text(t.diffs.get(m.group(), m.group())), str(first_error))
+    if first_error is not None and all(x is None for x in exprs):
         return _Line(latex, line, None, Entry(line, step, latex, kind, "shape-error" if first_error.kind in
                                               ("shape", "conform") else "uncheckable", (),
-                                              _say(ctx.lang, "unreadable", error=error)))
+                                              _say(ctx.lang, "unreadable", error=str(first_error).splitlines()[0])))
     return _Line(latex, line, exprs)
-
-
-def _d_text(target: str) -> str:
-    return f"d{target}" if _WORD.fullmatch(target) else f"d({target})"
 
 
 def _compare(ctx: _Context, a: _Line, b: _Line) -> tuple[list[bool], str]:
@@ -613,6 +483,9 @@ def _chain(ctx: _Context, g: Group, kind: str) -> list[Entry]:
                 _say(lang, "follows") if anchor is lines[j - 1] else _say(lang, "follows_from", line=str(anchor_line))
             if not all(ok):
                 msg = _say(lang, "only_under", readings=" / ".join(r.label for r in readings if r.verdict == "correct"))
+            mended = ctx.notes(latex)
+            if mended:
+                msg += _say(lang, "noted", notes="; ".join(mended))
             entries.append(Entry(b.line, step, latex, kind, "correct" if all(ok) else "correct-under-reading",
                                  readings, msg))
             anchor, anchor_line = b, b.line
@@ -814,7 +687,7 @@ def grade(text: str, *, net: str | None = None, net_name: str = "", shapes: Mapp
     >>> [(e.line, e.kind, e.verdict) for e in r.entries]
     [(1, 'definition', 'correct'), (3, 'result', 'correct')]
     """
-    if lang not in _WORDS:
+    if lang not in LANGUAGES:
         raise GradeError(f"--lang: {lang!r} is not one of en, zh")
     groups = equations(text)
     if not groups:
@@ -834,6 +707,34 @@ def grade(text: str, *, net: str | None = None, net_name: str = "", shapes: Mapp
 
 
 def _group(ctx: _Context, i: int, g: Group) -> list[Entry]:
+    """The entries of one equation or chain, each with its mathematics where it reads."""
+    return [replace(e, math=_math_of(ctx, g, e)) for e in _entries(ctx, i, g)]
+
+
+def _side(ctx: _Context, latex: str) -> sympy.Basic:
+    grad = gradient_of(latex)
+    if grad is not None:
+        var = ctx.alias(grad[1]) or grad[1]
+        return Gradient(sympy.Symbol(grad[0]), ctx.problem.net.symbols[var])
+    shapes, subs = ctx._shapes(0, words(latex), ctx.macros(0))
+    e = parse(latex, shapes, syntax="latex", infer=False).expr
+    return e.xreplace(subs) if subs else e
+
+
+def _math_of(ctx: _Context, g: Group, e: Entry) -> tuple[sympy.Basic, ...] | None:
+    """The entry's equation as SymPy: both sides of a lone equation, the line of a chain; None where
+    a side does not read (the report shows its LaTeX)."""
+    try:
+        if len(g.terms) == 2:
+            return _side(ctx, g.terms[0].latex), _side(ctx, g.terms[1].latex)
+        if 0 < e.step < len(g.terms):
+            return (_side(ctx, g.terms[e.step].latex),)
+    except (ExpressionError, _Unreadable, KeyError, ValueError, TypeError):
+        pass
+    return None
+
+
+def _entries(ctx: _Context, i: int, g: Group) -> list[Entry]:
     lang, problem = ctx.lang, ctx.problem
     lone = len(g.terms) == 2
     head = g.terms[0].latex
@@ -865,28 +766,23 @@ def _group(ctx: _Context, i: int, g: Group) -> list[Entry]:
     return entries
 
 
-def _readable(ctx: _Context, t: Tokens) -> bool:
+def _readable(ctx: _Context, latex: str) -> bool:
+    """Whether ``latex`` reads over the network and holds no differential (a shorthand's body)."""
     try:
-        ctx.sympy(t, ctx.problem.net)
-        return not t.diffs
-    except ExpressionError:
+        return not ctx.read(latex, 0).has(*_DIFFERENTIALS)
+    except (ExpressionError, _Unreadable):
         return False
 
 
 def _is_differential(ctx: _Context, latex: str) -> bool:
     try:
-        return bool(ctx.tokens(latex).diffs)
-    except _Unreadable:
+        return ctx.read(latex, 0).has(*_DIFFERENTIALS)
+    except (ExpressionError, _Unreadable):
         return False
 
 
 def _name(latex: str) -> str | None:
-    from derive.grading.latex import name_of
-
-    try:
-        return name_of(latex)
-    except LatexError:
-        return None
+    return name_of(latex)
 
 
 def _definition(ctx: _Context, g: Group, name: str) -> Entry:
@@ -895,13 +791,12 @@ def _definition(ctx: _Context, g: Group, name: str) -> Entry:
     latex = f"{head.latex} = {rhs.latex}"
     line = rhs.line
     try:
-        t = ctx.tokens(rhs.latex)
+        missing = ctx.unknown(rhs.latex)
     except _Unreadable as e:
         return Entry(line, 0, latex, "definition", "uncheckable", (), _say(lang, e.key, **e.kw))
-    missing = ctx.unknown(t)
     name = ctx.alias(name) or name
-    if name not in ctx.names and name != ctx.problem.loss and not missing and _readable(ctx, t):
-        ctx.local[name] = tuple(t.items)
+    if name not in ctx.names and name != ctx.problem.loss and not missing and _readable(ctx, rhs.latex):
+        ctx.local[name] = rhs.latex
         ctx.names.add(name)
         return Entry(line, 0, latex, "definition", "correct", (), _say(lang, "shorthand", name=name))
     if name not in ctx.names and name != ctx.problem.loss:

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import sympy
 
 from derive.grading.extract import Group
-from derive.grading.latex import FUNCS, LatexError, name_of, to_tokens
+from derive.grading.names import name_of, program_text
+from derive.lang import FUNCTIONS
 from derive.lang.errors import ExpressionError
 from derive.networks import Network
 from derive.program import program
+from derive.render.locale import LANGUAGES, get_locale
 
 __all__ = ["Problem", "StatementError", "from_program", "from_statement"]
 
@@ -45,7 +47,7 @@ class Problem:
     loss: str
     definitions: tuple[int, ...]
     names: frozenset[str]
-    macros: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    macros: tuple[tuple[str, str], ...] = ()      # (name, its LaTeX): definitions the loss does not use
 
     @property
     def net(self) -> Network:
@@ -65,17 +67,16 @@ def declared_shapes(text: str) -> dict[str, tuple]:
     for m in _DECLARED.finditer(text):
         dims = [x.strip().strip("{}") for x in _TIMES.split(m.group(2))]
         if len(dims) == 2 and all(re.fullmatch(r"[A-Za-z0-9]+", x) for x in dims):
-            try:
-                out[name_of(m.group(1))] = tuple(int(x) if x.isdigit() else x for x in dims)
-            except LatexError:
-                continue
+            name = name_of(m.group(1))
+            if name is not None:
+                out[name] = tuple(int(x) if x.isdigit() else x for x in dims)
     return out
 
 
 def from_program(text: str, shapes: Mapping[str, Sequence] | None = None) -> Problem:
     """A program (``--net net.tg``) as the network to grade against."""
     net = program(text, shapes)
-    return Problem((net,), ({"en": "", "zh": ""},), "f", (), frozenset(net.symbols))
+    return Problem((net,), (dict.fromkeys(LANGUAGES, ""),), "f", (), frozenset(net.symbols))
 
 
 def _assignments(groups: Sequence[Group]) -> list[tuple[int, str, str]]:
@@ -84,9 +85,8 @@ def _assignments(groups: Sequence[Group]) -> list[tuple[int, str, str]]:
     for i, g in enumerate(groups):
         if len(g.terms) != 2 or "\\partial" in g.terms[1].latex or g.arrow:
             break
-        try:
-            name = name_of(g.terms[0].latex)
-        except LatexError:
+        name = name_of(g.terms[0].latex)
+        if name is None:
             break
         if any(name == n for _, n, _ in out):
             break
@@ -155,30 +155,33 @@ def from_statement(groups: Sequence[Group], text: str, shapes: Mapping[str, Sequ
     names = {n for _, n, _ in assign} | set(known)
     ascii_assign: list[tuple[str, str]] = []
     tokens: dict[str, list[str]] = {}
+    latex: dict[str, str] = {}
     last_error: Exception | None = None
     for count, (_, name, rhs) in enumerate(assign, 1):
         try:
-            t = to_tokens(rhs, names)
-        except LatexError as e:
+            text, found = program_text(rhs, names)
+        except ExpressionError as e:
             raise StatementError(f"the definition of {name} cannot be read: {e}") from None
-        if t.diffs:
+        if _differential(found, names):
             break
-        ascii_assign.append((name, t.text))
-        tokens[name] = t.items
+        ascii_assign.append((name, text))
+        tokens[name] = [{"[": "(", "]": ")"}.get(w, w) for w in text.split()]
+        latex[name] = rhs
         defined = {n for n, _ in ascii_assign}
         leaves = {w for items in tokens.values() for w in items if re.fullmatch(r"[A-Za-z_]\w*", w)}
+        functions = set(FUNCTIONS) | {"max"}
         params = {w for w in wrt if w in leaves and w not in defined} or {w for w in leaves - defined
-                                                                          if w not in FUNCS}
+                                                                          if w not in functions}
         try:
             full, settled = _build(ascii_assign, known, params)
         except StatementError as e:
             last_error = e
             continue
-        macros = tuple((n, tuple(tokens[n])) for n, _ in ascii_assign[:-1]
+        macros = tuple((n, latex[n]) for n, _ in ascii_assign[:-1]
                        if n not in {s.name for s, _ in full.stages})
         if not isinstance(full.loss, sympy.Expr) or len(full.stages) + len(macros) != count - 1:
             continue
-        nets, labels = [full], [{"en": "", "zh": ""}]
+        nets, labels = [full], [dict.fromkeys(LANGUAGES, "")]
         rows = {w for n in defined for w in _summands(tokens[n]) if w not in defined and w not in known
                 and w in settled and settled[w][0] != "1" and w in {s.name for s in full.params + full.inputs}}
         if rows:
@@ -195,10 +198,17 @@ def from_statement(groups: Sequence[Group], text: str, shapes: Mapping[str, Sequ
     raise StatementError(f"the problem statement defines no scalar loss{': ' + str(last_error) if last_error else ''}")
 
 
+def _differential(found: list[str], names: set[str]) -> bool:
+    """Whether a right-hand side holds a differential (dX, d(…)): the statement has ended."""
+    return any(w == "d" or (w.startswith("d") and w[1:] in names) for w in found) and "d" not in names
+
+
 def _bias_label(rows: set[str], shapes: dict, how: str) -> dict[str, str]:
-    names = sorted(rows)
-    if how == "full":
-        return {"en": ", ".join(f"{n} an {_shape_text(shapes[n])} matrix" for n in names),
-                "zh": "，".join(f"{n} 为 {_shape_text(shapes[n])} 矩阵" for n in names)}
-    return {"en": ", ".join(f"{n} a 1×{shapes[n][1]} row broadcast over the batch" for n in names),
-            "zh": "，".join(f"{n} 为 1×{shapes[n][1]} 行向量（按批广播）" for n in names)}
+    """The words of a reading of the network: each bias in ``rows`` a full matrix or a row."""
+    out = {}
+    for lang in LANGUAGES:
+        say = get_locale(lang).say
+        out[lang] = say("grade_list_sep").join(
+            say("grade_bias_full", name=n, shape=_shape_text(shapes[n])) if how == "full" else
+            say("grade_bias_row", name=n, cols=str(shapes[n][1])) for n in sorted(rows))
+    return out

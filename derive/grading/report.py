@@ -23,32 +23,18 @@ import json
 from collections.abc import Callable
 
 from derive.grading.grade import VERDICTS, Entry, Report
+from derive.render.locale import get_locale
 
 __all__ = ["FORMATS", "write"]
 
-_WORDS = {
-    "en": {"correct": "correct", "correct-under-reading": "correct under a reading", "wrong": "wrong",
-           "shape-error": "shapes do not conform", "uncheckable": "not checked",
-           "result": "result", "chain": "chain", "definition": "definition", "other": "other",
-           "title": "Grade of {source}", "network": "Network: {network}.",
-           "summary": "{total} equations: {counts}.", "line": "line", "step": "step", "kind": "kind",
-           "verdict": "verdict", "equation": "equation", "message": "message", "readings": "readings"},
-    "zh": {"correct": "正确", "correct-under-reading": "某种理解下正确", "wrong": "错误",
-           "shape-error": "形状不匹配", "uncheckable": "未检查",
-           "result": "结果", "chain": "推导链", "definition": "定义", "other": "其他",
-           "title": "{source} 的批改", "network": "网络：{network}。",
-           "summary": "共 {total} 个等式：{counts}。", "line": "行", "step": "步", "kind": "类别",
-           "verdict": "结论", "equation": "等式", "message": "说明", "readings": "各种理解"},
-}
-
-
 def _w(lang: str, key: str, **kw: str) -> str:
-    return _WORDS[lang][key].format(**kw)
+    """The words ``grade_report_<key>`` of :mod:`derive.render.locale` in ``lang``."""
+    return get_locale(lang).say(f"grade_report_{key}", **kw)
 
 
 def _summary(r: Report) -> str:
     counts = r.counts()
-    sep = "，" if r.lang == "zh" else ", "
+    sep = get_locale(r.lang).say("grade_list_sep")
     parts = sep.join(f"{counts[v]} {_w(r.lang, v)}" for v in VERDICTS if counts[v])
     return _w(r.lang, "summary", total=str(len(r.entries)), counts=parts)
 
@@ -97,14 +83,27 @@ code{white-space:pre-wrap}.correct{background:#e8f6e8}.correct-under-reading{bac
 .wrong,.shape-error{background:#fde2e2}.uncheckable{background:#eee}"""
 
 
+def _equation(e: Entry) -> str:
+    """The entry's equation as MathML, or its LaTeX source where it does not read."""
+    if e.math:
+        from derive.render.mathml import equation_mathml, math_mathml
+
+        try:
+            return equation_mathml(*e.math) if len(e.math) == 2 else math_mathml(e.math[0])
+        except (TypeError, ValueError, AttributeError, NotImplementedError):   # the printer cannot: the source
+            pass
+    return f"<code>{html.escape(e.latex)}</code>"
+
+
 def html_page(r: Report) -> str:
-    """A self-contained page: the write-up's own equations (LaTeX source) beside the verdicts."""
+    """A self-contained page: the write-up's own equations (MathML, or the LaTeX source of a line that
+    does not read) beside the verdicts."""
     esc = html.escape
     rows = []
     for e in r.entries:
         readings = "".join(f"<li>{esc(x.label)}: {esc(_w(r.lang, x.verdict))}</li>" for x in e.readings)
         rows.append(f'<tr class="{e.verdict}"><td>{e.line}</td><td>{e.step}</td><td>{esc(_w(r.lang, e.kind))}</td>'
-                    f"<td><code>{esc(e.latex)}</code></td><td><b>{esc(_w(r.lang, e.verdict))}</b></td>"
+                    f'<td title="{esc(e.latex)}">{_equation(e)}</td><td><b>{esc(_w(r.lang, e.verdict))}</b></td>'
                     f"<td>{esc(e.message)}{'<ul>' + readings + '</ul>' if readings else ''}</td></tr>")
     head = "".join(f"<th>{esc(_w(r.lang, c))}</th>" for c in ("line", "step", "kind", "equation", "verdict", "message"))
     title = esc(_head(r)[0])

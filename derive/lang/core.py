@@ -163,15 +163,15 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *,
     ...       syntax="latex").expr
     X.T*(-Y + Ypred)
     """
-    return _parse(text, shapes, infer, syntax, tight=False)
+    return _parse(text, shapes, infer, syntax, None)
 
 
 def _parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None, infer: bool, syntax: str,
-           tight: bool) -> ParsedExpression:
+           take: tuple[int, int] | None) -> ParsedExpression:
     hint = "cli" if syntax == "cli" else "python"
     known, dims, parser, root = _tree(text, shapes, syntax)
-    if tight:
-        root = _tighten(root, parser)
+    if take is not None:
+        root = _tighten(root, parser, take)
     if parser.loss:   # df, ∂f/∂X: the loss f, a scalar
         known[LOSS] = ()
     order = _postorder(root)
@@ -320,8 +320,8 @@ def syntax_check(text: str, names: Sequence[str] = (), *, syntax: str = "python"
 @dataclass(frozen=True)
 class Reading:
     """One reading of a text whose notation is ambiguous: ``key`` (``"as_written"``, or the keys of
-    :mod:`derive.audit`: ``"looser"`` and ``"tighter"``, ⊙ against the product of factors side by
-    side), ``label`` in words, ``text`` the text with the brackets this reading puts in, and the
+    the hand-typed audit (tests/hand_audit.py): ``"looser"`` and ``"tighter"``, ⊙ against the product of factors side by
+    side, and ``"between"``, ⊙ over part of the product), ``label`` in words, ``text`` the text with the brackets this reading puts in, and the
     :class:`ParsedExpression` or the :class:`ExpressionError` (shapes that do not conform under
     this reading)."""
 
@@ -333,7 +333,7 @@ class Reading:
 
 
 _LABELS = {"as_written": "as written", "looser": "⊙ looser than the product",
-           "tighter": "⊙ tighter than the product"}
+           "tighter": "⊙ tighter than the product", "between": "⊙ over part of the product"}
 
 
 def readings(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *, syntax: str = "latex",
@@ -341,7 +341,8 @@ def readings(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *, sy
     """Every reading of ``text``: one where the notation is unambiguous; where ⊙ (``\\odot``,
     ``\\circ``, ``.*``) stands next to factors side by side, two: ⊙ looser than the product
     (``2X^T R W_2^T \\odot S`` is [2XᵀRW2ᵀ] ⊙ S, as :func:`parse` reads it) and ⊙ tighter
-    (2XᵀR[W2ᵀ ⊙ S]).  A reading whose shapes do not conform carries its error; a text that is not
+    (2XᵀR[W2ᵀ ⊙ S]), and where one ⊙ stands next to more factors, the readings between
+(2Xᵀ[RW2ᵀ ⊙ S], key ``"between"``).  A reading whose shapes do not conform carries its error; a text that is not
     in the grammar gives one reading with the error.  ``ValueError`` for a malformed ``shapes``.
 
     >>> shapes = {"A": (3, 4), "B": (4, 5), "C": (4, 5)}
@@ -357,25 +358,44 @@ def readings(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None, *, sy
     except ExpressionError as exc:
         return [Reading("as_written", _LABELS["as_written"], None, exc)]
     chains = _hadamard_chains(root, ambiguous=True)
-    keys = [("looser", False), ("tighter", True)] if chains else [("as_written", False)]
+    if not chains:
+        takes: list[tuple[str, tuple[int, int] | None]] = [("as_written", None)]
+    else:
+        takes = [("looser", None), *[("between", t) for t in _between(chains)], ("tighter", (1, 1))]
     out = []
-    for key, tight in keys:
-        written = _bracketed(text, chains, tight)
+    for key, take in takes:
+        written = _bracketed(text, chains, take)
         try:
-            out.append(Reading(key, _LABELS[key], _parse(text, shapes, infer, syntax, tight), text=written))
+            out.append(Reading(key, _LABELS[key], _parse(text, shapes, infer, syntax, take), text=written))
         except ExpressionError as exc:
             out.append(Reading(key, _LABELS[key], None, exc, text=written))
     return out
 
 
-def _bracketed(text: str, chains: list[_Node], tight: bool) -> str:
-    """``text`` with the brackets a reading of its ⊙ chains puts in."""
+def _between(chains: list[_Node]) -> list[tuple[int, int]]:
+    """The readings between looser and tighter of one ambiguous ⊙ chain: ⊙ taking the last j factors
+    of the product before it and the first i of the product after it (a leading number is no factor
+    of its own: 2X R ⊙ S over X R is 2X R ⊙ S); none where there are several chains."""
+    if len(chains) != 1:
+        return []
+    ops = _operands(chains[0])
+    first, last = _factors(_signed(ops[0])[1]), _factors(ops[-1])
+    lead = next((k for k, f in enumerate(first) if f.kind != "num"), len(first) - 1)
+    out = [(j, i) for j in range(len(first) - lead, 0, -1) for i in range(len(last), 0, -1)
+           if (j, i) not in ((len(first) - lead, len(last)), (1, 1))]
+    return out[:6]
+
+
+def _bracketed(text: str, chains: list[_Node], take: tuple[int, int] | None) -> str:
+    """``text`` with the brackets a reading of its ⊙ chains puts in (``take``: see :func:`_tighten`)."""
     spans = []
     for top in chains:
         ops = _operands(top)
         first, last = _factors(_signed(ops[0])[1]), _factors(ops[-1])
-        if tight:
-            spans.append((first[-1].start, last[0].end))
+        if take is not None:
+            j, i = take
+            start = ops[0].start if j >= len(first) else first[-j].start
+            spans.append((start, last[min(i, len(last)) - 1].end))
             continue
         spans += [(op.start, op.end) for op, fs in ((ops[0], first), (ops[-1], last)) if len(fs) > 1]
     inserts = sorted([(a, "[") for a, _ in spans] + [(b, "]") for _, b in spans], key=lambda x: -x[0])
@@ -435,24 +455,28 @@ def _chain_nodes(node: _Node) -> list[_Node]:
     return out
 
 
-def _tighten(root: _Node, parser: _Parser) -> _Node:
+def _tighten(root: _Node, parser: _Parser, take: tuple[int, int] = (1, 1)) -> _Node:
     """The tree with each ⊙ chain next to factors side by side read tighter than the product:
-    a b ⊙ c d → a (b ⊙ c) d."""
+    with ``take`` (j, i), ⊙ takes the last j factors before it and the first i after it
+    (a b ⊙ c d with (1, 1) is a (b ⊙ c) d)."""
     replace: dict[int, _Node] = {}
     for top in _hadamard_chains(root, ambiguous=True):
         ops = _operands(top)
         sign, head = _signed(ops[0])
         first, last = _factors(head), _factors(ops[-1])
-        inner = [first[-1], *ops[1:-1], last[0]] if len(ops) > 1 else [first[-1]]
+        j, i = min(take[0], len(first)), min(take[1], len(last))
+        if j == len(first) and sign is not None:    # the whole signed product: the sign inside
+            left, first, sign = [ops[0]], [], None
+        else:
+            left, first = first[-j:], first[:-j]
+        right, last = last[:i], last[i:]
+        inner = [_side_by_side(parser, left), *ops[1:-1], _side_by_side(parser, right)] if len(ops) > 1 \
+            else [_side_by_side(parser, left)]
         op = top
         had = inner[0]
         for nxt in inner[1:]:
             had = parser.node("bin", _Token("op", ".*", op.pos, op.src), had.start, nxt.end, (had, nxt))
-        factors = [*first[:-1], had, *last[1:]]
-        prod = factors[0]
-        for nxt in factors[1:]:
-            prod = parser.node("bin", _Token("op", "*", nxt.start), prod.start, nxt.end, (prod, nxt))
-            prod.src, prod.implicit = "", True
+        prod = _side_by_side(parser, [*first, had, *last])
         if sign is not None:
             prod = parser.node("unary", _Token("op", sign.token, sign.pos, sign.src), sign.start, prod.end, (prod,))
         prod.bracketed = top.bracketed
@@ -470,3 +494,12 @@ def _tighten(root: _Node, parser: _Parser) -> _Node:
             node.children = children
         new[id(node)] = node
     return new[id(root)]
+
+
+def _side_by_side(parser: _Parser, factors: list[_Node]) -> _Node:
+    """The product of ``factors`` written side by side (one factor: itself)."""
+    prod = factors[0]
+    for nxt in factors[1:]:
+        prod = parser.node("bin", _Token("op", "*", nxt.start), prod.start, nxt.end, (prod, nxt))
+        prod.src, prod.implicit = "", True
+    return prod

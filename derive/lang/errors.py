@@ -86,7 +86,8 @@ class Note:
     ``kind`` is one of ``"broadcast-row"``, ``"broadcast-column"``,
     ``"broadcast-scalar"``, ``"scalar-from-1x1"``, ``"inferred-shape"``,
     ``"elementwise-function"`` (exp or log of a square matrix, which a reader could take for the
-    matrix function) and ``"read-name"`` (a name read as a declared one, or as a product).
+    matrix function), ``"read-name"`` (a name read as a declared one, or as a product) and
+    ``"stray-bracket"`` (a closing bracket with nothing open at the end of a LaTeX text, dropped).
     ``text`` is in English, ``zh`` in Chinese; :meth:`say` picks one.
 
     >>> from derive.lang import parse

@@ -9,7 +9,8 @@ LaTeX text, so errors point into what was written.  The mapping:
   ``\\hat{Y}`` is ``Yhat`` (``\\bar``, ``\\tilde`` alike); ``\\mathrm{X}``, ``\\mathbf{X}``,
   ``\\operatorname{X}`` … are the name X; Greek letters are their names, ``\\sigma`` is sigmoid;
 * operators: ``\\odot \\circ`` are ``.*``, ``\\cdot \\times \\ast`` are ``*``, ``\\oslash`` is ``./``;
-  ``^T``, ``^{T}``, ``^\\top``, ``^{\\mathsf{T}}`` the transpose, ``^{-1}`` a power, ``'`` after an
+  ``^T``, ``^{T}``, ``^\\top``, ``^{\\mathsf{T}}`` the transpose, ``^{-1}`` a power, ``^{\\circ p}`` the
+  Hadamard power ``.^(p)``, ``'`` after an
   elementwise function its derivative (``\\sigma'(h)``);
 * brackets: ``\\left( \\right)``, ``\\big[``, ``\\{ \\}``, groups ``{…}``; a bracket after a function
   name is its call (``tr[…]``, ``\\mathrm{tr}\\{…\\}``); ``\\|A\\|_F`` and ``||A||_F`` are ``norm2(A)``;
@@ -17,14 +18,16 @@ LaTeX text, so errors point into what was written.  The mapping:
   ``\\mathbf{1}``, ``\\mathbf{1}_n``, ``\\boldsymbol{1}``, ``\\mathbb{1}`` the ones matrix;
   ``\\mathrm{d}`` the differential's d (``dX`` and ``d(…)`` are read by the parser, which knows
   the declared names);
-* spacing (``\\, \\; \\quad ~``) and ``\\left``/``\\right`` sizes are skipped.
+* spacing (``\\, \\; \\quad ~``) and ``\\left``/``\\right`` sizes are skipped;
+* a closing bracket with nothing open, followed by nothing but closing brackets (``tr[…]\\}``,
+  the end of a ``d\\{…\\}`` split over two lines), is dropped with a :class:`Note`.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 
-from derive.lang.errors import ExpressionError
+from derive.lang.errors import ExpressionError, Note
 from derive.lang.tokens import _GREEK, _NUMBER, _notation_token, _Token
 
 _SPACING = frozenset({",", ";", ":", "!", " ", "quad", "qquad", "enspace", "thinspace", "medspace",
@@ -51,10 +54,12 @@ _CMD = re.compile(r"\\([A-Za-z]+|.)")
 _RUN = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _TRANSPOSES = r"(?:\\top|\\intercal|\\prime|\\mathsf\{T\}|\\mathrm\{T\}|\\rm\s*T)(?![A-Za-z])"
 _TRANSPOSE_GROUP = re.compile(r"\s*(?:\{\s*" + _TRANSPOSES + r"\s*\}|" + _TRANSPOSES + ")")
-_GRAD_NAME = r"(?:\\(?:hat|bar|tilde|widehat)\s*\{?\s*[A-Za-z]\s*\}?|[A-Za-z][A-Za-z0-9]*)(?:_\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|_[A-Za-z0-9])?"
+_GRAD_NAME = r"(?:\\(?:hat|bar|tilde|widehat)\s*\{?\s*[A-Za-z]\s*\}?|\\[A-Za-z]+|[A-Za-z][A-Za-z0-9]*)(?:_\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|_[A-Za-z0-9])?"
 _GRADIENT = re.compile(r"\\[dt]?frac\s*\{\s*\\partial\s*(" + _GRAD_NAME + r")\s*\}\s*\{\s*\\partial\s*("
                        + _GRAD_NAME + r")\s*\}")
 _OPENERS = {"(": ")", "[": "]"}
+_HADAMARD_POWER = re.compile(r"\s*\{\s*(?:\\circ|\\odot)(?![A-Za-z])\s*")
+_STRAY_TAIL = re.compile(r"(?:\s|\\[}\])]|[)\]}]|\\right\s*[)\]]?)*")
 
 
 def looks_like_latex(text: str) -> bool:
@@ -98,6 +103,7 @@ class _LatexLexer:
         self.text = text
         self.stack: list[tuple[str, str, int]] = []   # (closer as written, canonical close, column)
         self.last: _Token | None = None
+        self.notes: list[Note] = []
 
     def error(self, message: str, pos: int, token: str, kind: str = "syntax") -> ExpressionError:
         return ExpressionError(message, pos + 1, token, self.text, kind)
@@ -147,7 +153,7 @@ class _LatexLexer:
                 i += 1
                 continue
             if ch in ")]":
-                yield self.close(i, ch)
+                yield from self.close(i, ch)
                 i += 1
                 continue
             if ch == "{":
@@ -180,10 +186,14 @@ class _LatexLexer:
             tok, i = _notation_token(text, i)
             yield tok
 
-    def close(self, pos: int, ch: str) -> _Token:
+    def close(self, pos: int, ch: str) -> list[_Token]:
         if self.stack and self.stack[-1][0] == ch:
             _, close, _ = self.stack.pop()
-            return _Token("op", close, pos, ch)
+            return [_Token("op", close, pos, ch)]
+        if not self.stack and _STRAY_TAIL.fullmatch(self.text, pos + len(ch)):
+            self.notes.append(Note("stray-bracket", pos + 1, f"a stray '{ch}' at the end is ignored",
+                                   f"末尾多余的 '{ch}' 已忽略"))
+            return []
         if ch in ("}", "\\}"):
             raise self.error(f"{ch!r} has no matching {ch[:-1] + '{'!r}", pos, ch)
         if self.stack and self.stack[-1][0] in ")]":
@@ -191,7 +201,7 @@ class _LatexLexer:
             opened = self.stack[-1][2]
             raise self.error(f"unexpected {ch!r}: expected {want!r} to close the "
                              f"{self.text[opened]!r} at column {opened + 1}", pos, ch)
-        return _Token("op", ch, pos)   # the parser says what is wrong
+        return [_Token("op", ch, pos)]   # the parser says what is wrong
 
     def close_brace(self, pos: int) -> tuple[list[_Token], int]:
         """A ``}``: a group's ``)``, or a ``\\frac`` numerator's ``)`` ``/`` and the denominator's ``(``."""
@@ -199,7 +209,7 @@ class _LatexLexer:
             self.stack.pop()
             return [_Token("op", ")", pos, "}"), _Token("op", ")", pos, "}")], pos + 1
         if not (self.stack and self.stack[-1][0] == "}" and self.stack[-1][1] == ""):
-            return [self.close(pos, "}")], pos + 1
+            return self.close(pos, "}"), pos + 1
         self.stack.pop()
         text, j = self.text, pos + 1
         while j < len(text) and text[j] in " \t":
@@ -270,7 +280,7 @@ class _LatexLexer:
         if cmd == "{":
             return [self.open(i, src, "\\}")], end
         if cmd == "}":
-            return [self.close(i, "\\}")], end
+            return self.close(i, "\\}"), end
         if cmd in ("|", "Vert", "lVert", "rVert"):
             return list(self.norm(i, src)), self.after_norm(end)
         return [], end
@@ -319,9 +329,13 @@ class _LatexLexer:
         m = _TRANSPOSE_GROUP.match(text, i + 1)
         if m:
             return [_Token("op", "'", i, text[i:m.end()])], m.end()
-        m = re.compile(r"\s*(?:\{\s*T\s*\}|T(?![A-Za-z0-9_]))").match(text, i + 1)
-        if m:   # ^T, ^{T}: in LaTeX always the transpose
+        m = re.compile(r"\s*(?:\{\s*T\s*\}|T)").match(text, i + 1)
+        if m:   # ^T, ^{T}: in LaTeX always the transpose; a script is one character, X^TE is X^{T} E
             return [_Token("op", "'", i, text[i:m.end()])], m.end()
+        m = _HADAMARD_POWER.match(text, i + 1)
+        if m:   # A^{\circ p}, A^{\circ -1/2}: the Hadamard power A.^(p)
+            brace = text.index("{", i + 1)
+            return [_Token("op", ".^", i, text[i:m.end()]), self.open(brace, "{", "}")], m.end()
         m = re.compile(r"\s*\{\s*-\s*T\s*\}").match(text, i + 1)
         if m:
             return [_Token("sup", "^-T", i, text[i:m.end()])], m.end()
@@ -356,6 +370,16 @@ class _LatexLexer:
         if len(toks) != 1 or toks[0].kind != "name":
             raise self.error(f"{written!r} is not a name", 0, written)
         return toks[0].text
+
+
+def latex_lexer(text: str) -> _LatexLexer:
+    """The lexer of a LaTeX text: ``tokens()`` its canonical tokens, ``notes`` what it mended.
+
+    >>> lexer = latex_lexer(r"tr[A^T B]\\}")
+    >>> [t.text for t in lexer.tokens()], [str(n) for n in lexer.notes]
+    (['tr', '(', 'A', "'", 'B', ')', ''], ["a stray '\\\\}' at the end is ignored"])
+    """
+    return _LatexLexer(text)
 
 
 def latex_tokens(text: str) -> Iterator[_Token]:

@@ -15,7 +15,7 @@ from lark.lexer import Lexer
 
 from derive.lang.errors import ExpressionError, Note, make_error
 from derive.lang.functions import DIM_FUNCTIONS, arity, function_names, is_elementwise
-from derive.lang.latex import latex_tokens
+from derive.lang.latex import latex_lexer
 from derive.lang.tokens import _number, _Token, _tokenize
 from derive.limits import MAX_NESTING
 
@@ -81,7 +81,8 @@ class _Parser:
         self.text = text
         self.names = frozenset(names)
         self.dims = frozenset(dims)
-        self.stream = latex_tokens(text) if latex else _tokenize(text)
+        self.lexer = latex_lexer(text) if latex else None
+        self.stream = self.lexer.tokens() if self.lexer is not None else _tokenize(text)
         self.loss = False   # the text reads the undeclared loss f (df, ∂f/∂X)
         self.latex = latex
         self.ahead: list[_Token] = []
@@ -130,7 +131,10 @@ class _Parser:
     def parse(self) -> _Node:
         reset = _PARSER.set(self)
         try:
-            return _lark().parse(self)
+            root = _lark().parse(self)
+            if self.lexer is not None:
+                self.notes.extend(self.lexer.notes)
+            return root
         except UnexpectedInput as e:
             raise self.syntax_error(e.token.type == "$END" if isinstance(e, UnexpectedToken) else True) from None
         finally:

@@ -3,7 +3,7 @@
 * the gradient check: the derivation's own gradients (``bp.gradients()``), compiled, against
   central differences of f along random directions, on random non-square data;
 * for the seed network, the audit of the seed document's hand-written formulas
-  (``derive.audit.audit``: one row per formula and reading).
+  (``derive.grading``: the grade of the seed write-up, from its own text).
 
 :func:`network_checks` computes them (numeric code, imported when it runs): the command line
 computes the checks and hands them to the renderers as ``checks=``; the document builder
@@ -93,8 +93,9 @@ class Checks:
     """What the renderers write after the summary: a gradient check and the seed's audit rows."""
 
     gradient: GradientCheck | None = None
-    audit: tuple[Any, ...] = ()  # derive.audit.AuditRow (read only by derive.render.document.audit_table)
-    audit_dims: tuple[int, ...] = (4, 3, 5, 2)  # derive.audit.AUDIT_DIMS
+    # the grade of the seed write-up, one derive.grading.Report per language (read only by
+    # derive.render.document.audit_table)
+    audit: tuple[Any, ...] = ()
 
 
 def _sizes(dims: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol, int]:
@@ -157,10 +158,14 @@ def _order(symbols: list) -> list[sympy.Symbol]:
 
 
 def seed_audit(bp: Any, seed: int = 0) -> Checks:
-    """The audit rows alone (no gradient check): for the seed network; else no rows."""
-    from derive.audit import AUDIT_DIMS, audit
+    """The grade of the seed write-up (``tracegrad grade seed``), in each language, for the seed
+    network; for another network, nothing.  No gradient check."""
+    if getattr(bp.network, "name", None) != "seed":
+        return Checks()
+    from derive.grading import grade, seed_writeup
+    from derive.render.locale import LANGUAGES
 
-    return Checks(None, tuple(audit(bp.network, seed=seed, dims=AUDIT_DIMS)), AUDIT_DIMS)
+    return Checks(None, tuple(grade(seed_writeup(), lang=lang, seed=seed, source="seed") for lang in LANGUAGES))
 
 
 def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
@@ -168,4 +173,4 @@ def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
     (``audit``), the audit rows.
     """
     rows = seed_audit(bp, seed) if audit else Checks()
-    return Checks(gradient_check(bp, seed), rows.audit, rows.audit_dims)
+    return Checks(gradient_check(bp, seed), rows.audit)

@@ -316,32 +316,45 @@ def rule_list(derivations: Sequence[Derivation], loc: Locale) -> RuleList | None
 
 # --- the checks --------------------------------------------------------------------------------
 
-# an audit verdict (derive.audit.Verdict, by value) as a grade: "ok" (correct), "partial" (correct
-# under one reading of the bias), "bad"
-_VERDICT_STATUS = {"correct": "ok", "full_bias_only": "partial", "row_bias_only": "partial", "wrong": "bad",
-                   "not_conforming": "bad"}
+# a grade's verdict as the table's status: "ok", "partial" (right under some reading), "bad"
+_VERDICT_STATUS = {"correct": "ok", "correct-under-reading": "partial", "wrong": "bad", "shape-error": "bad"}
+# the columns of the audit table (derive.render.latex and .html size them in this order)
+_AUDIT_COLUMNS = ("equation", "message", "line", "kind", "step", "verdict")
 
 
-def _verdict_status(verdict: Any) -> str:
-    return _VERDICT_STATUS.get(getattr(verdict, "value", None), "")
+def _audited(e: Any) -> bool:
+    """The entries of the seed's grade the document shows: every result, and every line not plainly right."""
+    return e.kind == "result" or e.verdict != "correct"
 
 
-def audit_table(rows: Sequence[Any], lang: str = "en") -> Table:
-    """The audit of the seed document's formulas as a table: formula (mathematics), reading,
-    shapes, conforms, max. relative error, verdict (graded).
+def audit_table(reports: Sequence[Any], lang: str = "en") -> Table:
+    """The grade of the seed write-up (``derive.grading.Report``, one per language) as a table: the
+    write-up's equation (its LaTeX, and in the tool's notation where TeX is not typeset), the message, line, kind, step, verdict (graded).  The one place
+    that reads the grade's entries for a document.
 
-    The one place that reads audit rows (``derive.audit.AuditRow``: its words by
-    ``derive.audit.audit_table``, its formula by ``latex``, its grade by ``verdict``).
+    >>> from derive.grading import grade, seed_writeup
+    >>> from derive.render.blocks import plain
+    >>> t = audit_table([grade(seed_writeup())], "en")
+    >>> [plain(h) for h in t.header], len(t.rows), t.rows[0].status
+    (['equation', 'message', 'line', 'kind', 'step', 'verdict'], 19, '')
     """
-    from derive.audit import audit_table as audit_words
+    from derive.grading.names import notation
 
-    head, cells = audit_words(list(rows), lang)
+    report = next((r for r in reports if r.lang == lang), reports[0])
+    loc = get_locale(report.lang)
+
+    def word(key: str) -> str:
+        return loc.say(f"grade_report_{key}")
+
     out = []
-    for r, row in zip(rows, cells):
-        latex = getattr(r, "latex", "")
-        first: Inline = Tex(latex, row[0]) if latex else Text(row[0])
-        out.append(TableRow(((first,), *((Text(c),) for c in row[1:])), _verdict_status(getattr(r, "verdict", ""))))
-    return Table(tuple((Text(h),) for h in head), tuple(out), "audit")
+    for e in report.entries:
+        if not _audited(e):
+            continue
+        message = e.message.split("; ")[0] if e.kind == "result" and e.verdict == "correct" else e.message
+        cells = (Tex(e.latex, notation(e.latex)), Text(message), Text(str(e.line)), Text(word(e.kind)),
+                 Text(str(e.step) if e.step else ""), Text(word(e.verdict)))
+        out.append(TableRow(tuple((c,) for c in cells), _VERDICT_STATUS.get(e.verdict, "")))
+    return Table(tuple((Text(word(c)),) for c in _AUDIT_COLUMNS), tuple(out), "audit")
 
 
 def checks_section(checks: Any, loc: Locale) -> Section | None:
@@ -351,8 +364,7 @@ def checks_section(checks: Any, loc: Locale) -> Section | None:
         key, fields = checks.gradient.words(loc)
         blocks.append(Paragraph(say(loc, key, **fields)))
     if checks.audit:
-        dims = ", ".join(map(str, checks.audit_dims))
-        audit = (Paragraph(say(loc, "audit_intro", dims=dims)), audit_table(checks.audit, loc.lang))
+        audit = (Paragraph(say(loc, "audit_intro")), audit_table(checks.audit, loc.lang))
         blocks.append(Section(say(loc, "audit"), audit, "audit"))
     return Section(say(loc, "checks"), tuple(blocks), "checks") if blocks else None
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from derive.rules import LANGUAGES
 from derive.steps import RULES
 
-__all__ = ["AUDIT_PROSE", "CHECK_PROSE", "LANGUAGES", "PROSE", "RULE_NAMES", "Locale", "get_locale"]
+__all__ = ["AUDIT_PROSE", "CHECK_PROSE", "GRADE_PROSE", "LANGUAGES", "PROSE", "RULE_NAMES", "Locale", "get_locale"]
 
 # The rules' names are in their records (derive.rules.Rule), beside their functions and laws.
 RULE_NAMES: dict[str, dict[str, str]] = {lang: {k: r.name(lang) for k, r in RULES.items()} for lang in LANGUAGES}
@@ -64,9 +64,9 @@ PROSE: dict[str, dict[str, str]] = {
         "rule": "Rule",
         "law": "Law",
         "audit": "Audit of the seed document's formulas",
-        "audit_intro": "Each formula of the seed document, under each reading of its notation, "
-                       "evaluated on random data (n, d, m, k = {dims}) under both readings of the "
-                       "bias and compared with central finite differences of f.",
+        "audit_intro": "The seed write-up graded from its own text (tracegrad grade seed): each result under "
+                       "every reading of ⊙ and of the bias, each step of each chain, at random data; its "
+                       "results and every line that is not plainly right.",
         "generated": "Written by tracegrad.",
         "abbreviations": "For short, write {defs}.",
         # the checks after the summary (every format)
@@ -119,8 +119,8 @@ PROSE: dict[str, dict[str, str]] = {
         "rule": "法则",
         "law": "公式",
         "audit": "原文公式核查",
-        "audit_intro": "原文的每个公式按其记号的每种解读，在随机数据（n, d, m, k = {dims}）上、"
-                       "按偏置的两种解读求值，并与 f 的中心差分比较。",
+        "audit_intro": "由原文自身批改（与 tracegrad 的批改命令相同）：每个结果按 ⊙ 与偏置的每种解读、每条推导链的每一步，"
+                       "在随机数据上检查；列出其结果及每一条并非显然正确的行。",
         "generated": "由 tracegrad 生成。",
         "abbreviations": "为简洁，记 {defs}。",
         # the checks after the summary (every format)
@@ -227,7 +227,7 @@ CHECK_PROSE: dict[str, dict[str, str]] = {
                            "这些维度共有 {entries} 个元素（最大维度 {largest}）：请去掉 --dims 或给出更小的维度",
     },
 }
-# The words of the audit of the seed document (derive.audit): a reading's {math} is the formula as so
+# The words of the audit of the seed document (tests/hand_audit.py, the oracle of its grade; check's readings): a reading's {math} is the formula as so
 # read (or the variable f is a function of); a verdict's {shape} the shape of a full bias.
 AUDIT_PROSE: dict[str, dict[str, str]] = {
     "en": {
@@ -248,6 +248,7 @@ AUDIT_PROSE: dict[str, dict[str, str]] = {
         "audit_reading_summed": "corrected: summed over the batch",
         "audit_reading_looser": "⊙ looser than product: {math}",
         "audit_reading_tighter": "⊙ tighter than product: {math}",
+        "audit_reading_between": "⊙ over part of the product: {math}",
         "audit_reading_previous_line": "as the derivation's line before it: {math}",
         "audit_reading_compiled_row": "compiled kernel, bias row",
         "audit_reading_compiled_full": "compiled kernel, bias full",
@@ -274,6 +275,7 @@ AUDIT_PROSE: dict[str, dict[str, str]] = {
         "audit_reading_summed": "修正：对批次求和",
         "audit_reading_looser": "⊙ 优先级低于矩阵乘：{math}",
         "audit_reading_tighter": "⊙ 优先级高于矩阵乘：{math}",
+        "audit_reading_between": "⊙ 作用于乘积的一部分：{math}",
         "audit_reading_previous_line": "按前一行推导：{math}",
         "audit_reading_compiled_row": "编译内核，行偏置",
         "audit_reading_compiled_full": "编译内核，n×m 偏置",
@@ -285,9 +287,128 @@ AUDIT_PROSE: dict[str, dict[str, str]] = {
         "audit_verdict_inconclusive": "无法判定",
     },
 }
+# The words of the grade of a write-up (derive.grading): its verdicts' messages ({line} a source
+# line, {names} names, {reading} a reading of the notation, {network} a reading of the network), the
+# rules of the catalogue of mistakes (grade_rule_*), and the report's headings (grade_report_*).
+GRADE_PROSE: dict[str, dict[str, str]] = {
+    "en": {
+        "grade_as_written": "as written",
+        "grade_odot_over": "⊙ over {part}: {math}",
+        "grade_network": "the network from the problem statement",
+        "grade_network_program": "the network from {source}",
+        "grade_statement": "defines {name}, part of the problem statement",
+        "grade_unknown": "uses names the problem never defines: {names}",
+        "grade_defines_unknown": "defines names the problem never uses: {names}",
+        "grade_unreadable": "cannot be read: {error}",
+        "grade_prose": "prose, no equation to check",
+        "grade_jacobian": "a product of derivatives of matrices by matrices ({what}): not checked, only its result",
+        "grade_not_variable": "{name} is not a variable of the network",
+        "grade_follows": "follows from the line before",
+        "grade_follows_held": "follows from the line before with the differentials of everything but {var} held at zero",
+        "grade_follows_from": "follows from line {line} (the line before it does not hold)",
+        "grade_breaks": "breaks the chain: it does not follow from line {line}",
+        "grade_restates": "restates the definition of {name}",
+        "grade_shorthand": "names {name} for the lines after it",
+        "grade_differs": "differs from the definition of {name} in the problem statement",
+        "grade_only_under": "holds only when {readings}",
+        "grade_under": "{reading}; {network}",
+        "grade_noted": " ({notes})",
+        "grade_rule_sign": "the sign is flipped",
+        "grade_rule_factor": "a factor is lost: the line is {factor} times the line before",
+        "grade_rule_transpose": "a transpose dropped or added ({what})",
+        "grade_rule_cyclic": "the cyclic property misapplied: tr(ABC) = tr(CAB) = tr(BCA), the factors {order} are no rotation",
+        "grade_rule_sigma": "σ′ missing: d σ(h) = σ′(h) ⊙ dh",
+        "grade_rule_odot": "⊙ written as a matrix product",
+        "grade_rule_product": "a term of the product rule missing: d(AB) = dA B + A dB",
+        "grade_rule_none": "no rule of the catalogue explains it",
+        "grade_bias_full": "{name} an {shape} matrix",
+        "grade_bias_row": "{name} a 1×{cols} row broadcast over the batch",
+        "grade_list_sep": ", ",
+    },
+    "zh": {
+        "grade_as_written": "按书写",
+        "grade_odot_over": "⊙ 作用于 {part}：{math}",
+        "grade_network": "题目描述中的网络",
+        "grade_network_program": "{source} 中的网络",
+        "grade_statement": "定义 {name}，属于题目描述",
+        "grade_unknown": "使用了题目中从未定义的名字：{names}",
+        "grade_defines_unknown": "定义了题目中从未使用的名字：{names}",
+        "grade_unreadable": "无法读取：{error}",
+        "grade_prose": "文字，无等式可查",
+        "grade_jacobian": "矩阵对矩阵的导数之积（{what}）：不检查，只检查其结果",
+        "grade_not_variable": "{name} 不是网络中的变量",
+        "grade_follows": "由上一行推出",
+        "grade_follows_held": "在除 {var} 外各微分取零时由上一行推出",
+        "grade_follows_from": "由第 {line} 行推出（上一行不成立）",
+        "grade_breaks": "推导在此中断：不能由第 {line} 行推出",
+        "grade_restates": "重述 {name} 的定义",
+        "grade_shorthand": "定义 {name}，供后文使用",
+        "grade_differs": "与题目描述中 {name} 的定义不同",
+        "grade_only_under": "仅当 {readings} 时成立",
+        "grade_under": "{reading}；{network}",
+        "grade_noted": "（{notes}）",
+        "grade_rule_sign": "符号相反",
+        "grade_rule_factor": "丢了一个系数：此行是上一行的 {factor} 倍",
+        "grade_rule_transpose": "漏写或多写了转置（{what}）",
+        "grade_rule_cyclic": "误用迹的轮换性：tr(ABC) = tr(CAB) = tr(BCA)，因子顺序 {order} 不是轮换",
+        "grade_rule_sigma": "漏了 σ′：d σ(h) = σ′(h) ⊙ dh",
+        "grade_rule_odot": "⊙ 写成了矩阵乘法",
+        "grade_rule_product": "乘积法则漏了一项：d(AB) = dA B + A dB",
+        "grade_rule_none": "常见错误表中没有能解释它的规则",
+        "grade_bias_full": "{name} 为 {shape} 矩阵",
+        "grade_bias_row": "{name} 为 1×{cols} 行向量（按批广播）",
+        "grade_list_sep": "，",
+    },
+}
+for _lang, _words in {
+    "en": {
+        "grade_report_correct": "correct",
+        "grade_report_correct-under-reading": "correct under a reading",
+        "grade_report_wrong": "wrong",
+        "grade_report_shape-error": "shapes do not conform",
+        "grade_report_uncheckable": "not checked",
+        "grade_report_result": "result",
+        "grade_report_chain": "chain",
+        "grade_report_definition": "definition",
+        "grade_report_other": "other",
+        "grade_report_title": "Grade of {source}",
+        "grade_report_network": "Network: {network}.",
+        "grade_report_summary": "{total} equations: {counts}.",
+        "grade_report_line": "line",
+        "grade_report_step": "step",
+        "grade_report_kind": "kind",
+        "grade_report_verdict": "verdict",
+        "grade_report_equation": "equation",
+        "grade_report_message": "message",
+        "grade_report_readings": "readings",
+    },
+    "zh": {
+        "grade_report_correct": "正确",
+        "grade_report_correct-under-reading": "某种理解下正确",
+        "grade_report_wrong": "错误",
+        "grade_report_shape-error": "形状不匹配",
+        "grade_report_uncheckable": "未检查",
+        "grade_report_result": "结果",
+        "grade_report_chain": "推导链",
+        "grade_report_definition": "定义",
+        "grade_report_other": "其他",
+        "grade_report_title": "{source} 的批改",
+        "grade_report_network": "网络：{network}。",
+        "grade_report_summary": "共 {total} 个等式：{counts}。",
+        "grade_report_line": "行",
+        "grade_report_step": "步",
+        "grade_report_kind": "类别",
+        "grade_report_verdict": "结论",
+        "grade_report_equation": "等式",
+        "grade_report_message": "说明",
+        "grade_report_readings": "各种理解",
+    },
+}.items():
+    GRADE_PROSE[_lang].update(_words)
 for _lang in LANGUAGES:
     PROSE[_lang].update(CHECK_PROSE[_lang])
     PROSE[_lang].update(AUDIT_PROSE[_lang])
+    PROSE[_lang].update(GRADE_PROSE[_lang])
 
 
 @dataclass(frozen=True)

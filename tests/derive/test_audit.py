@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from derive import audit as reference
-from derive.audit import Verdict
+from tests import hand_audit as reference
+from tests.hand_audit import Verdict
 from derive.render.locale import PROSE
 from tests.oracle import fd_gradient, rel_err, seed_loss
 

@@ -361,7 +361,7 @@ def test_an_answer_that_divides_by_zero_is_wrong_without_warnings() -> None:
 # ------------------------------------------------------------------------ shapes, names, language
 
 # The seed document's formulas in the expression language, with the audit's verdict per bias reading
-# (derive.audit.audit: "correct", "correct for bias n×m only", "correct for row bias only",
+# (tests.hand_audit.audit: "correct", "correct for bias n×m only", "correct for row bias only",
 # "shapes do not conform").
 SEED_FORMULAS = [
     ("2*(Y - Ypred)", "Y", {"row": True, "full": True}),

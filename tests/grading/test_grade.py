@@ -13,7 +13,9 @@ from derive.cli import main
 from derive.grading import GradeError, grade
 from derive.grading.evaluate import evaluate, points
 from derive.grading.extract import equations
-from derive.grading.latex import LatexError, to_tokens
+from derive.grading.names import alias, gradient_of, name_of, program_text
+from derive.lang import ExpressionError
+
 from derive.grading.report import write
 
 LSQ = r"""# Least squares
@@ -44,16 +46,29 @@ def test_extraction_lines_steps_and_continuations() -> None:
     assert [t.line for t in rows.terms] == [10, 10, 11, 12]
 
 
-def test_latex_bridge() -> None:
-    names = {"X", "W1", "Y_pred", "Y", "W2", "h"}
-    assert to_tokens(r"X^{\top} \cdot W_{1}", names).text == "X' * W1"
-    t = to_tokens(r"\mathrm{tr}\{(Y - Y_{pred})^T \mathrm{d}Y_{pred}\}", names)
-    assert t.text == "tr((Y - Y_pred)'d__0)" and t.diffs == {"d__0": "Y_pred"}
-    assert to_tokens(r"\lVert Y \rVert_F^2 + \tanh'(h)", names).text == "norm2(Y)^2 + (1 - tanh(h).^2)"
-    with pytest.raises(LatexError, match="unbalanced"):
-        to_tokens(r"(X", names)
-    with pytest.raises(LatexError, match=r"\\int"):
-        to_tokens(r"\int X", names)
+def test_names_are_read_by_the_language_and_matched_to_the_network() -> None:
+    assert name_of(r"h_{\text{sigmoid}}") == "h_sigmoid" and name_of(r"X^T") is None
+    assert gradient_of(r"\frac{\partial f}{\partial W_{1}}") == ("f", "W1") and gradient_of("X + Y") is None
+    net = derive.program("X: n×d; Y: n×k\nparam W1: d×m; param W2: m×k\nh = X*W1\nH = sigmoid(h)\n"
+                         "Ypred = H*W2\nf = norm2(Ypred - Y)^2")
+    assert [alias(w, net) for w in ("Y_pred", "h_sigmoid", "h_tanh", "Q")] == ["Ypred", "H", None, None]
+    text, found = program_text(r"\sigma(XW_1) \odot \mathbf{1}", set())
+    assert found == ["sigmoid", "X", "W1"] and text == "sigmoid ( X W1 ) .* 𝟏"
+    with pytest.raises(ExpressionError, match=r"\\int"):       # the language's one-line error
+        program_text(r"\int X", set())
+
+
+def test_a_grade_through_the_language_with_a_programs_stage_names() -> None:
+    """--net: the write-up's h_sigmoid is the program's H, its differential held like H's."""
+    prog = ("X: n×d; Y: n×k\nparam W1: d×m; param W2: m×k\nh = X*W1\nH = sigmoid(h)\nYpred = H*W2\n"
+            "f = norm2(Ypred - Y)^2")
+    text = (r"$$\begin{aligned} df &= \mathrm{tr}[2(Y_{pred} - Y)^T \mathrm{d}Y_{pred}] \\"
+            r" &= \mathrm{tr}[2(Y_{pred} - Y)^T \mathrm{d}(h_{sigmoid}) W_2] \end{aligned}$$" "\n\n"
+            r"$$\frac{\partial f}{\partial h_{sigmoid}} = 2(Y_{pred} - Y)W_2^T$$" "\n")
+    r = grade(text, net=prog, net_name="net.tg")
+    assert [(e.line, e.step, e.verdict) for e in r.entries] == [(1, 1, "correct"), (1, 2, "correct"),
+                                                                 (3, 0, "correct")]
+    assert "everything but H" in r.entries[1].message
 
 
 def test_forward_mode_against_finite_differences() -> None:
@@ -121,7 +136,9 @@ def test_writers() -> None:
     md = write(r, "markdown")
     assert "| 行 | 步 | 类别 | 结论 | 等式 | 说明 |" in md and "= 2X^T E$ |" in md
     page = write(r, "html")
-    assert page.startswith("<!DOCTYPE html>") and "<code>\\frac{\\partial f}{\\partial W} = 2X^T E</code>" in page
+    assert page.startswith("<!DOCTYPE html>") and page.count("<math") == len(r.entries) == 6
+    assert 'title="\\frac{\\partial f}{\\partial W} = 2X^T E"' in page and "<code>" not in page
+    assert "<mfrac><mrow><mi>&#8706;</mi><mi>f</mi></mrow>" in page     # ∂f/∂W as MathML
     assert "行 15 · 结果 · 正确" in write(r, "text")
     rows = json.loads(write(r, "json"))
     assert list(rows[0])[:7] == ["line", "step", "latex", "kind", "verdict", "readings", "message"]

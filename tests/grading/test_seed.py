@@ -1,24 +1,26 @@
 """The seed audit comes from the seed (issue 11, requirement 4): ``grade`` on the seed write-up reaches,
-from the document itself, the verdicts of the hand-typed audit (``derive.audit.FORMULAS``: each formula
+from the document itself, the verdicts of the hand-typed audit (``tests.hand_audit.FORMULAS``: each formula
 transcribed by hand in NumPy under each reading, against central finite differences), which is the
 oracle here."""
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 
-from derive.audit import FORMULAS, Verdict, audit
+from tests.hand_audit import FORMULAS, Verdict, audit
 from derive.cli import main
 from derive.grading import grade, seed_writeup
 
 # the audit's variable → the write-up's lines of that result (the ⇒ line, restatements, the summary)
 LINES = {"Y": (65,), "Ypred": (73,), "W2": (81, 129), "b2": (89, 131), "H": (97,), "h": (101, 105, 115),
          "W1": (111, 125), "b1": (121, 127)}
-# the audit's readings of ⊙ → the grader's (⊙ taking the whole product before it is the language's
-# precedence: "as written")
-READING = {"as_written": "as written", "as_written_of": "as written", "looser": "as written",
-           "tighter": "⊙ over W2ᵀ", "previous_line": "⊙ over (Y_pred - Y)W2ᵀ"}
+# the audit's readings of ⊙ → the language's (derive.lang.readings: ⊙ taking the whole product before
+# it is the language's precedence, "looser"; the line before ∂f/∂W1 reads ⊙ over part of the product)
+READING = {"as_written": ("as_written", "looser"), "as_written_of": ("as_written", "looser"),
+           "looser": ("as_written", "looser"), "tighter": ("tighter",), "previous_line": ("between",)}
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +39,8 @@ def test_every_result_line_is_graded_as_the_audit_says(report) -> None:
     for (var, key), verdict in _oracle().items():
         for line in LINES[var]:
             entry = by_line[line]
-            label = READING[key]
-            found = [r for r in entry.readings if r.label.startswith(label)]
-            assert found, (line, label, [r.label for r in entry.readings])
+            found = [r for r in entry.readings if r.key in READING[key]]
+            assert found, (line, key, [r.label for r in entry.readings])
             verdicts = {r.verdict for r in found}
             if verdict is Verdict.CORRECT:
                 assert verdicts == {"correct"}, (line, key)
@@ -79,4 +80,16 @@ def test_grade_seed_cli_json(capsys) -> None:
     assert all(set(r) >= {"line", "step", "latex", "kind", "verdict", "readings", "message"} for r in rows)
     assert {r["kind"] for r in rows} == {"definition", "chain", "result"}
     w1 = next(r for r in rows if r["line"] == 111)
-    assert w1["verdict"] == "correct-under-reading" and len(w1["readings"]) == 8
+    assert w1["verdict"] == "correct-under-reading" and len(w1["readings"]) == 6    # 3 of ⊙ × 2 of the bias
+    assert [r["key"] for r in w1["readings"]] == ["looser"] * 2 + ["between"] * 2 + ["tighter"] * 2
+
+
+def test_html_shows_the_equations_as_mathml_or_their_source(report) -> None:
+    from derive.grading.report import write
+
+    page = write(report, "html")
+    codes = re.findall(r"<code>(.*?)</code>", page)
+    # the stray line, the product of Jacobians, and ∂f/∂W1 as written (⊙ looser: shapes do not conform)
+    assert codes[:3] == ["Z = XW", "h = max(Z, 0)", html.escape(r"\frac{\partial f}{\partial h_{sigmoid}} \cdot "
+                                                                   r"\frac{\partial h_{sigmoid}}{\partial h}")]
+    assert len(codes) == 5 and page.count("<math") == len(report.entries) - 5

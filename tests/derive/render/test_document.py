@@ -199,22 +199,20 @@ def test_several_derivations_have_one_outline_in_every_format(lang) -> None:
 
 
 def test_audit_rows_through_one_adapter() -> None:
-    from derive.audit import Verdict, audit
+    from derive.grading import grade, seed_writeup
+    from derive.grading.names import notation
 
-    rows = audit()
-    table = builder.audit_table(rows, "zh")
-    assert table.style == "audit" and len(table.rows) == len(rows) and len(table.header) == 6
-    grade = {Verdict.CORRECT: "ok", Verdict.WRONG: "bad", Verdict.NOT_CONFORMING: "bad", Verdict.INCONCLUSIVE: "",
-             Verdict.FULL_BIAS_ONLY: "partial", Verdict.ROW_BIAS_ONLY: "partial"}
-    for r, row in zip(rows, table.rows):
-        assert row.status == grade[r.verdict]
-        first = row.cells[0][0]
-        assert (first == B.Tex(r.latex, r.formula)) if r.latex else (first == B.Text(r.formula))
-    assert {row.status for row in table.rows} >= {"ok", "bad", "partial"}
+    reports = [grade(seed_writeup(), lang=lang) for lang in ("en", "zh")]
+    table = builder.audit_table(reports, "zh")
+    shown = [e for e in reports[1].entries if e.kind == "result" or e.verdict != "correct"]
+    assert table.style == "audit" and len(table.rows) == len(shown) == 19 and len(table.header) == 6
+    status = {"correct": "ok", "correct-under-reading": "partial", "wrong": "bad", "shape-error": "bad",
+              "uncheckable": ""}
+    for e, row in zip(shown, table.rows):
+        assert row.status == status[e.verdict]
+        assert row.cells[0][0] == B.Tex(e.latex, notation(e.latex)) and B.plain(row.cells[2]) == str(e.line)
+    assert {row.status for row in table.rows} == {"ok", "partial", ""}
     assert B.plain(table.header[-1]) == "结论"
-
-
-# --- the data classes show themselves without importing the renderers ------------------------------
 
 def _imports(path: Path) -> set[str]:
     out = set()

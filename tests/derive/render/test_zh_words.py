@@ -19,7 +19,9 @@ from derive.networks import mlp
 # mathematics that may appear in prose position (the terminal text has no math delimiters)
 FUNCTIONS = {"tr", "det", "exp", "log", "tanh", "relu", "softplus", "step", "softmax", "sigmoid"}
 PROGRAM = {"tracegrad"}
-SEED_DOCUMENT_NAMES = {"h_sigmoid"}  # the seed write-up's own name for H, quoted by the audit
+# the seed write-up's own names, quoted by the audit (its grade): h_sigmoid for H, Y_pred, and its stray
+# line from another exercise, Z = XW, h = max(Z, 0)
+SEED_DOCUMENT_NAMES = {"h_sigmoid", "Y_pred", "Z", "W", "max"}
 
 
 def _networks():

@@ -1,5 +1,7 @@
-"""The audit of the seed document's hand-written gradients: each formula, transcribed literally
-in NumPy, under each reading of its notation → one :class:`AuditRow` with a :class:`Verdict`.
+"""The tests' oracle for the grade of the seed write-up (issue 11: the seed audit comes from the seed;
+``tracegrad audit`` is ``tracegrad grade seed``): the seed document's hand-written gradients, each
+formula transcribed literally in NumPy (typed by hand, not read from the document), under each
+reading of its notation → one :class:`AuditRow` with a :class:`Verdict`.
 
 The seed network (a course write-up, in Chinese) is
 
