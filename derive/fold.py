@@ -411,11 +411,11 @@ def name_softmax(e: Basic, z: MatrixExpr) -> Basic:
     return walk(e)
 
 
+_z = MatrixSymbol("z", _k, 1)
+_p = softmax_vector(_z)
 NAME_SOFTMAX = Rule(
     "name_softmax",
-    Laws(Eq(HadamardProduct(exp(_z := MatrixSymbol("z", _k, 1)),
-                            MatMul(OneMatrix(_k, 1), HadamardPower(MatMul(OneMatrix(1, _k), exp(_z)), -1))),
-            MatrixSymbol("p", _k, 1), evaluate=False),
-         Eq(MatMul(HadamardPower(MatMul(OneMatrix(1, _k), exp(_z)), -2), exp(_z), Transpose(exp(_z))),
-            MatMul(MatrixSymbol("p", _k, 1), Transpose(MatrixSymbol("p", _k, 1))), evaluate=False)),
+    Laws(Eq(_p.definition, _p, evaluate=False),
+         Eq(MatMul(exp(_z), HadamardPower(MatMul(OneMatrix(1, _k), exp(_z)), -2), Transpose(exp(_z))),
+            MatMul(_p, Transpose(_p)), evaluate=False)),
     {"en": "write with the softmax p", "zh": "用 softmax p 表示"}, name_softmax)
