@@ -19,7 +19,7 @@ from sympy import Basic, MatrixExpr, MatrixSymbol
 
 from derive.differential import MatrixDifferential, expand_once, substitute
 from derive.dims import shape_text
-from derive.engine import _bounded, _walk_check, derivation
+from derive.engine import Assumption, _bounded, _walk_check, derivation
 from derive.fold import NAME_SOFTMAX, Softmax, name_softmax
 from derive.kron_rules import (
     HVP_DIRECTION, KRON_SIMPLIFY, READ_OFF_HESSIAN, READ_OFF_JACOBIAN, VECTORIZE, HessianSymbol, HessianVector,
@@ -115,9 +115,10 @@ def jacobian(F_: MatrixExpr, X: MatrixSymbol, name: str = "F") -> SecondOrder:
     return SecondOrder(function=F_, wrt=X, steps=tuple(steps), result=in_notation(J), target=target)
 
 
-def hessian(f: Basic, X: MatrixSymbol) -> SecondOrder:
+def hessian(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()) -> SecondOrder:
     """The derivation of the Hessian ∂²f/∂x∂xᵀ (for a matrix X, ∂²f/∂(vec X)∂(vec X)ᵀ): the gradient's
-    derivation, then the Jacobian of the gradient.
+    derivation (with the facts in ``assumptions``, as ``derive.derivation`` takes them: rows of a label
+    that sum to 1), then the Jacobian of the gradient.
 
     >>> from sympy import MatrixSymbol, MatMul
     >>> A, x = MatrixSymbol("A", 4, 4), MatrixSymbol("x", 4, 1)
@@ -125,7 +126,7 @@ def hessian(f: Basic, X: MatrixSymbol) -> SecondOrder:
     A + Aᵀ
     """
     X = _check_variable(X)
-    grad = derivation(f, X)
+    grad = derivation(f, X, assumptions)
     G = Gradient(F, X)
     steps = list(grad.steps)
     dG = _expand(grad.result, MatrixDifferential(G), X, steps)

@@ -154,3 +154,23 @@ def test_a_function_that_names_p_keeps_the_exp_form() -> None:
     v, pv = RNG.normal(size=(4, 1)), RNG.normal(size=(4, 1))
     J = numeric.compile([dv.result], [p, z])(pv, v)[0]
     assert rel(J, np.diagflat(pv) @ closed(v)) < 1e-12
+
+
+def test_row_cross_entropy_with_rows_summing_to_one_reads_diag_p_minus_p_transpose_p() -> None:
+    k = 6
+    z, y = MatrixSymbol("z", 1, k), MatrixSymbol("y", 1, k)
+    facts = (((y, OneMatrix(k, 1)), OneMatrix(1, 1), "rows_sum_to_one"),)
+    dv = hessian(softmax_cross_entropy(y, z), z, assumptions=facts)
+    assert math_text(dv.result) == "diag(pᵀ) - pᵀp"
+    assert "For short, write p = softmax(z)." in str(dv) and "[each row sums to 1]" in str(dv)
+    v = RNG.normal(size=(1, k))
+    yv = RNG.random(size=(1, k))
+    yv /= yv.sum()
+
+    def forward(w: np.ndarray) -> float:
+        m = w.max()
+        return float(-(yv * (w - m - np.log(np.exp(w - m).sum()))).sum())
+
+    H = numeric.compile([dv.result], [z])(v)[0]
+    assert rel(H, closed(v)) < 1e-12
+    assert rel(H, fd_hessian(forward, v)) < 1e-5
