@@ -274,7 +274,9 @@ class Softmax(HadamardProduct):
         return HadamardProduct(*self.args)
 
     def doit(self, **hints):
-        return self
+        # the name stays while z is a symbol; with explicit matrices it is its value
+        args = [a.doit(**hints) for a in self.args]
+        return HadamardProduct(*args).doit() if any(isinstance(a, sympy.MatrixBase) for a in args) else self
 
     def _eval_transpose(self):
         return None

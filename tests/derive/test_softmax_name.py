@@ -9,6 +9,7 @@ import pytest
 from sympy import MatMul, MatrixSymbol, OneMatrix, Trace
 
 import numeric
+from tests.oracle import evaluate
 from derive.elementwise import exp
 from derive.fold import Softmax, name_softmax, softmax_vector
 from derive.jacobian import hessian, jacobian
@@ -70,6 +71,7 @@ def test_softmax_jacobian_reads_diag_p_minus_p_p_transpose() -> None:
         J = numeric.compile([dv.result], [z])(v)[0]
         assert rel(J, closed(v)) < 1e-12
         assert rel(J, fd_jacobian(softmax, v)) < 1e-7
+        assert rel(evaluate(dv.result, {z: v}), closed(v)) < 1e-12   # SymPy with explicit matrices
 
 
 def test_the_derivation_defines_p_in_every_renderer_and_language() -> None:
