@@ -18,16 +18,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sympy
-from sympy import Basic, Eq, Lambda, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix
+from sympy import Basic, Eq, Lambda, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Transpose
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.kronecker import KroneckerProduct
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.elementwise import elementwise_function, exp
+from derive.kronecker import Diag, Vec
 from derive.laws import Laws, matrices
 from derive.rules import Rule
 from derive.simplify import scale, split_coeff, tidy_hadamard
 
-__all__ = ["NAME_STAGE", "name_stages", "softmax_of"]
+__all__ = ["NAME_SOFTMAX", "NAME_STAGE", "Softmax", "name_softmax", "name_stages", "softmax_of", "softmax_vector"]
 
 
 def _exp_operand(e: Basic) -> MatrixExpr | None:
@@ -246,3 +249,175 @@ NAME_STAGE = Rule(
          Eq(MatAdd(HadamardProduct(_A, _B), MatMul(-1, HadamardProduct(_A, _C))),
             HadamardProduct(_A, MatAdd(_B, MatMul(-1, _C))), evaluate=False)),
     {"en": "write with the stages' names", "zh": "用中间量的名字表示"}, name_stages)
+
+
+# --- the softmax of the variable in a Jacobian or a Hessian: p = softmax(z) ------------------------
+
+class Softmax(HadamardProduct):
+    """p = softmax(z) of a column (or row) z: the definition's own Hadamard product
+    exp(z) ⊙ [𝟏(𝟏ᵀexp(z))^∘−1] (a row: exp(z) ⊙ [(exp(z)𝟏)^∘−1 𝟏ᵀ]), so that it evaluates as the
+    definition does, printed as the name p by every printer (a leaf: no brackets)."""
+
+    symbol = "p"
+    _tracegrad_leaf = True
+
+    def __new__(cls, *args):
+        return Basic.__new__(cls, *args)
+
+    @property
+    def operand(self) -> MatrixExpr:
+        return self.args[0].expr
+
+    @property
+    def definition(self) -> MatrixExpr:
+        """The plain Hadamard product this name stands for."""
+        return HadamardProduct(*self.args)
+
+    def doit(self, **hints):
+        # the name stays while z is a symbol; with explicit matrices it is its value
+        args = [a.doit(**hints) for a in self.args]
+        return HadamardProduct(*args).doit() if any(isinstance(a, sympy.MatrixBase) for a in args) else self
+
+    def _eval_transpose(self):
+        return None
+
+    def _sympystr(self, printer) -> str:
+        return self.symbol
+
+    _tracegrad_text = _sympystr
+    _tracegrad_latex = _sympystr
+
+    def _tracegrad_mathml(self, printer):
+        return printer._mi(self.symbol)
+
+
+def softmax_vector(z: MatrixExpr) -> Softmax:
+    """p = softmax(z) for a column z (n×1) or a row z (1×n).
+
+    >>> from sympy import MatrixSymbol
+    >>> p = softmax_vector(MatrixSymbol("z", 5, 1))
+    >>> p, p.shape, p.definition.shape
+    (p, (5, 1), (5, 1))
+    """
+    if z.shape[1] == 1:
+        E, n = exp(z), z.shape[0]
+        return Softmax(E, MatMul(OneMatrix(n, 1), HadamardPower(MatMul(OneMatrix(1, n), E), -1)))
+    if z.shape[0] == 1:
+        return Softmax(*softmax_of(z).args)
+    raise ValueError(f"softmax_vector takes a column or a row, got {z} of shape {z.shape}")
+
+
+def _normaliser(e: Basic, z: MatrixExpr) -> bool:
+    """Whether ``e`` is the 1×1 sum s of exp(z): 𝟏ᵀexp(z) (a column z), exp(z)𝟏 (a row z), or its
+    trace or entry."""
+    if isinstance(e, (sympy.Trace, MatrixElement)):
+        e = e.args[0]
+    if not (isinstance(e, MatMul) and len(e.args) == 2 and e.shape == (1, 1)):
+        return False
+    ones = e.args[0] if z.shape[1] == 1 else e.args[1]
+    E = e.args[1] if z.shape[1] == 1 else e.args[0]
+    return isinstance(ones, OneMatrix) and _exp_operand(E) == z
+
+
+def _exp_of(e: Basic, z: MatrixExpr) -> int:
+    """1 for exp(z), −1 for exp(zᵀ) or exp(z)ᵀ, 0 for anything else."""
+    if _exp_operand(e) == z:
+        return 1
+    if _exp_operand(e) == sympy.Transpose(z) or (isinstance(e, sympy.Transpose) and _exp_operand(e.arg) == z):
+        return -1
+    return 0
+
+
+_LINEAR = (sympy.Transpose, sympy.Trace, MatrixElement, Diag, Vec)
+_MULTILINEAR = (MatMul, sympy.Mul, HadamardProduct, KroneckerProduct)
+
+
+def _power_of_sum(e: Basic, z: MatrixExpr) -> sympy.Expr | None:
+    """q when ``e`` is s^q (s the sum of exp(z), q an integer), else None."""
+    if _normaliser(e, z):
+        return sympy.Integer(1)
+    if isinstance(e, (HadamardPower, sympy.Pow)) and _normaliser(e.args[0], z) and e.args[1].is_Integer:
+        return e.args[1]
+    return None
+
+
+def _monomial(e: Basic, z: MatrixExpr) -> tuple[int, sympy.Expr] | None:
+    """(k, q) when ``e`` is multilinear in k occurrences of exp(z) times s^q (s = Σ exp(z)), else None."""
+    if _exp_of(e, z):
+        return 1, sympy.Integer(0)
+    q = _power_of_sum(e, z)
+    if q is not None:
+        return 0, q
+    if not e.has(z):
+        return 0, sympy.Integer(0)
+    if isinstance(e, (*_LINEAR, *_MULTILINEAR)):
+        parts = [_monomial(a, z) for a in e.args if isinstance(a, Basic) and not isinstance(a, sympy.Integer)]
+        if any(p is None for p in parts):
+            return None
+        return sum(k for k, _ in parts), sum((q for _, q in parts), sympy.Integer(0))
+    return None
+
+
+def _normalised(e: Basic, z: MatrixExpr, p: Softmax) -> Basic | None:
+    """``e`` (a monomial of :func:`_monomial` with k = −q) with each exp(z) written as p and the powers
+    of s left out: None where nothing but powers of s remains (the factor 1)."""
+    kind = _exp_of(e, z)
+    if kind:
+        return p if kind == 1 else sympy.Transpose(p)
+    if _power_of_sum(e, z) is not None:
+        return None
+    if not e.has(z):
+        return e
+    args = [_normalised(a, z, p) for a in e.args]
+    kept = [a for a in args if a is not None]
+    if not kept:
+        return None
+    if isinstance(e, HadamardProduct):
+        kept = [a for a in kept if not isinstance(a, OneMatrix)] or kept[:1]
+        return kept[0] if len(kept) == 1 else HadamardProduct(*kept)
+    if isinstance(e, (MatMul, sympy.Mul, KroneckerProduct)):
+        return kept[0] if len(kept) == 1 else e.func(*kept)
+    if len(kept) != len(args):   # a linear operator of the factor 1: the 1×1 one
+        return OneMatrix(1, 1)
+    return e.func(*kept)
+
+
+def name_softmax(e: Basic, z: MatrixExpr) -> Basic:
+    """``e`` with every product that holds k factors exp(z) and s^−k (s = Σ exp(z), the column or
+    row z) written with p = softmax(z): exp(z)/s = p, one power of s per exp(z).  ``e`` itself where
+    there are none, or where z is not a column or a row.
+
+    >>> from sympy import MatrixSymbol, Trace
+    >>> from derive.kronecker import Diag
+    >>> from derive.notation import in_notation
+    >>> z = MatrixSymbol("z", 5, 1)
+    >>> s = Trace(MatMul(OneMatrix(1, 5), exp(z)))
+    >>> H = MatMul(1 / s, Diag(exp(z))) - MatMul(s ** -2, exp(z), exp(z).T)
+    >>> print(in_notation(name_softmax(H, z)))
+    diag(p) - ppᵀ
+    """
+    if not isinstance(z, MatrixSymbol) or 1 not in z.shape or z.shape == (1, 1):
+        return e
+    p = softmax_vector(z)
+
+    def walk(x: Basic) -> Basic:
+        if not isinstance(x, Basic) or not x.args or not x.has(z) or isinstance(x, Softmax):
+            return x
+        m = _monomial(x, z)
+        if m is not None and m[0] > 0 and m[0] == -m[1]:
+            out = _normalised(x, z, p)
+            return x if out is None else out
+        args = [walk(a) for a in x.args]
+        return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
+
+    return walk(e)
+
+
+_z = MatrixSymbol("z", _k, 1)
+_p = softmax_vector(_z)
+NAME_SOFTMAX = Rule(
+    "name_softmax",
+    Laws(Eq(_p.definition, _p, evaluate=False),
+         Eq(MatMul(exp(_z), HadamardPower(MatMul(OneMatrix(1, _k), exp(_z)), -2), Transpose(exp(_z))),
+            MatMul(_p, Transpose(_p)), evaluate=False)),
+    {"en": "write with the softmax p", "zh": "用 softmax p 表示"}, name_softmax)

@@ -19,7 +19,8 @@ from sympy import Basic, MatrixExpr, MatrixSymbol
 
 from derive.differential import MatrixDifferential, expand_once, substitute
 from derive.dims import shape_text
-from derive.engine import _bounded, _walk_check, derivation
+from derive.engine import Assumption, _bounded, _walk_check, derivation
+from derive.fold import NAME_SOFTMAX, Softmax, name_softmax
 from derive.kron_rules import (
     HVP_DIRECTION, KRON_SIMPLIFY, READ_OFF_HESSIAN, READ_OFF_JACOBIAN, VECTORIZE, HessianSymbol, HessianVector,
     JacobianSymbol, NotVectorizable, jacobian_of, kron_simplify,
@@ -61,8 +62,9 @@ def _expand(start: Basic, lhs: Basic, X: MatrixSymbol, steps: list[Step]) -> Bas
     raise LimitError(f"the differential of {start} takes more than {MAX_STEPS} steps")
 
 
-def _identify(dG: Basic, lhs_symbol: MatrixExpr, X: MatrixSymbol, steps: list[Step]) -> MatrixExpr:
-    """dG (linear in dX) → d vec G = J d vec X, tidied; returns J."""
+def _identify(dG: Basic, lhs_symbol: MatrixExpr, X: MatrixSymbol, steps: list[Step], function: Basic) -> MatrixExpr:
+    """dG (linear in dX) → d vec G = J d vec X, tidied, and written with p = softmax(x) where exp(x)
+    and its sum s = 𝟏ᵀexp(x) appear as exp(x)/s (unless ``function`` names something p); returns J."""
     try:
         J = jacobian_of(dG, X)
     except NotVectorizable as err:
@@ -79,6 +81,11 @@ def _identify(dG: Basic, lhs_symbol: MatrixExpr, X: MatrixSymbol, steps: list[St
     if simple.shape != (rows, X.shape[0] * X.shape[1]):
         raise RuntimeError(f"internal error: Jacobian of shape {simple.shape}, expected "
                            f"{rows}×{X.shape[0] * X.shape[1]}")
+    if Softmax.symbol not in {s.name for s in function.atoms(MatrixSymbol)}:
+        named = name_softmax(simple, X)
+        if named != simple:
+            steps.append(Step(NAME_SOFTMAX.key, dvecG, sympy.MatMul(named, dvecX)))
+            return named
     return simple
 
 
@@ -102,15 +109,16 @@ def jacobian(F_: MatrixExpr, X: MatrixSymbol, name: str = "F") -> SecondOrder:
     Fsym = MatrixSymbol(name, *F_.shape)
     steps = [Step(DEFINITION.key, Fsym, F_)]
     dF = _expand(F_, MatrixDifferential(Fsym), X, steps)
-    J = _identify(dF, Fsym, X, steps)
+    J = _identify(dF, Fsym, X, steps, F_)
     target = JacobianSymbol(Fsym, X)
     steps.append(Step(READ_OFF_JACOBIAN.key, target, J))
     return SecondOrder(function=F_, wrt=X, steps=tuple(steps), result=in_notation(J), target=target)
 
 
-def hessian(f: Basic, X: MatrixSymbol) -> SecondOrder:
+def hessian(f: Basic, X: MatrixSymbol, assumptions: tuple[Assumption, ...] = ()) -> SecondOrder:
     """The derivation of the Hessian ∂²f/∂x∂xᵀ (for a matrix X, ∂²f/∂(vec X)∂(vec X)ᵀ): the gradient's
-    derivation, then the Jacobian of the gradient.
+    derivation (with the facts in ``assumptions``, as ``derive.derivation`` takes them: rows of a label
+    that sum to 1), then the Jacobian of the gradient.
 
     >>> from sympy import MatrixSymbol, MatMul
     >>> A, x = MatrixSymbol("A", 4, 4), MatrixSymbol("x", 4, 1)
@@ -118,12 +126,12 @@ def hessian(f: Basic, X: MatrixSymbol) -> SecondOrder:
     A + Aᵀ
     """
     X = _check_variable(X)
-    grad = derivation(f, X)
+    grad = derivation(f, X, assumptions)
     G = Gradient(F, X)
     steps = list(grad.steps)
     dG = _expand(grad.result, MatrixDifferential(G), X, steps)
     try:
-        H = _identify(dG, G, X, steps)
+        H = _identify(dG, G, X, steps, grad.function)
     except NotVectorizable as err:
         raise NotVectorizable(f"{err}; the Hessian-vector product derive.hvp(f, X, V) is always available") from None
     target = HessianSymbol(F, X)

@@ -16,7 +16,7 @@ from derive.differential import RULES_OF_DIFFERENTIALS, MatrixDifferential, Scal
 from derive.laws import F, Dots, FrobeniusSq, Gradient, Summation, applied, matrices, scalars
 from derive.rules import Rule, rule_table
 from derive.broadcast import BROADCAST_SUM, COLS_SUM_TO_ZERO, FACTOR_BROADCAST, ROWS_SUM_TO_ZERO
-from derive.fold import NAME_STAGE
+from derive.fold import NAME_SOFTMAX, NAME_STAGE
 from derive.kron_rules import KRON_RULES
 from derive.simplify import COLLECT, SIMPLIFY_PRODUCT
 from derive.trace_rules import READ_OFF, TRACE_RULES
@@ -181,6 +181,6 @@ ROWS_SUM_TO_ONE = Rule("rows_sum_to_one",
 # Every rule a step can name, in the order a document's list of rules would give them.
 RULES: Mapping[str, Rule] = rule_table((
     DEFINITION, SCALAR_AS_TRACE, DIFFERENTIAL, SUBSTITUTE, CHAIN, *RULES_OF_DIFFERENTIALS, *TRACE_RULES,
-    SIMPLIFY_PRODUCT, COLLECT, READ_OFF, SUM_OVER_USES, ROWS_SUM_TO_ONE, NAME_STAGE,
+    SIMPLIFY_PRODUCT, COLLECT, READ_OFF, SUM_OVER_USES, ROWS_SUM_TO_ONE, NAME_STAGE, NAME_SOFTMAX,
     BROADCAST_SUM, COLS_SUM_TO_ZERO, ROWS_SUM_TO_ZERO, FACTOR_BROADCAST, *KRON_RULES, *STRUCTURE_RULES,
 ))

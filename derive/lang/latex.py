@@ -9,6 +9,8 @@ LaTeX text, so errors point into what was written.  The mapping:
   ``\\hat{Y}`` is ``Yhat`` (``\\bar``, ``\\tilde`` alike); ``\\mathrm{X}``, ``\\mathbf{X}``,
   ``\\operatorname{X}`` … are the name X; Greek letters are their names, ``\\sigma`` is sigmoid;
 * operators: ``\\odot \\circ`` are ``.*``, ``\\cdot \\times \\ast`` are ``*``, ``\\oslash`` is ``./``;
+  ``A \\otimes B`` is ``kron(A, B)`` (within one term, an ordinary product binding tighter);
+  ``\\operatorname{vec}``, ``\\mathrm{diag}``, ``\\diag`` … call vec, diag (kron, vec, diag of the language);
   ``^T``, ``^{T}``, ``^\\top``, ``^{\\mathsf{T}}`` the transpose, ``^{-1}`` a power, ``^{\\circ p}`` the
   Hadamard power ``.^(p)``, ``'`` after an
   elementwise function its derivative (``\\sigma'(h)``);
@@ -35,20 +37,20 @@ _SPACING = frozenset({",", ";", ":", "!", " ", "quad", "qquad", "enspace", "thin
 _SIZES = frozenset({"left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr",
                     "biggl", "biggr", "Biggl", "Biggr", "middle"})
 _OPERATORS = {"odot": ".*", "circ": ".*", "cdot": "*", "times": "*", "ast": "*", "oslash": "./",
-              "top": "'", "intercal": "'", "prime": "'"}
+              "top": "'", "intercal": "'", "prime": "'", "otimes": "⊗"}
 _FUNCTIONS = {"sigma": "sigmoid", "exp": "exp", "log": "log", "ln": "log", "tanh": "tanh", "tr": "tr",
-              "Tr": "tr", "trace": "tr", "det": "det", "max": "max", "sqrt": "sqrt"}
+              "Tr": "tr", "trace": "tr", "det": "det", "max": "max", "sqrt": "sqrt", "diag": "diag"}
 _NAME_ALIASES = {"Tr": "tr", "trace": "tr", "ln": "log"}
 _FONTS = frozenset({"mathrm", "text", "textrm", "textit", "mathit", "operatorname", "mathbf", "boldsymbol",
                     "bm", "mathsf", "mathbb", "mathcal", "textbf", "mathtt"})
 _BOLD = frozenset({"mathbf", "boldsymbol", "bm", "mathbb", "textbf"})
 _ACCENTS = {"hat": "hat", "widehat": "hat", "bar": "bar", "overline": "bar", "tilde": "tilde",
             "widetilde": "tilde", "vec": ""}
-_UNSUPPORTED = {"diag": "diag(·) is not supported: write the product with the matrix, or ⊙ with a column",
-                "sum": "\\sum is not supported: write sum(...) or a product with the ones vector 𝟏",
+_UNSUPPORTED = {"sum": "\\sum is not supported: write sum(...) or a product with the ones vector 𝟏",
                 "partial": "∂ is read only as \\frac{\\partial f}{\\partial X}",
-                "otimes": "the Kronecker product ⊗ is not supported",
                 "min": "\\min is not supported"}
+# the language's functions of derive.kronecker, called as \operatorname{vec}(X), \mathrm{diag}[x], \diag(x)
+_CALLS = frozenset({"vec", "diag", "kron"})
 _GREEK_NAMES = frozenset(_GREEK.values())
 _CMD = re.compile(r"\\([A-Za-z]+|.)")
 _RUN = re.compile(r"[A-Za-z][A-Za-z0-9]*")
@@ -109,6 +111,11 @@ class _LatexLexer:
         return ExpressionError(message, pos + 1, token, self.text, kind)
 
     def tokens(self) -> Iterator[_Token]:
+        """The canonical tokens, ⊗ already rewritten as kron(…, …) (:func:`_kron_infix`)."""
+        raw = self._raw_tokens()
+        return _kron_infix(list(raw), self.text) if "otimes" in self.text else raw
+
+    def _raw_tokens(self) -> Iterator[_Token]:
         for tok in self._tokens():
             self.last = tok
             yield tok
@@ -116,7 +123,7 @@ class _LatexLexer:
 
     def after_function(self) -> bool:
         last = self.last
-        return last is not None and last.kind == "name" and (last.text in _FUNCTIONS.values()
+        return last is not None and last.kind == "name" and (last.text in _FUNCTIONS.values() or last.text in _CALLS
                                                              or last.text in ("sigmoid", "relu", "softplus"))
 
     def open(self, pos: int, src: str, closer: str, close: str = ")") -> _Token:
@@ -391,3 +398,76 @@ def latex_tokens(text: str) -> Iterator[_Token]:
     ['(', '(', 'a', ')', '/', '(', '2', ')', ')', '']
     """
     return _LatexLexer(text).tokens()
+
+
+def _ends_operand(term: list[_Token]) -> bool:
+    """Whether a + or − after ``term`` is binary (it follows an operand, not an operator)."""
+    return bool(term) and (term[-1].kind != "op" or term[-1].text in (")", "]", "'"))
+
+
+def _kron_infix(tokens: list[_Token], text: str) -> Iterator[_Token]:
+    """``A \\otimes B`` as ``kron(A, B)``: in each term of a group (what lies between its brackets and
+    its top-level ``+ - ,``) the factors left of ⊗ and those right of it, an ordinary product binding
+    tighter (AC ⊗ BD is kron(AC, BD), A ⊗ B ⊗ C is kron(kron(A, B), C)).  A ⊗ beside ⊙ or ⊘ in one
+    term, or without a factor on a side, is an error.
+
+    >>> [t.text for t in latex_tokens(r"2A \\otimes B + C")][:-1]
+    ['kron', '(', '2', 'A', ',', 'B', ')', '+', 'C']
+    """
+    out: list[_Token] = []
+    stack: list[list[_Token]] = [[]]          # the open groups' tokens, innermost last
+
+    def flush(group: list[_Token]) -> list[_Token]:
+        done: list[_Token] = []
+        term: list[_Token] = []
+        for tok in group + [None]:
+            if tok is None or (tok.kind == "op" and (tok.text == "," or (tok.text in "+-" and _ends_operand(term)))):
+                done += _kron_term(term, text)
+                if tok is not None:
+                    done.append(tok)
+                term = []
+            else:
+                term.append(tok)
+        return done
+
+    for tok in tokens:
+        if tok.kind == "op" and tok.text in ("(", "["):
+            stack[-1].append(tok)
+            stack.append([])
+        elif tok.kind == "op" and tok.text in (")", "]") and len(stack) > 1:
+            inner = flush(stack.pop())
+            stack[-1] += inner + [tok]
+        elif tok.kind == "end":
+            while len(stack) > 1:            # an unclosed group: the parser says so
+                inner = flush(stack.pop())
+                stack[-1] += inner
+            out += flush(stack.pop()) + [tok]
+        else:
+            stack[-1].append(tok)
+    return iter(out)
+
+
+def _kron_term(term: list[_Token], text: str) -> list[_Token]:
+    at = [i for i, t in enumerate(term) if t.kind == "op" and t.text == "⊗"]
+    if not at:
+        return term
+    mixed = next((t for t in term if t.kind == "op" and t.text in (".*", "./")), None)
+    if mixed is not None:
+        raise ExpressionError("⊗ and ⊙ (or ⊘) in one product are ambiguous: bracket one of them, as in "
+                              "(A \\odot B) \\otimes C", mixed.column, mixed.src or mixed.text, text, "syntax")
+    parts, start = [], 0
+    for i in at + [len(term)]:
+        part = term[start:i]
+        if not part:
+            where = term[min(i, len(term) - 1)]
+            raise ExpressionError("\\otimes needs a factor on each side, as in A \\otimes B", where.column,
+                                  where.src or where.text, text, "syntax")
+        parts.append(part)
+        start = i + 1
+    left, start = parts[0], term[0].pos
+    for i, right in zip(at, parts[1:]):
+        op, last = term[i], right[-1]
+        written = text[start:last.pos + len(last.source)]   # "A \otimes B", as errors quote it
+        left = [_Token("name", "kron", start, written), _Token("op", "(", op.pos, op.src), *left,
+                _Token("op", ",", op.pos, op.src), *right, _Token("op", ")", last.pos, last.source)]
+    return left

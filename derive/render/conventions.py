@@ -142,6 +142,8 @@ def factor_bracket(a: Basic, bracket_gradient: bool = False) -> str | None:
     """
     if isinstance(a, Gradient) and bracket_gradient:
         return "("
+    if getattr(a, "_tracegrad_leaf", False):  # a name (p = softmax(z)) prints as a symbol
+        return None
     if isinstance(a, HadamardProduct):
         return None if softmax_operand(a) is not None else "["
     if isinstance(a, (MatAdd, MatMul, sympy.Add, KroneckerProduct)):
@@ -156,6 +158,8 @@ def kronecker_operand_bracket(a: Basic) -> str | None:
     >>> kronecker_operand_bracket(A + A), kronecker_operand_bracket(A) is None
     ('(', True)
     """
+    if getattr(a, "_tracegrad_leaf", False):
+        return None
     return "(" if isinstance(a, (MatAdd, MatMul, HadamardProduct)) else None
 
 
@@ -172,7 +176,7 @@ def postfix_bracket(a: Basic) -> str | None:
     (True, '(', '[')
     """
     if isinstance(a, HadamardProduct):
-        return None if softmax_operand(a) is not None else "["
+        return None if softmax_operand(a) is not None or getattr(a, "_tracegrad_leaf", False) else "["
     if isinstance(a, (*_LEAVES, OneMatrix, Identity, ZeroMatrix, ElementwiseApplyFunction)):
         return None
     return "("

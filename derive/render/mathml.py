@@ -238,7 +238,8 @@ class TracegradMathMLPrinter(MathMLLaws, MathMLPresentationPrinter):
         for i, a in enumerate(expr.args):
             if i:
                 row.appendChild(self._mo("⊗"))
-            row.appendChild(self._bracketed(a, kronecker_operand_bracket(a)))
+            row.appendChild(self._el("msub", self._mi("I"), self._print(a.shape[0])) if isinstance(a, Identity)
+                            else self._bracketed(a, kronecker_operand_bracket(a)))
         return row
 
     # --- postfix operators -----------------------------------------------------

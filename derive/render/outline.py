@@ -115,7 +115,19 @@ def outline(d: Derivation, abbreviate_over: int | None = None) -> Outline:
         contributions=tuple((c.upstream[0] if c.upstream is not None else F, outline(c, abbreviate_over))
                             for c in d.contributions),
     )
-    return abbreviate(sec, d, ABBREVIATE_OVER if abbreviate_over is None else abbreviate_over)
+    sec = abbreviate(sec, d, ABBREVIATE_OVER if abbreviate_over is None else abbreviate_over)
+    named = _names(sec)
+    return replace(sec, abbreviations=sec.abbreviations + named) if named else sec
+
+
+def _names(sec: Outline) -> tuple[tuple[MatrixSymbol, MatrixExpr], ...]:
+    """The definitions of the names the lines print (p = softmax(z): ``derive.fold.Softmax``)."""
+    out: dict[MatrixSymbol, MatrixExpr] = {}
+    for ln in (*sec.lead, *sec.body, sec.result):
+        for node in sympy.preorder_traversal(ln.rhs):
+            if getattr(node, "_tracegrad_leaf", False):
+                out.setdefault(MatrixSymbol(node.symbol, *node.shape), node.definition)
+    return tuple(out.items())
 
 
 ABBREVIATE_OVER = 80

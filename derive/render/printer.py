@@ -167,7 +167,9 @@ class _MatrixConventions:
         return self._open("hadamard") + (self._break() + self.ODOT).join(ops) + self._close()
 
     def _print_KroneckerProduct(self, expr: Basic) -> str:
-        return self.OTIMES.join(self._bracketed(a, kronecker_operand_bracket(a)) for a in expr.args)
+        # an identity factor with its size (Iₙ ⊗ A): nothing beside it says how large it is
+        return self.OTIMES.join(self._sized_identity(a) if isinstance(a, Identity) else
+                                self._bracketed(a, kronecker_operand_bracket(a)) for a in expr.args)
 
     # --- postfix operators -----------------------------------------------
     def _print_Transpose(self, expr: Transpose) -> str:
@@ -315,6 +317,9 @@ class TracegradLatexPrinter(_MatrixConventions, LatexLaws, LatexPrinter):
 
     def _print_Identity(self, expr: Identity) -> str:
         return "I"
+
+    def _sized_identity(self, expr: Identity) -> str:
+        return rf"I_{{{self._print(expr.shape[0])}}}"
 
     def _print_ZeroMatrix(self, expr: ZeroMatrix) -> str:
         return "0"
@@ -505,6 +510,9 @@ class TextPrinter(_MatrixConventions, TextLaws, StrPrinter):
 
     def _print_Identity(self, expr: Identity) -> str:
         return "I"
+
+    def _sized_identity(self, expr: Identity) -> str:
+        return "I" + _script(self._print(expr.shape[0]), _SUBSCRIPT, "_")
 
     def _print_ZeroMatrix(self, expr: ZeroMatrix) -> str:
         return "0"
