@@ -262,6 +262,26 @@ def _terms(b: Builder, e: MatrixExpr) -> tuple[list[Node], tuple]:
     return nodes, (tuple(e.shape) if shape is None else shape)
 
 
+def _matadd(b: Builder, e: MatAdd) -> Node:
+    """Σ terms; terms c·diag(v) (derive's Diag, known by name) are added to the diagonal of the sum of the
+    others, never formed: diag(p) − ppᵀ is the outer product with p added to its diagonal."""
+    diags, rest = [], []
+    for t in e.args:
+        factors = t.args if isinstance(t, MatMul) else (t,)
+        mats = [a for a in factors if isinstance(a, MatrixExpr)]
+        if len(mats) == 1 and type(mats[0]).__name__ == "Diag":
+            scalars = [a for a in factors if not isinstance(a, MatrixExpr)]
+            diags.append(MatMul(*scalars, mats[0].args[0]) if scalars else mats[0].args[0])
+        else:
+            rest.append(t)
+    if diags and rest:
+        M = b.add(*_terms(b, MatAdd(*rest))) if len(rest) > 1 else b.lower(rest[0])
+        if M.full and M.shape is not None:
+            v = b.add([b.lower(d) for d in diags])
+            return b._make("adddiag", (M, b.materialize(v)), None, M.shape, M.shape)
+    return b.add(*_terms(b, e))
+
+
 def _inverse(b: Builder, A: Node) -> Node:
     return b.unary_matrix("inv", A, A.shape)
 
@@ -272,7 +292,7 @@ MATRIX_RULES: dict[type, Rule] = {
     ZeroMatrix: lambda b, e: b.const(0.0, tuple(e.shape)),
     Identity: lambda b, e: b.eye(e.shape[0]),
     Transpose: lambda b, e: b.T(b.lower(e.arg)),
-    MatAdd: lambda b, e: b.add(*_terms(b, e)),
+    MatAdd: _matadd,
     HadamardProduct: lambda b, e: b.mul(*_terms(b, e)),
     HadamardPower: lambda b, e: b.powv(b.lower(e.base), b.lower(e.exp)),
     ElementwiseApplyFunction: lambda b, e: b._lower_elementwise(e.function, b.lower(e.expr)),

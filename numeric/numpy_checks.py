@@ -123,3 +123,11 @@ def _shape_error(a, name, shape, dims):
 
 def _cast(x, dtype):
     return x if x.dtype == dtype else x.astype(dtype)
+
+
+def _add_diag(M, v, fresh):
+    """M + diag(v) without forming diag(v): v added to M's diagonal (in place where M is an array the
+    kernel has just computed and reads nowhere else)."""
+    out = M if fresh else M.copy()
+    out.flat[::out.shape[1] + 1] += v.ravel()
+    return out
