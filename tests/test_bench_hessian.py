@@ -114,3 +114,13 @@ def test_peers_are_skipped_or_agree_with_the_kernel() -> None:
             want = bh.hand(case, kind)(D)
             got = bh.peer_result(lib, case, kind, D)
             assert np.allclose(got, want, rtol=1e-9, atol=1e-9), (lib, name, kind)
+
+
+def test_goals_say_met_or_not_met_from_the_ratio() -> None:
+    rows = [{"case": "xᵀAx", "kind": "hessian", "tracegrad": 0.01, "JAX": 0.05, "PyTorch": float("nan")},
+            {"case": "seed network (in W1)", "kind": "hvp", "tracegrad": 0.013, "JAX": 0.01, "PyTorch": 0.03}]
+    assert bh.goals(rows) == [
+        "- xᵀAx Hessian: 5.00× jax.jit(jax.hessian) (goal ≥ 10.00×: NOT met)",
+        "- seed network (in W1) HVP: 0.77× the better of JAX and PyTorch (goal ≥ 0.83×: NOT met)"]
+    rows[0]["JAX"] = 0.2
+    assert bh.goals(rows)[0].endswith("(goal ≥ 10.00×: met)")
