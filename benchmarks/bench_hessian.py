@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_layers import _threads, best_of, installed, machine  # noqa: E402
+from bench_layers import arguments, best_of, installed, machine, peer_threads  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def make_data(case: Case, sizes: dict, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 # ----- tracegrad ------------------------------------------------------------------------------------
-def kernel_for(case: Case, kind: str, sizes: dict | None = None):
+def kernel_for(case: Case, kind: str):
     """The compiled Hessian (or HVP) of the case and its argument names."""
     from sympy import MatrixSymbol
 
@@ -237,16 +236,8 @@ def peer_result(lib: str, case: Case, kind: str, D: dict) -> np.ndarray:
 def _peer_main(lib: str, case_name: str, kind: str, quick: bool, repeat: int) -> None:
     case = case_named(case_name)
     D = make_data(case, case.quick if quick else case.sizes)
-    threads = _threads()
-    if lib == "PyTorch":
-        import torch
-        torch.set_num_threads(threads)
-        step = torch_step(case, kind, D)
-    else:
-        if threads == 1:
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                       " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-        step = jax_step(case, kind, D)
+    peer_threads(lib)
+    step = (torch_step if lib == "PyTorch" else jax_step)(case, kind, D)
     want = hand(case, kind)(D)
     got = np.asarray(step(D), dtype=np.float64).reshape(want.shape)   # also the warm-up (jit, caches)
     err = float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
@@ -398,12 +389,7 @@ peers {peer_errs}.
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes and few repeats (seconds)")
-    ap.add_argument("--repeat", type=int, default=None)
-    ap.add_argument("--markdown", type=Path, help="write the results to this Markdown file")
-    ap.add_argument("--no-peers", action="store_true", help="time tracegrad and NumPy only")
-    ap.add_argument("--peer", choices=("PyTorch", "JAX"), help=argparse.SUPPRESS)
+    ap = arguments(__doc__)
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--kind", help=argparse.SUPPRESS)
     ns = ap.parse_args(argv)

@@ -1,9 +1,18 @@
-"""The NumPy backend's argument checks (:mod:`numeric.numpy_backend`): NumPy only.
+"""The NumPy backend's argument checks (:mod:`numeric.numpy_backend`), and the run-time helper
+(``_add_diag``): NumPy only.
 
 Its source is copied verbatim into every generated module (compiled or
 exported), so an exported kernel checks its arguments exactly as a compiled one.
 """
 import numpy
+
+
+def _add_diag(M, v, fresh):
+    """M + diag(v) without forming diag(v): v added to M's diagonal (in place where M is an array the
+    kernel has just computed and reads nowhere else)."""
+    out = M if fresh else M.copy()
+    out.flat[::out.shape[1] + 1] += v.ravel()
+    return out
 
 
 def _shape_text(shape):
@@ -124,10 +133,3 @@ def _shape_error(a, name, shape, dims):
 def _cast(x, dtype):
     return x if x.dtype == dtype else x.astype(dtype)
 
-
-def _add_diag(M, v, fresh):
-    """M + diag(v) without forming diag(v): v added to M's diagonal (in place where M is an array the
-    kernel has just computed and reads nowhere else)."""
-    out = M if fresh else M.copy()
-    out.flat[::out.shape[1] + 1] += v.ravel()
-    return out
