@@ -182,12 +182,30 @@ def _matrix_symbol(b: Builder, e: MatrixSymbol) -> Node:
 
 def _matmul(b: Builder, e: MatMul) -> Node:
     scalars = [b.lower(a) for a in e.args if not isinstance(a, MatrixExpr)]
+    gram = _gram(b, [a for a in e.args if isinstance(a, MatrixExpr)])
+    if gram is not None:
+        return b.mul([*scalars, gram], gram.shape)
     mats = _structured([a for a in e.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)])
     if not mats:
         shape = tuple(e.shape)
         return b.mul([*scalars, b.eye(shape[0])], shape)
     chain = b._chain(mats)
     return b.mul([*scalars, chain], chain.shape)
+
+
+def _gram(b: Builder, mats: list[MatrixExpr]) -> Node | None:
+    """Pᵀdiag(v)P (a Gauss–Newton or logistic-regression Hessian) as one ``gram`` node: computed as
+    (√v ⊙ P)ᵀ(√v ⊙ P), one symmetric product, where v ≥ 0, else Pᵀ(v ⊙ P); None for other products."""
+    k = len(mats) // 2
+    if k == 0 or len(mats) % 2 != 1 or type(mats[k]).__name__ != "Diag" or mats[k].args[0].shape[1] != 1:
+        return None
+    # SymPy writes (PC)ᵀdiag(v)PC as CᵀPᵀdiag(v)PC: the factors left of diag(v) mirror those right of it
+    if any(mats[j] != Transpose(mats[-1 - j]).doit() for j in range(k)):
+        return None
+    P = mats[k + 1] if k == 1 else MatMul(*mats[k + 1:])
+    Pn, v = b.materialize(b.lower(P)), b.materialize(b.lower(mats[k].args[0]))
+    shape = (Pn.shape[1], Pn.shape[1])
+    return b._make("gram", (Pn, v), None, shape, shape)
 
 
 def _structured(mats: list[MatrixExpr]) -> list[MatrixExpr]:

@@ -139,10 +139,13 @@ class NumericPrinter(NumPyPrinter):
         # the columns stacked: Fortran order
         return f"{self._wrap(node.args[0], ATOM)}.reshape(({self._dim(node.shape[0])}, 1), order='F')", ATOM
 
+    def _op_gram(self, node: Node) -> tuple[str, int]:
+        return f"_gram({self.emit(node.args[0])}, {self.emit(node.args[1])})", ATOM
+
     def _op_adddiag(self, node: Node) -> tuple[str, int]:
         M, v = node.args
         # a product, a sum or a function of arrays is a new array nothing else reads: updated in place
-        fresh = M not in self.names and M.op in ("add", "mul", "matmul", "multidot", "pow", "inv")
+        fresh = M not in self.names and M.op in ("add", "mul", "matmul", "multidot", "pow", "inv", "gram")
         return f"_add_diag({self.emit(M)}, {self.emit(v)}, {fresh})", ATOM
 
     def _op_commutation(self, node: Node) -> tuple[str, int]:

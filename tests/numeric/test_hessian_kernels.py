@@ -87,9 +87,8 @@ def test_logistic_hessian_weights_the_rows_once_and_keeps_float32() -> None:
     kernel = numeric.compile(derive.hessian(f, syms["w"]).result, [syms["X"], syms["w"], syms["y"]])
     body = _body(kernel)
     assert "diagflat" not in body
-    # the weights σ ⊙ (𝟏 − σ) (n×1) multiply each other before they scale X (n×d): X is read once
-    line = next(line for line in body.splitlines() if "X.T @" in line)
-    assert line.rstrip().endswith("* X)"), line
+    # Xᵀdiag(s)X as one Gram product of X with the weights s = σ ⊙ (𝟏 − σ), formed first (n×1)
+    assert "_gram(X, (1 - _t0) * _t0)" in body, body
     for dtype in (np.float64, np.float32):
         X, w, y = RNG.normal(size=(9, 4)).astype(dtype), RNG.normal(size=(4, 1)).astype(dtype), \
             (RNG.random((9, 1)) < 0.5).astype(dtype)
@@ -97,3 +96,28 @@ def test_logistic_hessian_weights_the_rows_once_and_keeps_float32() -> None:
         s = 1 / (1 + np.exp(-(X.astype(np.float64) @ w)))
         want = (X * (s * (1 - s))).T @ X
         assert H.dtype == dtype and np.max(np.abs(H - want)) < (1e-12 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gram_products_with_any_weights_and_a_product_as_the_matrix(dtype) -> None:
+    n, d, m = Symbol("n", integer=True, positive=True), Symbol("d", integer=True, positive=True), \
+        Symbol("m", integer=True, positive=True)
+    P, Q, C, s = MatrixSymbol("P", n, d), MatrixSymbol("Q", n, d), MatrixSymbol("C", d, m), MatrixSymbol("s", n, 1)
+    PC = MatMul(P, C)
+    exprs = [MatMul(P.T, Diag(s), P), 2 * MatMul(PC.T, Diag(s), PC), MatMul(P.T, Diag(s), Q)]
+    kernel = numeric.compile(exprs, [P, Q, C, s])
+    body = _body(kernel)
+    assert body.count("_gram(") == 2 and "diagflat" not in body
+    Pv, Qv, Cv = (RNG.normal(size=sh).astype(dtype) for sh in ((7, 4), (7, 4), (4, 3)))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for i, sv in enumerate((RNG.random((7, 1)), RNG.normal(size=(7, 1)), np.zeros((7, 1)))):   # ≥ 0, ±, 0
+        sv = sv.astype(dtype)
+        out = kernel(Pv, Qv, Cv, sv)
+        want = [Pv.T @ np.diagflat(sv) @ Pv, 2 * (Pv @ Cv).T @ np.diagflat(sv) @ (Pv @ Cv),
+                Pv.T @ np.diagflat(sv) @ Qv]
+        for got, w in zip(out, want):
+            assert got.dtype == dtype and np.max(np.abs(got - w)) < tol * max(1.0, np.max(np.abs(w)))
+        if i != 1:   # weights ≥ 0: one symmetric product, exactly symmetric
+            assert np.array_equal(out[0], out[0].T)
+    nan = np.full((7, 1), np.nan, dtype)
+    assert np.all(np.isnan(kernel(Pv, Qv, Cv, nan)[0]))
