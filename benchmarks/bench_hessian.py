@@ -378,7 +378,8 @@ Peers: {versions}.  Machine: {machine()}.
 
 {table(rows, libs)}
 
-Goals of issue 12, as measured in this run:
+Goals of issue 12, as measured in this run (the machine is shared: a ratio near 1× can fall either side
+of a goal from one run to the next; the Hessian rows of xᵀAx and logistic regression are far from it):
 
 {chr(10).join(goals(rows)) or "- (no peer was run)"}
 
