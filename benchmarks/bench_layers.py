@@ -409,21 +409,36 @@ def _threads() -> int:
     return int(os.environ.get("OMP_NUM_THREADS", cores))
 
 
+def peer_threads(peer: str) -> None:
+    """Give the peer (PyTorch, JAX) :func:`_threads` threads, before its first computation."""
+    threads = _threads()
+    if peer == "PyTorch":
+        import torch
+        torch.set_num_threads(threads)
+    elif threads == 1:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options of a benchmark with peers: --quick, --repeat, --markdown, --no-peers, and --peer (one
+    row of a peer in a process of its own)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes and few repeats (seconds)")
+    ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--markdown", type=Path, help="write the results to this Markdown file")
+    ap.add_argument("--no-peers", action="store_true", help="time tracegrad and NumPy only")
+    ap.add_argument("--peer", choices=("PyTorch", "JAX"), help=argparse.SUPPRESS)
+    return ap
+
+
 def _peer_main(peer: str, name: str, dt: str, quick: bool, repeat: int) -> None:
     import json
 
     layer = next(layer for layer in LAYERS if layer.name == name)
     data = make_data(layer, layer.quick if quick else layer.sizes, dt)
-    threads = _threads()
-    if peer == "PyTorch":
-        import torch
-        torch.set_num_threads(threads)
-        step = torch_step(layer, data)
-    else:
-        if threads == 1:
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                       " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-        step = jax_step(layer, data)
+    peer_threads(peer)
+    step = (torch_step if peer == "PyTorch" else jax_step)(layer, data)
     print(json.dumps(best_of({peer: step}, data, repeat, 0.5 if quick else 60.0)[peer]))
 
 
@@ -479,12 +494,7 @@ Peers: {versions}.  Machine: {machine()}.
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes and few repeats (seconds)")
-    ap.add_argument("--repeat", type=int, default=None)
-    ap.add_argument("--markdown", type=Path, help="write the results to this Markdown file")
-    ap.add_argument("--no-peers", action="store_true", help="time tracegrad and NumPy only")
-    ap.add_argument("--peer", choices=("PyTorch", "JAX"), help=argparse.SUPPRESS)  # one row of a peer
+    ap = arguments(__doc__)
     ap.add_argument("--layer", help=argparse.SUPPRESS)
     ap.add_argument("--dtype", help=argparse.SUPPRESS)
     ns = ap.parse_args(argv)

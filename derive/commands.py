@@ -350,6 +350,15 @@ def _check_arguments(p: argparse.ArgumentParser) -> None:
                         "latex or ascii (tracegrad's expression language)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the test data")
     p.add_argument("--lang", choices=("en", "zh"), default=argparse.SUPPRESS, help="language (default: en)")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--hessian", action="store_true", help="the answer is the Hessian of the scalar --f by "
+                                                              "the vector --wrt (compared on random data)")
+    order.add_argument("--jacobian", action="store_true", help="the answer is the Jacobian ∂ vec F/∂(vec x)ᵀ of "
+                                                               "--f by --wrt (compared on random data)")
+    p.add_argument("--f", metavar="EXPRESSION", help="the function of --hessian or --jacobian, e.g. "
+                                                    "\"sum(softplus(X*w)) - y'*X*w\"")
+    add_item_list(p, "--shape", r"[^\s=]+=\S*(\s+[^\s=]+=\S*)*", default=[], metavar="NAME=ROWS,COLS",
+                  help="with --f: shapes, e.g. X=n,d w=d,1 (others are inferred)")
     add_network_options(p, inherit=True)
 
 
@@ -358,10 +367,29 @@ def _run_check(args: argparse.Namespace) -> int:
     variable) raises and ends in status 2."""
     from derive.check import check_answer
 
+    if args.hessian or args.jacobian:
+        return _run_check_second(args)
+    if args.f is not None or args.shape:
+        raise CliError("--f and --shape go with --hessian or --jacobian")
     result = check_answer(args.answer, args.wrt, _check_network(args), seed=args.seed, lang=args.lang,
                           syntax=args.syntax)
     emit(str(result) + "\n", argparse.Namespace(output=None))
     return 0 if result.correct else 1
+
+
+def _run_check_second(args: argparse.Namespace) -> int:
+    """check --hessian / --jacobian: the answer against the derived matrix on random data."""
+    from derive.check_second import check_hessian, check_jacobian
+
+    if args.f is None:
+        raise CliError(f"--{'hessian' if args.hessian else 'jacobian'} needs the function: --f EXPRESSION")
+    check = check_hessian if args.hessian else check_jacobian
+    try:
+        result = check(args.answer, args.f, args.wrt, parse_shapes(args.shape), seed=args.seed, syntax="cli")
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    emit(str(result) + "\n", argparse.Namespace(output=None))
+    return 0 if result.ok else 1
 
 
 def _check_network(args: argparse.Namespace) -> Any:

@@ -133,6 +133,13 @@ def _sum_of_exp(x: Node) -> tuple[str, Node] | None:
     x = _unbroadcast(x)
     if x.op in ("sum0", "sum1") and x.args[0].op == "fn" and x.args[0].attr == "exp":
         return x.op, x.args[0]
+    if x.op == "sumall" and x.args[0].op == "fn" and x.args[0].attr == "exp" and x.args[0].full:
+        # Σ exp(a) over a column (row): the sum along its one axis
+        E = x.args[0]
+        if _is_one(E.shape[1]):
+            return "sum0", E
+        if _is_one(E.shape[0]):
+            return "sum1", E
     if x.op == "fn" and x.attr == "exp" and x.full:
         if _is_one(x.shape[1]):
             return "sum1", x
@@ -318,6 +325,10 @@ class Graph:
     def _stable_softmax(self, flat: list[Node]) -> list[Node]:
         """Factors exp(A) and (exp(A)·𝟏)^∘−1 (by columns: (𝟏ᵀexp(A))^∘−1) → exp(A − m), (exp(A − m)·𝟏)^∘−1."""
         for i, f in enumerate(flat):
+            if f.op == "pow" and f.attr == -2.0:
+                flat = self._softmax_outer(flat, i)
+                if flat[i] is not f:
+                    return self._stable_softmax(flat)
             if f.op != "pow" or f.attr != -1.0:
                 continue
             found = _sum_of_exp(f.args[0])
@@ -329,6 +340,21 @@ class Graph:
             rest = [g for idx, g in enumerate(flat) if idx not in (i, j)]
             return self._stable_softmax([*rest, e, self.pow(s, -1.0)])
         return flat
+
+    def _softmax_outer(self, flat: list[Node], i: int) -> list[Node]:
+        """s^−2 ⊙ e ⊙ eᵀ (e = exp(a) a column, s = Σ e: the outer product in a softmax's Hessian) →
+        p ⊙ pᵀ with p = e ⊙ s^−1, which the softmax rewrite then shifts; ``flat`` unchanged otherwise."""
+        found = _sum_of_exp(flat[i].args[0])
+        if found is None:
+            return flat
+        E = found[1]
+        j = next((j for j, g in enumerate(flat) if g is E), None)
+        k = next((k for k, g in enumerate(flat) if g.op == "T" and g.args[0] is E), None)
+        if j is None or k is None:
+            return flat
+        p = self.mul([E, self.pow(flat[i].args[0], -1.0)], E.shape)
+        rest = [g for idx, g in enumerate(flat) if idx not in (i, j, k)]
+        return [p, *rest, self.T(p)]
 
     def _shifted_exp(self, A: Node, axis: int) -> tuple[Node, Node, Node]:
         """m = the maximum of A along ``axis`` (keepdims), e = exp(A − m) and s = Σ_axis e."""

@@ -183,12 +183,30 @@ def _matrix_symbol(b: Builder, e: MatrixSymbol) -> Node:
 
 def _matmul(b: Builder, e: MatMul) -> Node:
     scalars = [b.lower(a) for a in e.args if not isinstance(a, MatrixExpr)]
+    gram = _gram(b, [a for a in e.args if isinstance(a, MatrixExpr)])
+    if gram is not None:
+        return b.mul([*scalars, gram], gram.shape)
     mats = _structured([a for a in e.args if isinstance(a, MatrixExpr) and not isinstance(a, Identity)])
     if not mats:
         shape = tuple(e.shape)
         return b.mul([*scalars, b.eye(shape[0])], shape)
     chain = b._chain(mats)
     return b.mul([*scalars, chain], chain.shape)
+
+
+def _gram(b: Builder, mats: list[MatrixExpr]) -> Node | None:
+    """Pᵀdiag(v)P (a Gauss–Newton or logistic-regression Hessian) as one ``gram`` node: computed as
+    (√v ⊙ P)ᵀ(√v ⊙ P), one symmetric product, where v ≥ 0, else Pᵀ(v ⊙ P); None for other products."""
+    k = len(mats) // 2
+    if k == 0 or len(mats) % 2 != 1 or type(mats[k]).__name__ != "Diag" or mats[k].args[0].shape[1] != 1:
+        return None
+    # SymPy writes (PC)ᵀdiag(v)PC as CᵀPᵀdiag(v)PC: the factors left of diag(v) mirror those right of it
+    if any(mats[j] != Transpose(mats[-1 - j]).doit() for j in range(k)):
+        return None
+    P = mats[k + 1] if k == 1 else MatMul(*mats[k + 1:])
+    Pn, v = b.materialize(b.lower(P)), b.materialize(b.lower(mats[k].args[0]))
+    shape = (Pn.shape[1], Pn.shape[1])
+    return b._make("gram", (Pn, v), None, shape, shape)
 
 
 def _structured(mats: list[MatrixExpr]) -> list[MatrixExpr]:
@@ -269,6 +287,26 @@ def _terms(b: Builder, e: MatrixExpr) -> tuple[list[Node], tuple]:
     return nodes, (tuple(e.shape) if shape is None else shape)
 
 
+def _matadd(b: Builder, e: MatAdd) -> Node:
+    """Σ terms; terms c·diag(v) (derive's Diag, known by name) are added to the diagonal of the sum of the
+    others, never formed: diag(p) − ppᵀ is the outer product with p added to its diagonal."""
+    diags, rest = [], []
+    for t in e.args:
+        factors = t.args if isinstance(t, MatMul) else (t,)
+        mats = [a for a in factors if isinstance(a, MatrixExpr)]
+        if len(mats) == 1 and type(mats[0]).__name__ == "Diag":
+            scalars = [a for a in factors if not isinstance(a, MatrixExpr)]
+            diags.append(MatMul(*scalars, mats[0].args[0]) if scalars else mats[0].args[0])
+        else:
+            rest.append(t)
+    if diags and rest:
+        M = b.add(*_terms(b, MatAdd(*rest))) if len(rest) > 1 else b.lower(rest[0])
+        if M.full and M.shape is not None:
+            v = b.add([b.lower(d) for d in diags])
+            return b._make("adddiag", (M, b.materialize(v)), None, M.shape, M.shape)
+    return b.add(*_terms(b, e))
+
+
 def _inverse(b: Builder, A: Node) -> Node:
     return b.unary_matrix("inv", A, A.shape)
 
@@ -279,7 +317,7 @@ MATRIX_RULES: dict[type, Rule] = {
     ZeroMatrix: lambda b, e: b.const(0.0, tuple(e.shape)),
     Identity: lambda b, e: b.eye(e.shape[0]),
     Transpose: lambda b, e: b.T(b.lower(e.arg)),
-    MatAdd: lambda b, e: b.add(*_terms(b, e)),
+    MatAdd: _matadd,
     HadamardProduct: lambda b, e: b.mul(*_terms(b, e)),
     HadamardPower: lambda b, e: b.powv(b.lower(e.base), b.lower(e.exp)),
     ElementwiseApplyFunction: lambda b, e: b._lower_elementwise(e.function, b.lower(e.expr)),

@@ -139,6 +139,15 @@ class NumericPrinter(NumPyPrinter):
         # the columns stacked: Fortran order
         return f"{self._wrap(node.args[0], ATOM)}.reshape(({self._dim(node.shape[0])}, 1), order='F')", ATOM
 
+    def _op_gram(self, node: Node) -> tuple[str, int]:
+        return f"_gram({self.emit(node.args[0])}, {self.emit(node.args[1])})", ATOM
+
+    def _op_adddiag(self, node: Node) -> tuple[str, int]:
+        M, v = node.args
+        # a product, a sum or a function of arrays is a new array nothing else reads: updated in place
+        fresh = M not in self.names and M.op in ("add", "mul", "matmul", "multidot", "pow", "inv", "gram")
+        return f"_add_diag({self.emit(M)}, {self.emit(v)}, {fresh})", ATOM
+
     def _op_commutation(self, node: Node) -> tuple[str, int]:
         # K_{m,n}: row j + i·n of the identity's rows i + j·m (K vec A = vec Aᵀ)
         m, n = (self._dim(d) for d in node.attr)
@@ -168,10 +177,10 @@ class NumericPrinter(NumPyPrinter):
         return out, ADD
 
     def _op_mul(self, node: Node) -> tuple[str, int]:
-        # scalars first, then broadcast (small) arrays, then full arrays: the small
+        # scalars first, then arrays smaller than the result (broadcast), then full-size ones: the small
         # products are formed before the big ones; among full arrays, fresh results
         # first, so that NumPy multiplies into that temporary instead of a new array
-        order = sorted(node.args, key=lambda f: (f.rt is not None, f.full,
+        order = sorted(node.args, key=lambda f: (f.rt is not None, f.rt == node.rt,
                                                  f in self.names or f.op in ("arg", "T")))
         c = node.attr
         if len(order) == 1 and c == 1.0:

@@ -1,9 +1,27 @@
-"""The NumPy backend's argument checks (:mod:`numeric.numpy_backend`): NumPy only.
+"""The NumPy backend's argument checks (:mod:`numeric.numpy_backend`), and the run-time helpers
+(``_add_diag``, ``_gram``): NumPy only.
 
 Its source is copied verbatim into every generated module (compiled or
 exported), so an exported kernel checks its arguments exactly as a compiled one.
 """
 import numpy
+
+
+def _add_diag(M, v, fresh):
+    """M + diag(v) without forming diag(v): v added to M's diagonal (in place where M is an array the
+    kernel has just computed and reads nowhere else)."""
+    out = M if fresh else M.copy()
+    out.flat[::out.shape[1] + 1] += v.ravel()
+    return out
+
+
+def _gram(P, v):
+    """Pᵀdiag(v)P without forming diag(v): (√v ⊙ P)ᵀ(√v ⊙ P) where v ≥ 0 (a product of a matrix with its
+    own transpose, which BLAS computes as one triangle: half the work), else Pᵀ(v ⊙ P)."""
+    if (v >= 0).all():
+        B = numpy.sqrt(v) * P
+        return numpy.dot(B.T, B)
+    return numpy.dot(P.T, v * P)
 
 
 def _shape_text(shape):
@@ -123,3 +141,4 @@ def _shape_error(a, name, shape, dims):
 
 def _cast(x, dtype):
     return x if x.dtype == dtype else x.astype(dtype)
+

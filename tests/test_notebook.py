@@ -32,6 +32,10 @@ def test_tutorial_notebook_executes() -> None:
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "training accuracy 100%" in text or "training accuracy 9" in text
     assert "max relative error of the four gradients" in text
+    # Newton's method with the compiled Hessian converges to ‖∇f‖ < 1e-10, quadratically at the end
+    assert "∇²f(w) = Aᵀdiag(σ(Aw) ⊙ (𝟏ₙ - σ(Aw)))A" in text
+    norms = [float(line.rsplit("= ", 1)[1]) for line in text.splitlines() if line.startswith("Newton iteration")]
+    assert 3 <= len(norms) <= 12 and norms[-1] < 1e-10 and norms[-1] < norms[-2] ** 1.5
     # the step listing is in tracegrad's notation, not SymPy's
     listing = [line for line in text.splitlines() if line.endswith("]") and "  [" in line]
     assert "∂f/∂W1 = 2Xᵀ[((Ypred - Y)W2ᵀ) ⊙ σ(h) ⊙ (𝟏 - σ(h))]  [read off the gradient]" in listing
