@@ -61,7 +61,7 @@ def _run_seed(args: argparse.Namespace) -> int:
     # every format ends with the numbers: a gradient check and the audit of the seed's formulas
     from derive.render.checks import network_checks
 
-    emit_backprop(bp, args, checks=network_checks(bp))
+    emit_backprop(bp, args, checks=network_checks(bp, langs=(args.lang,)))
     return 0
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import sympy
 
@@ -157,20 +158,27 @@ def _order(symbols: list) -> list[sympy.Symbol]:
     return seen
 
 
-def seed_audit(bp: Any, seed: int = 0) -> Checks:
-    """The grade of the seed write-up (``tracegrad grade seed``), in each language, for the seed
-    network; for another network, nothing.  No gradient check."""
+def seed_audit(bp: Any, seed: int = 0, langs: Sequence[str] | None = None) -> Checks:
+    """The grade of the seed write-up (``tracegrad grade seed``), in each of ``langs`` (default: every
+    language), for the seed network; for another network, nothing.  No gradient check."""
     if getattr(bp.network, "name", None) != "seed":
         return Checks()
-    from derive.grading import grade, seed_writeup
     from derive.render.locale import LANGUAGES
 
-    return Checks(None, tuple(grade(seed_writeup(), lang=lang, seed=seed, source="seed") for lang in LANGUAGES))
+    return Checks(None, tuple(_seed_grade(lang, seed) for lang in (langs or LANGUAGES)))
 
 
-def network_checks(bp: Any, seed: int = 0, audit: bool = True) -> Checks:
+@lru_cache(maxsize=8)
+def _seed_grade(lang: str, seed: int) -> Any:
+    """The grade of the built-in seed write-up (fixed text: graded once per process and language)."""
+    from derive.grading import grade, seed_writeup
+
+    return grade(seed_writeup(), lang=lang, seed=seed, source="seed")
+
+
+def network_checks(bp: Any, seed: int = 0, audit: bool = True, langs: Sequence[str] | None = None) -> Checks:
     """The gradient check of ``bp`` (a ``derive.backprop.Backprop``) and, for the seed network
-    (``audit``), the audit rows.
+    (``audit``), the audit rows in each of ``langs`` (default: every language).
     """
-    rows = seed_audit(bp, seed) if audit else Checks()
+    rows = seed_audit(bp, seed, langs) if audit else Checks()
     return Checks(gradient_check(bp, seed), rows.audit)
