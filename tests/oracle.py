@@ -125,6 +125,27 @@ def rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
 
 
+# The layers as PyTorch computes them (row-wise softmax; batch and layer norm with the 1/n variance).
+def np_softmax(Z):
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def np_logsoftmax(Z):
+    S = Z - Z.max(axis=1, keepdims=True)
+    return S - np.log(np.exp(S).sum(axis=1, keepdims=True))
+
+
+def np_norm(Z, g, b, axis, eps=1e-5):
+    mu = Z.mean(axis=axis, keepdims=True)
+    var = ((Z - mu) ** 2).mean(axis=axis, keepdims=True)
+    return (Z - mu) / np.sqrt(var + eps) * g + b
+
+
+def np_attention(Q, K, V, M=0.0):
+    return np_softmax(Q @ K.T / np.sqrt(Q.shape[1]) + M) @ V
+
+
 SEED_NAMES = ("X", "Y", "W1", "b1", "W2", "b2")
 
 

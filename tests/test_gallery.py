@@ -13,31 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.oracle import fd_directional_arrays, np_sigmoid
+from tests.oracle import fd_directional_arrays, np_attention, np_logsoftmax, np_norm, np_sigmoid
 
 GALLERY = Path(__file__).resolve().parent.parent / "docs" / "gallery"
-EPS = 1e-5
 DIMS = {"n": 4, "d": 3, "m": 5, "k": 2, "e": 6, "v": 7, "w": 8}
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _logsoftmax(z):
-    s = z - z.max(axis=1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-
-
-def _norm(z, axis, gamma, beta):
-    mu = z.mean(axis=axis, keepdims=True)
-    var = ((z - mu) ** 2).mean(axis=axis, keepdims=True)
-    return (z - mu) / np.sqrt(var + EPS) * gamma + beta
-
-
-def _attention(Q, K, V):
-    return _softmax(Q @ K.T / np.sqrt(Q.shape[1])) @ V
 
 
 def _sq(a):
@@ -52,25 +31,25 @@ def _svm(Z, Y):
 
 FORWARD = {
     "seed": lambda X, Y, W1, b1, W2, b2: _sq(Y - (np_sigmoid(X @ W1 + b1) @ W2 + b2)),
-    "softmax_regression": lambda X, Y, W, b: -float(np.sum(Y * _logsoftmax(X @ W + b))),
+    "softmax_regression": lambda X, Y, W, b: -float(np.sum(Y * np_logsoftmax(X @ W + b))),
     "svm": lambda X, Y, W, b: _svm(X @ W + b, Y),
     "batchnorm": lambda X, Y, W1, gamma, beta, W2:
-        _sq(Y - np.maximum(0.0, _norm(X @ W1, 0, gamma, beta)) @ W2),
-    "layernorm": lambda X, Y, W1, gamma, beta, W2: _sq(Y - np.tanh(_norm(X @ W1, 1, gamma, beta)) @ W2),
+        _sq(Y - np.maximum(0.0, np_norm(X @ W1, gamma, beta, 0)) @ W2),
+    "layernorm": lambda X, Y, W1, gamma, beta, W2: _sq(Y - np.tanh(np_norm(X @ W1, gamma, beta, 1)) @ W2),
     "dropout": lambda X, Y, M, W1, b1, W2: _sq(Y - (np.maximum(0.0, X @ W1 + b1) * M / 0.5) @ W2),
     "residual": lambda X, Y, W1, b1, W2: _sq(Y - (X + np.maximum(0.0, X @ W1 + b1) @ W2)),
-    "attention": lambda X, Y, Wq, Wk, Wv: _sq(Y - _attention(X @ Wq, X @ Wk, X @ Wv)),
+    "attention": lambda X, Y, Wq, Wk, Wv: _sq(Y - np_attention(X @ Wq, X @ Wk, X @ Wv)),
     "rnn": lambda X1, X2, X3, Y, Wx, Wh, Wy: _sq(
         Y - np.tanh(X3 @ Wx + np.tanh(X2 @ Wx + np.tanh(X1 @ Wx) @ Wh) @ Wh) @ Wy),
     "autoencoder": lambda X, W, b: _sq(X - np_sigmoid(X @ W + b) @ W.T),
-    "word2vec": lambda y, v, U: -float(np.sum(y * _logsoftmax(v @ U.T))),
+    "word2vec": lambda y, v, U: -float(np.sum(y * np_logsoftmax(v @ U.T))),
 }
 
 
 def _transformer(X, Y, g1, c1, Wq, Wk, Wv, Wo, g2, c2, W1, W2):
-    L1 = _norm(X, 1, g1, c1)
-    R1 = X + _attention(L1 @ Wq, L1 @ Wk, L1 @ Wv) @ Wo
-    R2 = R1 + np.maximum(0.0, _norm(R1, 1, g2, c2) @ W1) @ W2
+    L1 = np_norm(X, g1, c1, 1)
+    R1 = X + np_attention(L1 @ Wq, L1 @ Wk, L1 @ Wv) @ Wo
+    R2 = R1 + np.maximum(0.0, np_norm(R1, g2, c2, 1) @ W1) @ W2
     return _sq(Y - R2)
 
 

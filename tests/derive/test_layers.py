@@ -17,32 +17,12 @@ from derive.elementwise import elu, leaky_relu
 from derive.fold import NAME_STAGE
 from derive.lang import ExpressionError, parse
 from derive.layers import EPS, Layer, define_layer, layer, layers
-from tests.oracle import fd_gradient, rel_err
+from tests.oracle import fd_gradient, np_attention, np_logsoftmax, np_norm, np_softmax, rel_err
 
 n, d, m, e = 4, 3, 5, 2   # all different: rows, features, keys, values (k = d classes)
 
 
 # ----------------------------------------------------------------------------- forward passes by hand
-
-def np_softmax(Z):
-    E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
-
-
-def np_logsoftmax(Z):
-    S = Z - Z.max(axis=1, keepdims=True)
-    return S - np.log(np.exp(S).sum(axis=1, keepdims=True))
-
-
-def np_norm(Z, g, b, axis, eps=1e-5):
-    mu = Z.mean(axis=axis, keepdims=True)
-    var = ((Z - mu) ** 2).mean(axis=axis, keepdims=True)
-    return (Z - mu) / np.sqrt(var + eps) * g + b
-
-
-def np_attention(Q, K, V, M=0.0):
-    return np_softmax(Q @ K.T / np.sqrt(Q.shape[1]) + M) @ V
-
 
 def np_svm(Z, Y, delta=1.0):
     s = (Z * Y).sum(axis=1, keepdims=True)
