@@ -5,8 +5,9 @@
 language, derives ∂²f/∂w∂wᵀ (:func:`derive.hessian`; :func:`check_jacobian`: ∂ vec F/∂(vec x)ᵀ by
 :func:`derive.jacobian`), compiles both and compares them on random data at several sets of dimensions
 (all different, none 1).  It says whether the answer is right, and when it is not, whether it is the
-transpose or a multiple of the right one; unlike :func:`derive.check.check_answer` it does not locate
-the step where a derivation went wrong, and it decides in floating point (relative tolerance 1e-8), not
+transpose or a multiple of the right one, and where it differs, term by term: each term of the answer
+against each term of the derived matrix (equal, a wrong sign, a factor, a transpose, or none of them),
+and the derived terms the answer lacks.  It decides in floating point (relative tolerance 1e-8), not
 in interval arithmetic.
 """
 from __future__ import annotations
@@ -129,8 +130,83 @@ def _check(answer: str, f: str, wrt: str, shapes: Mapping[str, Sequence], kind: 
         multiple = all(abs(r - c) <= 1e-8 * max(1.0, abs(c)) for r in ratios) and c == c
         if multiple and _is_multiple(kernel, args, dims, c, rng):
             lines.append(f"It is {c:.6g} times {name}.")
-    lines.append("(This check compares values; it does not locate the step where a derivation went wrong.)")
+    lines += _locate(A, expected, args, dims, name, seed)
     return SecondOrderCheck(False, shown, worst, "\n".join(lines))
+
+
+def _terms(e: sympy.Basic) -> list[sympy.Basic]:
+    return list(e.args) if isinstance(e, sympy.MatAdd) else [e]
+
+
+def _locate(A: sympy.MatrixExpr, expected: sympy.MatrixExpr, args: list, dims: list, name: str,
+            seed: int) -> list[str]:
+    """Which terms of the answer are wrong: each term of the answer against each term of the derived
+    matrix, on random data at two sets of dimensions: equal, a multiple (a sign or a factor), the
+    transpose, or none of them; and the derived matrix's terms that no answer term matches."""
+    answer, derived = _terms(A), _terms(expected)
+    kernel = numeric.compile([*answer, *derived], args)
+    rng = np.random.default_rng(seed + 1)
+    draws = []
+    for sizes in DIM_SETS[:2]:
+        value = dict(zip(dims, sizes))
+        data = [rng.standard_normal(tuple(int(sympy.sympify(d).subs(value)) for d in s.shape)) for s in args]
+        out = [np.asarray(v, dtype=float) for v in kernel(*data)]
+        draws.append((out[:len(answer)], out[len(answer):]))
+    relations = {(i, j): r for i in range(len(answer)) for j in range(len(derived))
+                 if (r := _relation([(a[i], e[j]) for a, e in draws])) is not None}
+    pairs: dict[int, tuple[int, tuple[str, float]]] = {}
+    for (i, j), r in sorted(relations.items(), key=lambda item: _rank(item[1])):
+        if i not in pairs and j not in {jj for jj, _ in pairs.values()}:
+            pairs[i] = (j, r)
+    lines = []
+    for i, a in enumerate(answer):
+        if i not in pairs:
+            lines.append(f"The term {in_notation(a)} of the answer is not a term of {name}.")
+        elif (line := _term_line(in_notation(a), in_notation(derived[pairs[i][0]]), *pairs[i][1], name)):
+            lines.append(line)
+    used = {j for j, _ in pairs.values()}
+    missing = [str(in_notation(e)) for j, e in enumerate(derived) if j not in used]
+    if missing:
+        lines.append(f"{name} has {'the term' if len(missing) == 1 else 'the terms'} {', '.join(missing)}, "
+                     "which the answer lacks.")
+    return lines
+
+
+def _relation(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[str, float] | None:
+    """How an answer term relates to a derived term on every draw ``(answer value, derived value)``:
+    ("times", c) for c times it, ("transpose", c) for c times its transpose; the closest, or None."""
+    found = []
+    for how in ("times", "transpose"):
+        cs = []
+        for a, e in pairs:
+            e = e.T if how == "transpose" else e
+            k = int(np.argmax(np.abs(e))) if a.shape == e.shape else -1
+            if k < 0 or e.flat[k] == 0:
+                break
+            c = float(a.flat[k] / e.flat[k])
+            if np.max(np.abs(a - c * e)) > 1e-8 * max(1.0, float(np.max(np.abs(e)))):
+                break
+            cs.append(c)
+        else:
+            if all(abs(c - cs[0]) <= 1e-8 * max(1.0, abs(cs[0])) for c in cs):
+                found.append((how, cs[0]))
+    return min(found, key=_rank) if found else None
+
+
+def _rank(r: tuple[str, float]) -> tuple[bool, bool]:
+    """Equal first, then multiples, then transposes."""
+    return abs(r[1] - 1.0) > 1e-8 or r[0] != "times", r[0] != "times"
+
+
+def _term_line(answer: object, derived: object, how: str, c: float, name: str) -> str | None:
+    if how == "times" and abs(c - 1.0) <= 1e-8:
+        return None
+    if how == "transpose" and abs(c - 1.0) <= 1e-8:
+        return f"The term {answer} is the transpose of the term {derived} of {name}."
+    if abs(c + 1.0) <= 1e-8:
+        return f"The term {answer} has the wrong sign: {name} has {derived}."
+    return (f"The term {answer} is {c:.6g} times the term {derived} of {name}"
+            + (" (transposed)." if how == "transpose" else "."))
 
 
 def _is_multiple(kernel, args, dims, c: float, rng) -> bool:
