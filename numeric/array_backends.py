@@ -17,6 +17,7 @@ import importlib.util
 import inspect
 import re
 from collections.abc import Mapping
+from typing import ClassVar
 
 import sympy
 
@@ -36,7 +37,7 @@ class _ArrayPrinter(NumericPrinter):
 
     backend_name = "array"
     #: IR operation → the function a person knows it by, for the error
-    unsupported: Mapping[str, str] = {}
+    unsupported: ClassVar[Mapping[str, str]] = {}
 
     def _op(self, node: Node) -> tuple[str, int]:
         if node.op in self.unsupported:
@@ -64,11 +65,11 @@ class TorchPrinter(_ArrayPrinter):
     """
 
     backend_name = "torch"
-    unsupported = {"spdpow": "the power of a symmetric positive definite matrix",
+    unsupported: ClassVar[Mapping[str, str]] = {"spdpow": "the power of a symmetric positive definite matrix",
                    "spdpowv": "the power of a symmetric positive definite matrix",
                    "matpowv": "a matrix power by a run-time exponent",
                    "commutation": "the commutation matrix"}
-    _HELPERS = {"maximum": "_maximum", "minimum": "_minimum", "logaddexp": "_logaddexp",
+    _HELPERS: ClassVar[Mapping[str, str]] = {"maximum": "_maximum", "minimum": "_minimum", "logaddexp": "_logaddexp",
                 "heaviside": "_heaviside"}
 
     def _library(self, code: str) -> str:
@@ -115,7 +116,7 @@ class JaxPrinter(_ArrayPrinter):
     """``jax.numpy`` code for ``numeric.ir`` nodes (NumPy's API, so mostly the NumPy printer's)."""
 
     backend_name = "jax"
-    unsupported = {"spdpow": "the power of a symmetric positive definite matrix",
+    unsupported: ClassVar[Mapping[str, str]] = {"spdpow": "the power of a symmetric positive definite matrix",
                    "spdpowv": "the power of a symmetric positive definite matrix",
                    "matpowv": "a matrix power by a run-time exponent"}
 
@@ -126,6 +127,7 @@ class JaxPrinter(_ArrayPrinter):
 def _checks_source(module) -> str:
     source = inspect.getsource(module)
     source = source[source.index("import "):]
+    source = "\n".join(line for line in source.splitlines() if not line.startswith("from numeric"))
     shared = "\n\n".join(inspect.getsource(getattr(numpy_checks, n)) for n in _SHARED)
     return source.rstrip() + "\n\n\n" + shared
 

@@ -8,6 +8,8 @@ float32, integers, booleans and mixed dtypes in the widest float JAX allows; com
 import jax
 import jax.numpy as jnp
 
+from numeric.numpy_checks import _check_shape  # copied in with the module (library-neutral)
+
 
 def _prepare(arrays, spec, signature, dtype):
     """Check ``arrays`` (JAX or NumPy arrays; Python numbers for scalar arguments) against
@@ -19,8 +21,8 @@ def _prepare(arrays, spec, signature, dtype):
     widest = jnp.dtype(jnp.float64) if jax.config.jax_enable_x64 else jnp.dtype(jnp.float32)
     out = []
     for a, (name, shape) in zip(arrays, spec):
-        if shape is None and (isinstance(a, bool) or not isinstance(a, (int, float, jax.Array)) and
-                              not hasattr(a, "dtype")):
+        number = isinstance(a, (int, float, jax.Array)) or hasattr(a, "dtype")
+        if shape is None and (isinstance(a, bool) or not number):
             raise TypeError(f"argument {name}: expected a real number or an array of size 1, "
                             f"got {type(a).__name__}")
         if shape is not None and not (isinstance(a, jax.Array) or hasattr(a, "__array__")):

@@ -6,6 +6,8 @@ booleans and mixed dtypes in float64; complex is refused.
 """
 import torch
 
+from numeric.numpy_checks import _check_shape  # copied in with the module (library-neutral)
+
 
 def _pair(a, b):
     """``a``, ``b`` with a Python number made a tensor like the other (torch.maximum & co. take tensors)."""
