@@ -14,6 +14,7 @@ installed is a one-line error naming the extra to install.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 import inspect
 import re
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from typing import ClassVar
 
 import sympy
 
-from numeric import jax_checks, numpy_checks, torch_checks
+from numeric import numpy_checks
 from numeric.backend import Backend, KernelModule
 from numeric.ir import Node
 from numeric.numpy_backend import NUMPY, NumericPrinter
@@ -124,16 +125,20 @@ class JaxPrinter(_ArrayPrinter):
         return f"jax.scipy.linalg.expm({self.emit(node.args[0])})", ATOM
 
 
-def _checks_source(module) -> str:
-    source = inspect.getsource(module)
+def _checks_source(module: str) -> str:
+    """The source of ``numeric/<module>.py`` from its first import on (read, not imported: importing
+    it would import its library), with the shared checks of :mod:`numeric.numpy_checks`."""
+    source = (Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8")
     source = source[source.index("import "):]
     source = "\n".join(line for line in source.splitlines() if not line.startswith("from numeric"))
     shared = "\n\n".join(inspect.getsource(getattr(numpy_checks, n)) for n in _SHARED)
     return source.rstrip() + "\n\n\n" + shared
 
 
-def _names(module) -> frozenset[str]:
-    return frozenset(n for n in vars(module) if not n.startswith("__")) | frozenset(_SHARED)
+def _names(module: str) -> frozenset[str]:
+    """The module-level names that the source of ``numeric/<module>.py`` defines or imports."""
+    return frozenset(re.findall(r"^(?:def |import (?:\w+\.)*|from \S+ import |)(\w+)",
+                                _checks_source(module), re.MULTILINE)) | {"jax", "jnp", "torch"}
 
 
 class TorchBackend(Backend):
@@ -141,14 +146,14 @@ class TorchBackend(Backend):
 
     name = "torch"
     library, extra = "torch", "torch"
-    reserved = frozenset({"torch", "_SPEC", "_DTYPE", "_dev"}) | _names(torch_checks)
+    reserved = frozenset({"torch", "_SPEC", "_DTYPE", "_dev"}) | _names("torch_checks")
 
     def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> TorchPrinter:
         return TorchPrinter(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name, module="torch")
 
     def prologue(self, kernel: KernelModule) -> str:
         dtype = "None" if kernel.dtype is None else f"torch.{kernel.dtype.name}"
-        return "\n".join([_checks_source(torch_checks), "", "", f"_SPEC = {kernel.spec!r}", f"_DTYPE = {dtype}"])
+        return "\n".join([_checks_source("torch_checks"), "", "", f"_SPEC = {kernel.spec!r}", f"_DTYPE = {dtype}"])
 
     def entry(self, kernel: KernelModule) -> list[str]:
         params = kernel.params
@@ -167,14 +172,14 @@ class JaxBackend(Backend):
 
     name = "jax"
     library, extra = "jax", "jax"
-    reserved = frozenset({"jax", "jnp", "_SPEC", "_DTYPE"}) | _names(jax_checks)
+    reserved = frozenset({"jax", "jnp", "_SPEC", "_DTYPE"}) | _names("jax_checks")
 
     def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> JaxPrinter:
         return JaxPrinter(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name, module="jnp")
 
     def prologue(self, kernel: KernelModule) -> str:
         dtype = "None" if kernel.dtype is None else f"jnp.dtype({kernel.dtype.name!r})"
-        return "\n".join([_checks_source(jax_checks), "import jax.scipy.linalg", "", "",
+        return "\n".join([_checks_source("jax_checks"), "import jax.scipy.linalg", "", "",
                           f"_SPEC = {kernel.spec!r}", f"_DTYPE = {dtype}"])
 
     def entry(self, kernel: KernelModule) -> list[str]:
