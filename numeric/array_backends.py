@@ -141,57 +141,62 @@ def _names(module: str) -> frozenset[str]:
                                 _checks_source(module), re.MULTILINE)) | {"jax", "jnp", "torch"}
 
 
-class TorchBackend(Backend):
-    """Kernels as modules that import torch only; tensors stay on their device."""
+class _ArrayBackend(Backend):
+    """A backend whose module is the checks of ``numeric/<checks>.py`` then the kernel, printed by
+    ``printer_class`` with the library called ``module``; ``_prepare`` also returns ``bound`` (after
+    the parameters), and results are made the library's arrays by ``as_array`` (a format of the code)."""
 
-    name = "torch"
-    library, extra = "torch", "torch"
-    reserved = frozenset({"torch", "_SPEC", "_DTYPE", "_dev"}) | _names("torch_checks")
+    library = extra = checks = module = ""
+    printer_class: ClassVar[type[_ArrayPrinter]] = _ArrayPrinter
+    dtype_format = ""    # the code of a fixed dtype, from its NumPy name
+    bound = ""           # what _prepare binds after the dtype
+    as_array = ""
+    imports = ""         # more imports of the module
 
-    def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> TorchPrinter:
-        return TorchPrinter(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name, module="torch")
-
-    def prologue(self, kernel: KernelModule) -> str:
-        dtype = "None" if kernel.dtype is None else f"torch.{kernel.dtype.name}"
-        return "\n".join([_checks_source("torch_checks"), "", "", f"_SPEC = {kernel.spec!r}", f"_DTYPE = {dtype}"])
-
-    def entry(self, kernel: KernelModule) -> list[str]:
-        params = kernel.params
-        unpack = f"({', '.join(params)}{',' if len(params) == 1 else ''})" if params else "_"
-        return [f"    {unpack}, {self.dtype_name}, _dev = _prepare(arrays, _SPEC, {kernel.signature!r}, _DTYPE)"]
-
-    def scalar_result(self, code: str) -> str:
-        return f"torch.as_tensor({code}, dtype={self.dtype_name}, device=_dev)"
-
-    def cast(self, code: str) -> str:
-        return f"torch.as_tensor({code}, dtype={self.dtype_name}, device=_dev)"
-
-
-class JaxBackend(Backend):
-    """Kernels as modules that import jax only, traceable by ``jax.jit``."""
-
-    name = "jax"
-    library, extra = "jax", "jax"
-    reserved = frozenset({"jax", "jnp", "_SPEC", "_DTYPE"}) | _names("jax_checks")
-
-    def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> JaxPrinter:
-        return JaxPrinter(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name, module="jnp")
+    def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> _ArrayPrinter:
+        return self.printer_class(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name,
+                                  module=self.module)
 
     def prologue(self, kernel: KernelModule) -> str:
-        dtype = "None" if kernel.dtype is None else f"jnp.dtype({kernel.dtype.name!r})"
-        return "\n".join([_checks_source("jax_checks"), "import jax.scipy.linalg", "", "",
+        dtype = "None" if kernel.dtype is None else self.dtype_format.format(kernel.dtype.name)
+        return "\n".join([_checks_source(self.checks), self.imports, "", "",
                           f"_SPEC = {kernel.spec!r}", f"_DTYPE = {dtype}"])
 
     def entry(self, kernel: KernelModule) -> list[str]:
         params = kernel.params
         unpack = f"({', '.join(params)}{',' if len(params) == 1 else ''})" if params else "_"
-        return [f"    {unpack}, {self.dtype_name} = _prepare(arrays, _SPEC, {kernel.signature!r}, _DTYPE)"]
+        return [f"    {unpack}, {self.dtype_name}{self.bound} = _prepare(arrays, _SPEC, {kernel.signature!r}, _DTYPE)"]
 
     def scalar_result(self, code: str) -> str:
-        return f"jnp.asarray({code}, dtype={self.dtype_name})"
+        return self.as_array.format(code=code, dt=self.dtype_name)
 
     def cast(self, code: str) -> str:
-        return f"jnp.asarray({code}, dtype={self.dtype_name})"
+        return self.as_array.format(code=code, dt=self.dtype_name)
+
+
+class TorchBackend(_ArrayBackend):
+    """Kernels as modules that import torch only; tensors stay on their device."""
+
+    name = library = extra = module = "torch"
+    checks = "torch_checks"
+    printer_class = TorchPrinter
+    reserved = frozenset({"torch", "_SPEC", "_DTYPE", "_dev"}) | _names("torch_checks")
+    dtype_format = "torch.{}"
+    bound = ", _dev"
+    as_array = "torch.as_tensor({code}, dtype={dt}, device=_dev)"
+
+
+class JaxBackend(_ArrayBackend):
+    """Kernels as modules that import jax only, traceable by ``jax.jit``."""
+
+    name = library = extra = "jax"
+    module = "jnp"
+    checks = "jax_checks"
+    printer_class = JaxPrinter
+    reserved = frozenset({"jax", "jnp", "_SPEC", "_DTYPE"}) | _names("jax_checks")
+    dtype_format = "jnp.dtype({!r})"
+    as_array = "jnp.asarray({code}, dtype={dt})"
+    imports = "import jax.scipy.linalg"
 
 
 TORCH = TorchBackend()
@@ -213,7 +218,7 @@ def backend_named(name: str) -> Backend:
     if backend is None:
         raise ValueError(f"unknown backend {name!r}: expected one of 'numpy', 'torch', 'jax', 'auto'")
     library = getattr(backend, "library", None)
-    if library is not None and importlib.util.find_spec(library) is None:
+    if library and importlib.util.find_spec(library) is None:
         raise ImportError(f"backend {name!r} needs {library}, which is not installed: "
                           f"pip install 'tracegrad[{backend.extra}]'")
     return backend
