@@ -234,3 +234,37 @@ def test_stable_softmax_form_is_printed(backend):
     source = numeric.compile(outs, args, stages=stages, backend=backend).source
     assert ("amax(dim=1, keepdim=True)" if backend == "torch" else "max(axis=1, keepdims=True)") in source
     assert "import numpy" not in source and "sympy" not in source
+
+
+ACTIVATIONS = ["tanh", "relu", "softplus", "leaky_relu", "elu", "gelu", "swish", "abs"]
+
+
+def to_library(library, arrays):
+    if library == "torch":
+        import torch
+        return [torch.from_numpy(a) for a in arrays]
+    import jax.numpy as jnp
+    return [jnp.asarray(a) for a in arrays]
+
+
+@pytest.mark.parametrize("library", ["torch", "jax"])
+def test_activations_and_a_scalar_argument_match_the_numpy_kernel(library, request):
+    """Each activation's template (numpy.maximum(x, 0), logaddexp(0, x), heaviside(x, 0) …) in the
+    library, in a two-hidden-layer mlp with L2 weight decay λ (a scalar argument: a Python float)."""
+    pytest.importorskip(library)
+    if library == "jax":
+        request.getfixturevalue("jax_x64")
+    rng = np.random.default_rng(3)
+    for activation in ACTIVATIONS:
+        net = mlp(["d", "m", "m", "k"], activation=activation, weight_decay="lambda")
+        stages, outs, args = kernel_stages(backprop(net))
+        args = [*args, *(s for s in net.loss.free_symbols if s.name == "lambda")]
+        assert len(args) == 9
+        shapes = [(N, D), (N, K), (D, M), (1, M), (M, M), (1, M), (M, K), (1, K)]
+        arrays = [rng.standard_normal(s) for s in shapes]
+        values = [*arrays, 0.3]
+        expected = numeric.compile(outs, args, stages=stages)(*values)
+        got = numeric.compile(outs, args, stages=stages, backend=library)(*to_library(library, arrays),
+                                                                           *values[len(arrays):])
+        for g, e in zip(got, expected):
+            assert rel(g, e) < 1e-10, activation
