@@ -6,7 +6,9 @@
 * :func:`register_function` — the NumPy code of an elementwise SymPy function, by class name.
   numeric imports nothing from derive: derive registers its functions, and with
   :func:`register_gradient` its gradient (the default of ``check_gradient``);
-* a backend (:class:`Backend`) writes the kernels' modules; NumPy's is the default.
+* a backend (:class:`Backend`) writes the kernels' modules; NumPy's is the default,
+  ``compile(..., backend="torch" | "jax" | "auto")`` prints the same schedule for PyTorch or JAX
+  (:mod:`numeric.array_backends`; the extras ``tracegrad[torch]``, ``tracegrad[jax]``).
 
 >>> from sympy import MatrixSymbol
 >>> import numpy as np

@@ -25,13 +25,14 @@ import numpy as np
 import sympy
 from sympy import MatrixExpr, MatrixSymbol
 
+from numeric.array_backends import backend_named, library_of
 from numeric.backend import Backend, KernelModule
 from numeric.ir import shape_text
 from numeric.lower import Builder
 from numeric.numpy_backend import NUMPY
 from numeric.schedule import schedule
 
-__all__ = ["Generated", "Kernel", "compile", "generate"]
+__all__ = ["AutoKernel", "Generated", "Kernel", "compile", "generate"]
 
 _CACHE: dict[tuple, Kernel] = {}
 _CACHE_SIZE = 256
@@ -88,7 +89,8 @@ Stages = Sequence[tuple[sympy.Basic, sympy.Basic]]
 
 
 def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol], *,
-            stages: Stages = (), dtype: Any = None, name: str = "kernel", backend: Backend = NUMPY) -> Kernel:
+            stages: Stages = (), dtype: Any = None, name: str = "kernel",
+            backend: Backend | str = NUMPY) -> Kernel:
     """Compile ``exprs`` (one expression or a list) into a NumPy kernel of ``args``.
 
     ``args`` are matrix symbols and scalar symbols (``sympy.Symbol``, not a
@@ -100,7 +102,10 @@ def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSym
     float64).  Every argument becomes a plain ``numpy.ndarray`` (``numpy.matrix``
     is converted, so ``*`` in it means nothing special); masked arrays, ragged
     lists, complex and object arrays are refused with an error naming the argument.
-    ``backend`` writes the kernel's module (:mod:`numeric.backend`).
+    ``backend`` writes the kernel's module (:mod:`numeric.backend`): a :class:`Backend`, or
+    ``"numpy"`` (the default), ``"torch"``, ``"jax"`` (:mod:`numeric.array_backends`: the
+    arguments are that library's arrays, and so are the results), or ``"auto"``: the library of
+    each call's arguments, a kernel compiled for it on its first call.
 
     ``stages`` is a program: ``(symbol, definition)`` pairs in order, each definition in the
     arguments and earlier symbols; ``exprs`` may use every symbol.  A symbol is a matrix symbol
@@ -138,6 +143,10 @@ def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSym
     >>> step.source.count("numpy.tanh")
     1
     """
+    if isinstance(backend, str):
+        if backend == "auto":
+            return AutoKernel(exprs, args, stages=stages, dtype=dtype, name=name)
+        backend = backend_named(backend)
     is_list = isinstance(exprs, (list, tuple))
     exprs_t = tuple(sympy.sympify(e) for e in (exprs if is_list else [exprs]))
     args_t = tuple(args)
@@ -153,6 +162,38 @@ def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSym
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = kernel
     return kernel
+
+
+class AutoKernel:
+    """A kernel for whichever library its arguments come from (``compile(..., backend="auto")``):
+    the kernel for NumPy, torch or JAX compiled on the first call with that library's arrays.
+
+    >>> from sympy import MatrixSymbol
+    >>> import numpy as np
+    >>> X = MatrixSymbol("X", 2, 3)
+    >>> compile(2 * X, [X], backend="auto")(np.ones((2, 3))).tolist()
+    [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
+    """
+
+    def __init__(self, exprs: Any, args: Sequence[MatrixSymbol | sympy.Symbol], **options: Any):
+        self._exprs, self._args, self._options = exprs, list(args), options
+        self._kernels: dict[str, Kernel] = {}
+        self.kernel("numpy")  # argument errors now, not at the first call
+
+    def kernel(self, library: str) -> Kernel:
+        """The kernel for ``library`` (``"numpy"``, ``"torch"``, ``"jax"``), compiled once."""
+        kernel = self._kernels.get(library)
+        if kernel is None:
+            kernel = self._kernels[library] = compile(self._exprs, self._args, backend=library, **self._options)
+        return kernel
+
+    def __call__(self, *arrays: Any) -> Any:
+        return self.kernel(library_of(arrays))(*arrays)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self.kernel("numpy"), attr)
 
 
 def _load(gen: Generated) -> Callable[..., Any]:

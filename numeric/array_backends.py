@@ -1,0 +1,241 @@
+"""The PyTorch and JAX backends: the NumPy backend's schedule printed for another array library.
+
+:class:`TorchBackend` writes ``torch`` code (``@``, ``.sum(dim=, keepdim=)``, ``torch.exp`` …,
+``torch.linalg.solve``/``slogdet``); :class:`JaxBackend` writes ``jax.numpy`` code that ``jax.jit``
+traces (no data-dependent Python branches, no in-place updates).  Both keep the stable
+log-sum-exp and softmax forms of :mod:`numeric.numpy_backend` (the row maximum subtracted first).
+Results are arrays of the caller's library on the caller's device; float32 stays float32.
+The argument checks are those of :mod:`numeric.torch_checks` and :mod:`numeric.jax_checks`, with
+the shape checks of :mod:`numeric.numpy_checks` (library-neutral), copied into each module.
+
+:func:`backend_named` maps ``"numpy"``, ``"torch"``, ``"jax"`` to a backend; a library that is not
+installed is a one-line error naming the extra to install.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+import inspect
+import re
+from collections.abc import Mapping
+from typing import ClassVar
+
+import sympy
+
+from numeric import numpy_checks
+from numeric.backend import Backend, KernelModule
+from numeric.ir import Node
+from numeric.numpy_backend import NUMPY, NumericPrinter
+from numeric.registry import ADD, ATOM, MUL
+
+__all__ = ["JAX", "TORCH", "JaxBackend", "JaxPrinter", "TorchBackend", "TorchPrinter", "backend_named"]
+
+_SHARED = ("_shape_text", "_check_shape", "_shape_error")  # library-neutral checks of numpy_checks
+
+
+class _ArrayPrinter(NumericPrinter):
+    """A :class:`NumericPrinter` for another library: nodes it cannot print raise one clear line."""
+
+    backend_name = "array"
+    #: IR operation → the function a person knows it by, for the error
+    unsupported: ClassVar[Mapping[str, str]] = {}
+
+    def _op(self, node: Node) -> tuple[str, int]:
+        if node.op in self.unsupported:
+            raise NotImplementedError(f"{self.unsupported[node.op]} is not supported by the "
+                                      f"{self.backend_name} backend (use backend='numpy')")
+        return super()._op(node)
+
+    def _op_gram(self, node: Node) -> tuple[str, int]:
+        P, v = node.args
+        return f"{self._wrap(P, ATOM)}.T @ ({self._wrap(v, MUL)} * {self._wrap(P, MUL, strict=True)})", MUL
+
+    def _op_adddiag(self, node: Node) -> tuple[str, int]:
+        M, v = node.args
+        return f"{self._wrap(M, ADD)} + {self._np('diagflat')}({self.emit(v)})", ADD
+
+
+class TorchPrinter(_ArrayPrinter):
+    """PyTorch code for ``numeric.ir`` nodes.
+
+    >>> from sympy import MatrixSymbol, OneMatrix, Symbol
+    >>> n = Symbol("n", integer=True, positive=True)
+    >>> G = MatrixSymbol("G", n, 3)
+    >>> TorchPrinter(module="torch").doprint(2 * OneMatrix(1, n) * G)
+    '2 * G.sum(dim=0, keepdim=True)'
+    """
+
+    backend_name = "torch"
+    unsupported: ClassVar[Mapping[str, str]] = {"spdpow": "the power of a symmetric positive definite matrix",
+                   "spdpowv": "the power of a symmetric positive definite matrix",
+                   "matpowv": "a matrix power by a run-time exponent",
+                   "commutation": "the commutation matrix"}
+    _HELPERS: ClassVar[Mapping[str, str]] = {"maximum": "_maximum", "minimum": "_minimum", "logaddexp": "_logaddexp",
+                "heaviside": "_heaviside"}
+
+    def _library(self, code: str) -> str:
+        return re.sub(r"\bnumpy\.(\w+)", lambda m: self._HELPERS.get(m.group(1)) or self._np(m.group(1)), code)
+
+    def _op(self, node: Node) -> tuple[str, int]:
+        if node.op == "sumall":
+            return f"{self._wrap(node.args[0], ATOM)}.sum()", ATOM
+        if node.op == "vdot":
+            a, b = node.args
+            return f"({self._wrap(a, MUL)} * {self._wrap(b, MUL, strict=True)}).sum()", ATOM
+        return super()._op(node)
+
+    def _op_vec(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.T.reshape(({self._dim(node.shape[0])}, 1))", ATOM
+
+    def _op_eye(self, node: Node) -> tuple[str, int]:
+        return f"torch.eye({self._dim(node.shape[0])}, dtype={self.dtype_code}, device=_dev)", ATOM
+
+    def _op_full(self, node: Node) -> tuple[str, int]:
+        return (f"torch.zeros({self._shape(node.shape)}, dtype={self.dtype_code}, device=_dev) + "
+                f"{self._wrap(node.args[0], ADD, strict=True)}", ADD)
+
+    def _op_bcastcopy(self, node: Node) -> tuple[str, int]:
+        return f"{self._op_bcast(node)[0]}.clone()", ATOM
+
+    def _op_copy(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.clone()", ATOM
+
+    def _op_sum0(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.sum(dim=0, keepdim=True)", ATOM
+
+    def _op_sum1(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.sum(dim=1, keepdim=True)", ATOM
+
+    def _op_max(self, node: Node) -> tuple[str, int]:
+        return f"{self._wrap(node.args[0], ATOM)}.amax(dim={node.attr}, keepdim=True)", ATOM
+
+    def _op_expm(self, node: Node) -> tuple[str, int]:
+        return f"torch.linalg.matrix_exp({self.emit(node.args[0])})", ATOM
+
+
+class JaxPrinter(_ArrayPrinter):
+    """``jax.numpy`` code for ``numeric.ir`` nodes (NumPy's API, so mostly the NumPy printer's)."""
+
+    backend_name = "jax"
+    unsupported: ClassVar[Mapping[str, str]] = {"spdpow": "the power of a symmetric positive definite matrix",
+                   "spdpowv": "the power of a symmetric positive definite matrix",
+                   "matpowv": "a matrix power by a run-time exponent"}
+
+    def _op_expm(self, node: Node) -> tuple[str, int]:
+        return f"jax.scipy.linalg.expm({self.emit(node.args[0])})", ATOM
+
+
+def _checks_source(module: str) -> str:
+    """The source of ``numeric/<module>.py`` from its first import on (read, not imported: importing
+    it would import its library), with the shared checks of :mod:`numeric.numpy_checks`."""
+    source = (Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8")
+    source = source[source.index("import "):]
+    source = "\n".join(line for line in source.splitlines() if not line.startswith("from numeric"))
+    shared = "\n\n".join(inspect.getsource(getattr(numpy_checks, n)) for n in _SHARED)
+    return source.rstrip() + "\n\n\n" + shared
+
+
+def _names(module: str) -> frozenset[str]:
+    """The module-level names that the source of ``numeric/<module>.py`` defines or imports."""
+    return frozenset(re.findall(r"^(?:def |import (?:\w+\.)*|from \S+ import |)(\w+)",
+                                _checks_source(module), re.MULTILINE)) | {"jax", "jnp", "torch"}
+
+
+class _ArrayBackend(Backend):
+    """A backend whose module is the checks of ``numeric/<checks>.py`` then the kernel, printed by
+    ``printer_class`` with the library called ``module``; ``_prepare`` also returns ``bound`` (after
+    the parameters), and results are made the library's arrays by ``as_array`` (a format of the code)."""
+
+    library = extra = checks = module = ""
+    printer_class: ClassVar[type[_ArrayPrinter]] = _ArrayPrinter
+    dtype_format = ""    # the code of a fixed dtype, from its NumPy name
+    bound = ""           # what _prepare binds after the dtype
+    as_array = ""
+    imports = ""         # more imports of the module
+
+    def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> _ArrayPrinter:
+        return self.printer_class(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name,
+                                  module=self.module)
+
+    def prologue(self, kernel: KernelModule) -> str:
+        dtype = "None" if kernel.dtype is None else self.dtype_format.format(kernel.dtype.name)
+        return "\n".join([_checks_source(self.checks), self.imports, "", "",
+                          f"_SPEC = {kernel.spec!r}", f"_DTYPE = {dtype}"])
+
+    def entry(self, kernel: KernelModule) -> list[str]:
+        params = kernel.params
+        unpack = f"({', '.join(params)}{',' if len(params) == 1 else ''})" if params else "_"
+        return [f"    {unpack}, {self.dtype_name}{self.bound} = _prepare(arrays, _SPEC, {kernel.signature!r}, _DTYPE)"]
+
+    def scalar_result(self, code: str) -> str:
+        return self.as_array.format(code=code, dt=self.dtype_name)
+
+    def cast(self, code: str) -> str:
+        return self.as_array.format(code=code, dt=self.dtype_name)
+
+
+class TorchBackend(_ArrayBackend):
+    """Kernels as modules that import torch only; tensors stay on their device."""
+
+    name = library = extra = module = "torch"
+    checks = "torch_checks"
+    printer_class = TorchPrinter
+    reserved = frozenset({"torch", "_SPEC", "_DTYPE", "_dev"}) | _names("torch_checks")
+    dtype_format = "torch.{}"
+    bound = ", _dev"
+    as_array = "torch.as_tensor({code}, dtype={dt}, device=_dev)"
+
+
+class JaxBackend(_ArrayBackend):
+    """Kernels as modules that import jax only, traceable by ``jax.jit``."""
+
+    name = library = extra = "jax"
+    module = "jnp"
+    checks = "jax_checks"
+    printer_class = JaxPrinter
+    reserved = frozenset({"jax", "jnp", "_SPEC", "_DTYPE"}) | _names("jax_checks")
+    dtype_format = "jnp.dtype({!r})"
+    as_array = "jnp.asarray({code}, dtype={dt})"
+    imports = "import jax.scipy.linalg"
+
+
+TORCH = TorchBackend()
+JAX = JaxBackend()
+_BY_NAME: dict[str, Backend] = {"numpy": NUMPY, "torch": TORCH, "jax": JAX}
+
+
+def backend_named(name: str) -> Backend:
+    """The backend called ``name`` (``"numpy"``, ``"torch"``, ``"jax"``); its library must be installed.
+
+    >>> backend_named("numpy").name
+    'numpy'
+    >>> backend_named("fortran")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown backend 'fortran': expected one of 'numpy', 'torch', 'jax', 'auto'
+    """
+    backend = _BY_NAME.get(name)
+    if backend is None:
+        raise ValueError(f"unknown backend {name!r}: expected one of 'numpy', 'torch', 'jax', 'auto'")
+    library = getattr(backend, "library", None)
+    if library and importlib.util.find_spec(library) is None:
+        raise ImportError(f"backend {name!r} needs {library}, which is not installed: "
+                          f"pip install 'tracegrad[{backend.extra}]'")
+    return backend
+
+
+def library_of(arrays) -> str:
+    """The backend name for the arrays of a call: ``"torch"`` for a torch tensor, ``"jax"`` for a JAX
+    array (or tracer), else ``"numpy"``.
+
+    >>> import numpy
+    >>> library_of([numpy.ones(2), 1.0])
+    'numpy'
+    """
+    for a in arrays:
+        module = type(a).__module__
+        if module.startswith("torch"):
+            return "torch"
+        if module.startswith(("jax", "jaxlib")):
+            return "jax"
+    return "numpy"
