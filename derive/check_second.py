@@ -106,9 +106,7 @@ def _check(answer: str, f: str, wrt: str, shapes: Mapping[str, Sequence], kind: 
     rng = np.random.default_rng(seed)
     worst, transposed, ratios = 0.0, 0.0, []
     for sizes in DIM_SETS:
-        value = dict(zip(dims, sizes))
-        data = [rng.standard_normal(tuple(int(sympy.sympify(d).subs(value)) for d in s.shape)) for s in args]
-        got, want = kernel(*data)
+        got, want = kernel(*_draw(args, dims, sizes, rng))
         scale = max(1.0, float(np.max(np.abs(want))))
         worst = max(worst, float(np.max(np.abs(got - want))) / scale)
         if got.shape[0] == got.shape[1]:
@@ -134,6 +132,12 @@ def _check(answer: str, f: str, wrt: str, shapes: Mapping[str, Sequence], kind: 
     return SecondOrderCheck(False, shown, worst, "\n".join(lines))
 
 
+def _draw(args: list, dims: list, sizes: Sequence[int], rng: np.random.Generator) -> list[np.ndarray]:
+    """Standard normal values of ``args`` with the named dimensions ``dims`` at ``sizes``."""
+    value = dict(zip(dims, sizes))
+    return [rng.standard_normal(tuple(int(sympy.sympify(d).subs(value)) for d in s.shape)) for s in args]
+
+
 def _terms(e: sympy.Basic) -> list[sympy.Basic]:
     return list(e.args) if isinstance(e, sympy.MatAdd) else [e]
 
@@ -148,9 +152,7 @@ def _locate(A: sympy.MatrixExpr, expected: sympy.MatrixExpr, args: list, dims: l
     rng = np.random.default_rng(seed + 1)
     draws = []
     for sizes in DIM_SETS[:2]:
-        value = dict(zip(dims, sizes))
-        data = [rng.standard_normal(tuple(int(sympy.sympify(d).subs(value)) for d in s.shape)) for s in args]
-        out = [np.asarray(v, dtype=float) for v in kernel(*data)]
+        out = [np.asarray(v, dtype=float) for v in kernel(*_draw(args, dims, sizes, rng))]
         draws.append((out[:len(answer)], out[len(answer):]))
     relations = {(i, j): r for i in range(len(answer)) for j in range(len(derived))
                  if (r := _relation([(a[i], e[j]) for a, e in draws])) is not None}
@@ -212,9 +214,7 @@ def _term_line(answer: object, derived: object, how: str, c: float, name: str) -
 def _is_multiple(kernel, args, dims, c: float, rng) -> bool:
     """The answer equals c times the derived matrix on fresh data (all the draws' dimensions)."""
     for sizes in DIM_SETS:
-        value = dict(zip(dims, sizes))
-        data = [rng.standard_normal(tuple(int(sympy.sympify(d).subs(value)) for d in s.shape)) for s in args]
-        got, want = kernel(*data)
+        got, want = kernel(*_draw(args, dims, sizes, rng))
         if np.max(np.abs(got - c * want)) > 1e-8 * max(1.0, float(np.max(np.abs(want)))):
             return False
     return True

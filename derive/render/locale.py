@@ -231,10 +231,6 @@ CHECK_PROSE: dict[str, dict[str, str]] = {
 # read (or the variable f is a function of); a verdict's {shape} the shape of a full bias.
 AUDIT_PROSE: dict[str, dict[str, str]] = {
     "en": {
-        "audit_command_intro": "Audit of the seed document's hand-written formulas: each formula, under every "
-                               "reading its notation allows (⊙ binding looser or tighter than the product; the "
-                               "bias a 1×m row broadcast over the batch, or an n×m matrix), against central finite "
-                               "differences on random non-square data.",
         "audit_col_formula": "formula",
         "audit_col_reading": "reading",
         "audit_col_shape": "shape (row bias / n×m bias)",
@@ -260,8 +256,6 @@ AUDIT_PROSE: dict[str, dict[str, str]] = {
         "audit_verdict_inconclusive": "inconclusive",
     },
     "zh": {
-        "audit_command_intro": "源文档手写公式的核查：每个公式按其记号允许的每种读法（⊙ 与矩阵乘法的优先级；偏置为广播的 "
-                               "1×m 行或 n×m 矩阵）在随机非方阵数据上与有限差分比较。",
         "audit_col_formula": "公式",
         "audit_col_reading": "解读",
         "audit_col_shape": "结果形状（行偏置 / n×m 偏置）",
