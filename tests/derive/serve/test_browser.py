@@ -1,0 +1,265 @@
+"""``tracegrad serve`` in a real browser, used as a person uses it.
+
+The app runs under uvicorn on a free loopback port (a background thread); Debian's chromium, headless,
+driven by Selenium, opens the page at 1280×800 and: types the seed program into the editor and sees
+the ∂f/∂W1 section appear; switches to Chinese and sees Chinese; types a wrong ∂f/∂W1 (σ′(h)
+forgotten) into "check my answer" and sees the diagnosis; types a program with an unknown name and
+sees the caret under that name's column; opens the link the page wrote into its URL in a fresh load
+and gets the same input and derivation back.  The page fetches nothing but this app's own files.
+
+Skipped where chromium, chromedriver or selenium is missing, unless TRACEGRAD_REQUIRE_BROWSER=1
+(CI), which makes that a failure.  ``docs/make_screenshot_serve.py`` uses :func:`serving` and
+:func:`chromium` for the README's screenshot.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+WIDTH, HEIGHT = 1280, 800
+
+# the seed network as a person types it (README, "Command line")
+SEED = """X: n×d; Y: n×k
+param W1: d×m; param b1: 1×m; param W2: m×k; param b2: 1×k
+h = X*W1 + b1
+H = sigmoid(h)
+Ypred = H*W2 + b2
+f = norm2(Y - Ypred)^2"""
+
+# the seed write-up's ∂f/∂W1 without σ′(h): right up to ∂f/∂H, wrong from ∂f/∂h on
+WRONG_W1 = "2*X'*((Ypred - Y)*W2')"
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _executable(path: str, name: str) -> str | None:
+    return path if os.access(path, os.X_OK) else shutil.which(name)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(timeout: float = 15.0) -> Iterator[str]:
+    """The app (``derive.serve.app.create_app()``) under uvicorn on a free loopback port, in a
+    thread; yields its base URL and stops it on exit."""
+    import uvicorn
+
+    from derive.serve.app import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, name="tracegrad-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the app did not start on 127.0.0.1:{port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+
+
+@contextlib.contextmanager
+def chromium(width: int = WIDTH, height: int = HEIGHT) -> Iterator[Any]:
+    """Debian's chromium, headless, through Selenium, with a fresh profile and a width×height viewport;
+    skips (fails under TRACEGRAD_REQUIRE_BROWSER=1) where chromium, chromedriver or selenium is missing."""
+    missing = pytest.fail if os.environ.get("TRACEGRAD_REQUIRE_BROWSER") == "1" else pytest.skip
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing("selenium is not installed (pip install selenium)")
+    binary, driver_path = _executable(CHROMIUM, "chromium"), _executable(CHROMEDRIVER, "chromedriver")
+    if binary is None or driver_path is None:
+        missing("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    profile = tempfile.mkdtemp(prefix="tracegrad-serve-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
+                 "--disable-extensions", "--force-device-scale-factor=1", "--hide-scrollbars",
+                 "--lang=en-US", f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        driver.set_page_load_timeout(20)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with serving() as url:
+        yield url
+
+
+def wait(driver: Any, condition: Any, timeout: float = 10.0, what: str = "") -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, what)
+
+
+def by_testid(driver: Any, testid: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+
+def open_page(driver: Any, url: str) -> None:
+    """A fresh load of ``url`` (a change of the hash alone would not reload the page)."""
+    driver.get("about:blank")
+    driver.get(url)
+    wait(driver, lambda d: d.execute_script("return document.readyState") == "complete"
+         and by_testid(d, "editor").is_displayed(), what="the page")
+
+
+def type_into(element: Any, text: str) -> None:
+    """Types ``text`` as keys, line by line (Enter between lines), after emptying the field."""
+    from selenium.webdriver.common.keys import Keys
+
+    element.click()
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(Keys.DELETE)
+    for i, line in enumerate(text.split("\n")):
+        if i:
+            element.send_keys(Keys.ENTER)
+        element.send_keys(line)
+
+
+def section(driver: Any, name: str) -> Any:
+    """The derivation's <details> of ∂f/∂``name`` once it is shown and up to date, else None."""
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, f'#output:not(.stale) details[id="d-{name}"]')
+    return found[0] if found and found[0].is_displayed() else None
+
+
+def page_text(driver: Any) -> str:
+    return driver.execute_script("return document.body.innerText")
+
+
+def console_errors(driver: Any) -> list:
+    return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def test_a_teacher_derives_the_seed_switches_to_chinese_and_checks_an_answer(browser, app_url) -> None:
+    start = time.monotonic()
+    from selenium.webdriver.support.ui import Select
+
+    browser.get_log("browser")
+    open_page(browser, app_url + "/")
+    assert by_testid(browser, "welcome").is_displayed()
+    assert browser.execute_script("return document.documentElement.lang") == "en"
+
+    # types the seed program: the sections appear, ∂f/∂W1 among them, with its steps and rules
+    type_into(by_testid(browser, "editor"), SEED)
+    w1 = wait(browser, lambda d: section(d, "W1"), what="the ∂f/∂W1 section")
+    assert by_testid(browser, "mode").text == "program"
+    assert not by_testid(browser, "editor-error").is_displayed()
+    rows = w1.find_elements("css selector", "table.steps tr.result")
+    assert rows and "read off the gradient" in rows[-1].text
+    ids = browser.execute_script("return Array.from(document.querySelectorAll('#output details'), d => d.id)")
+    assert set(ids) >= {"d-W1", "d-b1", "d-W2", "d-b2", "d-h", "d-H", "d-Ypred"}
+    assert "Derive" in w1.find_element("css selector", "summary").text
+    # each step row offers its LaTeX; the whole derivation's LaTeX and the downloads are enabled
+    assert w1.find_elements("css selector", "tr[data-latex] button.copy-step")
+    assert by_testid(browser, "copy-all").is_enabled() and by_testid(browser, "download-pdf").is_enabled()
+    shared = browser.current_url
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(shared).fragment)["program"] == [SEED]
+
+    # switches to Chinese: the interface and the derivation speak Chinese, the link remembers it
+    by_testid(browser, "lang-zh").click()
+    wait(browser, lambda d: "推导" in (section(d, "W1").text if section(d, "W1") else ""),
+         what="the Chinese derivation")
+    assert browser.execute_script("return document.documentElement.lang") == "zh"
+    text = page_text(browser)
+    assert "检查我的答案" in text and "综上所述" in text and "Check my answer" not in text
+    assert by_testid(browser, "lang-zh").get_attribute("aria-pressed") == "true"
+    assert "lang=zh" in browser.current_url
+
+    # checks a wrong answer for ∂f/∂W1 and sees the diagnosis, in Chinese
+    Select(by_testid(browser, "check-wrt")).select_by_value("W1")
+    type_into(by_testid(browser, "check-answer"), WRONG_W1)
+    by_testid(browser, "check-button").click()
+    verdict = wait(browser, lambda d: d.find_elements("css selector", '[data-testid="check-verdict"]'),
+                   what="the verdict")[0]
+    assert "bad" in verdict.get_attribute("class") and "不正确" in verdict.text
+    diagnosis = by_testid(browser, "check-diagnosis").text
+    assert CJK.search(diagnosis) and "W1" in diagnosis.replace("₁", "1"), diagnosis
+    assert "∂f/∂h" in diagnosis.replace(" ", "") or "h" in diagnosis, diagnosis
+
+    # only this app's own files were fetched, and nothing went wrong in the console
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert all(r.startswith(app_url + "/") for r in resources), resources
+    assert not console_errors(browser)
+
+    # the link the page wrote restores the input in a fresh load
+    open_page(browser, shared)
+    assert by_testid(browser, "editor").get_attribute("value") == SEED
+    wait(browser, lambda d: section(d, "W1"), what="the restored derivation")
+    assert time.monotonic() - start < 15
+
+
+def test_an_error_shows_under_the_editor_at_its_column(browser, app_url) -> None:
+    open_page(browser, app_url + "/#lang=en")
+    program = "X: n×d; Y: n×k\nparam W: d×k\nf = norm2(Y - X*V)^2"   # V is not declared
+    type_into(by_testid(browser, "editor"), program)
+    box = wait(browser, lambda d: by_testid(d, "editor-error") if by_testid(d, "editor-error").is_displayed()
+               else None, what="the error")
+    line, caret = by_testid(browser, "error-caret").text.split("\n")
+    assert line == "f = norm2(Y - X*V)^2"
+    assert caret.rstrip() == " " * line.index("V") + "^"      # the caret under the V
+    message = by_testid(browser, "error-message").text
+    assert "V" in message and "line 3" in message and f"column {line.index('V') + 1}" in message
+    assert box.get_attribute("role") == "alert"
+    assert "stale" in (by_testid(browser, "output").get_attribute("class") or "") or not section(browser, "W")
+    # fixing the name clears the error and derives
+    type_into(by_testid(browser, "editor"), program.replace("X*V", "X*W"))
+    wait(browser, lambda d: section(d, "W"), what="the ∂f/∂W section")
+    assert not by_testid(browser, "editor-error").is_displayed()
+
+
+def test_a_shared_link_restores_an_expression_in_chinese(browser, app_url) -> None:
+    fragment = urllib.parse.urlencode({"expression": "norm2(Y - X*W)^2", "shapes": "X: n×d, Y: n×k, W: d×k",
+                                       "wrt": "W", "lang": "zh"})
+    open_page(browser, f"{app_url}/#{fragment}")
+    assert by_testid(browser, "editor").get_attribute("value") == "norm2(Y - X*W)^2"
+    assert by_testid(browser, "shapes").get_attribute("value") == "X: n×d, Y: n×k, W: d×k"
+    assert by_testid(browser, "wrt").get_attribute("value") == "W"
+    assert by_testid(browser, "mode").text == "表达式"
+    assert by_testid(browser, "lang-zh").get_attribute("aria-pressed") == "true"
+    w = wait(browser, lambda d: d.find_elements("css selector", "#output:not(.stale) details"),
+             what="the derivation")
+    assert "推导" in w[0].text
+    assert not by_testid(browser, "editor-error").is_displayed()
