@@ -412,7 +412,13 @@
 
   // ---- the derivation --------------------------------------------------------------------------
 
+  /** The output's state for tests and styles: empty, pending, ready (the latest input derived) or error. */
+  function setState(value) {
+    el.output.dataset.state = value;
+  }
+
   function schedule() {
+    setState("pending");
     updateMode();
     saveHash();
     clearTimeout(state.timer);
@@ -433,6 +439,7 @@
     el.output.classList.remove("stale");
     el.welcome.hidden = false;
     state.last = null;
+    setState("empty");
     setDownloads(false);
     setStatus("");
     fillCheckWrt();
@@ -452,6 +459,7 @@
       return;
     }
     if (input.error) {
+      setState("error");
       showError(el.editorError, input.error);
       el.output.classList.add("stale");
       setStatus(t("error_status"), "bad");
@@ -462,6 +470,7 @@
     const source = input.body.program ?? input.body.expression;
     const lang = state.lang;
     el.output.setAttribute("aria-busy", "true");
+    setState("pending");
     setStatus(t("deriving"), "busy");
     const started = performance.now();
     let res;
@@ -470,6 +479,7 @@
     } catch (e) {
       if (e.name === "AbortError" || seq !== state.seq) return;
       el.output.removeAttribute("aria-busy");
+      setState("error");
       setStatus(t("network_error", { detail: e.message }), "bad");
       return;
     }
@@ -485,12 +495,14 @@
       }
       el.editorError.dataset.kind = d.kind || "";
       el.output.classList.add("stale");
+      setState("error");
       setStatus(t("error_status"), "bad");
       return;
     }
     hideError(el.editorError);
     state.last = { key: JSON.stringify(input.body), lang, data: res.data, input };
     renderDerivation(res.data);
+    setState("ready");
     const n = el.output.querySelectorAll("details").length;
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     setStatus(t("derived", { seconds, sections: n === 1 ? t("one_section") : t("sections", { n }) }), "ok");

@@ -125,9 +125,12 @@ def app_url():
 
 
 def wait(driver: Any, condition: Any, timeout: float = 10.0, what: str = "") -> Any:
+    """``condition(driver)`` once it is true; an element replaced while it is looked at is looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, what)
+    return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition, what)
 
 
 def by_testid(driver: Any, testid: str) -> Any:
@@ -158,10 +161,10 @@ def type_into(element: Any, text: str) -> None:
 
 
 def section(driver: Any, name: str) -> Any:
-    """The derivation's <details> of ∂f/∂``name`` once it is shown and up to date, else None."""
+    """The derivation's <details> of ∂f/∂``name`` once the latest input is derived and shown, else None."""
     from selenium.webdriver.common.by import By
 
-    found = driver.find_elements(By.CSS_SELECTOR, f'#output:not(.stale) details[id="d-{name}"]')
+    found = driver.find_elements(By.CSS_SELECTOR, f'#output[data-state="ready"] details[id="d-{name}"]')
     return found[0] if found and found[0].is_displayed() else None
 
 
@@ -233,19 +236,20 @@ def test_a_teacher_derives_the_seed_switches_to_chinese_and_checks_an_answer(bro
 
 def test_an_error_shows_under_the_editor_at_its_column(browser, app_url) -> None:
     open_page(browser, app_url + "/#lang=en")
-    program = "X: n×d; Y: n×k\nparam W: d×k\nf = norm2(Y - X*V)^2"   # V is not declared
+    program = "X: n×d; Y: n×k\nparam W: d×k\nZ = X*W\nf = norm2(Y - sigmoidd(Z))^2"   # a misspelt function
     type_into(by_testid(browser, "editor"), program)
     box = wait(browser, lambda d: by_testid(d, "editor-error") if by_testid(d, "editor-error").is_displayed()
                else None, what="the error")
     line, caret = by_testid(browser, "error-caret").text.split("\n")
-    assert line == "f = norm2(Y - X*V)^2"
-    assert caret.rstrip() == " " * line.index("V") + "^"      # the caret under the V
+    column = line.index("sigmoidd") + 1
+    assert line == "f = norm2(Y - sigmoidd(Z))^2"
+    assert caret.rstrip() == " " * (column - 1) + "^"      # the caret under the misspelt name
     message = by_testid(browser, "error-message").text
-    assert "V" in message and "line 3" in message and f"column {line.index('V') + 1}" in message
+    assert "sigmoidd" in message and "line 4" in message and f"column {column}" in message, message
     assert box.get_attribute("role") == "alert"
-    assert "stale" in (by_testid(browser, "output").get_attribute("class") or "") or not section(browser, "W")
-    # fixing the name clears the error and derives
-    type_into(by_testid(browser, "editor"), program.replace("X*V", "X*W"))
+    assert by_testid(browser, "output").get_attribute("data-state") == "error"
+    # correcting the name clears the error and derives
+    type_into(by_testid(browser, "editor"), program.replace("sigmoidd", "sigmoid"))
     wait(browser, lambda d: section(d, "W"), what="the ∂f/∂W section")
     assert not by_testid(browser, "editor-error").is_displayed()
 
@@ -259,7 +263,7 @@ def test_a_shared_link_restores_an_expression_in_chinese(browser, app_url) -> No
     assert by_testid(browser, "wrt").get_attribute("value") == "W"
     assert by_testid(browser, "mode").text == "表达式"
     assert by_testid(browser, "lang-zh").get_attribute("aria-pressed") == "true"
-    w = wait(browser, lambda d: d.find_elements("css selector", "#output:not(.stale) details"),
+    w = wait(browser, lambda d: d.find_elements("css selector", '#output[data-state="ready"] details'),
              what="the derivation")
     assert "推导" in w[0].text
     assert not by_testid(browser, "editor-error").is_displayed()
