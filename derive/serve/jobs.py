@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy.random  # noqa: F401  (imported ahead of the work: a worker near its memory limit cannot load it)
 import sympy
 
 from derive.backprop import backprop
