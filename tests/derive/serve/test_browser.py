@@ -310,7 +310,7 @@ def test_copy_a_step_and_download_markdown_latex_and_the_kernel(browser, app_url
     browser.execute_script(_CAPTURE_DOWNLOADS)
     for testid in ("download-md", "download-tex", "download-kernel"):
         by_testid(browser, testid).click()
-        wait(browser, lambda d: by_testid(d, testid).is_enabled(), what=testid)
+        wait(browser, lambda d, testid=testid: by_testid(d, testid).is_enabled(), what=testid)
     saved = wait(browser, lambda d: len(d.execute_script("return window.__saved")) == 3
                  and d.execute_script("return window.__saved"), what="three downloads")
     files = {s["type"].split(";")[0]: s["text"] for s in saved}
