@@ -1,0 +1,245 @@
+"""Load test of ``tracegrad serve``: many clients at once on loopback, a pathological input among them.
+
+Starts ``python -m derive serve`` (uvicorn, the worker pool) on 127.0.0.1 at a free port in a
+subprocess, then sends ``--requests`` requests from ``--clients`` concurrent clients (threads, one
+HTTP connection each): a mix of the editor's examples (``/api/derive``), answers to check
+(``/api/check``, right and wrong) and an expression, with one pathological input every 50 requests
+(``tr(X^100)``, a 5,000-term sum, 1,000 nested brackets, in turn), which must be refused as "too
+large" (422).  Reports the errors (anything else than 200, or than the intended refusal), the
+latency percentiles p50/p95/p99 of the ordinary requests and of the refusals, and the throughput.
+
+    python benchmarks/bench_serve.py [--requests 500] [--clients 20] [--workers 2] \\
+        [--markdown docs/benchmarks-serve.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from derive.serve.examples import EXAMPLES  # noqa: E402
+
+SEED = next(e["program"] for e in EXAMPLES if e["id"] == "seed")
+LSQ = {"expression": "norm2(X*W - Y)^2", "shapes": {"X": ["n", "d"], "W": ["d", "k"], "Y": ["n", "k"]},
+       "wrt": ["W"]}
+PATHOLOGICAL = [
+    ("tr(X^100)", {"expression": "tr(X^100)", "shapes": {"X": ["n", "n"]}, "wrt": ["X"]}),
+    ("5,000-term sum", {"expression": " + ".join(["tr(X)"] * 5000), "shapes": {"X": ["n", "n"]}, "wrt": ["X"]}),
+    ("1,000 nested brackets", {"expression": "(" * 1000 + "tr(X)" + ")" * 1000, "shapes": {"X": ["n", "n"]},
+                               "wrt": ["X"]}),
+]
+
+
+@dataclass(frozen=True)
+class Job:
+    label: str
+    path: str
+    body: dict
+    status: int            # the expected status
+    kind: str = ""         # the expected error kind, for a refusal
+
+
+def _example(e: dict) -> Job:
+    fields = {k: e[k] for k in ("program", "expression", "shapes", "wrt", "order") if k in e}
+    return Job(f"derive {e['id']}", "/api/derive", fields, 200)
+
+
+ORDINARY = [
+    *(_example(e) for e in EXAMPLES),
+    Job("derive expression", "/api/derive", LSQ, 200),
+    Job("check right", "/api/check", {"program": SEED, "answer": "2*H'*(Ypred - Y)", "wrt": "W2"}, 200),
+    Job("check wrong", "/api/check", {"program": SEED, "answer": "2*X'*((Ypred - Y)*W2')", "wrt": "W1"}, 200),
+    Job("check latex", "/api/check", {"answer": r"2X^T[(Y_{pred} - Y)W_2^T \odot \sigma'(h)]", "wrt": "W1"}, 200),
+    Job("derive zh", "/api/derive", {"program": SEED, "lang": "zh"}, 200),
+]
+
+
+def plan(requests: int) -> list[Job]:
+    """The requests in order: the ordinary ones in turn, and the 11th, 61st, 111th, … a pathological input.
+
+    >>> [j.label for j in plan(100)].count("too large: tr(X^100)")
+    1
+    """
+    out, bad = [], 0
+    for i in range(requests):
+        if i % 50 == 10:
+            label, body = PATHOLOGICAL[bad % len(PATHOLOGICAL)]
+            out.append(Job(f"too large: {label}", "/api/derive", body, 422, "too_large"))
+            bad += 1
+        else:
+            out.append(ORDINARY[i % len(ORDINARY)])
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, workers: int, timeout: float = 120.0) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    proc = subprocess.Popen([sys.executable, "-m", "derive", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server stopped: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1.0).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"the server did not answer within {timeout:g} s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of ``values``.
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 50), percentile([1.0, 2.0, 3.0, 4.0], 99)
+    (2.0, 4.0)
+    """
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def run(requests: int, clients: int, workers: int) -> dict:
+    """Start the server, warm its workers, send the requests, stop it; the figures."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(port, workers)
+    local = threading.local()
+    try:
+        with httpx.Client(base_url=base, timeout=120.0) as warm:
+            for _ in range(workers):   # every worker once: the first derivation fills its caches
+                warm.post("/api/derive", json=LSQ)
+
+        def send(job: Job) -> dict:
+            if not hasattr(local, "client"):
+                local.client = httpx.Client(base_url=base, timeout=120.0)
+            start = time.perf_counter()
+            try:
+                r = local.client.post(job.path, json=job.body)
+                status, kind = r.status_code, (r.json().get("kind", "") if r.status_code != 200 else "")
+            except httpx.HTTPError as e:
+                status, kind = 0, type(e).__name__
+            seconds = time.perf_counter() - start
+            ok = status == job.status and kind == job.kind
+            return {"label": job.label, "status": status, "kind": kind, "seconds": seconds, "ok": ok,
+                    "refusal": job.status != 200}
+
+        jobs = plan(requests)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            results = list(pool.map(send, jobs))
+        wall = time.perf_counter() - start
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    ordinary = [r["seconds"] for r in results if not r["refusal"]]
+    refusals = [r for r in results if r["refusal"]]
+    errors = [r for r in results if not r["ok"]]
+    return {
+        "requests": requests, "clients": clients, "workers": workers, "wall_s": wall,
+        "throughput": requests / wall, "errors": len(errors),
+        "error_examples": [f"{r['label']}: {r['status']} {r['kind']}" for r in errors[:5]],
+        "refusals": len(refusals), "refusals_ok": sum(r["ok"] for r in refusals),
+        "p50": percentile(ordinary, 50), "p95": percentile(ordinary, 95), "p99": percentile(ordinary, 99),
+        "refusal_p50": percentile([r["seconds"] for r in refusals], 50),
+        "refusal_max": max((r["seconds"] for r in refusals), default=float("nan")),
+        "labels": sorted({r["label"] for r in results}),
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{cpu}, {cores} cores (shared with other processes: load average {load}), Python {platform.python_version()}"
+
+
+def document(r: dict) -> str:
+    ms = lambda s: f"{1000 * s:.0f} ms"
+    return f"""# Benchmark: `tracegrad serve` under load
+
+Generated by `python benchmarks/bench_serve.py --requests {r['requests']} --clients {r['clients']} --workers {r['workers']} --markdown docs/benchmarks-serve.md`.
+
+The server (`tracegrad serve`: uvicorn, {r['workers']} worker processes, 10 s and 2 GiB per request) runs on
+127.0.0.1 in a process of its own; {r['clients']} clients (threads, one HTTP connection each) send
+{r['requests']} requests between them, as fast as they are answered: the editor's examples
+(`/api/derive`: {', '.join(e['id'] for e in EXAMPLES)}), an expression, the seed in Chinese, and answers to check
+(`/api/check`, right, wrong and in LaTeX), with one pathological input every 50 requests (`tr(X^100)`,
+a 5,000-term sum, 1,000 nested brackets, in turn), which the server must refuse as "too large" (422).
+An error is any other answer than 200 for an ordinary request, or than the 422 "too_large" refusal.
+
+Machine: {machine()}.
+
+| | |
+|---|---|
+| requests | {r['requests']} from {r['clients']} concurrent clients |
+| errors | **{r['errors']}** |
+| intended refusals ("too large", 422) | {r['refusals_ok']} of {r['refusals']} |
+| latency p50 / p95 / p99 (ordinary requests) | {ms(r['p50'])} / {ms(r['p95'])} / {ms(r['p99'])} |
+| latency of a refusal: median / slowest | {ms(r['refusal_p50'])} / {ms(r['refusal_max'])} |
+| throughput | {r['throughput']:.1f} requests/s ({r['wall_s']:.1f} s in all) |
+
+The latency includes the wait for a free worker: with {r['clients']} clients and {r['workers']} workers most of a
+request's time is spent in the queue, which is bounded (30 s, then 503 "busy"); a refusal never
+waits for a worker: the limits refuse it while its body is read and parsed.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=500)
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--workers", type=int, default=2, help="the server's worker processes")
+    p.add_argument("--markdown", metavar="FILE.md", help="write the figures as Markdown (docs/benchmarks-serve.md)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+    if args.requests < 1 or args.clients < 1 or args.workers < 1:
+        p.error("--requests, --clients and --workers must be positive")
+    r = run(args.requests, args.clients, args.workers)
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        print(f"{r['requests']} requests, {r['clients']} clients, {r['workers']} workers: {r['errors']} errors, "
+              f"{r['refusals_ok']}/{r['refusals']} intended refusals; p50 {1000 * r['p50']:.0f} ms, "
+              f"p95 {1000 * r['p95']:.0f} ms, p99 {1000 * r['p99']:.0f} ms; {r['throughput']:.1f} requests/s")
+        for line in r["error_examples"]:
+            print("  error:", line)
+    if args.markdown:
+        Path(args.markdown).write_text(document(r), encoding="utf-8")
+    return 1 if r["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
