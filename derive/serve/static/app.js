@@ -45,6 +45,7 @@
       grade_hint: "A student's derivation as Markdown (with $$ … $$), LaTeX or text: every equation is " +
         "checked, and the first wrong line named.",
       grade_use_program: "against the program in the editor",
+      report: "Write-up report",
       grade: "Grade",
       grade_no_file: "Choose a file first.",
       first_wrong_line: "First wrong line: {line}",
@@ -119,6 +120,7 @@
       grade_heading: "批改作业",
       grade_hint: "学生的推导（Markdown，公式写在 $$ … $$ 中；LaTeX 或纯文本）：逐个检查每个等式，指出第一处错误的行。",
       grade_use_program: "以编辑器中的程序为题目",
+      report: "作业批改报告",
       grade: "批改",
       grade_no_file: "请先选择文件。",
       first_wrong_line: "第一处错误：第 {line} 行",
@@ -444,7 +446,7 @@
   function showWelcome() {
     el.output.innerHTML = "";
     el.output.classList.remove("stale");
-    el.welcome.hidden = false;
+    el.welcome.hidden = !el.reportView.hidden;
     state.last = null;
     setState("empty");
     setDownloads(false);
@@ -835,18 +837,42 @@
       head.textContent = `✓ ${t("all_lines_hold")}`;
       first.appendChild(head);
     }
-    const report = document.createElement("div");
-    report.className = "report";
-    report.dataset.testid = "grade-report";
+    const counts = document.createElement("p");
+    counts.className = "counts";
+    counts.textContent = reportSummary(data);
+    el.gradeResult.append(first, counts);
+    el.reportView.textContent = "";
     if (typeof data.report_html === "string" && data.report_html.trim()) {
-      report.innerHTML = data.report_html;
+      el.reportView.innerHTML = data.report_html;
     } else {
       const pre = document.createElement("pre");
       pre.textContent = data.report_text || "";
-      report.appendChild(pre);
+      el.reportView.appendChild(pre);
     }
-    el.gradeResult.append(first, report);
+    const wrongRow = el.reportView.querySelector("tr.wrong, tr.shape-error");
+    if (wrongRow) wrongRow.classList.add("first-wrong-row");
+    el.viewTabs.hidden = false;
+    showView("report");
     state.graded = true;
+  }
+
+  /** The report's own summary line ("3 equations: 2 correct, 1 wrong."), from its text. */
+  function reportSummary(data) {
+    const lines = String(data.report_text || "").split("\n").map((l) => l.trim());
+    return lines.find((l) => /^\d+\s/.test(l) || /^共|^\d+ 个/.test(l)) || "";
+  }
+
+  /** The output panel shows the derivation or the write-up's report (tabs once a write-up is graded). */
+  function showView(view) {
+    const report = view === "report" && !el.viewTabs.hidden;
+    el.output.hidden = report;
+    el.reportView.hidden = !report;
+    if (report) el.welcome.hidden = true;
+    else el.welcome.hidden = !(el.output.dataset.state === "empty");
+    el.tabDerivation.setAttribute("aria-selected", String(!report));
+    el.tabReport.setAttribute("aria-selected", String(report));
+    el.tabDerivation.tabIndex = report ? -1 : 0;
+    el.tabReport.tabIndex = report ? 0 : -1;
   }
 
   // ---- examples --------------------------------------------------------------------------------
@@ -939,6 +965,7 @@
       answer: "check-answer", checkButton: "check-button", checkError: "check-error", checkResult: "check-result",
       gradeFile: "grade-file", gradeUseProgram: "grade-use-program", gradeButton: "grade-button",
       gradeError: "grade-error", gradeResult: "grade-result", toast: "toast", zoomIn: "zoom-in", zoomOut: "zoom-out",
+      reportView: "report-view", viewTabs: "view-tabs", tabDerivation: "tab-derivation", tabReport: "tab-report",
     };
     for (const [k, id] of Object.entries(ids)) el[k] = $(id);
 
@@ -951,7 +978,15 @@
     const restored = restoreHash();
     applyLanguage();
 
-    el.editor.addEventListener("input", () => { el.examples.value = ""; schedule(); });
+    el.editor.addEventListener("input", () => { el.examples.value = ""; showView("derivation"); schedule(); });
+    el.tabDerivation.addEventListener("click", () => showView("derivation"));
+    el.tabReport.addEventListener("click", () => showView("report"));
+    el.viewTabs.addEventListener("keydown", (e) => {
+      if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+      const report = el.tabDerivation.getAttribute("aria-selected") === "true";
+      showView(report ? "report" : "derivation");
+      (report ? el.tabReport : el.tabDerivation).focus();
+    });
     for (const field of [el.shapes, el.wrt]) field.addEventListener("input", schedule);
     el.order.addEventListener("change", schedule);
     for (const field of [el.editor, el.shapes, el.wrt]) {

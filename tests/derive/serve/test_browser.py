@@ -319,3 +319,33 @@ def test_copy_a_step_and_download_markdown_latex_and_the_kernel(browser, app_url
     source = files["text/x-python"]
     compile(source, "tracegrad_kernel.py", "exec")   # a module, and it says what it computes
     assert "import numpy" in source and "W1" in source
+
+
+# least squares, ∂f/∂W right on line 5 and half of it on line 7 (a factor 2 lost)
+WRITEUP = r"""# Least squares
+
+$$f = \|Y - XW\|_F^2$$
+
+$$\frac{\partial f}{\partial W} = 2X^T(XW - Y)$$
+
+$$\frac{\partial f}{\partial W} = X^T(XW - Y)$$
+"""
+
+
+def test_a_teacher_grades_a_write_up_and_sees_the_first_wrong_line(browser, app_url, tmp_path) -> None:
+    path = tmp_path / "lsq.md"
+    path.write_text(WRITEUP, encoding="utf-8")
+    open_page(browser, app_url + "/#lang=en")
+    by_testid(browser, "grade-file").send_keys(str(path))
+    by_testid(browser, "grade-button").click()
+    first = wait(browser, lambda d: d.find_elements("css selector", '[data-testid="grade-first-wrong"]'),
+                 what="the grade")[0]
+    assert "First wrong line: 7" in first.text and "X^T(XW - Y)$$" in first.text
+    report = by_testid(browser, "grade-report")
+    assert report.is_displayed() and by_testid(browser, "output").get_attribute("hidden") is not None
+    assert by_testid(browser, "tab-report").get_attribute("aria-selected") == "true"
+    wrong = report.find_element("css selector", "tr.first-wrong-row")
+    assert wrong.find_element("css selector", "td").text == "7" and "1/2" in wrong.text
+    by_testid(browser, "tab-derivation").click()
+    assert by_testid(browser, "output").get_attribute("hidden") is None and not report.is_displayed()
+    assert by_testid(browser, "welcome").is_displayed()   # nothing typed yet: the welcome is back
