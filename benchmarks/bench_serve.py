@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -32,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from derive.serve.examples import EXAMPLES  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_layers import machine  # noqa: E402
 
 SEED = next(e["program"] for e in EXAMPLES if e["id"] == "seed")
 LSQ = {"expression": "norm2(X*W - Y)^2", "shapes": {"X": ["n", "d"], "W": ["d", "k"], "Y": ["n", "k"]},
@@ -172,18 +174,6 @@ def run(requests: int, clients: int, workers: int) -> dict:
         "refusal_max": max((r["seconds"] for r in refusals), default=float("nan")),
         "labels": sorted({r["label"] for r in results}),
     }
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{cpu}, {cores} cores (shared with other processes: load average {load}), Python {platform.python_version()}"
 
 
 def document(r: dict) -> str:

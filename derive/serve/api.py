@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from derive.limits import MAX_LENGTH, MAX_PROGRAM_LENGTH
 from derive.serve.examples import EXAMPLES
 from derive.serve.pool import PoolBusy, PoolCrash, PoolTimeout
 
@@ -29,11 +30,13 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 class RequestError(Exception):
-    """A request refused before any work: ``status``, ``kind`` and the ``field`` at fault."""
+    """A request refused before any work: ``status``, ``kind``, the ``field`` at fault and where in it."""
 
-    def __init__(self, message: str, status: int = 422, kind: str = "input", field: str | None = None):
+    def __init__(self, message: str, status: int = 422, kind: str = "input", field: str | None = None,
+                 line: int | None = None, column: int | None = None):
         super().__init__(message)
         self.message, self.status, self.kind, self.field = message, status, kind, field
+        self.line, self.column = line, column
 
 
 def error_response(message: str, status: int, kind: str, line: int | None = None, column: int | None = None,
@@ -152,6 +155,19 @@ def _is_name(s: str) -> bool:
     return bool(s) and not s[0].isdigit() and set(s) <= _NAME_CHARS and len(s) <= 40
 
 
+def _check_length(program: str | None, expression: str | None) -> None:
+    """The length limits of derive.limits, checked here as the parser checks them, so that a text
+    too long is refused without waiting for a worker."""
+    if expression is not None and len(expression) > MAX_LENGTH:
+        raise RequestError(f"too large: column {MAX_LENGTH + 1}: expression longer than {MAX_LENGTH} characters "
+                           "(derive.limits.MAX_LENGTH)", 422, "too_large", "expression", 1, MAX_LENGTH + 1)
+    if program is not None and len(program) > MAX_PROGRAM_LENGTH:
+        line = program.count("\n", 0, MAX_PROGRAM_LENGTH) + 1
+        column = MAX_PROGRAM_LENGTH - (program.rfind("\n", 0, MAX_PROGRAM_LENGTH) + 1) + 1
+        raise RequestError(f"too large: line {line}, column {column}: program longer than {MAX_PROGRAM_LENGTH} "
+                           "characters (derive.limits.MAX_PROGRAM_LENGTH)", 422, "too_large", "program", line, column)
+
+
 def network_fields(data: Mapping[str, Any], required: bool = True) -> dict[str, Any]:
     """The fields that name what to derive: ``program``, or ``expression`` with ``shapes`` and
     ``wrt``; ``lang``; ``order`` (1, or 2 for a Hessian).
@@ -165,6 +181,7 @@ def network_fields(data: Mapping[str, Any], required: bool = True) -> dict[str, 
     if required and program is None and expression is None:
         raise RequestError("give a program (\"program\": TEXT) or an expression (\"expression\": TEXT with "
                            "\"shapes\" and \"wrt\")", field="program")
+    _check_length(program, expression)
     order = data.get("order", 1)
     if order not in (1, 2) or isinstance(order, bool):
         raise RequestError(f"order {json.dumps(order)[:20]} is not supported; choose 1 (gradient) or 2 (Hessian)",
@@ -289,7 +306,7 @@ def handle_errors(endpoint: Any) -> Any:
         try:
             return await endpoint(request)
         except RequestError as e:
-            return error_response(e.message, e.status, e.kind, field=e.field)
+            return error_response(e.message, e.status, e.kind, e.line, e.column, e.field)
         except _JobError as e:
             err = e.error
             return error_response(err["error"], err.get("status", 422), err.get("kind", "input"), err.get("line"),

@@ -42,18 +42,10 @@ from derive.render.latex import write_latex
 from derive.render.pdf import TexCompileError, TexNotFoundError, compile_tex, with_fontset
 from derive.render.printer import loss_text, math_text
 
-__all__ = ["JOBS", "MAX_MATRIX_POWER", "SEED_PROGRAM", "ServeError", "run"]
+__all__ = ["JOBS", "MAX_MATRIX_POWER", "ServeError", "run"]
 
 MAX_MATRIX_POWER = 16
 """|p| of a matrix power ``A^p`` the web app derives (the command line: derive.limits.MAX_MATRIX_POWER)."""
-
-SEED_PROGRAM = """X: n×d; Y: n×k
-param W1: d×m; param b1: 1×m; param W2: m×k; param b2: 1×k
-h = X*W1 + b1
-H = sigmoid(h)
-Ypred = H*W2 + b2
-f = norm2(Y - Ypred)^2"""
-
 
 class ServeError(Exception):
     """A request the app cannot answer: ``message`` (one line), the ``line`` and ``column`` of the
@@ -109,7 +101,8 @@ def _check_powers(text: str, exprs: Sequence[sympy.Basic], field: str) -> None:
 
 def _network(spec: Mapping[str, Any], *, seed_default: bool = False) -> tuple[Any, str]:
     """The network of a request: its program, its expression (as the one-line program ``f = …``), or
-    the seed's where ``seed_default``; and the field that holds it."""
+    ``"seed"`` (the seed network, for :func:`derive.check.check_answer`) where ``seed_default``; and
+    the field that holds it."""
     if spec.get("program") is not None:
         text, field = spec["program"], "program"
         try:
@@ -125,8 +118,7 @@ def _network(spec: Mapping[str, Any], *, seed_default: bool = False) -> tuple[An
         except ProgramError as e:   # the expression stands after "f = " on line 1
             raise _input_error(e, field, column=max(1, e.column - 4)) from None
     elif seed_default:
-        text, field = SEED_PROGRAM, "program"
-        net = program(text, syntax="cli")
+        return "seed", "program"
     else:
         raise ServeError("give a program or an expression", field="program")
     _check_powers(text, [net.f, *(d for _, d in net.stages)], field)
