@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,13 +31,10 @@ import pytest
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 WIDTH, HEIGHT = 1280, 800
 
-# the seed network as a person types it (README, "Command line")
-SEED = """X: n×d; Y: n×k
-param W1: d×m; param b1: 1×m; param W2: m×k; param b2: 1×k
-h = X*W1 + b1
-H = sigmoid(h)
-Ypred = H*W2 + b2
-f = norm2(Y - Ypred)^2"""
+ROOT = Path(__file__).resolve().parents[3]
+# the seed network as a person types it: the gallery's program, its comment left out
+SEED = "\n".join(line for line in (ROOT / "docs" / "gallery" / "seed.tg").read_text(encoding="utf-8").splitlines()
+                 if line.strip() and not line.startswith("#"))
 
 # the seed write-up's ∂f/∂W1 without σ′(h): right up to ∂f/∂H, wrong from ∂f/∂h on
 WRONG_W1 = "2*X'*((Ypred - Y)*W2')"
@@ -274,8 +272,41 @@ def test_a_shared_link_restores_an_expression_in_chinese(browser, app_url) -> No
     assert by_testid(browser, "lang-zh").get_attribute("aria-pressed") == "true"
     w = wait(browser, lambda d: d.find_elements("css selector", '#output[data-state="ready"] details'),
              what="the derivation")
-    assert "推导" in w[0].text
+    assert "推导" in w[0].text and len(w) == 1
     assert not by_testid(browser, "editor-error").is_displayed()
+
+
+_LATE_FIRST_ANSWER = """
+window.__late = false;
+const fetch0 = window.fetch;
+let first = true;
+window.fetch = (url, init) => {
+  if (!(first && String(url).endsWith('/api/derive'))) return fetch0(url, init);
+  first = false;   // this one answers a second late and cannot be aborted
+  const {signal, ...rest} = init;
+  return fetch0(url, rest).then(r => new Promise(ok => setTimeout(() => { window.__late = true; ok(r); }, 1000)));
+};
+"""
+
+
+def test_a_late_answer_to_an_older_input_is_ignored(browser, app_url) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    fragment = urllib.parse.urlencode({"expression": "norm2(Y - X*W)^2", "shapes": "X: n×d, Y: n×k, W: d×k",
+                                       "wrt": "W", "lang": "en"})
+    open_page(browser, f"{app_url}/#{fragment}")
+    wait(browser, lambda d: section(d, "W"), what="∂f/∂W")
+    browser.execute_script(_LATE_FIRST_ANSWER)
+    wrt = by_testid(browser, "wrt")
+    wrt.send_keys(Keys.CONTROL, Keys.ENTER)          # asks again for ∂f/∂W: answered late
+    wrt.send_keys(", X")
+    wrt.send_keys(Keys.CONTROL, Keys.ENTER)          # asks for ∂f/∂W and ∂f/∂X: answered at once
+    wait(browser, lambda d: section(d, "X"), what="∂f/∂X")
+    wait(browser, lambda d: d.execute_script("return window.__late"), what="the late answer")
+    time.sleep(0.1)
+    ids = browser.execute_script("return Array.from(document.querySelectorAll('#output details'), d => d.id)")
+    assert ids == ["d-W", "d-X"] and section(browser, "X") is not None
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(browser.current_url).fragment)["wrt"] == ["W, X"]
 
 
 _CAPTURE_DOWNLOADS = """
