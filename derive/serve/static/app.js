@@ -288,7 +288,16 @@
     return { mode: "expression", body };
   }
 
+  /** The editor grows with its text (up to 60% of the window), so a program is seen whole. */
+  function fitEditor() {
+    const editor = el.editor;
+    editor.style.height = "auto";
+    const limit = Math.round(window.innerHeight * 0.6);
+    editor.style.height = `${Math.min(limit, editor.scrollHeight + 2)}px`;
+  }
+
   function updateMode() {
+    fitEditor();
     const text = editorText();
     const program = text.trim() !== "" && isProgram(text);
     el.mode.textContent = text.trim() ? t(program ? "mode_program" : "mode_expression") : "";
@@ -1041,6 +1050,7 @@
     el.zoomIn.addEventListener("click", () => setZoom(state.zoom + 0.1));
     el.zoomOut.addEventListener("click", () => setZoom(state.zoom - 0.1));
     window.addEventListener("hashchange", () => { if (restoreHash()) derive(); });
+    window.addEventListener("resize", fitEditor);
 
     loadExamples();
     if (restored && editorText().trim()) derive();
