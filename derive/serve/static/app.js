@@ -32,6 +32,8 @@
         "than its parameters.",
       check_heading: "Check my answer",
       check_wrt: "∂f/∂",
+      check_wrt_aria: "The variable: ∂f/∂ of",
+      writeup: "Write-up",
       syntax: "Notation",
       syntax_auto: "ASCII or LaTeX (auto)",
       syntax_ascii: "ASCII",
@@ -108,6 +110,8 @@
       shapes_hint_program: "程序自己声明形状；“求导变量”可以指定参数以外的变量。",
       check_heading: "检查我的答案",
       check_wrt: "∂f/∂",
+      check_wrt_aria: "求导变量：∂f/∂",
+      writeup: "作业文件",
       syntax: "记法",
       syntax_auto: "ASCII 或 LaTeX（自动）",
       syntax_ascii: "ASCII",
@@ -245,7 +249,13 @@
       entry.lastIndex = at;
       const m = entry.exec(source);
       if (!m || m[0].length === 0) return { error: t("shapes_error", { part: source.slice(at).split(/[,;]/)[0] }) };
-      const dims = m[2].replace(/[,;]\s*$/, "").split(/\s*(?:×|\*|,|\bx\b)\s*/).filter((d) => d !== "");
+      const given = m[2].replace(/[,;]\s*$/, "").trim();
+      if (/^(scalar|标量|\(\s*\))$/i.test(given)) {      // a scalar: no dimensions
+        shapes[m[1]] = [];
+        at = m.index + m[0].length + /^[\s,;]*/.exec(source.slice(m.index + m[0].length))[0].length;
+        continue;
+      }
+      const dims = given.split(/\s*(?:×|\*|,|\bx\b)\s*/).filter((d) => d !== "");
       if (dims.length < 1 || dims.length > 2 || !dims.every((d) => /^[A-Za-z0-9_]+$/.test(d))) {
         return { error: t("shapes_error", { part: m[0].replace(/[,;]\s*$/, "") }) };
       }
