@@ -56,6 +56,7 @@
       copy_all: "Copy LaTeX",
       copy_step: "TeX",
       copy_step_label: "Copy this step's LaTeX",
+      jump_label: "Go to a section",
       share: "Copy link",
       download: "Download",
       kernel: "Kernel",
@@ -133,6 +134,7 @@
       copy_all: "复制 LaTeX",
       copy_step: "TeX",
       copy_step_label: "复制这一步的 LaTeX",
+      jump_label: "跳到某一节",
       share: "复制链接",
       download: "下载",
       kernel: "计算代码",
@@ -544,6 +546,7 @@
     for (const d of el.output.querySelectorAll("details[id]")) if (closed.has(d.id)) d.open = false;
     attachStepLatex(data.steps_latex);
     decorateSteps();
+    addJumps();
     fillCheckWrt(data.gradients || data.hessians);
     setDownloads(true);
     el.copyAll.disabled = typeof data.latex !== "string";
@@ -586,6 +589,26 @@
         node.appendChild(button);
       }
     }
+  }
+
+  /** A row of links above the derivation, one per section (its title's mathematics): a teacher jumps
+   * straight to ∂f/∂W1. */
+  function addJumps() {
+    const sections = el.output.querySelectorAll("details[id]");
+    if (sections.length < 2) return;
+    const nav = document.createElement("nav");
+    nav.className = "jumps";
+    nav.dataset.testid = "jumps";
+    nav.setAttribute("aria-label", t("jump_label"));
+    for (const d of sections) {
+      const title = d.querySelector("summary .title math") || d.querySelector("summary math");
+      if (!title) continue;
+      const a = document.createElement("a");
+      a.href = `#${d.id}`;
+      a.appendChild(title.cloneNode(true));
+      nav.appendChild(a);
+    }
+    el.output.insertBefore(nav, el.output.firstChild);
   }
 
   function fillCheckWrt(gradients) {

@@ -201,6 +201,11 @@ def test_a_teacher_derives_the_seed_switches_to_chinese_and_checks_an_answer(bro
     assert by_testid(browser, "copy-all").is_enabled() and by_testid(browser, "download-pdf").is_enabled()
     shared = browser.current_url
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(shared).fragment)["program"] == [SEED]
+    # the row of sections above the derivation jumps to ∂f/∂W1, leaving the link alone
+    by_testid(browser, "jumps").find_element("css selector", 'a[href="#d-W1"]').click()
+    wait(browser, lambda d: 0 <= d.execute_script("return document.getElementById('d-W1')"
+                                                   ".getBoundingClientRect().top") < HEIGHT / 2, what="the jump")
+    assert browser.current_url == shared
 
     # switches to Chinese: the interface and the derivation speak Chinese, the link remembers it
     by_testid(browser, "lang-zh").click()
