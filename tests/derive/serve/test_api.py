@@ -311,7 +311,7 @@ def test_a_request_past_the_time_limit_is_answered_and_blocks_no_one() -> None:
         body = _error(slow["response"], 408, "timeout")
         assert body["error"].startswith("too large:") and "1.5 s" in body["error"]
         assert c.get("/api/health").json()["replaced"] == 1
-        assert c.post("/api/derive", json=LSQ).status_code == 200
+        assert c.post("/api/derive", json={**LSQ, "lang": "zh"}).status_code == 200   # not a kept answer
 
 
 def test_requests_queue_for_a_worker_within_a_bounded_wait() -> None:
@@ -324,6 +324,23 @@ def test_requests_queue_for_a_worker_within_a_bounded_wait() -> None:
         assert "busy" in body["error"]
         thread.join()
         _error(out["r"], 408, "timeout")
+
+
+def test_the_same_request_is_worked_on_once() -> None:
+    with TestClient(create_app(pool_size=2)) as c:
+        fields = {**LSQ, "wrt": "W", "lang": "zh"}
+        with ThreadPoolExecutor(4) as pool:   # at once: the later ones wait for the first one's answer
+            answers = list(pool.map(lambda _: c.post("/api/derive", json=fields), range(4)))
+        assert all(a.status_code == 200 for a in answers) and len({a.text for a in answers}) == 1
+        again = c.post("/api/derive", json=fields)
+        assert again.text == answers[0].text and c.get("/api/health").json()["cache_hits"] == 4
+        _error(c.post("/api/derive", json=PATHOLOGICAL["power"]), 422, "too_large")
+        _error(c.post("/api/derive", json=PATHOLOGICAL["power"]), 422, "too_large")
+        assert c.get("/api/health").json()["cache_hits"] == 5
+    with TestClient(create_app(pool_size=1, cache_size=0)) as c:
+        c.post("/api/derive", json=fields)
+        c.post("/api/derive", json=fields)
+        assert c.get("/api/health").json()["cache_hits"] == 0
 
 
 # -------------------------------------------------------------------------------------------- CLI
