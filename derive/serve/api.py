@@ -80,6 +80,10 @@ async def json_body(request: Request, limit: int) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise RequestError(f"the body is not JSON: {e.msg} at line {e.lineno}, column {e.colno}", 400,
                            "input") from None
+    except RecursionError:
+        raise RequestError("the body's JSON is nested too deeply", 400, "input") from None
+    except ValueError as e:   # a number of more digits than Python reads
+        raise RequestError(f"the body is not usable JSON: {str(e).splitlines()[0]}", 400, "input") from None
     if not isinstance(data, dict):
         raise RequestError(f"the body must be a JSON object, got {type(data).__name__}", 400)
     return data

@@ -81,6 +81,10 @@ def create_app(pool_size: int = 2, time_limit: float = 10.0, memory_limit: int |
         detail = getattr(exc, "detail", "") or ("not found" if status == 404 else "error")
         return error_response(f"{request.url.path}: {detail}", status, "input")
 
+    async def internal(request: Request, exc: Exception) -> Response:   # a defect: still JSON, one line
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return error_response(f"internal error ({type(exc).__name__}: {first})", 500, "internal")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool.start()
@@ -93,6 +97,6 @@ def create_app(pool_size: int = 2, time_limit: float = 10.0, memory_limit: int |
               *(Route(path, endpoint, methods=[method]) for path, (method, endpoint) in handlers(api).items()),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_SecurityHeaders)],
-                    exception_handlers={404: not_found, 405: not_found})
+                    exception_handlers={404: not_found, 405: not_found, Exception: internal})
     app.state.pool = pool
     return app

@@ -87,6 +87,13 @@ def test_examples_are_the_gallery_programs_and_a_hessian_and_each_derives(client
             assert r.json()["hessians" if e["kind"] == "hessian" else "gradients"]
 
 
+def test_a_defect_of_tracegrad_is_still_one_line_of_json(monkeypatch) -> None:
+    monkeypatch.setattr("derive.serve.api.EXAMPLES", [object()])   # not JSON: the handler fails
+    with TestClient(create_app(pool_size=1), raise_server_exceptions=False) as c:
+        body = _error(c.get("/api/examples"), 500, "internal")
+        assert body["error"].startswith("internal error (TypeError")
+
+
 def test_health(client) -> None:
     assert client.get("/api/health").json()["workers"] == 2
 
@@ -159,6 +166,8 @@ def test_bad_json_and_wrong_field_types(client) -> None:
            400, "input")
     _error(client.post("/api/derive", content="[1, 2]"), 400, "input")
     _error(client.post("/api/derive", content=b"\xff\xfe"), 400, "input")
+    _error(client.post("/api/derive", content=b"[" * 100_000), 400, "input")
+    _error(client.post("/api/derive", content=b'{"order": ' + b"9" * 5000 + b"}"), 400, "input")
     cases = [({"program": 5}, "program"), ({"expression": ["tr(X)"]}, "expression"),
              ({**LSQ, "shapes": [["n", "d"]]}, "shapes"), ({**LSQ, "shapes": {"X": ["n"]}}, "shapes"),
              ({**LSQ, "shapes": {"X": ["n", -1]}}, "shapes"), ({**LSQ, "wrt": 3}, "wrt"),
