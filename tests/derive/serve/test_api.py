@@ -4,6 +4,7 @@ the generated NumPy module against central finite differences of a forward pass 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import threading
 import time
 import warnings
@@ -286,13 +287,19 @@ def test_codegen_of_an_expression_and_for_torch_and_jax(client) -> None:
 
 # ---------------------------------------------------------------------------------------------- pdf
 
-def test_pdf(client) -> None:
+def _build_dirs() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("tracegrad-serve-*")}
+
+
+def test_pdf_is_built_in_a_temporary_directory_that_goes_away(client) -> None:
+    before = _build_dirs()
     r = client.post("/api/pdf", json=LSQ)
-    if shutil.which("pdflatex") is None:
+    if shutil.which("pdflatex") is None:   # CI installs TeX Live: there the bytes are checked
         _error(r, 501, "unavailable")
         return
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF-")
+    assert r.content.rstrip().endswith(b"%%EOF") and _build_dirs() <= before
     _error(client.post("/api/pdf", json=PATHOLOGICAL["power"]), 422, "too_large")
 
 
