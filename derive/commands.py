@@ -552,11 +552,20 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_positive, default=2, help="worker processes deriving at once (default: 2)")
     p.add_argument("--time-limit", type=float, default=10.0, metavar="SECONDS",
                    help="the most seconds one request may take (default: 10; a PDF: 60)")
+    p.add_argument("--cache", type=_count, default=256, metavar="N",
+                   help="answers kept for requests asked again, e.g. a class opening the same example "
+                        "(default: 256; 0: none)")
 
 
 def _port(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) <= 65535:
         raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, got {value!r}")
+    return int(value)
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or int(value) > 100_000:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 100000, got {value!r}")
     return int(value)
 
 
@@ -580,7 +589,7 @@ def _run_serve(args: argparse.Namespace) -> int:
                        "pip install 'tracegrad[serve]'") from None
     if not args.time_limit > 0:
         raise CliError(f"--time-limit must be positive, got {args.time_limit:g}")
-    app = create_app(pool_size=args.workers, time_limit=args.time_limit)
+    app = create_app(pool_size=args.workers, time_limit=args.time_limit, cache_size=args.cache)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{args.port}/"
     print(f"tracegrad serve: {url} (Ctrl-C to stop)", flush=True)

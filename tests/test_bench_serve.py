@@ -26,7 +26,7 @@ def test_the_plan_mixes_examples_checks_and_one_pathological_input_in_fifty() ->
 
 def test_a_tiny_load_test_has_no_errors(tmp_path: Path) -> None:
     out = tmp_path / "serve.md"
-    assert bs.main(["--requests", "20", "--clients", "4", "--markdown", str(out)]) == 0
+    assert bs.main(["--requests", "20", "--clients", "4", "--cache", "0", "--markdown", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
     assert "| errors | **0** |" in text and "| intended refusals (\"too large\", 422) | 1 of 1 |" in text
     assert "p50 / p95 / p99" in text and "requests/s" in text

@@ -9,8 +9,10 @@ of tracegrad: 500).
 """
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +22,7 @@ from derive.limits import MAX_LENGTH, MAX_PROGRAM_LENGTH
 from derive.serve.examples import EXAMPLES
 from derive.serve.pool import PoolBusy, PoolCrash, PoolTimeout
 
-__all__ = ["BACKENDS", "FORMATS", "LANGS", "SYNTAXES", "RequestError", "error_response", "handlers"]
+__all__ = ["BACKENDS", "FORMATS", "LANGS", "SYNTAXES", "AnswerCache", "RequestError", "error_response", "handlers"]
 
 LANGS = ("en", "zh")
 FORMATS = ("html", "latex", "markdown", "text")
@@ -78,6 +80,10 @@ async def json_body(request: Request, limit: int) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise RequestError(f"the body is not JSON: {e.msg} at line {e.lineno}, column {e.colno}", 400,
                            "input") from None
+    except RecursionError:
+        raise RequestError("the body's JSON is nested too deeply", 400, "input") from None
+    except ValueError as e:   # a number of more digits than Python reads
+        raise RequestError(f"the body is not usable JSON: {str(e).splitlines()[0]}", 400, "input") from None
     if not isinstance(data, dict):
         raise RequestError(f"the body must be a JSON object, got {type(data).__name__}", 400)
     return data
@@ -192,16 +198,71 @@ def network_fields(data: Mapping[str, Any], required: bool = True) -> dict[str, 
 
 # ----------------------------------------------------------------------------------------- handlers
 
-class Api:
-    """The endpoints, bound to the app's pool and limits."""
+class AnswerCache:
+    """The answers of the latest ``size`` distinct requests.  A derivation, a check, a grade and a
+    module are functions of the request's fields alone, so thirty students opening the same example
+    cost one derivation; a request that arrives while the same one is being worked on waits for that
+    answer.  Only answers and refusals of the input are kept: a timeout or a busy pool is not.
 
-    def __init__(self, pool: Any, max_body: int, max_upload: int, pdf_time_limit: float) -> None:
+    >>> import asyncio
+    >>> cache, calls = AnswerCache(2), []
+    >>> async def work():
+    ...     calls.append(1)
+    ...     return True, {"x": 1}
+    >>> asyncio.run(cache.run("k", work)) == asyncio.run(cache.run("k", work)) == (True, {"x": 1})
+    True
+    >>> len(calls)
+    1
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size, self.hits = size, 0
+        self._done: OrderedDict[str, tuple[bool, Any]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future] = {}
+
+    async def run(self, key: str, make: Callable[[], Awaitable[tuple[bool, Any]]]) -> tuple[bool, Any]:
+        if self.size <= 0:
+            return await make()
+        if key in self._done:
+            self._done.move_to_end(key)
+            self.hits += 1
+            return self._done[key]
+        task = self._pending.get(key)
+        if task is None:   # a task of its own: a client that leaves cancels its wait, not the work
+            task = asyncio.ensure_future(make())
+            self._pending[key] = task
+            task.add_done_callback(lambda t: self._finish(key, t))
+        else:
+            self.hits += 1
+        return await asyncio.shield(task)
+
+    def _finish(self, key: str, task: asyncio.Future) -> None:
+        self._pending.pop(key, None)
+        if task.cancelled() or task.exception() is not None:
+            return
+        ok, result = task.result()
+        if ok or result.get("kind") in ("input", "too_large"):
+            self._done[key] = (ok, result)
+            while len(self._done) > self.size:
+                self._done.popitem(last=False)
+
+
+class Api:
+    """The endpoints, bound to the app's pool, limits and cache of answers."""
+
+    def __init__(self, pool: Any, max_body: int, max_upload: int, pdf_time_limit: float,
+                 cache_size: int = 256) -> None:
         self.pool, self.max_body, self.max_upload = pool, max_body, max_upload
         self.pdf_time_limit = pdf_time_limit
+        self.cache = AnswerCache(cache_size)
 
     async def _run(self, job: str, spec: dict[str, Any], time_limit: float | None = None) -> Any:
         try:
-            ok, result = await self.pool.run(job, spec, time_limit)
+            if job == "pdf":   # bytes, and rarely asked twice: not kept
+                ok, result = await self.pool.run(job, spec, time_limit)
+            else:
+                key = job + json.dumps(spec, sort_keys=True, ensure_ascii=False)
+                ok, result = await self.cache.run(key, lambda: self.pool.run(job, spec, time_limit))
         except PoolTimeout:
             limit = self.pool.time_limit if time_limit is None else time_limit
             raise RequestError(f"too large: the work took longer than {limit:g} s, this server's limit per "
@@ -219,7 +280,8 @@ class Api:
         return JSONResponse(EXAMPLES)
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"ok": True, "workers": self.pool.size, "replaced": self.pool.replaced})
+        return JSONResponse({"ok": True, "workers": self.pool.size, "replaced": self.pool.replaced,
+                             "cache_hits": self.cache.hits})
 
     async def derive(self, request: Request) -> Response:
         data = await json_body(request, self.max_body)

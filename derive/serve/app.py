@@ -58,19 +58,20 @@ class _SecurityHeaders:
 
 def create_app(pool_size: int = 2, time_limit: float = 10.0, memory_limit: int | None = 2 << 30,
                queue_timeout: float = 30.0, max_body: int = MAX_BODY, max_upload: int = MAX_UPLOAD,
-               pdf_time_limit: float = 60.0) -> Starlette:
+               pdf_time_limit: float = 60.0, cache_size: int = 256) -> Starlette:
     """The app; its pool of ``pool_size`` workers starts with the app (its lifespan) and stops with it.
 
     ``time_limit``: seconds per request (``pdf_time_limit`` for a PDF); ``memory_limit``: bytes of
     each worker's address space (None: unlimited); ``queue_timeout``: seconds a request waits for a
-    free worker; ``max_body`` / ``max_upload``: bytes of a JSON body / of an uploaded write-up.
+    free worker; ``max_body`` / ``max_upload``: bytes of a JSON body / of an uploaded write-up;
+    ``cache_size``: answers kept for requests asked again (0: none).
 
     >>> app = create_app(pool_size=2)
     >>> sorted(r.path for r in app.routes if r.path.startswith("/api/"))[:3]
     ['/api/check', '/api/codegen', '/api/derive']
     """
     pool = WorkerPool(pool_size, time_limit, memory_limit, queue_timeout)
-    api = Api(pool, max_body, max_upload, pdf_time_limit)
+    api = Api(pool, max_body, max_upload, pdf_time_limit, cache_size)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
@@ -79,6 +80,10 @@ def create_app(pool_size: int = 2, time_limit: float = 10.0, memory_limit: int |
         status = getattr(exc, "status_code", 404)
         detail = getattr(exc, "detail", "") or ("not found" if status == 404 else "error")
         return error_response(f"{request.url.path}: {detail}", status, "input")
+
+    async def internal(request: Request, exc: Exception) -> Response:   # a defect: still JSON, one line
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return error_response(f"internal error ({type(exc).__name__}: {first})", 500, "internal")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -92,6 +97,6 @@ def create_app(pool_size: int = 2, time_limit: float = 10.0, memory_limit: int |
               *(Route(path, endpoint, methods=[method]) for path, (method, endpoint) in handlers(api).items()),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_SecurityHeaders)],
-                    exception_handlers={404: not_found, 405: not_found})
+                    exception_handlers={404: not_found, 405: not_found, Exception: internal})
     app.state.pool = pool
     return app

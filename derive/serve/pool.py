@@ -145,10 +145,18 @@ class WorkerPool:
         """Start the workers (in the event loop that will call :meth:`run`)."""
         if self.started:
             return
-        for name in _THREAD_ENV:
-            os.environ.setdefault(name, "1")
         self._ctx = _context(self.runner)
-        self._workers = [_Worker(self._ctx, self.memory_limit, self.runner) for _ in range(self.size)]
+        saved = {name: os.environ.get(name) for name in _THREAD_ENV}
+        try:   # the environment the forkserver (started with the first worker) and the workers get
+            for name in _THREAD_ENV:
+                os.environ.setdefault(name, "1")
+            self._workers = [_Worker(self._ctx, self.memory_limit, self.runner) for _ in range(self.size)]
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         self._idle = asyncio.Queue()
         for w in self._workers:
             self._idle.put_nowait(w)

@@ -4,6 +4,7 @@ the generated NumPy module against central finite differences of a forward pass 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import threading
 import time
 import warnings
@@ -87,6 +88,13 @@ def test_examples_are_the_gallery_programs_and_a_hessian_and_each_derives(client
             assert r.json()["hessians" if e["kind"] == "hessian" else "gradients"]
 
 
+def test_a_defect_of_tracegrad_is_still_one_line_of_json(monkeypatch) -> None:
+    monkeypatch.setattr("derive.serve.api.EXAMPLES", [object()])   # not JSON: the handler fails
+    with TestClient(create_app(pool_size=1), raise_server_exceptions=False) as c:
+        body = _error(c.get("/api/examples"), 500, "internal")
+        assert body["error"].startswith("internal error (TypeError")
+
+
 def test_health(client) -> None:
     assert client.get("/api/health").json()["workers"] == 2
 
@@ -159,6 +167,8 @@ def test_bad_json_and_wrong_field_types(client) -> None:
            400, "input")
     _error(client.post("/api/derive", content="[1, 2]"), 400, "input")
     _error(client.post("/api/derive", content=b"\xff\xfe"), 400, "input")
+    _error(client.post("/api/derive", content=b"[" * 100_000), 400, "input")
+    _error(client.post("/api/derive", content=b'{"order": ' + b"9" * 5000 + b"}"), 400, "input")
     cases = [({"program": 5}, "program"), ({"expression": ["tr(X)"]}, "expression"),
              ({**LSQ, "shapes": [["n", "d"]]}, "shapes"), ({**LSQ, "shapes": {"X": ["n"]}}, "shapes"),
              ({**LSQ, "shapes": {"X": ["n", -1]}}, "shapes"), ({**LSQ, "wrt": 3}, "wrt"),
@@ -277,13 +287,19 @@ def test_codegen_of_an_expression_and_for_torch_and_jax(client) -> None:
 
 # ---------------------------------------------------------------------------------------------- pdf
 
-def test_pdf(client) -> None:
+def _build_dirs() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("tracegrad-serve-*")}
+
+
+def test_pdf_is_built_in_a_temporary_directory_that_goes_away(client) -> None:
+    before = _build_dirs()
     r = client.post("/api/pdf", json=LSQ)
-    if shutil.which("pdflatex") is None:
+    if shutil.which("pdflatex") is None:   # CI installs TeX Live: there the bytes are checked
         _error(r, 501, "unavailable")
         return
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF-")
+    assert r.content.rstrip().endswith(b"%%EOF") and _build_dirs() <= before
     _error(client.post("/api/pdf", json=PATHOLOGICAL["power"]), 422, "too_large")
 
 
@@ -311,7 +327,7 @@ def test_a_request_past_the_time_limit_is_answered_and_blocks_no_one() -> None:
         body = _error(slow["response"], 408, "timeout")
         assert body["error"].startswith("too large:") and "1.5 s" in body["error"]
         assert c.get("/api/health").json()["replaced"] == 1
-        assert c.post("/api/derive", json=LSQ).status_code == 200
+        assert c.post("/api/derive", json={**LSQ, "lang": "zh"}).status_code == 200   # not a kept answer
 
 
 def test_requests_queue_for_a_worker_within_a_bounded_wait() -> None:
@@ -324,6 +340,23 @@ def test_requests_queue_for_a_worker_within_a_bounded_wait() -> None:
         assert "busy" in body["error"]
         thread.join()
         _error(out["r"], 408, "timeout")
+
+
+def test_the_same_request_is_worked_on_once() -> None:
+    with TestClient(create_app(pool_size=2)) as c:
+        fields = {**LSQ, "wrt": "W", "lang": "zh"}
+        with ThreadPoolExecutor(4) as pool:   # at once: the later ones wait for the first one's answer
+            answers = list(pool.map(lambda _: c.post("/api/derive", json=fields), range(4)))
+        assert all(a.status_code == 200 for a in answers) and len({a.text for a in answers}) == 1
+        again = c.post("/api/derive", json=fields)
+        assert again.text == answers[0].text and c.get("/api/health").json()["cache_hits"] == 4
+        _error(c.post("/api/derive", json=PATHOLOGICAL["power"]), 422, "too_large")
+        _error(c.post("/api/derive", json=PATHOLOGICAL["power"]), 422, "too_large")
+        assert c.get("/api/health").json()["cache_hits"] == 5
+    with TestClient(create_app(pool_size=1, cache_size=0)) as c:
+        c.post("/api/derive", json=fields)
+        c.post("/api/derive", json=fields)
+        assert c.get("/api/health").json()["cache_hits"] == 0
 
 
 # -------------------------------------------------------------------------------------------- CLI
