@@ -28,7 +28,8 @@ document.activeElement.blur();
 def main(out: Path) -> None:
     from selenium.webdriver.support.ui import Select
 
-    with serving() as url, chromium(1280, 1000) as browser:
+    with serving() as ready, chromium(1280, 1000) as browser:
+        url = ready()
         open_page(browser, url + "/#lang=en")
         type_into(by_testid(browser, "editor"), SEED)
         wait(browser, lambda d: section(d, "W1"), what="the derivation")

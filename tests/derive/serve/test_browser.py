@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(timeout: float = 15.0) -> Iterator[str]:
-    """The app (``derive.serve.app.create_app()``) under uvicorn on a free loopback port, in a
-    thread; yields its base URL and stops it on exit."""
+def serving(timeout: float = 15.0) -> Iterator[Callable[[], str]]:
+    """Starts the app (``derive.serve.app.create_app()``) under uvicorn on a free loopback port, in a
+    thread, and yields at once a function that waits until it listens and answers its base URL (the
+    caller starts the browser meanwhile); stops it on exit."""
     import uvicorn
 
     from derive.serve.app import create_app
@@ -65,13 +66,17 @@ def serving(timeout: float = 15.0) -> Iterator[str]:
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, name="tracegrad-serve", daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the app did not start on 127.0.0.1:{port}")
-        time.sleep(0.02)
+
+    def ready() -> str:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not start on 127.0.0.1:{port}")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{port}"
+
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield ready
     finally:
         server.should_exit = True
         thread.join(timeout)
@@ -111,15 +116,20 @@ def chromium(width: int = WIDTH, height: int = HEIGHT) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def app_ready():
+    with serving() as ready:
+        yield ready
+
+
+@pytest.fixture(scope="module")
+def browser(app_ready):      # chromium starts while the app does
     with chromium() as driver:
         yield driver
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    with serving() as url:
-        yield url
+def app_url(app_ready, browser) -> str:
+    return app_ready()
 
 
 def wait(driver: Any, condition: Any, timeout: float = 10.0, what: str = "") -> Any:
