@@ -156,16 +156,13 @@ def open_page(driver: Any, url: str) -> None:
 
 
 def type_into(element: Any, text: str) -> None:
-    """Types ``text`` as keys, line by line (Enter between lines), after emptying the field."""
+    """Types ``text`` as keys (a line break as Enter) after emptying the field."""
     from selenium.webdriver.common.keys import Keys
 
     element.click()
     element.send_keys(Keys.CONTROL, "a")
     element.send_keys(Keys.DELETE)
-    for i, line in enumerate(text.split("\n")):
-        if i:
-            element.send_keys(Keys.ENTER)
-        element.send_keys(line)
+    element.send_keys(text)
 
 
 def section(driver: Any, name: str) -> Any:
@@ -289,6 +286,14 @@ def test_a_shared_link_restores_an_expression_in_chinese(browser, app_url) -> No
              what="the derivation")
     assert "推导" in w[0].text and len(w) == 1
     assert not by_testid(browser, "editor-error").is_displayed()
+    # a bracket too many at the end of the expression: the caret under it
+    from selenium.webdriver.common.keys import Keys
+
+    by_testid(browser, "editor").send_keys(Keys.END, ")")
+    wait(browser, lambda d: by_testid(d, "editor-error").is_displayed(), what="the error")
+    line, caret = by_testid(browser, "error-caret").text.split("\n")
+    assert line == "norm2(Y - X*W)^2)" and caret.rstrip() == " " * (len(line) - 1) + "^"
+    assert f"column {len(line)}" in by_testid(browser, "error-message").text
 
 
 _LATE_FIRST_ANSWER = """
