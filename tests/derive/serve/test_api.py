@@ -221,6 +221,11 @@ def test_check_errors(client) -> None:
     assert _error(client.post("/api/check", json={"answer": "W2", "wrt": "Q"}), 422, "input")["field"] == "wrt"
     assert _error(client.post("/api/check", json={"wrt": "W2"}), 422, "input")["field"] == "answer"
     assert _error(client.post("/api/check", json={"answer": 2, "wrt": "W2"}), 422, "input")["field"] == "answer"
+    assert _error(client.post("/api/check", json={**LSQ, "answer": "2*X'*(X*W - Y)", "wrt": "W", "order": 2}),
+                  422, "input")["field"] == "order"
+    body = _error(client.post("/api/check", json={**LSQ, "expression": "norm2(X*W - Y)^2; g = 1", "answer": "W",
+                                                  "wrt": "W"}), 422, "input")
+    assert (body["field"], body["column"]) == ("expression", 17)
 
 
 # -------------------------------------------------------------------------------------------- grade
