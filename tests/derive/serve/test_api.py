@@ -3,6 +3,7 @@ error, and the answers against independent oracles (the seed's gradients in the 
 the generated NumPy module against central finite differences of a forward pass written by hand)."""
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
@@ -65,6 +66,13 @@ def test_page_and_static_files_are_served_with_a_strict_policy(client) -> None:
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
     assert client.get("/static/index.html").status_code == 200
+    # no network: every script, style and font is the app's own (or inline data)
+    for kind, url in re.findall(r'<(?:script|link|img|iframe)\b[^>]*?\b(src|href)="([^"]*)"', r.text):
+        assert url.startswith(("/static/", "data:")), (kind, url)
+        if url.startswith("/static/"):
+            served = client.get(url)
+            assert served.status_code == 200
+            assert not re.search(r"""(?:url\(|@import|src=|fetch\()\s*['"]?(?:https?:)?//""", served.text), url
     _error(client.get("/static/missing.js"), 404, "input")
     _error(client.get("/api/nowhere"), 404, "input")
     _error(client.get("/api/derive"), 405, "input")
