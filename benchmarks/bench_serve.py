@@ -208,7 +208,7 @@ An error is any other answer than 200 for an ordinary request, or than the 422 "
 fields) from the answers it keeps, and one asked while the same is being worked on waits for that
 work; with 0 every request is derived, checked or refused by a worker.
 
-Machine: {machine()}.
+Machine: {machine()} (the figure of threads is this script's; the server's workers run one each).
 
 {table}
 

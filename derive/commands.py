@@ -593,6 +593,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{args.port}/"
     print(f"tracegrad serve: {url} (Ctrl-C to stop)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"tracegrad serve: listening on {args.host}: other computers can reach this server", flush=True)
     if args.open:
         threading.Timer(1.5, webbrowser.open, [url]).start()
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -296,6 +296,9 @@ class Api:
         spec = network_fields(data, required=False)
         spec["answer"] = _text(data, "answer", required=True)
         spec["syntax"] = _choice(data, "syntax", SYNTAXES, "auto")
+        if spec["order"] != 1:
+            raise RequestError("the web app checks gradients (order 1); check a Hessian with tracegrad check "
+                               "--hessian", field="order")
         variable = data.get("variable", data.get("wrt_answer"))
         if variable is None:   # wrt: the variable of the answer ("W1"); for an expression, its first name
             variable = (spec["wrt"] or [None])[0]

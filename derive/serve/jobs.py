@@ -111,6 +111,11 @@ def _network(spec: Mapping[str, Any], *, seed_default: bool = False) -> tuple[An
             raise _input_error(e, field) from None
     elif spec.get("expression") is not None:
         text, field = spec["expression"].replace("\n", " "), "expression"
+        for mark in (";", "#"):   # read as the one-line program "f = …", these would start a statement
+            if mark in text:
+                column = text.index(mark) + 1
+                raise ServeError(f"column {column}: {mark!r} in an expression: a formula is one expression "
+                                 "(give a program for statements)", line=1, column=column, field=field)
         if not spec.get("wrt"):
             raise ServeError("give wrt: the matrices to differentiate by, e.g. [\"W\"]", field="wrt")
         try:

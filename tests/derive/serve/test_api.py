@@ -3,6 +3,7 @@ error, and the answers against independent oracles (the seed's gradients in the 
 the generated NumPy module against central finite differences of a forward pass written by hand)."""
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
@@ -25,7 +26,7 @@ from derive.cli import main
 from derive.grading import seed_writeup
 from derive.serve.app import create_app
 from derive.serve.jobs import MAX_MATRIX_POWER
-from tests.oracle import fd_gradient, rel_err, seed_data, seed_loss
+from tests.oracle import fd_gradient, np_logsoftmax, rel_err, seed_data, seed_loss
 
 ROOT = Path(__file__).resolve().parents[3]
 SEED = (ROOT / "docs" / "gallery" / "seed.tg").read_text(encoding="utf-8")
@@ -65,6 +66,13 @@ def test_page_and_static_files_are_served_with_a_strict_policy(client) -> None:
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
     assert client.get("/static/index.html").status_code == 200
+    # no network: every script, style and font is the app's own (or inline data)
+    for kind, url in re.findall(r'<(?:script|link|img|iframe)\b[^>]*?\b(src|href)="([^"]*)"', r.text):
+        assert url.startswith(("/static/", "data:")), (kind, url)
+        if url.startswith("/static/"):
+            served = client.get(url)
+            assert served.status_code == 200
+            assert not re.search(r"""(?:url\(|@import|src=|fetch\()\s*['"]?(?:https?:)?//""", served.text), url
     _error(client.get("/static/missing.js"), 404, "input")
     _error(client.get("/api/nowhere"), 404, "input")
     _error(client.get("/api/derive"), 405, "input")
@@ -129,7 +137,11 @@ def test_derive_an_expression_and_a_hessian(client) -> None:
     assert body["gradients"] == {"W": "2Xᵀ(XW - Y)"}
     body = client.post("/api/derive", json={"expression": "x'*A*x", "shapes": {"x": ["n", 1], "A": ["n", "n"]},
                                            "wrt": ["x"], "order": 2}).json()
-    assert body["hessians"] == {"x": "A + Aᵀ"}
+    assert body["hessians"] == {"x": "A + Aᵀ"}   # the Matrix Cookbook's (81)
+    logistic = {"expression": "sum(softplus(X*w)) - y'*X*w", "shapes": {"X": ["n", "d"], "w": ["d", 1],
+                                                                       "y": ["n", 1]}, "wrt": ["w"], "order": 2}
+    # Xᵀ diag(p ⊙ (1 − p)) X with p = σ(Xw): logistic regression's Hessian
+    assert client.post("/api/derive", json=logistic).json()["hessians"] == {"w": "Xᵀdiag(σ(Xw) ⊙ (𝟏ₙ - σ(Xw)))X"}
 
 
 # -------------------------------------------------------------------------------------- input errors
@@ -221,6 +233,11 @@ def test_check_errors(client) -> None:
     assert _error(client.post("/api/check", json={"answer": "W2", "wrt": "Q"}), 422, "input")["field"] == "wrt"
     assert _error(client.post("/api/check", json={"wrt": "W2"}), 422, "input")["field"] == "answer"
     assert _error(client.post("/api/check", json={"answer": 2, "wrt": "W2"}), 422, "input")["field"] == "answer"
+    assert _error(client.post("/api/check", json={**LSQ, "answer": "2*X'*(X*W - Y)", "wrt": "W", "order": 2}),
+                  422, "input")["field"] == "order"
+    body = _error(client.post("/api/check", json={**LSQ, "expression": "norm2(X*W - Y)^2; g = 1", "answer": "W",
+                                                  "wrt": "W"}), 422, "input")
+    assert (body["field"], body["column"]) == ("expression", 17)
 
 
 # -------------------------------------------------------------------------------------------- grade
@@ -268,6 +285,25 @@ def test_codegen_numpy_meets_finite_differences_of_a_forward_pass_by_hand(client
     assert f == pytest.approx(seed_loss(*arrays), rel=1e-12)
     for i, g in zip(range(2, 6), grads):   # W1, b1, W2, b2
         assert rel_err(g, fd_gradient(seed_loss, arrays, i)) < 1e-6
+
+
+def test_codegen_of_softmax_regression_meets_finite_differences(client) -> None:
+    """Another network (the softmax-regression example): cross-entropy of one-hot labels, by hand."""
+    example = next(e for e in client.get("/api/examples").json() if e["id"] == "softmax_regression")
+    body = client.post("/api/codegen", json={"program": example["program"]}).json()
+    assert body["arguments"] == ["X", "Y", "W", "b"]
+    rng = np.random.default_rng(5)
+    n, d, k = 6, 4, 3
+    X, W, b = rng.standard_normal((n, d)), rng.standard_normal((d, k)), rng.standard_normal((1, k))
+    Y = np.eye(k)[rng.integers(0, k, n)]
+
+    def loss(X, Y, W, b) -> float:
+        return float(-np.sum(Y * np_logsoftmax(X @ W + b)))
+
+    f, G_W, G_b = _module(body["source"])[body["function"]](X, Y, W, b)
+    assert f == pytest.approx(loss(X, Y, W, b), rel=1e-12)
+    assert rel_err(G_W, fd_gradient(loss, [X, Y, W, b], 2)) < 1e-6
+    assert rel_err(G_b, fd_gradient(loss, [X, Y, W, b], 3)) < 1e-6
 
 
 def test_codegen_of_an_expression_and_for_torch_and_jax(client) -> None:
