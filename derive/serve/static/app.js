@@ -1062,7 +1062,8 @@
         const target = el.output.querySelector(`[id="${CSS.escape(decodeURIComponent(link.getAttribute("href").slice(1)))}"]`);
         if (target) {
           if (target.tagName === "DETAILS") target.open = true;
-          target.scrollIntoView({ behavior: "smooth", block: "start" });
+          const still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+          target.scrollIntoView({ behavior: still ? "auto" : "smooth", block: "start" });
         }
       }
     });
