@@ -72,6 +72,7 @@
       sections: "{n} sections",
       one_section: "1 section",
       error_status: "The input has an error (below the editor); the last derivation is shown dimmed.",
+      error_status_alone: "The input has an error (below the editor).",
       network_error: "The server did not answer ({detail}).",
       welcome_title: "Type a network or an expression",
       welcome_text: "The derivation appears as you type: every differential, every trace identity, " +
@@ -150,6 +151,7 @@
       sections: "{n} 节",
       one_section: "1 节",
       error_status: "输入有错误（见编辑器下方）；上一次的推导以灰色显示。",
+      error_status_alone: "输入有错误（见编辑器下方）。",
       network_error: "服务器没有响应（{detail}）。",
       example_seed: "种子网络（两层、sigmoid、平方误差）",
       example_softmax_regression: "Softmax 回归（交叉熵）",
@@ -492,7 +494,7 @@
       setState("error");
       showError(el.editorError, input.error);
       el.output.classList.add("stale");
-      setStatus(t("error_status"), "bad");
+      setStatus(t(state.last ? "error_status" : "error_status_alone"), "bad");
       return;
     }
     const controller = new AbortController();
@@ -526,7 +528,7 @@
       el.editorError.dataset.kind = d.kind || "";
       el.output.classList.add("stale");
       setState("error");
-      setStatus(t("error_status"), "bad");
+      setStatus(t(state.last ? "error_status" : "error_status_alone"), "bad");
       return;
     }
     hideError(el.editorError);
