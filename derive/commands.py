@@ -499,7 +499,6 @@ def _codegen_arguments(p: argparse.ArgumentParser) -> None:
 def _run_codegen(args: argparse.Namespace) -> int:
     from derive.backprop import backprop
     from derive.kernel_stages import export_network
-    from derive.program import ProgramError, program
     from numeric.array_backends import backend_named
 
     try:
@@ -507,6 +506,8 @@ def _run_codegen(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise CliError(str(e)) from e
     if args.file is not None:
+        from derive.program import ProgramError, program
+
         where = "<stdin>" if args.file == "-" else args.file
         try:
             net = program(_read_program(args.file), syntax="cli")

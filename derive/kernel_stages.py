@@ -77,10 +77,11 @@ def export_network(network: Network | Backprop | str, path: str | os.PathLike[st
     import numeric
     from derive.backprop import backprop
     from derive.networks import Network
-    from derive.program import program
     from derive.render.printer import loss_text
 
     if isinstance(network, str):
+        from derive.program import program
+
         network = program(network)
     bp = backprop(network) if isinstance(network, Network) else network
     stages, outputs, args = kernel_stages(bp)
