@@ -134,11 +134,11 @@ class CuPyPrinter(_ArrayPrinter):
     the chain instead); ``M + diag(v)`` and Pᵀdiag(v)P are written out as for the other libraries,
     and the matrix functions are those of :mod:`numeric.numpy_matfun` with ``cupy`` for ``numpy``.
 
-    >>> from sympy import MatrixSymbol, OneMatrix, Symbol
+    >>> from sympy import MatrixSymbol, Symbol
     >>> n = Symbol("n", integer=True, positive=True)
-    >>> G = MatrixSymbol("G", n, 3)
-    >>> CuPyPrinter(module="cupy").doprint(2 * OneMatrix(1, n) * G)
-    '2 * G.sum(axis=0, keepdims=True)'
+    >>> A, B, C = MatrixSymbol("A", n, 3), MatrixSymbol("B", 3, 5), MatrixSymbol("C", 5, 2)
+    >>> CuPyPrinter(module="cupy").doprint(A * B * C)
+    '_multi_dot([A, B, C])'
     """
 
     backend_name = "cupy"

@@ -29,6 +29,7 @@ from derive.kernel_stages import kernel_stages
 from derive.networks import mlp
 from numeric.array_backends import CUPY, library_of
 from numeric.compile import generate
+from tests.numeric.test_backends import jax_x64  # noqa: F401 (the fixture: jax_enable_x64 on, then restored)
 from tests.oracle import seed_backprop, seed_data, seed_loss
 
 N, D, M, K = 4, 3, 5, 2
@@ -175,15 +176,6 @@ def test_torch_refuses_data_that_requires_grad_and_a_second_derivative(tmp_path)
 
 # ------------------------------------------------------------------------ jax
 
-@pytest.fixture
-def jax_x64():
-    jax = pytest.importorskip("jax")
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", before)
-
-
 def jax_loss(case, X, Y, W1, b1, W2, b2):
     """The forward pass written by hand in jax.numpy."""
     import jax.nn
@@ -194,8 +186,8 @@ def jax_loss(case, X, Y, W1, b1, W2, b2):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_jax_custom_vjp_under_jit_grad_matches_grad_of_a_hand_written_forward(case, jax_x64, tmp_path):
-    jax = jax_x64
+def test_jax_custom_vjp_under_jit_grad_matches_grad_of_a_hand_written_forward(case, request, tmp_path):
+    jax = request.getfixturevalue("jax_x64")
     import jax.numpy as jnp
     module = export(case, "jax", tmp_path)
     arrays = [jnp.asarray(a) for a in data(case)]
@@ -225,12 +217,13 @@ def test_jax_float32_stays_float32(tmp_path):
     assert all(max_abs(g, w) < 1e-4 for g, w in zip(grads, expected))
 
 
-def test_jax_refuses_a_gradient_by_data(jax_x64, tmp_path):
+def test_jax_refuses_a_gradient_by_data(request, tmp_path):
+    jax = request.getfixturevalue("jax_x64")
     import jax.numpy as jnp
     module = export("seed", "jax", tmp_path)
     arrays = [jnp.asarray(a) for a in data("seed")]
     with pytest.raises(ValueError, match=r"^argument X is differentiated, but there is no derived gradient"):
-        jax_x64.grad(module.loss, argnums=0)(*arrays)
+        jax.grad(module.loss, argnums=0)(*arrays)
 
 
 # ------------------------------------------------------------------------ the modules stand alone
@@ -365,6 +358,7 @@ def test_cupy_linear_algebra_with_the_standin(cupy_standin):
     kernel = cupy_kernel(exprs, args)
     assert "_multi_dot([" in kernel.source and "cupy.linalg.slogdet(" in kernel.source
     assert "cupy.linalg.solve(" in kernel.source and "def _expm(" in kernel.source
+    assert "numpy" not in {node.id for node in ast.walk(ast.parse(kernel.source)) if isinstance(node, ast.Name)}
     got = kernel(*values)
     want = numeric.compile(exprs, args)(*values)
     assert all(max_abs(g, w) < 1e-10 * max(1.0, float(np.max(np.abs(w)))) for g, w in zip(got, want))
@@ -446,3 +440,32 @@ def test_codegen_command_writes_each_backend(tmp_path, capsys):
     model = module.LossModule(torch.from_numpy(w))
     model(torch.from_numpy(X), torch.from_numpy(y), 0.3).backward()
     assert max_abs(model.w.grad, 2 * X.T @ (X @ w - y) + 0.6 * w) < 1e-12
+
+
+def test_codegen_command_numpy_from_a_program_and_jax(tmp_path, capsys):
+    from derive.cli import main
+    program_file = tmp_path / "logreg.tg"
+    program_file.write_text("X: n×d; y: n×1; param w: d×1; f = sum(softplus(X*w)) - y'*X*w\n")
+    target = tmp_path / "logreg.py"
+    assert main(["codegen", "-f", str(program_file), "-o", str(target)]) == 0
+    assert capsys.readouterr().out.endswith("loss_and_gradients(X, y, w) -> (f, ∂f/∂w)\n")
+    assert imports(target) == {"numpy"}
+    rng = np.random.default_rng(6)
+    X, y, w = rng.standard_normal((7, 3)), rng.integers(0, 2, (7, 1)).astype(float), rng.standard_normal((3, 1))
+    f, g = load(target).loss_and_gradients(X, y, w)
+    p = 1 / (1 + np.exp(-X @ w))
+    assert abs(f - (np.sum(np.log1p(np.exp(X @ w))) - (y.T @ X @ w).item())) < 1e-12
+    assert max_abs(g, X.T @ (p - y)) < 1e-12
+    if importlib.util.find_spec("jax") is not None:
+        target = tmp_path / "logreg_jax.py"
+        assert main(["codegen", "-f", str(program_file), "--backend", "jax", "-o", str(target)]) == 0
+        assert imports(target) == {"jax"}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="cupy is installed")
+def test_codegen_command_names_the_cupy_extra(tmp_path, capsys):
+    from derive.cli import main
+    assert main(["codegen", "--backend", "cupy", "-o", str(tmp_path / "g.py")]) == 2
+    assert capsys.readouterr().err == ("tracegrad: error: backend 'cupy' needs cupy, which is not installed: "
+                                       "pip install 'tracegrad[cupy]'\n")
+    assert not (tmp_path / "g.py").exists()
