@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -321,6 +322,7 @@ def test_cupy_source_is_the_numpy_printer_with_cupy(case):
     text = generate(outs, args, backend=CUPY, stages=stages).source
     names = {node.id for node in ast.walk(ast.parse(text)) if isinstance(node, ast.Name)}
     assert "cupy" in names and "numpy" not in names and "sympy" not in text and "import numpy" not in text
+    assert cupy_calls(text) <= CUPY_API
     assert "cupy.tanh(" in text and "@" in text and ".get()" not in text and "asnumpy" not in text
     assert "return (cupy.asarray(" in text      # the loss a 0-d array on the device, not a host scalar
     if case == "softmax-ce":
@@ -359,11 +361,39 @@ def test_cupy_linear_algebra_with_the_standin(cupy_standin):
     assert "_multi_dot([" in kernel.source and "cupy.linalg.slogdet(" in kernel.source
     assert "cupy.linalg.solve(" in kernel.source and "def _expm(" in kernel.source
     assert "numpy" not in {node.id for node in ast.walk(ast.parse(kernel.source)) if isinstance(node, ast.Name)}
+    assert cupy_calls(kernel.source) <= CUPY_API
     got = kernel(*values)
     want = numeric.compile(exprs, args)(*values)
     assert all(max_abs(g, w) < 1e-10 * max(1.0, float(np.max(np.abs(w)))) for g, w in zip(got, want))
     a, b, c, e = values[:4]
     assert max_abs(got[2], a @ b @ c @ e) < 1e-12
+
+
+# CuPy's API as its reference documents it (docs.cupy.dev), for what the printer may call: the
+# stand-in (NumPy) has more, e.g. linalg.multi_dot, which CuPy lacks
+CUPY_API = {"abs", "arccos", "arcsin", "arctan", "cos", "cosh", "exp", "expm1", "heaviside", "log", "logaddexp",
+            "maximum", "minimum", "sign", "sin", "sinh", "tan", "tanh", "sqrt", "power", "sum", "vdot", "trace",
+            "kron", "diagflat", "eye", "full", "arange", "broadcast_to", "asarray", "float32", "float64", "ndarray",
+            "nan", "inf", "linalg.solve", "linalg.inv", "linalg.det", "linalg.slogdet", "linalg.eigh",
+            "linalg.matrix_power"}
+
+
+def cupy_calls(source: str) -> set[str]:
+    return set(re.findall(r"\bcupy\.((?:linalg\.)?\w+)", source))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "softplus", "leaky_relu", "elu", "gelu", "swish", "abs"])
+def test_cupy_activations_and_a_scalar_argument_with_the_standin(activation, cupy_standin):
+    net = mlp(["d", "m", "m", "k"], activation=activation, weight_decay="lambda")
+    stages, outs, args = kernel_stages(backprop(net))
+    args = [*args, *(s for s in net.loss.free_symbols if s.name == "lambda")]
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s) for s in [(N, D), (N, K), (D, M), (1, M), (M, M), (1, M), (M, K), (1, K)]]
+    kernel = cupy_kernel(outs, args, stages=stages)
+    assert cupy_calls(kernel.source) <= CUPY_API
+    got = kernel(*arrays, 0.3)
+    want = numeric.compile(outs, args, stages=stages)(*arrays, 0.3)
+    assert all(max_abs(g, w) < 1e-12 * max(1.0, float(np.max(np.abs(w)))) for g, w in zip(got, want))
 
 
 def test_cupy_refuses_what_is_not_a_device_array(cupy_standin):
