@@ -74,13 +74,14 @@ def export_autograd(loss: sympy.Basic, gradients: Mapping[MatrixSymbol | sympy.S
     loss = sympy.sympify(loss)
     if isinstance(loss, MatrixExpr) and tuple(loss.shape) != (1, 1):
         raise ValueError(f"the loss is a {loss.shape[0]}×{loss.shape[1]} matrix; autograd needs a scalar loss")
+    # (a 1×1 loss is returned as a scalar: what loss.backward() and jax.grad differentiate)
     params = _gradient_order(gradients, args)
     if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
         raise ValueError(f"name {name!r} must be a Python identifier that does not start with '_'")
     library = backend_named(backend)
     camel = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
     defined = {name, f"{name}_and_gradients", f"{camel}Function", f"{camel}Module", f"_{name}_fwd",
-               f"_{name}_bwd", "_NAMES", "_PARAMS", "_as_argument"}
+               f"_{name}_bwd", "_NAMES", "_PARAMS", "_as_argument", "_parameter"}
     taken = sorted(defined & library.reserved)
     if taken:
         raise ValueError(f"name {name!r}: {taken[0]} is taken by the generated module; choose another name")
@@ -160,10 +161,18 @@ def _torch_source(name: str, camel: str, kernel: str, args: tuple, idents: list[
     params = [idents[i] for i in positions]
     data = [idents[i] for i in range(len(args)) if i not in positions]
     call = ", ".join(f"self.{v}" if i in positions else v for i, v in enumerate(idents))
-    init = "\n".join(f"        self.{p} = torch.nn.Parameter(torch.as_tensor({p}).detach().clone())" for p in params)
+    init = "\n".join(f"        self.{p} = _parameter({p})" for p in params)
     return f'''def _as_argument(g, a):
     """The gradient ``g`` in the shape and dtype of its argument ``a``."""
     return g.reshape(a.shape).to(a.dtype) if isinstance(a, torch.Tensor) else g
+
+
+def _parameter(value):
+    """An nn.Parameter holding a copy of ``value``; a Python number or an integer array becomes float64."""
+    value = torch.as_tensor(value, dtype=torch.float64 if isinstance(value, (int, float)) else None)
+    if not value.is_floating_point():
+        value = value.to(torch.float64)
+    return torch.nn.Parameter(value.detach().clone())
 
 
 class {camel}Function(torch.autograd.Function):
@@ -177,7 +186,7 @@ class {camel}Function(torch.autograd.Function):
                                  f"(only for {{', '.join(_NAMES[j] for j in _PARAMS)}}): detach it")
         value, *grads = {kernel}(*arrays)
         ctx.save_for_backward(*(_as_argument(g, arrays[i]) for i, g in zip(_PARAMS, grads)))
-        return value
+        return value.reshape(())
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -218,7 +227,7 @@ def _as_argument(g, a):
 @jax.custom_vjp
 def {name}(*arrays):
     """The loss; ``jax.grad`` differentiates it by the derived gradients."""
-    return {kernel}(*arrays)[0]
+    return {kernel}(*arrays)[0].reshape(())
 
 
 def _{name}_fwd(*primals):
@@ -228,7 +237,7 @@ def _{name}_fwd(*primals):
                              f"(only for {{', '.join(_NAMES[j] for j in _PARAMS)}})")
     arrays = [p.value for p in primals]
     value, *grads = {kernel}(*arrays)
-    return value, tuple(_as_argument(g, arrays[i]) for i, g in zip(_PARAMS, grads))
+    return value.reshape(()), tuple(_as_argument(g, arrays[i]) for i, g in zip(_PARAMS, grads))
 
 
 def _{name}_bwd(grads, g):

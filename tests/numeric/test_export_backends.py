@@ -227,6 +227,45 @@ def test_jax_refuses_a_gradient_by_data(request, tmp_path):
         jax.grad(module.loss, argnums=0)(*arrays)
 
 
+@pytest.mark.parametrize("library", ["torch", "jax"])
+def test_a_one_by_one_loss_and_a_scalar_parameter(library, request, tmp_path):
+    """Logistic regression, whose loss sum(softplus(Xw)) − yᵀXw is 1×1 (returned as a scalar), and
+    λ‖XW − Y‖² with λ a parameter too (∂/∂λ = ‖XW − Y‖², a Python number to start from)."""
+    pytest.importorskip(library)
+    if library == "jax":
+        request.getfixturevalue("jax_x64")
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((7, 3)), rng.integers(0, 2, (7, 1)).astype(float)
+    w = rng.standard_normal((3, 1))
+    logreg = load(export_network("X: n×d; y: n×1; param w: d×1; f = sum(softplus(X*w)) - y'*X*w",
+                                 tmp_path / f"logreg_{library}.py", backend=library))
+    n = Symbol("n", integer=True, positive=True)
+    A, B, W, lam = MatrixSymbol("A", n, 3), MatrixSymbol("B", n, 2), MatrixSymbol("W", 3, 2), Symbol("lam")
+    R = A * W - B
+    scaled = load(numeric.export_autograd(lam * Trace(R.T * R), {W: 2 * lam * A.T * R, lam: Trace(R.T * R)},
+                                          [A, B, W, lam], tmp_path / f"scaled_{library}.py", backend=library))
+    a, b, c = rng.standard_normal((4, 3)), rng.standard_normal((4, 2)), rng.standard_normal((3, 2))
+    r = a @ c - b
+    if library == "torch":
+        import torch
+        wt = torch.from_numpy(w).requires_grad_(True)
+        value = logreg.loss(torch.from_numpy(X), torch.from_numpy(y), wt)
+        value.backward()
+        value, grad_w = value.detach(), wt.grad
+        model = scaled.LossModule(torch.from_numpy(c), 0.7)
+        assert model.lam.dtype == torch.float64 and model.lam.shape == ()
+        model(torch.from_numpy(a), torch.from_numpy(b)).backward()
+        grad_c, grad_lam = model.W.grad, model.lam.grad
+    else:
+        import jax
+        value, grad_w = jax.value_and_grad(logreg.loss, argnums=2)(X, y, w)
+        grad_c, grad_lam = jax.jit(jax.grad(scaled.loss, argnums=(2, 3)))(a, b, c, 0.7)
+    assert tuple(value.shape) == ()
+    assert abs(float(value) - (np.sum(np.logaddexp(0, X @ w)) - (y.T @ X @ w).item())) < 1e-12
+    assert max_abs(grad_w, X.T @ (1 / (1 + np.exp(-X @ w)) - y)) < 1e-12
+    assert max_abs(grad_c, 1.4 * a.T @ r) < 1e-12 and abs(float(grad_lam) - np.sum(r * r)) < 1e-12
+
+
 # ------------------------------------------------------------------------ the modules stand alone
 
 BLOCKER = """
