@@ -66,6 +66,16 @@ def export_autograd(loss: sympy.Basic, gradients: Mapping[MatrixSymbol | sympy.S
     >>> loss.backward()
     >>> loss.item(), model.W.grad.tolist()
     (8.0, [[-8.0, -8.0], [-8.0, -8.0], [-8.0, -8.0]])
+
+    The same for JAX: ``lsq`` is a ``jax.custom_vjp`` function.
+
+    >>> p = export_autograd(Trace(R.T * R), {W: 2 * X.T * R}, [X, Y, W],
+    ...                     tempfile.mkdtemp() + "/lsq_jax.py", name="lsq", backend="jax")
+    >>> spec = importlib.util.spec_from_file_location("lsq_jax", p)
+    >>> lsq = importlib.util.module_from_spec(spec); spec.loader.exec_module(lsq)
+    >>> import jax, jax.numpy as jnp
+    >>> jax.jit(jax.grad(lsq.lsq, argnums=2))(jnp.ones((4, 3)), jnp.ones((4, 2)), jnp.zeros((3, 2))).tolist()
+    [[-8.0, -8.0], [-8.0, -8.0], [-8.0, -8.0]]
     """
     if backend not in _LIBRARIES:
         raise ValueError(f"export_autograd writes a torch or a jax module, not {backend!r} "

@@ -346,13 +346,18 @@ def cupy_kernel(exprs, args, **options):
     return numeric.compile(exprs, args, backend=CUPY, **options)
 
 
-def test_missing_cupy_is_one_line_naming_the_extra(monkeypatch):
+@pytest.mark.parametrize("write", ["compile", "export", "export_network"])
+def test_missing_cupy_is_one_line_naming_the_extra(write, monkeypatch, tmp_path):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cupy" else real(name, *a))
     X = MatrixSymbol("X", 2, 3)
+    call = {"compile": lambda: numeric.compile(2 * X, [X], backend="cupy"),
+            "export": lambda: numeric.export(2 * X, [X], tmp_path / "m.py", backend="cupy"),
+            "export_network": lambda: export_network(seed_network(), tmp_path / "m.py", backend="cupy")}[write]
     with pytest.raises(ImportError, match=r"^backend 'cupy' needs cupy, which is not installed: "
                                           r"pip install 'tracegrad\[cupy\]'$"):
-        numeric.compile(2 * X, [X], backend="cupy")
+        call()
+    assert not (tmp_path / "m.py").exists()
 
 
 @pytest.mark.parametrize("case", CASES)
