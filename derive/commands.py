@@ -1,4 +1,4 @@
-"""The ``tracegrad`` subcommands: ``grad``, ``jac``, ``hess``, ``check``, ``audit`` and ``codegen``.
+"""The ``tracegrad`` subcommands: ``grad``, ``jac``, ``hess``, ``check``, ``audit``, ``grade``, ``codegen`` and ``serve``.
 
 Each is a :class:`derive.cli_options.Command`; ``derive.cli`` registers :data:`COMMANDS`.  They
 parse, derive and render through the library; the only thing here is the plumbing.
@@ -14,7 +14,8 @@ from derive.cli_options import (
     output_format, seed_network_from,
 )
 
-__all__ = ["COMMANDS", "derivations_document", "parse_shapes"]
+__all__ = ["COMMANDS", "derivations_document", "expression_kernel", "gradient_derivations", "parse_shapes",
+           "program_kernel", "second_order_derivations"]
 
 _SHAPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_]+),([A-Za-z0-9_]+)$")
 
@@ -66,10 +67,44 @@ def _grad_arguments(p: argparse.ArgumentParser) -> None:
     add_output_options(p, inherit=True)
 
 
-def _run_grad(args: argparse.Namespace) -> int:
+def gradient_derivations(parsed: Any, wrt: str, lang: str = "en", before: Any = None) -> list:
+    """The derivations of ∂f/∂X for each X of ``wrt`` (comma-separated names) of the parsed scalar
+    expression ``parsed`` (:func:`derive.parse.parse`), as ``tracegrad grad`` derives them; its notes in
+    ``lang``.  ``before`` (no argument) runs after the checks of ``wrt``, before the derivation.  A user
+    error raises :class:`CliError`.
+
+    >>> from derive.parse import parse
+    >>> [d.result for d in gradient_derivations(parse("tr(X'*A*X)", {"X": ("n", "k")}), "X")]
+    [AX + AᵀX]
+    """
     import sympy
 
     import derive
+
+    f = parsed.expr
+    if isinstance(f, sympy.MatrixExpr) and f.shape != (1, 1):
+        from derive.render.printer import shape_text
+
+        raise CliError(f"the expression is a {shape_text(f.shape)} matrix; a gradient needs a scalar function")
+    names = [w.strip() for w in wrt.split(",") if w.strip()]
+    if not names:
+        raise CliError(f"--wrt: no variable in {wrt!r}; give the matrices to differentiate by, e.g. --wrt W1,b1")
+    unknown = [w for w in names if w not in parsed.symbols or not isinstance(parsed.symbols[w], sympy.MatrixSymbol)]
+    if unknown:
+        matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
+        raise CliError(f"--wrt {', '.join(unknown)}: not a matrix in the expression; it has {', '.join(matrices)}")
+    if before is not None:
+        before()
+    notes = tuple(n.say(lang) for n in parsed.notes)
+    derivs = []
+    for name in names:
+        dv = derive.derivation(f, parsed.symbols[name])
+        derivs.append(type(dv)(function=dv.function, wrt=dv.wrt, steps=dv.steps, result=dv.result,
+                               notes=notes))
+    return derivs
+
+
+def _run_grad(args: argparse.Namespace) -> int:
     from derive.parse import parse
     from derive.program import is_program
 
@@ -86,25 +121,9 @@ def _run_grad(args: argparse.Namespace) -> int:
     shapes = parse_shapes(args.shape)
     parsed = parse(args.expression, shapes, syntax="cli")
     f = parsed.expr
-    if isinstance(f, sympy.MatrixExpr) and f.shape != (1, 1):
-        from derive.render.printer import shape_text
-
-        raise CliError(f"the expression is a {shape_text(f.shape)} matrix; a gradient needs a scalar function")
-    names = [w.strip() for w in args.wrt.split(",") if w.strip()]
-    if not names:
-        raise CliError(f"--wrt: no variable in {args.wrt!r}; give the matrices to differentiate by, e.g. --wrt W1,b1")
-    unknown = [w for w in names if w not in parsed.symbols or not isinstance(parsed.symbols[w], sympy.MatrixSymbol)]
-    if unknown:
-        matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
-        raise CliError(f"--wrt {', '.join(unknown)}: not a matrix in the expression; it has {', '.join(matrices)}")
+    derivs = gradient_derivations(parsed, args.wrt, args.lang, before=lambda: _format_of(args))
     fmt = _format_of(args)
-    notes = tuple(n.say(args.lang) for n in parsed.notes)
-    derivs = []
-    for name in names:
-        dv = derive.derivation(f, parsed.symbols[name])
-        derivs.append(type(dv)(function=dv.function, wrt=dv.wrt, steps=dv.steps, result=dv.result,
-                               notes=notes))
-    module = _kernel_module(f, derivs, parsed, list(shapes)) if args.codegen else None
+    module = expression_kernel(f, derivs, parsed, list(shapes)) if args.codegen else None
     title = f"f = {args.expression}"
     if fmt == "pdf":
         _write_pdf(derivations_document(derivs, "latex", args.lang, title), args)
@@ -147,14 +166,21 @@ def _hess_arguments(p: argparse.ArgumentParser) -> None:
     _second_order_arguments(p, hess=True)
 
 
-def _run_second_order(args: argparse.Namespace, hess: bool) -> int:
+def second_order_derivations(parsed: Any, wrt: str, hess: bool, direction: str | None = None) -> list:
+    """The Hessians (``hess``; with ``direction``, the Hessian-vector products along a new matrix of
+    that name) of the parsed scalar expression, or the Jacobians of the parsed matrix expression, by
+    each of ``wrt`` (comma-separated names), as ``tracegrad hess`` and ``jac`` derive them.  A user
+    error raises :class:`CliError`.
+
+    >>> from derive.parse import parse
+    >>> [d.result for d in second_order_derivations(parse("x'*A*x", {"x": ("n", 1)}), "x", hess=True)]
+    [A + Aᵀ]
+    """
     import sympy
 
     from derive.jacobian import hessian, hvp, jacobian
-    from derive.parse import parse
-    from derive.render.printer import math_text, shape_text
+    from derive.render.printer import shape_text
 
-    parsed = parse(args.expression, parse_shapes(args.shape), syntax="cli")
     f = parsed.expr
     scalar = not isinstance(f, sympy.MatrixExpr) or f.shape == (1, 1)
     if hess and not scalar:
@@ -162,14 +188,13 @@ def _run_second_order(args: argparse.Namespace, hess: bool) -> int:
                        "(tracegrad jac gives the Jacobian of a matrix function)")
     if not hess and scalar:
         raise CliError("the expression is a scalar; its Jacobian is the gradient: use tracegrad grad")
-    names = [w.strip() for w in args.wrt.split(",") if w.strip()]
+    names = [w.strip() for w in wrt.split(",") if w.strip()]
     unknown = [w for w in names if not isinstance(parsed.symbols.get(w), sympy.MatrixSymbol)]
     if unknown or not names:
         matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
-        named = ", ".join(unknown) if unknown else repr(args.wrt)
+        named = ", ".join(unknown) if unknown else repr(wrt)
         raise CliError(f"--wrt {named}: not a matrix in the expression; it has "
                        f"{', '.join(matrices)}")
-    direction = getattr(args, "direction", None)
     if direction is not None and (not direction.isidentifier() or direction in parsed.symbols):
         raise CliError(f"--direction {direction!r}: give a new name (a letter, then letters or digits) that "
                        "the expression does not use")
@@ -182,6 +207,15 @@ def _run_second_order(args: argparse.Namespace, hess: bool) -> int:
             derivs.append(hvp(f, X, sympy.MatrixSymbol(direction, *X.shape)))
         else:
             derivs.append(hessian(f, X))
+    return derivs
+
+
+def _run_second_order(args: argparse.Namespace, hess: bool) -> int:
+    from derive.parse import parse
+    from derive.render.printer import math_text, shape_text
+
+    parsed = parse(args.expression, parse_shapes(args.shape), syntax="cli")
+    derivs = second_order_derivations(parsed, args.wrt, hess, getattr(args, "direction", None))
     fmt = _format_of(args)
     title = f"{'f' if hess else 'F'} = {args.expression}"
     if fmt == "pdf":
@@ -234,13 +268,19 @@ def _run_program(args: argparse.Namespace, text: str, where: str) -> int:
     bp = backprop(net)
     _format_of(args)   # a pdf without -o is refused before the work below
     if args.codegen:
-        grads = bp.gradients(expanded=True)
-        params = list(net.params)
-        scalars = sorted(_free_scalars(net.f), key=str)
-        _export([net.f] + [grads[p] for p in params], list(net.inputs) + params + scalars, args.codegen,
-                name="f_and_gradients")
+        _export(*program_kernel(bp), args.codegen, name="f_and_gradients")
     emit_backprop(bp, args, checks=_program_checks(bp))
     return 0
+
+
+def program_kernel(bp: Any) -> tuple[list, list]:
+    """The expressions (f, then ∂f/∂P for each parameter P) and the arguments (the inputs, the
+    parameters, the free scalars) of a program's kernel module (``grad -f NET.tg --codegen``)."""
+    net = bp.network
+    grads = bp.gradients(expanded=True)
+    params = list(net.params)
+    scalars = sorted(_free_scalars(net.f), key=str)
+    return [net.f] + [grads[p] for p in params], list(net.inputs) + params + scalars
 
 
 def _free_scalars(e: Any) -> list:
@@ -273,7 +313,7 @@ def _program_checks(bp: Any) -> Any:
     return Checks(check, ())
 
 
-def _kernel_module(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tuple[list, list]:
+def expression_kernel(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tuple[list, list]:
     """The expressions and arguments of ``--codegen``'s module, checked before anything is printed.
 
     The arguments are the names of ``--shape`` in order, then those whose shapes were inferred,
@@ -537,6 +577,65 @@ def _run_codegen(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- serve
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1, this "
+                                                        "computer only)")
+    p.add_argument("--port", type=_port, default=8000, help="the port (default: 8000)")
+    p.add_argument("--open", action="store_true", help="open the page in a web browser")
+    p.add_argument("--workers", type=_positive, default=2, help="worker processes deriving at once (default: 2)")
+    p.add_argument("--time-limit", type=float, default=10.0, metavar="SECONDS",
+                   help="the most seconds one request may take (default: 10; a PDF: 60)")
+    p.add_argument("--cache", type=_count, default=256, metavar="N",
+                   help="answers kept for requests asked again, e.g. a class opening the same example "
+                        "(default: 256; 0: none)")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, got {value!r}")
+    return int(value)
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or int(value) > 100_000:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 100000, got {value!r}")
+    return int(value)
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of workers from 1 to 64, got {value!r}")
+    return int(value)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    """Serve the web app with uvicorn until Ctrl-C."""
+    import threading
+    import webbrowser
+
+    try:
+        import uvicorn
+
+        from derive.serve.app import create_app
+    except ImportError as e:
+        raise CliError(f"tracegrad serve needs the serve extra ({e.name} is missing): "
+                       "pip install 'tracegrad[serve]'") from None
+    if not args.time_limit > 0:
+        raise CliError(f"--time-limit must be positive, got {args.time_limit:g}")
+    app = create_app(pool_size=args.workers, time_limit=args.time_limit, cache_size=args.cache)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{args.port}/"
+    print(f"tracegrad serve: {url} (Ctrl-C to stop)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"tracegrad serve: listening on {args.host}: other computers can reach this server", flush=True)
+    if args.open:
+        threading.Timer(1.5, webbrowser.open, [url]).start()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("grad", "derive the gradients of an expression typed in tracegrad's expression language, or "
                     "of a program (a network, -f NET.tg) step by step, stage by stage",
@@ -557,4 +656,7 @@ COMMANDS: list[Command] = [
     Command("codegen", "write the seed network's (or a program's) loss and gradients as a standalone module for "
                        "NumPy, PyTorch, JAX or CuPy",
             _codegen_arguments, _run_codegen),
+    Command("serve", "start the web app: type an expression or a program and watch its derivation, check an "
+                     "answer, grade a write-up (http://127.0.0.1:8000/)",
+            _serve_arguments, _run_serve),
 ]

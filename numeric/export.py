@@ -16,7 +16,7 @@ from numeric.backend import Backend
 from numeric.compile import Stages, _default_doc, generate
 from numeric.numpy_backend import NUMPY
 
-__all__ = ["export"]
+__all__ = ["export", "module_source"]
 
 # what a module's docstring says of its arguments, by backend
 _LIBRARY_NOTES: dict[str, tuple[str, ...]] = {
@@ -63,18 +63,33 @@ def export(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSymb
     >>> mod.square([[1, 2], [3, 4]]).tolist()
     [[7.0, 10.0], [15.0, 22.0]]
     """
+    if isinstance(backend, str):
+        backend = backend_named(backend)
+    path = Path(path)
+    path.write_text(module_source(exprs, args, name, dtype=dtype, describe=describe, backend=backend,
+                                  stages=stages), encoding="utf-8")
+    return path
+
+
+def module_source(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.Symbol],
+                  name: str = "kernel", *, dtype: Any = None, describe: Callable[[sympy.Basic], str] | None = None,
+                  backend: Backend = NUMPY, stages: Stages = ()) -> str:
+    """The text of the module :func:`export` writes, for ``backend`` (default NumPy; also
+    ``numeric.array_backends.TORCH``, ``JAX`` or ``CUPY``: writing their source needs none of those libraries).
+
+    >>> from sympy import MatrixSymbol
+    >>> X = MatrixSymbol("X", 2, 2)
+    >>> "def square(" in module_source(X * X, [X], name="square")
+    True
+    """
     is_list = isinstance(exprs, (list, tuple))
     exprs_t = tuple(sympy.sympify(e) for e in (exprs if is_list else [exprs]))
     dt = None if dtype is None else np.dtype(dtype)
     describe = describe or str
-    if isinstance(backend, str):
-        backend = backend_named(backend)
     gen = generate(exprs_t, tuple(args), is_list=is_list, dtype=dt, name=name, backend=backend, stages=stages,
                    doc=_default_doc(exprs_t, tuple(args), is_list, describe))
     header = _module_doc(exprs_t, tuple(args), is_list, name, describe, backend.name)
-    path = Path(path)
-    path.write_text(f'{header}\n{gen.source}\n__all__ = ["{name}"]\n', encoding="utf-8")
-    return path
+    return f'{header}\n{gen.source}\n__all__ = ["{name}"]\n'
 
 
 def _module_doc(exprs: tuple, args: tuple, is_list: bool, name: str,
