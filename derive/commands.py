@@ -347,13 +347,13 @@ def expression_kernel(f: Any, derivs: list, parsed: Any, declared: list[str]) ->
     return exprs, args_order
 
 
-def _export(exprs: list, args: list, path: str, name: str) -> Any:
+def _export(exprs: list, args: list, path: str, name: str, backend: str = "numpy") -> Any:
     """``numeric.export``, with a file that cannot be written reported as one line."""
     from derive.render.printer import loss_text
     from numeric import export
 
-    try:
-        return export(exprs, args, path, name=name, describe=loss_text)  # the docstrings in tracegrad's notation
+    try:  # the docstrings in tracegrad's notation
+        return export(exprs, args, path, name=name, describe=loss_text, backend=backend)
     except OSError as e:
         raise CliError(cannot_write(e, path)) from e
 
@@ -526,19 +526,54 @@ def _suffix(path: str | None) -> str:
 
 def _codegen_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.py", help="the module to write")
-    p.add_argument("--name", default="seed_loss_and_gradients", help="the function's name")
+    p.add_argument("-f", "--file", metavar="NET.tg", help="a program (a network) instead of the seed network "
+                                                          "(- for standard input)")
+    p.add_argument("--backend", choices=("numpy", "torch", "jax", "cupy"), default="numpy",
+                   help="the array library the module imports (default numpy); torch also writes a "
+                        "torch.autograd.Function and an nn.Module, jax a jax.custom_vjp loss")
+    p.add_argument("--name", help="the function's name (default: seed_loss_and_gradients, or loss_and_gradients "
+                                  "for a program); for torch and jax the loss's (default: seed_loss, or loss)")
     add_network_options(p, inherit=True)
 
 
 def _run_codegen(args: argparse.Namespace) -> int:
     from derive.backprop import backprop
+    from derive.kernel_stages import export_network
+    from numeric.array_backends import backend_named
 
-    net = seed_network_from(args)
-    grads = backprop(net).gradients(expanded=True)
-    params = list(net.params)
-    path = _export([net.f] + [grads[p] for p in params], list(net.inputs) + params, args.output, name=args.name)
-    emit(f"wrote {path}: {args.name}({', '.join(s.name for s in list(net.inputs) + params)}) -> "
-         f"(f, {', '.join('∂f/∂' + p.name for p in params)})\n", argparse.Namespace(output=None))
+    try:
+        backend_named(args.backend)
+    except ImportError as e:
+        raise CliError(str(e)) from e
+    if args.file is not None:
+        from derive.program import ProgramError, program
+
+        where = "<stdin>" if args.file == "-" else args.file
+        try:
+            net = program(_read_program(args.file), syntax="cli")
+        except ProgramError as e:
+            raise CliError(f"{where}: {e}") from e
+    else:
+        net = seed_network_from(args)
+    autograd = args.backend in ("torch", "jax")
+    base = "seed_loss" if args.file is None else "loss"
+    name = args.name or (base if autograd else f"{base}_and_gradients")
+    scalars = sorted(_free_scalars(net.f), key=str)
+    try:
+        if autograd:
+            path = export_network(net, args.output, backend=args.backend, name=name)
+        else:
+            grads = backprop(net).gradients(expanded=True)
+            path = _export([net.f] + [grads[p] for p in net.params], [*net.inputs, *net.params, *scalars],
+                           args.output, name=name, backend=args.backend)
+    except OSError as e:
+        raise CliError(cannot_write(e, args.output)) from e
+    except ValueError as e:
+        raise CliError(f"codegen: {e}") from e
+    grads_text = f"(f, {', '.join('∂f/∂' + p.name for p in net.params)})"
+    call = f"{name}({', '.join(s.name for s in [*net.inputs, *net.params, *scalars])})"
+    what = f"{call} -> f; {name}_and_gradients -> {grads_text}" if autograd else f"{call} -> {grads_text}"
+    emit(f"wrote {path}: {what}\n", argparse.Namespace(output=None))
     return 0
 
 
@@ -618,7 +653,8 @@ COMMANDS: list[Command] = [
             _audit_arguments, _run_audit),
     Command("grade", "grade a whole write-up (Markdown or LaTeX): every result, every step of every chain",
             _grade_arguments, _run_grade),
-    Command("codegen", "write the seed network's loss and gradients as a standalone NumPy module",
+    Command("codegen", "write the seed network's (or a program's) loss and gradients as a standalone module for "
+                       "NumPy, PyTorch, JAX or CuPy",
             _codegen_arguments, _run_codegen),
     Command("serve", "start the web app: type an expression or a program and watch its derivation, check an "
                      "answer, grade a write-up (http://127.0.0.1:8000/)",

@@ -26,7 +26,7 @@ __all__ = ["BACKENDS", "FORMATS", "LANGS", "SYNTAXES", "AnswerCache", "RequestEr
 
 LANGS = ("en", "zh")
 FORMATS = ("html", "latex", "markdown", "text")
-BACKENDS = ("numpy", "torch", "jax")
+BACKENDS = ("numpy", "torch", "jax", "cupy")
 SYNTAXES = ("auto", "ascii", "latex")
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 

@@ -106,7 +106,7 @@ def _network(spec: Mapping[str, Any], *, seed_default: bool = False) -> tuple[An
     if spec.get("program") is not None:
         text, field = spec["program"], "program"
         try:
-            net = program(text, _shapes(spec), wrt=spec.get("wrt") or None, syntax="cli")
+            net = program(text, _shapes(spec), wrt=spec.get("wrt") or None)
         except ProgramError as e:
             raise _input_error(e, field) from None
     elif spec.get("expression") is not None:
@@ -119,7 +119,7 @@ def _network(spec: Mapping[str, Any], *, seed_default: bool = False) -> tuple[An
         if not spec.get("wrt"):
             raise ServeError("give wrt: the matrices to differentiate by, e.g. [\"W\"]", field="wrt")
         try:
-            net = program("f = " + text, _shapes(spec), wrt=spec["wrt"], syntax="cli")
+            net = program("f = " + text, _shapes(spec), wrt=spec["wrt"])
         except ProgramError as e:   # the expression stands after "f = " on line 1
             raise _input_error(e, field, column=max(1, e.column - 4)) from None
     elif seed_default:
@@ -142,7 +142,7 @@ def _input_error(e: ExpressionError, field: str, column: int | None = None) -> S
 def _parsed(spec: Mapping[str, Any]) -> Any:
     text = spec["expression"]
     try:
-        parsed = parse(text, _shapes(spec), syntax="cli")
+        parsed = parse(text, _shapes(spec))
     except ExpressionError as e:
         raise _input_error(e, "expression") from None
     _check_powers(text, [parsed.expr], "expression")
@@ -162,8 +162,8 @@ def _derivations(spec: Mapping[str, Any]) -> tuple[Any, list]:
         if spec.get("order", 1) == 2:
             return parsed, second_order_derivations(parsed, _wrt_text(spec), hess=True)
         return parsed, gradient_derivations(parsed, _wrt_text(spec), spec["lang"])
-    except CliError as e:
-        raise ServeError(str(e), field="wrt") from None
+    except CliError as e:   # the command line's words: its option --wrt is this request's field wrt
+        raise ServeError(str(e).replace("--wrt", "wrt"), field="wrt") from None
 
 
 # -------------------------------------------------------------------------------------------- jobs
@@ -227,7 +227,7 @@ def grade_job(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def codegen_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A standalone module computing f and its gradients, for the NumPy, PyTorch or JAX backend."""
-    from numeric.array_backends import JAX, TORCH
+    from numeric.array_backends import CUPY, JAX, TORCH
     from numeric.export import module_source
     from numeric.numpy_backend import NUMPY
 
@@ -244,7 +244,7 @@ def codegen_job(spec: Mapping[str, Any]) -> dict[str, Any]:
             raise ServeError(str(e).removeprefix("--codegen: "), field="expression") from None
     else:
         raise ServeError("give a program or an expression", field="program")
-    backend = {"numpy": NUMPY, "torch": TORCH, "jax": JAX}[spec["backend"]]
+    backend = {"numpy": NUMPY, "torch": TORCH, "jax": JAX, "cupy": CUPY}[spec["backend"]]
     try:
         source = module_source(exprs, args, "f_and_gradients", describe=loss_text, backend=backend)
     except (ValueError, TypeError, NotImplementedError) as e:

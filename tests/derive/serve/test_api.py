@@ -313,7 +313,7 @@ def test_codegen_of_an_expression_and_for_torch_and_jax(client) -> None:
     f, G = _module(body["source"])["f_and_gradients"](X, W, Y)
     loss = lambda X, W, Y: float(np.sum((X @ W - Y) ** 2))
     assert f == pytest.approx(loss(X, W, Y)) and rel_err(G, fd_gradient(loss, [X, W, Y], 1)) < 1e-6
-    for backend, library in (("torch", "import torch"), ("jax", "import jax")):
+    for backend, library in (("torch", "import torch"), ("jax", "import jax"), ("cupy", "import cupy")):
         source = client.post("/api/codegen", json={"program": SEED, "backend": backend}).json()["source"]
         assert library in source and "needs NumPy" not in source
         compile(source, "tracegrad_kernel.py", "exec")
