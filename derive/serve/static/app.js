@@ -50,6 +50,8 @@
       report: "Write-up report",
       grade: "Grade",
       grade_no_file: "Choose a file first.",
+      choose_file: "Choose a file…",
+      no_file: "No file chosen",
       first_wrong_line: "First wrong line: {line}",
       all_lines_hold: "No wrong line found.",
       derivation: "Derivation",
@@ -129,6 +131,8 @@
       report: "作业批改报告",
       grade: "批改",
       grade_no_file: "请先选择文件。",
+      choose_file: "选择文件…",
+      no_file: "未选择文件",
       first_wrong_line: "第一处错误：第 {line} 行",
       all_lines_hold: "没有发现错误的行。",
       derivation: "推导过程",
@@ -234,6 +238,7 @@
     });
     renderExamples();
     updateMode();
+    showFileName();
   }
 
   // ---- the input -------------------------------------------------------------------------------
@@ -919,6 +924,12 @@
     el.tabReport.tabIndex = report ? 0 : -1;
   }
 
+  function showFileName() {
+    const file = el.gradeFile.files && el.gradeFile.files[0];
+    el.gradeFileName.textContent = file ? file.name : t("no_file");
+    el.gradeFileName.classList.toggle("chosen", Boolean(file));
+  }
+
   // ---- examples --------------------------------------------------------------------------------
 
   async function loadExamples() {
@@ -1009,7 +1020,7 @@
       answer: "check-answer", checkButton: "check-button", checkError: "check-error", checkResult: "check-result",
       gradeFile: "grade-file", gradeUseProgram: "grade-use-program", gradeButton: "grade-button",
       gradeError: "grade-error", gradeResult: "grade-result", toast: "toast", zoomIn: "zoom-in", zoomOut: "zoom-out",
-      reportView: "report-view", viewTabs: "view-tabs", tabDerivation: "tab-derivation", tabReport: "tab-report",
+      reportView: "report-view", gradeFileName: "grade-file-name", viewTabs: "view-tabs", tabDerivation: "tab-derivation", tabReport: "tab-report",
     };
     for (const [k, id] of Object.entries(ids)) el[k] = $(id);
 
@@ -1083,6 +1094,10 @@
       }
     });
     el.gradeButton.addEventListener("click", grade);
+    el.gradeFile.addEventListener("change", () => {   // a file chosen is graded at once
+      showFileName();
+      if (el.gradeFile.files && el.gradeFile.files[0]) grade();
+    });
     el.zoomIn.addEventListener("click", () => setZoom(state.zoom + 0.1));
     el.zoomOut.addEventListener("click", () => setZoom(state.zoom - 0.1));
     window.addEventListener("hashchange", () => { if (restoreHash()) derive(); });

@@ -387,8 +387,8 @@ def test_a_teacher_grades_a_write_up_and_sees_the_first_wrong_line(browser, app_
     path = tmp_path / "lsq.md"
     path.write_text(WRITEUP, encoding="utf-8")
     open_page(browser, app_url + "/#lang=en")
-    by_testid(browser, "grade-file").send_keys(str(path))
-    by_testid(browser, "grade-button").click()
+    by_testid(browser, "grade-file").send_keys(str(path))      # a file chosen is graded at once
+    assert by_testid(browser, "grade-file-name").text == "lsq.md"
     first = wait(browser, lambda d: d.find_elements("css selector", '[data-testid="grade-first-wrong"]'),
                  what="the grade")[0]
     assert "First wrong line: 7" in first.text and "X^T(XW - Y)$$" in first.text
