@@ -62,7 +62,7 @@ class TorchPrinter(_ArrayPrinter):
     >>> n = Symbol("n", integer=True, positive=True)
     >>> G = MatrixSymbol("G", n, 3)
     >>> TorchPrinter(module="torch").doprint(2 * OneMatrix(1, n) * G)
-    '2 * G.sum(dim=0, keepdim=True)'
+    '2.0 * G.sum(dim=0, keepdim=True)'
     """
 
     backend_name = "torch"
