@@ -367,7 +367,8 @@ class NumPyBackend(Backend):
 NUMPY = NumPyBackend()
 
 
-def _fast_check(kernel: KernelModule, dt: str) -> list[str]:
+def _fast_check(kernel: KernelModule, dt: str, array_type: str = "numpy.ndarray",
+                same: Mapping[str, str] | None = None, convert: str = "_d.type({v})") -> list[str]:
     """Lines that accept well-formed float32 or float64 ndarrays (and Python floats
     for scalar arguments) without calling ``_prepare``: one chained test of the types, one of the
     ranks, the dtypes compared by identity (NumPy's float dtypes are singletons; another equal dtype
@@ -375,7 +376,9 @@ def _fast_check(kernel: KernelModule, dt: str) -> list[str]:
     the seed network's six arguments, where a call on its smallest size takes 20 µs.
 
     Anything else (lists, subclasses, integers, mixed dtypes, bad shapes) goes to ``_prepare``,
-    which converts or raises the error message.
+    which converts or raises the error message.  Another library's backend names its array type,
+    the attributes that must be equal on every array, each bound to a variable (``same``: torch's
+    ``{"device": "_dev"}``), and the conversion of a scalar argument ``{v}``.
     """
     matrices = [(a, v) for a, v in zip(kernel.args, kernel.params) if isinstance(a, MatrixSymbol)]
     if not matrices:
@@ -384,12 +387,14 @@ def _fast_check(kernel: KernelModule, dt: str) -> list[str]:
     vs = [v for _, v in matrices]
     scalars = [v for a, v in zip(kernel.args, kernel.params) if not isinstance(a, MatrixSymbol)]
     first = vs[0]
-    types = " is ".join(f"type({v})" for v in vs) + " is numpy.ndarray"
+    types = " is ".join(f"type({v})" for v in vs) + f" is {array_type}"
     conds = [types, *(f"type({v}) is float" for v in scalars),
              " == ".join(f"{v}.ndim" for v in vs) + " == 2",
              f"(_d := {first}.dtype) " + ("in _FLOATS" if kernel.dtype is None else "== _DTYPE")]
     if len(vs) > 1:
         conds.append("_d is " + " is ".join(f"{v}.dtype" for v in vs[1:]))
+    conds += [f"({var} := {first}.{attr})" + "".join(f" == {v}.{attr}" for v in vs[1:])
+              for attr, var in (same or {}).items()]
     sizes, equal = _shape_conditions(matrices)
     unpack = f"{', '.join(kernel.params)}{',' if n == 1 else ''} = arrays"
     lines = [f"    {dt} = None",
@@ -401,7 +406,7 @@ def _fast_check(kernel: KernelModule, dt: str) -> list[str]:
         lines += [f"{inner}{sizes} = {', '.join(f'{v}.shape' for v in vs)}",
                   f"{inner}if (" + " and\n                    ".join(equal) + "):"]
         inner += "    "
-    lines += [f"{inner}{dt} = _d", *(f"{inner}{v} = _d.type({v})" for v in scalars)]
+    lines += [f"{inner}{dt} = _d", *(f"{inner}{v} = {convert.format(v=v)}" for v in scalars)]
     return [*lines, f"    if {dt} is None:"]
 
 
