@@ -21,6 +21,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Mapping
+from typing import ClassVar
 from pathlib import Path
 
 import sympy
@@ -58,7 +59,7 @@ def _prepare(arrays, spec, signature, dtype):
 class ArrayApiPrinter(NumericPrinter):
     """Array-API code: ``xp.`` functions, reductions as functions with ``axis``/``keepdims``."""
 
-    _CALLS = {"sumall": "sum", "inv": "linalg.inv", "det": "linalg.det", "solve": "linalg.solve",
+    _CALLS: ClassVar[dict[str, str | None]] = {"sumall": "sum", "inv": "linalg.inv", "det": "linalg.det", "solve": "linalg.solve",
               "kron": None, "diagflat": None, "trace": None, "slogdet": None}
 
     def _op(self, node: Node) -> tuple[str, int]:

@@ -27,17 +27,17 @@ if __name__ == "__main__":  # before NumPy, PyTorch or JAX start their thread po
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, os.environ.get("OMP_NUM_THREADS", "1"))
 
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import textwrap  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import importlib.util
+import json
+import platform
+import subprocess
+import textwrap
+import time
+import tracemalloc
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -240,7 +240,7 @@ def torch_rows(sizes, dtypes, repeat, retries, array_api, quick):
             X, Y = arrays[:2]
             params = [a.clone().requires_grad_() for a in arrays[2:]]
 
-            def autograd_step(*_):
+            def autograd_step(*_, X=X, Y=Y, params=params):
                 W1, b1, W2, b2 = params
                 f = ((torch.sigmoid(X @ W1 + b1) @ W2 + b2 - Y) ** 2).sum()
                 return (f, *torch.autograd.grad(f, params))

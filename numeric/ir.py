@@ -728,13 +728,7 @@ class Graph:
         output_set = set(outputs)
         for v in candidates:
             region: dict[Node, bool] = {}
-
-            def linear_in_v(x: Node) -> bool:
-                if x not in region:
-                    region[x] = x is v or (x.op in _LINEAR and any([linear_in_v(a) for a in x.args]))
-                return region[x]
-
-            dropped = [i for i in tops if linear_in_v(outputs[i].args[0])]
+            dropped = [i for i in tops if _linear_in(outputs[i].args[0], v, region)]
             R = {x for x, inside in region.items() if inside and x is not v}
             tops_x = {outputs[i].args[0]: i for i in dropped}
             contains: dict[Node, bool] = {}
@@ -753,18 +747,19 @@ class Graph:
             else:
                 scaled = self._make("mul", (v,), c, v.shape, v.rt)
             memo: dict[Node, Node] = {v: scaled}
-
-            def rebuild(x: Node) -> Node:
-                if x not in memo:
-                    memo[x] = self._make(x.op, tuple(rebuild(a) if a in R or a is v else a for a in x.args),
-                                         x.attr, x.shape, x.rt)
-                return memo[x]
-
             outputs = list(outputs)
             for i in dropped:
-                outputs[i] = rebuild(outputs[i].args[0])
+                outputs[i] = self._rebuild_in(outputs[i].args[0], R, memo)
             return outputs
         return outputs
+
+    def _rebuild_in(self, x: Node, region: set[Node], memo: dict[Node, Node]) -> Node:
+        """``x`` with each argument in ``region`` (or in ``memo``: the scaled v) rebuilt, as it is
+        (no smart constructor: they would pull the coefficient out again)."""
+        if x not in memo:
+            memo[x] = self._make(x.op, tuple(self._rebuild_in(a, region, memo) if a in region or a in memo else a
+                                             for a in x.args), x.attr, x.shape, x.rt)
+        return memo[x]
 
     def output(self, x: Node) -> Node:
         """x prepared to be returned: full shape, never an alias of an argument."""
@@ -792,6 +787,18 @@ def _size(x: Node) -> float:
     for d in x.rt:
         out *= float(d) if getattr(d, "is_Integer", False) else 1000.0
     return out
+
+
+def _linear_in(x: Node, v: Node, memo: dict[Node, bool]) -> bool:
+    """Whether ``x`` reaches ``v`` through operations of :data:`_LINEAR` only (every such node is
+    recorded in ``memo``, the region that scaling v rebuilds)."""
+    if x not in memo:
+        inside = x is v
+        if x.op in _LINEAR:
+            for a in x.args:  # every argument: the region must hold all of them
+                inside = _linear_in(a, v, memo) or inside
+        memo[x] = inside
+    return memo[x]
 
 
 def _contains(x: Node, target: Node, memo: dict[Node, bool]) -> bool:

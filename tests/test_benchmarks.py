@@ -94,7 +94,7 @@ def test_kernel_benchmark_numpy_rows_and_page() -> None:
 def test_hand_backprop_meets_finite_differences() -> None:
     """The benchmark's reference (its hand-written backprop) against central differences of its loss."""
     arrays = bk.make_data((5, 4, 3, 2), "float64", seed=2)
-    f, *grads = bk.hand_backprop(*arrays)
+    _, *grads = bk.hand_backprop(*arrays)
     rng = np.random.default_rng(0)
     eps = 1e-6
     for i, G in zip(range(2, 6), grads):
