@@ -94,7 +94,10 @@ class TorchPrinter(_ArrayPrinter):
     def _op_fn(self, node: Node) -> tuple[str, int]:
         # torch's own fused sigmoid (one pass, finite everywhere) for NumPy's warning-free tanh form
         if node.attr == "Sigmoid":
-            return f"torch.sigmoid({self.emit(node.args[0])})", ATOM
+            x = node.args[0]
+            if x.rt == node.rt and x not in self.names and x.op in _FRESH:
+                return f"{self._wrap(x, ATOM)}.sigmoid_()", ATOM   # into the array just computed
+            return f"torch.sigmoid({self.emit(x)})", ATOM
         return super()._op_fn(node)
 
     def _op_mul(self, node: Node) -> tuple[str, int]:

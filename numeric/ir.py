@@ -41,6 +41,10 @@ a chain of products reuses a product of neighbours the graph has already compute
 values a program names (:meth:`numeric.lower.Builder.bind`) are ``pinned``: sums and
 products keep them whole, so each is computed once.
 
+The smart constructors pull scalar coefficients outwards; :meth:`Graph.share_scale` (after lowering)
+puts a coefficient that several outputs share on the one node they are all linear in (the residual
+of a loss: G = −2R once, not −2 times each gradient).
+
 A scalar argument (a SymPy ``Symbol`` that is not a dimension) is an ``arg`` node of
 shape None: at run time it is a NumPy scalar of the computation's dtype.
 """

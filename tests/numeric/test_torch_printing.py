@@ -28,8 +28,9 @@ def _data(dtype, seed=0):
 def _cases():
     ones = OneMatrix(n, 1)
     return [  # (expression, its torch spelling, NumPy by hand)
-        (sigmoid(X * W + ones * b), "torch.sigmoid(torch.addmm(b, X, W))",
+        (sigmoid(X * W + ones * b), "torch.addmm(b, X, W).sigmoid_()",
          lambda x, w, bb, c, g: 1 / (1 + np.exp(-(x @ w + bb)))),
+        (sigmoid(C), "torch.sigmoid(C)", lambda x, w, bb, c, g: 1 / (1 + np.exp(-c))),
         (X * W - 3 * C, "beta=", lambda x, w, bb, c, g: x @ w - 3 * c),
         (2 * (X * W) + C, "alpha=2", lambda x, w, bb, c, g: 2 * (x @ w) + c),
         (HadamardProduct(G, OneMatrix(n, M) - C, C), "torch.ops.aten.sigmoid_backward(G, C)",
@@ -39,7 +40,7 @@ def _cases():
     ]
 
 
-@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("case", range(7))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fused_forms_meet_numpy_and_leave_the_arguments_alone(case, dtype) -> None:
     expr, spelling, by_hand = _cases()[case]
