@@ -184,6 +184,12 @@ class JaxPrinter(_ArrayPrinter):
     def _op_expm(self, node: Node) -> tuple[str, int]:
         return f"jax.scipy.linalg.expm({self.emit(node.args[0])})", ATOM
 
+    def _op_fn(self, node: Node) -> tuple[str, int]:
+        # JAX's own sigmoid (lax.logistic, which XLA lowers as it likes; finite everywhere)
+        if node.attr == "Sigmoid":
+            return f"jax.nn.sigmoid({self.emit(node.args[0])})", ATOM
+        return super()._op_fn(node)
+
 
 def _checks_source(module: str) -> str:
     """The source of ``numeric/<module>.py`` from its first import on (read, not imported: importing
@@ -262,7 +268,7 @@ class JaxBackend(_ArrayBackend):
     reserved = frozenset({"jax", "jnp", "_SPEC", "_DTYPE"}) | _names("jax_checks")
     dtype_format = "jnp.dtype({!r})"
     as_array = "jnp.asarray({code}, dtype={dt})"
-    imports = "import jax.scipy.linalg"
+    imports = "import jax.nn\nimport jax.scipy.linalg"
 
 
 TORCH = TorchBackend()
