@@ -329,7 +329,7 @@ def main(argv=None):
     ap.add_argument("--markdown", type=Path, help="write the result table to this Markdown file")
     ap.add_argument("--no-frameworks", action="store_true", help="NumPy only (skip PyTorch and JAX)")
     ap.add_argument("--array-api", action="store_true", help="also time the array-API kernel on each library")
-    ap.add_argument("--repeat", type=int, help="rounds per row (default 15, --quick 3)")
+    ap.add_argument("--repeat", type=int, help="rounds per row (default 25, --quick 3)")
     ap.add_argument("--retries", type=int, default=3, help="more runs of a row that misses its target")
     ap.add_argument("--clock", choices=tuple(CLOCKS), default="cpu",
                     help="process CPU time (default: what other jobs take does not count) or wall time")
@@ -337,7 +337,7 @@ def main(argv=None):
     ap.add_argument("--sizes", help=argparse.SUPPRESS)
     ap.add_argument("--dtypes", help=argparse.SUPPRESS)
     ns = ap.parse_args(argv)
-    repeat = ns.repeat or (3 if ns.quick else 15)
+    repeat = ns.repeat or (3 if ns.quick else 25)
     sizes = [tuple(s) for s in json.loads(ns.sizes)] if ns.sizes else SIZES[:1] if ns.quick else SIZES
     dtypes = ns.dtypes.split(",") if ns.dtypes else DTYPES
     CLOCK[0] = ns.clock
@@ -434,8 +434,8 @@ def render(results, sizes, dtypes, info, kernel, repeat, array_api, retries=3) -
         20–30 µs, and the kernel's margin there goes to its argument checks (about 0.5 µs: types,
         dtypes and shapes of six arrays, on the fast path) and to its sigmoid, the warning-free
         0.5·tanh(z/2) + 0.5 (NumPy's tanh on 64×16 float64 costs about 1 µs more than exp; the
-        hand code's 1/(1 + exp(−z)) overflows with a warning below z = −709); between runs on this
-        shared machine those rows measured 1.03–1.11×.
+        hand code's 1/(1 + exp(−z)) overflows with a warning below z = −709); from run to run on
+        this shared machine those two rows moved between 1.03× and 1.13×.
 
         {table}
         {xp_section}
