@@ -435,7 +435,9 @@ def render(results, sizes, dtypes, info, kernel, repeat, array_api, retries=3) -
         dtypes and shapes of six arrays, on the fast path) and to its sigmoid, the warning-free
         0.5·tanh(z/2) + 0.5 (NumPy's tanh on 64×16 float64 costs about 1 µs more than exp; the
         hand code's 1/(1 + exp(−z)) overflows with a warning below z = −709); from run to run on
-        this shared machine those two rows moved between 1.03× and 1.13×.
+        this shared machine those two rows moved between 1.03× and 1.13×.  The JAX rows compare
+        two XLA programs of the same operations; from run to run each moved by about ±5 % (the
+        float32 row of the middle size between 0.93× and 1.06×).
 
         {table}
         {xp_section}
