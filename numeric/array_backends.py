@@ -26,7 +26,7 @@ import sympy
 from numeric import numpy_checks, numpy_matfun
 from numeric.backend import Backend, KernelModule
 from numeric.ir import Node
-from numeric.numpy_backend import NUMPY, NumericPrinter
+from numeric.numpy_backend import NUMPY, NumericPrinter, _fast_check, _lit, _num
 from numeric.registry import ADD, ATOM, MUL
 
 __all__ = ["CUPY", "JAX", "TORCH", "CuPyBackend", "CuPyPrinter", "JaxBackend", "JaxPrinter", "TorchBackend",
@@ -57,6 +57,10 @@ class _ArrayPrinter(NumericPrinter):
         return f"{self._wrap(M, ADD)} + {self._np('diagflat')}({self.emit(v)})", ADD
 
 
+# operations whose code makes a new array (never a view or an argument): a product may multiply into it
+_FRESH = frozenset({"matmul", "multidot", "add", "mul", "fn", "pow", "powv", "expshift", "solve", "inv"})
+
+
 class TorchPrinter(_ArrayPrinter):
     """PyTorch code for ``numeric.ir`` nodes.
 
@@ -64,7 +68,7 @@ class TorchPrinter(_ArrayPrinter):
     >>> n = Symbol("n", integer=True, positive=True)
     >>> G = MatrixSymbol("G", n, 3)
     >>> TorchPrinter(module="torch").doprint(2 * OneMatrix(1, n) * G)
-    '2 * G.sum(dim=0, keepdim=True)'
+    '2.0 * G.sum(dim=0, keepdim=True)'
     """
 
     backend_name = "torch"
@@ -88,6 +92,62 @@ class TorchPrinter(_ArrayPrinter):
 
     def _op_vec(self, node: Node) -> tuple[str, int]:
         return f"{self._wrap(node.args[0], ATOM)}.T.reshape(({self._dim(node.shape[0])}, 1))", ATOM
+
+    def _op_fn(self, node: Node) -> tuple[str, int]:
+        # torch's own fused sigmoid (one pass, finite everywhere) for NumPy's warning-free tanh form
+        if node.attr == "Sigmoid":
+            x = node.args[0]
+            if x.rt == node.rt and x not in self.names and x.op in _FRESH:
+                return f"{self._wrap(x, ATOM)}.sigmoid_()", ATOM   # into the array just computed
+            return f"torch.sigmoid({self.emit(x)})", ATOM
+        return super()._op_fn(node)
+
+    def _op_mul(self, node: Node) -> tuple[str, int]:
+        # torch has no temporary elision (NumPy reuses a temporary's buffer in a * b): a product whose
+        # result has the shape of a factor just computed multiplies into that factor, in place
+        c = node.attr
+        fused = self._sigmoid_backward(node)
+        if fused is not None:
+            return fused, ATOM
+        base = next((f for f in node.args if f.rt == node.rt and f not in self.names and f.op in _FRESH
+                     and (f.op != "mul" or len(f.args) > 1 or f.attr != 1.0)), None)
+        if base is None or len(node.args) + (c != 1.0) < 2:
+            return super()._op_mul(node)
+        rest = list(node.args)
+        rest.remove(base)
+        code = self._wrap(base, ATOM) + "".join(f".mul_({self.emit(f)})" for f in rest)
+        return code + (f".mul_({_lit(c)})" if c != 1.0 else ""), ATOM
+
+    def _sigmoid_backward(self, node: Node) -> str | None:
+        """G ⊙ (𝟏 − Y) ⊙ Y (a sigmoid's derivative, for any Y) as torch's one fused pass, which
+        computes it in that order (1 − y exact near 1), where G and Y have the result's shape."""
+        for one_minus in node.args:
+            if one_minus.op == "add" and one_minus.attr == (1.0, (-1.0,)) and one_minus.args[0] in node.args:
+                y = one_minus.args[0]
+                rest = list(node.args)
+                rest.remove(one_minus)
+                rest.remove(y)
+                g = next((f for f in rest if f.rt == node.rt), None)
+                if g is None or y.rt != node.rt:
+                    return None
+                rest.remove(g)
+                code = f"torch.ops.aten.sigmoid_backward({self.emit(g)}, {self.emit(y)})"
+                code += "".join(f".mul_({self.emit(f)})" for f in rest)
+                return code + (f".mul_({_lit(node.attr)})" if node.attr != 1.0 else "")
+        return None
+
+    def _op_add(self, node: Node) -> tuple[str, int]:
+        # A·B + c·C as one torch.addmm (the product and the sum in one pass over the result)
+        const, coefs = node.attr
+        if const == 0.0 and len(node.args) == 2:
+            for i in (0, 1):
+                mm, other = node.args[i], node.args[1 - i]
+                if mm.op == "matmul" and mm not in self.names and other.rt is not None:
+                    a, b = mm.args
+                    scale = "".join(f", {k}={_num(c)}" for k, c in (("beta", coefs[1 - i]), ("alpha", coefs[i]))
+                                    if c != 1.0)
+                    return f"torch.addmm({self.emit(other)}, {self.emit(a)}, {self.emit(b)}{scale})", ATOM
+        return super()._op_add(node)
 
     def _op_eye(self, node: Node) -> tuple[str, int]:
         return f"torch.eye({self._dim(node.shape[0])}, dtype={self.dtype_code}, device=_dev)", ATOM
@@ -125,6 +185,12 @@ class JaxPrinter(_ArrayPrinter):
 
     def _op_expm(self, node: Node) -> tuple[str, int]:
         return f"jax.scipy.linalg.expm({self.emit(node.args[0])})", ATOM
+
+    def _op_fn(self, node: Node) -> tuple[str, int]:
+        # JAX's own sigmoid (lax.logistic, which XLA lowers as it likes; finite everywhere)
+        if node.attr == "Sigmoid":
+            return f"jax.nn.sigmoid({self.emit(node.args[0])})", ATOM
+        return super()._op_fn(node)
 
 
 class CuPyPrinter(_ArrayPrinter):
@@ -207,6 +273,12 @@ class TorchBackend(_ArrayBackend):
     bound = ", _dev"
     as_array = "torch.as_tensor({code}, dtype={dt}, device=_dev)"
 
+    def entry(self, kernel: KernelModule) -> list[str]:
+        # well-formed float tensors on one device skip _prepare (whose checks cost 20 µs a call)
+        fast = _fast_check(kernel, self.dtype_name, "torch.Tensor", same={"device": "_dev"},
+                           convert="torch.as_tensor({v}, dtype=_d, device=_dev)")
+        return [*fast, "    " + super().entry(kernel)[0]]
+
 
 class JaxBackend(_ArrayBackend):
     """Kernels as modules that import jax only, traceable by ``jax.jit``."""
@@ -218,7 +290,7 @@ class JaxBackend(_ArrayBackend):
     reserved = frozenset({"jax", "jnp", "_SPEC", "_DTYPE"}) | _names("jax_checks")
     dtype_format = "jnp.dtype({!r})"
     as_array = "jnp.asarray({code}, dtype={dt})"
-    imports = "import jax.scipy.linalg"
+    imports = "import jax.nn\nimport jax.scipy.linalg"
 
 
 class CuPyBackend(_ArrayBackend):

@@ -361,7 +361,8 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.S
                                  f"does not appear in the shape of any argument")
     builder = Builder(args)
     _lower_stages(builder, stages, args)
-    plan = schedule([builder.output(o) for o in builder.stabilize([builder.lower(e) for e in exprs])])
+    plan = schedule(builder.share_scale([builder.output(o) for o in
+                                         builder.stabilize([builder.lower(e) for e in exprs])]))
     printer = backend.printer({**{builder.arg_nodes[a]: params[a] for a in args}, **plan.names}, dims)
     body: list[str] = []
     for idx, node in enumerate(plan.temporaries):

@@ -41,6 +41,10 @@ a chain of products reuses a product of neighbours the graph has already compute
 values a program names (:meth:`numeric.lower.Builder.bind`) are ``pinned``: sums and
 products keep them whole, so each is computed once.
 
+The smart constructors pull scalar coefficients outwards; :meth:`Graph.share_scale` (after lowering)
+puts a coefficient that several outputs share on the one node they are all linear in (the residual
+of a loss: G = −2R once, not −2 times each gradient).
+
 A scalar argument (a SymPy ``Symbol`` that is not a dimension) is an ``arg`` node of
 shape None: at run time it is a NumPy scalar of the computation's dtype.
 """
@@ -672,6 +676,95 @@ class Graph:
             return self.fn(x.attr, args[0])
         return self._make(op, tuple(args), x.attr, x.shape, x.rt)
 
+    def share_scale(self, outputs: Sequence[Node]) -> list[Node]:
+        """``outputs`` where two or more of them are c·Lᵢ(v), each Lᵢ linear in one node v (products,
+        transposes, sums along an axis) and c one coefficient: v scaled once, c·v, and the Lᵢ computed
+        from it, as one writes G = 2R once in a backprop by hand instead of 2·(each gradient).  One
+        multiplication replaces one per output (on small arrays a call costs more than its
+        arithmetic); applied where the estimated size of v is at most the outputs' together, and only
+        where every node rebuilt is read by the rebuilt outputs alone (nothing is computed twice).
+
+        >>> from sympy import MatrixSymbol
+        >>> from numeric.lower import Builder
+        >>> A, B, R = MatrixSymbol("A", 3, 4), MatrixSymbol("B", 5, 2), MatrixSymbol("R", 4, 5)
+        >>> b = Builder([A, B, R])
+        >>> outs = [b.output(b.lower(-2 * A * R)), b.output(b.lower(-2 * R * B))]
+        >>> [(o.op, o.attr) for o in outs]
+        [('mul', -2.0), ('mul', -2.0)]
+        >>> [(o.op, [a.op for a in o.args]) for o in b.share_scale(outs)]
+        [('matmul', ['arg', 'mul']), ('matmul', ['mul', 'arg'])]
+        """
+        outputs = list(outputs)
+        users: dict[Node, set[Node]] = {}
+        seen: set[Node] = set()
+        stack = list(outputs)
+        while stack:
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                for a in node.args:
+                    users.setdefault(a, set()).add(node)
+                    stack.append(a)
+        groups: dict[float, list[int]] = {}
+        for i, o in enumerate(outputs):
+            if (o.op == "mul" and len(o.args) == 1 and o.attr != 1.0 and o.shape is not None
+                    and o not in users and outputs.count(o) == 1):
+                groups.setdefault(o.attr, []).append(i)
+        for c, tops in groups.items():
+            if len(tops) >= 2:
+                outputs = self._share_scale(outputs, c, tops, users)
+        return outputs
+
+    def _share_scale(self, outputs: list[Node], c: float, tops: list[int],
+                     users: dict[Node, set[Node]]) -> list[Node]:
+        """:meth:`share_scale` for the outputs ``tops``, all c·xᵢ: the best v, if one is worth it."""
+        reach: dict[Node, list[int]] = {}
+        for i in tops:
+            stack, visited = [outputs[i].args[0]], set()
+            while stack:
+                node = stack.pop()
+                if node not in visited:
+                    visited.add(node)
+                    reach.setdefault(node, []).append(i)
+                    if node.op in _LINEAR:
+                        stack.extend(a for a in node.args if a.shape is not None)
+        candidates = sorted((v for v, r in reach.items() if len(r) >= 2), key=lambda v: (-len(reach[v]), v.serial))
+        output_set = set(outputs)
+        for v in candidates:
+            region: dict[Node, bool] = {}
+            dropped = [i for i in tops if _linear_in(outputs[i].args[0], v, region)]
+            R = {x for x, inside in region.items() if inside and x is not v}
+            tops_x = {outputs[i].args[0]: i for i in dropped}
+            contains: dict[Node, bool] = {}
+            ok = len(dropped) >= 2 and _size(v) <= sum(_size(outputs[i]) for i in dropped)
+            for x in R if ok else ():
+                holders = [a for a in x.args if _contains(a, v, contains)]
+                if (len(holders) != 1 or holders[0] not in R | {v} or x in output_set
+                        or any(u not in R and not (u.op == "mul" and tops_x.get(x) is not None
+                                                   and outputs[tops_x[x]] is u) for u in users.get(x, ()))):
+                    ok = False
+                    break
+            if not ok:
+                continue
+            if v.op == "mul" and all(u in R for u in users.get(v, ())) and v not in output_set:
+                scaled = self._make("mul", v.args, v.attr * c, v.shape, v.rt)
+            else:
+                scaled = self._make("mul", (v,), c, v.shape, v.rt)
+            memo: dict[Node, Node] = {v: scaled}
+            outputs = list(outputs)
+            for i in dropped:
+                outputs[i] = self._rebuild_in(outputs[i].args[0], R, memo)
+            return outputs
+        return outputs
+
+    def _rebuild_in(self, x: Node, region: set[Node], memo: dict[Node, Node]) -> Node:
+        """``x`` with each argument in ``region`` (or in ``memo``: the scaled v) rebuilt, as it is
+        (no smart constructor: they would pull the coefficient out again)."""
+        if x not in memo:
+            memo[x] = self._make(x.op, tuple(self._rebuild_in(a, region, memo) if a in region or a in memo else a
+                                             for a in x.args), x.attr, x.shape, x.rt)
+        return memo[x]
+
     def output(self, x: Node) -> Node:
         """x prepared to be returned: full shape, never an alias of an argument."""
         if x.shape is None:
@@ -683,6 +776,33 @@ class Graph:
         if x.op == "arg" or (x.op == "T" and x.args[0].op == "arg"):
             return self._make("copy", (x,), None, x.shape, x.rt)
         return x
+
+
+# operations linear in each array argument, which a scalar coefficient passes through (share_scale)
+_LINEAR = ("matmul", "multidot", "T", "sum0", "sum1", "mul")
+
+
+def _size(x: Node) -> float:
+    """The number of elements of x's run-time array, a symbolic dimension counted as 1000 (an
+    estimate that compares arrays of the same dimensions)."""
+    if x.rt is None:
+        return 1.0
+    out = 1.0
+    for d in x.rt:
+        out *= float(d) if getattr(d, "is_Integer", False) else 1000.0
+    return out
+
+
+def _linear_in(x: Node, v: Node, memo: dict[Node, bool]) -> bool:
+    """Whether ``x`` reaches ``v`` through operations of :data:`_LINEAR` only (every such node is
+    recorded in ``memo``, the region that scaling v rebuilds)."""
+    if x not in memo:
+        inside = x is v
+        if x.op in _LINEAR:
+            for a in x.args:  # every argument: the region must hold all of them
+                inside = _linear_in(a, v, memo) or inside
+        memo[x] = inside
+    return memo[x]
 
 
 def _contains(x: Node, target: Node, memo: dict[Node, bool]) -> bool:

@@ -6,6 +6,9 @@ exported), so an exported kernel checks its arguments exactly as a compiled one.
 """
 import numpy
 
+# the dtypes of the fast path of a kernel's argument checks (numpy_backend._fast_check)
+_F64, _F32 = numpy.dtype(numpy.float64), numpy.dtype(numpy.float32)
+
 
 def _add_diag(M, v, fresh):
     """M + diag(v) without forming diag(v): v added to M's diagonal (in place where M is an array the

@@ -8,6 +8,9 @@ import torch
 
 from numeric.numpy_checks import _check_shape  # copied in with the module (library-neutral)
 
+# the dtypes of the fast path of a kernel's argument checks (numpy_backend._fast_check)
+_F64, _F32 = torch.float64, torch.float32
+
 
 def _pair(a, b):
     """``a``, ``b`` with a Python number made a tensor like the other (torch.maximum & co. take tensors)."""

@@ -72,3 +72,52 @@ def test_quick_run_prints_the_table(capsys) -> None:
     assert "| batch norm | n=64, d=32 | float32 |" in text and "tracegrad/NumPy" in text
     assert "PyTorch not installed" in text
     assert "note: PyTorch is not installed" in capsys.readouterr().out
+
+
+# ----- benchmarks/bench_kernels.py and bench_array_api.py -----------------------------------------
+import bench_kernels as bk  # noqa: E402
+
+
+def test_kernel_benchmark_numpy_rows_and_page() -> None:
+    """A NumPy-only run on tiny sizes: the kernel was checked against hand_backprop in it, and the page
+    has the row, the targets and the note that no GPU rows were run."""
+    size = (6, 4, 5, 3)
+    rows, version = bk.numpy_rows([size], ["float32"], repeat=1, retries=0, array_api=False, quick=True)
+    row = rows[bk._key(size, "float32")]
+    assert row["kernel"] > 0 and row["peer"] > 0 and row["runs"] == 1
+    text = bk.render({"numpy": (version, rows), "torch": (None, None)}, [size], ["float32"], {"cpu": "test"},
+                     bk.seed_kernel("numpy"), 1, array_api=False)
+    assert "| 6, 4, 5, 3 | float32 |" in text and "NumPy ratio" in text and "PyTorch not installed" in text
+    assert "No GPU was lent" in text and "_t0 = " in text
+
+
+def test_hand_backprop_meets_finite_differences() -> None:
+    """The benchmark's reference (its hand-written backprop) against central differences of its loss."""
+    arrays = bk.make_data((5, 4, 3, 2), "float64", seed=2)
+    _, *grads = bk.hand_backprop(*arrays)
+    rng = np.random.default_rng(0)
+    eps = 1e-6
+    for i, G in zip(range(2, 6), grads):
+        V = rng.standard_normal(G.shape)
+        plus, minus = list(arrays), list(arrays)
+        plus[i], minus[i] = arrays[i] + eps * V, arrays[i] - eps * V
+        fd = (bk.hand_backprop(*plus)[0] - bk.hand_backprop(*minus)[0]) / (2 * eps)
+        assert abs(np.vdot(G, V) - fd) < 1e-6 * max(1.0, abs(fd))
+
+
+@pytest.mark.parametrize("library", ["numpy", "array_api_strict"])
+def test_array_api_kernel_meets_hand_backprop(library) -> None:
+    pytest.importorskip("array_api_compat")
+    lib = pytest.importorskip(library)
+    import bench_array_api
+
+    kernel = bk.seed_kernel(bench_array_api.ARRAY_API)
+    assert ", xp = _prepare(" in kernel.source and "numpy." not in kernel.source[kernel.source.index("_t0 ="):]
+    for dt in ("float64", "float32"):
+        arrays = bk.make_data((6, 4, 5, 3), dt, seed=1)
+        got = kernel(*[lib.asarray(a) for a in arrays])
+        assert all(str(g.dtype).endswith(dt) for g in got)
+        bk.check_agreement([np.asarray(g) for g in got], bk.hand_backprop(*arrays), dt)
+    with pytest.raises(ValueError, match=r"argument Y: expected shape \(n, k\) = \(6, 3\) from X, got \(5, 3\)"):
+        kernel(*[lib.asarray(a) for a in arrays[:1]], lib.asarray(np.ones((5, 3))),
+               *[lib.asarray(a) for a in arrays[2:]])

@@ -88,7 +88,7 @@ def test_logistic_hessian_weights_the_rows_once_and_keeps_float32() -> None:
     body = _body(kernel)
     assert "diagflat" not in body
     # Xᵀdiag(s)X as one Gram product of X with the weights s = σ ⊙ (𝟏 − σ), formed first (n×1)
-    assert "_gram(X, (1 - _t0) * _t0)" in body, body
+    assert "_gram(X, (1.0 - _t0) * _t0)" in body, body
     for dtype in (np.float64, np.float32):
         X, w, y = RNG.normal(size=(9, 4)).astype(dtype), RNG.normal(size=(4, 1)).astype(dtype), \
             (RNG.random((9, 1)) < 0.5).astype(dtype)
