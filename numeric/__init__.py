@@ -8,7 +8,8 @@
   :func:`register_gradient` its gradient (the default of ``check_gradient``);
 * a backend (:class:`Backend`) writes the kernels' modules; NumPy's is the default,
   ``compile(..., backend="torch" | "jax" | "auto")`` prints the same schedule for PyTorch or JAX
-  (:mod:`numeric.array_backends`; the extras ``tracegrad[torch]``, ``tracegrad[jax]``).
+  (:mod:`numeric.array_backends`; the extras ``tracegrad[torch]``, ``tracegrad[jax]``);
+  ``backend="dask"`` builds lazy dask arrays (:mod:`numeric.dask_backend`, ``tracegrad[dask]``).
 
 >>> from sympy import MatrixSymbol
 >>> import numpy as np
@@ -21,6 +22,7 @@ from __future__ import annotations
 from numeric.backend import Backend
 from numeric.check import check_gradient
 from numeric.compile import Kernel, compile
+from numeric import dask_backend  # registers backend="dask" (imports dask only when used)
 from numeric.export import export
 from numeric.numpy_backend import NumericPrinter, NumPyBackend
 from numeric.registry import register_function, register_gradient

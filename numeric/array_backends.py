@@ -204,19 +204,26 @@ JAX = JaxBackend()
 _BY_NAME: dict[str, Backend] = {"numpy": NUMPY, "torch": TORCH, "jax": JAX}
 
 
+def register(backend: Backend) -> None:
+    """Make ``backend`` the one :func:`backend_named` returns for ``backend.name`` (the Dask backend,
+    :mod:`numeric.dask_backend`, registers itself so)."""
+    _BY_NAME[backend.name] = backend
+
+
 def backend_named(name: str) -> Backend:
     """The backend called ``name`` (``"numpy"``, ``"torch"``, ``"jax"``); its library must be installed.
 
     >>> backend_named("numpy").name
     'numpy'
-    >>> backend_named("fortran")
+    >>> backend_named("fortran")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown backend 'fortran': expected one of 'numpy', 'torch', 'jax', 'auto'
+    ValueError: unknown backend 'fortran': expected one of 'numpy', 'torch', 'jax', ..., 'auto'
     """
     backend = _BY_NAME.get(name)
     if backend is None:
-        raise ValueError(f"unknown backend {name!r}: expected one of 'numpy', 'torch', 'jax', 'auto'")
+        known = ", ".join(repr(n) for n in [*_BY_NAME, "auto"])
+        raise ValueError(f"unknown backend {name!r}: expected one of {known}")
     library = getattr(backend, "library", None)
     if library and importlib.util.find_spec(library) is None:
         raise ImportError(f"backend {name!r} needs {library}, which is not installed: "
@@ -226,7 +233,7 @@ def backend_named(name: str) -> Backend:
 
 def library_of(arrays) -> str:
     """The backend name for the arrays of a call: ``"torch"`` for a torch tensor, ``"jax"`` for a JAX
-    array (or tracer), else ``"numpy"``.
+    array (or tracer), ``"dask"`` for a dask array, else ``"numpy"``.
 
     >>> import numpy
     >>> library_of([numpy.ones(2), 1.0])
@@ -238,4 +245,6 @@ def library_of(arrays) -> str:
             return "torch"
         if module.startswith(("jax", "jaxlib")):
             return "jax"
+        if module.startswith("dask"):
+            return "dask"
     return "numpy"
