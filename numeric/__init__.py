@@ -22,7 +22,7 @@ from __future__ import annotations
 from numeric.backend import Backend
 from numeric.check import check_gradient
 from numeric.compile import Kernel, compile
-from numeric import dask_backend  # registers backend="dask" (imports dask only when used)
+from numeric import dask_backend  # noqa: F401  (registers backend="dask"; imports dask only when used)
 from numeric.export import export
 from numeric.numpy_backend import NumericPrinter, NumPyBackend
 from numeric.registry import register_function, register_gradient

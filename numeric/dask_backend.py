@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy
 
 from numeric import array_backends, numpy_checks, numpy_matfun
-from numeric.array_backends import _ArrayBackend, _ArrayPrinter, _checks_source, _names
+from numeric.array_backends import _ArrayBackend, _ArrayPrinter, _names
 from numeric.backend import KernelModule
 from numeric.ir import Node
 from numeric.registry import ADD, ATOM
@@ -73,6 +73,8 @@ class DaskPrinter(_ArrayPrinter):
         if helper is not None:
             args = [self.emit(a) for a in node.args]
             return f"{helper}({'[' + ', '.join(args) + ']' if node.op == 'multidot' else ', '.join(args)})", ATOM
+        if f"_op_{node.op}" in vars(DaskPrinter):  # before the NumPy printer's table of library calls
+            return getattr(self, f"_op_{node.op}")(node)
         return super()._op(node)
 
     def _one_block(self, function: str, node: Node, *args: str, shape: str | None = None) -> tuple[str, int]:

@@ -85,7 +85,7 @@ def _slogdet(A):
 def _solve(A, B):
     """A⁻¹B: A gathered into one chunk, B solved column chunk by column chunk (lazily)."""
     return da.blockwise(numpy.linalg.solve, "ij", A.rechunk(-1), "ik", B.rechunk({0: -1}), "kj",
-                        dtype=numpy.result_type(A.dtype, B.dtype))
+                        dtype=numpy.result_type(A.dtype, B.dtype), concatenate=True)
 
 
 def _diagflat(v):
