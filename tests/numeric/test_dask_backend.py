@@ -185,22 +185,32 @@ def test_scalar_argument_keeps_float32():
 
 
 def test_functions_dask_lacks_run_on_one_block_lazily():
-    # det, log det (slogdet), inv, solve and kron of small square matrices: one NumPy call each
-    A, B, C = MatrixSymbol("A", 3, 3), MatrixSymbol("B", 3, 4), MatrixSymbol("C", 2, 2)
-    from sympy import KroneckerProduct
+    # det, log det (slogdet), inv, solve, kron, e^S and S^½ of small square matrices: one NumPy call each;
+    # A³ by products and a chain of products in the cheapest order, chunked
+    from sympy import KroneckerProduct, MatPow, Rational
 
-    exprs = [Determinant(A), log(Determinant(A)), Inverse(A), Inverse(A) * B, KroneckerProduct(C, A)]
-    kernel = numeric.compile(exprs, [A, B, C], backend="dask")
+    from derive.matrix_functions import expm
+
+    A, B, C = MatrixSymbol("A", 3, 3), MatrixSymbol("B", 3, 4), MatrixSymbol("C", 2, 2)
+    S, E = MatrixSymbol("S", 3, 3), MatrixSymbol("E", 4, 2)
+    exprs = [Determinant(A), log(Determinant(A)), Inverse(A), Inverse(A) * B, KroneckerProduct(C, A),
+             expm(S), MatPow(S, Rational(1, 2)), MatPow(A, 3), A * B * E]
+    kernel = numeric.compile(exprs, [A, B, C, S, E], backend="dask")
     rng = np.random.default_rng(3)
     a = rng.standard_normal((3, 3)) + 4 * np.eye(3)
-    b, c = rng.standard_normal((3, 4)), rng.standard_normal((2, 2))
-    lazy = kernel(da.from_array(a, chunks=2), da.from_array(b, chunks=(2, 3)), c)
+    b, c, e = rng.standard_normal((3, 4)), rng.standard_normal((2, 2)), rng.standard_normal((4, 2))
+    q = rng.standard_normal((3, 3))
+    s = q @ q.T + np.eye(3)
+    lazy = kernel(da.from_array(a, chunks=2), da.from_array(b, chunks=(2, 3)), c, da.from_array(s, chunks=2), e)
     assert all(isinstance(o, da.Array) for o in lazy)
-    det, logdet, inv, solved, kron = compute(lazy)
+    det, logdet, inv, solved, kron, exp_s, root_s, cube, chain = compute(lazy)
     assert abs(det - np.linalg.det(a)) < 1e-12 * abs(det)
     assert abs(logdet - np.log(np.linalg.det(a))) < 1e-12
     assert rel_err(inv, np.linalg.inv(a)) < 1e-12 and rel_err(solved, np.linalg.solve(a, b)) < 1e-12
     assert rel_err(kron, np.kron(c, a)) < 1e-12
+    w, V = np.linalg.eigh(s)
+    assert rel_err(exp_s, (V * np.exp(w)) @ V.T) < 1e-12 and rel_err(root_s, (V * np.sqrt(w)) @ V.T) < 1e-12
+    assert rel_err(cube, a @ a @ a) < 1e-12 and rel_err(chain, a @ b @ e) < 1e-12
 
 
 def test_a_numpy_function_dask_lacks_is_one_line_at_compile_time():
