@@ -238,34 +238,40 @@ def test_relu_network_uses_heaviside_per_chunk():
     assert all(rel_err(g, w) < 1e-12 for g, w in zip(got, want))
 
 
-def test_on_a_local_cluster_by_its_address():
+@pytest.fixture(scope="module")
+def address():
+    """The address of a small LocalCluster (threads of this process: quick to start), for the tests
+    that run on a cluster by its address, as on a remote one."""
     distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address
+        dask_backend.close_clients([cluster.scheduler_address])
+
+
+def test_on_a_local_cluster_by_its_address(address):
     exprs, args = logistic()
     arrays = logistic_data()
     kernel = numeric.compile(exprs, args, backend="dask")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=":0") as cluster:
-        try:
-            f, g = compute(kernel(*chunked(arrays)), scheduler=cluster.scheduler_address)
-        finally:
-            dask_backend.close_clients([cluster.scheduler_address])
+    f, g = compute(kernel(*chunked(arrays)), scheduler=address)
     f_np, g_np = numeric.compile(exprs, args)(*arrays)
     assert rel_err(f, f_np) < 1e-13 and rel_err(g, g_np) < 1e-13
 
 
-def test_bench_dask_runs_small():
+def test_bench_dask_runs_small(address):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_dask
 
-    r = bench_dask.main(["--rows", "3000", "--cols", "7", "--chunk-rows", "700", "--in-process"])
+    r = bench_dask.main(["--rows", "3000", "--cols", "7", "--chunk-rows", "700", "--scheduler", address])
     assert r["chunks"] == 5 and r["numpy_rows"] == 3000 and r["slice_max_rel_diff"] < 1e-12
-    assert r["dask_rows_per_s"] > 0 and r["peak_GiB"] > 0
+    assert r["dask_rows_per_s"] > 0 and r["peak_GiB"] > 0 and r["persisted_rows"] > 0
 
 
-def test_gradient_descent_example_runs_small():
+def test_gradient_descent_example_runs_small(address):
     sys.path.insert(0, str(ROOT / "docs" / "examples"))
     import dask_logistic_regression as example
 
     losses, w = example.main(["--rows", "2000", "--cols", "5", "--chunk-rows", "600", "--iterations", "4",
-                              "--in-process"])
+                              "--scheduler", address])
     assert len(losses) == 4 and all(b < a for a, b in zip(losses, losses[1:])) and w.shape == (5, 1)
+    assert losses[0] == pytest.approx(np.log(2))   # at w = 0 every row costs log 2
