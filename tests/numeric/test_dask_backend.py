@@ -132,17 +132,6 @@ def test_sums_over_the_batch_are_tree_reductions():
     assert len(graph) > 3 * 32 and max(len(d) for d in dependencies.values()) < 32
 
 
-def test_missing_dask_is_one_line_naming_the_extra(monkeypatch):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "dask" else real(name, *a))
-    X = MatrixSymbol("X", 2, 3)
-    with pytest.raises(ImportError, match=r"^backend 'dask' needs dask, which is not installed: "
-                                          r"pip install 'tracegrad\[dask\]'$"):
-        numeric.compile(2 * X, [X], backend="dask")
-
-
 def test_auto_picks_dask_for_a_dask_array():
     exprs, args = logistic()
     kernel = numeric.compile(exprs, args, backend="auto")
