@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from derive.engine import derivation, gradient
     from derive.jacobian import hessian, hvp, jacobian
+    from derive.kernel_stages import export_network
     from derive.networks import Network, frobenius_sq, seed_network
     from derive.program import ProgramError, program
     from derive.steps import RULES, Derivation, Gradient, Step
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, str] = {
                      "step", "tanh"), "derive.elementwise"),
     **dict.fromkeys(("derivation", "gradient"), "derive.engine"),
     **dict.fromkeys(("hessian", "hvp", "jacobian"), "derive.jacobian"),
+    "export_network": "derive.kernel_stages",
     **dict.fromkeys(("Network", "frobenius_sq", "seed_network"), "derive.networks"),
     **dict.fromkeys(("ProgramError", "program"), "derive.program"),
     **dict.fromkeys(("RULES", "Derivation", "Gradient", "Step"), "derive.steps"),
@@ -71,6 +73,7 @@ __all__ = [
     "derivation",
     "elementwise_functions",
     "exp",
+    "export_network",
     "frobenius_sq",
     "gradient",
     "hessian",

@@ -1,4 +1,4 @@
-"""The ``tracegrad`` subcommands: ``grad``, ``jac``, ``hess``, ``check``, ``audit`` and ``codegen``.
+"""The ``tracegrad`` subcommands: ``grad``, ``jac``, ``hess``, ``check``, ``audit``, ``grade``, ``codegen`` and ``serve``.
 
 Each is a :class:`derive.cli_options.Command`; ``derive.cli`` registers :data:`COMMANDS`.  They
 parse, derive and render through the library; the only thing here is the plumbing.
@@ -14,7 +14,8 @@ from derive.cli_options import (
     output_format, seed_network_from,
 )
 
-__all__ = ["COMMANDS", "derivations_document", "parse_shapes"]
+__all__ = ["COMMANDS", "derivations_document", "expression_kernel", "gradient_derivations", "parse_shapes",
+           "program_kernel", "second_order_derivations"]
 
 _SHAPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_]+),([A-Za-z0-9_]+)$")
 
@@ -66,10 +67,44 @@ def _grad_arguments(p: argparse.ArgumentParser) -> None:
     add_output_options(p, inherit=True)
 
 
-def _run_grad(args: argparse.Namespace) -> int:
+def gradient_derivations(parsed: Any, wrt: str, lang: str = "en", before: Any = None) -> list:
+    """The derivations of ∂f/∂X for each X of ``wrt`` (comma-separated names) of the parsed scalar
+    expression ``parsed`` (:func:`derive.parse.parse`), as ``tracegrad grad`` derives them; its notes in
+    ``lang``.  ``before`` (no argument) runs after the checks of ``wrt``, before the derivation.  A user
+    error raises :class:`CliError`.
+
+    >>> from derive.parse import parse
+    >>> [d.result for d in gradient_derivations(parse("tr(X'*A*X)", {"X": ("n", "k")}), "X")]
+    [AX + AᵀX]
+    """
     import sympy
 
     import derive
+
+    f = parsed.expr
+    if isinstance(f, sympy.MatrixExpr) and f.shape != (1, 1):
+        from derive.render.printer import shape_text
+
+        raise CliError(f"the expression is a {shape_text(f.shape)} matrix; a gradient needs a scalar function")
+    names = [w.strip() for w in wrt.split(",") if w.strip()]
+    if not names:
+        raise CliError(f"--wrt: no variable in {wrt!r}; give the matrices to differentiate by, e.g. --wrt W1,b1")
+    unknown = [w for w in names if w not in parsed.symbols or not isinstance(parsed.symbols[w], sympy.MatrixSymbol)]
+    if unknown:
+        matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
+        raise CliError(f"--wrt {', '.join(unknown)}: not a matrix in the expression; it has {', '.join(matrices)}")
+    if before is not None:
+        before()
+    notes = tuple(n.say(lang) for n in parsed.notes)
+    derivs = []
+    for name in names:
+        dv = derive.derivation(f, parsed.symbols[name])
+        derivs.append(type(dv)(function=dv.function, wrt=dv.wrt, steps=dv.steps, result=dv.result,
+                               notes=notes))
+    return derivs
+
+
+def _run_grad(args: argparse.Namespace) -> int:
     from derive.parse import parse
     from derive.program import is_program
 
@@ -86,25 +121,9 @@ def _run_grad(args: argparse.Namespace) -> int:
     shapes = parse_shapes(args.shape)
     parsed = parse(args.expression, shapes, syntax="cli")
     f = parsed.expr
-    if isinstance(f, sympy.MatrixExpr) and f.shape != (1, 1):
-        from derive.render.printer import shape_text
-
-        raise CliError(f"the expression is a {shape_text(f.shape)} matrix; a gradient needs a scalar function")
-    names = [w.strip() for w in args.wrt.split(",") if w.strip()]
-    if not names:
-        raise CliError(f"--wrt: no variable in {args.wrt!r}; give the matrices to differentiate by, e.g. --wrt W1,b1")
-    unknown = [w for w in names if w not in parsed.symbols or not isinstance(parsed.symbols[w], sympy.MatrixSymbol)]
-    if unknown:
-        matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
-        raise CliError(f"--wrt {', '.join(unknown)}: not a matrix in the expression; it has {', '.join(matrices)}")
+    derivs = gradient_derivations(parsed, args.wrt, args.lang, before=lambda: _format_of(args))
     fmt = _format_of(args)
-    notes = tuple(n.say(args.lang) for n in parsed.notes)
-    derivs = []
-    for name in names:
-        dv = derive.derivation(f, parsed.symbols[name])
-        derivs.append(type(dv)(function=dv.function, wrt=dv.wrt, steps=dv.steps, result=dv.result,
-                               notes=notes))
-    module = _kernel_module(f, derivs, parsed, list(shapes)) if args.codegen else None
+    module = expression_kernel(f, derivs, parsed, list(shapes)) if args.codegen else None
     title = f"f = {args.expression}"
     if fmt == "pdf":
         _write_pdf(derivations_document(derivs, "latex", args.lang, title), args)
@@ -147,14 +166,21 @@ def _hess_arguments(p: argparse.ArgumentParser) -> None:
     _second_order_arguments(p, hess=True)
 
 
-def _run_second_order(args: argparse.Namespace, hess: bool) -> int:
+def second_order_derivations(parsed: Any, wrt: str, hess: bool, direction: str | None = None) -> list:
+    """The Hessians (``hess``; with ``direction``, the Hessian-vector products along a new matrix of
+    that name) of the parsed scalar expression, or the Jacobians of the parsed matrix expression, by
+    each of ``wrt`` (comma-separated names), as ``tracegrad hess`` and ``jac`` derive them.  A user
+    error raises :class:`CliError`.
+
+    >>> from derive.parse import parse
+    >>> [d.result for d in second_order_derivations(parse("x'*A*x", {"x": ("n", 1)}), "x", hess=True)]
+    [A + Aᵀ]
+    """
     import sympy
 
     from derive.jacobian import hessian, hvp, jacobian
-    from derive.parse import parse
-    from derive.render.printer import math_text, shape_text
+    from derive.render.printer import shape_text
 
-    parsed = parse(args.expression, parse_shapes(args.shape), syntax="cli")
     f = parsed.expr
     scalar = not isinstance(f, sympy.MatrixExpr) or f.shape == (1, 1)
     if hess and not scalar:
@@ -162,14 +188,13 @@ def _run_second_order(args: argparse.Namespace, hess: bool) -> int:
                        "(tracegrad jac gives the Jacobian of a matrix function)")
     if not hess and scalar:
         raise CliError("the expression is a scalar; its Jacobian is the gradient: use tracegrad grad")
-    names = [w.strip() for w in args.wrt.split(",") if w.strip()]
+    names = [w.strip() for w in wrt.split(",") if w.strip()]
     unknown = [w for w in names if not isinstance(parsed.symbols.get(w), sympy.MatrixSymbol)]
     if unknown or not names:
         matrices = [k for k, v in parsed.symbols.items() if isinstance(v, sympy.MatrixSymbol)]
-        named = ", ".join(unknown) if unknown else repr(args.wrt)
+        named = ", ".join(unknown) if unknown else repr(wrt)
         raise CliError(f"--wrt {named}: not a matrix in the expression; it has "
                        f"{', '.join(matrices)}")
-    direction = getattr(args, "direction", None)
     if direction is not None and (not direction.isidentifier() or direction in parsed.symbols):
         raise CliError(f"--direction {direction!r}: give a new name (a letter, then letters or digits) that "
                        "the expression does not use")
@@ -182,6 +207,15 @@ def _run_second_order(args: argparse.Namespace, hess: bool) -> int:
             derivs.append(hvp(f, X, sympy.MatrixSymbol(direction, *X.shape)))
         else:
             derivs.append(hessian(f, X))
+    return derivs
+
+
+def _run_second_order(args: argparse.Namespace, hess: bool) -> int:
+    from derive.parse import parse
+    from derive.render.printer import math_text, shape_text
+
+    parsed = parse(args.expression, parse_shapes(args.shape), syntax="cli")
+    derivs = second_order_derivations(parsed, args.wrt, hess, getattr(args, "direction", None))
     fmt = _format_of(args)
     title = f"{'f' if hess else 'F'} = {args.expression}"
     if fmt == "pdf":
@@ -234,13 +268,19 @@ def _run_program(args: argparse.Namespace, text: str, where: str) -> int:
     bp = backprop(net)
     _format_of(args)   # a pdf without -o is refused before the work below
     if args.codegen:
-        grads = bp.gradients(expanded=True)
-        params = list(net.params)
-        scalars = sorted(_free_scalars(net.f), key=str)
-        _export([net.f] + [grads[p] for p in params], list(net.inputs) + params + scalars, args.codegen,
-                name="f_and_gradients")
+        _export(*program_kernel(bp), args.codegen, name="f_and_gradients")
     emit_backprop(bp, args, checks=_program_checks(bp))
     return 0
+
+
+def program_kernel(bp: Any) -> tuple[list, list]:
+    """The expressions (f, then ∂f/∂P for each parameter P) and the arguments (the inputs, the
+    parameters, the free scalars) of a program's kernel module (``grad -f NET.tg --codegen``)."""
+    net = bp.network
+    grads = bp.gradients(expanded=True)
+    params = list(net.params)
+    scalars = sorted(_free_scalars(net.f), key=str)
+    return [net.f] + [grads[p] for p in params], list(net.inputs) + params + scalars
 
 
 def _free_scalars(e: Any) -> list:
@@ -273,7 +313,7 @@ def _program_checks(bp: Any) -> Any:
     return Checks(check, ())
 
 
-def _kernel_module(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tuple[list, list]:
+def expression_kernel(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tuple[list, list]:
     """The expressions and arguments of ``--codegen``'s module, checked before anything is printed.
 
     The arguments are the names of ``--shape`` in order, then those whose shapes were inferred,
@@ -307,13 +347,13 @@ def _kernel_module(f: Any, derivs: list, parsed: Any, declared: list[str]) -> tu
     return exprs, args_order
 
 
-def _export(exprs: list, args: list, path: str, name: str) -> Any:
+def _export(exprs: list, args: list, path: str, name: str, backend: str = "numpy") -> Any:
     """``numeric.export``, with a file that cannot be written reported as one line."""
     from derive.render.printer import loss_text
     from numeric import export
 
-    try:
-        return export(exprs, args, path, name=name, describe=loss_text)  # the docstrings in tracegrad's notation
+    try:  # the docstrings in tracegrad's notation
+        return export(exprs, args, path, name=name, describe=loss_text, backend=backend)
     except OSError as e:
         raise CliError(cannot_write(e, path)) from e
 
@@ -486,19 +526,113 @@ def _suffix(path: str | None) -> str:
 
 def _codegen_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.py", help="the module to write")
-    p.add_argument("--name", default="seed_loss_and_gradients", help="the function's name")
+    p.add_argument("-f", "--file", metavar="NET.tg", help="a program (a network) instead of the seed network "
+                                                          "(- for standard input)")
+    p.add_argument("--backend", choices=("numpy", "torch", "jax", "cupy"), default="numpy",
+                   help="the array library the module imports (default numpy); torch also writes a "
+                        "torch.autograd.Function and an nn.Module, jax a jax.custom_vjp loss")
+    p.add_argument("--name", help="the function's name (default: seed_loss_and_gradients, or loss_and_gradients "
+                                  "for a program); for torch and jax the loss's (default: seed_loss, or loss)")
     add_network_options(p, inherit=True)
 
 
 def _run_codegen(args: argparse.Namespace) -> int:
     from derive.backprop import backprop
+    from derive.kernel_stages import export_network
+    from numeric.array_backends import backend_named
 
-    net = seed_network_from(args)
-    grads = backprop(net).gradients(expanded=True)
-    params = list(net.params)
-    path = _export([net.f] + [grads[p] for p in params], list(net.inputs) + params, args.output, name=args.name)
-    emit(f"wrote {path}: {args.name}({', '.join(s.name for s in list(net.inputs) + params)}) -> "
-         f"(f, {', '.join('∂f/∂' + p.name for p in params)})\n", argparse.Namespace(output=None))
+    try:
+        backend_named(args.backend)
+    except ImportError as e:
+        raise CliError(str(e)) from e
+    if args.file is not None:
+        from derive.program import ProgramError, program
+
+        where = "<stdin>" if args.file == "-" else args.file
+        try:
+            net = program(_read_program(args.file), syntax="cli")
+        except ProgramError as e:
+            raise CliError(f"{where}: {e}") from e
+    else:
+        net = seed_network_from(args)
+    autograd = args.backend in ("torch", "jax")
+    base = "seed_loss" if args.file is None else "loss"
+    name = args.name or (base if autograd else f"{base}_and_gradients")
+    scalars = sorted(_free_scalars(net.f), key=str)
+    try:
+        if autograd:
+            path = export_network(net, args.output, backend=args.backend, name=name)
+        else:
+            grads = backprop(net).gradients(expanded=True)
+            path = _export([net.f] + [grads[p] for p in net.params], [*net.inputs, *net.params, *scalars],
+                           args.output, name=name, backend=args.backend)
+    except OSError as e:
+        raise CliError(cannot_write(e, args.output)) from e
+    except ValueError as e:
+        raise CliError(f"codegen: {e}") from e
+    grads_text = f"(f, {', '.join('∂f/∂' + p.name for p in net.params)})"
+    call = f"{name}({', '.join(s.name for s in [*net.inputs, *net.params, *scalars])})"
+    what = f"{call} -> f; {name}_and_gradients -> {grads_text}" if autograd else f"{call} -> {grads_text}"
+    emit(f"wrote {path}: {what}\n", argparse.Namespace(output=None))
+    return 0
+
+
+# ---------------------------------------------------------------------------- serve
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1, this "
+                                                        "computer only)")
+    p.add_argument("--port", type=_port, default=8000, help="the port (default: 8000)")
+    p.add_argument("--open", action="store_true", help="open the page in a web browser")
+    p.add_argument("--workers", type=_positive, default=2, help="worker processes deriving at once (default: 2)")
+    p.add_argument("--time-limit", type=float, default=10.0, metavar="SECONDS",
+                   help="the most seconds one request may take (default: 10; a PDF: 60)")
+    p.add_argument("--cache", type=_count, default=256, metavar="N",
+                   help="answers kept for requests asked again, e.g. a class opening the same example "
+                        "(default: 256; 0: none)")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, got {value!r}")
+    return int(value)
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or int(value) > 100_000:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 100000, got {value!r}")
+    return int(value)
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of workers from 1 to 64, got {value!r}")
+    return int(value)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    """Serve the web app with uvicorn until Ctrl-C."""
+    import threading
+    import webbrowser
+
+    try:
+        import uvicorn
+
+        from derive.serve.app import create_app
+    except ImportError as e:
+        raise CliError(f"tracegrad serve needs the serve extra ({e.name} is missing): "
+                       "pip install 'tracegrad[serve]'") from None
+    if not args.time_limit > 0:
+        raise CliError(f"--time-limit must be positive, got {args.time_limit:g}")
+    app = create_app(pool_size=args.workers, time_limit=args.time_limit, cache_size=args.cache)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{args.port}/"
+    print(f"tracegrad serve: {url} (Ctrl-C to stop)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"tracegrad serve: listening on {args.host}: other computers can reach this server", flush=True)
+    if args.open:
+        threading.Timer(1.5, webbrowser.open, [url]).start()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -519,6 +653,10 @@ COMMANDS: list[Command] = [
             _audit_arguments, _run_audit),
     Command("grade", "grade a whole write-up (Markdown or LaTeX): every result, every step of every chain",
             _grade_arguments, _run_grade),
-    Command("codegen", "write the seed network's loss and gradients as a standalone NumPy module",
+    Command("codegen", "write the seed network's (or a program's) loss and gradients as a standalone module for "
+                       "NumPy, PyTorch, JAX or CuPy",
             _codegen_arguments, _run_codegen),
+    Command("serve", "start the web app: type an expression or a program and watch its derivation, check an "
+                     "answer, grade a write-up (http://127.0.0.1:8000/)",
+            _serve_arguments, _run_serve),
 ]

@@ -1,7 +1,9 @@
 """tracegrad.numeric: SymPy matrix expressions compiled to fast NumPy kernels.
 
 * :func:`compile` — expressions → :class:`Kernel` (CSE across outputs, argument checks);
-* :func:`export` — the same kernel as a standalone NumPy module;
+* :func:`export` — the same kernel as a standalone module (NumPy, PyTorch, JAX or CuPy);
+* :func:`export_autograd` — a loss whose PyTorch (``autograd.Function``, ``nn.Module``) or JAX
+  (``custom_vjp``) derivative is its derived gradients, as a standalone module;
 * :func:`check_gradient` — a gradient expression against central differences;
 * :func:`register_function` — the NumPy code of an elementwise SymPy function, by class name.
   numeric imports nothing from derive: derive registers its functions, and with
@@ -9,6 +11,7 @@
 * a backend (:class:`Backend`) writes the kernels' modules; NumPy's is the default,
   ``compile(..., backend="torch" | "jax" | "auto")`` prints the same schedule for PyTorch or JAX
   (:mod:`numeric.array_backends`; the extras ``tracegrad[torch]``, ``tracegrad[jax]``);
+  ``backend="cupy"`` for CuPy (``tracegrad[cupy]``);
   ``backend="dask"`` builds lazy dask arrays (:mod:`numeric.dask_backend`, ``tracegrad[dask]``).
 
 >>> from sympy import MatrixSymbol
@@ -19,6 +22,7 @@
 """
 from __future__ import annotations
 
+from numeric.autograd import export_autograd
 from numeric.backend import Backend
 from numeric.check import check_gradient
 from numeric.compile import Kernel, compile
@@ -28,4 +32,4 @@ from numeric.numpy_backend import NumericPrinter, NumPyBackend
 from numeric.registry import register_function, register_gradient
 
 __all__ = ["Backend", "Kernel", "NumPyBackend", "NumericPrinter", "check_gradient", "compile", "export",
-           "register_function", "register_gradient"]
+           "export_autograd", "register_function", "register_gradient"]

@@ -8,7 +8,8 @@ Results are arrays of the caller's library on the caller's device; float32 stays
 The argument checks are those of :mod:`numeric.torch_checks` and :mod:`numeric.jax_checks`, with
 the shape checks of :mod:`numeric.numpy_checks` (library-neutral), copied into each module.
 
-:func:`backend_named` maps ``"numpy"``, ``"torch"``, ``"jax"`` to a backend; a library that is not
+:class:`CuPyBackend` is the NumPy printer with the ``cupy`` module (:class:`CuPyPrinter`).
+:func:`backend_named` maps ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"`` to a backend; a library that is not
 installed is a one-line error naming the extra to install.
 """
 from __future__ import annotations
@@ -22,13 +23,14 @@ from typing import ClassVar
 
 import sympy
 
-from numeric import numpy_checks
+from numeric import numpy_checks, numpy_matfun
 from numeric.backend import Backend, KernelModule
 from numeric.ir import Node
 from numeric.numpy_backend import NUMPY, NumericPrinter
 from numeric.registry import ADD, ATOM, MUL
 
-__all__ = ["JAX", "TORCH", "JaxBackend", "JaxPrinter", "TorchBackend", "TorchPrinter", "backend_named"]
+__all__ = ["CUPY", "JAX", "TORCH", "CuPyBackend", "CuPyPrinter", "JaxBackend", "JaxPrinter", "TorchBackend",
+           "TorchPrinter", "backend_named"]
 
 _SHARED = ("_shape_text", "_check_shape", "_shape_error")  # library-neutral checks of numpy_checks
 
@@ -125,6 +127,26 @@ class JaxPrinter(_ArrayPrinter):
         return f"jax.scipy.linalg.expm({self.emit(node.args[0])})", ATOM
 
 
+class CuPyPrinter(_ArrayPrinter):
+    """CuPy code for ``numeric.ir`` nodes: NumPy's, with the ``cupy`` module (CuPy mirrors NumPy's API).
+
+    CuPy lacks ``linalg.multi_dot`` (the helper ``_multi_dot`` of :mod:`numeric.cupy_checks` orders
+    the chain instead); ``M + diag(v)`` and Pᵀdiag(v)P are written out as for the other libraries,
+    and the matrix functions are those of :mod:`numeric.numpy_matfun` with ``cupy`` for ``numpy``.
+
+    >>> from sympy import MatrixSymbol, Symbol
+    >>> n = Symbol("n", integer=True, positive=True)
+    >>> A, B, C = MatrixSymbol("A", n, 3), MatrixSymbol("B", 3, 5), MatrixSymbol("C", 5, 2)
+    >>> CuPyPrinter(module="cupy").doprint(A * B * C)
+    '_multi_dot([A, B, C])'
+    """
+
+    backend_name = "cupy"
+
+    def _op_multidot(self, node: Node) -> tuple[str, int]:
+        return f"_multi_dot([{', '.join(self.emit(a) for a in node.args)}])", ATOM
+
+
 def _checks_source(module: str) -> str:
     """The source of ``numeric/<module>.py`` from its first import on (read, not imported: importing
     it would import its library), with the shared checks of :mod:`numeric.numpy_checks`."""
@@ -199,9 +221,43 @@ class JaxBackend(_ArrayBackend):
     imports = "import jax.scipy.linalg"
 
 
+class CuPyBackend(_ArrayBackend):
+    """Kernels as modules that import cupy only; arrays stay on their GPU (never copied to the host)."""
+
+    name = library = extra = module = "cupy"
+    checks = "cupy_checks"
+    printer_class = CuPyPrinter
+    reserved = frozenset({"cupy", "_SPEC", "_DTYPE"}) | _names("cupy_checks") | \
+        frozenset(n for n in vars(numpy_matfun) if not n.startswith("__"))
+    dtype_format = "cupy.{}"
+    as_array = "cupy.asarray({code}, dtype={dt})"
+
+    def prologue(self, kernel: KernelModule) -> str:
+        prologue = super().prologue(kernel)
+        if any(re.search(r"\b(_expm|_spd_power|_matrix_power)\(", line) for line in kernel.body + kernel.results):
+            matfun = inspect.getsource(numpy_matfun)
+            matfun = matfun[matfun.index("import numpy") + len("import numpy"):].strip()
+            prologue += "\n\n" + re.sub(r"\bnumpy\.", "cupy.", _without_examples(matfun)) + "\n"
+        return prologue
+
+
+def _without_examples(source: str) -> str:
+    """``source`` without its doctests (``>>>`` lines and their expected output), which run NumPy."""
+    lines, example = [], False
+    for line in source.splitlines():
+        text = line.strip()
+        if text.startswith(">>>"):
+            example = True
+        elif not (example and text and not text.startswith('"""')):
+            example = False
+            lines.append(line)
+    return "\n".join(lines)
+
+
 TORCH = TorchBackend()
 JAX = JaxBackend()
-_BY_NAME: dict[str, Backend] = {"numpy": NUMPY, "torch": TORCH, "jax": JAX}
+CUPY = CuPyBackend()
+_BY_NAME: dict[str, Backend] = {"numpy": NUMPY, "torch": TORCH, "jax": JAX, "cupy": CUPY}
 
 
 def register(backend: Backend) -> None:
@@ -211,19 +267,20 @@ def register(backend: Backend) -> None:
 
 
 def backend_named(name: str) -> Backend:
-    """The backend called ``name`` (``"numpy"``, ``"torch"``, ``"jax"``); its library must be installed.
+    """The backend called ``name`` (``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``); its library must be
+    installed.
 
     >>> backend_named("numpy").name
     'numpy'
-    >>> backend_named("fortran")  # doctest: +ELLIPSIS
+    >>> backend_named("fortran")
     Traceback (most recent call last):
     ...
-    ValueError: unknown backend 'fortran': expected one of 'numpy', 'torch', 'jax', ..., 'auto'
+    ValueError: unknown backend 'fortran': expected one of 'numpy', 'torch', 'jax', 'cupy', 'dask', 'auto'
     """
     backend = _BY_NAME.get(name)
     if backend is None:
-        known = ", ".join(repr(n) for n in [*_BY_NAME, "auto"])
-        raise ValueError(f"unknown backend {name!r}: expected one of {known}")
+        raise ValueError(f"unknown backend {name!r}: expected one of "
+                         f"{', '.join(repr(n) for n in [*_BY_NAME, 'auto'])}")
     library = getattr(backend, "library", None)
     if library and importlib.util.find_spec(library) is None:
         raise ImportError(f"backend {name!r} needs {library}, which is not installed: "
@@ -233,7 +290,8 @@ def backend_named(name: str) -> Backend:
 
 def library_of(arrays) -> str:
     """The backend name for the arrays of a call: ``"torch"`` for a torch tensor, ``"jax"`` for a JAX
-    array (or tracer), ``"dask"`` for a dask array, else ``"numpy"``.
+    array (or tracer), ``"cupy"`` for a CuPy array (by its type's module: cupy need not be imported
+    to ask), ``"dask"`` for a dask array, else ``"numpy"``.
 
     >>> import numpy
     >>> library_of([numpy.ones(2), 1.0])
@@ -245,6 +303,8 @@ def library_of(arrays) -> str:
             return "torch"
         if module.startswith(("jax", "jaxlib")):
             return "jax"
-        if module.startswith("dask"):
+        if module.split(".")[0] == "cupy":
+            return "cupy"
+        if module.split(".")[0] == "dask":
             return "dask"
     return "numpy"

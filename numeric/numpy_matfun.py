@@ -23,7 +23,9 @@ def _expm(A):
     """
     b = _PADE13
     norm = float(numpy.abs(A).sum(axis=0).max()) if A.size else 0.0
-    s = int(numpy.ceil(numpy.log2(norm / _THETA13))) if norm > _THETA13 else 0
+    s = 0  # the fewest halvings that bring the norm to θ₁₃: ⌈log₂(norm/θ₁₃)⌉, exact in Python floats
+    while norm > _THETA13 * 2.0 ** s:
+        s += 1
     A = A * A.dtype.type(2.0 ** -s)
     ident = numpy.eye(A.shape[0], dtype=A.dtype)
     A2 = A @ A

@@ -95,9 +95,9 @@ def _equation(e: Entry) -> str:
     return f"<code>{html.escape(e.latex)}</code>"
 
 
-def html_page(r: Report) -> str:
+def html_page(r: Report, fragment: bool = False) -> str:
     """A self-contained page: the write-up's own equations (MathML, or the LaTeX source of a line that
-    does not read) beside the verdicts."""
+    does not read) beside the verdicts; ``fragment``: the page's body only (no style)."""
     esc = html.escape
     rows = []
     for e in r.entries:
@@ -107,6 +107,9 @@ def html_page(r: Report) -> str:
                     f"<td>{esc(e.message)}{'<ul>' + readings + '</ul>' if readings else ''}</td></tr>")
     head = "".join(f"<th>{esc(_w(r.lang, c))}</th>" for c in ("line", "step", "kind", "equation", "verdict", "message"))
     title = esc(_head(r)[0])
+    if fragment:
+        return (f"<h2>{title}</h2><p>{esc(_head(r)[1])}</p><p>{esc(_head(r)[2])}</p>"
+                f'<table class="grade"><tr>{head}</tr>\n' + "\n".join(rows) + "\n</table>\n")
     return (f'<!DOCTYPE html>\n<html lang="{r.lang}"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{_CSS}</style></head><body><h1>{title}</h1><p>{esc(_head(r)[1])}</p><p>{esc(_head(r)[2])}</p>"
             f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "\n</table></body></html>\n")

@@ -30,7 +30,7 @@ from derive.render.mathml import (
     TracegradMathMLPrinter, equation_mathml, loss_mathml, math_mathml, mathml_rows,
     shape_mathml,
 )
-from derive.render.printer import frobenius_operand
+from derive.render.printer import frobenius_operand, math_latex
 from derive.steps import F, Derivation
 
 __all__ = ["HtmlWriter", "backprop_html", "derivation_html", "derivations_html", "inline_html", "write_html"]
@@ -178,10 +178,12 @@ _AUDIT_CLASSES = ("", "", "num", "", "num", "")
 
 
 class HtmlWriter(Writer):
-    """Blocks as HTML; ``open_``: derivations shown unfolded."""
+    """Blocks as HTML; ``open_``: derivations shown unfolded; ``fragment``: the body only, without the
+    page around it, each step's row carrying its LaTeX (``data-latex``) for a page to copy."""
 
-    def __init__(self, lang: str = "en", width: int | None = None, open_: bool = True) -> None:
-        self.loc, self.width, self.open_ = get_locale(lang), width, open_
+    def __init__(self, lang: str = "en", width: int | None = None, open_: bool = True,
+                 fragment: bool = False) -> None:
+        self.loc, self.width, self.open_, self.fragment = get_locale(lang), width, open_, fragment
 
     def parts(self, blocks: Sequence[Any], depth: int) -> list[str]:
         return [p for b in blocks for p in self.block(b, depth)]
@@ -234,6 +236,9 @@ class HtmlWriter(Writer):
         if ln.is_result and ln.lhs is not None:
             lhs = _MATH + "<mo>⇒</mo>" + TracegradMathMLPrinter().doprint(ln.lhs) + "</math>"
         cls = ' class="result"' if ln.is_result else ""
+        if self.fragment:
+            tex = ("" if ln.lhs is None else (r"\Rightarrow " if ln.is_result else "") + math_latex(ln.lhs) + " ")
+            cls += f' data-latex="{html.escape(tex + "= " + math_latex(ln.rhs))}"'
         return (f'<tr{cls}><td class="lhs">{lhs}</td><td class="rhs">{_rhs(ln.rhs, width=self.width)}</td>'
                 f'<td class="rule">{_e(ln.rule_name)}</td></tr>')
 
@@ -270,14 +275,17 @@ class HtmlWriter(Writer):
                 f'<th>{_e(self.loc.say("law"))}</th></tr></thead>\n<tbody>\n{rows}\n</tbody></table></div></section>']
 
     def document(self, doc: Document) -> str:
+        if self.fragment:
+            return "\n".join(self.parts(doc.blocks, 0)) + "\n"
         contents = [(b.anchor, plain(b.title)) for b in walk(doc.blocks)
                     if isinstance(b, (Section, RuleList)) and b.anchor]
         return _page(doc.title, self.loc, "\n".join(self.parts(doc.blocks, 0)), contents)
 
 
-def write_html(doc: Document, width: int | None = None) -> str:
-    """``doc`` as one self-contained HTML page (MathML, inline CSS, no script)."""
-    return HtmlWriter(doc.lang, width).document(doc)
+def write_html(doc: Document, width: int | None = None, fragment: bool = False) -> str:
+    """``doc`` as one self-contained HTML page (MathML, inline CSS, no script); ``fragment``: the
+    page's body only (its sections, no style), each step's row with a ``data-latex`` attribute."""
+    return HtmlWriter(doc.lang, width, fragment=fragment).document(doc)
 
 
 def derivation_html(d: Derivation, lang: str = "en", open_: bool = True, width: int | None = None) -> str:

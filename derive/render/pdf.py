@@ -154,8 +154,9 @@ def write_pdf(bp: BackpropLike, path: str | os.PathLike[str], lang: str = "en",
     return compile_tex(tex_document(bp, lang, fontset, checks), path, lang)
 
 
-def compile_tex(tex: str, path: str | os.PathLike[str], lang: str = "en") -> Path:
-    """Compile the standalone document ``tex`` with the engine for ``lang``; the PDF goes to ``path``."""
+def compile_tex(tex: str, path: str | os.PathLike[str], lang: str = "en", timeout: float = TIMEOUT_S) -> Path:
+    """Compile the standalone document ``tex`` with the engine for ``lang``; the PDF goes to ``path``.
+    The engine runs at most ``timeout`` seconds."""
     engine = find_engine(lang)
     target = Path(path)
     with tempfile.TemporaryDirectory(prefix="tracegrad-tex-") as tmp:
@@ -164,10 +165,10 @@ def compile_tex(tex: str, path: str | os.PathLike[str], lang: str = "en") -> Pat
         try:
             proc = subprocess.run(
                 [engine, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
-                cwd=work, capture_output=True, text=True, errors="replace", timeout=TIMEOUT_S,
+                cwd=work, capture_output=True, text=True, errors="replace", timeout=timeout,
                 stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
-            raise TexCompileError(f"{Path(engine).name} took longer than {TIMEOUT_S} s") from e
+            raise TexCompileError(f"{Path(engine).name} took longer than {timeout:g} s") from e
         pdf = work / "doc.pdf"
         if proc.returncode != 0 or not pdf.exists():
             log_file = work / "doc.log"
