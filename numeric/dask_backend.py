@@ -31,7 +31,7 @@ from numeric.backend import KernelModule
 from numeric.ir import Node
 from numeric.registry import ADD, ATOM
 
-__all__ = ["DASK", "DaskBackend", "DaskPrinter", "compute"]
+__all__ = ["DASK", "DaskBackend", "DaskPrinter", "close_clients", "compute"]
 
 _COPIED = ("_as_ndarray", "_vote")  # more of numpy_checks, for the arguments that are NumPy arrays
 _CONSTANTS = frozenset({"nan", "inf", "pi", "e"})

@@ -19,11 +19,10 @@ from derive import backprop, gradient, seed_network
 from derive.kernel_stages import kernel_stages
 from derive.networks import mlp
 from derive.parse import parse_expression
-from numeric import registry
+from numeric import dask_backend, registry
 from tests.oracle import fd_gradient, np_sigmoid, random_arrays, rel_err, seed_data, seed_loss
 
 da = pytest.importorskip("dask.array")
-dask_backend = pytest.importorskip("numeric.dask_backend")
 compute = dask_backend.compute
 
 ROOT = Path(__file__).resolve().parents[2]
