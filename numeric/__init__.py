@@ -11,7 +11,8 @@
 * a backend (:class:`Backend`) writes the kernels' modules; NumPy's is the default,
   ``compile(..., backend="torch" | "jax" | "auto")`` prints the same schedule for PyTorch or JAX
   (:mod:`numeric.array_backends`; the extras ``tracegrad[torch]``, ``tracegrad[jax]``);
-  ``backend="cupy"`` for CuPy (``tracegrad[cupy]``).
+  ``backend="cupy"`` for CuPy (``tracegrad[cupy]``);
+  ``backend="dask"`` builds lazy dask arrays (:mod:`numeric.dask_backend`, ``tracegrad[dask]``).
 
 >>> from sympy import MatrixSymbol
 >>> import numpy as np
@@ -25,6 +26,7 @@ from numeric.autograd import export_autograd
 from numeric.backend import Backend
 from numeric.check import check_gradient
 from numeric.compile import Kernel, compile
+from numeric import dask_backend  # noqa: F401  (registers backend="dask"; imports dask only when used)
 from numeric.export import export
 from numeric.numpy_backend import NumericPrinter, NumPyBackend
 from numeric.registry import register_function, register_gradient

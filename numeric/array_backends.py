@@ -332,6 +332,12 @@ CUPY = CuPyBackend()
 _BY_NAME: dict[str, Backend] = {"numpy": NUMPY, "torch": TORCH, "jax": JAX, "cupy": CUPY}
 
 
+def register(backend: Backend) -> None:
+    """Make ``backend`` the one :func:`backend_named` returns for ``backend.name`` (the Dask backend,
+    :mod:`numeric.dask_backend`, registers itself so)."""
+    _BY_NAME[backend.name] = backend
+
+
 def backend_named(name: str) -> Backend:
     """The backend called ``name`` (``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``); its library must be
     installed.
@@ -341,7 +347,7 @@ def backend_named(name: str) -> Backend:
     >>> backend_named("fortran")
     Traceback (most recent call last):
     ...
-    ValueError: unknown backend 'fortran': expected one of 'numpy', 'torch', 'jax', 'cupy', 'auto'
+    ValueError: unknown backend 'fortran': expected one of 'numpy', 'torch', 'jax', 'cupy', 'dask', 'auto'
     """
     backend = _BY_NAME.get(name)
     if backend is None:
@@ -357,7 +363,7 @@ def backend_named(name: str) -> Backend:
 def library_of(arrays) -> str:
     """The backend name for the arrays of a call: ``"torch"`` for a torch tensor, ``"jax"`` for a JAX
     array (or tracer), ``"cupy"`` for a CuPy array (by its type's module: cupy need not be imported
-    to ask), else ``"numpy"``.
+    to ask), ``"dask"`` for a dask array, else ``"numpy"``.
 
     >>> import numpy
     >>> library_of([numpy.ones(2), 1.0])
@@ -371,4 +377,6 @@ def library_of(arrays) -> str:
             return "jax"
         if module.split(".")[0] == "cupy":
             return "cupy"
+        if module.split(".")[0] == "dask":
+            return "dask"
     return "numpy"

@@ -103,9 +103,10 @@ def compile(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSym
     is converted, so ``*`` in it means nothing special); masked arrays, ragged
     lists, complex and object arrays are refused with an error naming the argument.
     ``backend`` writes the kernel's module (:mod:`numeric.backend`): a :class:`Backend`, or
-    ``"numpy"`` (the default), ``"torch"``, ``"jax"`` (:mod:`numeric.array_backends`: the
-    arguments are that library's arrays, and so are the results), or ``"auto"``: the library of
-    each call's arguments, a kernel compiled for it on its first call.
+    ``"numpy"`` (the default), ``"torch"``, ``"jax"``, ``"cupy"`` (:mod:`numeric.array_backends`: the
+    arguments are that library's arrays, and so are the results), ``"dask"`` (lazy dask arrays, computed
+    by the caller: :mod:`numeric.dask_backend`), or ``"auto"``: the library of each call's arguments, a
+    kernel compiled for it on its first call.
 
     ``stages`` is a program: ``(symbol, definition)`` pairs in order, each definition in the
     arguments and earlier symbols; ``exprs`` may use every symbol.  A symbol is a matrix symbol

@@ -46,13 +46,14 @@ def rel(a, b) -> float:
 
 # ------------------------------------------------------------------------ no library needed
 
-def test_missing_library_is_one_line_naming_the_extra(monkeypatch):
+@pytest.mark.parametrize("library", ["torch", "dask"])
+def test_missing_library_is_one_line_naming_the_extra(monkeypatch, library):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == library else real(name, *a))
     X = MatrixSymbol("X", 2, 3)
-    with pytest.raises(ImportError, match=r"^backend 'torch' needs torch, which is not installed: "
-                                          r"pip install 'tracegrad\[torch\]'$"):
-        numeric.compile(2 * X, [X], backend="torch")
+    with pytest.raises(ImportError, match=rf"^backend '{library}' needs {library}, which is not installed: "
+                                          rf"pip install 'tracegrad\[{library}\]'$"):
+        numeric.compile(2 * X, [X], backend=library)
 
 
 def test_unknown_backend():
