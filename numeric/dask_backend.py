@@ -46,7 +46,7 @@ class DaskPrinter(_ArrayPrinter):
     >>> n = Symbol("n", integer=True, positive=True)
     >>> G = MatrixSymbol("G", n, 3)
     >>> DaskPrinter(module="da").doprint(2 * OneMatrix(1, n) * G)
-    '2 * G.sum(axis=0, keepdims=True)'
+    '2.0 * G.sum(axis=0, keepdims=True)'
     >>> DaskPrinter(module="da")._np("linalg.eigvals")
     Traceback (most recent call last):
     ...
