@@ -302,8 +302,8 @@ _FULL = " > /dev/full" if Path("/dev/full").exists() else " >&-"
 
 
 @pytest.mark.parametrize("args, redirect, unbuffered", [
-    ([], " >&-", ""),
-    ([], _FULL, ""),                      # the error comes at the flush
+    (["grad", "tr(A)", "--wrt", "A", "--shape", "A=n,n"], " >&-", ""),
+    (["grad", "tr(A)", "--wrt", "A", "--shape", "A=n,n"], _FULL, ""),   # the error comes at the flush
     (["grad", "tr(A)", "--wrt", "A", "--shape", "A=n,n"], _FULL, "1"),  # at the write
     (["codegen", "-o", "{tmp}/g.py"], " >&-", ""),
     *[(args, redirect, unbuffered) for args in (["--help"], ["--version"]) for redirect in (" >&-", _FULL)
@@ -320,9 +320,10 @@ def test_standard_output_closed_or_full(args, redirect, unbuffered, tmp_path) ->
 
 
 def test_standard_output_closed_with_an_output_file_is_fine(tmp_path) -> None:
-    proc = _tracegrad("-o", str(tmp_path / "seed.md"), shell_redirect=" >&-")
+    proc = _tracegrad("grad", "tr(A'*A)", "--wrt", "A", "--shape", "A=n,d", "-o", str(tmp_path / "g.md"),
+                      shell_redirect=" >&-")
     assert proc.returncode == 0 and proc.stderr == ""
-    assert (tmp_path / "seed.md").read_text(encoding="utf-8").startswith("# ")
+    assert (tmp_path / "g.md").read_text(encoding="utf-8").startswith("# ")
 
 
 # exit status 130; now and then (about 1 run in 70 on a loaded machine, the signal arriving during an
