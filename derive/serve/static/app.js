@@ -157,11 +157,6 @@
       error_status: "输入有错误（见编辑器下方）；上一次的推导以灰色显示。",
       error_status_alone: "输入有错误（见编辑器下方）。",
       network_error: "服务器没有响应（{detail}）。",
-      example_seed: "种子网络（两层、sigmoid、平方误差）",
-      example_softmax_regression: "Softmax 回归（交叉熵）",
-      example_batchnorm: "批归一化",
-      example_attention: "单头自注意力",
-      example_logistic_hessian: "逻辑回归损失的 Hessian 矩阵",
       welcome_title: "输入一个网络或一个表达式",
       welcome_text: "推导随输入实时出现：每一个微分、每一个迹的恒等式，以及由 df = tr(Gᵀ dX) 得到的每个梯度。",
       cheat_title: "语言",
@@ -211,12 +206,7 @@
   }
 
   function exampleTitle(ex) {
-    const own = (STRINGS[state.lang] || {})[`example_${ex.id}`];
-    if (own && state.lang !== "en") return own;    // the examples' titles are English: the known ones translated
-    const title = ex.title;
-    if (title && typeof title === "object") return title[state.lang] || title.en || ex.id;
-    if (state.lang === "zh" && ex.title_zh) return ex.title_zh;
-    return title || ex.id;
+    return (state.lang === "zh" && ex.title_zh) || ex.title || ex.id;
   }
 
   function applyLanguage() {

@@ -83,6 +83,7 @@ def test_examples_are_the_gallery_programs_and_a_hessian_and_each_derives(client
     ids = [e["id"] for e in examples]
     assert ids == ["seed", "softmax_regression", "batchnorm", "attention", "logistic_hessian"]
     for e in examples:
+        assert e["title"].isascii() and any("\u4e00" <= c <= "\u9fff" for c in e["title_zh"]), e
         if "program" in e:
             assert e["program"] == (ROOT / "docs" / "gallery" / f"{e['id']}.tg").read_text(encoding="utf-8")
 

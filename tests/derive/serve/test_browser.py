@@ -223,6 +223,7 @@ def test_a_teacher_derives_the_seed_switches_to_chinese_and_checks_an_answer(bro
     assert "检查我的答案" in text and "综上所述" in text and "Check my answer" not in text
     assert by_testid(browser, "lang-zh").get_attribute("aria-pressed") == "true"
     assert "lang=zh" in browser.current_url
+    assert "单头自注意力" in by_testid(browser, "examples").text   # the examples' titles from the server, in Chinese
 
     # checks a wrong answer for ∂f/∂W1 and sees the diagnosis, in Chinese
     Select(by_testid(browser, "check-wrt")).select_by_value("W1")
