@@ -367,7 +367,7 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.S
     printer = backend.printer({**{builder.arg_nodes[a]: params[a] for a in args}, **plan.names}, dims)
     body: list[str] = []
     for idx, node in enumerate(plan.temporaries):
-        body.append(backend.assign(plan.names[node], printer.define(node)))
+        body.extend(backend.statements(plan.names[node], node, printer, not plan.recast))
         if idx in plan.deletions:
             body.append(backend.delete(plan.deletions[idx]))
     results = []
