@@ -101,6 +101,12 @@ class Backend:
     def assign(self, var: str, code: str) -> str:
         return f"{var} = {code}"
 
+    def statements(self, var: str, node: Node, printer: NodePrinter, in_place: bool) -> list[str]:
+        """The statements that compute ``node`` into the variable ``var``: one assignment here; a
+        backend may compute an elementwise chain in place on an array the statement has just created
+        (``in_place`` is False where that could change a dtype: see :func:`numeric.schedule.schedule`)."""
+        return [self.assign(var, printer.define(node))]
+
     def delete(self, variables: Sequence[str]) -> str:
         return f"del {', '.join(variables)}"
 

@@ -25,10 +25,12 @@ Numerical choices:
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 from collections.abc import Mapping, Sequence
 
+import numpy
 import sympy
 from sympy import MatrixExpr, MatrixSymbol
 from sympy.printing.numpy import NumPyPrinter
@@ -357,6 +359,25 @@ class NumPyBackend(Backend):
         return [*_fast_check(kernel, self.dtype_name),
                 f"        {unpack} = _prepare(arrays, _SPEC, {kernel.signature!r}, _DTYPE)"]
 
+    def statements(self, var: str, node: Node, printer: NumericPrinter, in_place: bool) -> list[str]:
+        """``var = code``, or where ``node`` is an elementwise chain (a sum, a product, a function)
+        on an array the statement itself creates, that array computed first into ``var`` and the
+        chain applied to it in place (``_t = X @ W; _t += b; numpy.tanh(_t, out=_t)``): the same
+        values (a function's template step by step, a sum or product term by term) without a new
+        array per step, which on small arrays costs about as much as the arithmetic.
+
+        Only an array nothing else reads is changed: a node without a variable of its own is read
+        once, by its parent, and one of the operations of :data:`_NEW` (or a chain on one) makes a
+        new array, never a view of an argument or of a temporary; only one whose run-time shape is
+        the result's (broadcasting never changes the target's shape).  ``in_place`` is False
+        where a function of numbers alone may make a float64 scalar: an operation in place would
+        keep a float32 target where the expression would promote it.
+        """
+        chain = _chain(node, var, printer) if in_place else None
+        if chain is None or len(chain) < 3:  # one operation saves little: the one expression is plainer
+            return [self.assign(var, printer.define(node))]
+        return chain
+
     def scalar_result(self, code: str) -> str:
         return f"{self.dtype_name}.type({code})"
 
@@ -365,6 +386,129 @@ class NumPyBackend(Backend):
 
 
 NUMPY = NumPyBackend()
+
+# IR operations whose NumPy code always returns a new array (on arrays: never a view of an argument)
+_NEW = frozenset({"matmul", "multidot", "expshift", "solve", "inv", "pow"})
+
+
+def _chain(node: Node, var: str, printer: NumericPrinter) -> list[str] | None:
+    """Statements that compute the elementwise ``node`` into ``var``, in place on its first operand
+    that is a new array of the result's shape; None where it has none (see ``NumPyBackend.statements``)."""
+    if node.op == "fn":
+        steps = _template_steps(node.attr)
+        bases = [node.args[0]] if steps is not None else []
+    elif node.op in ("add", "mul"):
+        bases = list(node.args)
+    else:
+        return None
+    for base in bases:
+        if base.rt is None or base.rt != node.rt or base in printer.names:
+            continue
+        first = _chain(base, var, printer)
+        if first is None and _is_new(base):
+            first = [f"{var} = {printer.define(base)}"]
+        if first is None:
+            continue
+        if node.op == "fn":
+            return first + [printer._library(step.format(v=var)) for step in steps]
+        rest = list(node.args)
+        i = rest.index(base)
+        del rest[i]
+        if node.op == "mul":
+            return first + [f"{var} *= {printer.emit(f)}" for f in rest] + _scale(var, node.attr, printer)
+        const, coefs = node.attr
+        coefs = list(coefs)
+        c = coefs.pop(i)
+        out = list(first)
+        if c == -1.0 and 1.0 in coefs:  # −base + t: t − base, as written
+            j = coefs.index(1.0)
+            out.append(f"{printer._np('subtract')}({printer.emit(rest[j])}, {var}, out={var})")
+            del rest[j], coefs[j]
+        else:
+            out += _scale(var, c, printer)
+        for t, c in zip(rest, coefs):
+            op = "-=" if c < 0 else "+="
+            term = printer.emit(t) if abs(c) == 1.0 else f"{_lit(abs(c))} * {printer._wrap(t, MUL, strict=True)}"
+            out.append(f"{var} {op} {term}")
+        if const != 0.0:
+            out.append(f"{var} {'-=' if const < 0 else '+='} {_lit(abs(const))}")
+        return out
+    return None
+
+
+def _scale(var: str, c: float, printer: NumericPrinter) -> list[str]:
+    if c == 1.0:
+        return []
+    if c == -1.0:
+        return [f"{printer._np('negative')}({var}, out={var})"]
+    return [f"{var} *= {_lit(c)}"]
+
+
+def _is_new(node: Node) -> bool:
+    """``node``'s code returns a new array (it is an array: its ``rt`` is not None)."""
+    if node.op in _NEW:
+        return True
+    if node.op == "mul":
+        return len(node.args) > 1 or node.attr != 1.0
+    if node.op == "add":
+        const, coefs = node.attr
+        return len(node.args) > 1 or const != 0.0 or coefs[0] != 1.0
+    return node.op == "fn" and _template_steps(node.attr) is not None
+
+
+_STEP_OPS = {ast.Add: "+=", ast.Sub: "-=", ast.Mult: "*=", ast.Div: "/="}
+_SWAPPED = {ast.Sub: "subtract", ast.Div: "divide"}
+
+
+def _template_steps(name: str) -> tuple[str, ...] | None:
+    """A function's NumPy template as steps in place on ``{v}`` (``"{v} *= 0.5"``,
+    ``"numpy.tanh({v}, out={v})"``), innermost first, where it reads its argument once through
+    arithmetic with numbers and calls of NumPy ufuncs that map float32 to float32 and float64 to
+    float64 (each of which makes a new array); else None.
+
+    >>> _template_steps("exp"), _template_steps("Heaviside")
+    (('numpy.exp({v}, out={v})',), ('numpy.heaviside({v}, 0, out={v})',))
+    """
+    f = registry.function(name)
+    if f is None or f.reads != 1:
+        return None
+    steps: list[str] = []
+
+    def number(n: ast.AST) -> str | None:
+        if isinstance(n, ast.Constant) and type(n.value) in (int, float):
+            return repr(n.value)
+        return None
+
+    def walk(n: ast.AST) -> bool:
+        if isinstance(n, ast.Name):
+            return n.id == "__x__"
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            return walk(n.operand) and not steps.append("numpy.negative({v}, out={v})")
+        if isinstance(n, ast.BinOp) and type(n.op) in _STEP_OPS:
+            if number(n.right) is not None and walk(n.left):
+                return not steps.append(f"{{v}} {_STEP_OPS[type(n.op)]} {number(n.right)}")
+            if number(n.left) is not None and walk(n.right):
+                if type(n.op) in _SWAPPED:
+                    steps.append(f"numpy.{_SWAPPED[type(n.op)]}({number(n.left)}, {{v}}, out={{v}})")
+                else:  # + and * commute: the same value
+                    steps.append(f"{{v}} {_STEP_OPS[type(n.op)]} {number(n.left)}")
+                return True
+            return False
+        if (isinstance(n, ast.Call) and not n.keywords and isinstance(n.func, ast.Attribute)
+                and isinstance(n.func.value, ast.Name) and n.func.value.id == "numpy"):
+            ufunc = getattr(numpy, n.func.attr, None)
+            if (not isinstance(ufunc, numpy.ufunc) or ufunc.nout != 1 or ufunc.nin != len(n.args)
+                    or any(c * ufunc.nin + "->" + c not in ufunc.types for c in "fd")):
+                return False
+            texts = [number(a) for a in n.args]
+            holes = [i for i, t in enumerate(texts) if t is None]
+            if len(holes) != 1 or not walk(n.args[holes[0]]):
+                return False
+            texts[holes[0]] = "{v}"
+            return not steps.append(f"numpy.{n.func.attr}({', '.join(texts)}, out={{v}})")
+        return False
+
+    return tuple(steps) if walk(ast.parse(f.numpy.replace("{x}", "__x__"), mode="eval").body) else None
 
 
 def _fast_check(kernel: KernelModule, dt: str, array_type: str = "numpy.ndarray",

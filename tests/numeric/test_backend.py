@@ -78,7 +78,12 @@ def test_the_schedule_is_shared_and_only_the_printing_differs() -> None:
     assert default.temporaries == ours.temporaries == 9   # with G = −2R, shared by the four gradients
     mine = _statements(ours.source)
     theirs = _statements(default.source)
-    assert [ln.replace("np.", "numpy.") for ln in mine[:-1]] == theirs[:-1]   # all but the return
+    # the same temporaries in the same order, deleted at the same points (NumPy's own backend computes
+    # an elementwise chain in place on the array its statement makes: more lines, the same variables)
+    def plan(lines):
+        return [ln.split(" = ")[0] if " = " in ln else ln for ln in lines
+                if ln.startswith("    del ") or (" = " in ln and ln.startswith("    _t"))]
+    assert plan(mine[:-1]) == plan(theirs[:-1]) and len(plan(mine)) == 9 + 4
     assert mine[-1] == "    return (float(_t2), _t5, _t6, _t7, _t8)"
     assert theirs[-1] == "    return (_dt.type(_t2), _t5, _t6, _t7, _t8)"
 
