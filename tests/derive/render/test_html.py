@@ -11,7 +11,6 @@ import dataclasses
 import os
 import re
 import shutil
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -22,6 +21,7 @@ from derive.render.html import backprop_html, derivation_html, derivations_html
 from derive.render.locale import get_locale
 from derive.steps import RULES
 from tests.derive.render.conftest import SECTION_ORDER
+from tests.chromium import chromium
 from tests.derive.render.images import read_png
 
 MATH = re.compile(r"<math\b.*?</math>", re.S)
@@ -148,46 +148,10 @@ def test_several_derivations_on_one_page() -> None:
 
 # --- in a browser -------------------------------------------------------------------------------
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-def _executable(path: str, name: str) -> str | None:
-    if os.access(path, os.X_OK):
-        return path
-    return shutil.which(name)
-
-
 @pytest.fixture(scope="module")
 def browser():
-    missing = pytest.fail if os.environ.get("TRACEGRAD_REQUIRE_BROWSER") == "1" else pytest.skip
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing("selenium is not installed (pip install selenium)")
-    binary = _executable(CHROMIUM, "chromium")
-    driver_path = _executable(CHROMEDRIVER, "chromedriver")
-    if binary is None or driver_path is None:
-        missing("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
-    profile = tempfile.mkdtemp(prefix="tracegrad-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-default-apps", "--disable-extensions", "--window-size=1280,1000",
-                 "--force-device-scale-factor=1", "--hide-scrollbars", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(20)
-    # the viewport itself 1280×1000 (--window-size counts the window's frame in headless mode)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
-    try:
+    with chromium(1280, 1000) as driver:   # the viewport itself 1280×1000
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 _INSPECT = """
