@@ -508,7 +508,8 @@ def _template_steps(name: str) -> tuple[str, ...] | None:
             return not steps.append(f"numpy.{n.func.attr}({', '.join(texts)}, out={{v}})")
         return False
 
-    return tuple(steps) if walk(ast.parse(f.numpy.replace("{x}", "__x__"), mode="eval").body) else None
+    # no step at all (a template that is its argument, "{x}"): no new array, nothing to do in place
+    return tuple(steps) if walk(ast.parse(f.numpy.replace("{x}", "__x__"), mode="eval").body) and steps else None
 
 
 def _fast_check(kernel: KernelModule, dt: str, array_type: str = "numpy.ndarray",

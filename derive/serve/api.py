@@ -10,6 +10,7 @@ of tracegrad: 500).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -149,12 +150,17 @@ def _shapes(data: Mapping[str, Any]) -> dict[str, list]:
             raise RequestError(f"shapes.{name} must be [ROWS, COLS] (or [] for a scalar)", field="shapes")
         for d in shape:
             ok = (isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 10**15) or (
-                isinstance(d, str) and ((d.isdigit() and 0 < int(d) <= 10**15) or _is_name(d)))
+                isinstance(d, str) and (_is_size(d) or _is_name(d)))
             if not ok:
                 raise RequestError(f"shapes.{name}: {json.dumps(d)[:40]} is no dimension (a name such as n, or "
                                    "a positive integer)", field="shapes")
         out[name] = shape
     return out
+
+
+def _is_size(s: str) -> bool:
+    """A dimension written as a number: ASCII digits only (not "²" or "١٢"), at most 10¹⁵."""
+    return s.isascii() and s.isdigit() and len(s) <= 16 and 0 < int(s) <= 10**15
 
 
 def _is_name(s: str) -> bool:
@@ -199,10 +205,12 @@ def network_fields(data: Mapping[str, Any], required: bool = True) -> dict[str, 
 # ----------------------------------------------------------------------------------------- handlers
 
 class AnswerCache:
-    """The answers of the latest ``size`` distinct requests.  A derivation, a check, a grade and a
-    module are functions of the request's fields alone, so thirty students opening the same example
-    cost one derivation; a request that arrives while the same one is being worked on waits for that
-    answer.  Only answers and refusals of the input are kept: a timeout or a busy pool is not.
+    """The answers of the latest ``size`` distinct requests, at most ``max_bytes`` of them in all and
+    none over ``max_entry`` bytes (a grade of a long write-up is not kept); requests are keyed by a
+    SHA-256 of their fields.  A derivation, a check, a grade and a module are functions of the
+    request's fields alone, so thirty students opening the same example cost one derivation; a
+    request that arrives while the same one is being worked on waits for that answer.  Only answers
+    and refusals of the input are kept: a timeout or a busy pool is not.
 
     >>> import asyncio
     >>> cache, calls = AnswerCache(2), []
@@ -215,18 +223,21 @@ class AnswerCache:
     1
     """
 
-    def __init__(self, size: int = 256) -> None:
-        self.size, self.hits = size, 0
-        self._done: OrderedDict[str, tuple[bool, Any]] = OrderedDict()
+    def __init__(self, size: int = 256, max_bytes: int = 64 << 20, max_entry: int = 1 << 20) -> None:
+        self.size, self.max_bytes, self.max_entry, self.hits = size, max_bytes, max_entry, 0
+        self.bytes = 0
+        self._done: OrderedDict[str, tuple[bool, Any, int]] = OrderedDict()
         self._pending: dict[str, asyncio.Future] = {}
 
     async def run(self, key: str, make: Callable[[], Awaitable[tuple[bool, Any]]]) -> tuple[bool, Any]:
         if self.size <= 0:
             return await make()
+        key = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         if key in self._done:
             self._done.move_to_end(key)
             self.hits += 1
-            return self._done[key]
+            ok, result, _ = self._done[key]
+            return ok, result
         task = self._pending.get(key)
         if task is None:   # a task of its own: a client that leaves cancels its wait, not the work
             task = asyncio.ensure_future(make())
@@ -242,9 +253,13 @@ class AnswerCache:
             return
         ok, result = task.result()
         if ok or result.get("kind") in ("input", "too_large"):
-            self._done[key] = (ok, result)
-            while len(self._done) > self.size:
-                self._done.popitem(last=False)
+            size = len(json.dumps(result, ensure_ascii=False))
+            if size > self.max_entry:
+                return
+            self._done[key] = (ok, result, size)
+            self.bytes += size
+            while len(self._done) > self.size or self.bytes > self.max_bytes:
+                self.bytes -= self._done.popitem(last=False)[1][2]
 
 
 class Api:

@@ -73,7 +73,7 @@ def _too_large(message: str, field: str | None = None, line: int | None = None,
 
 def _shapes(spec: Mapping[str, Any]) -> dict[str, tuple]:
     """``{"X": ["n", "d"], "c": []}`` → ``{"X": ("n", "d"), "c": ()}`` (digits as numbers)."""
-    return {name: tuple(int(d) if isinstance(d, int) or d.isdigit() else d for d in shape)
+    return {name: tuple(int(d) if isinstance(d, int) or (d.isascii() and d.isdigit()) else d for d in shape)
             for name, shape in (spec.get("shapes") or {}).items()}
 
 

@@ -115,3 +115,19 @@ def test_random_dags_meet_hand_numpy(seed: int) -> None:
             assert g.dtype == dtype and g.shape == w.shape and rel_err(g, w) < tol
         ids = {id(g) for g in got}
         assert len(ids) == len(got) or len({e for e in exprs}) < len(exprs)   # outputs do not alias
+
+
+def test_a_function_whose_template_is_its_argument_changes_no_argument() -> None:
+    """A registered identity ("{x}") makes no new array: the chain after it must not work in place on X."""
+    from numeric import registry
+
+    registry.register_function("Ident", "{x}", scalar=lambda x: x)
+    try:
+        Xm, Cm = MatrixSymbol("X", N, M), MatrixSymbol("C", N, M)
+        kernel = numeric.compile([2 * Xm.applyfunc(sympy.Function("Ident")) + Cm], [Xm, Cm])
+        rng = np.random.default_rng(7)
+        x, c = rng.standard_normal((N, M)), rng.standard_normal((N, M))
+        (got,) = _calls(kernel, [x, c])
+        assert rel_err(got, 2 * x + c) < 1e-15
+    finally:
+        del registry._FUNCTIONS["Ident"]

@@ -185,6 +185,9 @@ def test_bad_json_and_wrong_field_types(client) -> None:
     cases = [({"program": 5}, "program"), ({"expression": ["tr(X)"]}, "expression"),
              ({**LSQ, "shapes": [["n", "d"]]}, "shapes"), ({**LSQ, "shapes": {"X": ["n"]}}, "shapes"),
              ({**LSQ, "shapes": {"X": ["n", -1]}}, "shapes"), ({**LSQ, "wrt": 3}, "wrt"),
+             # digits that are not ASCII, or a number past any size: refused as dimensions, not a 500
+             ({**LSQ, "shapes": {"X": ["²", "d"]}}, "shapes"), ({**LSQ, "shapes": {"X": ["١٢", "d"]}}, "shapes"),
+             ({**LSQ, "shapes": {"X": ["9" * 5000, "d"]}}, "shapes"),
              ({**LSQ, "wrt": ["W 1"]}, "wrt"), ({**LSQ, "order": 3}, "order"), ({**LSQ, "order": True}, "order"),
              ({"program": SEED, **LSQ}, "expression"), ({}, "program"), ({"program": SEED, "order": 2}, "order")]
     for fields, field in cases:
@@ -409,3 +412,27 @@ def test_the_serve_command_parses_its_options(capsys) -> None:
     assert "--open" in capsys.readouterr().out
     assert main(["serve", "--port", "70000"]) == 2
     assert "port" in capsys.readouterr().err
+
+
+def test_the_kept_answers_are_bounded_in_bytes() -> None:
+    import asyncio
+
+    from derive.serve.api import AnswerCache
+
+    cache, calls = AnswerCache(size=100, max_bytes=3000, max_entry=1500), []
+
+    async def answer(n: int):
+        calls.append(n)
+        return True, {"html": "x" * n}
+
+    async def scenario():
+        await cache.run("big", lambda: answer(2000))      # over max_entry: worked on, not kept
+        await cache.run("big", lambda: answer(2000))
+        for i in range(4):                                  # 4 × ~1 kB: the oldest leaves past 3000 bytes
+            await cache.run(f"k{i}", lambda: answer(1000))
+        await cache.run("k3", lambda: answer(1000))
+        await cache.run("k0", lambda: answer(1000))
+
+    asyncio.run(scenario())
+    assert calls == [2000, 2000, 1000, 1000, 1000, 1000, 1000] and cache.hits == 1
+    assert cache.bytes <= 3000 and len(cache._done) == 2
