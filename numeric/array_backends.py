@@ -14,6 +14,7 @@ installed is a one-line error naming the extra to install.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 import inspect
@@ -218,9 +219,13 @@ def _checks_source(module: str) -> str:
     it would import its library), with the shared checks of :mod:`numeric.numpy_checks`."""
     source = (Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8")
     source = source[source.index("import "):]
+    copied = [inspect.getsource(getattr(numpy_checks, n)) for n in _SHARED]
+    for module_name, names in re.findall(r"^from numeric\.(\w+) import ([\w, ]+)", source, re.MULTILINE):
+        if module_name != "numpy_checks":   # the library-neutral helpers a checks module imports
+            helpers = importlib.import_module(f"numeric.{module_name}")
+            copied += [inspect.getsource(getattr(helpers, n.strip())) for n in names.split(",")]
     source = "\n".join(line for line in source.splitlines() if not line.startswith("from numeric"))
-    shared = "\n\n".join(inspect.getsource(getattr(numpy_checks, n)) for n in _SHARED)
-    return source.rstrip() + "\n\n\n" + shared
+    return source.rstrip() + "\n\n\n" + "\n\n".join(copied)
 
 
 def _names(module: str) -> frozenset[str]:

@@ -5,39 +5,15 @@ and results stay there: a NumPy array is refused rather than copied to the devic
 caller's back (``cupy.asarray(X)`` moves it), and nothing is copied to the host.  CuPy has no
 ``matrix`` or masked array class, so only the dtype and shape need checking: float32 and float64
 keep their dtype when all agree, float16 computes in float32, integers, booleans and mixed dtypes
-in float64; complex is refused.  CuPy has no ``linalg.multi_dot``: :func:`_multi_dot` chooses the
+in float64; complex is refused.  CuPy has no ``linalg.multi_dot``: :func:`numeric.chain_order._multi_dot` chooses the
 order of a chain of products as NumPy's does.
 """
 import cupy
 
+from numeric.chain_order import _multi_dot  # noqa: F401  (copied in: library-neutral)
 from numeric.numpy_checks import _check_shape  # copied in with the module (library-neutral)
 
 _FLOATS = {"f": cupy.float32, "d": cupy.float64}
-
-
-def _multi_dot(arrays):
-    """A₁A₂…Aₖ of 2-D arrays in the cheapest order (the textbook dynamic programme over the chain,
-    costs counted in multiply-adds), as ``numpy.linalg.multi_dot`` does."""
-    n = len(arrays)
-    dims = [a.shape[0] for a in arrays] + [arrays[-1].shape[1]]
-    cost = [[0] * n for _ in range(n)]
-    split = [[0] * n for _ in range(n)]
-    for length in range(1, n):
-        for i in range(n - length):
-            j = i + length
-            cost[i][j] = None
-            for s in range(i, j):
-                c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
-                if cost[i][j] is None or c < cost[i][j]:
-                    cost[i][j], split[i][j] = c, s
-
-    def product(i, j):
-        if i == j:
-            return arrays[i]
-        s = split[i][j]
-        return product(i, s) @ product(s + 1, j)
-
-    return product(0, n - 1)
 
 
 def _vote(a, name, votes):

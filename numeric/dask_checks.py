@@ -17,6 +17,7 @@ import dask.array as da
 import numpy
 from dask.array.ufunc import ufunc as _dask_ufunc
 
+from numeric.chain_order import _multi_dot  # noqa: F401  (copied in: library-neutral)
 from numeric.numpy_checks import _as_ndarray, _check_shape, _vote  # copied in (library-neutral)
 
 
@@ -104,22 +105,3 @@ def _matrix_power_int(A, k):
     return da.eye(A.shape[0], chunks=A.chunks[0], dtype=A.dtype) if out is None else out
 
 
-def _multi_dot(arrays):
-    """A₁A₂⋯Aₖ multiplied in the order of fewest scalar multiplications (from the shapes)."""
-    dims = [arrays[0].shape[0]] + [a.shape[1] for a in arrays]
-    k = len(arrays)
-    cost = [[0] * k for _ in range(k)]
-    split = [[0] * k for _ in range(k)]
-    for length in range(1, k):
-        for i in range(k - length):
-            j = i + length
-            cost[i][j] = float("inf")
-            for s in range(i, j):
-                c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
-                if c < cost[i][j]:
-                    cost[i][j], split[i][j] = c, s
-
-    def product(i, j):
-        return arrays[i] if i == j else product(i, split[i][j]) @ product(split[i][j] + 1, j)
-
-    return product(0, k - 1)
