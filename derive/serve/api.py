@@ -270,6 +270,8 @@ class Api:
         self.pool, self.max_body, self.max_upload = pool, max_body, max_upload
         self.pdf_time_limit = pdf_time_limit
         self.cache = AnswerCache(cache_size)
+        # PDF builds (up to a minute each) may hold all workers but one: a derivation always finds one
+        self._pdf_slots = asyncio.Semaphore(max(1, pool.size - 1))
 
     async def _run(self, job: str, spec: dict[str, Any], time_limit: float | None = None) -> Any:
         try:
@@ -369,7 +371,14 @@ class Api:
         data = await json_body(request, self.max_body)
         spec = network_fields(data)
         spec["time_limit"] = self.pdf_time_limit
-        pdf = await self._run("pdf", spec, self.pdf_time_limit + 5)
+        try:
+            await asyncio.wait_for(self._pdf_slots.acquire(), self.pool.queue_timeout)
+        except asyncio.TimeoutError:
+            raise RequestError("the server is busy (other PDFs are being built); try again", 503, "busy") from None
+        try:
+            pdf = await self._run("pdf", spec, self.pdf_time_limit + 5)
+        finally:
+            self._pdf_slots.release()
         return Response(pdf, media_type="application/pdf",
                         headers={"Content-Disposition": 'attachment; filename="derivation.pdf"'})
 

@@ -3,7 +3,8 @@ time limit and every worker within a memory limit, so that no input blocks other
 
 * ``size`` worker processes (forked from a server process that has imported tracegrad, so that a
   new one starts in milliseconds) each run :func:`derive.serve.jobs.run` on one request at a time;
-* a request waits at most ``queue_timeout`` seconds for a free worker (:class:`PoolBusy`);
+* a request waits at most ``queue_timeout`` seconds for a free worker, and at most ``max_waiting``
+  requests wait at once (:class:`PoolBusy`);
 * a request that takes longer than its time limit gets :class:`PoolTimeout`: its worker is killed
   with everything it started (its process group: a TeX engine too) and replaced;
 * a worker's address space is bounded by ``memory_limit`` bytes (``RLIMIT_AS``): a request that
@@ -129,11 +130,12 @@ class WorkerPool:
     """
 
     def __init__(self, size: int = 2, time_limit: float = 10.0, memory_limit: int | None = 2 << 30,
-                 queue_timeout: float = 30.0, runner: str = RUNNER) -> None:
+                 queue_timeout: float = 30.0, runner: str = RUNNER, max_waiting: int = 64) -> None:
         if size < 1:
             raise ValueError(f"a pool needs at least one worker, got size={size}")
         self.size, self.time_limit, self.memory_limit = size, float(time_limit), memory_limit
         self.queue_timeout, self.runner = float(queue_timeout), runner
+        self.max_waiting, self.waiting = max_waiting, 0   # requests waiting for a worker: at most max_waiting
         self.started = False
         self.replaced = 0    # workers replaced after a timeout or a crash
         self._workers: list[_Worker] = []
@@ -195,10 +197,15 @@ class WorkerPool:
         :class:`PoolTimeout` or :class:`PoolCrash`."""
         if not self.started or self._idle is None:
             raise RuntimeError("the worker pool is not started")
+        if self._idle.empty() and self.waiting >= self.max_waiting:
+            raise PoolBusy(f"{self.waiting} requests are already waiting for a worker")
+        self.waiting += 1
         try:
             worker = await asyncio.wait_for(self._idle.get(), self.queue_timeout)
         except asyncio.TimeoutError:
             raise PoolBusy(f"every worker stayed busy for {self.queue_timeout:g} s") from None
+        finally:
+            self.waiting -= 1
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._threads, self._call, worker, job, spec,
                                       self.time_limit if time_limit is None else time_limit)

@@ -73,6 +73,28 @@ def test_a_worker_that_dies_is_replaced_and_the_queue_wait_is_bounded() -> None:
     asyncio.run(scenario())
 
 
+def test_the_number_of_waiting_requests_is_bounded() -> None:
+    """With every worker busy and max_waiting requests already waiting, the next is refused at once."""
+    async def scenario() -> None:
+        pool = _pool(size=1, queue_timeout=5.0, max_waiting=2)
+        pool.start()
+        try:
+            slow = asyncio.ensure_future(pool.run("sleep", 0.6))
+            await asyncio.sleep(0.1)
+            waiting = [asyncio.ensure_future(pool.run("echo", i)) for i in range(2)]
+            await asyncio.sleep(0.05)
+            assert pool.waiting == 2
+            start = time.perf_counter()
+            with pytest.raises(PoolBusy, match="2 requests are already waiting"):
+                await pool.run("echo", 3)
+            assert time.perf_counter() - start < 0.1
+            assert await slow == (True, 0.6) and [await w for w in waiting] == [(True, 0), (True, 1)]
+            assert pool.waiting == 0
+        finally:
+            pool.close()
+    asyncio.run(scenario())
+
+
 def test_a_pool_needs_a_worker() -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         WorkerPool(size=0)
