@@ -27,7 +27,7 @@ import sympy
 from numeric import numpy_checks, numpy_matfun
 from numeric.backend import Backend, KernelModule
 from numeric.ir import Node
-from numeric.numpy_backend import NUMPY, NumericPrinter, _fast_check, _lit, _num
+from numeric.numpy_backend import NUMPY, NumericPrinter, is_new_array, _fast_check, _lit, _num
 from numeric.registry import ADD, ATOM, MUL
 
 __all__ = ["CUPY", "JAX", "TORCH", "CuPyBackend", "CuPyPrinter", "JaxBackend", "JaxPrinter", "TorchBackend",
@@ -59,7 +59,6 @@ class _ArrayPrinter(NumericPrinter):
 
 
 # operations whose code makes a new array (never a view or an argument): a product may multiply into it
-_FRESH = frozenset({"matmul", "multidot", "add", "mul", "fn", "pow", "powv", "expshift", "solve", "inv"})
 
 
 class TorchPrinter(_ArrayPrinter):
@@ -98,7 +97,7 @@ class TorchPrinter(_ArrayPrinter):
         # torch's own fused sigmoid (one pass, finite everywhere) for NumPy's warning-free tanh form
         if node.attr == "Sigmoid":
             x = node.args[0]
-            if x.rt == node.rt and x not in self.names and x.op in _FRESH:
+            if x.rt == node.rt and x not in self.names and is_new_array(x):
                 return f"{self._wrap(x, ATOM)}.sigmoid_()", ATOM   # into the array just computed
             return f"torch.sigmoid({self.emit(x)})", ATOM
         return super()._op_fn(node)
@@ -110,8 +109,7 @@ class TorchPrinter(_ArrayPrinter):
         fused = self._sigmoid_backward(node)
         if fused is not None:
             return fused, ATOM
-        base = next((f for f in node.args if f.rt == node.rt and f not in self.names and f.op in _FRESH
-                     and (f.op != "mul" or len(f.args) > 1 or f.attr != 1.0)), None)
+        base = next((f for f in node.args if f.rt == node.rt and f not in self.names and is_new_array(f)), None)
         if base is None or len(node.args) + (c != 1.0) < 2:
             return super()._op_mul(node)
         rest = list(node.args)

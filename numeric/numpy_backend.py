@@ -405,7 +405,7 @@ def _chain(node: Node, var: str, printer: NumericPrinter) -> list[str] | None:
         if base.rt is None or base.rt != node.rt or base in printer.names:
             continue
         first = _chain(base, var, printer)
-        if first is None and _is_new(base):
+        if first is None and is_new_array(base):
             first = [f"{var} = {printer.define(base)}"]
         if first is None:
             continue
@@ -444,8 +444,10 @@ def _scale(var: str, c: float, printer: NumericPrinter) -> list[str]:
     return [f"{var} *= {_lit(c)}"]
 
 
-def _is_new(node: Node) -> bool:
-    """``node``'s code returns a new array (it is an array: its ``rt`` is not None)."""
+def is_new_array(node: Node) -> bool:
+    """``node``'s code returns a new array (it is an array: its ``rt`` is not None), which a later
+    step may change in place: the one rule of the NumPy and PyTorch printers' in-place steps.
+    A function whose template is its argument (``"{x}"``) makes none."""
     if node.op in _NEW:
         return True
     if node.op == "mul":

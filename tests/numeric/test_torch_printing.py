@@ -55,3 +55,24 @@ def test_fused_forms_meet_numpy_and_leave_the_arguments_alone(case, dtype) -> No
     assert rel_err(got.numpy(), numeric.compile(expr, ARGS)(*arrays)) < tol
     for t, a in zip(tensors, arrays):
         assert np.array_equal(t.numpy(), a)   # no argument was multiplied into
+
+
+def test_a_function_whose_template_is_its_argument_is_not_a_fresh_factor() -> None:
+    """Ident(X) ⊙ C: Ident's code is X itself, so the product may not multiply into it in place."""
+    import sympy
+
+    from numeric import registry
+
+    registry.register_function("Ident", "{x}", scalar=lambda x: x)
+    try:
+        Xm, Cm = MatrixSymbol("X", 3, 4), MatrixSymbol("C", 3, 4)
+        kernel = numeric.compile([HadamardProduct(Xm.applyfunc(sympy.Function("Ident")), Cm)], [Xm, Cm],
+                                 backend="torch")
+        rng = np.random.default_rng(5)
+        x, c = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+        tx, tc = torch.tensor(x), torch.tensor(c)
+        (got,) = kernel(tx, tc)
+        assert torch.equal(tx, torch.tensor(x)) and torch.equal(tc, torch.tensor(c))   # arguments unchanged
+        assert rel_err(got.numpy(), x * c) < 1e-15
+    finally:
+        del registry._FUNCTIONS["Ident"]
