@@ -15,7 +15,7 @@ registered templates (:mod:`numeric.registry`), whose ``numpy.`` prefix becomes 
 Numerical choices:
 
 * tr(AᵀB) is ``vdot(A, B)``; tr(A) of a sum is the sum of traces; 1ᵀG is
-  ``G.sum(axis=0, keepdims=True)``; ``Inverse(A)*B`` is ``solve(A, B)``;
+  ``G.sum(axis=0, keepdims=True)`` (in a kernel ``_colsum(G)``, a BLAS product with a row of ones); ``Inverse(A)*B`` is ``solve(A, B)``;
   log det is ``slogdet``.
 * log(exp(A)·𝟏) and the row softmax exp(A) ⊙ ((exp(A)·𝟏)^∘−1 𝟏ᵀ) subtract the row
   maximum first (the ``log_sum_exp`` and ``softmax`` rewrites of :mod:`numeric.ir`):
@@ -81,8 +81,11 @@ class NumericPrinter(NumPyPrinter):
 
     def __init__(self, settings: dict | None = None, *, names: dict[Node, str] | None = None,
                  dim_code: dict[sympy.Basic, str] | None = None, dtype_code: str = "float",
-                 module: str | None = None):
+                 module: str | None = None, helpers: bool = False):
         super().__init__(settings)
+        #: whether the code may call the run-time helpers of numeric.numpy_checks (a kernel's module
+        #: has them; code for ``lambdify`` does not)
+        self.helpers = helpers
         if module is not None:
             self._module = module
         self.names: dict[Node, str] = names if names is not None else {}
@@ -243,9 +246,13 @@ class NumericPrinter(NumPyPrinter):
         return f"{self._np('linalg.multi_dot')}([{', '.join(self.emit(a) for a in node.args)}])", ATOM
 
     def _op_sum0(self, node: Node) -> tuple[str, int]:
+        if self.helpers:
+            return f"_colsum({self.emit(node.args[0])})", ATOM
         return f"{self._wrap(node.args[0], ATOM)}.sum(axis=0, keepdims=True)", ATOM
 
     def _op_sum1(self, node: Node) -> tuple[str, int]:
+        if self.helpers:
+            return f"_rowsum({self.emit(node.args[0])})", ATOM
         return f"{self._wrap(node.args[0], ATOM)}.sum(axis=1, keepdims=True)", ATOM
 
     def _op_max(self, node: Node) -> tuple[str, int]:
@@ -341,7 +348,7 @@ class NumPyBackend(Backend):
 
     def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> NumericPrinter:
         return NumericPrinter(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name,
-                              module=self.module)
+                              module=self.module, helpers=True)
 
     def prologue(self, kernel: KernelModule) -> str:
         checks = inspect.getsource(numpy_checks)
