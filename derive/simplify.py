@@ -151,8 +151,36 @@ def tidy_sum(e: MatAdd) -> MatrixExpr:
 
 
 def tidy_hadamard_power(e: HadamardPower) -> MatrixExpr:
-    """A^∘1 = A."""
-    return e.base if e.exp == 1 else e
+    """A^∘1 = A; for an integer p, (A^∘q)^∘p = A^∘pq, and (a^∘q 𝟏ᵀ)^∘p = a𝟏ᵀ where pq = 1 (𝟏aᵀ likewise:
+    the power undone inside a repeated column or row; other powers of one stay whole, as a stage names them).
+
+    >>> from sympy import MatrixSymbol
+    >>> a = MatrixSymbol("a", 4, 1)
+    >>> tidy_hadamard_power(HadamardPower(MatMul(HadamardPower(a, -1), OneMatrix(1, 3)), -1)).args
+    (a, 1)
+    """
+    if e.exp == 1:
+        return e.base
+    if not e.exp.is_integer:
+        return e
+    if isinstance(e.base, HadamardPower):
+        return tidy_hadamard_power(HadamardPower(e.base.base, e.base.exp * e.exp))
+    if isinstance(e.base, MatMul) and len(e.base.args) == 2:
+        left, right = e.base.args
+        if isinstance(right, OneMatrix) and _is_one(right.shape[0]) and _undone(left, e.exp):
+            return MatMul(left.base, right)
+        if isinstance(left, OneMatrix) and _is_one(left.shape[1]) and _undone(right, e.exp):
+            return MatMul(left, right.base)
+    return e
+
+
+def _undone(a: MatrixExpr, p: sympy.Expr) -> bool:
+    """a is a Hadamard power that the power p undoes."""
+    return isinstance(a, HadamardPower) and a.exp * p == 1
+
+
+def _is_one(d: sympy.Expr) -> bool:
+    return d == 1
 
 
 def _tidy_leaf(e: Basic) -> bool:
@@ -319,12 +347,33 @@ def _combine(terms_in: list[MatrixExpr]) -> list[MatrixExpr]:
     return [scale(c, M) for M, c in terms.items() if c != 0]
 
 
+def _hadamard_base(f: MatrixExpr) -> tuple[MatrixExpr, sympy.Expr]:
+    return (f.base, f.exp) if isinstance(f, HadamardPower) else (f, sympy.Integer(1))
+
+
+def _spread_hadamard_powers(factors: list[MatrixExpr]) -> list[MatrixExpr]:
+    """(A ⊙ B)^∘p → A^∘p ⊙ B^∘p for an integer p where A or B stands beside it, so that it can cancel
+    (softmax ⊙ softmax^∘−1, with the softmax's own factors beside its power); ``factors`` otherwise."""
+    bases = {_hadamard_base(f)[0] for f in factors}
+    out: list[MatrixExpr] = []
+    for f in factors:
+        if (isinstance(f, HadamardPower) and isinstance(f.base, HadamardProduct) and f.exp.is_integer
+                and all(split_coeff(g)[0] == 1 for g in f.base.args)
+                and any(_hadamard_base(g)[0] in bases for g in f.base.args)):
+            for g in f.base.args:
+                base, p = _hadamard_base(g)
+                out.append(HadamardPower(base, p * f.exp))
+        else:
+            out.append(f)
+    return out
+
+
 def _merge_hadamard_powers(factors: list[MatrixExpr]) -> list[MatrixExpr]:
-    """A^∘p ⊙ A^∘q = A^∘(p+q), in the place of the first; A^∘−1 ⊙ A drops out."""
+    """A^∘p ⊙ A^∘q = A^∘(p+q), in the place of the first; A^∘−1 ⊙ A drops out (also A ⊙ B ⊙ (A ⊙ B)^∘−1)."""
     exps: dict[MatrixExpr, sympy.Expr] = {}
     order: list[MatrixExpr] = []
-    for f in factors:
-        base, p = (f.base, f.exp) if isinstance(f, HadamardPower) else (f, sympy.Integer(1))
+    for f in _spread_hadamard_powers(factors):
+        base, p = _hadamard_base(f)
         if base not in exps:
             order.append(base)
             exps[base] = sympy.Integer(0)
@@ -333,7 +382,7 @@ def _merge_hadamard_powers(factors: list[MatrixExpr]) -> list[MatrixExpr]:
     for base in order:
         p = exps[base]
         if p != 0:
-            out.append(base if p == 1 else HadamardPower(base, p))
+            out.append(base if p == 1 else tidy_hadamard_power(HadamardPower(base, p)))
     return out
 
 

@@ -27,7 +27,13 @@ hash-consed graph, so a pattern is recognised wherever it occurs, in any output:
   of A (``A.max(axis=1, keepdims=True)``), and 𝟏ᵀexp(A) likewise by columns;
   log(exp(A)) → A (a sum of one term);
 * ``softmax``: exp(A) ⊙ ((exp(A)·𝟏)^∘−1 𝟏ᵀ) → exp(A − m) ⊙ ((exp(A − m)·𝟏)^∘−1 𝟏ᵀ),
-  the Hadamard factors in any order, inside any product.
+  the Hadamard factors in any order, inside any product;
+* ``cancel_powers``: f ⊙ f^∘p → f^∘(1+p), dropped at 0 (P ⊙ P^∘−1 ⊙ Y → Y), with a power of a
+  product spread over its factors where one of them stands beside it, and (f^∘a)^∘b → f^∘ab for an
+  integer b or a positive f;
+* ``log_product``: log(c·Π fᵢ) → log c + Σ log fᵢ where every factor is positive by construction
+  (exp(a), exp(A − m), a sum or power of those): the log of a softmax is (A − m) − log(exp(A − m)·𝟏)𝟏ᵀ,
+  finite where the softmax itself underflows to 0.
 
 Both exp rewrites build the same ``max`` node m and the same ``expshift`` node
 exp(A − m) for one A, so a loss and its gradient compiled together share them.
@@ -116,6 +122,10 @@ REWRITES: dict[str, str] = {
     "log_sum_exp": "log(exp(A)·𝟏) → log(exp(A − m)·𝟏) + m, m = max of each row of A (columns for 𝟏ᵀexp(A)); "
                    "log(exp(A)) → A",
     "softmax": "exp(A) ⊙ ((exp(A)·𝟏)^∘−1 𝟏ᵀ) → exp(A − m) ⊙ ((exp(A − m)·𝟏)^∘−1 𝟏ᵀ)",
+    "cancel_powers": "f ⊙ f^∘p → f^∘(1+p), dropped at 0; (Π gᵢ)^∘p spread over its factors where one stands "
+                     "beside it; (f^∘a)^∘b → f^∘ab (b an integer or f positive)",
+    "log_product": "log(c·Π fᵢ) → log c + Σ log fᵢ for factors positive by construction (exp(a), exp(A − m), "
+                   "sums and powers of those): log softmax(A) → (A − m) − log(exp(A − m)·𝟏)𝟏ᵀ",
     "exp_scale": "a product unchanged when each row of exp(A) is scaled (its degree in exp(A) is 0, as "
                  "in ((G ⊙ exp(A))𝟏) ⊙ (exp(A)𝟏)^∘−2 ⊙ exp(A), a softmax's derivative) → the same with "
                  "exp(A − m); by columns likewise",
@@ -150,6 +160,18 @@ def _sum_of_exp(x: Node) -> tuple[str, Node] | None:
         if _is_one(x.shape[0]):
             return "sum0", x
     return None
+
+
+def _positive(x: Node) -> bool:
+    """x is positive by construction: exp(a), exp(A − m), or sums, positive multiples and powers of those."""
+    x = _unbroadcast(x)
+    if (x.op == "fn" and x.attr == "exp") or x.op == "expshift":
+        return True
+    if x.op in ("sum0", "sum1", "sumall", "pow"):
+        return _positive(x.args[0])
+    if x.op == "mul":
+        return x.attr > 0.0 and all(_positive(f) for f in x.args)
+    return False
 
 
 def _is_one(d) -> bool:
@@ -299,6 +321,10 @@ class Graph:
             return self.const(coef if flat == [] else 0.0, shape)
         if "softmax" in self.rewrites:
             flat = self._stable_softmax(flat)
+        if "cancel_powers" in self.rewrites:
+            flat, coef = self._cancel_powers(flat, coef)
+            if not flat:
+                return self.const(coef, shape)
         flat = self._reuse_pinned(flat)
         flat.sort(key=lambda f: f.serial)
         shaped = [f for f in flat if f.shape is not None]
@@ -310,6 +336,39 @@ class Graph:
             return flat[0]
         rt = _bshape([f.rt for f in flat])
         return self._make("mul", tuple(flat), coef, shape, rt)
+
+    def _cancel_powers(self, flat: list[Node], coef: float) -> tuple[list[Node], float]:
+        """Factors with the powers of one base merged (f ⊙ f^∘p → f^∘(1+p), none at 0) where a power
+        is among them, after spreading a power of a product (c·Π gᵢ)^∘p = c^p·Π gᵢ^∘p over its
+        factors where one of the gᵢ stands beside it; ``(flat, coef)`` unchanged otherwise."""
+        def base(f: Node) -> tuple[Node, float]:
+            return (f.args[0], f.attr) if f.op == "pow" else (f, 1.0)
+
+        present = {base(f)[0] for f in flat}
+        spread: list[Node] = []
+        scale = coef
+        for f in flat:
+            inner = f.args[0] if f.op == "pow" else None
+            if (inner is not None and inner.op == "mul" and (f.attr.is_integer() or _positive(inner))
+                    and any(base(g)[0] in present for g in inner.args)):
+                scale *= inner.attr ** f.attr
+                spread += [self.pow(g, f.attr) for g in inner.args]
+            else:
+                spread.append(f)
+        groups: dict[Node, list[Node]] = {}
+        for f in spread:
+            groups.setdefault(base(f)[0], []).append(f)
+        if len(spread) == len(flat) and all(len(g) == 1 or all(f.op != "pow" for f in g) for g in groups.values()):
+            return flat, coef
+        out: list[Node] = []
+        for b, members in groups.items():
+            if len(members) == 1 or all(f.op != "pow" for f in members):
+                out += members
+            else:
+                p = sum(base(f)[1] for f in members)
+                if p != 0.0:
+                    out.append(self.pow(b, p))
+        return out, scale
 
     def _reuse_pinned(self, flat: list[Node]) -> list[Node]:
         """Factors that make up a named product of the program (a pinned ``mul``, coefficient 1), as
@@ -394,6 +453,8 @@ class Graph:
                                     lambda: np.float64(base.attr) ** np.float64(p)), base.shape)
         if base.op == "T":
             return self.T(self.pow(base.args[0], p))
+        if "cancel_powers" in self.rewrites and base.op == "pow" and (float(p).is_integer() or _positive(base.args[0])):
+            return self.pow(base.args[0], base.attr * p)  # (f^∘a)^∘b = f^∘ab
         return self._make("pow", (base,), float(p), base.shape, base.rt)
 
     def powv(self, base: Node, p: Node) -> Node:
@@ -414,6 +475,8 @@ class Graph:
                     and x.attr[1][0] == -1.0 and x.args[0].op == "fn" and x.args[0].attr == SIGMOID:
                 # log(1 − σ(a)) = −softplus(a)
                 return self.mul([self.fn(SOFTPLUS, x.args[0].args[0])], coef=-1.0)
+        if name == "log" and "log_product" in self.rewrites and x.op == "mul" and _positive(x):
+            return self._log_product(x)
         if name == "log" and "log_sum_exp" in self.rewrites:
             if x.op == "fn" and x.attr == "exp":
                 return x.args[0]  # log exp(a) = a, also where exp(a) overflows or underflows
@@ -425,6 +488,22 @@ class Graph:
         if x.op == "T":
             return self.T(self.fn(name, x.args[0]))
         return self._make("fn", (x,), name, x.shape, x.rt)
+
+    def _log_product(self, x: Node) -> Node:
+        """log(c·Π fᵢ) = log c + Σ log fᵢ for a product ``x`` of positive factors (:func:`_positive`):
+        log exp(a) = a, log exp(A − m) = A − m, log s^p = p·log s (s itself by these rules and
+        ``log_sum_exp``), so no factor's underflow to 0 reaches a log."""
+        terms = [self.const(float(np.log(x.attr)))] if x.attr != 1.0 else []
+        for f in x.args:
+            f = _unbroadcast(f)
+            if f.op == "expshift":
+                A, m = f.args
+                terms += [A, self.mul([m], coef=-1.0)]
+            elif f.op == "pow":
+                terms.append(self.mul([self.fn("log", f.args[0])], coef=f.attr))
+            else:
+                terms.append(self.fn("log", f))
+        return self.mul([self.add(terms)], x.shape)
 
     # ----- structure ------------------------------------------------------------------------
     def T(self, x: Node) -> Node:
@@ -452,6 +531,12 @@ class Graph:
         if x.op == "T":
             # 1ᵀAᵀ = (A 1)ᵀ
             return self.T(self._reduce("sum1" if axis == 0 else "sum0", x.args[0]))
+        if x.op == "mul" and x not in self.pinned:
+            # Σⱼ aᵢbᵢⱼ = aᵢ Σⱼ bᵢⱼ: a factor constant along the summed axis multiplies the sum
+            along = [f for f in x.args if f.rt is None or _is_one(f.rt[axis])]
+            if along and len(along) < len(x.args):
+                rest = [f for f in x.args if f not in along]
+                return self.mul([*along, self._reduce(op, self.mul(rest, x.shape))], shape)
         rt = (sympy.Integer(1), x.rt[1]) if axis == 0 else (x.rt[0], sympy.Integer(1))
         return self._make(op, (x,), None, shape, rt)
 

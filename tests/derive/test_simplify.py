@@ -51,6 +51,14 @@ CASES = [
     (tidy_sum, MatAdd(MatMul(A, MatAdd(W, W * U * U.T)), MatMul(B, MatAdd(W, W * U * U.T))),
      (v["A"] + v["B"]) @ (v["W"] + v["W"] @ v["U"] @ v["U"].T), MatAdd(MatMul(A, W), MatMul(B, W))),
     (tidy_hadamard_power, HadamardPower(A, 1), v["A"], HadamardPower(A, 2)),
+    (tidy_hadamard_power, HadamardPower(HadamardPower(A, 2), -1), v["A"] ** -2.0,
+     HadamardPower(HadamardPower(A, 2), sympy.Rational(1, 2))),                 # (A∘²)∘½ = |A|, not A
+    # the power undone inside a repeated column: ((a∘⁻¹)𝟏ᵀ)∘⁻¹ = a𝟏ᵀ; a power of a repeated column stays
+    (tidy_hadamard_power, HadamardPower(MatMul(HadamardPower(Y[:, 0], -1), OneMatrix(1, d)), -1),
+     np.repeat(v["Y"][:, :1], d, axis=1), HadamardPower(MatMul(Y[:, 0], OneMatrix(1, d)), -2)),
+    # a power of a product cancels against that product's factors beside it: (A ⊙ B) ⊙ (A ⊙ B)∘⁻¹ ⊙ X = X
+    (tidy_hadamard, HadamardProduct(A, B, HadamardPower(HadamardProduct(A, B), -1), X), v["X"],
+     HadamardProduct(X, HadamardPower(HadamardProduct(A, B), -1))),
     (SIMPLIFY_PRODUCT, MatMul(2, A, Inverse(S), Inverse(Inverse(S)), Identity(d), S, W),
      2 * v["A"] @ v["S"] @ v["W"], MatMul(A, S, W)),
     (SIMPLIFY_PRODUCT, MatMul(A, MatPow(S, 2), MatPow(S, -3), W), v["A"] @ np.linalg.inv(v["S"]) @ v["W"],

@@ -176,3 +176,19 @@ def test_row_cross_entropy_with_rows_summing_to_one_reads_diag_p_minus_p_transpo
     H = numeric.compile([dv.result], [z])(v)[0]
     assert rel(H, closed(v)) < 1e-12
     assert rel(H, fd_hessian(forward, v)) < 1e-5
+
+
+def test_the_gradient_of_log_of_a_softmax_written_by_hand_cancels_the_softmax_and_its_reciprocal():
+    # f = −tr(Yᵀ log softmax(XW)): d log P = P∘⁻¹ ⊙ dP, and P ⊙ P∘⁻¹ ⊙ Y is Y (not printed with P∘⁻¹)
+    from derive import gradient
+    from derive.elementwise import log
+    from derive.networks import softmax_rows
+    n, d, k = 4, 3, 5
+    X, W, Y = MatrixSymbol("X", n, d), MatrixSymbol("W", d, k), MatrixSymbol("Y", n, k)
+    G = gradient(-Trace(Y.T * log(softmax_rows(X * W))), W)
+    text = math_text(G)
+    assert "∘⁻¹" not in text and "XᵀY" in text
+    x, w, y = RNG.standard_normal((n, d)), RNG.standard_normal((d, k)), RNG.random((n, k))
+    p = np.exp(x @ w) / np.exp(x @ w).sum(axis=1, keepdims=True)
+    by_hand = x.T @ (p * y.sum(axis=1, keepdims=True) - y)      # Y's rows need not sum to 1 here
+    assert rel(evaluate(G, {X: x, W: w, Y: y}), by_hand) < 1e-12

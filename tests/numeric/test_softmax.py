@@ -17,7 +17,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 import numeric
 from derive.backprop import backprop
 from derive.elementwise import exp, log
-from derive.networks import log_softmax_rows, mlp, softmax_rows
+from derive.networks import log_softmax_rows, mlp, softmax_cols, softmax_rows
 from tests.oracle import fd_gradient, rel_err
 
 N, D, M, K = 6, 3, 5, 4
@@ -209,3 +209,84 @@ def test_ordinary_exponentials_are_left_alone():
     s, q = kernel(z, y)
     np.testing.assert_allclose(s, np.exp(z).sum(axis=1, keepdims=True), rtol=1e-12)
     np.testing.assert_allclose(q, y / np.exp(z).sum(axis=1, keepdims=True), rtol=1e-12)
+
+
+# ------------------------------------- log of a softmax as written: log(softmax(Z)), P ⊙ P^∘−1
+
+def _one_hot(seed: int, rows: int = 5, cols: int = 3):
+    return np.eye(cols)[np.random.default_rng(seed).integers(0, cols, size=rows)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("columns", [False, True], ids=["rows", "columns"])
+def test_log_of_a_softmax_is_finite_where_the_softmax_underflows(dtype, columns):
+    # log(softmax(Z)) written as such: exp(Z − m) ⊙ s^∘−1 under a log is (Z − m) − log s, never log 0
+    z = huge_logits(7).astype(dtype)
+    expr = log(softmax_cols(Z)) if columns else log(softmax_rows(Z))
+    out = run_quiet(numeric.compile(expr, [Z]), z)
+    z64 = z.astype(np.float64)
+    want = np_log_softmax(z64.T).T if columns else np_log_softmax(z64)
+    assert out.dtype == dtype and np.isfinite(out).all() and out.min() < -1e3
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol * 1e4)
+
+
+def test_cross_entropy_of_log_softmax_written_by_hand_and_its_gradient_at_huge_logits():
+    # f = −tr(Yᵀ log softmax(XW)) with derive.gradient's unsimplified ∂f/∂W (which holds
+    # softmax ⊙ softmax^∘−1 and (exp(XW)𝟏)^∘−2): finite, silent, and Xᵀ(softmax(XW) − Y) for one-hot Y
+    from derive import gradient
+    X, W, Y = MatrixSymbol("X", n, 3), MatrixSymbol("W", 3, k), MatrixSymbol("Y", n, k)
+    f = -Trace(Y.T * log(softmax_rows(X * W)))
+    kernel = numeric.compile([f, gradient(f, W)], [X, Y, W])
+    rng = np.random.default_rng(8)
+    x, w, y = rng.standard_normal((N, 3)), rng.standard_normal((3, K)), np.eye(K)[rng.integers(0, K, size=N)]
+    for scale in (1.0, 1e4):
+        loss, grad = run_quiet(kernel, scale * x, y, w)
+        logits = scale * x @ w
+        assert float(loss) == pytest.approx(float(-np.sum(y * np_log_softmax(logits))), rel=1e-12)
+        np.testing.assert_allclose(grad, scale * x.T @ (np_softmax(logits) - y), rtol=1e-12, atol=1e-9)
+    body = kernel.source[kernel.source.index("def kernel"):]
+    assert body.count("numpy.exp(") == 1 and "**(-2)" not in body
+
+
+def test_a_product_with_its_own_reciprocal_cancels_and_only_there():
+    A = MatrixSymbol("A", n, k)
+    a = huge_logits(9, scale=3.0)
+    y = huge_logits(10, scale=2.0)
+    keep, gone, absolute = numeric.compile(
+        [HadamardProduct(A, HadamardPower(HadamardProduct(A, B), -1), B, B),     # → B
+         HadamardProduct(HadamardPower(A, 2), HadamardPower(A, -2), B),           # → B
+         HadamardPower(HadamardPower(A, 2), sympy.Rational(1, 2))], [A, B])(a, y)  # |A|, not A
+    np.testing.assert_allclose(keep, y, rtol=1e-15)
+    np.testing.assert_allclose(gone, y, rtol=1e-15)
+    np.testing.assert_allclose(absolute, np.abs(a), rtol=1e-15)
+    assert (a < 0).any()
+
+
+def test_the_power_and_log_rewrites_apply_to_the_graph_and_can_be_turned_off():
+    from numeric.ir import REWRITES, Graph
+    on, off = Graph([Z]), Graph([Z], rewrites=set(REWRITES) - {"cancel_powers", "log_product"})
+    for g, cancels in ((on, True), (off, False)):
+        z = g.arg_nodes[Z]
+        e = g.fn("exp", z)
+        assert (g.mul([e, g.pow(e, -1.0)]).op == "const") is cancels
+        assert (g.fn("log", g.mul([e, e])).op == "fn") is not cancels      # log(e ⊙ e) → z + z
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_program_that_logs_its_softmax_is_finite_at_huge_logits(dtype):
+    # the program language's own example: P = softmax(Z); f = −sum(Y .* log(P))
+    from derive import backprop, program
+    from derive.kernel_stages import kernel_stages
+    net = program("X: n×d; Y: n×k; param W: d×k; Z = X*W; P = softmax(Z); f = -sum(Y .* log(P))")
+    stages, outputs, args = kernel_stages(backprop(net))
+    kernel = numeric.compile(outputs, args, stages=stages)
+    rng = np.random.default_rng(11)
+    x, w, y = rng.standard_normal((N, 3)), rng.standard_normal((3, K)), np.eye(K)[rng.integers(0, K, size=N)]
+    for scale in (1.0, 1e4):
+        loss, grad = run_quiet(kernel, *(a.astype(dtype) for a in (scale * x, y, w)))
+        logits = scale * x @ w
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        assert loss.dtype == dtype and grad.dtype == dtype
+        assert float(loss) == pytest.approx(float(-np.sum(y * np_log_softmax(logits))), rel=tol)
+        np.testing.assert_allclose(grad, scale * x.T @ (np_softmax(logits) - y), rtol=tol, atol=tol * scale)
