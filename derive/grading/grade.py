@@ -139,6 +139,21 @@ class _Context:
     pts: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)
     shorthands: dict = field(default_factory=dict)
+    parsed: dict = field(default_factory=dict)
+
+    def parse(self, latex: str, shapes: Mapping[str, tuple], infer: bool = False):
+        """:func:`derive.lang.parse` of the write-up's ``latex`` with ``shapes``, each text read once
+        per set of shapes (grading reads a line for its value, its notes and its unknown names)."""
+        key = (latex, tuple(shapes.items()), infer)
+        if key not in self.parsed:
+            try:
+                self.parsed[key] = parse(latex, shapes, syntax="latex", infer=infer)
+            except ExpressionError as e:
+                self.parsed[key] = e
+        found = self.parsed[key]
+        if isinstance(found, ExpressionError):
+            raise found.with_traceback(None)
+        return found
 
     def words(self, latex: str) -> list[str]:
         """The names of ``latex`` (the language's lexer); prose and products of Jacobians refused."""
@@ -167,7 +182,7 @@ class _Context:
             out: dict[str, sympy.Basic] = {}
             for name, latex in defs:
                 shapes, subs = self._shapes(n, words(latex), out)
-                out[name] = parse(latex, shapes, syntax="latex", infer=False).expr.xreplace(subs)
+                out[name] = self.parse(latex, shapes).expr.xreplace(subs)
             self.shorthands[key] = out
         return self.shorthands[key]
 
@@ -194,7 +209,7 @@ class _Context:
     def read(self, latex: str, n: int) -> sympy.Basic:
         """``latex`` as a SymPy expression over network ``n`` (raises :class:`ExpressionError`)."""
         shapes, subs = self.shapes(n, latex)
-        e = parse(latex, shapes, syntax="latex", infer=False).expr
+        e = self.parse(latex, shapes).expr
         return e.xreplace(subs) if subs else e
 
     def readings(self, latex: str, n: int) -> list[tuple[LangReading, sympy.Basic | None]]:
@@ -207,7 +222,7 @@ class _Context:
         """The language's notes on ``latex`` that say something was mended (a stray bracket)."""
         try:
             shapes, _ = self.shapes(0, latex)
-            return [n.say(self.lang) for n in parse(latex, shapes, syntax="latex", infer=False).notes
+            return [n.say(self.lang) for n in self.parse(latex, shapes).notes
                     if n.kind == "stray-bracket"]
         except (ExpressionError, _Unreadable):
             return []
@@ -218,7 +233,7 @@ class _Context:
         missing: list[str] = []
         for _ in range(8):
             try:
-                missing += parse(latex, shapes, syntax="latex", infer=True).inferred
+                missing += self.parse(latex, shapes, infer=True).inferred
                 break
             except ExpressionError as e:
                 if e.kind != "unknown-name" or not e.token or e.token in shapes:
@@ -308,8 +323,7 @@ _SHAPE_KINDS = ("shape",)
 def _check(expr: sympy.Basic, wrt: str, net: Network, lang: str, seed: int):
     from derive.check import check_expression
 
-    key = (expr, wrt, str(net.stages), str(net.loss), str([(s, s.shape) for s in net.inputs + net.params]),
-           lang, seed)
+    key = (expr, wrt, net, lang, seed)   # a Network is frozen: hashed and compared by its SymPy fields
     if key not in _CHECKS:
         if len(_CHECKS) > 2000:
             _CHECKS.clear()
@@ -717,7 +731,7 @@ def _side(ctx: _Context, latex: str) -> sympy.Basic:
         var = ctx.alias(grad[1]) or grad[1]
         return Gradient(sympy.Symbol(grad[0]), ctx.problem.net.symbols[var])
     shapes, subs = ctx._shapes(0, words(latex), ctx.macros(0))
-    e = parse(latex, shapes, syntax="latex", infer=False).expr
+    e = ctx.parse(latex, shapes).expr
     return e.xreplace(subs) if subs else e
 
 

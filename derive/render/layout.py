@@ -354,26 +354,31 @@ def wrap_words(text: str, width: int, indent: str = "", first_indent: str | None
     ['原文的每个', '公式按其记', '号的每种解', '读']
     """
     first = indent if first_indent is None else first_indent
-    words = _WORDS.findall(text)
     lines: list[str] = []
-    cur = first
+    indent_width = text_width(indent)
+    cur, cur_width = first, text_width(first)   # the line so far and its columns, kept as it grows
     cur_has_word = False
-    for w in words:
+    for w in _WORDS.findall(text):
         if w.isspace():
             if cur_has_word:
                 cur += " "
+                cur_width += 1
             continue
-        if cur_has_word and text_width(cur + w) > width:
+        w_width = text_width(w)
+        if cur_has_word and cur_width + w_width > width:
             lines.append(cur.rstrip())
-            cur, cur_has_word = indent, False
-        while text_width(cur + w) > width and len(w) > 1 and not cur_has_word:
-            cut = 1
-            while cut < len(w) and text_width(cur + w[:cut + 1]) <= width:
+            cur, cur_width, cur_has_word = indent, indent_width, False
+        while cur_width + w_width > width and len(w) > 1 and not cur_has_word:
+            cut, used = 1, cur_width + text_width(w[0])
+            while cut < len(w) and used + text_width(w[cut]) <= width:
+                used += text_width(w[cut])
                 cut += 1
             lines.append(cur + w[:cut])
             w = w[cut:]
-            cur = indent
+            w_width = text_width(w)
+            cur, cur_width = indent, indent_width
         cur += w
+        cur_width += w_width
         cur_has_word = True
     if cur_has_word or not lines:
         lines.append(cur.rstrip())
