@@ -66,7 +66,7 @@ from sympy import Basic, MatrixSymbol
 
 from numeric import registry
 
-__all__ = ["REWRITES", "Graph", "Node", "UnsupportedExpression", "shape_text"]
+__all__ = ["REWRITES", "Graph", "Node", "UnsupportedExpression", "is_number", "shape_text"]
 
 Shape = tuple  # (rows, cols) of SymPy integers/symbols, or None for a scalar
 
@@ -132,6 +132,21 @@ REWRITES: dict[str, str] = {
 }
 # The functions of the log_sigmoid rewrite, by SymPy class name (derive registers both).
 SIGMOID, SOFTPLUS = "Sigmoid", "Softplus"
+
+
+def is_number(x: Node) -> bool:
+    """x is computed from dimensions and constants alone by arithmetic: at run time a Python number
+    (weakly typed: it leaves a float32 array float32 in every array library).
+
+    >>> from sympy import MatrixSymbol, Symbol
+    >>> n = Symbol("n", integer=True, positive=True)
+    >>> g = Graph([MatrixSymbol("X", n, 3)])
+    >>> is_number(g.pow(g.dim(n), -0.5)), is_number(g.arg_nodes[MatrixSymbol("X", n, 3)])
+    (True, False)
+    """
+    if x.op in ("dim", "const"):
+        return True
+    return x.op in ("add", "mul", "pow") and x.rt is None and all(is_number(a) for a in x.args)
 
 
 def _unbroadcast(x: Node) -> Node:

@@ -37,7 +37,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from numeric import numpy_checks, numpy_matfun, registry
 from numeric.backend import Backend, KernelModule
-from numeric.ir import Node
+from numeric.ir import Node, is_number
 from numeric.lower import Builder
 from numeric.registry import ADD, ATOM, MUL, POW, UNARY
 
@@ -210,6 +210,9 @@ class NumericPrinter(NumPyPrinter):
 
     def _op_pow(self, node: Node) -> tuple[str, int]:
         (x,), p = node.args, node.attr
+        if p in (0.5, -0.5) and is_number(x):
+            # a root of dimensions (1/√d): Python's power, a Python float, not the library's float64 sqrt
+            return f"{self._wrap(x, POW, strict=True)}**{_num(p) if p > 0 else f'({_num(p)})'}", POW
         if p == 0.5:
             return f"{self._np('sqrt')}({self.emit(x)})", ATOM
         if p == -0.5:

@@ -19,8 +19,9 @@ __all__ = ["Schedule", "schedule"]
 _TRIVIAL = ("arg", "const", "dim")
 # nodes whose value is an array (from the arguments), not a Python number
 _ARRAY_OPS = ("arg", "eye")
-# nodes that apply a library function, whose result on Python numbers is a float64
-_FUNCTION_OPS = ("fn", "pow", "powv")
+# nodes that apply a library function, whose result on Python numbers is a float64 (a power of
+# Python numbers is Python's own: numeric.numpy_backend prints it with **)
+_FUNCTION_OPS = ("fn", "powv")
 
 
 @dataclass(frozen=True)

@@ -269,3 +269,47 @@ def test_activations_and_a_scalar_argument_match_the_numpy_kernel(library, reque
                                                                            *values[len(arrays):])
         for g, e in zip(got, expected):
             assert rel(g, e) < 1e-10, activation
+
+
+def _attention_by_hand(X, Y, Wq, Wk, Wv):
+    """f = ‖Y − softmax(QKᵀ/√e)V‖² and ∂f/∂(Wq, Wk, Wv), backprop written by hand in NumPy."""
+    Q, K_, V = X @ Wq, X @ Wk, X @ Wv
+    c = 1 / np.sqrt(Wq.shape[1])
+    S = c * Q @ K_.T
+    P = np.exp(S - S.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    R = P @ V - Y
+    G = 2 * R                                            # ∂f/∂A
+    dP = G @ V.T
+    dS = P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    return float(np.sum(R * R)), X.T @ (c * dS @ K_), X.T @ (c * dS.T @ Q), X.T @ (P.T @ G)
+
+
+def attention_program():
+    from derive import program
+    return kernel_stages(backprop(program(
+        "X: n×d; Y: n×v; param Wq: d×e; param Wk: d×e; param Wv: d×v; "
+        "Q = X*Wq; K = X*Wk; V = X*Wv; A = attention(Q, K, V); f = norm2(Y - A)^2")))
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_scale_by_a_root_of_a_dimension_on_every_library(library, dtype, request):
+    # 1/√e of attention is a root of a dimension: a Python float in every library (torch.sqrt of an
+    # int raised; numpy.sqrt made a float64 scalar that turned a float32 kernel's work into float64)
+    if library != "numpy":
+        pytest.importorskip(library)
+    if library == "jax":
+        request.getfixturevalue("jax_x64")
+    stages, outs, args = attention_program()
+    kernel = numeric.compile(outs, args, stages=stages, backend=library)
+    assert "**(-0.5)" in kernel.source and "sqrt(" not in kernel.source[kernel.source.index("    _t0"):]
+    rng = np.random.default_rng(5)
+    e, v = 6, 2
+    arrays = [rng.standard_normal(s).astype(dtype) for s in [(N, D), (N, v), (D, e), (D, e), (D, v)]]
+    got = kernel(*(arrays if library == "numpy" else to_library(library, arrays)))
+    want = _attention_by_hand(*(a.astype(np.float64) for a in arrays))
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for g, w in zip(got, want):
+        assert str(g.dtype).endswith(dtype)
+        assert rel(g, w) < tol
