@@ -26,7 +26,7 @@ import sympy
 
 from numeric import numpy_checks, numpy_matfun
 from numeric.backend import Backend, KernelModule
-from numeric.ir import Node
+from numeric.ir import Node, is_number
 from numeric.numpy_backend import NUMPY, NumericPrinter, is_new_array, _fast_check, _lit, _num
 from numeric.registry import ADD, ATOM, MUL
 
@@ -95,7 +95,7 @@ class TorchPrinter(_ArrayPrinter):
 
     def _op_fn(self, node: Node) -> tuple[str, int]:
         # torch's own fused sigmoid (one pass, finite everywhere) for NumPy's warning-free tanh form
-        if node.attr == "Sigmoid":
+        if node.attr == "Sigmoid" and not is_number(node.args[0]):
             x = node.args[0]
             if x.rt == node.rt and x not in self.names and is_new_array(x):
                 return f"{self._wrap(x, ATOM)}.sigmoid_()", ATOM   # into the array just computed
@@ -187,7 +187,7 @@ class JaxPrinter(_ArrayPrinter):
 
     def _op_fn(self, node: Node) -> tuple[str, int]:
         # JAX's own sigmoid (lax.logistic, which XLA lowers as it likes; finite everywhere)
-        if node.attr == "Sigmoid":
+        if node.attr == "Sigmoid" and not is_number(node.args[0]):
             return f"jax.nn.sigmoid({self.emit(node.args[0])})", ATOM
         return super()._op_fn(node)
 
@@ -242,11 +242,12 @@ class _ArrayBackend(Backend):
     dtype_format = ""    # the code of a fixed dtype, from its NumPy name
     bound = ""           # what _prepare binds after the dtype
     as_array = ""
+    number_format = ""   # a Python number as a scalar of the computation's dtype (default: as_array)
     imports = ""         # more imports of the module
 
     def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> _ArrayPrinter:
         return self.printer_class(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name,
-                                  module=self.module)
+                                  module=self.module, number_format=self.number_format or self.as_array)
 
     def prologue(self, kernel: KernelModule) -> str:
         dtype = "None" if kernel.dtype is None else self.dtype_format.format(kernel.dtype.name)

@@ -140,6 +140,7 @@ class DaskBackend(_ArrayBackend):
     reserved = frozenset({"dask", "da", "numpy", "_SPEC", "_DTYPE", *_COPIED}) | _names("dask_checks") \
         | {n for n in vars(numpy_matfun) if not n.startswith("__")}
     dtype_format = "numpy.dtype({!r})"
+    number_format = "{dt}.type({code})"
 
     def prologue(self, kernel: KernelModule) -> str:
         text = super().prologue(kernel)

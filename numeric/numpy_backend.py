@@ -81,11 +81,15 @@ class NumericPrinter(NumPyPrinter):
 
     def __init__(self, settings: dict | None = None, *, names: dict[Node, str] | None = None,
                  dim_code: dict[sympy.Basic, str] | None = None, dtype_code: str = "float",
-                 module: str | None = None, helpers: bool = False):
+                 module: str | None = None, helpers: bool = False, number_format: str | None = None):
         super().__init__(settings)
         #: whether the code may call the run-time helpers of numeric.numpy_checks (a kernel's module
         #: has them; code for ``lambdify`` does not)
         self.helpers = helpers
+        #: a Python number (a function of dimensions) as a scalar of the computation's dtype ``{dt}``,
+        #: for a library function applied to it: ``"{dt}.type({code})"`` in a NumPy kernel, which
+        #: keeps float32 work float32 and lets torch's functions take it; None leaves it a number
+        self.number_format = number_format
         if module is not None:
             self._module = module
         self.names: dict[Node, str] = names if names is not None else {}
@@ -229,9 +233,12 @@ class NumericPrinter(NumPyPrinter):
     def _op_fn(self, node: Node) -> tuple[str, int]:
         f = registry.function(node.attr)
         x = node.args[0]
+        number = (self.number_format.format(code=self.emit(x), dt=self.dtype_code)
+                  if self.number_format and is_number(x) else None)
         out = [self._library(f.pieces[0])]
         for context, piece in zip(f.contexts, f.pieces[1:]):
-            out += [self.emit(x) if context is None else self._wrap(x, *context), self._library(piece)]
+            arg = number if number is not None else self.emit(x) if context is None else self._wrap(x, *context)
+            out += [arg, self._library(piece)]
         return "".join(out), f.precedence
 
     def _library(self, code: str) -> str:
@@ -351,7 +358,7 @@ class NumPyBackend(Backend):
 
     def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> NumericPrinter:
         return NumericPrinter(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name,
-                              module=self.module, helpers=True)
+                              module=self.module, helpers=True, number_format="{dt}.type({code})")
 
     def prologue(self, kernel: KernelModule) -> str:
         checks = inspect.getsource(numpy_checks)

@@ -20,8 +20,9 @@ _TRIVIAL = ("arg", "const", "dim")
 # nodes whose value is an array (from the arguments), not a Python number
 _ARRAY_OPS = ("arg", "eye")
 # nodes that apply a library function, whose result on Python numbers is a float64 (a power of
-# Python numbers is Python's own: numeric.numpy_backend prints it with **)
-_FUNCTION_OPS = ("fn", "powv")
+# Python numbers is Python's own, printed with **; a function of one is given a scalar of the
+# computation's dtype: NumericPrinter.number_format)
+_FUNCTION_OPS = ("powv",)
 
 
 @dataclass(frozen=True)

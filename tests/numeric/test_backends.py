@@ -313,3 +313,30 @@ def test_a_scale_by_a_root_of_a_dimension_on_every_library(library, dtype, reque
     for g, w in zip(got, want):
         assert str(g.dtype).endswith(dtype)
         assert rel(g, w) < tol
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_functions_of_a_dimension_keep_the_dtype_on_every_library(library, dtype, request):
+    # log n, e^−n, √n, σ(n): a library function of a Python int raised in torch and JAX, and NumPy's
+    # made float64 scalars (float32 work done in float64, then cast back)
+    import sympy
+    from sympy import Trace
+    from derive.elementwise import sigmoid
+    if library != "numpy":
+        pytest.importorskip(library)
+    if library == "jax":
+        request.getfixturevalue("jax_x64")
+    n = sympy.Symbol("n", integer=True, positive=True)
+    X = MatrixSymbol("X", n, D)
+    kernel = numeric.compile([sympy.log(n) * Trace(X.T * X), sympy.exp(-n) * X, sympy.sqrt(n) * X,
+                              sigmoid.scalar(n) * X], [X], backend=library)
+    assert "_cast(" not in kernel.source[kernel.source.index("    _t0"):]
+    x = np.random.default_rng(6).standard_normal((N, D)).astype(dtype)
+    got = kernel(*(([x]) if library == "numpy" else to_library(library, [x])))
+    x64 = x.astype(np.float64)
+    want = [np.log(N) * np.sum(x64 * x64), np.exp(-N) * x64, np.sqrt(N) * x64, x64 / (1 + np.exp(-N))]
+    tol = 1e-12 if dtype == "float64" else 1e-6
+    for g, w in zip(got, want):
+        assert str(g.dtype).endswith(dtype)
+        assert rel(g, w) < tol

@@ -30,11 +30,16 @@ class Cube(sympy.Function):
 
 @pytest.fixture
 def registered():
+    # derive registers its own Gelu: put back what was there, so that later tests still find it
+    saved = {name: registry._FUNCTIONS.get(name) for name in ("Gelu", "Cube")}
     registry.register_function("Gelu", GELU)
     registry.register_function("Cube", "{x} ** 3", scalar=lambda x: x ** 3)
     yield
-    for name in ("Gelu", "Cube"):
-        registry._FUNCTIONS.pop(name, None)
+    for name, before in saved.items():
+        if before is None:
+            registry._FUNCTIONS.pop(name, None)
+        else:
+            registry._FUNCTIONS[name] = before
 
 
 def _apply(fn, A):
