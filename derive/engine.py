@@ -42,7 +42,7 @@ from derive.structure import (
 from derive.steps import DEFINITION, DIFFERENTIAL, SCALAR_AS_TRACE, F, Derivation, Gradient, Step
 from derive.trace_rules import READ_OFF, TRACE_LINEARITY, TRACE_RULES, read_off
 from derive.undefined import check_defined
-from numeric import register_gradient
+from numeric import register_gradient, register_notation
 
 __all__ = ["derivation", "derive_from", "gradient", "validate"]
 
@@ -427,5 +427,13 @@ def gradient(f: Basic, X: MatrixSymbol | sympy.Symbol, assumptions: tuple[Assump
     return _derivation(*_cache_key(f, X, assumptions), structure).result
 
 
-# numeric.check_gradient checks this gradient when it is given none (numeric imports nothing from derive)
+def _notation(e: Basic) -> str:
+    from derive.render.printer import math_text
+
+    return math_text(e)
+
+
+# numeric.check_gradient checks this gradient when it is given none, and kernels' docstrings are
+# written in tracegrad's notation (numeric imports nothing from derive)
 register_gradient(gradient)
+register_notation(_notation)

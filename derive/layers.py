@@ -13,8 +13,9 @@ Conventions (as PyTorch users expect them; Z is n×d, one example per row):
   ``Z.mean(0)``, what batch norm uses; ``mean_cols(Z)`` the mean of the columns, n×1,
   ``Z.mean(1, keepdim=True)``, what layer norm uses.  ``var_rows``/``var_cols`` likewise, with 1/n
   (1/d), as batch and layer norm compute them in training mode (``unbiased=False``).
-* ``softmax``, ``logsoftmax``: row-wise.  ``cross_entropy(Z, Y) = −Σ Y ⊙ logsoftmax(Z)``, summed
-  over the batch, assuming the rows of Y sum to one.
+* ``softmax``, ``logsoftmax``: row-wise; of a column z (k×1), the vector's own softmax down the
+  column (row by row it would be 1 everywhere, which nobody means).  ``cross_entropy(Z, Y) =
+  −Σ Y ⊙ logsoftmax(Z)``, summed over the batch, assuming the rows of Y sum to one.
 * ``batchnorm(Z, gamma, beta, eps)``: statistics per column over the batch; ``layernorm`` per row;
   gamma and beta are 1×d; eps is a scalar, 1/100000 (PyTorch's 1e-5) when left out.
 * ``attention(Q, K, V, M)``: softmax(QKᵀ/√d + M)V with d the columns of Q; the optional n×m
@@ -225,15 +226,24 @@ EPS = sympy.Rational(1, 100000)
 
 # ----------------------------------------------------------------------------- built-in layers
 
-def _softmax(out: str, Z: MatrixExpr) -> Expansion:
-    from derive.networks import softmax_rows
+def _is_column(Z: MatrixExpr) -> bool:
+    """Z is a column vector (k×1, k not 1), whose softmax is taken down the column."""
+    return Z.shape[1] == 1 and Z.shape[0] != 1
 
-    return Expansion(stages=(_stage(out, softmax_rows(Z)),))
+
+def _softmax(out: str, Z: MatrixExpr) -> Expansion:
+    from derive.networks import softmax_cols, softmax_rows
+
+    return Expansion(stages=(_stage(out, softmax_cols(Z) if _is_column(Z) else softmax_rows(Z)),))
 
 
 def _logsoftmax(out: str, Z: MatrixExpr) -> Expansion:
+    from derive.elementwise import exp, log
     from derive.networks import log_softmax_rows
 
+    if _is_column(Z):
+        n = Z.shape[0]
+        return Expansion(stages=(_stage(out, Z - MatMul(_ones(n, 1), log(MatMul(_ones(1, n), exp(Z))))),))
     return Expansion(stages=(_stage(out, log_softmax_rows(Z)),))
 
 

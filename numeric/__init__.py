@@ -29,7 +29,7 @@ from numeric.compile import Kernel, compile
 from numeric import dask_backend  # noqa: F401  (registers backend="dask"; imports dask only when used)
 from numeric.export import export
 from numeric.numpy_backend import NumericPrinter, NumPyBackend
-from numeric.registry import register_function, register_gradient
+from numeric.registry import register_function, register_gradient, register_notation
 
 __all__ = ["Backend", "Kernel", "NumPyBackend", "NumericPrinter", "check_gradient", "compile", "export",
-           "export_autograd", "register_function", "register_gradient"]
+           "export_autograd", "register_function", "register_gradient", "register_notation"]

@@ -31,6 +31,7 @@ import numpy as np
 import sympy
 from sympy import MatrixExpr, MatrixSymbol
 
+from numeric import registry
 from numeric.array_backends import backend_named
 from numeric.compile import Stages, _default_doc, _identifier, generate
 from numeric.export import _module_doc
@@ -96,7 +97,7 @@ def export_autograd(loss: sympy.Basic, gradients: Mapping[MatrixSymbol | sympy.S
     if taken:
         raise ValueError(f"name {name!r}: {taken[0]} is taken by the generated module; choose another name")
     exprs = (loss, *(sympy.sympify(gradients[a]) for a in params))
-    describe = describe or str
+    describe = describe or registry.notation()
     kernel = f"{name}_and_gradients"
     gen = generate(exprs, args, is_list=True, dtype=None if dtype is None else np.dtype(dtype), name=kernel,
                    backend=library, stages=stages, doc=_default_doc(exprs, args, True, describe))

@@ -11,6 +11,7 @@ import numpy as np
 import sympy
 from sympy import MatrixSymbol
 
+from numeric import registry
 from numeric.array_backends import backend_named
 from numeric.backend import Backend
 from numeric.compile import Stages, _default_doc, generate
@@ -49,8 +50,8 @@ def export(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[MatrixSymb
 
     The module checks its arguments as a compiled kernel does and returns the same
     values.  Its docstrings list what it returns, each expression written by
-    ``describe`` (default ``str``; ``derive.render.math_text`` gives tracegrad's
-    notation, 2Xᵀ[… ⊙ σ(h)]).  ``stages`` is a program, as for :func:`numeric.compile`.
+    ``describe`` (default: the registered notation, tracegrad's 2Xᵀ[… ⊙ σ(h)] once derive is
+    imported, else ``str``).  ``stages`` is a program, as for :func:`numeric.compile`.
     Returns the path written.  For a loss that PyTorch or JAX differentiate with the
     derived gradients, see :func:`numeric.export_autograd`.
 
@@ -85,7 +86,7 @@ def module_source(exprs: sympy.Basic | Sequence[sympy.Basic], args: Sequence[Mat
     is_list = isinstance(exprs, (list, tuple))
     exprs_t = tuple(sympy.sympify(e) for e in (exprs if is_list else [exprs]))
     dt = None if dtype is None else np.dtype(dtype)
-    describe = describe or str
+    describe = describe or registry.notation()
     gen = generate(exprs_t, tuple(args), is_list=is_list, dtype=dt, name=name, backend=backend, stages=stages,
                    doc=_default_doc(exprs_t, tuple(args), is_list, describe))
     header = _module_doc(exprs_t, tuple(args), is_list, name, describe, backend.name)

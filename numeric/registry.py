@@ -29,8 +29,10 @@ __all__ = [
     "NumericFunction",
     "default_gradient",
     "function",
+    "notation",
     "register_function",
     "register_gradient",
+    "register_notation",
 ]
 
 # Python's operator precedences, as the printers compare them
@@ -173,6 +175,20 @@ def register_gradient(gradient: Callable[[Any, Any], Any]) -> None:
 def default_gradient() -> Callable[[Any, Any], Any] | None:
     """The registered gradient function, or None."""
     return _GRADIENT[0] if _GRADIENT else None
+
+
+_NOTATION: list[Callable[[Any], str]] = []
+
+
+def register_notation(write: Callable[[Any], str]) -> None:
+    """Make ``write(expr)`` the text of an expression in kernels' docstrings and messages; derive
+    registers its notation (``2Xᵀ[…]``) when its engine is imported."""
+    _NOTATION[:] = [write]
+
+
+def notation() -> Callable[[Any], str]:
+    """The registered notation, or ``str`` (SymPy's, which is also slower)."""
+    return _NOTATION[0] if _NOTATION else str
 
 
 def _sign(x: float) -> float:

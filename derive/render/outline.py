@@ -176,12 +176,15 @@ def abbreviate(sec: Outline, d: Derivation | None = None, over: int = ABBREVIATE
     used |= {name[0] for name in used}  # not Z beside Z1, Z4
     exprs = [ln.rhs for ln in lines]
     named: list[tuple[MatrixSymbol, MatrixExpr]] = []
-    widths: dict[Basic, int] = {}
+    texts: dict[Basic, str] = {}
+
+    def text(e: Basic) -> str:
+        if e not in texts:
+            texts[e] = math_text(e)
+        return texts[e]
 
     def length(e: Basic) -> int:
-        if e not in widths:
-            widths[e] = len(math_text(e))
-        return widths[e]
+        return len(text(e))
 
     while max(map(length, exprs)) > over:
         counts: dict[Basic, int] = {}
@@ -193,7 +196,7 @@ def abbreviate(sec: Outline, d: Derivation | None = None, over: int = ABBREVIATE
         # the one that saves the most, but an inner subexpression that repeats as often first:
         # Z = XW1 + 𝟏ₙb1 before σ(Z)W2 + …
         best = None
-        for e in sorted(width, key=lambda e: ((counts[e] - 1) * (width[e] - 1), str(e)), reverse=True):
+        for e in sorted(width, key=lambda e: ((counts[e] - 1) * (width[e] - 1), text(e)), reverse=True):
             rivals = [c for c in width if c != e and counts[c] >= counts[e] and width[c] < width[e]]
             if not rivals or not set(rivals) & set(sympy.preorder_traversal(e)):
                 best = e

@@ -288,3 +288,28 @@ def test_a_softmax_stage_under_a_log_loss_cancels_to_p_minus_y() -> None:
     z, y = rng.standard_normal((n, d)), rng.random((n, d))
     got = numeric.compile(bp.gradient("Z"), [Z, Y])(z, y)
     assert rel_err(got, fd_gradient(lambda z, y: -(y * np_logsoftmax(z)).sum(), [z, y], 0)) < 1e-6
+
+
+def test_softmax_of_a_column_is_the_vectors_softmax() -> None:
+    # row by row, the softmax of a k×1 column would be 1 everywhere (its Jacobian 0): a column z is
+    # the vector whose softmax is taken, its Jacobian diag(p) − ppᵀ (Magnus & Neudecker)
+    from derive.jacobian import jacobian
+    from derive.render.printer import math_text
+
+    k = 5
+    p = parse("softmax(z)", {"z": (k, 1)})
+    J = jacobian(p.expr, p.symbols["z"]).result
+    assert math_text(J) == "diag(p) - ppᵀ"
+    z = np.random.default_rng(7).standard_normal((k, 1))
+    s = np_softmax(z.T).T
+    np.testing.assert_allclose(numeric.compile([J], [p.symbols["z"]])(z)[0], np.diagflat(s) - s @ s.T,
+                               rtol=1e-12, atol=1e-15)
+    for text, want in (("softmax(z)", s), ("logsoftmax(z)", np_logsoftmax(z.T).T)):
+        e = parse(text, {"z": (k, 1)})
+        np.testing.assert_allclose(numeric.compile(e.expr, [e.symbols["z"]])(1e4 * z),
+                                   np_softmax(1e4 * z.T).T if text == "softmax(z)" else np_logsoftmax(1e4 * z.T).T,
+                                   rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(numeric.compile(e.expr, [e.symbols["z"]])(z), want, rtol=1e-12)
+    rows = parse("softmax(Z)", {"Z": (4, k)})                       # a matrix: row by row, as before
+    Z = np.random.default_rng(8).standard_normal((4, k))
+    np.testing.assert_allclose(numeric.compile(rows.expr, [rows.symbols["Z"]])(Z), np_softmax(Z), rtol=1e-12)

@@ -177,8 +177,9 @@ def _docstrings(path) -> list[str]:
     return [mod.__doc__, kernel.__doc__]
 
 
-def test_export_documents_in_the_callers_notation(tmp_path) -> None:
+def test_export_documents_in_the_callers_notation(tmp_path, monkeypatch) -> None:
     import numeric
+    from numeric import registry
 
     net = derive.seed_network()
     grads = derive.backprop(net).gradients()
@@ -188,8 +189,13 @@ def test_export_documents_in_the_callers_notation(tmp_path) -> None:
         assert f"d×m: {SEED_EXPANDED['W1']}" in doc
         assert "scalar: ‖Y - (σ(XW1 + 𝟏ₙb1)W2 + 𝟏ₙb2)‖_F²" in doc
         assert not [w for w in RAW if w in doc.split("Returns:")[1]]
+    # by default, tracegrad's notation (derive registers it with numeric), never SymPy's repr
     plain_doc = _docstrings(numeric.export(exprs, args, tmp_path / "p.py"))[0]
-    assert "σ(X*W1 + 1*b1)" in plain_doc and "Lambda" not in plain_doc  # str(): SymPy's, with σ
+    assert "scalar: tr((Y - (σ(XW1 + 𝟏ₙb1)W2 + 𝟏ₙb2))ᵀ(Y - (σ(XW1 + 𝟏ₙb1)W2 + 𝟏ₙb2)))" in plain_doc
+    assert not [w for w in RAW if w in plain_doc.split("Returns:")[1]]
+    monkeypatch.setattr(registry, "_NOTATION", [])    # numeric without derive: str(), SymPy's, with σ
+    str_doc = _docstrings(numeric.export(exprs, args, tmp_path / "s.py"))[0]
+    assert "σ(X*W1 + 1*b1)" in str_doc and "Lambda" not in str_doc
 
 
 def test_codegen_module_docstring(tmp_path, capsys) -> None:
