@@ -3,6 +3,7 @@ checks, broadcasts and limits of the language."""
 from __future__ import annotations
 
 import math
+import re
 
 import sympy
 from sympy import Determinant, Identity, Inverse, MatMul, MatPow, MatrixExpr, MatrixSymbol, OneMatrix, Trace, \
@@ -72,6 +73,12 @@ class _Builder:
     def src(self, node: _Node) -> str:
         s = " ".join(self.text[node.start:node.end].split())
         return s if len(s) <= 40 else s[:37] + "..."
+
+    def operand(self, node: _Node) -> str:
+        """The source of ``node`` as an operand of a suggested ``.^``: bracketed unless it is a name,
+        a number or a call (``(X.*X + 1).^0.5``, not ``X.*X + 1.^0.5``)."""
+        s = self.src(node)
+        return s if re.fullmatch(r"[\w.']+|\w+\(.*\)|\(.*\)", s) and _balanced(s) else f"({s})"
 
     def desc(self, node: _Node, v: sympy.Basic) -> str:
         return f"{self.src(node)} ({_shape_text(v)})"
@@ -311,7 +318,7 @@ class _Builder:
         raised = f"'^' raises {self.desc(bn, base)} to {self.src(en)}"
         if base.shape[0] != base.shape[1]:
             raise self.fail(node, f"{raised}: a matrix power needs a square matrix (for the power of "
-                                  f"each entry write {self.src(bn)}.^{self.src(en)})", "shape")
+                                  f"each entry write {self.operand(bn)}.^{self.operand(en)})", "shape")
         if id(node) in getattr(self, "trace_args", ()) and not isinstance(e, sympy.Integer) and (
                 isinstance(e, sympy.Rational) or (not e.is_Number and e.free_symbols and e.is_real is not False)):
             # Xᵏ with a symbol k, (XᵀX)^(1/2): derived inside a trace, d tr(Aᵖ) = p tr(Aᵖ⁻¹ dA)
@@ -357,7 +364,7 @@ class _Builder:
             if isinstance(a, MatrixExpr) and not _is_1x1(a):
                 raise self.fail(node, f"'sqrt' takes a scalar, got {self.desc(an, a)}: the matrix square "
                                       f"root is not supported (for the square root of each entry, a "
-                                      f"different function, write {self.src(an)}.^0.5)", "unsupported")
+                                      f"different function, write {self.operand(an)}.^0.5)", "unsupported")
             return sympy.sqrt(self.scalar(an, a))
         if fname == "norm2":
             if _is_scalar(a):
@@ -436,3 +443,13 @@ class _Builder:
             return MatrixExponential(a)
         return Inverse(a)
 
+
+def _balanced(s: str) -> bool:
+    """The brackets of ``s`` open and close in order, and its outer pair (if it starts with one)
+    encloses all of it: ``(a)+(b)`` is not one bracketed operand."""
+    depth = 0
+    for i, ch in enumerate(s):
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0 or (depth == 0 and s.startswith("(") and 0 < i < len(s) - 1):
+            return False
+    return depth == 0

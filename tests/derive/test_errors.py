@@ -76,3 +76,23 @@ def test_huge_matrix_power_is_refused_not_expanded() -> None:
     S = MatrixSymbol("S", 3, 3)
     with pytest.raises(NotImplementedError, match=r"MatPow S\*\*99999.*\|99999\| > 100"):
         derive.gradient(Trace(S ** 99999), S)
+
+
+@pytest.mark.parametrize("text, entrywise", [
+    ("sqrt(X.*X + 1)", "(X.*X + 1).^0.5"),
+    ("sqrt(X)", "X.^0.5"),
+    ("(X+Y)^2", "(X+Y).^2"),
+    ("X^(1/2)", "X.^(1/2)"),
+    ("sqrt((X+1).*(Y+2))", "((X+1).*(Y+2)).^0.5"),
+])
+def test_the_suggested_power_of_each_entry_reads_as_meant(text: str, entrywise: str) -> None:
+    # the suggestion brackets a sum: X.*X + 1.^0.5 would be X.*X + 1
+    from derive.lang import ExpressionError, parse
+    shapes = {"X": ("n", "d"), "Y": ("n", "d")}
+    with pytest.raises(ExpressionError) as err:
+        parse(text, shapes)
+    assert f"write {entrywise})" in str(err.value)
+    inner = text[len("sqrt("):-1] if text.startswith("sqrt(") else text.split("^")[0]
+    power = sympy.Rational(1, 2) if "sqrt" in text or "1/2" in text else 2
+    want = sympy.HadamardPower(parse(inner, shapes).expr, power)
+    assert parse(entrywise, shapes).expr == want
