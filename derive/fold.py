@@ -178,7 +178,8 @@ def _products(e: HadamardProduct, products: list[tuple[MatrixSymbol, dict]]) -> 
             for b, q in have.items():
                 if b == first:
                     items[S] = have.get(S, sympy.Integer(0)) + 1
-                items[b] = q - want.get(b, 0)
+                if b != S:   # S's own power among the factors is counted above, in the place of the first
+                    items[b] = q - want.get(b, 0)
             have, changed = items, True
     if not changed:
         return e

@@ -237,20 +237,27 @@ def _softmax(out: str, Z: MatrixExpr) -> Expansion:
     return Expansion(stages=(_stage(out, softmax_cols(Z) if _is_column(Z) else softmax_rows(Z)),))
 
 
-def _logsoftmax(out: str, Z: MatrixExpr) -> Expansion:
+def _log_softmax(Z: MatrixExpr) -> MatrixExpr:
+    """Z − log(exp(Z)𝟏)𝟏ᵀ by rows; of a column z, z − 𝟏 log(𝟏ᵀexp(z))."""
     from derive.elementwise import exp, log
     from derive.networks import log_softmax_rows
 
     if _is_column(Z):
         n = Z.shape[0]
-        return Expansion(stages=(_stage(out, Z - MatMul(_ones(n, 1), log(MatMul(_ones(1, n), exp(Z))))),))
-    return Expansion(stages=(_stage(out, log_softmax_rows(Z)),))
+        return Z - MatMul(_ones(n, 1), log(MatMul(_ones(1, n), exp(Z))))
+    return log_softmax_rows(Z)
+
+
+def _logsoftmax(out: str, Z: MatrixExpr) -> Expansion:
+    return Expansion(stages=(_stage(out, _log_softmax(Z)),))
 
 
 def _cross_entropy(out: str, Z: MatrixExpr, Y: MatrixExpr) -> Expansion:
     from derive.networks import softmax_cross_entropy
     from derive.steps import ROWS_SUM_TO_ONE
 
+    if _is_column(Z):   # one example as a column: −yᵀ log softmax(z), y not assumed to sum to one
+        return Expansion(stages=(), loss=-Trace(MatMul(Transpose(Y), _log_softmax(Z))))
     n, k = Z.shape
     return Expansion(stages=(), loss=softmax_cross_entropy(Y, Z),
                      assumptions=(((Y, _ones(k, 1)), _ones(n, 1), ROWS_SUM_TO_ONE.key),))

@@ -245,6 +245,10 @@ class _ArrayBackend(Backend):
     number_format = ""   # a Python number as a scalar of the computation's dtype (default: as_array)
     imports = ""         # more imports of the module
 
+    @property
+    def typed_numbers(self) -> bool:  # type: ignore[override]
+        return bool(self.number_format or self.as_array)
+
     def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> _ArrayPrinter:
         return self.printer_class(names=dict(names), dim_code=dict(dim_code), dtype_code=self.dtype_name,
                                   module=self.module, number_format=self.number_format or self.as_array)

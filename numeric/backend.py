@@ -72,6 +72,10 @@ class Backend:
     reserved: frozenset[str] = frozenset()
     #: the local variable that holds the dtype of the computation
     dtype_name: str = "_dt"
+    #: whether the printer writes a function of dimensions (√d, log n) on a scalar of the computation's
+    #: dtype (``NumericPrinter.number_format``); where it does not, such a value is a float64 that may
+    #: promote float32 arrays, and the kernel casts its outputs back
+    typed_numbers: bool = False
 
     def printer(self, names: Mapping[Node, str], dim_code: Mapping[sympy.Basic, str]) -> NodePrinter:
         """A printer that writes ``names[node]`` for named nodes and ``dim_code[d]`` for a dimension."""

@@ -369,7 +369,8 @@ def generate(exprs: Sequence[sympy.Basic], args: Sequence[MatrixSymbol | sympy.S
     builder = Builder(args)
     _lower_stages(builder, stages, args)
     plan = schedule(builder.share_scale([builder.output(o) for o in
-                                         builder.stabilize([builder.lower(e) for e in exprs])]))
+                                         builder.stabilize([builder.lower(e) for e in exprs])]),
+                    backend.typed_numbers)
     printer = backend.printer({**{builder.arg_nodes[a]: params[a] for a in args}, **plan.names}, dims)
     body: list[str] = []
     for idx, node in enumerate(plan.temporaries):

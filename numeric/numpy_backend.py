@@ -212,19 +212,26 @@ class NumericPrinter(NumPyPrinter):
             texts.insert(0, _lit(c))
         return " * ".join(texts), (MUL if len(texts) > 1 else ATOM if c == 1.0 else UNARY)
 
+    def _number(self, x: Node) -> str | None:
+        """``x``, a function of dimensions alone, as a scalar of the computation's dtype
+        (:attr:`number_format`); None for anything else, or where the printer has no such format."""
+        if self.number_format and is_number(x):
+            return self.number_format.format(code=self.emit(x), dt=self.dtype_code)
+        return None
+
     def _op_pow(self, node: Node) -> tuple[str, int]:
         (x,), p = node.args, node.attr
-        if p in (0.5, -0.5) and is_number(x):
-            # a root of dimensions (1/√d): Python's power, a Python float, not the library's float64 sqrt
-            return f"{self._wrap(x, POW, strict=True)}**{_num(p) if p > 0 else f'({_num(p)})'}", POW
+        # a power of dimensions (1/√d) on a scalar of the dtype: float32 stays float32, a negative base
+        # is NaN (Python's own ** would make it complex), 1/√0 is inf, and torch.sqrt takes it
+        number = self._number(x)
         if p == 0.5:
-            return f"{self._np('sqrt')}({self.emit(x)})", ATOM
+            return f"{self._np('sqrt')}({number or self.emit(x)})", ATOM
         if p == -0.5:
-            return f"1 / {self._np('sqrt')}({self.emit(x)})", MUL
+            return f"1 / {self._np('sqrt')}({number or self.emit(x)})", MUL
         if p == -1.0:
-            return f"1 / {self._wrap(x, MUL, strict=True)}", MUL
+            return f"1 / {number or self._wrap(x, MUL, strict=True)}", MUL
         exponent = _num(p) if p >= 0 else f"({_num(p)})"
-        return f"{self._wrap(x, POW, strict=True)}**{exponent}", POW
+        return f"{number or self._wrap(x, POW, strict=True)}**{exponent}", POW
 
     def _op_powv(self, node: Node) -> tuple[str, int]:
         a, b = node.args
@@ -233,8 +240,7 @@ class NumericPrinter(NumPyPrinter):
     def _op_fn(self, node: Node) -> tuple[str, int]:
         f = registry.function(node.attr)
         x = node.args[0]
-        number = (self.number_format.format(code=self.emit(x), dt=self.dtype_code)
-                  if self.number_format and is_number(x) else None)
+        number = self._number(x)
         out = [self._library(f.pieces[0])]
         for context, piece in zip(f.contexts, f.pieces[1:]):
             arg = number if number is not None else self.emit(x) if context is None else self._wrap(x, *context)
@@ -353,6 +359,7 @@ class NumPyBackend(Backend):
 
     name = "numpy"
     module = "numpy"
+    typed_numbers = True
     reserved = frozenset({"numpy", "_SPEC", "_DTYPE"} | {n for n in vars(numpy_checks) if not n.startswith("__")}
                          | {n for n in vars(numpy_matfun) if not n.startswith("__")})
 

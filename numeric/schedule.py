@@ -19,10 +19,10 @@ __all__ = ["Schedule", "schedule"]
 _TRIVIAL = ("arg", "const", "dim")
 # nodes whose value is an array (from the arguments), not a Python number
 _ARRAY_OPS = ("arg", "eye")
-# nodes that apply a library function, whose result on Python numbers is a float64 (a power of
-# Python numbers is Python's own, printed with **; a function of one is given a scalar of the
-# computation's dtype: NumericPrinter.number_format)
-_FUNCTION_OPS = ("powv",)
+# nodes that apply a library function, whose result on Python numbers is a float64 unless the printer
+# gives them a scalar of the computation's dtype (Backend.typed_numbers; numpy.power of two numbers never)
+_FUNCTION_OPS = ("fn", "pow", "powv")
+_TYPED_OPS = ("fn", "pow")
 
 
 @dataclass(frozen=True)
@@ -86,19 +86,20 @@ def _temporaries_read(node: Node, temps: set[Node]) -> set[Node]:
     return out
 
 
-def _may_change_dtype(nodes: Sequence[Node]) -> bool:
+def _may_change_dtype(nodes: Sequence[Node], typed_numbers: bool = False) -> bool:
     """True if a library function is applied to Python numbers only (its float64 result would
     promote float32 arrays); then outputs are cast back."""
     on_array: dict[Node, bool] = {}
     for node in nodes:  # topological order
         on_array[node] = node.op in _ARRAY_OPS or any(on_array.get(a, False) for a in node.args)
-        if node.op in _FUNCTION_OPS and not on_array[node]:
+        if node.op in _FUNCTION_OPS and not on_array[node] and not (typed_numbers and node.op in _TYPED_OPS):
             return True
     return False
 
 
-def schedule(outputs: Sequence[Node]) -> Schedule:
-    """The statements that compute ``outputs`` (nodes of one graph), temporaries named ``_t0``, ``_t1``, …"""
+def schedule(outputs: Sequence[Node], typed_numbers: bool = False) -> Schedule:
+    """The statements that compute ``outputs`` (nodes of one graph), temporaries named ``_t0``, ``_t1``, …;
+    ``typed_numbers``: the backend computes functions of dimensions in the arrays' dtype."""
     outputs = tuple(outputs)
     order, uses = _topological(outputs)
     temps = [n for n in order if (uses[n] > 1 or n in outputs) and n.op not in _TRIVIAL]
@@ -115,4 +116,4 @@ def schedule(outputs: Sequence[Node]) -> Schedule:
             deletions.setdefault(idx, []).append(t)
     return Schedule(tuple(temps), names,
                     {idx: tuple(names[t] for t in sorted(ts, key=temps.index)) for idx, ts in deletions.items()},
-                    outputs, _may_change_dtype(order))
+                    outputs, _may_change_dtype(order, typed_numbers))

@@ -78,7 +78,9 @@ class _Builder:
         """The source of ``node`` as an operand of a suggested ``.^``: bracketed unless it is a name,
         a number or a call (``(X.*X + 1).^0.5``, not ``X.*X + 1.^0.5``)."""
         s = self.src(node)
-        return s if re.fullmatch(r"[\w.']+|\w+\(.*\)|\(.*\)", s) and _balanced(s) else f"({s})"
+        call = re.match(r"\w*\(", s)
+        whole = re.fullmatch(r"[\w.']+", s) or (call is not None and _closes_at_end(s, call.end() - 1))
+        return s if whole else f"({s})"
 
     def desc(self, node: _Node, v: sympy.Basic) -> str:
         return f"{self.src(node)} ({_shape_text(v)})"
@@ -444,12 +446,12 @@ class _Builder:
         return Inverse(a)
 
 
-def _balanced(s: str) -> bool:
-    """The brackets of ``s`` open and close in order, and its outer pair (if it starts with one)
-    encloses all of it: ``(a)+(b)`` is not one bracketed operand."""
+def _closes_at_end(s: str, start: int) -> bool:
+    """The bracket that opens at ``start`` closes at the end of ``s``: ``exp(X)`` is one operand,
+    ``exp(X) + exp(Y)`` and ``(a) + (b)`` are not."""
     depth = 0
-    for i, ch in enumerate(s):
-        depth += (ch == "(") - (ch == ")")
-        if depth < 0 or (depth == 0 and s.startswith("(") and 0 < i < len(s) - 1):
-            return False
-    return depth == 0
+    for i in range(start, len(s)):
+        depth += (s[i] == "(") - (s[i] == ")")
+        if depth == 0:
+            return i == len(s) - 1
+    return False

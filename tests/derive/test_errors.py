@@ -1,6 +1,8 @@
 """Bad input gets a clear error naming the offender, never a wrong number."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import sympy
 from sympy import KroneckerProduct, MatrixSymbol, Trace
@@ -96,3 +98,14 @@ def test_the_suggested_power_of_each_entry_reads_as_meant(text: str, entrywise: 
     power = sympy.Rational(1, 2) if "sqrt" in text or "1/2" in text else 2
     want = sympy.HadamardPower(parse(inner, shapes).expr, power)
     assert parse(entrywise, shapes).expr == want
+
+
+@pytest.mark.parametrize("text, entrywise", [
+    ("sqrt(exp(X) + exp(Y))", "(exp(X) + exp(Y)).^0.5"),
+    ("sqrt((X+1) + (Y+2))", "((X+1) + (Y+2)).^0.5"),
+    ("sqrt(exp(X))", "exp(X).^0.5"),
+])
+def test_the_suggestion_brackets_a_sum_of_calls(text: str, entrywise: str) -> None:
+    from derive.lang import ExpressionError, parse
+    with pytest.raises(ExpressionError, match=rf"write {re.escape(entrywise)}\)"):
+        parse(text, {"X": ("n", "d"), "Y": ("n", "d")})

@@ -313,3 +313,34 @@ def test_softmax_of_a_column_is_the_vectors_softmax() -> None:
     rows = parse("softmax(Z)", {"Z": (4, k)})                       # a matrix: row by row, as before
     Z = np.random.default_rng(8).standard_normal((4, k))
     np.testing.assert_allclose(numeric.compile(rows.expr, [rows.symbols["Z"]])(Z), np_softmax(Z), rtol=1e-12)
+
+
+@pytest.mark.parametrize("text", [
+    "P = softmax(z); f = -sum(y .* log(P))",   # the stage P named in its own reciprocal's product
+    "f = cross_entropy(z, y)",                  # one example as a column: −yᵀ log softmax(z)
+    "L = logsoftmax(z); f = -sum(y .* L)",
+])
+def test_cross_entropy_of_one_column_meets_backprop_by_hand(text: str) -> None:
+    from derive.program import program
+    from derive.kernel_stages import kernel_stages
+    stages, outs, args = kernel_stages(backprop(program(f"X: k×d; y: k×1; param w: d×1; z = X*w; {text}")))
+    kernel = numeric.compile(outs, args, stages=stages)
+    rng = np.random.default_rng(9)
+    x, w, y = rng.standard_normal((5, 3)), rng.standard_normal((3, 1)), np.eye(5)[[2]].T
+    for scale in (1.0, 1e4):
+        z = scale * x @ w
+        logp = np_logsoftmax(z.T).T
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            f, g = kernel(scale * x, y, w)
+        assert float(f) == pytest.approx(float(-(y * logp).sum()), rel=1e-12)
+        np.testing.assert_allclose(g, scale * x.T @ (np.exp(logp) - y), rtol=1e-10, atol=1e-9 * scale)
+
+
+def test_a_stage_is_named_whatever_the_order_of_the_factors() -> None:
+    from sympy import HadamardPower, HadamardProduct
+    from derive.fold import _exponents, _products
+    A, B, Y, S = (MatrixSymbol(s, 4, 3) for s in "ABYS")
+    stage = [(S, _exponents([A, B]))]          # S = A ⊙ B: A ⊙ B ⊙ S∘⁻¹ ⊙ Y is Y
+    assert _products(HadamardProduct(A, B, HadamardPower(S, -1), Y), stage) == Y
+    assert _products(HadamardProduct(HadamardPower(S, -1), A, B, Y), stage) == Y

@@ -290,3 +290,13 @@ def test_a_program_that_logs_its_softmax_is_finite_at_huge_logits(dtype):
         assert loss.dtype == dtype and grad.dtype == dtype
         assert float(loss) == pytest.approx(float(-np.sum(y * np_log_softmax(logits))), rel=tol)
         np.testing.assert_allclose(grad, scale * x.T @ (np_softmax(logits) - y), rtol=tol, atol=tol * scale)
+
+
+def test_rational_powers_that_cancel_are_dropped():
+    A = MatrixSymbol("A", n, k)
+    R = sympy.Rational
+    kernel = numeric.compile(HadamardProduct(HadamardPower(A, R(1, 10)), HadamardPower(A, R(2, 10)),
+                                             HadamardPower(A, R(-3, 10)), B), [A, B])
+    assert "**" not in kernel.source[kernel.source.index("def kernel"):].split('"""')[-1]
+    a, b = -np.abs(huge_logits(12, scale=2.0)), huge_logits(13, scale=2.0)    # negative: any power is NaN
+    np.testing.assert_array_equal(run_quiet(kernel, a, b), b)
