@@ -31,8 +31,8 @@ hash-consed graph, so a pattern is recognised wherever it occurs, in any output:
 * ``cancel_powers``: f ⊙ f^∘p → f^∘(1+p), dropped at 0 (P ⊙ P^∘−1 ⊙ Y → Y), with a power of a
   product spread over its factors where one of them stands beside it, and (f^∘a)^∘b → f^∘ab for an
   integer b or a positive f;
-* ``log_product``: log(c·Π fᵢ) → log c + Σ log fᵢ where every factor is positive by construction
-  (exp(a), exp(A − m), a sum or power of those): the log of a softmax is (A − m) − log(exp(A − m)·𝟏)𝟏ᵀ,
+* ``log_product``: log(c·Π fᵢ) → log c + Σ log fᵢ and log f^p → p log f where every factor is
+  positive by construction (exp(a), exp(A − m), a sum or power of those): the log of a softmax is (A − m) − log(exp(A − m)·𝟏)𝟏ᵀ,
   finite where the softmax itself underflows to 0.
 
 Both exp rewrites build the same ``max`` node m and the same ``expshift`` node
@@ -493,7 +493,9 @@ class Graph:
                     and x.attr[1][0] == -1.0 and x.args[0].op == "fn" and x.args[0].attr == SIGMOID:
                 # log(1 − σ(a)) = −softplus(a)
                 return self.mul([self.fn(SOFTPLUS, x.args[0].args[0])], coef=-1.0)
-        if name == "log" and "log_product" in self.rewrites and x.op == "mul" and _positive(x):
+        if name == "log" and "log_product" in self.rewrites and x.op in ("mul", "pow") and _positive(x):
+            if x.op == "pow":   # log f^p = p log f, f positive
+                return self.mul([self.fn("log", x.args[0])], x.shape, coef=x.attr)
             return self._log_product(x)
         if name == "log" and "log_sum_exp" in self.rewrites:
             if x.op == "fn" and x.attr == "exp":

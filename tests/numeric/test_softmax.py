@@ -300,3 +300,11 @@ def test_rational_powers_that_cancel_are_dropped():
     assert "**" not in kernel.source[kernel.source.index("def kernel"):].split('"""')[-1]
     a, b = -np.abs(huge_logits(12, scale=2.0)), huge_logits(13, scale=2.0)    # negative: any power is NaN
     np.testing.assert_array_equal(run_quiet(kernel, a, b), b)
+
+
+def test_log_of_a_power_of_a_softmax_is_finite():
+    z = huge_logits(14)
+    kernel = numeric.compile([log(HadamardPower(softmax_rows(Z), 2)), log(HadamardPower(softmax_rows(Z), -1))], [Z])
+    sq, inv = run_quiet(kernel, z)
+    np.testing.assert_allclose(sq, 2 * np_log_softmax(z), rtol=1e-12)
+    np.testing.assert_allclose(inv, -np_log_softmax(z), rtol=1e-12)
