@@ -292,28 +292,37 @@ def attention_program():
         "Q = X*Wq; K = X*Wk; V = X*Wv; A = attention(Q, K, V); f = norm2(Y - A)^2")))
 
 
+def _typed_kernel_call(library, request, exprs, args, arrays, stages=()):
+    """The kernel of ``exprs`` for ``library`` (skipped where it is missing), checked to cast nothing
+    back, called on ``arrays`` (NumPy arrays, moved to the library)."""
+    if library != "numpy":
+        pytest.importorskip(library)
+    if library == "jax":
+        request.getfixturevalue("jax_x64")
+    kernel = numeric.compile(exprs, args, stages=stages, backend=library)
+    assert "_cast(" not in kernel.source[kernel.source.index("    _t0"):]
+    return kernel(*(arrays if library == "numpy" else to_library(library, arrays)))
+
+
+def _meets(got, want, dtype):
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for g, w in zip(got, want):
+        assert str(g.dtype).endswith(dtype)
+        assert rel(g, w) < tol
+
+
 @pytest.mark.parametrize("library", ["numpy", "torch", "jax"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_a_scale_by_a_root_of_a_dimension_on_every_library(library, dtype, request):
     # 1/√e of attention is a root of a dimension: taken of a scalar of the arrays' dtype in every library
     # (torch.sqrt of an int raised; numpy.sqrt made a float64 scalar that turned a float32 kernel's
     # work into float64, cast back at the end)
-    if library != "numpy":
-        pytest.importorskip(library)
-    if library == "jax":
-        request.getfixturevalue("jax_x64")
     stages, outs, args = attention_program()
-    kernel = numeric.compile(outs, args, stages=stages, backend=library)
-    assert "_cast(" not in kernel.source[kernel.source.index("    _t0"):]
     rng = np.random.default_rng(5)
     e, v = 6, 2
     arrays = [rng.standard_normal(s).astype(dtype) for s in [(N, D), (N, v), (D, e), (D, e), (D, v)]]
-    got = kernel(*(arrays if library == "numpy" else to_library(library, arrays)))
-    want = _attention_by_hand(*(a.astype(np.float64) for a in arrays))
-    tol = 1e-12 if dtype == "float64" else 1e-5
-    for g, w in zip(got, want):
-        assert str(g.dtype).endswith(dtype)
-        assert rel(g, w) < tol
+    got = _typed_kernel_call(library, request, outs, args, arrays, stages)
+    _meets(got, _attention_by_hand(*(a.astype(np.float64) for a in arrays)), dtype)
 
 
 @pytest.mark.parametrize("library", ["numpy", "torch", "jax"])
@@ -324,23 +333,14 @@ def test_functions_of_a_dimension_keep_the_dtype_on_every_library(library, dtype
     import sympy
     from sympy import Trace
     from derive.elementwise import sigmoid
-    if library != "numpy":
-        pytest.importorskip(library)
-    if library == "jax":
-        request.getfixturevalue("jax_x64")
     n = sympy.Symbol("n", integer=True, positive=True)
     X = MatrixSymbol("X", n, D)
-    kernel = numeric.compile([sympy.log(n) * Trace(X.T * X), sympy.exp(-n) * X, sympy.sqrt(n) * X,
-                              sigmoid.scalar(n) * X], [X], backend=library)
-    assert "_cast(" not in kernel.source[kernel.source.index("    _t0"):]
     x = np.random.default_rng(6).standard_normal((N, D)).astype(dtype)
-    got = kernel(*(([x]) if library == "numpy" else to_library(library, [x])))
+    got = _typed_kernel_call(library, request, [sympy.log(n) * Trace(X.T * X), sympy.exp(-n) * X,
+                                                sympy.sqrt(n) * X, sigmoid.scalar(n) * X], [X], [x])
     x64 = x.astype(np.float64)
-    want = [np.log(N) * np.sum(x64 * x64), np.exp(-N) * x64, np.sqrt(N) * x64, x64 / (1 + np.exp(-N))]
-    tol = 1e-12 if dtype == "float64" else 1e-6
-    for g, w in zip(got, want):
-        assert str(g.dtype).endswith(dtype)
-        assert rel(g, w) < tol
+    _meets(got, [np.log(N) * np.sum(x64 * x64), np.exp(-N) * x64, np.sqrt(N) * x64, x64 / (1 + np.exp(-N))],
+           dtype)
 
 
 def test_a_root_of_a_negative_or_zero_dimension_expression_is_nan_or_inf_never_complex():
