@@ -44,3 +44,18 @@ def test_markdown_has_the_seed_sections() -> None:
         assert word in zh
     en = (DOCS / "seed-derivation.en.md").read_text(encoding="utf-8")
     assert en.count("$$") % 2 == 0 and "In summary" in en
+
+
+def test_the_readmes_first_python_example_runs_as_written(tmp_path) -> None:
+    # copied into a fresh interpreter as a new user would: it defines its data and calls the kernel
+    import re
+    import sys
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    block = re.findall(r"```python\n(.*?)```", readme, re.S)[0]
+    check = ("\nassert np.isfinite(f) and gW1.shape == W1.shape and gb2.shape == b2.shape"
+             "\nH = 1 / (1 + np.exp(-(X @ W1 + b1))); R = H @ W2 + b2 - Y"
+             "\nassert abs(f - np.sum(R * R)) < 1e-9 * abs(f)"
+             "\nassert np.allclose(gW2, 2 * H.T @ R, rtol=1e-10)\n")
+    proc = subprocess.run([sys.executable, "-c", block + check], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
