@@ -6,8 +6,9 @@
   (``custom_vjp``) derivative is its derived gradients, as a standalone module;
 * :func:`check_gradient` — a gradient expression against central differences;
 * :func:`register_function` — the NumPy code of an elementwise SymPy function, by class name.
-  numeric imports nothing from derive: derive registers its functions, and with
-  :func:`register_gradient` its gradient (the default of ``check_gradient``);
+  numeric imports nothing from derive: derive registers its functions, with
+  :func:`register_gradient` its gradient (the default of ``check_gradient``), and with
+  :func:`register_notation` its notation (kernels' docstrings and messages: ``2Xᵀ[…]``);
 * a backend (:class:`Backend`) writes the kernels' modules; NumPy's is the default,
   ``compile(..., backend="torch" | "jax" | "auto")`` prints the same schedule for PyTorch or JAX
   (:mod:`numeric.array_backends`; the extras ``tracegrad[torch]``, ``tracegrad[jax]``);
