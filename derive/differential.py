@@ -21,7 +21,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.kronecker import KroneckerProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from derive.elementwise import elementwise_derivative
+from derive.elementwise import elementwise_derivative, log
 from derive.kronecker import Diag, Vec
 from derive.laws import Laws, Summation, applied, matrices, scalars
 from derive.limits import MAX_MATRIX_POWER
@@ -210,7 +210,11 @@ def _drop_zeros(e: Basic) -> Basic:
 def _d_hadamard_power(e, dd):
     base, p = e.args
     lower = base if p == 2 else HadamardPower(base, p - 1)  # A^∘1 is A
-    return HadamardProduct(p * lower, dd(base))
+    power = HadamardProduct(p * lower, dd(base))
+    if not p.free_symbols and not p.atoms(MatrixSymbol):
+        return power
+    # an exponent that may vary (tr(B)): d(A^∘p) = p A^∘(p−1) ⊙ dA + dp · (A^∘p ⊙ log A)
+    return MatAdd(power, MatMul(dd(p), HadamardProduct(e, log(base))))
 
 
 def _d_entry(e, dd):

@@ -28,7 +28,8 @@ __all__ = ["export_network", "kernel_stages"]
 def kernel_stages(bp: Backprop) -> tuple[tuple[tuple[sympy.Basic, sympy.Basic], ...], list[sympy.Basic],
                                          list[MatrixSymbol]]:
     """``(stages, outputs, args)`` for ``numeric.compile(outputs, args, stages=stages)``: the loss and
-    ∂f/∂p for each parameter p, as functions of the inputs then the parameters.
+    ∂f/∂p for each parameter p, as functions of the inputs, the parameters, then the scalar symbols
+    (a weight decay λ) in alphabetical order.
 
     >>> import numpy as np, numeric
     >>> from derive import backprop, seed_network
@@ -47,7 +48,11 @@ def kernel_stages(bp: Backprop) -> tuple[tuple[tuple[sympy.Basic, sympy.Basic], 
             needed |= {g.wrt for g in section.result.atoms(Gradient)}
     backward = tuple((Gradient(F, s.wrt), s.result) for s in bp.sections if s.wrt in needed)
     outputs: list[sympy.Basic] = [net.loss, *(Gradient(F, p) for p in net.params)]
-    return tuple(net.stages) + backward, outputs, [*net.inputs, *net.params]
+    args = [*net.inputs, *net.params]
+    # scalar symbols (a weight decay λ, a scale s) that are not dimensions: arguments after the parameters
+    used = {x for e in [net.loss, *(d for _, d in net.stages)] for x in e.free_symbols}
+    scalars = sorted((x for x in used if type(x) is sympy.Symbol and not x.is_integer and x not in args), key=str)
+    return tuple(net.stages) + backward, outputs, [*args, *scalars]
 
 
 def export_network(network: Network | Backprop | str, path: str | os.PathLike[str], *, backend: str = "torch",
@@ -85,9 +90,6 @@ def export_network(network: Network | Backprop | str, path: str | os.PathLike[st
         network = program(network)
     bp = backprop(network) if isinstance(network, Network) else network
     stages, outputs, args = kernel_stages(bp)
-    scalars = sorted((s for s in bp.network.loss.free_symbols
-                      if isinstance(s, sympy.Symbol) and not s.is_integer and s not in args), key=str)
-    args = [*args, *scalars]
     if backend in ("torch", "jax"):
         gradients = dict(zip(bp.network.params, outputs[1:]))
         return numeric.export_autograd(outputs[0], gradients, args, path, name, backend=backend, stages=stages,

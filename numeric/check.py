@@ -53,8 +53,8 @@ def check_gradient(f: sympy.Expr, wrt: MatrixSymbol | Sequence[MatrixSymbol],
     if grad is None:
         gradient = default_gradient()
         if gradient is None:
-            raise ValueError("no gradient given: pass grad=, or import derive (derive.gradient is the default "
-                             "once derive.engine is imported)")
+            raise ValueError("no gradient given: pass grad=, or import derive.engine (or use derive.gradient "
+                             "once): derive's gradient is the default once its engine is imported")
         grads = [gradient(f, w) for w in wrts]
     elif isinstance(grad, (list, tuple)):
         grads = list(grad)

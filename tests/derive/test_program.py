@@ -257,3 +257,22 @@ def test_programs_are_bounded():
     assert info.value.line == limits.MAX_PROGRAM_STATEMENTS + 1 and isinstance(info.value, LimitError)
     with pytest.raises(TypeError):
         program(b"X: n,d")
+
+
+def test_kernel_stages_take_the_programs_scalars_after_the_parameters() -> None:
+    # a declared scalar used in the loss (λ) or in a stage (s) is an argument of the kernel
+    import numpy as np
+    import numeric
+    from derive import backprop
+    from derive.kernel_stages import kernel_stages
+    rng = np.random.default_rng(4)
+    X, Y, W = rng.standard_normal((4, 3)), rng.standard_normal((4, 2)), rng.standard_normal((3, 2))
+    for text, by_hand in (
+            ("Z = X*W\nf = norm2(Z - Y)^2 + lam*norm2(W)^2", lambda c: 2 * X.T @ (X @ W - Y) + 2 * c * W),
+            ("Z = s*X*W\nf = sum(exp(Z) .* Y)", lambda c: c * X.T @ (np.exp(c * X @ W) * Y))):
+        scalar = "lam" if "lam" in text else "s"
+        net = program(f"X: n×d; Y: n×k\nparam W: d×k; {scalar}: scalar\n{text}")
+        stages, outs, args = kernel_stages(backprop(net))
+        assert [a.name for a in args] == ["X", "Y", "W", scalar]
+        _, grad = numeric.compile(outs, args, stages=stages)(X, Y, W, 0.3)
+        np.testing.assert_allclose(grad, by_hand(0.3), rtol=1e-12)
