@@ -49,7 +49,12 @@ def _check_variable(X: object) -> MatrixSymbol:
 
 
 def _expand(start: Basic, lhs: Basic, X: MatrixSymbol, steps: list[Step]) -> Basic:
-    """d(start) expanded by the differential rules, one step per rule (lhs = ``lhs``)."""
+    """d(start) expanded by the differential rules, one step per rule (lhs = ``lhs``); 0 where ``start``
+    does not depend on X (a gradient that is a constant matrix B, or 0)."""
+    if not start.has(X):
+        zero = sympy.ZeroMatrix(*start.shape)
+        steps.append(Step(DIFFERENTIAL.key, lhs, zero))
+        return zero
     e = MatrixDifferential(start)
     steps.append(Step(DIFFERENTIAL.key, lhs, e))
     wrt = frozenset({X})

@@ -456,7 +456,7 @@ class TextPrinter(_MatrixConventions, TextLaws, StrPrinter):
         return f"(x ↦ {self._print(fn.expr.xreplace({fn.variables[0]: x}))})[{self._print(arg)}]"
 
     def _hadamard_power(self, base: Basic, p: sympy.Expr) -> str:
-        return f"{self._postfix_base(base)}∘{_script(str(p), _SUPERSCRIPT, '^')}"
+        return f"{self._postfix_base(base)}∘{_script(str(p) if p.is_Number else self._print(p), _SUPERSCRIPT, '^')}"
 
     def _coefficient(self, c: sympy.Expr) -> str:
         if isinstance(c, (sympy.Add, sympy.Rational)) and not c.is_Integer:

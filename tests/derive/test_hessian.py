@@ -201,3 +201,12 @@ def test_hvp_refuses_a_bad_direction() -> None:
         hvp(Trace(X.T * X), X, 2 * X)
     with pytest.raises(TypeError, match="MatrixSymbol"):
         hessian(Trace(X.T * X), Transpose(X))
+
+
+def test_the_hessian_of_a_function_with_a_constant_gradient_is_zero() -> None:
+    # ∂f/∂X = B (or 0) does not depend on X: d(∂f/∂X) = 0 (the HVP read dB; the Hessian raised)
+    from sympy import ZeroMatrix
+    X, B, V, S = MatrixSymbol("X", 4, 3), MatrixSymbol("B", 4, 3), MatrixSymbol("V", 4, 3), MatrixSymbol("S", 4, 4)
+    assert hvp(Trace(X.T * B), X, V).result == ZeroMatrix(4, 3)
+    assert hessian(Trace(X.T * B), X).result == ZeroMatrix(12, 12)
+    assert hessian(Trace(S - S.T), S).result == ZeroMatrix(16, 16)
