@@ -178,6 +178,20 @@ def _sum_of_exp(x: Node) -> tuple[str, Node] | None:
     return None
 
 
+def _total_of_exp(x: Node) -> Node | None:
+    """A where x is Σᵢⱼ exp(A)ᵢⱼ, the sum of all entries (of exp(A), of its transpose, of its row or
+    column sums); else None."""
+    if x.op != "sumall":
+        return None
+    inner = x.args[0]
+    inner = inner.args[0] if inner.op == "T" else inner
+    inner = inner.args[0] if inner.op in ("sum0", "sum1") else inner
+    inner = inner.args[0] if inner.op == "T" else inner
+    if inner.op == "fn" and inner.attr == "exp" and inner.rt is not None:
+        return inner.args[0]
+    return None
+
+
 def _positive(x: Node) -> bool:
     """x is positive by construction: exp(a), exp(A − m), or sums, positive multiples and powers of those."""
     x = _unbroadcast(x)
@@ -412,6 +426,13 @@ class Graph:
                     return self._stable_softmax(flat)
             if f.op != "pow" or f.attr != -1.0:
                 continue
+            A = _total_of_exp(f.args[0])
+            if A is not None and f.shape is None:   # exp(A)/Σᵢⱼ exp(A): by the largest entry
+                j = next((j for j, g in enumerate(flat) if g.op == "fn" and g.attr == "exp" and g.args[0] is A), None)
+                if j is not None:
+                    _, e, s = self._shifted_total(A)
+                    rest = [g for idx, g in enumerate(flat) if idx not in (i, j)]
+                    return self._stable_softmax([*rest, e, self.pow(s, -1.0)])
             found = _sum_of_exp(f.args[0])
             if found is None or not any(g is found[1] for g in flat):
                 continue
@@ -446,6 +467,14 @@ class Graph:
         m = self._make("max", (A,), axis, shape, rt)
         e = self._make("expshift", (A, m), None, A.shape, A.rt)
         return m, e, self._reduce("sum1" if axis == 1 else "sum0", e)
+
+    def _shifted_total(self, A: Node) -> tuple[Node, Node, Node]:
+        """m = the largest entry of A (a scalar), e = exp(A − m) and s = Σᵢⱼ e."""
+        one = sympy.Integer(1)
+        rows = self._make("max", (A,), 1, (A.shape[0], one), (A.rt[0], one))
+        m = self._make("item", (self._make("max", (rows,), 0, (one, one), (one, one)),), (0, 0), None, None)
+        e = self._make("expshift", (A, m), None, A.shape, A.rt)
+        return m, e, self.sumall(e)
 
     def split_scalar(self, x: Node) -> tuple[float, list[Node], Node]:
         """x = c · (scalar-valued factors) · core, for pulling scalars out of products."""
@@ -504,7 +533,14 @@ class Graph:
             if found is not None:
                 # log Σ exp(a) = log Σ exp(a − max a) + max a: no overflow, no log 0
                 m, _, s = self._shifted_exp(found[1].args[0], 1 if found[0] == "sum1" else 0)
-                return self.mul([self.add([self.fn("log", s), m])], x.shape)
+                out = self.mul([self.add([self.fn("log", s), m])], x.shape)
+                if x.shape is None and out.shape is not None:   # Σ over one column or row: a scalar
+                    out = self._make("item", (out,), (0, 0), None, None)
+                return out
+            A = _total_of_exp(x)
+            if A is not None:   # over all entries: the largest entry of A
+                m, _, s = self._shifted_total(A)
+                return self.add([self.fn("log", s), m])
         if x.op == "T":
             return self.T(self.fn(name, x.args[0]))
         return self._make("fn", (x,), name, x.shape, x.rt)

@@ -308,3 +308,24 @@ def test_log_of_a_power_of_a_softmax_is_finite():
     sq, inv = run_quiet(kernel, z)
     np.testing.assert_allclose(sq, 2 * np_log_softmax(z), rtol=1e-12)
     np.testing.assert_allclose(inv, -np_log_softmax(z), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(6, 1), (1, 6), (2, 3)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_sum_exp_over_every_entry_and_its_gradient_are_finite(shape, dtype):
+    # log Σᵢⱼ exp(zᵢⱼ) of a column, a row and a matrix: by the largest entry (a row or a matrix
+    # overflowed to inf, its gradient to nan); the loss is a scalar for every shape
+    from derive import gradient
+    from derive.lang import parse
+    p = parse("log(sum(exp(z)))", {"z": shape})
+    z = p.symbols["z"]
+    kernel = numeric.compile([p.expr, gradient(p.expr, z)], [z])
+    for scale in (1.0, 1e4):
+        v = (scale * np.random.default_rng(15).standard_normal(shape)).astype(dtype)
+        f, g = run_quiet(kernel, v)
+        v64 = v.astype(np.float64)
+        want = v64.max() + np.log(np.exp(v64 - v64.max()).sum())
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        assert np.shape(f) == () and np.asarray(f).dtype == dtype and g.dtype == dtype
+        assert float(f) == pytest.approx(want, rel=tol)
+        np.testing.assert_allclose(g, np.exp(v64 - want), rtol=tol, atol=tol)
