@@ -413,7 +413,8 @@ def elementwise_derivative(e: ElementwiseApplyFunction) -> MatrixExpr:
 def _scalar_derivative(fn: FunctionClass | Lambda) -> Lambda:
     x = sympy.Dummy("x", real=True)  # entries are real: |x|′ = sign(x), not re/im parts
     body = fn(x) if isinstance(fn, FunctionClass) else fn.expr.subs(fn.variables[0], x)
-    return Lambda(x, sympy.diff(body, x))
+    # sign′ = 2δ and Heaviside′ = δ: 0 almost everywhere, as step′ is here (kernels have no δ)
+    return Lambda(x, sympy.diff(body, x).replace(sympy.DiracDelta, lambda *_: sympy.S.Zero))
 
 
 def lift_scalar(fn: Lambda, A: MatrixExpr) -> MatrixExpr:

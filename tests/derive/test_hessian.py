@@ -210,3 +210,15 @@ def test_the_hessian_of_a_function_with_a_constant_gradient_is_zero() -> None:
     assert hvp(Trace(X.T * B), X, V).result == ZeroMatrix(4, 3)
     assert hessian(Trace(X.T * B), X).result == ZeroMatrix(12, 12)
     assert hessian(Trace(S - S.T), S).result == ZeroMatrix(16, 16)
+
+
+def test_the_second_derivative_of_abs_has_no_dirac_delta() -> None:
+    # sign′ = 2δ is 0 almost everywhere (as step′ is): the HVP of Σ|X|³ is 6|X| ⊙ V, and it compiles
+    from sympy import DiracDelta
+    X, V = MatrixSymbol("X", 4, 3), MatrixSymbol("V", 4, 3)
+    f = derive.lang.parse("sum(abs(X) .^ 3)", {"X": (4, 3)}).expr
+    H = hvp(f, X, V).result
+    assert not H.has(DiracDelta)
+    rng = np.random.default_rng(16)
+    x, v = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    np.testing.assert_allclose(numeric.compile(H, [X, V])(x, v), 6 * np.abs(x) * v, rtol=1e-12)
