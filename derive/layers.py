@@ -239,13 +239,9 @@ def _softmax(out: str, Z: MatrixExpr) -> Expansion:
 
 def _log_softmax(Z: MatrixExpr) -> MatrixExpr:
     """Z − log(exp(Z)𝟏)𝟏ᵀ by rows; of a column z, z − 𝟏 log(𝟏ᵀexp(z))."""
-    from derive.elementwise import exp, log
-    from derive.networks import log_softmax_rows
+    from derive.networks import log_softmax_cols, log_softmax_rows
 
-    if _is_column(Z):
-        n = Z.shape[0]
-        return Z - MatMul(_ones(n, 1), log(MatMul(_ones(1, n), exp(Z))))
-    return log_softmax_rows(Z)
+    return log_softmax_cols(Z) if _is_column(Z) else log_softmax_rows(Z)
 
 
 def _logsoftmax(out: str, Z: MatrixExpr) -> Expansion:

@@ -327,6 +327,17 @@ def log_softmax_rows(Z: MatrixExpr) -> MatrixExpr:
     return Z - MatMul(log(MatMul(exp(Z), OneMatrix(k, 1))), OneMatrix(1, k))
 
 
+def log_softmax_cols(Z: MatrixExpr) -> MatrixExpr:
+    """Column-wise log-softmax Z − 𝟏ₙlog(𝟏ₙᵀexp(Z)) (log-softmax of a vector z).
+
+    >>> from sympy import MatrixSymbol
+    >>> log_softmax_cols(MatrixSymbol("z", 5, 1)).shape
+    (5, 1)
+    """
+    n = Z.shape[0]
+    return Z - MatMul(OneMatrix(n, 1), log(MatMul(OneMatrix(1, n), exp(Z))))
+
+
 def softmax_cross_entropy(Y: MatrixExpr, Z: MatrixExpr) -> sympy.Expr:
     """−tr(Yᵀ log softmax(Z)), summed over the rows (the batch).
 
